@@ -1,0 +1,6 @@
+//! wfm-publisher: publishes contact-centre agents' weekly schedules to a
+//! workforce-management platform, unattended, and explains every failure.
+
+pub mod clock;
+pub mod config;
+pub mod secret;
