@@ -19,7 +19,7 @@ use crate::clock::SharedClock;
 
 pub use platform::{Platform, KNOWN_SCOPES};
 pub use record::{ExpiredUse, ForbiddenCause, PublishEvent, Record, RequestEntry, SwapViolation};
-pub use scenario::{Scenario, ScenarioError};
+pub use scenario::{Outage, Scenario, ScenarioError};
 pub use wire::{Shift, SwapStatus};
 
 /// State shared by every request handler.

@@ -1,0 +1,155 @@
+//! Helpers shared by the integration tests: a simulator on 127.0.0.1:0 and
+//! a raw HTTP client that speaks the contract without the publisher's code.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde_json::Value;
+use wfm_publisher::clock::{self, SharedClock};
+use wfm_publisher::sim::{self, Scenario, SimHandle};
+
+pub const SCHEDULE: &str = "chicago-2026-11-30";
+
+pub fn repo_file(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+pub fn small_scenario() -> Scenario {
+    Scenario::load(&repo_file("config/sim-small.toml")).expect("the small scenario loads")
+}
+
+pub fn loopback() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+pub async fn spawn_sim(scenario: Scenario) -> SimHandle {
+    spawn_sim_with_clock(scenario, clock::system()).await
+}
+
+pub async fn spawn_sim_with_clock(scenario: Scenario, clock: SharedClock) -> SimHandle {
+    sim::spawn(scenario, clock, loopback())
+        .await
+        .expect("the simulator binds a loopback port")
+}
+
+/// A minimal contract-level client for tests of the simulator itself.
+pub struct Raw {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+}
+
+impl Raw {
+    pub fn new(sim: &SimHandle) -> Self {
+        Raw {
+            base: sim.base_url(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn answer(r: reqwest::Response) -> Answer {
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn token_request(&self, id: &str, secret: &str, form: &[(&str, &str)]) -> Answer {
+        let r = self
+            .http
+            .post(format!("{}/oauth/token", self.base))
+            .basic_auth(id, Some(secret))
+            .form(form)
+            .send()
+            .await
+            .expect("token request");
+        Self::answer(r).await
+    }
+
+    pub async fn token(&self, id: &str, secret: &str, scope: &str) -> String {
+        let a = self
+            .token_request(
+                id,
+                secret,
+                &[("grant_type", "client_credentials"), ("scope", scope)],
+            )
+            .await;
+        assert_eq!(a.status, 200, "token for {id}: {}", a.body);
+        a.body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn publisher_token(&self) -> String {
+        self.token(
+            "publisher",
+            "publisher-secret",
+            "wfm:schedule:read wfm:schedule:write wfm:admin org:read",
+        )
+        .await
+    }
+
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Answer {
+        let mut req = self
+            .http
+            .request(method, format!("{}{}", self.base, path))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        Self::answer(req.send().await.expect("api request")).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Answer {
+        self.call(reqwest::Method::GET, path, token, None).await
+    }
+
+    pub async fn put_week(&self, token: &str, agent: &str, shifts: Value) -> Answer {
+        self.call(
+            reqwest::Method::PUT,
+            &format!("/api/v2/wfm/schedule/agent/{agent}"),
+            token,
+            Some(serde_json::json!({"scheduleId": SCHEDULE, "shifts": shifts})),
+        )
+        .await
+    }
+
+    pub async fn publish(&self, token: &str, agents: &[&str]) -> Answer {
+        self.call(
+            reqwest::Method::POST,
+            "/api/v2/wfm/schedule/publish",
+            token,
+            Some(serde_json::json!({"scheduleId": SCHEDULE, "agentIds": agents})),
+        )
+        .await
+    }
+}
+
+/// Monday 08:00-16:00 in Chicago during the week of 2026-11-30.
+pub fn monday_shift() -> Value {
+    serde_json::json!([{"startTime": "2026-11-30T14:00:00Z", "endTime": "2026-11-30T22:00:00Z", "activity": "phone"}])
+}
