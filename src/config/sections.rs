@@ -1,0 +1,351 @@
+//! One reader per section: keys, defaults and the checks that span keys.
+//!
+//! Each function reads every key of its section before combining them, so
+//! one bad key never hides the next; it returns `None` only after a problem
+//! has been recorded.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::Weekday;
+
+use super::parse;
+use super::reader::{Reader, Table};
+use super::secrets;
+use super::settings::*;
+
+const DEFAULT_STORE_PATH: &str = "/var/lib/wfm-publisher/state.db";
+/// Loopback: the admin endpoint is not meant to face the network.
+const DEFAULT_ADMIN_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9464);
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+pub(crate) fn settings(root: &mut Table, r: &mut Reader, base: &Path) -> Option<Settings> {
+    let log = section(root, r, "log", log);
+    let platform = section(root, r, "platform", |t, r| platform(t, r, base));
+    let allow_insecure_http = platform.as_ref().map(|p| p.allow_insecure_http);
+    let rate_limits = section(root, r, "rate_limits", rate_limits);
+    let retry = section(root, r, "retry", retry);
+    let workers = section(root, r, "workers", workers);
+    let store = section(root, r, "store", |t, r| store(t, r, base));
+    let admin = section(root, r, "admin", |t, r| admin(t, r, base));
+    let notify = section(root, r, "notify", |t, r| notify(t, r, allow_insecure_http));
+    let targets = targets(root, r, base);
+    Some(Settings {
+        source: r.file().to_path_buf(),
+        log: log?,
+        platform: platform?,
+        rate_limits: rate_limits?,
+        retry: retry?,
+        workers: workers?,
+        store: store?,
+        admin: admin?,
+        notify: notify?,
+        targets: targets?,
+    })
+}
+
+/// Reads sub-table `name` with `read`, then reports its leftovers.
+fn section<T>(
+    parent: &mut Table,
+    r: &mut Reader,
+    name: &'static str,
+    read: impl FnOnce(&mut Table, &mut Reader) -> Option<T>,
+) -> Option<T> {
+    let mut table = parent.table(r, name);
+    let value = read(&mut table, r);
+    table.finish(r);
+    value
+}
+
+fn log(t: &mut Table, r: &mut Reader) -> Option<LogSettings> {
+    let level = t.parsed(r, "level", parse::log_level).or("info".into())?;
+    Some(LogSettings { level })
+}
+
+fn platform(t: &mut Table, r: &mut Reader, base: &Path) -> Option<PlatformSettings> {
+    // Read first: the URL checks depend on it.
+    let allow = t.bool(r, "allow_insecure_http").or(false);
+    let auth = t.parsed(r, "auth_base_url", |s| parse::base_url(s, allow));
+    let auth = t.require(r, "auth_base_url", auth);
+    let api = t.parsed(r, "api_base_url", |s| parse::base_url(s, allow));
+    let api = t.require(r, "api_base_url", api);
+    let client_id = t.parsed(r, "client_id", parse::non_empty);
+    let client_id = t.require(r, "client_id", client_id);
+    let client_secret = secrets::client_secret(t, r, base);
+    let scopes = scopes(t, r);
+    let request_timeout = t
+        .parsed(r, "request_timeout", parse::positive_duration)
+        .or(secs(30));
+    let connect_timeout = t
+        .parsed(r, "connect_timeout", parse::positive_duration)
+        .or(secs(10));
+    let refresh_before = t
+        .parsed(r, "refresh_before", parse::positive_duration)
+        .or(secs(300));
+    let min_token_margin = t
+        .parsed(r, "min_token_margin", parse::positive_duration)
+        .or(secs(30));
+
+    // A refresh scheduled after the margin would let tokens become unusable
+    // before a fresh one is fetched.
+    if let (Some(refresh), Some(margin)) = (refresh_before, min_token_margin) {
+        if refresh <= margin {
+            t.problem(
+                r,
+                "refresh_before",
+                format!(
+                    "must be longer than platform.min_token_margin ({}), or tokens run out \
+                     before they are refreshed",
+                    humantime::format_duration(margin)
+                ),
+            );
+            return None;
+        }
+    }
+    Some(PlatformSettings {
+        auth_base_url: auth?,
+        api_base_url: api?,
+        allow_insecure_http: allow?,
+        client_id: client_id?,
+        client_secret: client_secret?,
+        scopes: scopes?,
+        request_timeout: request_timeout?,
+        connect_timeout: connect_timeout?,
+        refresh_before: refresh_before?,
+        min_token_margin: min_token_margin?,
+    })
+}
+
+fn scopes(t: &mut Table, r: &mut Reader) -> Option<Vec<String>> {
+    let default = parse::KNOWN_SCOPES.iter().map(|s| s.to_string()).collect();
+    let scopes = t.strings(r, "scopes").or(default)?;
+    let bad: Vec<String> = scopes
+        .iter()
+        .filter_map(|s| parse::scope(s).err())
+        .collect();
+    if scopes.is_empty() {
+        t.problem(r, "scopes", "must list at least one scope");
+        return None;
+    }
+    if !bad.is_empty() {
+        for msg in bad {
+            t.problem(r, "scopes", msg);
+        }
+        return None;
+    }
+    Some(scopes)
+}
+
+fn rate_limits(t: &mut Table, r: &mut Reader) -> Option<RateLimits> {
+    let default = section(t, r, "default", |t, r| rate_limit(t, r, 10, secs(1)));
+    let publish = section(t, r, "publish", |t, r| rate_limit(t, r, 1, secs(2)));
+    Some(RateLimits {
+        default: default?,
+        publish: publish?,
+    })
+}
+
+fn rate_limit(t: &mut Table, r: &mut Reader, requests: u32, per: Duration) -> Option<RateLimit> {
+    let max = i64::from(u32::MAX);
+    let requests = t.integer(r, "requests", 1, max).or(requests);
+    let per = t.parsed(r, "per", parse::positive_duration).or(per);
+    // A burst defaults to the sustained rate: no more than one period's worth.
+    let burst = t.integer(r, "burst", 1, max).optional();
+    let requests = requests?;
+    Some(RateLimit {
+        requests,
+        per: per?,
+        burst: burst?.unwrap_or(requests),
+    })
+}
+
+fn retry(t: &mut Table, r: &mut Reader) -> Option<RetrySettings> {
+    let initial_delay = t
+        .parsed(r, "initial_delay", parse::positive_duration)
+        .or(Duration::from_millis(500));
+    let max_delay = t
+        .parsed(r, "max_delay", parse::positive_duration)
+        .or(secs(30));
+    let max_attempts = t.integer(r, "max_attempts", 1, i64::from(u32::MAX)).or(8);
+    let max_elapsed = t
+        .parsed(r, "max_elapsed", parse::positive_duration)
+        .or(secs(300));
+    if let (Some(initial), Some(max)) = (initial_delay, max_delay) {
+        if initial > max {
+            t.problem(
+                r,
+                "initial_delay",
+                format!(
+                    "must not exceed retry.max_delay ({})",
+                    humantime::format_duration(max)
+                ),
+            );
+            return None;
+        }
+    }
+    Some(RetrySettings {
+        initial_delay: initial_delay?,
+        max_delay: max_delay?,
+        max_attempts: max_attempts?,
+        max_elapsed: max_elapsed?,
+    })
+}
+
+fn workers(t: &mut Table, r: &mut Reader) -> Option<WorkerSettings> {
+    let concurrency = t.integer(r, "concurrency", 1, 256).or(8)?;
+    Some(WorkerSettings { concurrency })
+}
+
+fn store(t: &mut Table, r: &mut Reader, base: &Path) -> Option<StoreSettings> {
+    let path = t
+        .parsed(r, "path", |s| parse::path(s, base))
+        .or(DEFAULT_STORE_PATH.into())?;
+    Some(StoreSettings { path })
+}
+
+fn admin(t: &mut Table, r: &mut Reader, base: &Path) -> Option<AdminSettings> {
+    let listen = t
+        .parsed(r, "listen", parse::socket_addr)
+        .or(DEFAULT_ADMIN_LISTEN);
+    let token = secrets::admin_token(t, r, base);
+    let (token_file, admin_token) = token?;
+    Some(AdminSettings {
+        listen: listen?,
+        token_file,
+        admin_token,
+    })
+}
+
+fn notify(
+    t: &mut Table,
+    r: &mut Reader,
+    allow_insecure_http: Option<bool>,
+) -> Option<NotifySettings> {
+    let webhook_url = t
+        .parsed(r, "webhook_url", |s| {
+            parse::base_url(s, allow_insecure_http)
+        })
+        .optional();
+    let timeout = t
+        .parsed(r, "timeout", parse::positive_duration)
+        .or(secs(10));
+    Some(NotifySettings {
+        webhook_url: webhook_url?,
+        timeout: timeout?,
+    })
+}
+
+fn targets(
+    root: &mut Table,
+    r: &mut Reader,
+    base: &Path,
+) -> Option<BTreeMap<String, TargetSettings>> {
+    let mut table = root.table(r, "targets");
+    let children = table.children(r);
+    if children.is_empty() {
+        // Nothing to publish is never what an operator meant.
+        if !table.is_broken() {
+            root.problem(
+                r,
+                "targets",
+                "at least one [targets.<name>] table is required",
+            );
+        }
+        return None;
+    }
+    let mut out = BTreeMap::new();
+    let mut ok = true;
+    for (name, mut t) in children {
+        let valid_name = parse::target_name(&name);
+        let target = target(&mut t, r, &name, base);
+        t.finish(r);
+        if let Err(msg) = valid_name {
+            table.problem(r, &name, msg);
+            ok = false;
+        }
+        match target {
+            Some(target) => {
+                out.insert(name, target);
+            }
+            None => ok = false,
+        }
+    }
+    table.finish(r);
+    ok.then_some(out)
+}
+
+fn target(t: &mut Table, r: &mut Reader, name: &str, base: &Path) -> Option<TargetSettings> {
+    let schedule_id = t.parsed(r, "schedule_id", |s| {
+        parse::non_empty(s).and_then(|s| parse::placeholders(&s).map(|()| s))
+    });
+    let schedule_id = t.require(r, "schedule_id", schedule_id);
+    let time_zone = t.parsed(r, "time_zone", parse::time_zone);
+    let time_zone = t.require(r, "time_zone", time_zone);
+    let cron = t.parsed(r, "cron", |s| parse::cron(s).map(|c| (s.to_string(), c)));
+    let cron = t.require(r, "cron", cron);
+    let source = t.parsed(r, "source", |s| parse::source(s, base));
+    let source = t.require(r, "source", source);
+    let week_start_day = t
+        .parsed(r, "week_start_day", parse::weekday)
+        .or(Weekday::Mon);
+    let catch_up = t.parsed(r, "catch_up", parse::duration).or(secs(6 * 3600));
+    let deferral = section(t, r, "deferral", deferral);
+    let dst = section(t, r, "dst", dst);
+    let (cron, parsed_cron) = cron?;
+    Some(TargetSettings {
+        name: name.to_string(),
+        schedule_id: schedule_id?,
+        time_zone: time_zone?,
+        cron,
+        parsed_cron,
+        source: source?,
+        week_start_day: week_start_day?,
+        catch_up: catch_up?,
+        deferral: deferral?,
+        dst: dst?,
+    })
+}
+
+fn deferral(t: &mut Table, r: &mut Reader) -> Option<DeferralSettings> {
+    let poll_interval = t
+        .parsed(r, "poll_interval", parse::positive_duration)
+        .or(secs(60));
+    let deadline = t
+        .parsed(r, "deadline", parse::positive_duration)
+        .or(secs(12 * 3600));
+    if let (Some(poll), Some(deadline)) = (poll_interval, deadline) {
+        if poll >= deadline {
+            t.problem(
+                r,
+                "poll_interval",
+                format!(
+                    "must be shorter than deferral.deadline ({}), or deferred agents are never re-checked",
+                    humantime::format_duration(deadline)
+                ),
+            );
+            return None;
+        }
+    }
+    Some(DeferralSettings {
+        poll_interval: poll_interval?,
+        deadline: deadline?,
+    })
+}
+
+fn dst(t: &mut Table, r: &mut Reader) -> Option<DstPolicy> {
+    let nonexistent = t
+        .parsed(r, "nonexistent", parse::nonexistent_policy)
+        .or(NonexistentTimePolicy::Error);
+    let ambiguous = t
+        .parsed(r, "ambiguous", parse::ambiguous_policy)
+        .or(AmbiguousTimePolicy::Error);
+    Some(DstPolicy {
+        nonexistent: nonexistent?,
+        ambiguous: ambiguous?,
+    })
+}

@@ -1,0 +1,190 @@
+//! The typed configuration the rest of the daemon reads. Everything here has
+//! been validated; no consumer re-parses a string.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{NaiveDate, Weekday};
+use chrono_tz::Tz;
+use url::Url;
+
+use crate::secret::Secret;
+
+/// The placeholder a target's `schedule_id` and `source` may contain.
+pub const WEEK_START_PLACEHOLDER: &str = "{week_start}";
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The configuration file as given; relative paths inside it were
+    /// resolved against its directory.
+    pub source: PathBuf,
+    pub log: LogSettings,
+    pub platform: PlatformSettings,
+    pub rate_limits: RateLimits,
+    pub retry: RetrySettings,
+    pub workers: WorkerSettings,
+    pub store: StoreSettings,
+    pub admin: AdminSettings,
+    pub notify: NotifySettings,
+    /// Keyed by target name; never empty.
+    pub targets: BTreeMap<String, TargetSettings>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    /// A `tracing_subscriber::EnvFilter` directive, e.g. `info` or
+    /// `wfm_publisher=debug,info`.
+    pub level: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlatformSettings {
+    pub auth_base_url: Url,
+    pub api_base_url: Url,
+    pub allow_insecure_http: bool,
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// Requested scopes; the platform may silently grant fewer.
+    pub scopes: Vec<String>,
+    pub request_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Refresh a token this long before it expires.
+    pub refresh_before: Duration,
+    /// Never hand out a token with less than this left.
+    pub min_token_margin: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct RateLimits {
+    /// The platform's `default` bucket: every call but publish.
+    pub default: RateLimit,
+    /// The platform's much stricter `publish` bucket.
+    pub publish: RateLimit,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimit {
+    pub requests: u32,
+    pub per: Duration,
+    pub burst: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct RetrySettings {
+    pub initial_delay: Duration,
+    pub max_delay: Duration,
+    pub max_attempts: u32,
+    pub max_elapsed: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct AdminSettings {
+    pub listen: SocketAddr,
+    pub token_file: Option<PathBuf>,
+    /// The content of `token_file`, read at load time.
+    pub admin_token: Option<Secret>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NotifySettings {
+    pub webhook_url: Option<Url>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct TargetSettings {
+    pub name: String,
+    /// May contain [`WEEK_START_PLACEHOLDER`].
+    pub schedule_id: String,
+    pub time_zone: Tz,
+    /// The expression as written, for logs and the admin page.
+    pub cron: String,
+    /// `cron` parsed by croner with seconds optional; the scheduler uses this
+    /// one so that what was validated is exactly what runs.
+    pub parsed_cron: croner::Cron,
+    pub source: SourcePattern,
+    pub week_start_day: Weekday,
+    /// How far back a missed run is still made up after downtime.
+    pub catch_up: Duration,
+    pub deferral: DeferralSettings,
+    pub dst: DstPolicy,
+}
+
+impl TargetSettings {
+    /// The schedule id for the week starting on `week_start`.
+    pub fn schedule_id_for(&self, week_start: NaiveDate) -> String {
+        self.schedule_id.replace(
+            WEEK_START_PLACEHOLDER,
+            &week_start.format("%Y-%m-%d").to_string(),
+        )
+    }
+}
+
+/// Where a target's weekly input file is, and how to read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourcePattern {
+    /// Resolved against the configuration file's directory (absolute); may
+    /// contain [`WEEK_START_PLACEHOLDER`].
+    pub pattern: PathBuf,
+    pub format: SourceFormat,
+}
+
+impl SourcePattern {
+    /// The input file for the week starting on `week_start` (`YYYY-MM-DD`).
+    pub fn path_for(&self, week_start: NaiveDate) -> PathBuf {
+        let pattern = self.pattern.to_string_lossy();
+        PathBuf::from(pattern.replace(
+            WEEK_START_PLACEHOLDER,
+            &week_start.format("%Y-%m-%d").to_string(),
+        ))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceFormat {
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeferralSettings {
+    /// How often agents held back by a pending shift swap are re-checked.
+    pub poll_interval: Duration,
+    /// How long before the week starts deferred agents are given up on.
+    pub deadline: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DstPolicy {
+    pub nonexistent: NonexistentTimePolicy,
+    pub ambiguous: AmbiguousTimePolicy,
+}
+
+/// A local shift time that falls in a spring-forward gap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonexistentTimePolicy {
+    /// Refuse the agent's week and say why.
+    Error,
+    /// Move it forward by the gap (02:30 becomes 03:30).
+    ShiftForward,
+}
+
+/// A local shift time that occurs twice in a fall-back overlap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AmbiguousTimePolicy {
+    Error,
+    Earliest,
+    Latest,
+}

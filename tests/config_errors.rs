@@ -1,0 +1,655 @@
+//! Every kind of configuration mistake is reported, located by file (or
+//! environment variable) and dotted key, and never leaks the secret.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tempfile::TempDir;
+use wfm_publisher::config::{
+    AmbiguousTimePolicy, ConfigError, NonexistentTimePolicy, Settings, SourceFormat,
+};
+
+const SECRET: &str = "Zq9-very-secret-value";
+const SECRET_ENV: &str = "WFM_PUBLISHER__PLATFORM__CLIENT_SECRET";
+
+/// A valid configuration with one target; tests break one piece of it.
+const VALID: &str = r#"
+[platform]
+auth_base_url = "https://login.example.com"
+api_base_url = "https://api.example.com"
+client_id = "publisher"
+
+[targets.chicago]
+schedule_id = "chi-{week_start}"
+time_zone = "America/Chicago"
+cron = "0 6 * * 4"
+source = "inbox/chicago/{week_start}.csv"
+"#;
+
+struct Fixture {
+    dir: TempDir,
+    path: PathBuf,
+}
+
+fn write(toml: &str) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    fs::write(&path, toml).unwrap();
+    Fixture { dir, path }
+}
+
+fn secret_env() -> HashMap<String, String> {
+    HashMap::from([(SECRET_ENV.to_string(), SECRET.to_string())])
+}
+
+fn load(f: &Fixture) -> Result<Settings, ConfigError> {
+    Settings::load_with_env(&f.path, secret_env())
+}
+
+fn errors(toml: &str) -> (Fixture, ConfigError) {
+    let f = write(toml);
+    let err = load(&f).expect_err("configuration should be rejected");
+    (f, err)
+}
+
+/// The error text has a line naming `origin` and `key` and containing `what`.
+fn assert_line(err: &ConfigError, origin: &str, key: &str, what: &str) {
+    let text = err.to_string();
+    let found = text
+        .lines()
+        .any(|l| l.starts_with(&format!("{origin}: {key}: ")) && l.contains(what));
+    assert!(found, "no line `{origin}: {key}: ...{what}...` in:\n{text}");
+}
+
+fn file(f: &Fixture) -> String {
+    f.path.display().to_string()
+}
+
+/// `VALID` with `line` inserted right after the `[header]` line.
+fn with(header: &str, line: &str) -> String {
+    VALID.replacen(
+        &format!("[{header}]\n"),
+        &format!("[{header}]\n{line}\n"),
+        1,
+    )
+}
+
+fn without(line_start: &str) -> String {
+    VALID
+        .lines()
+        .filter(|l| !l.starts_with(line_start))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn valid_minimal_config_loads_with_defaults() {
+    let f = write(VALID);
+    let s = load(&f).unwrap();
+    assert_eq!(s.source, f.path);
+    assert_eq!(s.log.level, "info");
+    assert_eq!(s.platform.client_secret.expose(), SECRET);
+    assert_eq!(s.platform.scopes.len(), 4);
+    assert_eq!(s.platform.request_timeout, Duration::from_secs(30));
+    assert_eq!(s.rate_limits.default.requests, 10);
+    assert_eq!(s.rate_limits.default.burst, 10);
+    assert_eq!(s.rate_limits.publish.per, Duration::from_secs(2));
+    assert_eq!(s.retry.initial_delay, Duration::from_millis(500));
+    assert_eq!(s.retry.max_attempts, 8);
+    assert_eq!(s.workers.concurrency, 8);
+    assert_eq!(
+        s.store.path,
+        PathBuf::from("/var/lib/wfm-publisher/state.db")
+    );
+    assert_eq!(s.admin.listen.to_string(), "127.0.0.1:9464");
+    assert!(s.admin.admin_token.is_none());
+    assert!(s.notify.webhook_url.is_none());
+    let t = &s.targets["chicago"];
+    assert_eq!(t.time_zone, chrono_tz::America::Chicago);
+    assert_eq!(t.week_start_day, chrono::Weekday::Mon);
+    assert_eq!(t.catch_up, Duration::from_secs(6 * 3600));
+    assert_eq!(t.deferral.poll_interval, Duration::from_secs(60));
+    assert_eq!(t.deferral.deadline, Duration::from_secs(12 * 3600));
+    assert_eq!(t.dst.nonexistent, NonexistentTimePolicy::Error);
+    assert_eq!(t.dst.ambiguous, AmbiguousTimePolicy::Error);
+    assert_eq!(t.source.format, SourceFormat::Csv);
+    // Relative to the config file's directory, not the working directory.
+    assert!(
+        t.source.pattern.starts_with(f.dir.path()),
+        "{:?}",
+        t.source.pattern
+    );
+    let week = chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+    assert!(t
+        .source
+        .path_for(week)
+        .ends_with("inbox/chicago/2026-11-30.csv"));
+    assert_eq!(t.schedule_id_for(week), "chi-2026-11-30");
+}
+
+#[test]
+fn unknown_top_level_key() {
+    let (f, err) = errors(&format!("verbose = true\n{VALID}"));
+    assert_line(&err, &file(&f), "verbose", "unknown key");
+}
+
+#[test]
+fn unknown_key_in_section_suggests_the_right_one() {
+    let (f, err) = errors(&with("platform", r#"client_idd = "x""#));
+    assert_line(
+        &err,
+        &file(&f),
+        "platform.client_idd",
+        "did you mean `client_id`",
+    );
+}
+
+#[test]
+fn unknown_key_inside_a_target() {
+    let (f, err) = errors(&with("targets.chicago", r#"time_zon = "UTC""#));
+    assert_line(&err, &file(&f), "targets.chicago.time_zon", "unknown key");
+}
+
+#[test]
+fn unknown_section() {
+    let (f, err) = errors(&format!("{VALID}\n[metrics]\nport = 1\n"));
+    assert_line(&err, &file(&f), "metrics", "unknown key");
+}
+
+#[test]
+fn wrong_type() {
+    let (f, err) = errors(&format!("{VALID}\n[workers]\nconcurrency = \"eight\"\n"));
+    assert_line(
+        &err,
+        &file(&f),
+        "workers.concurrency",
+        "expected an integer, found string \"eight\"",
+    );
+}
+
+#[test]
+fn wrong_type_string_expected() {
+    let (f, err) = errors(&with("targets.chicago", "week_start_day = 1"));
+    assert_line(
+        &err,
+        &file(&f),
+        "targets.chicago.week_start_day",
+        "expected a string",
+    );
+}
+
+#[test]
+fn wrong_type_table_expected() {
+    let (f, err) = errors(&format!("retry = 3\n{VALID}"));
+    assert_line(&err, &file(&f), "retry", "expected a table");
+}
+
+#[test]
+fn missing_required_key() {
+    let (f, err) = errors(&without("client_id"));
+    assert_line(
+        &err,
+        &file(&f),
+        "platform.client_id",
+        "missing required key",
+    );
+}
+
+#[test]
+fn missing_required_key_in_target() {
+    let (f, err) = errors(&without("cron"));
+    assert_line(
+        &err,
+        &file(&f),
+        "targets.chicago.cron",
+        "missing required key",
+    );
+}
+
+#[test]
+fn no_targets() {
+    let toml = VALID.split("[targets.chicago]").next().unwrap();
+    let (f, err) = errors(toml);
+    assert_line(&err, &file(&f), "targets", "at least one");
+}
+
+#[test]
+fn bad_duration() {
+    let (f, err) = errors(&format!(
+        "{VALID}\n[retry]\nmax_delay = \"30 seconds-ish\"\n"
+    ));
+    assert_line(&err, &file(&f), "retry.max_delay", "invalid duration");
+}
+
+#[test]
+fn zero_duration() {
+    let (f, err) = errors(&format!("{VALID}\n[rate_limits.publish]\nper = \"0s\"\n"));
+    assert_line(
+        &err,
+        &file(&f),
+        "rate_limits.publish.per",
+        "greater than zero",
+    );
+}
+
+#[test]
+fn bad_cron() {
+    let (f, err) = errors(&VALID.replace("0 6 * * 4", "0 25 * * 4"));
+    assert_line(
+        &err,
+        &file(&f),
+        "targets.chicago.cron",
+        "invalid cron expression",
+    );
+}
+
+#[test]
+fn cron_with_seconds_is_accepted() {
+    let f = write(&VALID.replace("0 6 * * 4", "30 0 6 * * 4"));
+    load(&f).unwrap();
+}
+
+#[test]
+fn unknown_time_zone() {
+    let (f, err) = errors(&VALID.replace("America/Chicago", "America/Chicgo"));
+    assert_line(
+        &err,
+        &file(&f),
+        "targets.chicago.time_zone",
+        "unknown time zone \"America/Chicgo\"",
+    );
+}
+
+#[test]
+fn http_url_without_allow_insecure_http() {
+    let (f, err) = errors(&VALID.replace("https://api.example.com", "http://api.example.com"));
+    assert_line(&err, &file(&f), "platform.api_base_url", "not HTTPS");
+}
+
+#[test]
+fn http_url_with_allow_insecure_http() {
+    let toml = with("platform", "allow_insecure_http = true")
+        .replace("https://api.example.com", "http://127.0.0.1:0");
+    let s = load(&write(&toml)).unwrap();
+    assert_eq!(s.platform.api_base_url.scheme(), "http");
+}
+
+#[test]
+fn bad_url() {
+    let (f, err) = errors(&VALID.replace("https://login.example.com", "login.example.com"));
+    assert_line(&err, &file(&f), "platform.auth_base_url", "invalid URL");
+}
+
+#[test]
+fn http_webhook_without_allow_insecure_http() {
+    let (f, err) = errors(&format!(
+        "{VALID}\n[notify]\nwebhook_url = \"http://hooks.example.com/x\"\n"
+    ));
+    assert_line(&err, &file(&f), "notify.webhook_url", "not HTTPS");
+}
+
+#[test]
+fn unknown_scope() {
+    let (f, err) = errors(&with(
+        "platform",
+        r#"scopes = ["wfm:schedule:read", "wfm:publish"]"#,
+    ));
+    assert_line(
+        &err,
+        &file(&f),
+        "platform.scopes",
+        "unknown scope \"wfm:publish\"",
+    );
+}
+
+#[test]
+fn out_of_range_number() {
+    let (f, err) = errors(&format!("{VALID}\n[workers]\nconcurrency = 0\n"));
+    assert_line(&err, &file(&f), "workers.concurrency", "out of range");
+    let (f, err) = errors(&format!("{VALID}\n[rate_limits.default]\nrequests = -5\n"));
+    assert_line(
+        &err,
+        &file(&f),
+        "rate_limits.default.requests",
+        "out of range",
+    );
+}
+
+#[test]
+fn bad_source_extension() {
+    let (f, err) = errors(&VALID.replace("{week_start}.csv", "{week_start}.xlsx"));
+    assert_line(&err, &file(&f), "targets.chicago.source", ".csv or .json");
+}
+
+#[test]
+fn bad_target_name() {
+    let (f, err) = errors(&VALID.replace("[targets.chicago]", "[targets.Chicago]"));
+    assert_line(&err, &file(&f), "targets.Chicago", "invalid target name");
+}
+
+#[test]
+fn bad_dst_policy_and_weekday() {
+    let toml = format!(
+        "{}\nweek_start_day = \"mondy\"\n[targets.chicago.dst]\nambiguous = \"first\"\n",
+        VALID.trim_end()
+    );
+    let (f, err) = errors(&toml);
+    assert_line(
+        &err,
+        &file(&f),
+        "targets.chicago.week_start_day",
+        "unknown weekday",
+    );
+    assert_line(
+        &err,
+        &file(&f),
+        "targets.chicago.dst.ambiguous",
+        "unknown policy",
+    );
+}
+
+#[test]
+fn bad_log_level() {
+    let (f, err) = errors(&format!("[log]\nlevel = \"verbose\"\n{VALID}"));
+    assert_line(&err, &file(&f), "log.level", "invalid log level");
+}
+
+#[test]
+fn missing_secret_names_all_four_sources() {
+    let f = write(VALID);
+    let err = Settings::load_with_env(&f.path, HashMap::new()).unwrap_err();
+    assert_line(
+        &err,
+        &file(&f),
+        "platform.client_secret",
+        "no client secret",
+    );
+    let text = err.to_string();
+    for source in [
+        "client_secret_file",
+        SECRET_ENV,
+        "platform.client_secret in this file",
+        "CREDENTIALS_DIRECTORY",
+    ] {
+        assert!(text.contains(source), "{source} not mentioned in:\n{text}");
+    }
+}
+
+#[test]
+fn secret_sources_in_order() {
+    let f = write(&with("platform", r#"client_secret = "from-file""#));
+    // The file's inline secret is used when nothing else is set.
+    let s = Settings::load_with_env(&f.path, HashMap::new()).unwrap();
+    assert_eq!(s.platform.client_secret.expose(), "from-file");
+    // The environment override beats it.
+    let s = load(&f).unwrap();
+    assert_eq!(s.platform.client_secret.expose(), SECRET);
+    // A secret file beats both, trailing newline trimmed.
+    let secret_file = f.dir.path().join("client_secret");
+    fs::write(&secret_file, "from-secret-file\n").unwrap();
+    let mut env = secret_env();
+    env.insert(
+        "WFM_PUBLISHER__PLATFORM__CLIENT_SECRET_FILE".into(),
+        "client_secret".into(),
+    );
+    let s = Settings::load_with_env(&f.path, env).unwrap();
+    assert_eq!(s.platform.client_secret.expose(), "from-secret-file");
+}
+
+#[test]
+fn secret_from_systemd_credentials_directory() {
+    let f = write(VALID);
+    let creds = tempfile::tempdir().unwrap();
+    fs::write(creds.path().join("client_secret"), "from-credential\n").unwrap();
+    let env = HashMap::from([(
+        "CREDENTIALS_DIRECTORY".to_string(),
+        creds.path().display().to_string(),
+    )]);
+    let s = Settings::load_with_env(&f.path, env).unwrap();
+    assert_eq!(s.platform.client_secret.expose(), "from-credential");
+}
+
+#[test]
+fn unreadable_secret_file_is_located() {
+    let (f, err) = errors(&with("platform", r#"client_secret_file = "nope/secret""#));
+    assert_line(
+        &err,
+        &file(&f),
+        "platform.client_secret_file",
+        "cannot read",
+    );
+}
+
+#[test]
+fn unreadable_admin_token_file_is_located() {
+    let (f, err) = errors(&format!(
+        "{VALID}\n[admin]\ntoken_file = \"missing-token\"\n"
+    ));
+    assert_line(&err, &file(&f), "admin.token_file", "cannot read");
+}
+
+#[test]
+fn missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("absent.toml");
+    let err = Settings::load_with_env(&path, secret_env()).unwrap_err();
+    assert_eq!(err.problems.len(), 1);
+    let line = err.to_string();
+    assert!(line.starts_with(&format!("{}: ", path.display())), "{line}");
+    assert!(line.contains("cannot read configuration file"), "{line}");
+}
+
+#[test]
+fn toml_syntax_error() {
+    let f = write(&format!("{VALID}\n[workers\nconcurrency = 4\n"));
+    let err = load(&f).unwrap_err();
+    assert_eq!(err.problems.len(), 1, "{err}");
+    let text = err.to_string();
+    assert!(!text.contains('\n'), "one line expected: {text}");
+    assert!(
+        text.starts_with(&format!("{}: invalid TOML at line", file(&f))),
+        "{text}"
+    );
+}
+
+#[test]
+fn every_mistake_is_reported_at_once() {
+    let toml = r#"
+loglevel = "debug"
+
+[platform]
+auth_base_url = "http://login.example.com"
+api_base_url = "https://api.example.com"
+scopes = ["wfm:admin", "admin"]
+request_timeout = "soon"
+
+[workers]
+concurrency = 1000
+
+[targets.chicago]
+schedule_id = "chi"
+time_zone = "America/Chicgo"
+cron = "every thursday"
+source = "in.txt"
+colour = "blue"
+
+[targets.new_york]
+time_zone = "America/New_York"
+cron = "0 5 * * 4"
+source = "in.json"
+"#;
+    let (f, err) = errors(toml);
+    let p = file(&f);
+    assert_line(&err, &p, "loglevel", "unknown key");
+    assert_line(&err, &p, "platform.auth_base_url", "not HTTPS");
+    assert_line(&err, &p, "platform.client_id", "missing required key");
+    assert_line(&err, &p, "platform.scopes", "unknown scope \"admin\"");
+    assert_line(&err, &p, "platform.request_timeout", "invalid duration");
+    assert_line(&err, &p, "workers.concurrency", "out of range");
+    assert_line(&err, &p, "targets.chicago.time_zone", "unknown time zone");
+    assert_line(&err, &p, "targets.chicago.cron", "invalid cron expression");
+    assert_line(&err, &p, "targets.chicago.source", ".csv or .json");
+    assert_line(&err, &p, "targets.chicago.colour", "unknown key");
+    assert_line(
+        &err,
+        &p,
+        "targets.new_york.schedule_id",
+        "missing required key",
+    );
+    assert_eq!(err.problems.len(), 11, "{err}");
+}
+
+#[test]
+fn env_override_applies_and_is_located_when_bad() {
+    let f = write(VALID);
+    let mut env = secret_env();
+    env.insert("WFM_PUBLISHER__WORKERS__CONCURRENCY".into(), "3".into());
+    env.insert(
+        "WFM_PUBLISHER__TARGETS__CHICAGO__CRON".into(),
+        "15 7 * * 4".into(),
+    );
+    // try_parsing would turn this into the integer 7; ids keep their text.
+    env.insert("WFM_PUBLISHER__PLATFORM__CLIENT_ID".into(), "007".into());
+    let s = Settings::load_with_env(&f.path, env.clone()).unwrap();
+    assert_eq!(s.workers.concurrency, 3);
+    assert_eq!(s.targets["chicago"].cron, "15 7 * * 4");
+    assert_eq!(s.platform.client_id, "007");
+
+    env.insert(
+        "WFM_PUBLISHER__TARGETS__CHICAGO__TIME_ZONE".into(),
+        "Mars/Olympus".into(),
+    );
+    env.insert("WFM_PUBLISHER__WORKERS__CONCURRENCY".into(), "many".into());
+    env.insert("WFM_PUBLISHER__PLATFORM__CLIENT_IDD".into(), "x".into());
+    env.insert("WFM_PUBLISHER__NOPE__X".into(), "1".into());
+    let err = Settings::load_with_env(&f.path, env).unwrap_err();
+    assert_line(
+        &err,
+        "WFM_PUBLISHER__TARGETS__CHICAGO__TIME_ZONE",
+        "targets.chicago.time_zone",
+        "unknown time zone \"Mars/Olympus\"",
+    );
+    assert_line(
+        &err,
+        "WFM_PUBLISHER__WORKERS__CONCURRENCY",
+        "workers.concurrency",
+        "expected an integer",
+    );
+    assert_line(
+        &err,
+        "WFM_PUBLISHER__PLATFORM__CLIENT_IDD",
+        "platform.client_idd",
+        "unknown key",
+    );
+    assert_line(&err, "WFM_PUBLISHER__NOPE__X", "nope.x", "unknown key");
+    assert_eq!(err.problems.len(), 4, "{err}");
+}
+
+#[test]
+fn env_override_list_is_comma_separated() {
+    let f = write(VALID);
+    let mut env = secret_env();
+    env.insert(
+        "WFM_PUBLISHER__PLATFORM__SCOPES".into(),
+        "wfm:schedule:read, org:read".into(),
+    );
+    let s = Settings::load_with_env(&f.path, env).unwrap();
+    assert_eq!(s.platform.scopes, ["wfm:schedule:read", "org:read"]);
+}
+
+#[test]
+fn secret_never_appears_in_errors_or_debug() {
+    // Inline secret plus mistakes elsewhere: the error must not echo it.
+    let toml = with("platform", &format!("client_secret = \"{SECRET}\""))
+        .replace("America/Chicago", "America/Chicgo");
+    let f = write(&toml);
+    let err = Settings::load_with_env(&f.path, HashMap::new()).unwrap_err();
+    assert!(!err.to_string().contains(SECRET), "{err}");
+    assert!(!format!("{err:?}").contains(SECRET));
+
+    // A secret of the wrong type is reported without its value.
+    let f = write(&with("platform", "client_secret = 918273645"));
+    let err = Settings::load_with_env(&f.path, HashMap::new()).unwrap_err();
+    assert_line(
+        &err,
+        &file(&f),
+        "platform.client_secret",
+        "expected a string",
+    );
+    assert!(!err.to_string().contains("918273645"), "{err}");
+
+    // Loaded settings print redacted.
+    let token = f.dir.path().join("admin_token");
+    fs::write(&token, "admin-token-value-xyz\n").unwrap();
+    let f = write(&format!(
+        "{VALID}\n[admin]\ntoken_file = \"{}\"\n",
+        token.display()
+    ));
+    let s = load(&f).unwrap();
+    assert_eq!(
+        s.admin.admin_token.as_ref().unwrap().expose(),
+        "admin-token-value-xyz"
+    );
+    let debug = format!("{s:?} {s:#?}");
+    assert!(!debug.contains(SECRET), "{debug}");
+    assert!(!debug.contains("admin-token-value-xyz"));
+    assert!(debug.contains("[redacted]"));
+}
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("config")
+        .join(name)
+}
+
+#[test]
+fn example_config_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("client_secret");
+    let token = dir.path().join("admin_token");
+    fs::write(&secret, format!("{SECRET}\n")).unwrap();
+    fs::write(&token, "token\n").unwrap();
+    // The example points at /etc paths that do not exist here; redirect the
+    // two secret files, exactly as an operator could.
+    let env = HashMap::from([
+        (
+            "WFM_PUBLISHER__PLATFORM__CLIENT_SECRET_FILE".to_string(),
+            secret.display().to_string(),
+        ),
+        (
+            "WFM_PUBLISHER__ADMIN__TOKEN_FILE".to_string(),
+            token.display().to_string(),
+        ),
+    ]);
+    let s = Settings::load_with_env(&example("wfm-publisher.toml"), env).unwrap();
+    assert_eq!(s.platform.client_secret.expose(), SECRET);
+    assert_eq!(
+        s.targets.keys().collect::<Vec<_>>(),
+        ["chicago", "new_york"]
+    );
+    assert_eq!(
+        s.targets["new_york"].time_zone,
+        chrono_tz::America::New_York
+    );
+    assert_eq!(s.targets["new_york"].source.format, SourceFormat::Json);
+    assert_eq!(
+        s.targets["new_york"].dst.nonexistent,
+        NonexistentTimePolicy::ShiftForward
+    );
+    assert!(s.notify.webhook_url.is_some());
+}
+
+#[test]
+fn dev_config_loads() {
+    let s = Settings::load_with_env(&example("dev.toml"), HashMap::new()).unwrap();
+    assert!(s.platform.allow_insecure_http);
+    assert_eq!(s.platform.client_id, "dev-publisher");
+    assert_eq!(s.store.path, example("dev-state.db"));
+    assert_eq!(
+        s.targets["chicago"].deferral.poll_interval,
+        Duration::from_secs(2)
+    );
+    assert_eq!(s.targets.len(), 2);
+}
