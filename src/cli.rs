@@ -2,13 +2,29 @@
 //! that does it. Errors get their context here, at the edge.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 
+use crate::config::Settings;
 use crate::telemetry::{self, LogFormat};
+
+pub const DEFAULT_CONFIG: &str = "/etc/wfm-publisher/config.toml";
+
+/// Exit codes, so that scripts and systemd can tell outcomes apart.
+pub mod exit {
+    /// Everything done.
+    pub const SUCCESS: u8 = 0;
+    /// Something unexpected: a bug, the machine, the store.
+    pub const FAILURE: u8 = 1;
+    /// Refused before anything was sent: bad configuration or input, a failed preflight.
+    pub const REFUSED: u8 = 2;
+    /// Done in part: agents left unpublished, with the reasons reported.
+    pub const PARTIAL: u8 = 3;
+}
 
 #[derive(Debug, Parser)]
 #[command(name = "wfm-publisher", version, about)]
@@ -31,6 +47,32 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
     },
+    /// Preflight: token, scopes, organization, schedules, swaps and sources,
+    /// one row each with the fix. Exits 0 only if a publication would succeed.
+    Check {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Only this target (default: all).
+        #[arg(long)]
+        target: Option<String>,
+        /// The week's first day (default: each target's coming week).
+        #[arg(long)]
+        week: Option<NaiveDate>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Loads the configuration or says every problem with it, one per line.
+fn load_settings(path: &Path) -> Result<Settings, ExitCode> {
+    Settings::load(path).map_err(|e| {
+        eprintln!(
+            "wfm-publisher: {} configuration problem(s):\n{e}",
+            e.problems.len()
+        );
+        ExitCode::from(exit::REFUSED)
+    })
 }
 
 pub fn main() -> ExitCode {
@@ -66,6 +108,51 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
             shutdown_signal().await;
             handle.shutdown().await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Check {
+            config,
+            target,
+            week,
+            json,
+        } => {
+            let settings = match load_settings(&config) {
+                Ok(s) => s,
+                Err(code) => return Ok(code),
+            };
+            telemetry::init(format, &settings.log.level);
+            let targets: Vec<_> = match &target {
+                Some(name) => match settings.targets.get(name) {
+                    Some(t) => vec![t],
+                    None => {
+                        eprintln!(
+                            "wfm-publisher: no target \"{name}\" in {} (it has: {})",
+                            config.display(),
+                            settings
+                                .targets
+                                .keys()
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        );
+                        return Ok(ExitCode::from(exit::REFUSED));
+                    }
+                },
+                None => settings.targets.values().collect(),
+            };
+            let clock = crate::clock::system();
+            let client = crate::api::PlatformClient::new(&settings, clock.clone())?;
+            let report =
+                crate::doctor::check(&settings, &client, &targets, week, clock.now()).await;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render());
+            }
+            Ok(ExitCode::from(if report.ok {
+                exit::SUCCESS
+            } else {
+                exit::REFUSED
+            }))
         }
     }
 }

@@ -212,6 +212,11 @@ impl Platform {
         }
     }
 
+    /// Revokes every token issued so far, as a platform may at any time.
+    pub fn revoke_tokens(&mut self) {
+        self.tokens.clear();
+    }
+
     // --- OAuth ---------------------------------------------------------
 
     pub fn token_endpoint_down(&mut self, now: DateTime<Utc>) -> bool {
@@ -238,7 +243,6 @@ impl Platform {
         form: &HashMap<String, String>,
         now: DateTime<Utc>,
     ) -> Result<Value, ApiError> {
-        self.record.token_requests += 1;
         match form.get("grant_type").map(String::as_str) {
             None => {
                 return Err(ApiError::oauth(

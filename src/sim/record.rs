@@ -16,6 +16,7 @@ pub enum ForbiddenCause {
     PendingSwap(String),
     MaskedRateLimit,
     StaleToken,
+    Unexplained,
 }
 
 #[derive(Debug, Clone)]
@@ -26,6 +27,8 @@ pub struct RequestEntry {
     pub status: u16,
     pub client_id: Option<String>,
     pub forbidden: Option<ForbiddenCause>,
+    /// `Retry-After`, or for a masked 429 `X-RateLimit-Reset`, in seconds.
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Debug, Clone)]

@@ -98,6 +98,18 @@ async fn gateway(State(shared): State<Arc<Shared>>, request: Request, next: Next
         .get::<Observed>()
         .cloned()
         .unwrap_or_default();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    let retry_after = header("retry-after").or_else(|| {
+        (header("x-ratelimit-remaining") == Some(0))
+            .then(|| header("x-ratelimit-reset"))
+            .flatten()
+    });
     {
         let mut p = shared.platform.lock().expect("simulator state");
         let at = shared.server_now(&p);
@@ -108,6 +120,7 @@ async fn gateway(State(shared): State<Arc<Shared>>, request: Request, next: Next
             status: response.status().as_u16(),
             client_id: observed.client_id,
             forbidden: observed.forbidden,
+            retry_after,
         });
     }
     shared.in_flight.fetch_sub(1, Ordering::SeqCst);
@@ -302,7 +315,17 @@ fn api_call(
         Err(r) => return *r,
     };
     let now = shared.server_now(&p);
-    let result = handler(&mut p, &caller, now);
+    let result = if p
+        .scenario
+        .faults
+        .forbid_paths
+        .iter()
+        .any(|f| path.contains(f.as_str()))
+    {
+        Err(ApiError::Forbidden(ForbiddenCause::Unexplained))
+    } else {
+        handler(&mut p, &caller, now)
+    };
     finish(result, &caller, info, advertise)
 }
 
@@ -438,6 +461,9 @@ fn oauth_call(shared: &Shared, headers: &HeaderMap, body: &[u8], is_token: bool)
         .unwrap_or_default();
     let mut p = shared.platform.lock().expect("simulator state");
     let now = shared.server_now(&p);
+    if is_token {
+        p.record.token_requests += 1;
+    }
     if is_token && p.token_endpoint_down(now) {
         return error_response(
             &ApiError::Unavailable {

@@ -144,6 +144,9 @@ pub struct Faults {
     pub token_error_rate: f64,
     /// Periods, from the simulator's start, when the token endpoint answers 503.
     pub token_outages: Vec<Outage>,
+    /// `/api/v2` paths containing any of these answer 403 for no reason the
+    /// publisher can find: the platform's own unexplained refusals.
+    pub forbid_paths: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

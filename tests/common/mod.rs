@@ -153,3 +153,73 @@ impl Raw {
 pub fn monday_shift() -> Value {
     serde_json::json!([{"startTime": "2026-11-30T14:00:00Z", "endTime": "2026-11-30T22:00:00Z", "activity": "phone"}])
 }
+
+/// A configuration file in a temporary directory, pointing at a simulator.
+pub struct TestConfig {
+    pub dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+impl TestConfig {
+    /// `client` is one of the small scenario's clients; the secret is
+    /// `<client>-secret`.
+    pub fn new(base_url: &str, client: &str) -> Self {
+        Self::with_secret(base_url, client, &format!("{client}-secret"))
+    }
+
+    pub fn with_secret(base_url: &str, client: &str, secret: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("client_secret"), secret).unwrap();
+        let text = format!(
+            r#"
+[platform]
+auth_base_url = "{base_url}"
+api_base_url = "{base_url}"
+allow_insecure_http = true
+client_id = "{client}"
+client_secret_file = "client_secret"
+request_timeout = "5s"
+
+[rate_limits.default]
+requests = 1000
+per = "1s"
+
+[rate_limits.publish]
+requests = 100
+per = "1s"
+
+[retry]
+initial_delay = "20ms"
+max_delay = "500ms"
+max_attempts = 6
+max_elapsed = "60s"
+
+[store]
+path = "state.db"
+
+[targets.chicago]
+schedule_id = "chicago-{{week_start}}"
+time_zone = "America/Chicago"
+cron = "0 6 * * 4"
+source = "inbox/chicago/{{week_start}}.csv"
+"#
+        );
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        TestConfig { dir, path }
+    }
+
+    /// Loads it with `overrides` as `WFM_PUBLISHER__…` environment variables.
+    pub fn settings_with(&self, overrides: &[(&str, &str)]) -> wfm_publisher::config::Settings {
+        let env = overrides
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        wfm_publisher::config::Settings::load_with_env(&self.path, env)
+            .unwrap_or_else(|e| panic!("test configuration: {e}"))
+    }
+
+    pub fn settings(&self) -> wfm_publisher::config::Settings {
+        self.settings_with(&[])
+    }
+}

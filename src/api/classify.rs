@@ -1,0 +1,280 @@
+//! The one place that reads an answer of the platform and says what kind it
+//! is. Everything that decides to retry, wait, defer or give up starts here.
+
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use reqwest::StatusCode;
+
+use super::model::ErrorBody;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Classified {
+    Success,
+    Unauthorized,
+    /// A 429, or a 403 with `X-RateLimit-Remaining: 0` (a masked 429).
+    RateLimited {
+        wait: Duration,
+        masked: bool,
+    },
+    /// 409 `schedule_locked`: a publish of the schedule is running.
+    Locked {
+        wait: Duration,
+    },
+    Invalid {
+        code: String,
+        message: String,
+        details: Vec<String>,
+    },
+    NotFound {
+        message: String,
+    },
+    /// 5xx, timeouts and resets: worth another try.
+    Transient {
+        reason: String,
+        wait: Option<Duration>,
+    },
+    /// A 403 whose cause the body never says; see the client's diagnosis.
+    Forbidden {
+        correlation_id: Option<String>,
+    },
+    /// Any other answer the contract does not describe.
+    Unexpected {
+        status: u16,
+        message: String,
+    },
+}
+
+/// What the `X-RateLimit-*` headers said, when they were sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateHeaders {
+    pub limit: Option<u64>,
+    pub remaining: Option<u64>,
+    pub reset: Option<Duration>,
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+impl RateHeaders {
+    pub fn read(headers: &HeaderMap) -> Self {
+        RateHeaders {
+            limit: header_u64(headers, "x-ratelimit-limit"),
+            remaining: header_u64(headers, "x-ratelimit-remaining"),
+            reset: header_u64(headers, "x-ratelimit-reset").map(Duration::from_secs),
+        }
+    }
+
+    /// The bucket is empty: nobody should call again before it refills.
+    pub fn exhausted(&self) -> Option<Duration> {
+        (self.remaining == Some(0)).then(|| self.reset.unwrap_or(Duration::from_secs(1)))
+    }
+}
+
+/// `Retry-After` in seconds (the platform never sends an HTTP date).
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    header_u64(headers, "retry-after").map(Duration::from_secs)
+}
+
+/// When a rate limit gives no hint at all, wait this long.
+const UNADVERTISED_WAIT: Duration = Duration::from_secs(1);
+
+pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Classified {
+    let error: ErrorBody = serde_json::from_slice(body).unwrap_or_default();
+    let message = || {
+        error
+            .message
+            .clone()
+            .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned())
+    };
+    let rate = RateHeaders::read(headers);
+    match status.as_u16() {
+        200..=299 => Classified::Success,
+        401 => Classified::Unauthorized,
+        429 => Classified::RateLimited {
+            wait: retry_after(headers)
+                .or(rate.reset)
+                .unwrap_or(UNADVERTISED_WAIT),
+            masked: false,
+        },
+        403 if rate.remaining == Some(0) => Classified::RateLimited {
+            wait: retry_after(headers)
+                .or(rate.reset)
+                .unwrap_or(UNADVERTISED_WAIT),
+            masked: true,
+        },
+        403 => Classified::Forbidden {
+            correlation_id: error.correlation_id,
+        },
+        409 => Classified::Locked {
+            wait: retry_after(headers).unwrap_or(Duration::from_secs(1)),
+        },
+        400 | 422 => Classified::Invalid {
+            code: error.code.clone().unwrap_or_else(|| "invalid".into()),
+            message: message(),
+            details: error.details.clone(),
+        },
+        404 => Classified::NotFound { message: message() },
+        408 | 500..=599 => Classified::Transient {
+            reason: format!("HTTP {}", status.as_u16()),
+            wait: retry_after(headers),
+        },
+        other => Classified::Unexpected {
+            status: other,
+            message: message(),
+        },
+    }
+}
+
+/// Why a request got no answer, in words fit for a log line (reqwest's own
+/// message may carry the URL, never a secret, but says less).
+pub fn transport_reason(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        "timed out".to_owned()
+    } else if error.is_connect() {
+        "could not connect".to_owned()
+    } else {
+        "connection failed".to_owned()
+    }
+}
+
+/// A request that got no answer: always worth another try.
+pub fn classify_transport(error: &reqwest::Error) -> Classified {
+    Classified::Transient {
+        reason: transport_reason(error),
+        wait: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn every_kind_of_answer() {
+        let forbidden = br#"{"status":403,"code":"forbidden","message":"Insufficient permissions to perform this action","correlationId":"c-1"}"#;
+        let cases: Vec<(u16, HeaderMap, &[u8], Classified)> = vec![
+            (200, headers(&[]), b"{}", Classified::Success),
+            (401, headers(&[]), b"{}", Classified::Unauthorized),
+            (
+                429,
+                headers(&[("retry-after", "7")]),
+                b"{}",
+                Classified::RateLimited {
+                    wait: Duration::from_secs(7),
+                    masked: false,
+                },
+            ),
+            (
+                429,
+                headers(&[("x-ratelimit-reset", "3")]),
+                b"{}",
+                Classified::RateLimited {
+                    wait: Duration::from_secs(3),
+                    masked: false,
+                },
+            ),
+            (
+                403,
+                headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "4")]),
+                forbidden,
+                Classified::RateLimited {
+                    wait: Duration::from_secs(4),
+                    masked: true,
+                },
+            ),
+            (
+                403,
+                headers(&[("x-ratelimit-remaining", "5")]),
+                forbidden,
+                Classified::Forbidden {
+                    correlation_id: Some("c-1".into()),
+                },
+            ),
+            (
+                409,
+                headers(&[("retry-after", "2")]),
+                br#"{"code":"schedule_locked"}"#,
+                Classified::Locked {
+                    wait: Duration::from_secs(2),
+                },
+            ),
+            (
+                400,
+                headers(&[]),
+                br#"{"code":"invalid_shift","message":"bad","details":["shifts[0]: overlap"]}"#,
+                Classified::Invalid {
+                    code: "invalid_shift".into(),
+                    message: "bad".into(),
+                    details: vec!["shifts[0]: overlap".into()],
+                },
+            ),
+            (
+                404,
+                headers(&[]),
+                br#"{"message":"agent x not found"}"#,
+                Classified::NotFound {
+                    message: "agent x not found".into(),
+                },
+            ),
+            (
+                503,
+                headers(&[("retry-after", "9")]),
+                b"",
+                Classified::Transient {
+                    reason: "HTTP 503".into(),
+                    wait: Some(Duration::from_secs(9)),
+                },
+            ),
+            (
+                502,
+                headers(&[]),
+                b"<html>",
+                Classified::Transient {
+                    reason: "HTTP 502".into(),
+                    wait: None,
+                },
+            ),
+            (
+                418,
+                headers(&[]),
+                b"teapot",
+                Classified::Unexpected {
+                    status: 418,
+                    message: "teapot".into(),
+                },
+            ),
+        ];
+        for (status, h, body, expected) in cases {
+            assert_eq!(
+                classify(StatusCode::from_u16(status).unwrap(), &h, body),
+                expected,
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn exhausted_bucket() {
+        let h = headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "2")]);
+        assert_eq!(
+            RateHeaders::read(&h).exhausted(),
+            Some(Duration::from_secs(2))
+        );
+        let h = headers(&[("x-ratelimit-remaining", "3")]);
+        assert_eq!(RateHeaders::read(&h).exhausted(), None);
+    }
+}

@@ -1,0 +1,615 @@
+//! Typed calls for every endpoint of CONTRACT.md §3, and the loop that
+//! turns each answer into a wait, a retry, a deferral or a located error.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use super::classify::{classify, classify_transport, Classified, RateHeaders};
+use super::error::{PendingAgent, PlatformError};
+use super::model::{
+    AgentWeek, Entities, Organization, PublishResult, ScheduleInfo, Shift, Swap, SwapPage,
+    SwapStatus, Template, WriteResult,
+};
+use super::retry;
+use super::scopes::{self, parse_scope_list, Operation};
+use super::stats::{ClientStats, StatsSnapshot};
+use super::throttle::{Bucket, Throttle};
+use super::token::{AccessToken, TokenManager};
+use crate::clock::SharedClock;
+use crate::config::Settings;
+
+/// What a call is about, so that a 403 can be explained.
+#[derive(Debug, Clone, Default)]
+struct Subject {
+    schedule_id: Option<String>,
+    agents: Vec<String>,
+}
+
+struct Call {
+    op: Operation,
+    method: Method,
+    segments: Vec<String>,
+    query: Vec<(&'static str, String)>,
+    body: Option<Vec<u8>>,
+    subject: Subject,
+    /// False for the calls a diagnosis makes itself.
+    diagnose: bool,
+}
+
+impl Call {
+    fn new(op: Operation, method: Method, segments: &[&str]) -> Self {
+        Call {
+            op,
+            method,
+            segments: segments.iter().map(|s| s.to_string()).collect(),
+            query: Vec::new(),
+            body: None,
+            subject: Subject::default(),
+            diagnose: true,
+        }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("{} /{}", self.method, self.segments.join("/"))
+    }
+}
+
+enum Diagnosis {
+    StaleToken,
+    Final(PlatformError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Written { version: u64 },
+    Deferred { swap_id: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublishOutcome {
+    Published {
+        agent_ids: Vec<String>,
+        version: u64,
+    },
+    Deferred {
+        pending: Vec<PendingAgent>,
+    },
+}
+
+struct Inner {
+    http: reqwest::Client,
+    api_base: Url,
+    tokens: TokenManager,
+    throttle: Throttle,
+    retry: crate::config::RetrySettings,
+    timeout: Duration,
+    clock: SharedClock,
+    stats: Arc<ClientStats>,
+    schedule_orgs: Mutex<HashMap<String, String>>,
+}
+
+/// The platform, as one OAuth client sees it. Cheap to clone; every clone
+/// shares the token, the limiters and the gate.
+#[derive(Clone)]
+pub struct PlatformClient {
+    inner: Arc<Inner>,
+}
+
+impl PlatformClient {
+    pub fn new(settings: &Settings, clock: SharedClock) -> Result<Self, PlatformError> {
+        let p = &settings.platform;
+        let http = reqwest::Client::builder()
+            .connect_timeout(p.connect_timeout)
+            .user_agent(concat!("wfm-publisher/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| PlatformError::Setup(e.to_string()))?;
+        let stats = Arc::new(ClientStats::default());
+        let tokens = TokenManager::new(
+            http.clone(),
+            p,
+            &settings.retry,
+            clock.clone(),
+            stats.clone(),
+        )?;
+        Ok(PlatformClient {
+            inner: Arc::new(Inner {
+                http,
+                api_base: p.api_base_url.clone(),
+                throttle: Throttle::new(
+                    &settings.rate_limits.default,
+                    &settings.rate_limits.publish,
+                    clock.clone(),
+                ),
+                tokens,
+                retry: settings.retry.clone(),
+                timeout: p.request_timeout,
+                clock,
+                stats,
+                schedule_orgs: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    pub fn tokens(&self) -> &TokenManager {
+        &self.inner.tokens
+    }
+
+    pub fn stats(&self) -> StatsSnapshot {
+        self.inner.stats.snapshot()
+    }
+
+    pub fn throttle(&self) -> &Throttle {
+        &self.inner.throttle
+    }
+
+    /// A token that holds every scope `needed`, or the one-line reason why
+    /// not. A run calls this before its first write.
+    pub async fn require_scopes(&self, needed: &[Operation]) -> Result<AccessToken, PlatformError> {
+        let token = self.inner.tokens.token().await?;
+        match scopes::missing(&token.granted, needed).first() {
+            None => Ok(token),
+            Some(op) => Err(self.missing_scope(*op, &token.granted)),
+        }
+    }
+
+    fn missing_scope(&self, op: Operation, granted: &[String]) -> PlatformError {
+        PlatformError::MissingScope {
+            scope: op.scope(),
+            operation: op,
+            granted: granted.join(" "),
+            client_id: self.inner.tokens.client_id().to_owned(),
+        }
+    }
+
+    // --- Typed endpoints -----------------------------------------------------
+
+    pub async fn organization(&self) -> Result<Organization, PlatformError> {
+        let call = Call::new(
+            Operation::ReadOrganization,
+            Method::GET,
+            &["api", "v2", "organizations", "me"],
+        );
+        self.json(call).await
+    }
+
+    pub async fn templates(&self) -> Result<Vec<Template>, PlatformError> {
+        let call = Call::new(
+            Operation::ReadTemplates,
+            Method::GET,
+            &["api", "v2", "wfm", "schedule", "templates"],
+        );
+        Ok(self.json::<Entities<Template>>(call).await?.entities)
+    }
+
+    pub async fn schedule(&self, schedule_id: &str) -> Result<ScheduleInfo, PlatformError> {
+        let mut call = Call::new(
+            Operation::ReadSchedule,
+            Method::GET,
+            &["api", "v2", "wfm", "schedule", schedule_id],
+        );
+        call.subject.schedule_id = Some(schedule_id.to_owned());
+        let info: ScheduleInfo = self.json(call).await?;
+        self.remember_org(&info);
+        Ok(info)
+    }
+
+    fn remember_org(&self, info: &ScheduleInfo) {
+        self.inner
+            .schedule_orgs
+            .lock()
+            .expect("schedule orgs")
+            .insert(info.id.clone(), info.org_id.clone());
+    }
+
+    /// Every swap of a schedule, following `nextCursor` to the last page.
+    pub async fn swaps(
+        &self,
+        schedule_id: &str,
+        status: Option<SwapStatus>,
+    ) -> Result<Vec<Swap>, PlatformError> {
+        self.swaps_with(schedule_id, status, true).await
+    }
+
+    async fn swaps_with(
+        &self,
+        schedule_id: &str,
+        status: Option<SwapStatus>,
+        diagnose: bool,
+    ) -> Result<Vec<Swap>, PlatformError> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut call = Call::new(
+                Operation::ReadSwaps,
+                Method::GET,
+                &["api", "v2", "wfm", "shiftswaps"],
+            );
+            call.diagnose = diagnose;
+            call.subject.schedule_id = Some(schedule_id.to_owned());
+            call.query.push(("scheduleId", schedule_id.to_owned()));
+            if let Some(s) = status {
+                call.query.push(("status", s.as_str().to_owned()));
+            }
+            call.query.push(("pageSize", "100".to_owned()));
+            if let Some(c) = cursor.take() {
+                call.query.push(("cursor", c));
+            }
+            let endpoint = call.endpoint();
+            let page: SwapPage = self.json(call).await?;
+            all.extend(page.entities);
+            match page.next_cursor {
+                Some(next) if !next.is_empty() => {
+                    if all.len() > 1_000_000 {
+                        return Err(PlatformError::Malformed {
+                            endpoint,
+                            message: "pagination does not end".into(),
+                        });
+                    }
+                    cursor = Some(next);
+                }
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    pub async fn swap(&self, swap_id: &str) -> Result<Swap, PlatformError> {
+        let call = Call::new(
+            Operation::ReadSwaps,
+            Method::GET,
+            &["api", "v2", "wfm", "shiftswaps", swap_id],
+        );
+        self.json(call).await
+    }
+
+    /// Replaces an agent's week in a schedule, or says which swap holds it.
+    pub async fn write_agent(
+        &self,
+        schedule_id: &str,
+        agent_id: &str,
+        shifts: &[Shift],
+    ) -> Result<WriteOutcome, PlatformError> {
+        let mut call = Call::new(
+            Operation::WriteAgent,
+            Method::PUT,
+            &["api", "v2", "wfm", "schedule", "agent", agent_id],
+        );
+        call.body = Some(to_body(&AgentWeek {
+            schedule_id,
+            shifts,
+        }));
+        call.subject = Subject {
+            schedule_id: Some(schedule_id.to_owned()),
+            agents: vec![agent_id.to_owned()],
+        };
+        match self.json::<WriteResult>(call).await {
+            Ok(r) => Ok(WriteOutcome::Written { version: r.version }),
+            Err(PlatformError::PendingSwap { pending }) => Ok(WriteOutcome::Deferred {
+                swap_id: pending
+                    .into_iter()
+                    .next()
+                    .map(|p| p.swap_id)
+                    .unwrap_or_default(),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Publishes up to 500 agents, or says which of them wait for a swap.
+    pub async fn publish(
+        &self,
+        schedule_id: &str,
+        agent_ids: &[String],
+    ) -> Result<PublishOutcome, PlatformError> {
+        let mut call = Call::new(
+            Operation::Publish,
+            Method::POST,
+            &["api", "v2", "wfm", "schedule", "publish"],
+        );
+        call.body = Some(to_body(&serde_json::json!({
+            "scheduleId": schedule_id,
+            "agentIds": agent_ids,
+        })));
+        call.subject = Subject {
+            schedule_id: Some(schedule_id.to_owned()),
+            agents: agent_ids.to_vec(),
+        };
+        match self.json::<PublishResult>(call).await {
+            Ok(r) => Ok(PublishOutcome::Published {
+                agent_ids: r.published_agent_ids,
+                version: r.version,
+            }),
+            Err(PlatformError::PendingSwap { pending }) => Ok(PublishOutcome::Deferred { pending }),
+            Err(e) => Err(e),
+        }
+    }
+
+    // --- The call loop ---------------------------------------------------------
+
+    async fn json<T: DeserializeOwned>(&self, call: Call) -> Result<T, PlatformError> {
+        let endpoint = call.endpoint();
+        let body = self.send(call).await?;
+        serde_json::from_slice(&body).map_err(|e| PlatformError::Malformed {
+            endpoint,
+            message: e.to_string(),
+        })
+    }
+
+    fn url(&self, segments: &[String]) -> Url {
+        let mut url = self.inner.api_base.clone();
+        url.path_segments_mut()
+            .expect("an http(s) base URL has path segments")
+            .pop_if_empty()
+            .extend(segments);
+        url
+    }
+
+    fn send(&self, call: Call) -> BoxFuture<'_, Result<axum::body::Bytes, PlatformError>> {
+        Box::pin(async move {
+            let i = &self.inner;
+            let endpoint = call.endpoint();
+            let bucket = if call.op == Operation::Publish {
+                Bucket::Publish
+            } else {
+                Bucket::Default
+            };
+            let url = self.url(&call.segments);
+            let started = i.clock.now();
+            let mut delays = retry::delays(&i.retry);
+            let mut attempts: u32 = 0;
+            let mut fresh_token_tried = false;
+            loop {
+                let elapsed = (i.clock.now() - started).to_std().unwrap_or_default();
+                if attempts > 0 && elapsed > i.retry.max_elapsed {
+                    return Err(PlatformError::GaveUpWaiting {
+                        endpoint,
+                        what: "the platform to accept the call",
+                        elapsed_secs: elapsed.as_secs(),
+                    });
+                }
+                i.throttle.acquire(bucket).await;
+                let token = i.tokens.token().await?;
+                attempts += 1;
+                ClientStats::bump(&i.stats.requests);
+                let mut request = i
+                    .http
+                    .request(call.method.clone(), url.clone())
+                    .bearer_auth(token.bearer())
+                    .timeout(i.timeout);
+                if !call.query.is_empty() {
+                    request = request.query(&call.query);
+                }
+                if let Some(body) = &call.body {
+                    request = request
+                        .header(reqwest::header::CONTENT_TYPE, "application/json")
+                        .body(body.clone());
+                }
+                let (classified, body) = match request.send().await {
+                    Ok(response) => {
+                        let status = response.status();
+                        let headers = response.headers().clone();
+                        match response.bytes().await {
+                            Ok(body) => {
+                                if let Some(wait) = RateHeaders::read(&headers).exhausted() {
+                                    if status.is_success() {
+                                        // The bucket is empty: hold everyone until it refills
+                                        // rather than collect a 429.
+                                        i.throttle.hold(wait);
+                                    }
+                                }
+                                (classify(status, &headers, &body), body)
+                            }
+                            Err(e) => (classify_transport(&e), Default::default()),
+                        }
+                    }
+                    Err(e) => (classify_transport(&e), Default::default()),
+                };
+                match classified {
+                    Classified::Success => return Ok(body),
+                    Classified::Unauthorized if !fresh_token_tried => {
+                        tracing::info!(%endpoint, "401: dropping the token and retrying once with a fresh one");
+                        ClientStats::bump(&i.stats.stale_token_retries);
+                        i.tokens.invalidate(&token);
+                        fresh_token_tried = true;
+                    }
+                    Classified::Unauthorized => {
+                        return Err(PlatformError::Unauthorized { endpoint });
+                    }
+                    Classified::RateLimited { wait, masked } => {
+                        ClientStats::bump(if masked {
+                            &i.stats.masked_rate_limited
+                        } else {
+                            &i.stats.rate_limited
+                        });
+                        tracing::warn!(%endpoint, masked, wait = ?wait, "rate limited: every worker of this client waits");
+                        i.throttle.hold(wait);
+                    }
+                    Classified::Locked { wait } => {
+                        ClientStats::bump(&i.stats.locked);
+                        tracing::debug!(%endpoint, wait = ?wait, "schedule locked by a publish; waiting");
+                        i.clock.sleep(wait).await;
+                    }
+                    Classified::Transient { reason, wait } => {
+                        let Some(delay) = delays.next() else {
+                            return Err(PlatformError::Unavailable {
+                                endpoint,
+                                attempts,
+                                elapsed_secs: elapsed.as_secs(),
+                                reason,
+                            });
+                        };
+                        let delay = wait.map_or(delay, |w| w.max(delay));
+                        ClientStats::bump(&i.stats.retries);
+                        tracing::warn!(%endpoint, %reason, attempt = attempts, retry_in = ?delay, "transient failure; retrying");
+                        i.clock.sleep(delay).await;
+                    }
+                    Classified::Invalid {
+                        code,
+                        message,
+                        details,
+                    } => {
+                        return Err(PlatformError::Invalid {
+                            endpoint,
+                            code,
+                            message,
+                            details,
+                        })
+                    }
+                    Classified::NotFound { message } => {
+                        return Err(PlatformError::NotFound { endpoint, message })
+                    }
+                    Classified::Unexpected { status, message } => {
+                        return Err(PlatformError::Unexpected {
+                            endpoint,
+                            status,
+                            message,
+                        })
+                    }
+                    Classified::Forbidden { correlation_id } => {
+                        let correlation_id = correlation_id.unwrap_or_else(|| "(none)".into());
+                        if !call.diagnose {
+                            return Err(PlatformError::Forbidden {
+                                endpoint,
+                                correlation_id,
+                            });
+                        }
+                        match self
+                            .diagnose(&call, &token, fresh_token_tried, &endpoint, correlation_id)
+                            .await
+                        {
+                            Diagnosis::StaleToken => {
+                                tracing::info!(%endpoint, "403 on a stale token: retrying once with a fresh one");
+                                ClientStats::bump(&i.stats.stale_token_retries);
+                                i.tokens.invalidate(&token);
+                                fresh_token_tried = true;
+                            }
+                            Diagnosis::Final(e) => return Err(e),
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    /// Explains a 403, in the order the causes can be told apart: a stale
+    /// token, a missing scope, another organization, a pending swap.
+    async fn diagnose(
+        &self,
+        call: &Call,
+        token: &AccessToken,
+        fresh_token_tried: bool,
+        endpoint: &str,
+        correlation_id: String,
+    ) -> Diagnosis {
+        let introspection = self.inner.tokens.introspect(token).await;
+        match &introspection {
+            Ok(i) if !i.active && !fresh_token_tried => return Diagnosis::StaleToken,
+            Err(_) if !fresh_token_tried => return Diagnosis::StaleToken,
+            _ => {}
+        }
+        let introspection = introspection.ok();
+        let granted = introspection
+            .as_ref()
+            .and_then(|i| i.scope.as_deref())
+            .map(parse_scope_list)
+            .unwrap_or_else(|| token.granted.clone());
+        if !granted.iter().any(|g| g == call.op.scope()) {
+            return Diagnosis::Final(self.missing_scope(call.op, &granted));
+        }
+        if let Some(schedule_id) = &call.subject.schedule_id {
+            if let Some(e) = self
+                .organization_mismatch(schedule_id, introspection.and_then(|i| i.org_id), &granted)
+                .await
+            {
+                return Diagnosis::Final(e);
+            }
+            if call.op.touches_agents() && !call.subject.agents.is_empty() {
+                if let Ok(pending) = self
+                    .swaps_with(schedule_id, Some(SwapStatus::Pending), false)
+                    .await
+                {
+                    let held: Vec<PendingAgent> = call
+                        .subject
+                        .agents
+                        .iter()
+                        .filter_map(|a| {
+                            pending
+                                .iter()
+                                .find(|s| s.involves(a))
+                                .map(|s| PendingAgent {
+                                    agent_id: a.clone(),
+                                    swap_id: s.id.clone(),
+                                })
+                        })
+                        .collect();
+                    if !held.is_empty() {
+                        return Diagnosis::Final(PlatformError::PendingSwap { pending: held });
+                    }
+                }
+            }
+        }
+        Diagnosis::Final(PlatformError::Forbidden {
+            endpoint: endpoint.to_owned(),
+            correlation_id,
+        })
+    }
+
+    async fn organization_mismatch(
+        &self,
+        schedule_id: &str,
+        token_org: Option<String>,
+        granted: &[String],
+    ) -> Option<PlatformError> {
+        let token_org = match token_org {
+            Some(org) => org,
+            None => self.organization().await.ok()?.id,
+        };
+        let known = self
+            .inner
+            .schedule_orgs
+            .lock()
+            .expect("schedule orgs")
+            .get(schedule_id)
+            .cloned();
+        let schedule_org = match known {
+            Some(org) => org,
+            None => {
+                let mut call = Call::new(
+                    Operation::ReadSchedule,
+                    Method::GET,
+                    &["api", "v2", "wfm", "schedule", schedule_id],
+                );
+                call.diagnose = false;
+                match self.json::<ScheduleInfo>(call).await {
+                    Ok(info) => {
+                        self.remember_org(&info);
+                        info.org_id
+                    }
+                    // With the read scope held, only another organization
+                    // explains a 403 on the schedule itself.
+                    Err(PlatformError::Forbidden { .. })
+                        if granted.iter().any(|g| g == Operation::ReadSchedule.scope()) =>
+                    {
+                        "another organization".to_owned()
+                    }
+                    Err(_) => return None,
+                }
+            }
+        };
+        (schedule_org != token_org).then(|| PlatformError::WrongOrganization {
+            schedule_id: schedule_id.to_owned(),
+            schedule_org,
+            token_org,
+            client_id: self.inner.tokens.client_id().to_owned(),
+        })
+    }
+}
+
+fn to_body<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("request bodies serialize")
+}

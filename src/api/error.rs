@@ -1,0 +1,112 @@
+//! Every way a call to the platform can end badly, each said in one line
+//! with what to fix. Secrets never enter these messages.
+
+use super::scopes::Operation;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingAgent {
+    pub agent_id: String,
+    pub swap_id: String,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PlatformError {
+    #[error("the platform refused OAuth client \"{client_id}\" (invalid_client): the client id or secret is wrong; check platform.client_id and the secret (platform.client_secret_file, WFM_PUBLISHER__PLATFORM__CLIENT_SECRET or $CREDENTIALS_DIRECTORY/client_secret)")]
+    InvalidClient { client_id: String },
+
+    #[error("the platform refused the requested scopes \"{requested}\" (invalid_scope: {description}): platform.scopes names a scope the platform does not know")]
+    InvalidScope {
+        requested: String,
+        description: String,
+    },
+
+    #[error("the token endpoint refused the request ({error}: {description}): check platform.auth_base_url points at the platform's OAuth server")]
+    TokenRefused { error: String, description: String },
+
+    #[error("no token after {attempts} attempts at {url} (last: {reason}): the platform's OAuth server is unreachable or failing; check platform.auth_base_url and the platform's status page")]
+    TokenUnavailable {
+        url: String,
+        attempts: u32,
+        reason: String,
+    },
+
+    #[error("the token lacks scope {scope}, needed to {operation}: the platform granted only \"{granted}\" and silently drops scopes OAuth client \"{client_id}\" is not entitled to; grant {scope} to that OAuth client in the platform's admin console (a WFM role alone is not enough)")]
+    MissingScope {
+        scope: &'static str,
+        operation: Operation,
+        granted: String,
+        client_id: String,
+    },
+
+    #[error("schedule {schedule_id} belongs to {schedule_org}, but OAuth client \"{client_id}\" gets tokens for organization {token_org}: use an OAuth client of the schedule's organization, or fix the target's schedule_id")]
+    WrongOrganization {
+        schedule_id: String,
+        schedule_org: String,
+        token_org: String,
+        client_id: String,
+    },
+
+    /// Not a failure: the agents wait for their swaps to resolve.
+    #[error("deferred: {} agent(s) have pending shift swaps ({})", pending.len(), pending.iter().map(|p| format!("{} in {}", p.agent_id, p.swap_id)).collect::<Vec<_>>().join(", "))]
+    PendingSwap { pending: Vec<PendingAgent> },
+
+    #[error("403 Insufficient permissions on {endpoint}, with the scope, the organization and no pending swap all in order: ask the platform's support about correlationId {correlation_id}")]
+    Forbidden {
+        endpoint: String,
+        correlation_id: String,
+    },
+
+    #[error("401 on {endpoint} even with a fresh token: the API does not accept this OAuth server's tokens; check platform.api_base_url and platform.auth_base_url belong to the same platform")]
+    Unauthorized { endpoint: String },
+
+    #[error("the platform rejected {endpoint} ({code}: {message}){}", if details.is_empty() { String::new() } else { format!(": {}", details.join("; ")) })]
+    Invalid {
+        endpoint: String,
+        code: String,
+        message: String,
+        details: Vec<String>,
+    },
+
+    #[error("{endpoint}: not found ({message})")]
+    NotFound { endpoint: String, message: String },
+
+    #[error("{endpoint} kept failing after {attempts} attempts over {elapsed_secs}s (last: {reason}): the platform is unavailable; the run can be retried later")]
+    Unavailable {
+        endpoint: String,
+        attempts: u32,
+        elapsed_secs: u64,
+        reason: String,
+    },
+
+    #[error("{endpoint}: gave up after waiting {elapsed_secs}s for {what}: raise retry.max_elapsed, or lower rate_limits if this is a rate limit")]
+    GaveUpWaiting {
+        endpoint: String,
+        what: &'static str,
+        elapsed_secs: u64,
+    },
+
+    #[error("{endpoint} answered HTTP {status} ({message}), which the platform's contract does not describe")]
+    Unexpected {
+        endpoint: String,
+        status: u16,
+        message: String,
+    },
+
+    #[error("the answer of {endpoint} does not match the platform's contract: {message}")]
+    Malformed { endpoint: String, message: String },
+
+    #[error("cannot set up the HTTP client: {0}")]
+    Setup(String),
+}
+
+impl PlatformError {
+    /// Worth running again later, as opposed to needing a person to fix something.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            PlatformError::TokenUnavailable { .. }
+                | PlatformError::Unavailable { .. }
+                | PlatformError::GaveUpWaiting { .. }
+        )
+    }
+}

@@ -1,0 +1,16 @@
+//! Talking to the WFM platform: tokens, limits, retries, and the diagnosis
+//! of every answer (CONTRACT.md).
+
+pub mod classify;
+pub mod client;
+pub mod error;
+pub mod model;
+pub mod retry;
+pub mod scopes;
+pub mod stats;
+pub mod throttle;
+pub mod token;
+
+pub use client::{PlatformClient, PublishOutcome, WriteOutcome};
+pub use error::{PendingAgent, PlatformError};
+pub use scopes::Operation;
