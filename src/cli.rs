@@ -62,6 +62,75 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Publish one target's week to completion: write every agent, publish,
+    /// wait out pending shift swaps, publish what they decided.
+    Publish {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        #[arg(long)]
+        target: String,
+        /// The week's first day (default: the target's coming week).
+        #[arg(long)]
+        week: Option<NaiveDate>,
+        /// Print the plan and its problems; send nothing, record nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not wait for pending swaps: leave them to the next run or the daemon.
+        #[arg(long)]
+        no_wait: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The daemon: each target's weekly job on its cron, in its time zone,
+    /// with the admin endpoint. SIGHUP reloads, SIGTERM stops cleanly.
+    Run {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// The embedded default: a simulated platform with a sample week of two
+    /// targets, published by the daemon at once; exits when both runs end.
+    Dev {
+        /// Agents in the sample, split over the two targets.
+        #[arg(long, default_value_t = 500)]
+        agents: usize,
+        /// Keep configuration, inbox and state here (default: a temporary directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Runs, outcome per target, and pending deferrals, from the state store.
+    Status {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Loads the configuration or says every problem with it, one per line.
+fn target<'a>(
+    settings: &'a Settings,
+    config: &Path,
+    name: &str,
+) -> Result<&'a crate::config::TargetSettings, ExitCode> {
+    settings.targets.get(name).ok_or_else(|| {
+        eprintln!(
+            "wfm-publisher: no target \"{name}\" in {} (it has: {})",
+            config.display(),
+            settings
+                .targets
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        ExitCode::from(exit::REFUSED)
+    })
+}
+
+fn open_store(settings: &Settings) -> anyhow::Result<std::sync::Arc<dyn crate::store::Store>> {
+    let store = crate::store::SqliteStore::open(&settings.store.path)?;
+    Ok(std::sync::Arc::new(store))
 }
 
 /// Loads the configuration or says every problem with it, one per line.
@@ -153,6 +222,129 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
             } else {
                 exit::REFUSED
             }))
+        }
+        Command::Publish {
+            config,
+            target,
+            week,
+            dry_run,
+            no_wait,
+            json,
+        } => {
+            let settings = match load_settings(&config) {
+                Ok(s) => s,
+                Err(code) => return Ok(code),
+            };
+            telemetry::init(format, &settings.log.level);
+            let target = match self::target(&settings, &config, &target) {
+                Ok(t) => t,
+                Err(code) => return Ok(code),
+            };
+            let clock = crate::clock::system();
+            let week = week.unwrap_or_else(|| {
+                crate::week::upcoming_week_start(
+                    clock.now(),
+                    target.time_zone,
+                    target.week_start_day,
+                )
+            });
+            let store = open_store(&settings)?;
+            let client = crate::api::PlatformClient::new(&settings, clock.clone())?;
+            let _refresher = client.tokens().spawn_refresher();
+            let progress: std::sync::Arc<dyn crate::publish::Progress> = if format
+                == LogFormat::Pretty
+                && std::io::IsTerminal::is_terminal(&std::io::stderr())
+            {
+                std::sync::Arc::new(crate::publish::BarProgress::new())
+            } else {
+                std::sync::Arc::new(crate::publish::LogProgress::default())
+            };
+            let cancel = tokio_util::sync::CancellationToken::new();
+            let engine = crate::publish::Engine::new(
+                client,
+                store,
+                clock,
+                settings.workers.concurrency,
+                Default::default(),
+                progress,
+                cancel.clone(),
+            );
+            // Ctrl-C or SIGTERM: finish what was sent, keep the rest for the next run.
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                tracing::warn!(
+                    "stopping: requests already sent finish, the rest resumes at the next run"
+                );
+                cancel.cancel();
+            });
+            let options = crate::publish::RunOptions {
+                week,
+                dry_run,
+                wait: !no_wait,
+            };
+            let report = engine.run(target, options).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render());
+            }
+            Ok(ExitCode::from(report.exit_code()))
+        }
+        Command::Run { config } => {
+            let settings = match load_settings(&config) {
+                Ok(s) => s,
+                Err(code) => return Ok(code),
+            };
+            telemetry::init(format, &settings.log.level);
+            drop(settings);
+            let shutdown = tokio_util::sync::CancellationToken::new();
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                tracing::info!("stop requested");
+                stop.cancel();
+            });
+            crate::daemon::run(crate::daemon::DaemonOptions {
+                config,
+                clock: crate::clock::system(),
+                shutdown,
+                run_now: Vec::new(),
+                exit_when_done: false,
+                reload_on_sighup: true,
+            })
+            .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dev { agents, dir } => {
+            telemetry::init(format, "info");
+            let (dir, _temporary) = crate::dev::workdir(dir)?;
+            let shutdown = tokio_util::sync::CancellationToken::new();
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                stop.cancel();
+            });
+            let outcome = crate::dev::run(&dir, agents, crate::clock::system(), shutdown).await?;
+            print!("{}", crate::dev::render(&outcome));
+            Ok(ExitCode::from(if outcome.success() {
+                exit::SUCCESS
+            } else {
+                exit::PARTIAL
+            }))
+        }
+        Command::Status { config, json } => {
+            let settings = match load_settings(&config) {
+                Ok(s) => s,
+                Err(code) => return Ok(code),
+            };
+            let store = open_store(&settings)?;
+            let status = crate::status::read(store.as_ref())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print!("{}", status.render());
+            }
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

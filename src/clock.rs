@@ -64,6 +64,50 @@ impl Clock for ScaledClock {
     }
 }
 
+/// A clock that moves only when told to, for tests of schedules that span
+/// weeks: sleeps end when [`ManualClock::advance`] passes their deadline.
+#[derive(Debug, Clone)]
+pub struct ManualClock {
+    now: Arc<tokio::sync::watch::Sender<DateTime<Utc>>>,
+}
+
+impl ManualClock {
+    pub fn new(start: DateTime<Utc>) -> Self {
+        ManualClock {
+            now: Arc::new(tokio::sync::watch::Sender::new(start)),
+        }
+    }
+
+    pub fn advance(&self, d: Duration) {
+        let step = chrono::Duration::from_std(d).unwrap_or(chrono::TimeDelta::MAX);
+        self.now.send_modify(|t| *t += step);
+    }
+
+    pub fn set(&self, to: DateTime<Utc>) {
+        self.now.send_modify(|t| *t = to.max(*t));
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.now.borrow()
+    }
+
+    fn sleep(&self, d: Duration) -> futures::future::BoxFuture<'static, ()> {
+        let mut rx = self.now.subscribe();
+        let deadline =
+            *rx.borrow() + chrono::Duration::from_std(d).unwrap_or(chrono::TimeDelta::MAX);
+        Box::pin(async move {
+            while *rx.borrow_and_update() < deadline {
+                if rx.changed().await.is_err() {
+                    // The clock is gone: nothing will ever wake this sleep.
+                    std::future::pending::<()>().await;
+                }
+            }
+        })
+    }
+}
+
 pub fn system() -> SharedClock {
     Arc::new(SystemClock)
 }

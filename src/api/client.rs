@@ -392,6 +392,12 @@ impl PlatformClient {
                 let (classified, body) = match request.send().await {
                     Ok(response) => {
                         let status = response.status();
+                        metrics::counter!(
+                            "wfm_api_requests_total",
+                            "endpoint" => call.op.label(),
+                            "status" => status.as_u16().to_string()
+                        )
+                        .increment(1);
                         let headers = response.headers().clone();
                         match response.bytes().await {
                             Ok(body) => {
@@ -407,7 +413,15 @@ impl PlatformClient {
                             Err(e) => (classify_transport(&e), Default::default()),
                         }
                     }
-                    Err(e) => (classify_transport(&e), Default::default()),
+                    Err(e) => {
+                        metrics::counter!(
+                            "wfm_api_requests_total",
+                            "endpoint" => call.op.label(),
+                            "status" => "no_answer"
+                        )
+                        .increment(1);
+                        (classify_transport(&e), Default::default())
+                    }
                 };
                 match classified {
                     Classified::Success => return Ok(body),

@@ -24,6 +24,18 @@ impl Operation {
         }
     }
 
+    /// A short name for metrics labels.
+    pub fn label(self) -> &'static str {
+        match self {
+            Operation::ReadOrganization => "organization",
+            Operation::ReadTemplates => "templates",
+            Operation::ReadSchedule => "schedule",
+            Operation::ReadSwaps => "shiftswaps",
+            Operation::WriteAgent => "write_agent",
+            Operation::Publish => "publish",
+        }
+    }
+
     /// Whether the platform's rule on pending swaps can be behind a 403.
     pub fn touches_agents(self) -> bool {
         matches!(self, Operation::WriteAgent | Operation::Publish)

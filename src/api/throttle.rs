@@ -79,6 +79,7 @@ impl Throttle {
         if gate.is_none_or(|g| g < until) {
             *gate = Some(until);
             self.waits.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("wfm_rate_limit_waits_total").increment(1);
         }
     }
 

@@ -266,6 +266,7 @@ impl Inner {
         loop {
             attempts += 1;
             ClientStats::bump(&self.stats.token_requests);
+            metrics::counter!("wfm_token_requests_total").increment(1);
             let (reason, hint) = match self.request_once().await {
                 Ok(Ok(token)) => {
                     *self.current.lock().expect("token state") = Some(token.clone());
@@ -274,11 +275,13 @@ impl Inner {
                 }
                 Ok(Err(permanent)) => {
                     ClientStats::bump(&self.stats.token_failures);
+                    metrics::counter!("wfm_token_failures_total").increment(1);
                     return Err(permanent);
                 }
                 Err(transient) => transient,
             };
             ClientStats::bump(&self.stats.token_failures);
+            metrics::counter!("wfm_token_failures_total").increment(1);
             let elapsed = (self.clock.now() - started).to_std().unwrap_or_default();
             let next = delays.next().filter(|_| elapsed < self.retry.max_elapsed);
             let Some(delay) = next else {

@@ -197,8 +197,14 @@ fn retry(t: &mut Table, r: &mut Reader) -> Option<RetrySettings> {
 }
 
 fn workers(t: &mut Table, r: &mut Reader) -> Option<WorkerSettings> {
-    let concurrency = t.integer(r, "concurrency", 1, 256).or(8)?;
-    Some(WorkerSettings { concurrency })
+    let concurrency = t.integer(r, "concurrency", 1, 256).or(8);
+    let shutdown_grace = t
+        .parsed(r, "shutdown_grace", parse::positive_duration)
+        .or(secs(30));
+    Some(WorkerSettings {
+        concurrency: concurrency?,
+        shutdown_grace: shutdown_grace?,
+    })
 }
 
 fn store(t: &mut Table, r: &mut Reader, base: &Path) -> Option<StoreSettings> {

@@ -82,6 +82,8 @@ pub struct RetrySettings {
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
     pub concurrency: usize,
+    /// On SIGTERM, how long requests already sent may take to finish.
+    pub shutdown_grace: Duration,
 }
 
 #[derive(Debug, Clone)]

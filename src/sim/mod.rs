@@ -4,7 +4,7 @@
 mod platform;
 mod record;
 mod routes;
-mod scenario;
+pub mod scenario;
 mod wire;
 
 use std::net::SocketAddr;

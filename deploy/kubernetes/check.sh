@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Validates the manifests against the Kubernetes API schemas
+# (kubernetes-validate, from PyPI, in a private virtualenv), then checks the
+# settings this deployment relies on.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+venv="${KUBE_VALIDATE_VENV:-$here/../../target/kube-validate}"
+
+if [ ! -x "$venv/bin/kubernetes-validate" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check kubernetes-validate==1.37.0
+fi
+
+cd "$here"
+"$venv/bin/kubernetes-validate" --strict --quiet configmap.yaml secret.yaml pvc.yaml deployment.yaml
+echo "kubernetes-validate --strict: manifests match the Kubernetes 1.37 schemas"
+
+"$venv/bin/python" - <<'PY'
+import sys, yaml
+
+d = yaml.safe_load(open("deployment.yaml"))
+spec = d["spec"]
+pod = spec["template"]["spec"]
+c = pod["containers"][0]
+checks = {
+    "one replica": spec["replicas"] == 1,
+    "Recreate strategy": spec["strategy"]["type"] == "Recreate",
+    "pod runAsNonRoot": pod["securityContext"]["runAsNonRoot"] is True,
+    "container runAsNonRoot": c["securityContext"]["runAsNonRoot"] is True,
+    "readOnlyRootFilesystem": c["securityContext"]["readOnlyRootFilesystem"] is True,
+    "drop ALL capabilities": c["securityContext"]["capabilities"]["drop"] == ["ALL"],
+    "no privilege escalation": c["securityContext"]["allowPrivilegeEscalation"] is False,
+    "liveness on /healthz": c["livenessProbe"]["httpGet"]["path"] == "/healthz",
+    "readiness on /readyz": c["readinessProbe"]["httpGet"]["path"] == "/readyz",
+    "state on the PVC": any(v.get("persistentVolumeClaim", {}).get("claimName") == "wfm-publisher-state" for v in pod["volumes"]),
+    "secret mounted": any(v.get("secret", {}).get("secretName") == "wfm-publisher" for v in pod["volumes"]),
+    "config mounted": any(v.get("configMap", {}).get("name") == "wfm-publisher" for v in pod["volumes"]),
+}
+failed = [name for name, ok in checks.items() if not ok]
+for name in failed:
+    print(f"deployment.yaml: {name}: not as required", file=sys.stderr)
+sys.exit(1 if failed else 0)
+PY
+echo "deployment settings: as required"

@@ -1,0 +1,184 @@
+//! `wfm-publisher dev`: the embedded default. A simulated platform with a
+//! realistic sample (two targets, short-lived tokens, swaps resolving within
+//! seconds, a rate limit to respect) and the daemon against it, started at
+//! once, until every run has ended.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{NaiveDate, Weekday};
+use chrono_tz::Tz;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::SharedClock;
+use crate::daemon::{self, DaemonOptions};
+use crate::publish::Report;
+use crate::sample::{self, SampleSpec};
+use crate::sim::{self, Scenario};
+use crate::store::Outcome;
+
+/// What dev mode's configuration is: config/dev.toml, built in so that the
+/// command works from any directory.
+const DEV_CONFIG: &str = include_str!("../config/dev.toml");
+
+struct Target {
+    name: &'static str,
+    prefix: &'static str,
+    schedule_prefix: &'static str,
+    zone: &'static str,
+}
+
+const TARGETS: [Target; 2] = [
+    Target {
+        name: "chicago",
+        prefix: "chi-",
+        schedule_prefix: "chi-",
+        zone: "America/Chicago",
+    },
+    Target {
+        name: "new_york",
+        prefix: "nyc-",
+        schedule_prefix: "nyc-",
+        zone: "America/New_York",
+    },
+];
+
+const SCENARIO: &str = r#"
+[server]
+# Short-lived tokens, refreshed several times during the run, and a server
+# clock two minutes ahead of ours.
+token_lifetime = "20s"
+clock_offset = "2m"
+publish_duration = "300ms"
+publish_lock = "1s"
+
+[rate_limits]
+default = { limit = 40, window = "1s" }
+publish = { limit = 5, window = "5s" }
+
+[[organizations]]
+id = "org-dev"
+name = "Dev Contact Centre"
+
+[[clients]]
+client_id = "dev-publisher"
+client_secret = "dev-secret"
+org_id = "org-dev"
+scopes = ["wfm:schedule:read", "wfm:schedule:write", "wfm:admin", "org:read"]
+
+[[templates]]
+id = "tpl-day"
+name = "Day shift"
+org_id = "org-dev"
+"#;
+
+pub struct DevOutcome {
+    pub reports: Vec<Report>,
+    pub record: sim::Record,
+}
+
+impl DevOutcome {
+    pub fn success(&self) -> bool {
+        self.reports.len() == TARGETS.len()
+            && self
+                .reports
+                .iter()
+                .all(|r| r.outcome == Some(Outcome::Success))
+    }
+}
+
+fn week(clock: &SharedClock, zone: Tz) -> NaiveDate {
+    crate::week::upcoming_week_start(clock.now(), zone, Weekday::Mon)
+}
+
+/// Runs dev mode in `dir` (its configuration, inbox and state), with
+/// `agents` agents split over the two targets.
+pub async fn run(
+    dir: &Path,
+    agents: usize,
+    clock: SharedClock,
+    shutdown: CancellationToken,
+) -> anyhow::Result<DevOutcome> {
+    let mut scenario = Scenario::parse(SCENARIO, "dev scenario")?;
+    let config_dir = dir.join("config");
+    std::fs::create_dir_all(&config_dir)
+        .with_context(|| format!("cannot create {}", config_dir.display()))?;
+    for t in &TARGETS {
+        let zone: Tz = t.zone.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let week = week(&clock, zone);
+        let spec = SampleSpec {
+            schedule_id: format!("{}{week}", t.schedule_prefix),
+            org_id: "org-dev".into(),
+            time_zone: zone,
+            week_start: week,
+            agent_prefix: t.prefix.into(),
+            agents: agents / TARGETS.len(),
+            swaps: 10,
+            resolve_within: Duration::from_secs(8),
+        };
+        let generated = sample::generate(&spec);
+        let inbox = dir.join("examples/inbox").join(t.name);
+        std::fs::create_dir_all(&inbox)?;
+        std::fs::write(inbox.join(format!("{week}.csv")), generated.csv)?;
+        scenario.schedules.push(generated.schedule);
+        scenario.swaps.extend(generated.swaps);
+    }
+    let sim = sim::spawn(scenario, clock.clone(), "127.0.0.1:0".parse()?)
+        .await
+        .context("cannot start the simulator")?;
+    let config = DEV_CONFIG.replace("http://127.0.0.1:0", &sim.base_url());
+    let config_path = config_dir.join("dev.toml");
+    std::fs::write(&config_path, config)?;
+    tracing::info!(platform = %sim.base_url(), dir = %dir.display(), "simulated platform up; publishing both targets");
+    let reports = daemon::run(DaemonOptions {
+        config: config_path,
+        clock,
+        shutdown,
+        run_now: TARGETS.iter().map(|t| t.name.to_owned()).collect(),
+        exit_when_done: true,
+        reload_on_sighup: false,
+    })
+    .await?;
+    let record = sim.record();
+    sim.shutdown().await?;
+    Ok(DevOutcome { reports, record })
+}
+
+/// The closing summary: each target's report, and what the platform saw.
+pub fn render(outcome: &DevOutcome) -> String {
+    let mut out = String::new();
+    for r in &outcome.reports {
+        out.push_str(&r.render());
+    }
+    let rec = &outcome.record;
+    out.push_str(&format!(
+        "platform: {} requests, {} tokens issued, {} used after expiry, {} over a rate limit, {} writes or publishes while a swap was pending, peak concurrency {}\n",
+        rec.requests.len(),
+        rec.tokens_issued,
+        rec.expired_token_uses.len(),
+        rec.over_limit,
+        rec.swap_violations.len(),
+        rec.peak_concurrency
+    ));
+    out.push_str(if outcome.success() {
+        "every agent published or explained.\n"
+    } else {
+        "some runs did not succeed: see above.\n"
+    });
+    out
+}
+
+/// Where dev mode keeps its files: `dir`, or a fresh temporary directory.
+pub fn workdir(dir: Option<PathBuf>) -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>)> {
+    match dir {
+        Some(d) => {
+            std::fs::create_dir_all(&d)?;
+            Ok((d, None))
+        }
+        None => {
+            let t = tempfile::tempdir()?;
+            Ok((t.path().to_path_buf(), Some(t)))
+        }
+    }
+}

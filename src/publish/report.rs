@@ -1,0 +1,97 @@
+//! The report every run ends with: who was published, who waited for a
+//! swap and what it did, and who was left unpublished and why.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use crate::api::stats::StatsSnapshot;
+use crate::store::Outcome;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub target: String,
+    pub week_start: Option<NaiveDate>,
+    pub schedule_id: String,
+    pub dry_run: bool,
+    pub outcome: Option<Outcome>,
+    pub agents: usize,
+    /// Published without waiting.
+    pub published: usize,
+    /// Already published with the same content by an earlier run: not sent again.
+    pub unchanged: usize,
+    /// Waited for a swap, then published, with what the swap did.
+    pub deferred_then_published: Vec<(String, String)>,
+    /// Left unpublished, with the reason.
+    pub unpublished: Vec<(String, String)>,
+    /// Still waiting for a swap (a run that does not wait, or a dry run).
+    pub still_deferred: Vec<(String, String)>,
+    /// Why the run was refused or stopped.
+    pub problems: Vec<String>,
+    pub client: StatsSnapshot,
+}
+
+impl Report {
+    pub fn exit_code(&self) -> u8 {
+        use crate::cli::exit;
+        match self.outcome {
+            Some(Outcome::Success) => exit::SUCCESS,
+            Some(Outcome::Refused) => exit::REFUSED,
+            _ if self.dry_run && self.problems.is_empty() => exit::SUCCESS,
+            _ if self.dry_run => exit::REFUSED,
+            _ => exit::PARTIAL,
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let week = self
+            .week_start
+            .map(|w| w.to_string())
+            .unwrap_or_else(|| "?".into());
+        let outcome = match (self.dry_run, self.outcome) {
+            (true, _) => "dry run (nothing sent)".to_owned(),
+            (false, Some(o)) => o.to_string(),
+            (false, None) => "not started".to_owned(),
+        };
+        out.push_str(&format!(
+            "target {}, week {week}, schedule {}: {outcome}\n",
+            self.target, self.schedule_id
+        ));
+        for p in &self.problems {
+            out.push_str(&format!("  problem: {p}\n"));
+        }
+        if self.agents > 0 {
+            let verb = if self.dry_run {
+                "to publish"
+            } else {
+                "published"
+            };
+            out.push_str(&format!(
+                "  {} agents: {} {verb}, {} unchanged since an earlier run, {} deferred then published, {} unpublished, {} still deferred\n",
+                self.agents,
+                self.published,
+                self.unchanged,
+                self.deferred_then_published.len(),
+                self.unpublished.len(),
+                self.still_deferred.len()
+            ));
+        }
+        for (a, note) in &self.deferred_then_published {
+            out.push_str(&format!("  deferred, then published: {a}: {note}\n"));
+        }
+        for (a, why) in &self.still_deferred {
+            out.push_str(&format!("  deferred: {a}: {why}\n"));
+        }
+        for (a, why) in &self.unpublished {
+            out.push_str(&format!("  UNPUBLISHED: {a}: {why}\n"));
+        }
+        let c = &self.client;
+        if c.requests > 0 {
+            out.push_str(&format!(
+                "  platform: {} requests, {} retries, {} rate-limited (429), {} masked 403s, {} lock waits, {} token requests\n",
+                c.requests, c.retries, c.rate_limited, c.masked_rate_limited, c.locked, c.token_requests
+            ));
+        }
+        out
+    }
+}

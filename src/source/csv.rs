@@ -1,0 +1,81 @@
+//! `agent_id,date,start,end,activity`, a shift a line, columns in any order.
+
+use super::{Parsed, Row};
+
+const COLUMNS: [&str; 5] = ["agent_id", "date", "start", "end", "activity"];
+
+type Problems = Vec<(Option<usize>, String)>;
+
+pub(super) fn parse(text: &str) -> Result<Parsed, Problems> {
+    let mut reader = ::csv::ReaderBuilder::new()
+        .trim(::csv::Trim::All)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| vec![(Some(1), format!("unreadable header: {e}"))])?
+        .clone();
+    let mut problems = Problems::new();
+    for h in headers.iter() {
+        if !COLUMNS.contains(&h) {
+            problems.push((
+                Some(1),
+                format!(
+                    "unknown column \"{h}\" (the columns are {})",
+                    COLUMNS.join(", ")
+                ),
+            ));
+        }
+    }
+    let mut index = [0usize; 5];
+    for (i, name) in COLUMNS.iter().enumerate() {
+        match headers.iter().position(|h| h == *name) {
+            Some(at) => index[i] = at,
+            None => problems.push((Some(1), format!("missing column \"{name}\""))),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let mut parsed = Parsed::default();
+    for record in reader.records() {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map(|p| p.line() as usize);
+                problems.push((line, format!("unreadable line: {e}")));
+                continue;
+            }
+        };
+        let line = record.position().map(|p| p.line() as usize);
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        if record.len() != headers.len() {
+            problems.push((
+                line,
+                format!(
+                    "{} fields where the header has {}",
+                    record.len(),
+                    headers.len()
+                ),
+            ));
+            continue;
+        }
+        let field = |i: usize| record.get(index[i]).unwrap_or_default().to_owned();
+        parsed.rows.push(Row {
+            line,
+            place: String::new(),
+            agent: field(0),
+            date: field(1),
+            start: field(2),
+            end: field(3),
+            activity: field(4),
+        });
+    }
+    if problems.is_empty() {
+        Ok(parsed)
+    } else {
+        Err(problems)
+    }
+}

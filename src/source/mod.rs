@@ -1,0 +1,153 @@
+//! A target's week, read from its source file: times local to the target's
+//! zone, converted to UTC, and validated as a whole before anything is sent.
+
+mod csv;
+mod json;
+mod local_time;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use sha2::{Digest, Sha256};
+
+use crate::api::model::Shift;
+use crate::config::{DstPolicy, SourceFormat, TargetSettings};
+
+pub use local_time::to_utc;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeekPlan {
+    pub week_start: NaiveDate,
+    pub source: PathBuf,
+    /// Hex SHA-256 of the file's bytes.
+    pub source_hash: String,
+    /// Every agent's whole week, shifts sorted by start, each with its activity.
+    pub agents: BTreeMap<String, Vec<Shift>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceProblem {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for SourceProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: {}", self.file.display(), self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct SourceError {
+    pub problems: Vec<SourceProblem>,
+}
+
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lines: Vec<String> = self.problems.iter().map(|p| p.to_string()).collect();
+        f.write_str(&lines.join("\n"))
+    }
+}
+
+/// One shift as written in the file, before any checking.
+#[derive(Debug, Clone)]
+struct Row {
+    line: Option<usize>,
+    /// Where in a JSON file, e.g. `agents[3].shifts[1]`; empty for CSV.
+    place: String,
+    agent: String,
+    date: String,
+    start: String,
+    end: String,
+    activity: String,
+}
+
+/// What a file says, before checking: its shifts, and (JSON) the agents it
+/// lists, which may have no shifts at all.
+#[derive(Debug, Default)]
+struct Parsed {
+    rows: Vec<Row>,
+    agents: Vec<(String, Option<usize>)>,
+}
+
+/// Reads `target`'s file for the week starting on `week_start`.
+pub fn load_week(target: &TargetSettings, week_start: NaiveDate) -> Result<WeekPlan, SourceError> {
+    let path = target.source.path_for(week_start);
+    let bytes = std::fs::read(&path).map_err(|e| SourceError {
+        problems: vec![SourceProblem {
+            file: path.clone(),
+            line: None,
+            message: format!("cannot read the week's source file: {e}"),
+        }],
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| SourceError {
+        problems: vec![SourceProblem {
+            file: path.clone(),
+            line: None,
+            message: format!("not UTF-8 text: {e}"),
+        }],
+    })?;
+    parse_week(
+        &text,
+        &path,
+        target.source.format,
+        week_start,
+        target.time_zone,
+        target.dst,
+        &target.name,
+    )
+}
+
+/// Parses and checks a week from text; `origin` names the file in problems.
+pub fn parse_week(
+    text: &str,
+    origin: &Path,
+    format: SourceFormat,
+    week_start: NaiveDate,
+    tz: Tz,
+    dst: DstPolicy,
+    target: &str,
+) -> Result<WeekPlan, SourceError> {
+    let problem = |line: Option<usize>, message: String| SourceProblem {
+        file: origin.to_path_buf(),
+        line,
+        message,
+    };
+    let parsed = match format {
+        SourceFormat::Csv => csv::parse(text),
+        SourceFormat::Json => json::parse(text),
+    }
+    .map_err(|problems| SourceError {
+        problems: problems
+            .into_iter()
+            .map(|(line, m)| problem(line, m))
+            .collect(),
+    })?;
+    let agents =
+        validate::week(&parsed, week_start, tz, dst, target).map_err(|problems| SourceError {
+            problems: problems
+                .into_iter()
+                .map(|(line, m)| problem(line, m))
+                .collect(),
+        })?;
+    Ok(WeekPlan {
+        week_start,
+        source: origin.to_path_buf(),
+        source_hash: hex::encode(Sha256::digest(text.as_bytes())),
+        agents,
+    })
+}
+
+/// A stable hash of an agent's week, to tell whether its content changed.
+pub fn content_hash(shifts: &[Shift]) -> String {
+    let canonical = serde_json::to_vec(shifts).expect("shifts serialize");
+    hex::encode(Sha256::digest(canonical))
+}

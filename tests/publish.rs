@@ -1,0 +1,519 @@
+//! The publication engine end to end against the simulator: deferral, trades,
+//! DST, invalid input, dry runs, and kill -9 at many points.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use common::*;
+use wfm_publisher::clock::{ScaledClock, SharedClock};
+use wfm_publisher::config::Settings;
+use wfm_publisher::publish::{Engine, LogProgress, RunOptions};
+use wfm_publisher::sample::{self, SampleSpec, Weeks};
+use wfm_publisher::sim::{Record, Scenario, SimHandle};
+use wfm_publisher::store::{Outcome, SqliteStore, Store};
+
+fn week() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 30).unwrap()
+}
+
+fn spec(agents: usize, swaps: usize, resolve_within: Duration) -> SampleSpec {
+    spec_for(week(), agents, swaps, resolve_within)
+}
+
+fn spec_for(week: NaiveDate, agents: usize, swaps: usize, resolve_within: Duration) -> SampleSpec {
+    SampleSpec {
+        schedule_id: format!("chicago-{week}"),
+        org_id: "org-acme".into(),
+        time_zone: "America/Chicago".parse().unwrap(),
+        week_start: week,
+        agent_prefix: "a-".into(),
+        agents,
+        swaps,
+        resolve_within,
+    }
+}
+
+/// The small scenario's organizations and clients, with the sample week as
+/// its one schedule, and limits high enough that a test is not a wait.
+fn scenario_for(spec: &SampleSpec) -> (Scenario, String) {
+    let sample = sample::generate(spec);
+    let mut scenario = small_scenario();
+    scenario.schedules = vec![sample.schedule];
+    scenario.swaps = sample.swaps;
+    scenario.rate_limits.default.limit = 5_000;
+    scenario.rate_limits.publish.limit = 100;
+    scenario.server.publish_duration = Duration::from_millis(50);
+    scenario.server.publish_lock = Duration::from_millis(300);
+    (scenario, sample.csv)
+}
+
+fn write_source(cfg: &TestConfig, csv: &str) {
+    write_source_for(cfg, week(), csv)
+}
+
+fn write_source_for(cfg: &TestConfig, week: NaiveDate, csv: &str) {
+    let dir = cfg.dir.path().join("inbox/chicago");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{week}.csv")), csv).unwrap();
+}
+
+fn engine(settings: &Settings, clock: SharedClock) -> Engine {
+    let client = wfm_publisher::api::PlatformClient::new(settings, clock.clone()).unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.store.path).unwrap());
+    Engine::new(
+        client,
+        store,
+        clock,
+        settings.workers.concurrency,
+        Default::default(),
+        Arc::new(LogProgress::default()),
+        Default::default(),
+    )
+}
+
+fn published(record: &Record) -> Weeks {
+    record
+        .published
+        .iter()
+        .map(|((_, agent), shifts)| {
+            let mut week: Vec<_> = shifts.iter().map(|s| (s.start_time, s.end_time)).collect();
+            week.sort();
+            (agent.clone(), week)
+        })
+        .collect()
+}
+
+fn assert_published_exactly(sim: &SimHandle, spec: &SampleSpec) {
+    let record = sim.record();
+    let expected = sample::expected(spec);
+    let actual = published(&record);
+    assert_eq!(actual.len(), expected.len(), "every agent published");
+    for (agent, week) in &expected {
+        assert_eq!(actual.get(agent), Some(week), "{agent}");
+    }
+    assert!(
+        record.swap_violations.is_empty(),
+        "writes or publishes while a swap was pending: {:?}",
+        record.swap_violations
+    );
+    assert!(record.republished_with_changes().is_empty());
+    for ((_, agent), shifts) in &record.published {
+        assert!(
+            shifts.iter().all(|s| s.activity.is_some()),
+            "{agent}: every published shift keeps its activity"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_agents_with_thirty_swaps_resolving_over_a_minute() {
+    let spec = spec(2000, 30, Duration::from_secs(60));
+    let (scenario, csv) = scenario_for(&spec);
+    // Ten simulated seconds a second, from a Thursday before the week.
+    let origin: DateTime<Utc> = "2026-11-26T12:00:00Z".parse().unwrap();
+    let clock: SharedClock = Arc::new(ScaledClock::new(origin, 10.0));
+    let sim = spawn_sim_with_clock(scenario, clock.clone()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    write_source(&cfg, &csv);
+    let settings = cfg.settings_with(&[
+        ("WFM_PUBLISHER__WORKERS__CONCURRENCY", "16"),
+        (
+            "WFM_PUBLISHER__TARGETS__CHICAGO__DEFERRAL__POLL_INTERVAL",
+            "3s",
+        ),
+    ]);
+    let engine = engine(&settings, clock.clone());
+    let report = engine
+        .run(
+            &settings.targets["chicago"],
+            RunOptions {
+                week: week(),
+                dry_run: false,
+                wait: true,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        report.outcome,
+        Some(Outcome::Success),
+        "{}",
+        report.render()
+    );
+    assert_eq!(
+        report.deferred_then_published.len(),
+        60,
+        "{}",
+        report.render()
+    );
+    assert_eq!(report.published, 1940);
+    assert!(report.unpublished.is_empty());
+    let approved: Vec<_> = report
+        .deferred_then_published
+        .iter()
+        .filter(|(_, note)| note.contains("approved"))
+        .collect();
+    assert_eq!(approved.len(), 16, "8 approved swaps, two agents each");
+    assert_published_exactly(&sim, &spec);
+
+    // Polling is one paginated list call per interval, never one per agent.
+    let record = sim.record();
+    let swap_reads = record
+        .requests
+        .iter()
+        .filter(|r| r.path.starts_with("/api/v2/wfm/shiftswaps"))
+        .count();
+    assert!(swap_reads < 60, "{swap_reads} swap listings");
+
+    // A second run of the same week sends nothing new.
+    let before = sim.record().requests.len();
+    let again = engine
+        .run(
+            &settings.targets["chicago"],
+            RunOptions {
+                week: week(),
+                dry_run: false,
+                wait: true,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.outcome, Some(Outcome::Success));
+    assert_eq!(again.unchanged, 2000, "{}", again.render());
+    let writes = sim.record().requests[before..]
+        .iter()
+        .filter(|r| r.method != "GET")
+        .count();
+    assert_eq!(writes, 0, "nothing published twice");
+}
+
+async fn publish_process(cfg: &TestConfig, extra: &[&str]) -> tokio::process::Child {
+    publish_process_for(cfg, week(), extra).await
+}
+
+async fn publish_process_for(
+    cfg: &TestConfig,
+    week: NaiveDate,
+    extra: &[&str],
+) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
+        .args([
+            "--log-format",
+            "json",
+            "publish",
+            "--target",
+            "chicago",
+            "--config",
+        ])
+        .arg(&cfg.path)
+        .arg("--week")
+        .arg(week.to_string())
+        .args(extra)
+        .env(
+            "WFM_PUBLISHER__TARGETS__CHICAGO__DEFERRAL__POLL_INTERVAL",
+            "300ms",
+        )
+        .env("WFM_PUBLISHER__WORKERS__CONCURRENCY", "8")
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_twelve_points_then_resume_publishes_exactly_the_plan() {
+    // The publisher runs on the real clock here, so the week is the coming
+    // one: its deferral deadline is always ahead.
+    let week = wfm_publisher::week::upcoming_week_start(
+        Utc::now() + chrono::TimeDelta::days(7),
+        "America/Chicago".parse().unwrap(),
+        chrono::Weekday::Mon,
+    );
+    let spec = spec_for(week, 300, 8, Duration::from_secs(4));
+    let (scenario, csv) = scenario_for(&spec);
+    let sim = spawn_sim(scenario).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    write_source_for(&cfg, week, &csv);
+    // Kill after this many more requests reach the platform, each time.
+    let steps = [1, 3, 9, 17, 30, 45, 60, 2, 80, 5, 110, 25];
+    let mut kills = 0;
+    for step in steps {
+        let target = sim.record().requests.len() + step;
+        let mut child = publish_process_for(&cfg, week, &[]).await;
+        let finished = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if sim.record().requests.len() >= target {
+                break None;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        };
+        match finished {
+            None => {
+                child.start_kill().unwrap(); // SIGKILL
+                child.wait().await.unwrap();
+                kills += 1;
+            }
+            Some(status) => {
+                assert!(status.success(), "a run ended early: {status}");
+                break;
+            }
+        }
+    }
+    assert!(kills >= 10, "killed only {kills} times");
+    let out = publish_process_for(&cfg, week, &[])
+        .await
+        .wait_with_output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(": success"), "{stdout}");
+    assert_published_exactly(&sim, &spec);
+}
+
+#[tokio::test]
+async fn weeks_with_the_dst_changes_of_chicago_publish_the_right_instants() {
+    for (week_start, rows, expected) in [
+        (
+            "2026-03-02",
+            "a-1,2026-03-06,08:00,16:00,phone\na-1,2026-03-07,22:00,06:00,phone\na-1,2026-03-08,08:00,16:00,phone\n",
+            [
+                ("2026-03-06T14:00:00Z", "2026-03-06T22:00:00Z"),
+                ("2026-03-08T04:00:00Z", "2026-03-08T11:00:00Z"),
+                ("2026-03-08T13:00:00Z", "2026-03-08T21:00:00Z"),
+            ],
+        ),
+        (
+            "2026-10-26",
+            "a-1,2026-10-30,08:00,16:00,phone\na-1,2026-10-31,22:00,06:00,phone\na-1,2026-11-01,08:00,16:00,phone\n",
+            [
+                ("2026-10-30T13:00:00Z", "2026-10-30T21:00:00Z"),
+                ("2026-11-01T03:00:00Z", "2026-11-01T12:00:00Z"),
+                ("2026-11-01T14:00:00Z", "2026-11-01T22:00:00Z"),
+            ],
+        ),
+    ] {
+        let week: NaiveDate = week_start.parse().unwrap();
+        let mut scenario = small_scenario();
+        scenario.swaps.clear();
+        scenario.schedules[0].id = format!("chicago-{week_start}");
+        scenario.schedules[0].week_start = week;
+        let sim = spawn_sim(scenario).await;
+        let cfg = TestConfig::new(&sim.base_url(), "publisher");
+        let dir = cfg.dir.path().join("inbox/chicago");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join(format!("{week_start}.csv")),
+            format!("agent_id,date,start,end,activity\n{rows}"),
+        )
+        .unwrap();
+        let settings = cfg.settings();
+        let report = engine(&settings, wfm_publisher::clock::system())
+            .run(
+                &settings.targets["chicago"],
+                RunOptions {
+                    week,
+                    dry_run: false,
+                    wait: true,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(report.outcome, Some(Outcome::Success), "{}", report.render());
+        let got = published(&sim.record());
+        let want: Vec<(DateTime<Utc>, DateTime<Utc>)> = expected
+            .iter()
+            .map(|(a, b)| (a.parse().unwrap(), b.parse().unwrap()))
+            .collect();
+        assert_eq!(got["a-1"], want, "week of {week_start}");
+    }
+}
+
+fn only_reads(record: &Record) -> bool {
+    record
+        .requests
+        .iter()
+        .all(|r| r.method == "GET" || r.path.starts_with("/oauth/"))
+}
+
+#[tokio::test]
+async fn invalid_files_are_refused_with_file_and_line_and_nothing_is_sent() {
+    let header = "agent_id,date,start,end,activity\n";
+    let cases = [
+        (
+            "agent_id,date,start,end,activity,mood\na-1,2026-11-30,08:00,16:00,phone,ok\n",
+            ":1:",
+            "mood",
+        ),
+        (
+            &*format!("{header}a-1,2026-11-30,8 o'clock,16:00,phone\n"),
+            ":2:",
+            "8 o'clock",
+        ),
+        (
+            &*format!(
+                "{header}a-1,2026-11-30,08:00,16:00,phone\na-1,2026-11-30,12:00,20:00,phone\n"
+            ),
+            ":3:",
+            "overlap",
+        ),
+        (
+            &*format!("{header}a-1,2026-12-09,08:00,16:00,phone\n"),
+            ":2:",
+            "week",
+        ),
+        (
+            &*format!("{header}a-1,2026-11-31,08:00,16:00,phone\n"),
+            ":2:",
+            "2026-11-31",
+        ),
+        (header, "", "no"),
+    ];
+    for (text, line, what) in cases {
+        let sim = spawn_sim(small_scenario()).await;
+        let cfg = TestConfig::new(&sim.base_url(), "publisher");
+        write_source(&cfg, text);
+        let out = publish_process(&cfg, &[])
+            .await
+            .wait_with_output()
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(2), "{text}\n{stdout}");
+        let problem = stdout
+            .lines()
+            .find(|l| l.contains("problem:"))
+            .unwrap_or_else(|| panic!("no problem line for {text:?}: {stdout}"));
+        assert!(
+            problem.contains(&format!("2026-11-30.csv{line}")),
+            "{problem}"
+        );
+        assert!(problem.to_lowercase().contains(what), "{problem}");
+        assert!(only_reads(&sim.record()), "nothing sent for {text:?}");
+        assert!(sim
+            .record()
+            .requests
+            .iter()
+            .all(|r| r.path.starts_with("/oauth/") || r.method == "GET"));
+    }
+}
+
+#[tokio::test]
+async fn a_dry_run_prints_the_plan_and_only_reads() {
+    let spec = spec(40, 4, Duration::from_secs(600));
+    let (scenario, csv) = scenario_for(&spec);
+    let sim = spawn_sim(scenario).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    write_source(&cfg, &csv);
+    let out = publish_process(&cfg, &["--dry-run"])
+        .await
+        .wait_with_output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("dry run"), "{stdout}");
+    assert!(stdout.contains("40 agents: 32 to publish"), "{stdout}");
+    assert!(
+        stdout.contains("deferred: a-1: waiting for shift swap chicago-2026-11-30-sw-1"),
+        "{stdout}"
+    );
+    assert!(only_reads(&sim.record()));
+    assert!(
+        !Path::new(&cfg.dir.path().join("state.db")).exists() || {
+            let store = SqliteStore::open(&cfg.dir.path().join("state.db")).unwrap();
+            store.recent_runs(5).unwrap().is_empty()
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_run_that_does_not_wait_leaves_its_deferrals_to_the_next_and_status_shows_them() {
+    let spec = spec(20, 2, Duration::from_secs(3600));
+    let (scenario, csv) = scenario_for(&spec);
+    let sim = spawn_sim(scenario).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    write_source(&cfg, &csv);
+    let out = publish_process(&cfg, &["--no-wait"])
+        .await
+        .wait_with_output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("4 still deferred"), "{stdout}");
+
+    let status = tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
+        .args(["status", "--config"])
+        .arg(&cfg.path)
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("4 pending deferrals"), "{text}");
+    assert!(text.contains("running"), "{text}");
+
+    for swap in sim.swap_statuses().keys() {
+        sim.resolve_swap(swap, wfm_publisher::sim::SwapStatus::Denied);
+    }
+    let out = publish_process(&cfg, &[])
+        .await
+        .wait_with_output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("4 deferred then published"), "{stdout}");
+}
+
+#[tokio::test]
+async fn deferred_agents_past_the_deadline_are_reported_unpublished() {
+    let spec = spec(10, 1, Duration::from_secs(3600));
+    let (scenario, csv) = scenario_for(&spec);
+    // The week has started: the deadline has passed already.
+    let clock: SharedClock = Arc::new(ScaledClock::new(
+        "2026-11-30T09:00:00Z".parse().unwrap(),
+        1.0,
+    ));
+    let sim = spawn_sim_with_clock(scenario, clock.clone()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    write_source(&cfg, &csv);
+    let settings = cfg.settings();
+    let report = engine(&settings, clock)
+        .run(
+            &settings.targets["chicago"],
+            RunOptions {
+                week: week(),
+                dry_run: false,
+                wait: true,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        report.outcome,
+        Some(Outcome::Partial),
+        "{}",
+        report.render()
+    );
+    assert_eq!(report.unpublished.len(), 2);
+    assert!(
+        report.unpublished[0].1.contains("deferral deadline"),
+        "{}",
+        report.render()
+    );
+    assert_eq!(report.exit_code(), 3);
+}
