@@ -311,6 +311,7 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
                 run_now: Vec::new(),
                 exit_when_done: false,
                 reload_on_sighup: true,
+                on_ready: None,
             })
             .await?;
             Ok(ExitCode::SUCCESS)

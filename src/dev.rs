@@ -138,6 +138,7 @@ pub async fn run(
         run_now: TARGETS.iter().map(|t| t.name.to_owned()).collect(),
         exit_when_done: true,
         reload_on_sighup: false,
+        on_ready: None,
     })
     .await?;
     let record = sim.record();

@@ -60,6 +60,8 @@ pub struct DaemonOptions {
     pub exit_when_done: bool,
     /// Reload on SIGHUP (a test reloads through [`Daemon::reload`] instead).
     pub reload_on_sighup: bool,
+    /// Handed the running daemon once it is ready (tests, embedding).
+    pub on_ready: Option<tokio::sync::oneshot::Sender<Arc<Daemon>>>,
 }
 
 /// What the admin endpoint and the main loop share.
@@ -173,7 +175,7 @@ fn week_for(clock: &SharedClock, target: &TargetSettings) -> NaiveDate {
 /// Starts the daemon and runs until `options.shutdown` is cancelled (or,
 /// with `exit_when_done`, the runs started at once end). Returns the
 /// reports of the runs it finished.
-pub async fn run(options: DaemonOptions) -> Result<Vec<Report>, DaemonError> {
+pub async fn run(mut options: DaemonOptions) -> Result<Vec<Report>, DaemonError> {
     let settings = Settings::load(&options.config)?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.store.path)?);
     let (triggers, mut trigger_rx) = mpsc::unbounded_channel();
@@ -209,6 +211,9 @@ pub async fn run(options: DaemonOptions) -> Result<Vec<Report>, DaemonError> {
         })?;
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     status("ready");
+    if let Some(ready) = options.on_ready.take() {
+        let _ = ready.send(daemon.clone());
+    }
     tracing::info!(admin = ?daemon.admin_addr(), targets = daemon.settings().targets.len(), "wfm-publisher running");
 
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(String, Result<Report, EngineError>)>();

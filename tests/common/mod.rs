@@ -197,6 +197,9 @@ max_elapsed = "60s"
 [store]
 path = "state.db"
 
+[admin]
+listen = "127.0.0.1:0"
+
 [targets.chicago]
 schedule_id = "chicago-{{week_start}}"
 time_zone = "America/Chicago"
@@ -221,5 +224,22 @@ source = "inbox/chicago/{{week_start}}.csv"
 
     pub fn settings(&self) -> wfm_publisher::config::Settings {
         self.settings_with(&[])
+    }
+
+    /// Rewrites the file, replacing `from` (which must be there) by `to`.
+    pub fn edit(&self, from: &str, to: &str) {
+        let text = std::fs::read_to_string(&self.path).unwrap();
+        assert!(
+            text.contains(from),
+            "{from:?} not in the test configuration"
+        );
+        std::fs::write(&self.path, text.replacen(from, to, 1)).unwrap();
+    }
+
+    /// Appends TOML (new tables) to the file.
+    pub fn append(&self, toml: &str) {
+        let mut text = std::fs::read_to_string(&self.path).unwrap();
+        text.push_str(toml);
+        std::fs::write(&self.path, text).unwrap();
     }
 }

@@ -1,0 +1,511 @@
+//! The daemon with a clock the test moves: cron across DST, catch-up, no
+//! overlapping runs, shutdown mid-run then resume, reload, readiness,
+//! metrics and the admin trigger.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use common::*;
+use tokio_util::sync::CancellationToken;
+use wfm_publisher::clock::{Clock, ManualClock, SharedClock};
+use wfm_publisher::daemon::{self, Daemon, DaemonOptions};
+use wfm_publisher::sample::{self, SampleSpec};
+use wfm_publisher::sim::Scenario;
+use wfm_publisher::store::{Outcome, RunRecord, SqliteStore, Store};
+
+struct Running {
+    daemon: Arc<Daemon>,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<Result<Vec<wfm_publisher::publish::Report>, daemon::DaemonError>>,
+}
+
+impl Running {
+    async fn stop(self) -> Vec<wfm_publisher::publish::Report> {
+        self.shutdown.cancel();
+        self.task.await.unwrap().unwrap()
+    }
+
+    fn runs(&self) -> Vec<RunRecord> {
+        self.daemon.store.recent_runs(100).unwrap()
+    }
+
+    fn admin(&self) -> String {
+        format!("http://{}", self.daemon.admin_addr().unwrap())
+    }
+}
+
+async fn start(cfg: &TestConfig, clock: SharedClock, run_now: &[&str]) -> Running {
+    let shutdown = CancellationToken::new();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(daemon::run(DaemonOptions {
+        config: cfg.path.clone(),
+        clock,
+        shutdown: shutdown.clone(),
+        run_now: run_now.iter().map(|s| s.to_string()).collect(),
+        exit_when_done: false,
+        reload_on_sighup: false,
+        on_ready: Some(tx),
+    }));
+    let daemon = rx.await.expect("the daemon starts");
+    Running {
+        daemon,
+        shutdown,
+        task,
+    }
+}
+
+/// Waits (in real time, briefly) until `check` holds.
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..2000 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+/// A platform whose publishes and locks take no time, so a manual clock
+/// never has to move for them.
+fn instant_scenario() -> Scenario {
+    let mut s = small_scenario();
+    s.server.publish_duration = Duration::ZERO;
+    s.server.publish_lock = Duration::ZERO;
+    s
+}
+
+fn with_week(cfg: &TestConfig, week: &str, csv: &str) {
+    let dir = cfg.dir.path().join("inbox/chicago");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{week}.csv")), csv).unwrap();
+}
+
+const SMALL_WEEK: &str = "agent_id,date,start,end,activity\na-5,2026-11-30,08:00,16:00,phone\na-6,2026-12-01,08:00,16:00,email\n";
+
+/// Moves the clock in steps and records the instants at which runs start.
+async fn fire_times(
+    running: &Running,
+    clock: &ManualClock,
+    until: DateTime<Utc>,
+) -> Vec<DateTime<Utc>> {
+    let mut seen = running.runs().len();
+    let mut fires = Vec::new();
+    while clock.now() < until {
+        clock.advance(Duration::from_secs(15 * 60));
+        let now = clock.now();
+        // The loop has taken the step once it plans a fire after it.
+        eventually("the scheduler to take the step", || {
+            running
+                .daemon
+                .next_runs()
+                .get("chicago")
+                .is_some_and(|next| *next > now)
+        })
+        .await;
+        eventually("runs to be recorded", || {
+            !running.daemon.is_running("chicago")
+        })
+        .await;
+        let runs = running.runs().len();
+        for _ in seen..runs {
+            fires.push(now);
+        }
+        seen = runs;
+    }
+    fires
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cron_fires_once_across_spring_forward_and_fall_back() {
+    for (from, until, cron, expected) in [
+        (
+            "2026-03-07T00:00:00Z",
+            "2026-03-10T00:00:00Z",
+            "30 2 * * *",
+            [
+                "2026-03-07T08:30:00Z",
+                "2026-03-08T08:00:00Z",
+                "2026-03-09T07:30:00Z",
+            ],
+        ),
+        (
+            "2026-10-31T00:00:00Z",
+            "2026-11-03T00:00:00Z",
+            "30 1 * * *",
+            [
+                "2026-10-31T06:30:00Z",
+                "2026-11-01T06:30:00Z",
+                "2026-11-02T07:30:00Z",
+            ],
+        ),
+    ] {
+        let sim = spawn_sim(instant_scenario()).await;
+        let cfg = TestConfig::new(&sim.base_url(), "publisher");
+        cfg.edit("cron = \"0 6 * * 4\"", &format!("cron = \"{cron}\""));
+        let clock = ManualClock::new(at(from));
+        let running = start(&cfg, Arc::new(clock.clone()), &[]).await;
+        // No source files: every run is refused at once, and recorded.
+        let fires = fire_times(&running, &clock, at(until)).await;
+        let expected: Vec<DateTime<Utc>> = expected.iter().map(|s| at(s)).collect();
+        assert_eq!(fires, expected, "cron {cron} from {from}");
+        running.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_weekly_run_fires_on_time_and_publishes_the_coming_week() {
+    let sim = spawn_sim(instant_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    with_week(&cfg, "2026-11-30", SMALL_WEEK);
+    // Wednesday; the job is Thursday 06:00 in Chicago (12:00Z).
+    let clock = ManualClock::new(at("2026-11-25T12:00:00Z"));
+    sim.with_platform(|p| p.scenario.swaps.clear());
+    let running = start(&cfg, Arc::new(clock.clone()), &[]).await;
+    eventually("the first plan", || {
+        running.daemon.next_runs().contains_key("chicago")
+    })
+    .await;
+    assert_eq!(
+        running.daemon.next_runs()["chicago"],
+        at("2026-11-26T12:00:00Z")
+    );
+    clock.advance(Duration::from_secs(23 * 3600));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(running.runs().is_empty(), "not before its time");
+    clock.advance(Duration::from_secs(3600));
+    eventually("the weekly run to succeed", || {
+        running
+            .runs()
+            .first()
+            .is_some_and(|r| r.outcome == Outcome::Success)
+    })
+    .await;
+    let run = &running.runs()[0];
+    assert_eq!(run.week_start.to_string(), "2026-11-30");
+    assert_eq!(sim.record().published.len(), 2);
+    assert_eq!(
+        running.daemon.next_runs()["chicago"],
+        at("2026-12-03T12:00:00Z")
+    );
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_missed_while_down_is_made_up_once_at_start() {
+    let sim = spawn_sim(instant_scenario()).await;
+    sim.with_platform(|p| p.scenario.swaps.clear());
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    with_week(&cfg, "2026-11-30", SMALL_WEEK);
+    // Down through Thursday 06:00 Chicago; back two hours later.
+    let clock = ManualClock::new(at("2026-11-26T14:00:00Z"));
+    let running = start(&cfg, Arc::new(clock.clone()), &[]).await;
+    eventually("the missed run", || {
+        running
+            .runs()
+            .first()
+            .is_some_and(|r| r.outcome == Outcome::Success)
+    })
+    .await;
+    assert_eq!(running.runs()[0].started_at, at("2026-11-26T14:00:00Z"));
+    running.stop().await;
+
+    // Restarted again within the window: the week's run happened, no second one.
+    let running = start(&cfg, Arc::new(clock.clone()), &[]).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(running.runs().len(), 1);
+    running.stop().await;
+
+    // Outside the window (catch_up is 6h by default): skipped.
+    let sim2 = spawn_sim(instant_scenario()).await;
+    let late = TestConfig::new(&sim2.base_url(), "publisher");
+    let clock = ManualClock::new(at("2026-11-26T19:00:00Z"));
+    let running = start(&late, Arc::new(clock), &[]).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(running.runs().is_empty());
+    running.stop().await;
+}
+
+fn deferring_setup(sim_base: &str) -> TestConfig {
+    let cfg = TestConfig::new(sim_base, "publisher");
+    cfg.append("\n[targets.chicago.deferral]\npoll_interval = \"1s\"\n");
+    cfg
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_overlapping_runs_and_shutdown_mid_run_resumes_at_the_next_start() {
+    let spec = SampleSpec {
+        schedule_id: SCHEDULE.into(),
+        org_id: "org-acme".into(),
+        time_zone: "America/Chicago".parse().unwrap(),
+        week_start: "2026-11-30".parse().unwrap(),
+        agent_prefix: "a-".into(),
+        agents: 20,
+        swaps: 2,
+        resolve_within: Duration::from_secs(100_000),
+    };
+    let generated = sample::generate(&spec);
+    let mut scenario = instant_scenario();
+    scenario.schedules = vec![generated.schedule];
+    scenario.swaps = generated.swaps;
+    scenario.rate_limits.default.limit = 1000;
+    let clock = ManualClock::new(at("2026-11-25T12:00:00Z"));
+    let shared: SharedClock = Arc::new(clock.clone());
+    let sim = spawn_sim_with_clock(scenario, shared.clone()).await;
+    let cfg = deferring_setup(&sim.base_url());
+    with_week(&cfg, "2026-11-30", &generated.csv);
+
+    let running = start(&cfg, shared.clone(), &["chicago"]).await;
+    eventually("the run to wait for its swaps", || {
+        let store = &running.daemon.store;
+        store
+            .pending_deferrals()
+            .map(|d| d.len() == 4)
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(running.daemon.is_running("chicago"));
+    assert!(running.daemon.trigger("chicago", "test"));
+    assert!(running.daemon.trigger("chicago", "test"));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(running.runs().len(), 1, "one run per target at a time");
+
+    // SIGTERM while waiting: the run stays open, nothing is lost.
+    let reports = running.stop().await;
+    assert!(reports.iter().all(|r| r.outcome == Some(Outcome::Running)));
+    let store = SqliteStore::open(&cfg.dir.path().join("state.db")).unwrap();
+    let runs = store.recent_runs(10).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].outcome, Outcome::Running);
+    assert_eq!(store.pending_deferrals().unwrap().len(), 4);
+    drop(store);
+
+    // The swaps resolve while the daemon is down; the next start resumes the
+    // same run and publishes what they decided.
+    for id in sim.swap_statuses().keys() {
+        sim.resolve_swap(id, wfm_publisher::sim::SwapStatus::Approved);
+    }
+    let running = start(&cfg, shared.clone(), &[]).await;
+    eventually("the resumed run to end", || {
+        running
+            .runs()
+            .first()
+            .is_some_and(|r| r.outcome == Outcome::Success)
+    })
+    .await;
+    let runs = running.runs();
+    assert_eq!(runs.len(), 1, "resumed, not started over");
+    assert_eq!(runs[0].id, 1);
+    let record = sim.record();
+    assert_eq!(record.published.len(), 20);
+    assert!(record.swap_violations.is_empty());
+    assert!(record.republished_with_changes().is_empty());
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_new_configuration_keeps_the_old_one() {
+    let sim = spawn_sim(instant_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    let clock = ManualClock::new(at("2026-11-25T12:00:00Z"));
+    let running = start(&cfg, Arc::new(clock), &[]).await;
+    cfg.edit("cron = \"0 6 * * 4\"", "cron = \"0 61 * * 4\"\nbogus = 1");
+    let err = running.daemon.reload().unwrap_err().to_string();
+    assert!(
+        err.contains("targets.chicago.cron") && err.contains("targets.chicago.bogus"),
+        "{err}"
+    );
+    assert_eq!(
+        running.daemon.settings().targets["chicago"].cron,
+        "0 6 * * 4"
+    );
+    cfg.edit("cron = \"0 61 * * 4\"\nbogus = 1", "cron = \"0 7 * * 4\"");
+    running.daemon.reload().unwrap();
+    assert_eq!(
+        running.daemon.settings().targets["chicago"].cron,
+        "0 7 * * 4"
+    );
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_token() {
+    let sim = spawn_sim(instant_scenario()).await;
+    let http = reqwest::Client::new();
+    let good = TestConfig::new(&sim.base_url(), "publisher");
+    let running = start(&good, Arc::new(ManualClock::new(Utc::now())), &[]).await;
+    let ready = http
+        .get(format!("{}/readyz", running.admin()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let health = http
+        .get(format!("{}/healthz", running.admin()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    running.stop().await;
+
+    let bad = TestConfig::with_secret(&sim.base_url(), "publisher", "wrong-secret");
+    let running = start(&bad, Arc::new(ManualClock::new(Utc::now())), &[]).await;
+    let ready = http
+        .get(format!("{}/readyz", running.admin()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert!(
+        body["reason"].as_str().unwrap().contains("invalid_client"),
+        "{body}"
+    );
+    assert!(!body.to_string().contains("wrong-secret"));
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_trigger_needs_the_admin_token() {
+    let sim = spawn_sim(instant_scenario()).await;
+    let http = reqwest::Client::new();
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    with_week(&cfg, "2026-11-30", SMALL_WEEK);
+    sim.with_platform(|p| p.scenario.swaps.clear());
+
+    // Without a configured token, triggering is off.
+    let running = start(
+        &cfg,
+        Arc::new(ManualClock::new(at("2026-11-25T12:00:00Z"))),
+        &[],
+    )
+    .await;
+    let off = http
+        .post(format!("{}/targets/chicago/runs", running.admin()))
+        .bearer_auth("anything")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(off.status(), 403);
+    running.stop().await;
+
+    std::fs::write(cfg.dir.path().join("admin_token"), "s3cret-admin\n").unwrap();
+    cfg.edit(
+        "listen = \"127.0.0.1:0\"",
+        "listen = \"127.0.0.1:0\"\ntoken_file = \"admin_token\"",
+    );
+    let running = start(
+        &cfg,
+        Arc::new(ManualClock::new(at("2026-11-25T12:00:00Z"))),
+        &[],
+    )
+    .await;
+    let url = format!("{}/targets/chicago/runs", running.admin());
+    assert_eq!(http.post(&url).send().await.unwrap().status(), 401);
+    assert_eq!(
+        http.post(&url)
+            .bearer_auth("s3cret-admi")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let unknown = format!("{}/targets/nowhere/runs", running.admin());
+    assert_eq!(
+        http.post(&unknown)
+            .bearer_auth("s3cret-admin")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert!(running.runs().is_empty());
+    assert_eq!(
+        http.post(&url)
+            .bearer_auth("s3cret-admin")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        202
+    );
+    eventually("the triggered run", || {
+        running
+            .runs()
+            .first()
+            .is_some_and(|r| r.outcome == Outcome::Success)
+    })
+    .await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_parse_as_prometheus_exposition_and_status_reports_targets() {
+    let sim = spawn_sim(instant_scenario()).await;
+    sim.with_platform(|p| p.scenario.swaps.clear());
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    with_week(&cfg, "2026-11-30", SMALL_WEEK);
+    let running = start(
+        &cfg,
+        Arc::new(ManualClock::new(at("2026-11-25T12:00:00Z"))),
+        &["chicago"],
+    )
+    .await;
+    eventually("the run", || {
+        running
+            .runs()
+            .first()
+            .is_some_and(|r| r.outcome == Outcome::Success)
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let text = http
+        .get(format!("{}/metrics", running.admin()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        .expect("valid exposition format");
+    let names: std::collections::BTreeSet<&str> =
+        scrape.samples.iter().map(|s| s.metric.as_str()).collect();
+    for wanted in [
+        "wfm_runs_total",
+        "wfm_agents_published_total",
+        "wfm_api_requests_total",
+        "wfm_token_requests_total",
+        "wfm_pending_deferrals",
+        "wfm_seconds_until_next_run",
+    ] {
+        assert!(names.contains(wanted), "{wanted} missing from:\n{text}");
+    }
+    let next = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "wfm_seconds_until_next_run")
+        .unwrap();
+    assert_eq!(next.labels.get("target"), Some("chicago"));
+
+    let status: serde_json::Value = http
+        .get(format!("{}/status", running.admin()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["targets"][0]["name"], "chicago");
+    assert_eq!(status["targets"][0]["last_run"]["outcome"], "success");
+    assert_eq!(status["targets"][0]["next_run"], "2026-11-26T12:00:00Z");
+    running.stop().await;
+}
