@@ -98,6 +98,12 @@ pub enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Asks a running daemon's admin endpoint whether it is alive: exit 0 if
+    /// so. For container health checks, where there is no curl.
+    Health {
+        #[arg(long, default_value = "http://127.0.0.1:9464/healthz")]
+        url: String,
+    },
     /// Runs, outcome per target, and pending deferrals, from the state store.
     Status {
         #[arg(long, default_value = DEFAULT_CONFIG)]
@@ -332,6 +338,27 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
             } else {
                 exit::PARTIAL
             }))
+        }
+        Command::Health { url } => {
+            let answer = reqwest::Client::new()
+                .get(&url)
+                .timeout(std::time::Duration::from_secs(5))
+                .send()
+                .await;
+            Ok(match answer {
+                Ok(r) if r.status().is_success() => ExitCode::SUCCESS,
+                Ok(r) => {
+                    eprintln!("wfm-publisher: {url} answered {}", r.status());
+                    ExitCode::FAILURE
+                }
+                Err(e) => {
+                    eprintln!(
+                        "wfm-publisher: {url}: {}",
+                        crate::api::classify::transport_reason(&e)
+                    );
+                    ExitCode::FAILURE
+                }
+            })
         }
         Command::Status { config, json } => {
             let settings = match load_settings(&config) {

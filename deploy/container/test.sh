@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Builds the local image and runs it against the simulator on the host
+# network: the daemon in the container publishes the sample week when
+# triggered, then stops cleanly on SIGTERM.
+#
+#   deploy/container/test.sh [BINARY]
+#
+# Needs podman and runc (installed from Debian's packages when missing and
+# root). The default crun fails on hybrid-cgroup kernels, hence runc.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+bin="$(realpath "${1:-$here/../../target/debug/wfm-publisher}")"
+tag="localhost/wfm-publisher:test"
+name="wfm-publisher-test-$$"
+
+if ! command -v podman >/dev/null || ! command -v runc >/dev/null; then
+  [ "$(id -u)" = 0 ] || { echo "podman and runc are needed" >&2; exit 1; }
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc >/dev/null
+fi
+
+"$here/build-local.sh" "$bin" "$tag"
+
+work="$(mktemp -d)"
+sim_pid=""
+cleanup() {
+  podman rm -f --runtime runc "$name" >/dev/null 2>&1 || true
+  [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The week the daemon will publish: the coming Monday in Chicago.
+week="$(TZ=America/Chicago date -d 'next monday' +%F)"
+sat="$(TZ=America/Chicago date -d "$week + 5 days" +%F)"
+cat > "$work/scenario.toml" <<TOML
+[[organizations]]
+id = "org-acme"
+name = "Acme Support"
+
+[[clients]]
+client_id = "publisher"
+client_secret = "publisher-secret"
+org_id = "org-acme"
+scopes = ["wfm:schedule:read", "wfm:schedule:write", "wfm:admin", "org:read"]
+
+[[schedules]]
+id = "chicago-$week"
+org_id = "org-acme"
+week_start = "$week"
+time_zone = "America/Chicago"
+agent_prefix = "a-"
+agent_count = 3
+TOML
+mkdir -p "$work/etc" "$work/state/inbox/chicago"
+{
+  echo "agent_id,date,start,end,activity"
+  echo "a-1,$week,08:00,16:00,phone"
+  echo "a-2,$week,12:00,20:00,email"
+  echo "a-3,$sat,22:00,06:00,phone"
+} > "$work/state/inbox/chicago/$week.csv"
+
+"$bin" --log-format json sim --scenario "$work/scenario.toml" --listen 127.0.0.1:0 > "$work/sim.out" 2>"$work/sim.log" &
+sim_pid=$!
+for _ in $(seq 100); do grep -q "listening on" "$work/sim.out" && break; sleep 0.1; done
+base="$(sed -n 's/^listening on //p' "$work/sim.out")"
+[ -n "$base" ] || { cat "$work/sim.log"; echo "the simulator did not start" >&2; exit 1; }
+
+admin_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+printf 'publisher-secret' > "$work/etc/client_secret"
+printf 'test-admin-token' > "$work/etc/admin_token"
+cat > "$work/etc/config.toml" <<TOML
+[platform]
+auth_base_url = "$base"
+api_base_url = "$base"
+allow_insecure_http = true
+client_id = "publisher"
+client_secret_file = "/etc/wfm-publisher/client_secret"
+
+[admin]
+listen = "127.0.0.1:$admin_port"
+token_file = "/etc/wfm-publisher/admin_token"
+
+[targets.chicago]
+schedule_id = "chicago-{week_start}"
+time_zone = "America/Chicago"
+cron = "0 6 * * 4"
+catch_up = "0s"
+source = "/var/lib/wfm-publisher/inbox/chicago/{week_start}.csv"
+TOML
+chmod 0644 "$work/etc/"*
+chown -R 65532:65532 "$work/state"
+
+podman run -d --name "$name" --runtime runc \
+  --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --network host \
+  --read-only \
+  -v "$work/etc:/etc/wfm-publisher:ro" \
+  -v "$work/state:/var/lib/wfm-publisher" \
+  "$tag" >/dev/null
+
+for _ in $(seq 100); do
+  podman exec "$name" /usr/bin/wfm-publisher health --url "http://127.0.0.1:$admin_port/healthz" 2>/dev/null && break
+  sleep 0.2
+done
+podman exec "$name" /usr/bin/wfm-publisher health --url "http://127.0.0.1:$admin_port/healthz"
+echo "container healthy"
+
+curl -fsS -X POST -H "Authorization: Bearer test-admin-token" "http://127.0.0.1:$admin_port/targets/chicago/runs" >/dev/null
+outcome=""
+for _ in $(seq 150); do
+  outcome="$(curl -fsS "http://127.0.0.1:$admin_port/status" | python3 -c 'import json,sys; t=json.load(sys.stdin)["targets"][0]; print((t.get("last_run") or {}).get("outcome",""))')"
+  [ "$outcome" = "success" ] && break
+  sleep 0.2
+done
+[ "$outcome" = "success" ] || { podman logs "$name" | tail -20; echo "the week was not published (outcome: $outcome)" >&2; exit 1; }
+echo "sample week published from the container"
+
+podman stop --time 30 "$name" >/dev/null
+code="$(podman inspect --format '{{.State.ExitCode}}' "$name")"
+[ "$code" = 0 ] || { podman logs "$name" | tail -20; echo "exit code $code after SIGTERM" >&2; exit 1; }
+podman logs "$name" 2>&1 | grep -q '"stopped"' || { echo "no clean stop in the log" >&2; exit 1; }
+echo "stopped cleanly on SIGTERM (exit 0)"
