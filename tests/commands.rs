@@ -93,3 +93,83 @@ async fn the_daemon_reloads_on_sighup_keeps_a_bad_config_out_and_stops_on_sigter
         .unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+/// Every secret the suite's platform knows: client secrets and the shape of
+/// its access tokens.
+fn leaks(text: &str) -> Vec<String> {
+    let mut found: Vec<String> = [
+        "dev-secret",
+        "publisher-secret",
+        "no-admin-secret",
+        "not-the-real-one",
+    ]
+    .iter()
+    .filter(|s| text.contains(*s))
+    .map(|s| s.to_string())
+    .collect();
+    let bytes = text.as_bytes();
+    for (at, _) in text.match_indices("sim-") {
+        let token = &bytes[at + 4..(at + 36).min(bytes.len())];
+        if token.len() == 32 && token.iter().all(u8::is_ascii_hexdigit) {
+            found.push(text[at..at + 36].to_owned());
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn no_secret_reaches_a_log_line_or_an_error_even_at_trace_level() {
+    // The detector itself finds what it looks for.
+    assert_eq!(
+        leaks("a dev-secret and sim-0123456789abcdef0123456789abcdef here").len(),
+        2
+    );
+    let mut captured = String::new();
+    let dir = tempfile::tempdir().unwrap();
+    let dev = tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
+        .args(["--log-format", "json", "dev", "--agents", "40", "--dir"])
+        .arg(dir.path())
+        .env("RUST_LOG", "trace")
+        .output()
+        .await
+        .unwrap();
+    assert!(dev.status.success());
+    captured.push_str(&String::from_utf8_lossy(&dev.stdout));
+    captured.push_str(&String::from_utf8_lossy(&dev.stderr));
+
+    let sim = spawn_sim(small_scenario()).await;
+    for (client, secret) in [
+        ("publisher", "publisher-secret"),
+        ("publisher", "not-the-real-one"),
+    ] {
+        let cfg = TestConfig::with_secret(&sim.base_url(), client, secret);
+        for args in [
+            vec!["check", "--week", "2026-11-30"],
+            vec![
+                "publish",
+                "--target",
+                "chicago",
+                "--week",
+                "2026-11-30",
+                "--no-wait",
+            ],
+        ] {
+            let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
+                .args(["--log-format", "pretty"])
+                .args(&args)
+                .arg("--config")
+                .arg(&cfg.path)
+                .env("RUST_LOG", "trace")
+                .output()
+                .await
+                .unwrap();
+            captured.push_str(&String::from_utf8_lossy(&out.stdout));
+            captured.push_str(&String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    assert!(
+        captured.len() > 10_000,
+        "the runs logged little: {captured}"
+    );
+    assert_eq!(leaks(&captured), Vec::<String>::new());
+}

@@ -8,106 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use common::publishing::*;
 use common::*;
 use wfm_publisher::clock::{ScaledClock, SharedClock};
-use wfm_publisher::config::Settings;
-use wfm_publisher::publish::{Engine, LogProgress, RunOptions};
-use wfm_publisher::sample::{self, SampleSpec, Weeks};
-use wfm_publisher::sim::{Record, Scenario, SimHandle};
+use wfm_publisher::publish::RunOptions;
 use wfm_publisher::store::{Outcome, SqliteStore, Store};
-
-fn week() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2026, 11, 30).unwrap()
-}
-
-fn spec(agents: usize, swaps: usize, resolve_within: Duration) -> SampleSpec {
-    spec_for(week(), agents, swaps, resolve_within)
-}
-
-fn spec_for(week: NaiveDate, agents: usize, swaps: usize, resolve_within: Duration) -> SampleSpec {
-    SampleSpec {
-        schedule_id: format!("chicago-{week}"),
-        org_id: "org-acme".into(),
-        time_zone: "America/Chicago".parse().unwrap(),
-        week_start: week,
-        agent_prefix: "a-".into(),
-        agents,
-        swaps,
-        resolve_within,
-    }
-}
-
-/// The small scenario's organizations and clients, with the sample week as
-/// its one schedule, and limits high enough that a test is not a wait.
-fn scenario_for(spec: &SampleSpec) -> (Scenario, String) {
-    let sample = sample::generate(spec);
-    let mut scenario = small_scenario();
-    scenario.schedules = vec![sample.schedule];
-    scenario.swaps = sample.swaps;
-    scenario.rate_limits.default.limit = 5_000;
-    scenario.rate_limits.publish.limit = 100;
-    scenario.server.publish_duration = Duration::from_millis(50);
-    scenario.server.publish_lock = Duration::from_millis(300);
-    (scenario, sample.csv)
-}
-
-fn write_source(cfg: &TestConfig, csv: &str) {
-    write_source_for(cfg, week(), csv)
-}
-
-fn write_source_for(cfg: &TestConfig, week: NaiveDate, csv: &str) {
-    let dir = cfg.dir.path().join("inbox/chicago");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(format!("{week}.csv")), csv).unwrap();
-}
-
-fn engine(settings: &Settings, clock: SharedClock) -> Engine {
-    let client = wfm_publisher::api::PlatformClient::new(settings, clock.clone()).unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.store.path).unwrap());
-    Engine::new(
-        client,
-        store,
-        clock,
-        settings.workers.concurrency,
-        Default::default(),
-        Arc::new(LogProgress::default()),
-        Default::default(),
-    )
-}
-
-fn published(record: &Record) -> Weeks {
-    record
-        .published
-        .iter()
-        .map(|((_, agent), shifts)| {
-            let mut week: Vec<_> = shifts.iter().map(|s| (s.start_time, s.end_time)).collect();
-            week.sort();
-            (agent.clone(), week)
-        })
-        .collect()
-}
-
-fn assert_published_exactly(sim: &SimHandle, spec: &SampleSpec) {
-    let record = sim.record();
-    let expected = sample::expected(spec);
-    let actual = published(&record);
-    assert_eq!(actual.len(), expected.len(), "every agent published");
-    for (agent, week) in &expected {
-        assert_eq!(actual.get(agent), Some(week), "{agent}");
-    }
-    assert!(
-        record.swap_violations.is_empty(),
-        "writes or publishes while a swap was pending: {:?}",
-        record.swap_violations
-    );
-    assert!(record.republished_with_changes().is_empty());
-    for ((_, agent), shifts) in &record.published {
-        assert!(
-            shifts.iter().all(|s| s.activity.is_some()),
-            "{agent}: every published shift keeps its activity"
-        );
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_thousand_agents_with_thirty_swaps_resolving_over_a_minute() {
@@ -189,41 +94,6 @@ async fn two_thousand_agents_with_thirty_swaps_resolving_over_a_minute() {
         .filter(|r| r.method != "GET")
         .count();
     assert_eq!(writes, 0, "nothing published twice");
-}
-
-async fn publish_process(cfg: &TestConfig, extra: &[&str]) -> tokio::process::Child {
-    publish_process_for(cfg, week(), extra).await
-}
-
-async fn publish_process_for(
-    cfg: &TestConfig,
-    week: NaiveDate,
-    extra: &[&str],
-) -> tokio::process::Child {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
-        .args([
-            "--log-format",
-            "json",
-            "publish",
-            "--target",
-            "chicago",
-            "--config",
-        ])
-        .arg(&cfg.path)
-        .arg("--week")
-        .arg(week.to_string())
-        .args(extra)
-        .env(
-            "WFM_PUBLISHER__TARGETS__CHICAGO__DEFERRAL__POLL_INTERVAL",
-            "300ms",
-        )
-        .env("WFM_PUBLISHER__WORKERS__CONCURRENCY", "8")
-        .env_remove("RUST_LOG")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -340,13 +210,6 @@ async fn weeks_with_the_dst_changes_of_chicago_publish_the_right_instants() {
             .collect();
         assert_eq!(got["a-1"], want, "week of {week_start}");
     }
-}
-
-fn only_reads(record: &Record) -> bool {
-    record
-        .requests
-        .iter()
-        .all(|r| r.method == "GET" || r.path.starts_with("/oauth/"))
 }
 
 #[tokio::test]

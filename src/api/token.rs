@@ -283,7 +283,11 @@ impl Inner {
             ClientStats::bump(&self.stats.token_failures);
             metrics::counter!("wfm_token_failures_total").increment(1);
             let elapsed = (self.clock.now() - started).to_std().unwrap_or_default();
-            let next = delays.next().filter(|_| elapsed < self.retry.max_elapsed);
+            // Without a token nothing else can happen, so an outage of the
+            // OAuth server is waited out for the whole time budget, at the
+            // capped delay once the attempts' backoff is spent.
+            let next = (elapsed < self.retry.max_elapsed)
+                .then(|| delays.next().unwrap_or(self.retry.max_delay));
             let Some(delay) = next else {
                 return Err(PlatformError::TokenUnavailable {
                     url: self.url.to_string(),

@@ -693,6 +693,9 @@ impl Platform {
             self.refuse_if_pending(&schedule_id, agent, "publish")?;
         }
         if let Some(retry_after) = self.lock_wait(&schedule_id, now) {
+            if self.locks.get(&schedule_id).is_some_and(|l| l.busy) {
+                self.record.publish_conflicts += 1;
+            }
             return Err(ApiError::Locked { retry_after });
         }
         self.locks.entry(schedule_id).or_default().busy = true;

@@ -75,6 +75,9 @@ pub struct Record {
     /// What each (schedule, agent) has published: its holdings at its last publish.
     pub published: BTreeMap<AgentKey, Vec<Shift>>,
     pub publish_events: Vec<PublishEvent>,
+    /// Publishes that arrived while another publish of the same schedule
+    /// was running: a publisher should never send one.
+    pub publish_conflicts: usize,
 }
 
 impl Record {

@@ -2,6 +2,8 @@
 //! a raw HTTP client that speaks the contract without the publisher's code.
 #![allow(dead_code)]
 
+pub mod publishing;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 

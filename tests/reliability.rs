@@ -1,0 +1,292 @@
+//! Promises kept under faults: kill -9 anywhere, the OAuth server down for
+//! minutes, 20% of calls failing, masked rate limits, a skewed server clock,
+//! and two targets contending for one schedule's publish lock.
+//!
+//! Heavier variants are `#[ignore]`d; run them with
+//! `cargo test --release --test reliability -- --ignored`.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use common::publishing::*;
+use common::*;
+use wfm_publisher::clock::{ScaledClock, SharedClock};
+use wfm_publisher::publish::{Engine, KeyedLocks, LogProgress, RunOptions};
+use wfm_publisher::sample::SampleSpec;
+use wfm_publisher::store::{Outcome, SqliteStore, Store};
+
+/// The week after the coming one: its deferral deadline is always ahead of
+/// the real clock that a publisher process runs on.
+fn future_week() -> NaiveDate {
+    wfm_publisher::week::upcoming_week_start(
+        Utc::now() + chrono::TimeDelta::days(7),
+        "America/Chicago".parse().unwrap(),
+        chrono::Weekday::Mon,
+    )
+}
+
+async fn kill_at_random_points(agents: usize, swaps: usize, kills_wanted: usize, seed: u64) {
+    let week = future_week();
+    let spec = spec_for(week, agents, swaps, Duration::from_secs(5));
+    let (mut scenario, csv) = scenario_for(&spec);
+    // A little latency and some failures, so kills land mid-request too.
+    scenario.faults.latency = Duration::from_millis(2);
+    scenario.faults.error_rate = 0.05;
+    let sim = spawn_sim(scenario).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    write_source_for(&cfg, week, &csv);
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut kills = 0;
+    let mut finished = false;
+    while kills < kills_wanted && !finished {
+        let target = sim.record().requests.len() + rng.usize(1..40);
+        let mut child = publish_process_for(&cfg, week, &[]).await;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "a run ended early: {status}");
+                finished = true;
+                break;
+            }
+            if sim.record().requests.len() >= target {
+                child.start_kill().unwrap();
+                child.wait().await.unwrap();
+                kills += 1;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    assert!(kills >= kills_wanted.min(20), "killed only {kills} times");
+    let out = publish_process_for(&cfg, week, &[])
+        .await
+        .wait_with_output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_published_exactly(&sim, &spec);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_twenty_random_points_loses_and_repeats_nothing() {
+    kill_at_random_points(400, 10, 20, 20261124).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "heavy: 2,000 agents, 100 kills"]
+async fn kill_9_at_a_hundred_random_points_with_two_thousand_agents() {
+    kill_at_random_points(2000, 30, 100, 7).await;
+}
+
+struct Faulty {
+    spec: SampleSpec,
+    clock: SharedClock,
+}
+
+/// Publishes a sample week in-process on a clock `factor` times real time,
+/// with `tweak` applied to the platform first, and checks the result.
+async fn publish_through(
+    agents: usize,
+    factor: f64,
+    tweak: impl FnOnce(&mut wfm_publisher::sim::Scenario),
+    overrides: &[(&str, &str)],
+) -> (wfm_publisher::publish::Report, wfm_publisher::sim::Record) {
+    let week: NaiveDate = "2026-11-30".parse().unwrap();
+    let spec = spec_for(week, agents, 4, Duration::from_secs(30));
+    let (mut scenario, csv) = scenario_for(&spec);
+    tweak(&mut scenario);
+    let origin: DateTime<Utc> = "2026-11-26T12:00:00Z".parse().unwrap();
+    let faulty = Faulty {
+        spec,
+        clock: Arc::new(ScaledClock::new(origin, factor)),
+    };
+    let sim = spawn_sim_with_clock(scenario, faulty.clock.clone()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    write_source_for(&cfg, week, &csv);
+    let mut all = vec![(
+        "WFM_PUBLISHER__TARGETS__CHICAGO__DEFERRAL__POLL_INTERVAL",
+        "5s",
+    )];
+    all.extend_from_slice(overrides);
+    let settings = cfg.settings_with(&all);
+    let report = engine(&settings, faulty.clock.clone())
+        .run(
+            &settings.targets["chicago"],
+            RunOptions {
+                week,
+                dry_run: false,
+                wait: true,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        report.outcome,
+        Some(Outcome::Success),
+        "{}",
+        report.render()
+    );
+    assert_published_exactly(&sim, &faulty.spec);
+    let record = sim.record();
+    assert!(record.expired_token_uses.is_empty());
+    (report, record)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_endpoint_down_for_two_simulated_minutes() {
+    let (report, record) = publish_through(
+        100,
+        20.0,
+        |s| {
+            s.faults.token_outages =
+                vec![
+                    serde_json::from_value(serde_json::json!({"from": "0s", "until": "2m"}))
+                        .unwrap(),
+                ]
+        },
+        &[
+            ("WFM_PUBLISHER__RETRY__MAX_DELAY", "10s"),
+            ("WFM_PUBLISHER__RETRY__MAX_ELAPSED", "5m"),
+        ],
+    )
+    .await;
+    let refused = record
+        .requests
+        .iter()
+        .filter(|r| r.path == "/oauth/token" && r.status == 503)
+        .count();
+    assert!(
+        refused >= 5,
+        "{refused} token requests refused during the outage"
+    );
+    assert!(report.client.token_failures >= 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_percent_of_calls_failing_with_503() {
+    let (report, record) = publish_through(
+        300,
+        10.0,
+        |s| {
+            s.faults.error_rate = 0.2;
+            s.faults.error_statuses = vec![503];
+        },
+        &[("WFM_PUBLISHER__RETRY__MAX_ATTEMPTS", "10")],
+    )
+    .await;
+    assert!(record.count_status(503) > 30);
+    assert!(report.client.retries > 30, "{}", report.render());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_masked_as_403() {
+    let (report, _) = publish_through(
+        200,
+        1.0,
+        |s| {
+            s.server.forbidden_for_rate_limit = true;
+            s.rate_limits.default.limit = 60;
+            s.rate_limits.default.window = Duration::from_secs(1);
+        },
+        // The client believes it may go faster than the platform allows.
+        &[("WFM_PUBLISHER__WORKERS__CONCURRENCY", "16")],
+    )
+    .await;
+    assert!(report.client.masked_rate_limited > 0, "{}", report.render());
+    assert_eq!(report.client.rate_limited, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_clock_ten_minutes_ahead_or_behind() {
+    for offset in [10, -10] {
+        publish_through(
+            100,
+            10.0,
+            |s| {
+                s.server.clock_offset = chrono::TimeDelta::minutes(offset);
+                s.server.token_lifetime = Duration::from_secs(30);
+            },
+            &[
+                ("WFM_PUBLISHER__PLATFORM__REFRESH_BEFORE", "10s"),
+                ("WFM_PUBLISHER__PLATFORM__MIN_TOKEN_MARGIN", "5s"),
+            ],
+        )
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_targets_sharing_one_schedule_never_publish_at_once() {
+    let week: NaiveDate = "2026-11-30".parse().unwrap();
+    let spec = spec_for(week, 1200, 0, Duration::from_secs(1));
+    let (mut scenario, csv) = scenario_for(&spec);
+    scenario.server.publish_duration = Duration::from_millis(200);
+    let sim = spawn_sim(scenario).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    // Two business units, one schedule: each target publishes its half.
+    let mut lines = csv.lines();
+    let header = lines.next().unwrap();
+    let (mut east, mut west) = (vec![header.to_owned()], vec![header.to_owned()]);
+    for line in lines {
+        let n: usize = line[2..line.find(',').unwrap()].parse().unwrap();
+        if n.is_multiple_of(2) {
+            &mut east
+        } else {
+            &mut west
+        }
+        .push(line.to_owned());
+    }
+    write_source_for(&cfg, week, &east.join("\n"));
+    let west_dir = cfg.dir.path().join("inbox/west");
+    std::fs::create_dir_all(&west_dir).unwrap();
+    std::fs::write(west_dir.join(format!("{week}.csv")), west.join("\n")).unwrap();
+    cfg.append(
+        r#"
+[targets.west]
+schedule_id = "chicago-{week_start}"
+time_zone = "America/Chicago"
+cron = "0 6 * * 4"
+source = "inbox/west/{week_start}.csv"
+"#,
+    );
+    let settings = cfg.settings();
+    let clock = wfm_publisher::clock::system();
+    let client = wfm_publisher::api::PlatformClient::new(&settings, clock.clone()).unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.store.path).unwrap());
+    let engine = Engine::new(
+        client,
+        store,
+        clock,
+        8,
+        Arc::new(KeyedLocks::default()),
+        Arc::new(LogProgress::default()),
+        Default::default(),
+    );
+    let options = RunOptions {
+        week,
+        dry_run: false,
+        wait: true,
+    };
+    let (a, b) = tokio::join!(
+        engine.run(&settings.targets["chicago"], options),
+        engine.run(&settings.targets["west"], options)
+    );
+    for report in [a.unwrap(), b.unwrap()] {
+        assert_eq!(
+            report.outcome,
+            Some(Outcome::Success),
+            "{}",
+            report.render()
+        );
+    }
+    let record = sim.record();
+    assert_eq!(record.published.len(), 1200);
+    assert_eq!(
+        record.publish_conflicts, 0,
+        "two publishes of one schedule at once"
+    );
+    assert!(record.republished_with_changes().is_empty());
+}
