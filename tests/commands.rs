@@ -173,3 +173,43 @@ async fn no_secret_reaches_a_log_line_or_an_error_even_at_trace_level() {
     );
     assert_eq!(leaks(&captured), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn under_systemd_it_says_ready_what_it_does_and_pets_the_watchdog() {
+    let sim = spawn_sim(small_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    let socket_path = cfg.dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
+        .args(["--log-format", "json", "run", "--config"])
+        .arg(&cfg.path)
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "200000")
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let messages = tokio::task::spawn_blocking(move || {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 512];
+        while !(seen.iter().any(|m: &String| m.contains("READY=1"))
+            && seen.iter().any(|m| m.contains("STATUS="))
+            && seen.iter().filter(|m| m.contains("WATCHDOG=1")).count() >= 2)
+        {
+            let n = socket.recv(&mut buf).expect("a notification within 20 s");
+            seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        seen
+    })
+    .await
+    .unwrap();
+    assert!(
+        messages.iter().any(|m| m.contains("STATUS=ready")),
+        "{messages:?}"
+    );
+    kill(child.id().unwrap(), "-TERM");
+    assert_eq!(child.wait().await.unwrap().code(), Some(0));
+}

@@ -509,3 +509,65 @@ async fn metrics_parse_as_prometheus_exposition_and_status_reports_targets() {
     assert_eq!(status["targets"][0]["next_run"], "2026-11-26T12:00:00Z");
     running.stop().await;
 }
+
+/// Collects what a webhook receives.
+async fn webhook_receiver() -> (String, Arc<std::sync::Mutex<Vec<serde_json::Value>>>) {
+    use axum::routing::post;
+    let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().unwrap().push(body);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_run_notifies_the_webhook_and_a_dead_webhook_changes_nothing() {
+    // Sunday evening before the week: swaps still pending are past their
+    // deadline (12 hours before Monday 00:00 in Chicago).
+    let clock = ManualClock::new(at("2026-11-29T23:00:00Z"));
+    let (hook, received) = webhook_receiver().await;
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/hook", l.local_addr().unwrap())
+    };
+    for url in [hook, dead] {
+        let sim = spawn_sim(instant_scenario()).await;
+        let cfg = TestConfig::new(&sim.base_url(), "publisher");
+        cfg.append(&format!(
+            "\n[notify]\nwebhook_url = \"{url}\"\ntimeout = \"2s\"\n"
+        ));
+        with_week(
+            &cfg,
+            "2026-11-30",
+            "agent_id,date,start,end,activity\na-1,2026-11-30,08:00,16:00,phone\na-5,2026-11-30,08:00,16:00,phone\n",
+        );
+        let running = start(&cfg, Arc::new(clock.clone()), &["chicago"]).await;
+        eventually("the run to end partial", || {
+            running
+                .runs()
+                .first()
+                .is_some_and(|r| r.outcome == Outcome::Partial)
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        running.stop().await;
+        assert_eq!(sim.record().published.len(), 1, "a-5 published, a-1 not");
+    }
+    let got = received.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["outcome"], "partial");
+    assert_eq!(got[0]["deferral_deadline_passed"], true);
+    assert_eq!(got[0]["unpublished"][0]["agent_id"], "a-1");
+    assert!(got[0]["text"].as_str().unwrap().contains("chicago"));
+}

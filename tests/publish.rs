@@ -11,7 +11,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 use common::publishing::*;
 use common::*;
 use wfm_publisher::clock::{ScaledClock, SharedClock};
-use wfm_publisher::publish::RunOptions;
 use wfm_publisher::store::{Outcome, SqliteStore, Store};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -33,14 +32,7 @@ async fn two_thousand_agents_with_thirty_swaps_resolving_over_a_minute() {
     ]);
     let engine = engine(&settings, clock.clone());
     let report = engine
-        .run(
-            &settings.targets["chicago"],
-            RunOptions {
-                week: week(),
-                dry_run: false,
-                wait: true,
-            },
-        )
+        .run(&settings.targets["chicago"], to_the_end(week()))
         .await
         .unwrap();
     assert_eq!(
@@ -77,14 +69,7 @@ async fn two_thousand_agents_with_thirty_swaps_resolving_over_a_minute() {
     // A second run of the same week sends nothing new.
     let before = sim.record().requests.len();
     let again = engine
-        .run(
-            &settings.targets["chicago"],
-            RunOptions {
-                week: week(),
-                dry_run: false,
-                wait: true,
-            },
-        )
+        .run(&settings.targets["chicago"], to_the_end(week()))
         .await
         .unwrap();
     assert_eq!(again.outcome, Some(Outcome::Success));
@@ -194,11 +179,7 @@ async fn weeks_with_the_dst_changes_of_chicago_publish_the_right_instants() {
         let report = engine(&settings, wfm_publisher::clock::system())
             .run(
                 &settings.targets["chicago"],
-                RunOptions {
-                    week,
-                    dry_run: false,
-                    wait: true,
-                },
+                to_the_end(week),
             )
             .await
             .unwrap();
@@ -356,14 +337,7 @@ async fn deferred_agents_past_the_deadline_are_reported_unpublished() {
     write_source(&cfg, &csv);
     let settings = cfg.settings();
     let report = engine(&settings, clock)
-        .run(
-            &settings.targets["chicago"],
-            RunOptions {
-                week: week(),
-                dry_run: false,
-                wait: true,
-            },
-        )
+        .run(&settings.targets["chicago"], to_the_end(week()))
         .await
         .unwrap();
     assert_eq!(

@@ -14,7 +14,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use common::publishing::*;
 use common::*;
 use wfm_publisher::clock::{ScaledClock, SharedClock};
-use wfm_publisher::publish::{Engine, KeyedLocks, LogProgress, RunOptions};
+use wfm_publisher::publish::{Engine, KeyedLocks, LogProgress};
 use wfm_publisher::sample::SampleSpec;
 use wfm_publisher::store::{Outcome, SqliteStore, Store};
 
@@ -113,14 +113,7 @@ async fn publish_through(
     all.extend_from_slice(overrides);
     let settings = cfg.settings_with(&all);
     let report = engine(&settings, faulty.clock.clone())
-        .run(
-            &settings.targets["chicago"],
-            RunOptions {
-                week,
-                dry_run: false,
-                wait: true,
-            },
-        )
+        .run(&settings.targets["chicago"], to_the_end(week))
         .await
         .unwrap();
     assert_eq!(
@@ -265,11 +258,7 @@ source = "inbox/west/{week_start}.csv"
         Arc::new(LogProgress::default()),
         Default::default(),
     );
-    let options = RunOptions {
-        week,
-        dry_run: false,
-        wait: true,
-    };
+    let options = to_the_end(week);
     let (a, b) = tokio::join!(
         engine.run(&settings.targets["chicago"], options),
         engine.run(&settings.targets["west"], options)

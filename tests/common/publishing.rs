@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use wfm_publisher::clock::SharedClock;
 use wfm_publisher::config::Settings;
-use wfm_publisher::publish::{Engine, LogProgress};
+use wfm_publisher::publish::{Engine, LogProgress, RunOptions};
 use wfm_publisher::sample::{self, SampleSpec, Weeks};
 use wfm_publisher::sim::{Record, Scenario, SimHandle};
 use wfm_publisher::store::{SqliteStore, Store};
@@ -152,4 +152,13 @@ pub fn only_reads(record: &Record) -> bool {
         .requests
         .iter()
         .all(|r| r.method == "GET" || r.path.starts_with("/oauth/"))
+}
+
+/// A run to the end of `week`, waiting for swaps.
+pub fn to_the_end(week: NaiveDate) -> RunOptions {
+    RunOptions {
+        week,
+        dry_run: false,
+        wait: true,
+    }
 }
