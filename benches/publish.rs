@@ -19,6 +19,9 @@ use wfm_publisher::sim::{self, Scenario, SimHandle};
 const WRITE_RATE: f64 = 1000.0; // calls per second, default bucket
 const PUBLISH_RATE: f64 = 1.0; // calls per second, publish bucket
 const CONCURRENCY: &str = "128";
+/// What the publisher is configured to: 3% under the advertised limit, so
+/// that its smooth rate never fills the platform's fixed window.
+const CLIENT_RATE: f64 = WRITE_RATE * 0.97;
 
 struct Args {
     agents: Vec<usize>,
@@ -141,6 +144,8 @@ concurrency = {CONCURRENCY}
 
 [retry]
 max_attempts = 10
+initial_delay = "100ms"
+max_delay = "2s"
 
 [store]
 path = "state.db"
@@ -182,6 +187,27 @@ fn run_publisher(dir: &Path, args: &[&str]) -> Measured {
         .spawn()
         .unwrap();
     let pid = child.id() as libc::pid_t;
+    // VmHWM of the process's own address space: wait4's ru_maxrss would
+    // also count the benchmark's memory, inherited at fork.
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let watcher = {
+        let peak = peak.clone();
+        std::thread::spawn(move || loop {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            match status.lines().find(|l| l.starts_with("VmHWM:")) {
+                Some(l) => {
+                    let kb = l
+                        .split_whitespace()
+                        .nth(1)
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                    peak.fetch_max(kb, std::sync::atomic::Ordering::Relaxed);
+                }
+                None => return,
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        })
+    };
     let mut stdout = child.stdout.expect("piped");
     let reader = std::thread::spawn(move || {
         let mut s = String::new();
@@ -195,9 +221,10 @@ fn run_publisher(dir: &Path, args: &[&str]) -> Measured {
     let wall = started.elapsed();
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     let out = reader.join().unwrap();
+    watcher.join().unwrap();
     Measured {
         wall,
-        peak_rss_kb: usage.ru_maxrss,
+        peak_rss_kb: peak.load(std::sync::atomic::Ordering::Relaxed),
         cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
         report: serde_json::from_str(&out).unwrap_or(serde_json::Value::Null),
     }
@@ -222,6 +249,9 @@ struct Row {
     masked_403: usize,
     retries: u64,
     settled: Option<Duration>,
+    /// First to last agent write, and first to last publish, as the platform saw them.
+    phases: Option<(Duration, Duration)>,
+    gate_holds: u64,
 }
 
 async fn publication(
@@ -267,6 +297,18 @@ async fn publication(
     let settled = first
         .zip(last_429)
         .map(|(a, b)| (b - a).to_std().unwrap_or_default());
+    let span = |method: &str| {
+        let times: Vec<_> = record
+            .requests
+            .iter()
+            .filter(|r| r.method == method && r.path.starts_with("/api/"))
+            .map(|r| r.at)
+            .collect();
+        let first = times.iter().min()?;
+        let last = times.iter().max()?;
+        (*last - *first).to_std().ok()
+    };
+    let phases = span("PUT").zip(span("POST"));
     let published = record.published.len();
     assert_eq!(published, agents, "{name}: every agent published");
     Row {
@@ -276,8 +318,10 @@ async fn publication(
         rejected_429: record.count_status(429),
         masked_403: record.requests.iter().filter(|r| r.status == 403).count(),
         retries: m.report["client"]["retries"].as_u64().unwrap_or(0),
+        gate_holds: m.report["client"]["gate_holds"].as_u64().unwrap_or(0),
         m,
         settled,
+        phases,
     }
 }
 
@@ -346,6 +390,8 @@ async fn naive(agents: usize, latency: u64) -> Row {
         masked_403: 0,
         retries: 0,
         settled: None,
+        phases: None,
+        gate_holds: 0,
         m: Measured {
             wall: started.elapsed(),
             peak_rss_kb: 0,
@@ -361,7 +407,7 @@ async fn idle(secs: u64) -> (i64, Duration) {
     let (s, csv) = scenario(&spec, 0);
     let sim = spawn(s).await;
     let dir = tempfile::tempdir().unwrap();
-    write_config(dir.path(), &sim.base_url(), WRITE_RATE, &csv);
+    write_config(dir.path(), &sim.base_url(), CLIENT_RATE, &csv);
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
         .args(["--log-format", "json", "run", "--config", "config.toml"])
         .current_dir(dir.path())
@@ -399,22 +445,27 @@ async fn idle(secs: u64) -> (i64, Duration) {
 
 fn render(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| scenario | agents | latency | wall (s) | floor (s) | efficiency | 429s | masked 403s | retries | last 429 after (s) | peak RSS (MB) | CPU (s) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| scenario | agents | latency | wall (s) | floor (s) | efficiency | writes (s) | publishes (s) | 429s | masked 403s | retries | holds | last 429 after (s) | peak RSS (MB) | CPU (s) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         let fl = floor(r.agents);
         let wall = r.m.wall.as_secs_f64();
+        let phase =
+            |d: Option<Duration>| d.map_or("-".to_owned(), |d| format!("{:.1}", d.as_secs_f64()));
         out.push_str(&format!(
-            "| {} | {} | {} ms | {:.1} | {:.1} | {:.2} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} ms | {:.1} | {:.1} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.name,
             r.agents,
             r.latency,
             wall,
             fl,
             fl / wall,
+            phase(r.phases.map(|p| p.0)),
+            phase(r.phases.map(|p| p.1)),
             r.rejected_429,
             r.masked_403,
             r.retries,
+            r.gate_holds,
             r.settled
                 .map_or("-".into(), |d| format!("{:.1}", d.as_secs_f64())),
             if r.m.peak_rss_kb > 0 {
@@ -439,7 +490,7 @@ async fn main() {
     for &latency in &args.latencies {
         for &agents in &args.agents {
             eprintln!("publishing {agents} agents at {latency} ms …");
-            rows.push(publication("advertised limits", agents, latency, |_| {}, WRITE_RATE).await);
+            rows.push(publication("advertised limits", agents, latency, |_| {}, CLIENT_RATE).await);
         }
     }
     let n = args
@@ -447,10 +498,17 @@ async fn main() {
         .min(*args.agents.iter().min().unwrap_or(&2000));
     let latency = args.latencies[0];
     eprintln!("unadvertised limit, 5% 503s, naive …");
+    // Long enough for the publisher to settle after the first 429s.
+    let unadvertised = args
+        .agents
+        .iter()
+        .copied()
+        .find(|&a| a >= 10_000)
+        .unwrap_or(n);
     rows.push(
         publication(
             "limit not advertised (client set 2x too fast)",
-            n,
+            unadvertised,
             latency,
             |s| s.server.advertise_rate_limits = false,
             WRITE_RATE * 2.0,
@@ -466,7 +524,7 @@ async fn main() {
                 s.faults.error_rate = 0.05;
                 s.faults.error_statuses = vec![503];
             },
-            WRITE_RATE,
+            CLIENT_RATE,
         )
         .await,
     );

@@ -141,7 +141,10 @@ impl PlatformClient {
     }
 
     pub fn stats(&self) -> StatsSnapshot {
-        self.inner.stats.snapshot()
+        StatsSnapshot {
+            gate_holds: self.inner.throttle.waits(),
+            ..self.inner.stats.snapshot()
+        }
     }
 
     pub fn throttle(&self) -> &Throttle {
@@ -375,6 +378,7 @@ impl PlatformClient {
                 i.throttle.acquire(bucket).await;
                 let token = i.tokens.token().await?;
                 attempts += 1;
+                let sent_at = i.clock.now();
                 ClientStats::bump(&i.stats.requests);
                 let mut request = i
                     .http
@@ -389,6 +393,7 @@ impl PlatformClient {
                         .header(reqwest::header::CONTENT_TYPE, "application/json")
                         .body(body.clone());
                 }
+                let mut hinted = false;
                 let (classified, body) = match request.send().await {
                     Ok(response) => {
                         let status = response.status();
@@ -401,11 +406,22 @@ impl PlatformClient {
                         let headers = response.headers().clone();
                         match response.bytes().await {
                             Ok(body) => {
-                                if let Some(wait) = RateHeaders::read(&headers).exhausted() {
+                                let rate = RateHeaders::read(&headers);
+                                hinted = rate.reset.is_some()
+                                    || super::classify::retry_after(&headers).is_some();
+                                if let Some(reset) = rate.exhausted() {
                                     if status.is_success() {
-                                        // The bucket is empty: hold everyone until it refills
-                                        // rather than collect a 429.
-                                        i.throttle.hold(wait);
+                                        // The bucket is empty: hold everyone until it
+                                        // refills rather than collect a 429. Counted from
+                                        // when the call left: Reset is whole seconds,
+                                        // rounded up at the platform, and the next call
+                                        // takes as long to arrive as this one did.
+                                        i.throttle.hold_until(
+                                            bucket,
+                                            sent_at
+                                                + chrono::TimeDelta::from_std(reset)
+                                                    .unwrap_or_default(),
+                                        );
                                     }
                                 }
                                 (classify(status, &headers, &body), body)
@@ -441,7 +457,10 @@ impl PlatformClient {
                             &i.stats.rate_limited
                         });
                         tracing::warn!(%endpoint, masked, wait = ?wait, "rate limited: every worker of this client waits");
-                        i.throttle.hold(wait);
+                        i.throttle.hold(bucket, wait);
+                        if !hinted {
+                            i.throttle.slow_down(bucket);
+                        }
                     }
                     Classified::Locked { wait } => {
                         ClientStats::bump(&i.stats.locked);

@@ -24,6 +24,8 @@ pub struct StatsSnapshot {
     pub token_requests: u64,
     pub token_failures: u64,
     pub stale_token_retries: u64,
+    /// Times every worker was held because the platform said wait.
+    pub gate_holds: u64,
 }
 
 impl ClientStats {
@@ -42,6 +44,7 @@ impl ClientStats {
             token_requests: get(&self.token_requests),
             token_failures: get(&self.token_failures),
             stale_token_retries: get(&self.stale_token_retries),
+            gate_holds: 0,
         }
     }
 }
