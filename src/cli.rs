@@ -174,13 +174,14 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
         Command::Sim { scenario, listen } => {
             telemetry::init(format, "info");
             let loaded = crate::sim::Scenario::load(&scenario)?;
+            let signalled = shutdown_signal();
             let handle = crate::sim::spawn(loaded, crate::clock::system(), listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
             // Scripts read this line to learn the port.
             println!("listening on {}", handle.base_url());
             tracing::info!(addr = %handle.addr, scenario = %scenario.display(), "simulator serving");
-            shutdown_signal().await;
+            signalled.await;
             handle.shutdown().await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -276,8 +277,9 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
                 cancel.clone(),
             );
             // Ctrl-C or SIGTERM: finish what was sent, keep the rest for the next run.
+            let signalled = shutdown_signal();
             tokio::spawn(async move {
-                shutdown_signal().await;
+                signalled.await;
                 tracing::warn!(
                     "stopping: requests already sent finish, the rest resumes at the next run"
                 );
@@ -305,8 +307,9 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
             drop(settings);
             let shutdown = tokio_util::sync::CancellationToken::new();
             let stop = shutdown.clone();
+            let signalled = shutdown_signal();
             tokio::spawn(async move {
-                shutdown_signal().await;
+                signalled.await;
                 tracing::info!("stop requested");
                 stop.cancel();
             });
@@ -327,8 +330,9 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
             let (dir, _temporary) = crate::dev::workdir(dir)?;
             let shutdown = tokio_util::sync::CancellationToken::new();
             let stop = shutdown.clone();
+            let signalled = shutdown_signal();
             tokio::spawn(async move {
-                shutdown_signal().await;
+                signalled.await;
                 stop.cancel();
             });
             let outcome = crate::dev::run(&dir, agents, crate::clock::system(), shutdown).await?;
@@ -377,26 +381,25 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
+/// Installs the SIGINT and SIGTERM handlers now and returns a future that
+/// resolves on either. Installing eagerly matters: a signal that arrives
+/// before a lazily-polled handler exists is handled by the default action,
+/// which kills the process without letting sent requests finish.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let interrupt = signal(SignalKind::interrupt());
+    async move {
+        match (term, interrupt) {
+            (Ok(mut term), Ok(mut interrupt)) => {
                 tokio::select! {
-                    _ = ctrl_c => {}
                     _ = term.recv() => {}
+                    _ = interrupt.recv() => {}
                 }
             }
-            Err(_) => {
-                let _ = ctrl_c.await;
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
     }
 }

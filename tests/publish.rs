@@ -16,7 +16,14 @@ use wfm_publisher::store::{Outcome, SqliteStore, Store};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_thousand_agents_with_thirty_swaps_resolving_over_a_minute() {
     let spec = spec(2000, 30, Duration::from_secs(60));
-    let (scenario, csv) = scenario_for(&spec);
+    let (mut scenario, csv) = scenario_for(&spec);
+    // The first swap would resolve 2 simulated seconds (0.2 s) in: on a busy
+    // machine, before the engine first lists swaps, so it would never be
+    // seen pending. Thirty simulated seconds of head start keep every swap
+    // pending at the first listing however slow the machine.
+    for swap in &mut scenario.swaps {
+        swap.resolve_after = swap.resolve_after.map(|d| d + Duration::from_secs(30));
+    }
     // Ten simulated seconds a second, from a Thursday before the week.
     let origin: DateTime<Utc> = "2026-11-26T12:00:00Z".parse().unwrap();
     let clock: SharedClock = Arc::new(ScaledClock::new(origin, 10.0));

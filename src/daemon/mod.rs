@@ -38,6 +38,8 @@ pub enum DaemonError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot install the SIGHUP handler that reloads the configuration: {0}")]
+    Signal(std::io::Error),
 }
 
 /// Why a run starts.
@@ -202,6 +204,16 @@ pub async fn run(mut options: DaemonOptions) -> Result<Vec<Report>, DaemonError>
         admin_addr: Mutex::new(None),
     });
     let listen = daemon.settings().admin.listen;
+    // Before anything says "ready": until this handler exists, a SIGHUP from
+    // `systemctl reload` (or anyone) would kill the process by default.
+    let mut hangup = if options.reload_on_sighup {
+        Some(
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                .map_err(DaemonError::Signal)?,
+        )
+    } else {
+        None
+    };
     let admin_stop = CancellationToken::new();
     let admin_task = admin::serve(daemon.clone(), listen, admin_stop.clone())
         .await
@@ -310,18 +322,6 @@ pub async fn run(mut options: DaemonOptions) -> Result<Vec<Report>, DaemonError>
         .values()
         .map(|t| (t.name.clone(), cron::wall(t.time_zone, now)))
         .collect();
-    let mut hangup = if options.reload_on_sighup {
-        Some(
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).map_err(
-                |source| DaemonError::Listen {
-                    addr: listen,
-                    source,
-                },
-            )?,
-        )
-    } else {
-        None
-    };
     let watchdog = sd_notify::watchdog_enabled();
     let mut watchdog_tick =
         tokio::time::interval(watchdog.map_or(Duration::from_secs(3600), |w| w / 2));
