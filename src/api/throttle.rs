@@ -20,22 +20,51 @@ pub enum Bucket {
     Publish,
 }
 
-/// Spacing learned from unadvertised 429s: widened by half on each, then
-/// narrowed by 10% a second until the configured rate is back, so the rate
-/// settles just under the platform's real limit instead of bouncing off it.
+/// Spacing learned from unadvertised 429s. Each refusal widens the spacing
+/// by half and remembers the spacing that was refused; the spacing then
+/// narrows by 10% a second, but never below 5% wider than the last refused
+/// one, so the rate settles just under the platform's real limit instead of
+/// climbing back to the configured rate and bouncing off the limit again.
+/// The memory fades after [`Pace::FORGET_AFTER`] without a refusal, so a
+/// limit the platform raised is used again.
 #[derive(Debug, Default)]
 struct Pace {
     /// The spacing right after the last widening, and when that was.
     widened: Option<(Duration, DateTime<Utc>)>,
+    /// The spacing the platform last refused.
+    refused: Option<Duration>,
     next: Option<DateTime<Utc>>,
 }
 
 impl Pace {
+    const FORGET_AFTER: TimeDelta = TimeDelta::minutes(10);
+
     fn interval(&self, configured: Duration, now: DateTime<Utc>) -> Option<Duration> {
         let (base, at) = self.widened?;
+        if now - at > Self::FORGET_AFTER {
+            return None;
+        }
         let secs = (now - at).num_milliseconds().max(0) as f64 / 1000.0;
-        let current = base.mul_f64(0.9f64.powf(secs));
+        let floor = self.refused.map_or(configured, |r| r.mul_f64(1.05));
+        let current = base.mul_f64(0.9f64.powf(secs)).max(floor);
         (current > configured).then_some(current)
+    }
+
+    /// A refusal at `now`, unless one was already taken into account within
+    /// the last second (the 429s of calls in flight at a widening say
+    /// nothing new). Returns the new spacing.
+    fn refused_at(&mut self, configured: Duration, now: DateTime<Utc>) -> Option<Duration> {
+        if self
+            .widened
+            .is_some_and(|(_, at)| now < at + TimeDelta::seconds(1))
+        {
+            return None;
+        }
+        let current = self.interval(configured, now).unwrap_or(configured);
+        let wider = (current * 3 / 2).min(Duration::from_secs(60));
+        self.refused = Some(current);
+        self.widened = Some((wider, now));
+        Some(wider)
     }
 }
 
@@ -153,22 +182,44 @@ impl Throttle {
     pub fn slow_down(&self, bucket: Bucket) {
         let lane = self.lane(bucket);
         let mut pace = lane.pace.lock().expect("throttle pace");
-        let now = self.clock.now();
-        // The 429s of calls already in flight at a widening say nothing new.
-        if pace
-            .widened
-            .is_some_and(|(_, at)| now < at + TimeDelta::seconds(1))
-        {
+        let Some(wider) = pace.refused_at(lane.interval, self.clock.now()) else {
             return;
-        }
-        let current = pace.interval(lane.interval, now).unwrap_or(lane.interval);
-        let wider = (current * 3 / 2).min(Duration::from_secs(60));
-        pace.widened = Some((wider, now));
+        };
         tracing::info!(interval = ?wider, "the platform's limit is lower than configured: slowing down");
     }
 
     /// How many times a gate was closed.
     pub fn waits(&self) -> u64 {
         self.waits.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::UNIX_EPOCH + TimeDelta::milliseconds(ms)
+    }
+
+    fn micros(d: Option<Duration>) -> Option<u128> {
+        d.map(|d| d.as_nanos().div_ceil(1000))
+    }
+
+    #[test]
+    fn the_spacing_settles_just_over_the_last_refused_one() {
+        let configured = Duration::from_micros(500);
+        let mut pace = Pace::default();
+        assert_eq!(pace.interval(configured, at(0)), None);
+        assert_eq!(micros(pace.refused_at(configured, at(0))), Some(750));
+        // Refusals of calls already in flight are not counted twice.
+        assert_eq!(pace.refused_at(configured, at(500)), None);
+        // A second later it has narrowed by 10%, and is refused again there.
+        assert_eq!(micros(pace.interval(configured, at(1_000))), Some(675));
+        assert_eq!(micros(pace.refused_at(configured, at(1_000))), Some(1013));
+        // It narrows, but never below 5% over the spacing last refused.
+        assert_eq!(micros(pace.interval(configured, at(60_000))), Some(709));
+        // Ten quiet minutes later, the configured rate is tried again.
+        assert_eq!(pace.interval(configured, at(1_000 + 10 * 60_000 + 1)), None);
     }
 }
