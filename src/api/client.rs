@@ -404,6 +404,7 @@ impl PlatformClient {
                         )
                         .increment(1);
                         let headers = response.headers().clone();
+                        i.throttle.observe_trip(i.clock.now() - sent_at);
                         match response.bytes().await {
                             Ok(body) => {
                                 let rate = RateHeaders::read(&headers);
@@ -412,23 +413,8 @@ impl PlatformClient {
                                 if let Some(reset) = rate.exhausted() {
                                     if status.is_success() {
                                         // The bucket is empty: hold everyone until it
-                                        // refills rather than collect a 429. The
-                                        // platform started counting Reset when the call
-                                        // arrived, somewhere between when it left and
-                                        // when its answer came back: counted from the
-                                        // middle. From when it left, a next call that
-                                        // travels a millisecond faster lands in the old
-                                        // window (measured: 4 429s in 100 publishes at
-                                        // 100 ms latency); from the answer, every hold
-                                        // wastes a whole round trip.
-                                        let trip = i.clock.now() - sent_at;
-                                        i.throttle.hold_until(
-                                            bucket,
-                                            sent_at
-                                                + trip / 2
-                                                + chrono::TimeDelta::from_std(reset)
-                                                    .unwrap_or_default(),
-                                        );
+                                        // refills rather than collect a 429.
+                                        i.throttle.hold_after_empty(bucket, sent_at, reset);
                                     }
                                 }
                                 (classify(status, &headers, &body), body)
