@@ -266,7 +266,12 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
             } else {
                 std::sync::Arc::new(crate::publish::LogProgress::default())
             };
-            let cancel = tokio_util::sync::CancellationToken::new();
+            // Ctrl-C or SIGTERM: finish what was sent, keep the rest for the next run.
+            let cancel = cancelled_by_shutdown_signal(|| {
+                tracing::warn!(
+                    "stopping: requests already sent finish, the rest resumes at the next run"
+                )
+            });
             let engine = crate::publish::Engine::new(
                 client,
                 store,
@@ -274,17 +279,8 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
                 settings.workers.concurrency,
                 Default::default(),
                 progress,
-                cancel.clone(),
+                cancel,
             );
-            // Ctrl-C or SIGTERM: finish what was sent, keep the rest for the next run.
-            let signalled = shutdown_signal();
-            tokio::spawn(async move {
-                signalled.await;
-                tracing::warn!(
-                    "stopping: requests already sent finish, the rest resumes at the next run"
-                );
-                cancel.cancel();
-            });
             let options = crate::publish::RunOptions {
                 week,
                 dry_run,
@@ -305,14 +301,7 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
             };
             telemetry::init(format, &settings.log.level);
             drop(settings);
-            let shutdown = tokio_util::sync::CancellationToken::new();
-            let stop = shutdown.clone();
-            let signalled = shutdown_signal();
-            tokio::spawn(async move {
-                signalled.await;
-                tracing::info!("stop requested");
-                stop.cancel();
-            });
+            let shutdown = cancelled_by_shutdown_signal(|| tracing::info!("stop requested"));
             crate::daemon::run(crate::daemon::DaemonOptions {
                 config,
                 clock: crate::clock::system(),
@@ -328,13 +317,7 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
         Command::Dev { agents, dir } => {
             telemetry::init(format, "info");
             let (dir, _temporary) = crate::dev::workdir(dir)?;
-            let shutdown = tokio_util::sync::CancellationToken::new();
-            let stop = shutdown.clone();
-            let signalled = shutdown_signal();
-            tokio::spawn(async move {
-                signalled.await;
-                stop.cancel();
-            });
+            let shutdown = cancelled_by_shutdown_signal(|| {});
             let outcome = crate::dev::run(&dir, agents, crate::clock::system(), shutdown).await?;
             print!("{}", crate::dev::render(&outcome));
             Ok(ExitCode::from(if outcome.success() {
@@ -381,11 +364,26 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// A token cancelled on SIGINT or SIGTERM, after `then` (which says so).
+fn cancelled_by_shutdown_signal(
+    then: impl FnOnce() + Send + 'static,
+) -> tokio_util::sync::CancellationToken {
+    let token = tokio_util::sync::CancellationToken::new();
+    let cancel = token.clone();
+    let signalled = shutdown_signal();
+    tokio::spawn(async move {
+        signalled.await;
+        then();
+        cancel.cancel();
+    });
+    token
+}
+
 /// Installs the SIGINT and SIGTERM handlers now and returns a future that
 /// resolves on either. Installing eagerly matters: a signal that arrives
 /// before a lazily-polled handler exists is handled by the default action,
 /// which kills the process without letting sent requests finish.
-pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{signal, SignalKind};
     let term = signal(SignalKind::terminate());
     let interrupt = signal(SignalKind::interrupt());

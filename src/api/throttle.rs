@@ -172,7 +172,7 @@ impl Throttle {
     }
 
     /// Closes `bucket`'s gate until `until`.
-    pub fn hold_until(&self, bucket: Bucket, until: DateTime<Utc>) {
+    fn hold_until(&self, bucket: Bucket, until: DateTime<Utc>) {
         let mut gate = self.lane(bucket).gate.lock().expect("throttle gate");
         if gate.is_none_or(|g| g < until) {
             *gate = Some(until);
@@ -196,14 +196,11 @@ impl Throttle {
     /// 429s in 100 publishes at 100 ms latency); counted from the answer,
     /// every hold would also wait out the platform's processing time.
     pub fn hold_after_empty(&self, bucket: Bucket, sent_at: DateTime<Utc>, reset: Duration) {
-        let trip = match self.shortest_trip.load(Ordering::Relaxed) {
-            u64::MAX => 0,
-            nanos => nanos / 2,
+        let travel = match self.shortest_trip.load(Ordering::Relaxed) {
+            u64::MAX => Duration::ZERO,
+            nanos => Duration::from_nanos(nanos / 2),
         };
-        self.hold_until(
-            bucket,
-            sent_at + TimeDelta::nanoseconds(trip as i64) + delta(reset),
-        );
+        self.hold_until(bucket, sent_at + delta(travel + reset));
     }
 
     /// A 429 that said nothing of the limit: space `bucket`'s calls out more.
