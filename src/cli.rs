@@ -1,15 +1,18 @@
 //! The command line: parses arguments and hands each command to the module
 //! that does it. Errors get their context here, at the edge.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
+use crate::publish::{Engine, EngineParts, KeyedLocks, ProgressView, Report, RunOptions};
 use crate::telemetry::{self, LogFormat};
 
 pub const DEFAULT_CONFIG: &str = "/etc/wfm-publisher/config.toml";
@@ -113,7 +116,7 @@ pub enum Command {
     },
 }
 
-/// Loads the configuration or says every problem with it, one per line.
+/// The target named on the command line, or the list of those there are.
 fn target<'a>(
     settings: &'a Settings,
     config: &Path,
@@ -134,9 +137,9 @@ fn target<'a>(
     })
 }
 
-fn open_store(settings: &Settings) -> anyhow::Result<std::sync::Arc<dyn crate::store::Store>> {
+fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn crate::store::Store>> {
     let store = crate::store::SqliteStore::open(&settings.store.path)?;
-    Ok(std::sync::Arc::new(store))
+    Ok(Arc::new(store))
 }
 
 /// Loads the configuration or says every problem with it, one per line.
@@ -171,65 +174,13 @@ pub fn main() -> ExitCode {
 
 async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Sim { scenario, listen } => {
-            telemetry::init(format, "info");
-            let loaded = crate::sim::Scenario::load(&scenario)?;
-            let signalled = shutdown_signal();
-            let handle = crate::sim::spawn(loaded, crate::clock::system(), listen)
-                .await
-                .with_context(|| format!("cannot listen on {listen}"))?;
-            // Scripts read this line to learn the port.
-            println!("listening on {}", handle.base_url());
-            tracing::info!(addr = %handle.addr, scenario = %scenario.display(), "simulator serving");
-            signalled.await;
-            handle.shutdown().await?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Sim { scenario, listen } => sim(&scenario, listen, format).await,
         Command::Check {
             config,
             target,
             week,
             json,
-        } => {
-            let settings = match load_settings(&config) {
-                Ok(s) => s,
-                Err(code) => return Ok(code),
-            };
-            telemetry::init(format, &settings.log.level);
-            let targets: Vec<_> = match &target {
-                Some(name) => match settings.targets.get(name) {
-                    Some(t) => vec![t],
-                    None => {
-                        eprintln!(
-                            "wfm-publisher: no target \"{name}\" in {} (it has: {})",
-                            config.display(),
-                            settings
-                                .targets
-                                .keys()
-                                .cloned()
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        );
-                        return Ok(ExitCode::from(exit::REFUSED));
-                    }
-                },
-                None => settings.targets.values().collect(),
-            };
-            let clock = crate::clock::system();
-            let client = crate::api::PlatformClient::new(&settings, clock.clone())?;
-            let report =
-                crate::doctor::check(&settings, &client, &targets, week, clock.now()).await;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print!("{}", report.render());
-            }
-            Ok(ExitCode::from(if report.ok {
-                exit::SUCCESS
-            } else {
-                exit::REFUSED
-            }))
-        }
+        } => check(&config, target.as_deref(), week, json, format).await,
         Command::Publish {
             config,
             target,
@@ -238,130 +189,199 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
             no_wait,
             json,
         } => {
-            let settings = match load_settings(&config) {
-                Ok(s) => s,
-                Err(code) => return Ok(code),
-            };
-            telemetry::init(format, &settings.log.level);
-            let target = match self::target(&settings, &config, &target) {
-                Ok(t) => t,
-                Err(code) => return Ok(code),
-            };
-            let clock = crate::clock::system();
-            let week = week.unwrap_or_else(|| {
-                crate::week::upcoming_week_start(
-                    clock.now(),
-                    target.time_zone,
-                    target.week_start_day,
-                )
-            });
-            let store = open_store(&settings)?;
-            let client = crate::api::PlatformClient::new(&settings, clock.clone())?;
-            let _refresher = client.tokens().spawn_refresher();
-            let progress: std::sync::Arc<dyn crate::publish::Progress> = if format
-                == LogFormat::Pretty
-                && std::io::IsTerminal::is_terminal(&std::io::stderr())
-            {
-                std::sync::Arc::new(crate::publish::BarProgress::new())
-            } else {
-                std::sync::Arc::new(crate::publish::LogProgress::default())
-            };
-            // Ctrl-C or SIGTERM: finish what was sent, keep the rest for the next run.
-            let cancel = cancelled_by_shutdown_signal(|| {
-                tracing::warn!(
-                    "stopping: requests already sent finish, the rest resumes at the next run"
-                )
-            });
-            let engine = crate::publish::Engine::new(
-                client,
-                store,
-                clock,
-                settings.workers.concurrency,
-                Default::default(),
-                progress,
-                cancel,
-            );
-            let options = crate::publish::RunOptions {
+            let how = PublishArgs {
                 week,
                 dry_run,
-                wait: !no_wait,
+                no_wait,
+                json,
             };
-            let report = engine.run(target, options).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print!("{}", report.render());
-            }
-            Ok(ExitCode::from(report.exit_code()))
+            publish(&config, &target, how, format).await
         }
-        Command::Run { config } => {
-            let settings = match load_settings(&config) {
-                Ok(s) => s,
-                Err(code) => return Ok(code),
-            };
-            telemetry::init(format, &settings.log.level);
-            drop(settings);
-            let shutdown = cancelled_by_shutdown_signal(|| tracing::info!("stop requested"));
-            crate::daemon::run(crate::daemon::DaemonOptions {
-                config,
-                clock: crate::clock::system(),
-                shutdown,
-                run_now: Vec::new(),
-                exit_when_done: false,
-                reload_on_sighup: true,
-                on_ready: None,
-            })
-            .await?;
-            Ok(ExitCode::SUCCESS)
+        Command::Run { config } => daemon(config, format).await,
+        Command::Dev { agents, dir } => dev(agents, dir, format).await,
+        Command::Health { url } => Ok(health(&url).await),
+        Command::Status { config, json } => status(&config, json),
+    }
+}
+
+async fn sim(scenario: &Path, listen: SocketAddr, format: LogFormat) -> anyhow::Result<ExitCode> {
+    telemetry::init(format, "info");
+    let loaded = crate::sim::Scenario::load(scenario)?;
+    let signalled = shutdown_signal();
+    let handle = crate::sim::spawn(loaded, crate::clock::system(), listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    // Scripts read this line to learn the port.
+    println!("listening on {}", handle.base_url());
+    tracing::info!(addr = %handle.addr, scenario = %scenario.display(), "simulator serving");
+    signalled.await;
+    handle.shutdown().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn check(
+    config: &Path,
+    target: Option<&str>,
+    week: Option<NaiveDate>,
+    json: bool,
+    format: LogFormat,
+) -> anyhow::Result<ExitCode> {
+    let settings = match load_settings(config) {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    telemetry::init(format, &settings.log.level);
+    let targets: Vec<_> = match target {
+        Some(name) => match self::target(&settings, config, name) {
+            Ok(t) => vec![t],
+            Err(code) => return Ok(code),
+        },
+        None => settings.targets.values().collect(),
+    };
+    let clock = crate::clock::system();
+    let client = crate::api::PlatformClient::new(&settings, clock.clone())?;
+    let report = crate::doctor::check(&settings, &client, &targets, week, clock.now()).await;
+    print_report(json, &report, crate::doctor::Report::render)?;
+    Ok(ExitCode::from(if report.ok {
+        exit::SUCCESS
+    } else {
+        exit::REFUSED
+    }))
+}
+
+/// How `publish` was asked to run.
+struct PublishArgs {
+    week: Option<NaiveDate>,
+    dry_run: bool,
+    no_wait: bool,
+    json: bool,
+}
+
+async fn publish(
+    config: &Path,
+    target: &str,
+    how: PublishArgs,
+    format: LogFormat,
+) -> anyhow::Result<ExitCode> {
+    let settings = match load_settings(config) {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    telemetry::init(format, &settings.log.level);
+    let target = match self::target(&settings, config, target) {
+        Ok(t) => t,
+        Err(code) => return Ok(code),
+    };
+    let clock = crate::clock::system();
+    let week = how.week.unwrap_or_else(|| {
+        crate::week::upcoming_week_start(clock.now(), target.time_zone, target.week_start_day)
+    });
+    let progress = if format == LogFormat::Pretty && std::io::stderr().is_terminal() {
+        ProgressView::Bar
+    } else {
+        ProgressView::Log
+    };
+    // Ctrl-C or SIGTERM: finish what was sent, keep the rest for the next run.
+    let cancel = cancelled_by_shutdown_signal(|| {
+        tracing::warn!("stopping: requests already sent finish, the rest resumes at the next run")
+    });
+    let locks = Arc::new(KeyedLocks::default());
+    let engine = Engine::new(EngineParts {
+        platform: crate::platform::connect(&settings, clock.clone(), locks.clone())?,
+        store: open_store(&settings)?,
+        clock,
+        locks,
+        progress,
+        cancel,
+    });
+    let options = RunOptions {
+        week,
+        dry_run: how.dry_run,
+        wait: !how.no_wait,
+    };
+    let report = engine.run(target, options).await?;
+    print_report(how.json, &report, Report::render)?;
+    Ok(ExitCode::from(report.exit_code()))
+}
+
+fn print_report<R: serde::Serialize>(
+    json: bool,
+    report: &R,
+    render: impl Fn(&R) -> String,
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        print!("{}", render(report));
+    }
+    Ok(())
+}
+
+async fn daemon(config: PathBuf, format: LogFormat) -> anyhow::Result<ExitCode> {
+    let settings = match load_settings(&config) {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    telemetry::init(format, &settings.log.level);
+    drop(settings);
+    let shutdown = cancelled_by_shutdown_signal(|| tracing::info!("stop requested"));
+    crate::daemon::run(crate::daemon::DaemonOptions {
+        config,
+        clock: crate::clock::system(),
+        shutdown,
+        run_now: Vec::new(),
+        exit_when_done: false,
+        reload_on_sighup: true,
+        on_ready: None,
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn dev(agents: usize, dir: Option<PathBuf>, format: LogFormat) -> anyhow::Result<ExitCode> {
+    telemetry::init(format, "info");
+    let (dir, _temporary) = crate::dev::workdir(dir)?;
+    let shutdown = cancelled_by_shutdown_signal(|| {});
+    let outcome = crate::dev::run(&dir, agents, crate::clock::system(), shutdown).await?;
+    print!("{}", crate::dev::render(&outcome));
+    Ok(ExitCode::from(if outcome.success() {
+        exit::SUCCESS
+    } else {
+        exit::PARTIAL
+    }))
+}
+
+async fn health(url: &str) -> ExitCode {
+    let answer = reqwest::Client::new()
+        .get(url)
+        .timeout(std::time::Duration::from_secs(5))
+        .send()
+        .await;
+    match answer {
+        Ok(r) if r.status().is_success() => ExitCode::SUCCESS,
+        Ok(r) => {
+            eprintln!("wfm-publisher: {url} answered {}", r.status());
+            ExitCode::FAILURE
         }
-        Command::Dev { agents, dir } => {
-            telemetry::init(format, "info");
-            let (dir, _temporary) = crate::dev::workdir(dir)?;
-            let shutdown = cancelled_by_shutdown_signal(|| {});
-            let outcome = crate::dev::run(&dir, agents, crate::clock::system(), shutdown).await?;
-            print!("{}", crate::dev::render(&outcome));
-            Ok(ExitCode::from(if outcome.success() {
-                exit::SUCCESS
-            } else {
-                exit::PARTIAL
-            }))
-        }
-        Command::Health { url } => {
-            let answer = reqwest::Client::new()
-                .get(&url)
-                .timeout(std::time::Duration::from_secs(5))
-                .send()
-                .await;
-            Ok(match answer {
-                Ok(r) if r.status().is_success() => ExitCode::SUCCESS,
-                Ok(r) => {
-                    eprintln!("wfm-publisher: {url} answered {}", r.status());
-                    ExitCode::FAILURE
-                }
-                Err(e) => {
-                    eprintln!(
-                        "wfm-publisher: {url}: {}",
-                        crate::api::classify::transport_reason(&e)
-                    );
-                    ExitCode::FAILURE
-                }
-            })
-        }
-        Command::Status { config, json } => {
-            let settings = match load_settings(&config) {
-                Ok(s) => s,
-                Err(code) => return Ok(code),
-            };
-            let store = open_store(&settings)?;
-            let status = crate::status::read(store.as_ref())?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&status)?);
-            } else {
-                print!("{}", status.render());
-            }
-            Ok(ExitCode::SUCCESS)
+        Err(e) => {
+            eprintln!(
+                "wfm-publisher: {url}: {}",
+                crate::api::classify::transport_reason(&e)
+            );
+            ExitCode::FAILURE
         }
     }
+}
+
+fn status(config: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let settings = match load_settings(config) {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    let store = open_store(&settings)?;
+    let status = crate::status::read(store.as_ref())?;
+    print_report(json, &status, crate::status::Status::render)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A token cancelled on SIGINT or SIGTERM, after `then` (which says so).

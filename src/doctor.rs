@@ -5,8 +5,11 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::api::scopes::{self, PUBLICATION};
+use crate::api::token::AccessToken;
 use crate::api::{PlatformClient, PlatformError};
 use crate::config::{Settings, TargetSettings};
+use crate::platform::SimpleContract;
+use crate::preflight::{self, Refusal};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -116,33 +119,44 @@ pub async fn check(
             return finish(rows);
         }
     };
-
-    let missing = scopes::missing(&token.granted, &PUBLICATION);
-    match missing.first() {
-        None => rows.push(
-            "scopes",
-            Verdict::Pass,
-            format!("granted \"{}\"", token.granted.join(" ")),
-        ),
-        Some(_) => {
-            let err = client.require_scopes(&PUBLICATION).await.err();
-            rows.push(
-                "scopes",
-                Verdict::Fail,
-                err.map(|e| e.to_string()).unwrap_or_default(),
-            );
-        }
+    check_scopes(&mut rows, client, &token).await;
+    let token_org = check_introspection(&mut rows, client, &token).await;
+    let org_id = check_organization(&mut rows, client, token_org).await;
+    let templates = client.templates().await;
+    rows.result("templates", templates, |t| format!("{} readable", t.len()));
+    for target in targets {
+        let week = week.unwrap_or_else(|| {
+            crate::week::upcoming_week_start(now, target.time_zone, target.week_start_day)
+        });
+        check_target(&mut rows, client, target, week, org_id.as_deref()).await;
     }
+    finish(rows)
+}
 
-    let token_org = match client.tokens().introspect(&token).await {
+async fn check_scopes(rows: &mut Rows, client: &PlatformClient, token: &AccessToken) {
+    if scopes::missing(&token.granted, &PUBLICATION).is_empty() {
+        let granted = format!("granted \"{}\"", token.granted.join(" "));
+        rows.push("scopes", Verdict::Pass, granted);
+        return;
+    }
+    let err = client.require_scopes(&PUBLICATION).await.err();
+    let detail = err.map(|e| e.to_string()).unwrap_or_default();
+    rows.push("scopes", Verdict::Fail, detail);
+}
+
+/// The token's organization, as introspection says.
+async fn check_introspection(
+    rows: &mut Rows,
+    client: &PlatformClient,
+    token: &AccessToken,
+) -> Option<String> {
+    match client.tokens().introspect(token).await {
         Ok(i) if i.active => {
+            let org = i.org_id.as_deref().unwrap_or("(not said)");
             rows.push(
                 "introspection",
                 Verdict::Pass,
-                format!(
-                    "active, organization {}",
-                    i.org_id.as_deref().unwrap_or("(not said)")
-                ),
+                format!("active, organization {org}"),
             );
             i.org_id
         }
@@ -158,20 +172,25 @@ pub async fn check(
             rows.push("introspection", Verdict::Fail, e.to_string());
             None
         }
-    };
+    }
+}
 
-    let me = client.organization().await;
-    let org_id = match me {
+/// The organization the schedules must belong to.
+async fn check_organization(
+    rows: &mut Rows,
+    client: &PlatformClient,
+    token_org: Option<String>,
+) -> Option<String> {
+    match client.organization().await {
         Ok(org) => {
             let detail = format!("{} ({})", org.id, org.name);
-            if token_org.as_ref().is_some_and(|t| *t != org.id) {
-                rows.push(
+            match token_org.filter(|t| *t != org.id) {
+                Some(other) => rows.push(
                     "organization",
                     Verdict::Fail,
-                    format!("{detail}, but introspection says the token is of {}: the platform is inconsistent; ask its support", token_org.clone().unwrap_or_default()),
-                );
-            } else {
-                rows.push("organization", Verdict::Pass, detail);
+                    format!("{detail}, but introspection says the token is of {other}: the platform is inconsistent; ask its support"),
+                ),
+                None => rows.push("organization", Verdict::Pass, detail),
             }
             Some(org.id)
         }
@@ -181,80 +200,54 @@ pub async fn check(
                 Verdict::Skip,
                 "org:read not granted; the organization is taken from introspection",
             );
-            token_org.clone()
+            token_org
         }
         Err(e) => {
             rows.push("organization", Verdict::Fail, e.to_string());
-            token_org.clone()
+            token_org
         }
-    };
-
-    let templates = client.templates().await;
-    rows.result("templates", templates, |t| format!("{} readable", t.len()));
-
-    for target in targets {
-        check_target(&mut rows, client, target, week, now, org_id.as_deref()).await;
     }
-    finish(rows)
 }
 
+/// The target's rows: its schedule checked as a run checks it, its swaps,
+/// and its source file validated exactly as a run reads it.
 async fn check_target(
     rows: &mut Rows,
     client: &PlatformClient,
     target: &TargetSettings,
-    week: Option<NaiveDate>,
-    now: chrono::DateTime<chrono::Utc>,
+    week: NaiveDate,
     org_id: Option<&str>,
 ) {
-    let week = week.unwrap_or_else(|| {
-        crate::week::upcoming_week_start(now, target.time_zone, target.week_start_day)
-    });
     let name = &target.name;
     let schedule_id = target.schedule_id_for(week);
-    match client.schedule(&schedule_id).await {
-        Ok(info) => {
-            let mut problems = Vec::new();
-            if org_id.is_some_and(|o| o != info.org_id) {
-                problems.push(format!(
-                    "it belongs to organization {} but the token is of {}: use an OAuth client of {}",
-                    info.org_id,
-                    org_id.unwrap_or_default(),
-                    info.org_id
-                ));
-            }
-            if info.week_start != week {
-                problems.push(format!(
-                    "its week starts {} but the run is for {week}: fix targets.{name}.schedule_id or targets.{name}.week_start_day",
-                    info.week_start
-                ));
-            }
-            if info.time_zone != target.time_zone.name() {
-                problems.push(format!(
-                    "the platform keeps it in {} but targets.{name}.time_zone is {}: make them agree",
-                    info.time_zone,
-                    target.time_zone.name()
-                ));
-            }
-            if problems.is_empty() {
-                rows.push(
-                    format!("{name}: schedule"),
-                    Verdict::Pass,
-                    format!(
-                        "{schedule_id}, week {week}, {}, {}",
-                        info.time_zone, info.state
-                    ),
+    match client
+        .schedule(&schedule_id)
+        .await
+        .map(SimpleContract::facts)
+    {
+        Ok(facts) => {
+            let found = preflight::mismatches(&facts, target, week, org_id);
+            if found.is_empty() {
+                let detail = format!(
+                    "{schedule_id}, week {week}, {}, {}",
+                    facts.time_zone, facts.state
                 );
+                rows.push(format!("{name}: schedule"), Verdict::Pass, detail);
             } else {
+                let refusal = Refusal::Schedule {
+                    schedule_id,
+                    mismatches: found,
+                };
                 rows.push(
                     format!("{name}: schedule"),
                     Verdict::Fail,
-                    format!("{schedule_id}: {}", problems.join("; ")),
+                    refusal.to_string(),
                 );
             }
         }
         Err(e) => rows.push(format!("{name}: schedule"), Verdict::Fail, e.to_string()),
     }
-    let swaps = client.swaps(&schedule_id, None).await;
+    let swaps = client.swaps(&target.schedule_id_for(week), None).await;
     rows.result(format!("{name}: shift swaps"), swaps, |all| {
         let pending = all
             .iter()
@@ -265,22 +258,17 @@ async fn check_target(
             all.len()
         )
     });
-    let path = target.source.path_for(week);
-    if path.is_file() {
-        rows.push(
+    match preflight::source(target, week) {
+        Ok(plan) => rows.push(
             format!("{name}: source"),
             Verdict::Pass,
-            path.display().to_string(),
-        );
-    } else {
-        rows.push(
+            format!("{}: {} agents", plan.source.display(), plan.agents.len()),
+        ),
+        Err(refusal) => rows.push(
             format!("{name}: source"),
             Verdict::Fail,
-            format!(
-                "{} does not exist: put the week's file there, or fix targets.{name}.source",
-                path.display()
-            ),
-        );
+            refusal.problems().join("; "),
+        ),
     }
 }
 

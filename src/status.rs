@@ -4,13 +4,14 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::store::{AgentStatus, PendingDeferral, RunRecord, Store, StoreError};
+use crate::publish::lifecycle::StateKind;
+use crate::store::{PendingDeferral, RunRecord, Store, StoreError};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TargetStatus {
     pub target: String,
     pub last_run: RunRecord,
-    pub agents: BTreeMap<AgentStatus, usize>,
+    pub agents: BTreeMap<StateKind, usize>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -29,7 +30,7 @@ pub fn read(store: &dyn Store) -> Result<Status, StoreError> {
     for (target, run) in latest {
         let mut agents = BTreeMap::new();
         for a in store.agents(run.id)? {
-            *agents.entry(a.status).or_insert(0) += 1;
+            *agents.entry(a.state.kind()).or_insert(0) += 1;
         }
         targets.push(TargetStatus {
             target,

@@ -33,7 +33,7 @@ fn with_source(cfg: &TestConfig) {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
         dir.join("2026-11-30.csv"),
-        "agent_id,date,start,end,activity\n",
+        "agent_id,date,start,end,activity\na-1,2026-11-30,08:00,16:00,phone\n",
     )
     .unwrap();
 }
@@ -123,10 +123,31 @@ async fn a_missing_source_file_fails_its_row() {
     let failing = failing_rows(&run);
     assert_eq!(failing.len(), 1, "{}", run.stdout);
     assert!(
-        failing[0].contains("2026-11-30.csv does not exist"),
+        failing[0].contains("2026-11-30.csv: the week's source file does not exist"),
         "{}",
         failing[0]
     );
+}
+
+/// `check` reads the source file exactly as `publish` does: a file that
+/// exists but that a run would refuse fails its row, with the line.
+#[tokio::test]
+async fn a_source_file_publish_would_refuse_fails_its_row() {
+    let sim = spawn_sim(small_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    let dir = cfg.dir.path().join("inbox/chicago");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("2026-11-30.csv"),
+        "agent_id,date,start,end,activity\na-1,2026-11-30,08:00,16:00,phone\na-1,2026-11-30,12:00,18:00,phone\n",
+    )
+    .unwrap();
+    let run = check(&cfg, &[]).await;
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    let failing = failing_rows(&run);
+    assert_eq!(failing.len(), 1, "{}", run.stdout);
+    assert!(failing[0].contains("2026-11-30.csv:3:"), "{}", failing[0]);
+    assert!(failing[0].contains("overlaps"), "{}", failing[0]);
 }
 
 #[tokio::test]

@@ -355,7 +355,7 @@ async fn deferred_agents_past_the_deadline_are_reported_unpublished() {
     );
     assert_eq!(report.unpublished.len(), 2);
     assert!(
-        report.unpublished[0].1.contains("deferral deadline"),
+        report.unpublished[0].reason.contains("deferral deadline"),
         "{}",
         report.render()
     );

@@ -14,9 +14,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use common::publishing::*;
 use common::*;
 use wfm_publisher::clock::{ScaledClock, SharedClock};
-use wfm_publisher::publish::{Engine, KeyedLocks, LogProgress};
 use wfm_publisher::sample::SampleSpec;
-use wfm_publisher::store::{Outcome, SqliteStore, Store};
+use wfm_publisher::store::Outcome;
 
 /// The week after the coming one: its deferral deadline is always ahead of
 /// the real clock that a publisher process runs on.
@@ -245,19 +244,10 @@ cron = "0 6 * * 4"
 source = "inbox/west/{week_start}.csv"
 "#,
     );
-    let settings = cfg.settings();
+    let mut settings = cfg.settings();
     let clock = wfm_publisher::clock::system();
-    let client = wfm_publisher::api::PlatformClient::new(&settings, clock.clone()).unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.store.path).unwrap());
-    let engine = Engine::new(
-        client,
-        store,
-        clock,
-        8,
-        Arc::new(KeyedLocks::default()),
-        Arc::new(LogProgress::default()),
-        Default::default(),
-    );
+    settings.workers.concurrency = 8;
+    let engine = engine(&settings, clock);
     let options = to_the_end(week);
     let (a, b) = tokio::join!(
         engine.run(&settings.targets["chicago"], options),

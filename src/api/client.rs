@@ -60,6 +60,38 @@ impl Call {
     }
 }
 
+/// One call's progress through its retries.
+struct Attempt {
+    endpoint: String,
+    bucket: Bucket,
+    url: Url,
+    started: chrono::DateTime<chrono::Utc>,
+    delays: retry::Delays,
+    count: u32,
+    fresh_token_tried: bool,
+}
+
+/// A classified answer, and whether it said how long to wait.
+struct Answer {
+    classified: Classified,
+    hinted: bool,
+}
+
+impl Answer {
+    fn unhinted(classified: Classified) -> Self {
+        Answer {
+            classified,
+            hinted: false,
+        }
+    }
+}
+
+enum Step {
+    Done,
+    Again,
+    Fail(PlatformError),
+}
+
 enum Diagnosis {
     StaleToken,
     Final(PlatformError),
@@ -99,6 +131,15 @@ struct Inner {
 #[derive(Clone)]
 pub struct PlatformClient {
     inner: Arc<Inner>,
+    /// A run's own counters, beside the client's (see [`Self::for_run`]).
+    run: Option<Arc<RunStats>>,
+}
+
+/// Counters of one run: its own requests, and where the shared counters
+/// (tokens, gate holds) stood when it started.
+struct RunStats {
+    own: ClientStats,
+    base: StatsSnapshot,
 }
 
 impl PlatformClient {
@@ -133,6 +174,7 @@ impl PlatformClient {
                 stats,
                 schedule_orgs: Mutex::new(HashMap::new()),
             }),
+            run: None,
         })
     }
 
@@ -140,10 +182,43 @@ impl PlatformClient {
         &self.inner.tokens
     }
 
-    pub fn stats(&self) -> StatsSnapshot {
+    /// The same client, whose calls also count in a fresh set of counters:
+    /// its [`Self::stats`] are then one run's. The token is shared by every
+    /// run, so token requests and gate holds are those made while it ran.
+    pub fn for_run(&self) -> PlatformClient {
+        PlatformClient {
+            inner: self.inner.clone(),
+            run: Some(Arc::new(RunStats {
+                own: ClientStats::default(),
+                base: self.client_stats(),
+            })),
+        }
+    }
+
+    fn client_stats(&self) -> StatsSnapshot {
         StatsSnapshot {
             gate_holds: self.inner.throttle.waits(),
             ..self.inner.stats.snapshot()
+        }
+    }
+
+    pub fn stats(&self) -> StatsSnapshot {
+        let all = self.client_stats();
+        match &self.run {
+            None => all,
+            Some(run) => StatsSnapshot {
+                token_requests: all.token_requests - run.base.token_requests,
+                token_failures: all.token_failures - run.base.token_failures,
+                gate_holds: all.gate_holds - run.base.gate_holds,
+                ..run.own.snapshot()
+            },
+        }
+    }
+
+    fn count(&self, counter: impl Fn(&ClientStats) -> &std::sync::atomic::AtomicU64) {
+        ClientStats::bump(counter(&self.inner.stats));
+        if let Some(run) = &self.run {
+            ClientStats::bump(counter(&run.own));
         }
     }
 
@@ -355,171 +430,197 @@ impl PlatformClient {
     fn send(&self, call: Call) -> BoxFuture<'_, Result<axum::body::Bytes, PlatformError>> {
         Box::pin(async move {
             let i = &self.inner;
-            let endpoint = call.endpoint();
-            let bucket = if call.op == Operation::Publish {
-                Bucket::Publish
-            } else {
-                Bucket::Default
+            let mut attempt = Attempt {
+                endpoint: call.endpoint(),
+                bucket: if call.op == Operation::Publish {
+                    Bucket::Publish
+                } else {
+                    Bucket::Default
+                },
+                url: self.url(&call.segments),
+                started: i.clock.now(),
+                delays: retry::delays(&i.retry),
+                count: 0,
+                fresh_token_tried: false,
             };
-            let url = self.url(&call.segments);
-            let started = i.clock.now();
-            let mut delays = retry::delays(&i.retry);
-            let mut attempts: u32 = 0;
-            let mut fresh_token_tried = false;
             loop {
-                let elapsed = (i.clock.now() - started).to_std().unwrap_or_default();
-                if attempts > 0 && elapsed > i.retry.max_elapsed {
+                let elapsed = (i.clock.now() - attempt.started)
+                    .to_std()
+                    .unwrap_or_default();
+                if attempt.count > 0 && elapsed > i.retry.max_elapsed {
                     return Err(PlatformError::GaveUpWaiting {
-                        endpoint,
+                        endpoint: attempt.endpoint,
                         what: "the platform to accept the call",
                         elapsed_secs: elapsed.as_secs(),
                     });
                 }
-                i.throttle.acquire(bucket).await;
+                i.throttle.acquire(attempt.bucket).await;
                 let token = i.tokens.token().await?;
-                attempts += 1;
-                let sent_at = i.clock.now();
-                ClientStats::bump(&i.stats.requests);
-                let mut request = i
-                    .http
-                    .request(call.method.clone(), url.clone())
-                    .bearer_auth(token.bearer())
-                    .timeout(i.timeout);
-                if !call.query.is_empty() {
-                    request = request.query(&call.query);
-                }
-                if let Some(body) = &call.body {
-                    request = request
-                        .header(reqwest::header::CONTENT_TYPE, "application/json")
-                        .body(body.clone());
-                }
-                let mut hinted = false;
-                let (classified, body) = match request.send().await {
-                    Ok(response) => {
-                        let status = response.status();
-                        metrics::counter!(
-                            "wfm_api_requests_total",
-                            "endpoint" => call.op.label(),
-                            "status" => status.as_u16().to_string()
-                        )
-                        .increment(1);
-                        let headers = response.headers().clone();
-                        i.throttle.observe_trip(i.clock.now() - sent_at);
-                        match response.bytes().await {
-                            Ok(body) => {
-                                let rate = RateHeaders::read(&headers);
-                                hinted = rate.reset.is_some()
-                                    || super::classify::retry_after(&headers).is_some();
-                                if let Some(reset) = rate.exhausted() {
-                                    if status.is_success() {
-                                        // The bucket is empty: hold everyone until it
-                                        // refills rather than collect a 429.
-                                        i.throttle.hold_after_empty(bucket, sent_at, reset);
-                                    }
-                                }
-                                (classify(status, &headers, &body), body)
-                            }
-                            Err(e) => (classify_transport(&e), Default::default()),
-                        }
-                    }
-                    Err(e) => {
-                        metrics::counter!(
-                            "wfm_api_requests_total",
-                            "endpoint" => call.op.label(),
-                            "status" => "no_answer"
-                        )
-                        .increment(1);
-                        (classify_transport(&e), Default::default())
-                    }
-                };
-                match classified {
-                    Classified::Success => return Ok(body),
-                    Classified::Unauthorized if !fresh_token_tried => {
-                        tracing::info!(%endpoint, "401: dropping the token and retrying once with a fresh one");
-                        ClientStats::bump(&i.stats.stale_token_retries);
-                        i.tokens.invalidate(&token);
-                        fresh_token_tried = true;
-                    }
-                    Classified::Unauthorized => {
-                        return Err(PlatformError::Unauthorized { endpoint });
-                    }
-                    Classified::RateLimited { wait, masked } => {
-                        ClientStats::bump(if masked {
-                            &i.stats.masked_rate_limited
-                        } else {
-                            &i.stats.rate_limited
-                        });
-                        tracing::warn!(%endpoint, masked, wait = ?wait, "rate limited: every worker of this client waits");
-                        i.throttle.hold(bucket, wait);
-                        if !hinted {
-                            i.throttle.slow_down(bucket);
-                        }
-                    }
-                    Classified::Locked { wait } => {
-                        ClientStats::bump(&i.stats.locked);
-                        tracing::debug!(%endpoint, wait = ?wait, "schedule locked by a publish; waiting");
-                        i.clock.sleep(wait).await;
-                    }
-                    Classified::Transient { reason, wait } => {
-                        let Some(delay) = delays.next() else {
-                            return Err(PlatformError::Unavailable {
-                                endpoint,
-                                attempts,
-                                elapsed_secs: elapsed.as_secs(),
-                                reason,
-                            });
-                        };
-                        let delay = wait.map_or(delay, |w| w.max(delay));
-                        ClientStats::bump(&i.stats.retries);
-                        tracing::warn!(%endpoint, %reason, attempt = attempts, retry_in = ?delay, "transient failure; retrying");
-                        i.clock.sleep(delay).await;
-                    }
-                    Classified::Invalid {
-                        code,
-                        message,
-                        details,
-                    } => {
-                        return Err(PlatformError::Invalid {
-                            endpoint,
-                            code,
-                            message,
-                            details,
-                        })
-                    }
-                    Classified::NotFound { message } => {
-                        return Err(PlatformError::NotFound { endpoint, message })
-                    }
-                    Classified::Unexpected { status, message } => {
-                        return Err(PlatformError::Unexpected {
-                            endpoint,
-                            status,
-                            message,
-                        })
-                    }
-                    Classified::Forbidden { correlation_id } => {
-                        let correlation_id = correlation_id.unwrap_or_else(|| "(none)".into());
-                        if !call.diagnose {
-                            return Err(PlatformError::Forbidden {
-                                endpoint,
-                                correlation_id,
-                            });
-                        }
-                        match self
-                            .diagnose(&call, &token, fresh_token_tried, &endpoint, correlation_id)
-                            .await
-                        {
-                            Diagnosis::StaleToken => {
-                                tracing::info!(%endpoint, "403 on a stale token: retrying once with a fresh one");
-                                ClientStats::bump(&i.stats.stale_token_retries);
-                                i.tokens.invalidate(&token);
-                                fresh_token_tried = true;
-                            }
-                            Diagnosis::Final(e) => return Err(e),
-                        }
-                    }
+                attempt.count += 1;
+                let (answer, body) = self.exchange(&call, &attempt, &token).await;
+                match self
+                    .next_step(&call, &mut attempt, answer, &token, elapsed)
+                    .await
+                {
+                    Step::Done => return Ok(body),
+                    Step::Again => {}
+                    Step::Fail(e) => return Err(e),
                 }
             }
         })
+    }
+
+    /// One request and its answer, classified; rate-limit headers update
+    /// the gate on the way.
+    async fn exchange(
+        &self,
+        call: &Call,
+        attempt: &Attempt,
+        token: &AccessToken,
+    ) -> (Answer, axum::body::Bytes) {
+        let i = &self.inner;
+        let sent_at = i.clock.now();
+        self.count(|s| &s.requests);
+        let mut request = i
+            .http
+            .request(call.method.clone(), attempt.url.clone())
+            .bearer_auth(token.bearer())
+            .timeout(i.timeout);
+        if !call.query.is_empty() {
+            request = request.query(&call.query);
+        }
+        if let Some(body) = &call.body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                metrics::counter!("wfm_api_requests_total", "endpoint" => call.op.label(), "status" => "no_answer")
+                    .increment(1);
+                return (Answer::unhinted(classify_transport(&e)), Default::default());
+            }
+        };
+        let status = response.status();
+        metrics::counter!("wfm_api_requests_total", "endpoint" => call.op.label(), "status" => status.as_u16().to_string())
+            .increment(1);
+        let headers = response.headers().clone();
+        i.throttle.observe_trip(i.clock.now() - sent_at);
+        let body = match response.bytes().await {
+            Ok(body) => body,
+            Err(e) => return (Answer::unhinted(classify_transport(&e)), Default::default()),
+        };
+        let rate = RateHeaders::read(&headers);
+        let hinted = rate.reset.is_some() || super::classify::retry_after(&headers).is_some();
+        if let Some(reset) = rate.exhausted().filter(|_| status.is_success()) {
+            // The bucket is empty: hold everyone until it refills rather
+            // than collect a 429.
+            i.throttle.hold_after_empty(attempt.bucket, sent_at, reset);
+        }
+        let classified = classify(status, &headers, &body);
+        (Answer { classified, hinted }, body)
+    }
+
+    /// What an answer means for the call: done, try again (after waiting
+    /// as the answer says), or a located error.
+    async fn next_step(
+        &self,
+        call: &Call,
+        attempt: &mut Attempt,
+        answer: Answer,
+        token: &AccessToken,
+        elapsed: Duration,
+    ) -> Step {
+        let i = &self.inner;
+        let endpoint = attempt.endpoint.clone();
+        match answer.classified {
+            Classified::Success => Step::Done,
+            Classified::Unauthorized if !attempt.fresh_token_tried => {
+                tracing::info!(%endpoint, "401: dropping the token and retrying once with a fresh one");
+                self.count(|s| &s.stale_token_retries);
+                i.tokens.invalidate(token);
+                attempt.fresh_token_tried = true;
+                Step::Again
+            }
+            Classified::Unauthorized => Step::Fail(PlatformError::Unauthorized { endpoint }),
+            Classified::RateLimited { wait, masked } => {
+                self.count(|s| {
+                    if masked {
+                        &s.masked_rate_limited
+                    } else {
+                        &s.rate_limited
+                    }
+                });
+                tracing::warn!(%endpoint, masked, wait = ?wait, "rate limited: every worker of this client waits");
+                i.throttle.hold(attempt.bucket, wait);
+                if !answer.hinted {
+                    i.throttle.slow_down(attempt.bucket);
+                }
+                Step::Again
+            }
+            Classified::Locked { wait } => {
+                self.count(|s| &s.locked);
+                tracing::debug!(%endpoint, wait = ?wait, "schedule locked by a publish; waiting");
+                i.clock.sleep(wait).await;
+                Step::Again
+            }
+            Classified::Transient { reason, wait } => {
+                let Some(delay) = attempt.delays.next() else {
+                    return Step::Fail(PlatformError::Unavailable {
+                        endpoint,
+                        attempts: attempt.count,
+                        elapsed_secs: elapsed.as_secs(),
+                        reason,
+                    });
+                };
+                let delay = wait.map_or(delay, |w| w.max(delay));
+                self.count(|s| &s.retries);
+                tracing::warn!(%endpoint, %reason, attempt = attempt.count, retry_in = ?delay, "transient failure; retrying");
+                i.clock.sleep(delay).await;
+                Step::Again
+            }
+            Classified::Forbidden { correlation_id } => {
+                self.forbidden(call, attempt, token, correlation_id).await
+            }
+            other => Step::Fail(final_error(endpoint, other)),
+        }
+    }
+
+    async fn forbidden(
+        &self,
+        call: &Call,
+        attempt: &mut Attempt,
+        token: &AccessToken,
+        correlation_id: Option<String>,
+    ) -> Step {
+        let endpoint = attempt.endpoint.clone();
+        let correlation_id = correlation_id.unwrap_or_else(|| "(none)".into());
+        if !call.diagnose {
+            return Step::Fail(PlatformError::Forbidden {
+                endpoint,
+                correlation_id,
+            });
+        }
+        match self
+            .diagnose(
+                call,
+                token,
+                attempt.fresh_token_tried,
+                &endpoint,
+                correlation_id,
+            )
+            .await
+        {
+            Diagnosis::StaleToken => {
+                tracing::info!(%endpoint, "403 on a stale token: retrying once with a fresh one");
+                self.count(|s| &s.stale_token_retries);
+                self.inner.tokens.invalidate(token);
+                attempt.fresh_token_tried = true;
+                Step::Again
+            }
+            Diagnosis::Final(e) => Step::Fail(e),
+        }
     }
 
     /// Explains a 403, in the order the causes can be told apart: a stale
@@ -633,6 +734,33 @@ impl PlatformClient {
             token_org,
             client_id: self.inner.tokens.client_id().to_owned(),
         })
+    }
+}
+
+/// The errors an answer settles at once.
+fn final_error(endpoint: String, classified: Classified) -> PlatformError {
+    match classified {
+        Classified::Invalid {
+            code,
+            message,
+            details,
+        } => PlatformError::Invalid {
+            endpoint,
+            code,
+            message,
+            details,
+        },
+        Classified::NotFound { message } => PlatformError::NotFound { endpoint, message },
+        Classified::Unexpected { status, message } => PlatformError::Unexpected {
+            endpoint,
+            status,
+            message,
+        },
+        other => PlatformError::Unexpected {
+            endpoint,
+            status: 0,
+            message: format!("{other:?}"),
+        },
     }
 }
 

@@ -100,6 +100,20 @@ pub enum PlatformError {
 }
 
 impl PlatformError {
+    /// About the client or the platform as a whole, as opposed to one
+    /// agent's week: no point going on with the other agents.
+    pub fn is_run_level(&self) -> bool {
+        !matches!(
+            self,
+            PlatformError::Invalid { .. }
+                | PlatformError::NotFound { .. }
+                | PlatformError::Forbidden { .. }
+                | PlatformError::Unexpected { .. }
+                | PlatformError::Malformed { .. }
+                | PlatformError::PendingSwap { .. }
+        )
+    }
+
     /// Worth running again later, as opposed to needing a person to fix something.
     pub fn is_transient(&self) -> bool {
         matches!(

@@ -1,14 +1,15 @@
 //! The one retry policy: capped exponential backoff with jitter, bounded in
 //! attempts and in time.
 
-use std::time::Duration;
-
 use backon::{BackoffBuilder, ExponentialBuilder};
 
 use crate::config::RetrySettings;
 
+/// The delays before each retry, as a named type a call's state can hold.
+pub type Delays = backon::ExponentialBackoff;
+
 /// The delays before each retry; ends when the attempts are spent.
-pub fn delays(policy: &RetrySettings) -> impl Iterator<Item = Duration> {
+pub fn delays(policy: &RetrySettings) -> Delays {
     ExponentialBuilder::default()
         .with_min_delay(policy.initial_delay)
         .with_max_delay(policy.max_delay)

@@ -61,7 +61,7 @@ async fn readyz(State(daemon): State<Arc<Daemon>>) -> Response {
         return not_ready(e.to_string());
     }
     let engine = daemon.engine();
-    match tokio::time::timeout(Duration::from_secs(10), engine.client().tokens().token()).await {
+    match tokio::time::timeout(Duration::from_secs(10), engine.platform().ready()).await {
         Ok(Ok(_)) => (StatusCode::OK, Json(json!({"ready": true}))).into_response(),
         Ok(Err(e)) => not_ready(e.to_string()),
         Err(_) => not_ready("the token endpoint did not answer within 10s".into()),

@@ -18,10 +18,7 @@ pub async fn run_ended(settings: &NotifySettings, report: &Report) {
     ) {
         return;
     }
-    let deadline_passed = report
-        .unpublished
-        .iter()
-        .any(|(_, why)| why.contains("deferral deadline"));
+    let deadline_passed = report.deadline_passed();
     let outcome = report.outcome.map(|o| o.to_string()).unwrap_or_default();
     let week = report.week_start.map(|w| w.to_string()).unwrap_or_default();
     let text = format!(
@@ -42,7 +39,7 @@ pub async fn run_ended(settings: &NotifySettings, report: &Report) {
         "outcome": outcome,
         "deferral_deadline_passed": deadline_passed,
         "problems": report.problems,
-        "unpublished": report.unpublished.iter().map(|(a, why)| json!({"agent_id": a, "reason": why})).collect::<Vec<_>>(),
+        "unpublished": report.unpublished,
     });
     let client = reqwest::Client::new();
     match client

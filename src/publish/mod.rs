@@ -2,12 +2,14 @@
 //! platform, with shift-swap deferral and durable state.
 
 mod engine;
+mod ledger;
+pub mod lifecycle;
 mod locks;
 mod progress;
 mod report;
 pub mod trade;
 
-pub use engine::{deferral_deadline, Engine, EngineError, RunOptions};
+pub use engine::{deferral_deadline, Engine, EngineError, EngineParts, RunOptions};
 pub use locks::KeyedLocks;
-pub use progress::{BarProgress, LogProgress, Progress};
-pub use report::Report;
+pub use progress::{Progress, ProgressView};
+pub use report::{Report, UnpublishedAgent};

@@ -1,36 +1,67 @@
 //! How a run shows its progress: a bar on a terminal, log lines otherwise.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+/// How runs show their progress; each run gets its own [`Progress`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressView {
+    /// Log lines, for the journal and containers.
+    Log,
+    /// A bar, for people watching a terminal.
+    Bar,
+}
+
+impl ProgressView {
+    /// A run's progress: `total` agents, `done` of them already published
+    /// (a resumed run).
+    pub fn start(self, total: u64, done: u64) -> Arc<dyn Progress> {
+        match self {
+            ProgressView::Log => {
+                tracing::info!(agents = total, already_published = done, "run started");
+                Arc::new(LogProgress {
+                    total: total.max(1),
+                    published: AtomicU64::new(done),
+                })
+            }
+            ProgressView::Bar => {
+                let bar = ProgressBar::new(total);
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} published {msg}",
+                    )
+                    .expect("a valid template"),
+                );
+                bar.set_position(done);
+                bar.enable_steady_tick(std::time::Duration::from_millis(200));
+                Arc::new(BarProgress { bar })
+            }
+        }
+    }
+}
+
+/// One run's progress.
 pub trait Progress: Send + Sync {
-    /// `total` agents, `done` of them already published (a resumed run).
-    fn start(&self, total: u64, done: u64);
     fn written(&self);
     fn published(&self, n: u64);
     fn note(&self, message: &str);
     fn finish(&self);
 }
 
-/// Log lines, one per tenth of the way, for the journal and containers.
-#[derive(Debug, Default)]
-pub struct LogProgress {
-    total: AtomicU64,
+/// Log lines, one per tenth of the way.
+#[derive(Debug)]
+struct LogProgress {
+    total: u64,
     published: AtomicU64,
 }
 
 impl Progress for LogProgress {
-    fn start(&self, total: u64, done: u64) {
-        self.total.store(total, Ordering::Relaxed);
-        self.published.store(done, Ordering::Relaxed);
-        tracing::info!(agents = total, already_published = done, "run started");
-    }
-
     fn written(&self) {}
 
     fn published(&self, n: u64) {
-        let total = self.total.load(Ordering::Relaxed).max(1);
+        let total = self.total;
         let before = self.published.fetch_add(n, Ordering::Relaxed);
         let after = before + n;
         if before * 10 / total != after * 10 / total {
@@ -45,38 +76,11 @@ impl Progress for LogProgress {
     fn finish(&self) {}
 }
 
-/// An indicatif bar for people watching a terminal.
-pub struct BarProgress {
+struct BarProgress {
     bar: ProgressBar,
 }
 
-impl BarProgress {
-    pub fn new() -> Self {
-        let bar = ProgressBar::new(0);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} published {msg}",
-            )
-            .expect("a valid template"),
-        );
-        BarProgress { bar }
-    }
-}
-
-impl Default for BarProgress {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Progress for BarProgress {
-    fn start(&self, total: u64, done: u64) {
-        self.bar.set_length(total);
-        self.bar.set_position(done);
-        self.bar
-            .enable_steady_tick(std::time::Duration::from_millis(200));
-    }
-
     fn written(&self) {}
 
     fn published(&self, n: u64) {

@@ -4,8 +4,20 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 
+use super::lifecycle::UnpublishedKind;
 use crate::api::stats::StatsSnapshot;
 use crate::store::Outcome;
+
+/// An agent the run left unpublished, with the kind of reason (matched by
+/// the webhook and alerts) and the line people read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnpublishedAgent {
+    pub agent_id: String,
+    /// None: the run stopped before the agent was published; the next run
+    /// resumes it.
+    pub kind: Option<UnpublishedKind>,
+    pub reason: String,
+}
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
@@ -22,7 +34,7 @@ pub struct Report {
     /// Waited for a swap, then published, with what the swap did.
     pub deferred_then_published: Vec<(String, String)>,
     /// Left unpublished, with the reason.
-    pub unpublished: Vec<(String, String)>,
+    pub unpublished: Vec<UnpublishedAgent>,
     /// Still waiting for a swap (a run that does not wait, or a dry run).
     pub still_deferred: Vec<(String, String)>,
     /// Why the run was refused or stopped.
@@ -31,6 +43,14 @@ pub struct Report {
 }
 
 impl Report {
+    /// Whether an agent was left unpublished because its swap was still
+    /// pending at the deferral deadline.
+    pub fn deadline_passed(&self) -> bool {
+        self.unpublished
+            .iter()
+            .any(|u| u.kind == Some(UnpublishedKind::DeadlinePassed))
+    }
+
     pub fn exit_code(&self) -> u8 {
         use crate::cli::exit;
         match self.outcome {
@@ -82,8 +102,8 @@ impl Report {
         for (a, why) in &self.still_deferred {
             out.push_str(&format!("  deferred: {a}: {why}\n"));
         }
-        for (a, why) in &self.unpublished {
-            out.push_str(&format!("  UNPUBLISHED: {a}: {why}\n"));
+        for u in &self.unpublished {
+            out.push_str(&format!("  UNPUBLISHED: {}: {}\n", u.agent_id, u.reason));
         }
         let c = &self.client;
         if c.requests > 0 {

@@ -7,63 +7,59 @@
 
 use std::collections::BTreeMap;
 
-use crate::api::model::{Shift, Swap, SwapStatus};
+use crate::plan::{AgentWeek, Shift, Span, Swap, SwapStatus};
+
+/// One agent's week after a decided swap, with a note for the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Traded {
+    pub agent_id: String,
+    pub week: AgentWeek,
+    pub note: String,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resolution {
-    /// New weeks for the agents involved, with a note for the report.
-    Apply(Vec<(String, Vec<Shift>, String)>),
+    /// New weeks for the agents involved.
+    Apply(Vec<Traded>),
     /// The swap and the plan disagree: the agents stay unpublished.
     Mismatch(String),
 }
 
-fn same_time(a: &Shift, b: &Shift) -> bool {
-    a.start_time == b.start_time && a.end_time == b.end_time
-}
+type Weeks = BTreeMap<String, Vec<Shift>>;
 
 fn overlaps(week: &[Shift]) -> bool {
-    week.windows(2).any(|w| w[1].start_time < w[0].end_time)
-}
-
-fn describe(s: &Shift) -> String {
-    format!(
-        "{}–{}",
-        s.start_time.format("%Y-%m-%d %H:%MZ"),
-        s.end_time.format("%H:%MZ")
-    )
+    week.windows(2).any(|w| w[1].start < w[0].end)
 }
 
 /// Takes `given` out of `agent`'s week, keeping the plan's copy (with its
 /// activity), or says why it cannot.
-fn take(
-    weeks: &mut BTreeMap<String, Vec<Shift>>,
-    agent: &str,
-    given: &Shift,
-    swap: &Swap,
-) -> Result<Shift, String> {
-    let week = weeks.get_mut(agent).ok_or_else(|| {
+fn take(weeks: &mut Weeks, agent: &str, given: &Span, swap: &Swap) -> Result<Shift, String> {
+    let week = weeks
+        .get_mut(agent)
+        .ok_or_else(|| not_in_file(swap, agent))?;
+    let at = week.iter().position(|s| s.span() == *given).ok_or_else(|| {
         format!(
-            "swap {} was approved but {agent} is not in this week's source file: publish the trade by hand or add {agent} to the file",
+            "swap {} was approved but {agent}'s planned week has no shift {given}: the source file and the platform disagree; fix the file or publish by hand",
             swap.id
-        )
-    })?;
-    let at = week.iter().position(|s| same_time(s, given)).ok_or_else(|| {
-        format!(
-            "swap {} was approved but {agent}'s planned week has no shift {}: the source file and the platform disagree; fix the file or publish by hand",
-            swap.id,
-            describe(given)
         )
     })?;
     Ok(week.remove(at))
 }
 
+fn not_in_file(swap: &Swap, agent: &str) -> String {
+    format!(
+        "swap {} was approved but {agent} is not in this week's source file: publish the trade by hand or add {agent} to the file",
+        swap.id
+    )
+}
+
 /// Whether the source file already shows the trade: the given shift on the
 /// recipient, the returned one (if any) on the requester.
-fn already_traded(weeks: &BTreeMap<String, Vec<Shift>>, swap: &Swap, given: &Shift) -> bool {
-    let has = |agent: &str, shift: &Shift| {
+fn already_traded(weeks: &Weeks, swap: &Swap, given: &Span) -> bool {
+    let has = |agent: &str, span: &Span| {
         weeks
             .get(agent)
-            .is_some_and(|w| w.iter().any(|s| same_time(s, shift)))
+            .is_some_and(|w| w.iter().any(|s| s.span() == *span))
     };
     let requester = &swap.requester.agent_id;
     let recipient = &swap.recipient.agent_id;
@@ -76,22 +72,32 @@ fn already_traded(weeks: &BTreeMap<String, Vec<Shift>>, swap: &Swap, given: &Shi
             .is_none_or(|back| has(requester, back) && !has(recipient, back))
 }
 
+fn apply(weeks: Weeks, note: impl Fn(&str) -> String) -> Resolution {
+    Resolution::Apply(
+        weeks
+            .into_iter()
+            .map(|(agent_id, shifts)| Traded {
+                note: note(&agent_id),
+                week: AgentWeek::new(shifts),
+                agent_id,
+            })
+            .collect(),
+    )
+}
+
 /// What `swap`, resolved, means for the weeks in `plan`.
-pub fn resolve(plan: &BTreeMap<String, Vec<Shift>>, swap: &Swap) -> Resolution {
-    let requester = &swap.requester.agent_id;
-    let recipient = &swap.recipient.agent_id;
+pub fn resolve(plan: &BTreeMap<String, AgentWeek>, swap: &Swap) -> Resolution {
+    let weeks: Weeks = [&swap.requester.agent_id, &swap.recipient.agent_id]
+        .into_iter()
+        .filter_map(|a| plan.get(a).map(|w| (a.clone(), w.shifts().to_vec())))
+        .collect();
     if swap.status != SwapStatus::Approved {
         let note = format!(
             "swap {} {}: original week published",
             swap.id,
             swap.status.as_str()
         );
-        return Resolution::Apply(
-            [requester, recipient]
-                .into_iter()
-                .filter_map(|a| plan.get(a).map(|w| (a.clone(), w.clone(), note.clone())))
-                .collect(),
-        );
+        return apply(weeks, |_| note.clone());
     }
     let Some(given) = &swap.requester.shift else {
         return Resolution::Mismatch(format!(
@@ -99,36 +105,37 @@ pub fn resolve(plan: &BTreeMap<String, Vec<Shift>>, swap: &Swap) -> Resolution {
             swap.id
         ));
     };
-    let mut weeks: BTreeMap<String, Vec<Shift>> = [requester, recipient]
-        .into_iter()
-        .filter_map(|a| plan.get(a).map(|w| (a.clone(), w.clone())))
-        .collect();
     if already_traded(&weeks, swap, given) {
         let note = format!("swap {} approved: already in the source file", swap.id);
-        return Resolution::Apply(
-            weeks
-                .into_iter()
-                .map(|(a, w)| (a, w, note.clone()))
-                .collect(),
-        );
+        return apply(weeks, |_| note.clone());
     }
-    let moved = match take(&mut weeks, requester, given, swap) {
-        Ok(s) => s,
-        Err(e) => return Resolution::Mismatch(e),
-    };
+    match trade(weeks, swap, given) {
+        Ok((weeks, moved, returned)) => {
+            let requester = swap.requester.agent_id.clone();
+            apply(weeks, |agent| {
+                note(swap, agent == requester, &moved, returned.as_ref())
+            })
+        }
+        Err(why) => Resolution::Mismatch(why),
+    }
+}
+
+/// Moves `given` to the recipient and its shift, if any, back.
+fn trade(
+    mut weeks: Weeks,
+    swap: &Swap,
+    given: &Span,
+) -> Result<(Weeks, Shift, Option<Shift>), String> {
+    let requester = &swap.requester.agent_id;
+    let recipient = &swap.recipient.agent_id;
+    let moved = take(&mut weeks, requester, given, swap)?;
     let returned = match &swap.recipient.shift {
-        Some(s) => match take(&mut weeks, recipient, s, swap) {
-            Ok(s) => Some(s),
-            Err(e) => return Resolution::Mismatch(e),
-        },
+        Some(s) => Some(take(&mut weeks, recipient, s, swap)?),
         None => None,
     };
-    let Some(recipient_week) = weeks.get_mut(recipient) else {
-        return Resolution::Mismatch(format!(
-            "swap {} was approved but {recipient} is not in this week's source file: publish the trade by hand or add {recipient} to the file",
-            swap.id
-        ));
-    };
+    let recipient_week = weeks
+        .get_mut(recipient)
+        .ok_or_else(|| not_in_file(swap, recipient))?;
     recipient_week.push(moved.clone());
     recipient_week.sort();
     let requester_week = weeks.get_mut(requester).expect("taken from above");
@@ -137,103 +144,84 @@ pub fn resolve(plan: &BTreeMap<String, Vec<Shift>>, swap: &Swap) -> Resolution {
         requester_week.sort();
     }
     if weeks.values().any(|w| overlaps(w)) {
-        return Resolution::Mismatch(format!(
+        return Err(format!(
             "swap {} was approved but the traded weeks would overlap: fix the source file or publish by hand",
             swap.id
         ));
     }
-    let note_requester = match &returned {
-        Some(r) => format!(
-            "swap {} approved: gave {} to {recipient}, took {}",
-            swap.id,
-            describe(&moved),
-            describe(r)
+    Ok((weeks, moved, returned))
+}
+
+fn note(swap: &Swap, is_requester: bool, moved: &Shift, returned: Option<&Shift>) -> String {
+    let (requester, recipient) = (&swap.requester.agent_id, &swap.recipient.agent_id);
+    let (moved, returned) = (moved.span(), returned.map(Shift::span));
+    match (is_requester, returned) {
+        (true, Some(r)) => format!(
+            "swap {} approved: gave {moved} to {recipient}, took {r}",
+            swap.id
         ),
-        None => format!(
-            "swap {} approved: gave {} to {recipient}",
-            swap.id,
-            describe(&moved)
+        (true, None) => format!("swap {} approved: gave {moved} to {recipient}", swap.id),
+        (false, Some(r)) => format!(
+            "swap {} approved: took {moved} from {requester}, gave {r}",
+            swap.id
         ),
-    };
-    let note_recipient = match &returned {
-        Some(r) => format!(
-            "swap {} approved: took {} from {requester}, gave {}",
-            swap.id,
-            describe(&moved),
-            describe(r)
-        ),
-        None => format!(
-            "swap {} approved: took {} from {requester}",
-            swap.id,
-            describe(&moved)
-        ),
-    };
-    Resolution::Apply(
-        weeks
-            .into_iter()
-            .map(|(a, w)| {
-                let note = if &a == requester {
-                    note_requester.clone()
-                } else {
-                    note_recipient.clone()
-                };
-                (a, w, note)
-            })
-            .collect(),
-    )
+        (false, None) => format!("swap {} approved: took {moved} from {requester}", swap.id),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::model::SwapParty;
+    use crate::plan::SwapParty;
 
     fn shift(day: u32, h: u32) -> Shift {
         let start: chrono::DateTime<chrono::Utc> =
             format!("2026-12-{day:02}T{h:02}:00:00Z").parse().unwrap();
         Shift {
-            start_time: start,
-            end_time: start + chrono::TimeDelta::hours(8),
-            activity: Some("phone".into()),
-        }
-    }
-
-    fn bare(s: &Shift) -> Shift {
-        Shift {
-            activity: None,
-            ..s.clone()
+            start,
+            end: start + chrono::TimeDelta::hours(8),
+            activity: "phone".into(),
         }
     }
 
     fn swap(status: SwapStatus, given: Shift, back: Option<Shift>) -> Swap {
         Swap {
             id: "sw-1".into(),
-            schedule_id: "s".into(),
             status,
             requester: SwapParty {
                 agent_id: "a-1".into(),
-                shift: Some(bare(&given)),
+                shift: Some(given.span()),
             },
             recipient: SwapParty {
                 agent_id: "a-2".into(),
-                shift: back.as_ref().map(bare),
+                shift: back.as_ref().map(Shift::span),
             },
             updated_at: chrono::Utc::now(),
         }
     }
 
-    fn plan() -> BTreeMap<String, Vec<Shift>> {
+    fn plan() -> BTreeMap<String, AgentWeek> {
         BTreeMap::from([
-            ("a-1".to_owned(), vec![shift(1, 14), shift(2, 14)]),
-            ("a-2".to_owned(), vec![shift(3, 18), shift(5, 18)]),
+            (
+                "a-1".to_owned(),
+                AgentWeek::new(vec![shift(1, 14), shift(2, 14)]),
+            ),
+            (
+                "a-2".to_owned(),
+                AgentWeek::new(vec![shift(3, 18), shift(5, 18)]),
+            ),
         ])
     }
 
-    fn weeks(r: Resolution) -> BTreeMap<String, Vec<Shift>> {
+    fn weeks(r: Resolution) -> BTreeMap<String, AgentWeek> {
         match r {
-            Resolution::Apply(v) => v.into_iter().map(|(a, w, _)| (a, w)).collect(),
+            Resolution::Apply(v) => v.into_iter().map(|t| (t.agent_id, t.week)).collect(),
             Resolution::Mismatch(m) => panic!("{m}"),
         }
+    }
+
+    fn shifts(w: &AgentWeek) -> Vec<Shift> {
+        w.shifts().to_vec()
     }
 
     #[test]
@@ -242,8 +230,8 @@ mod tests {
             &plan(),
             &swap(SwapStatus::Approved, shift(1, 14), Some(shift(5, 18))),
         ));
-        assert_eq!(w["a-1"], vec![shift(2, 14), shift(5, 18)]);
-        assert_eq!(w["a-2"], vec![shift(1, 14), shift(3, 18)]);
+        assert_eq!(shifts(&w["a-1"]), vec![shift(2, 14), shift(5, 18)]);
+        assert_eq!(shifts(&w["a-2"]), vec![shift(1, 14), shift(3, 18)]);
     }
 
     #[test]
@@ -252,8 +240,11 @@ mod tests {
             &plan(),
             &swap(SwapStatus::Approved, shift(1, 14), None),
         ));
-        assert_eq!(w["a-1"], vec![shift(2, 14)]);
-        assert_eq!(w["a-2"], vec![shift(1, 14), shift(3, 18), shift(5, 18)]);
+        assert_eq!(shifts(&w["a-1"]), vec![shift(2, 14)]);
+        assert_eq!(
+            shifts(&w["a-2"]),
+            vec![shift(1, 14), shift(3, 18), shift(5, 18)]
+        );
     }
 
     #[test]
@@ -279,18 +270,22 @@ mod tests {
 
     #[test]
     fn a_swap_the_plan_does_not_match_is_reported() {
-        let cases = [
-            swap(SwapStatus::Approved, shift(4, 14), None),
-            swap(SwapStatus::Approved, shift(1, 14), Some(shift(4, 18))),
-            // a-2 already works the 3rd from 18:00: taking a-1's 3rd 14:00 would overlap.
-            swap(SwapStatus::Approved, shift(2, 14), None).clone(),
-        ];
         let mut overlapping = plan();
-        overlapping.get_mut("a-1").unwrap().push(shift(3, 14));
-        let mut s = cases[2].clone();
-        s.requester.shift = Some(bare(&shift(3, 14)));
-        for (p, sw) in [(plan(), &cases[0]), (plan(), &cases[1]), (overlapping, &s)] {
-            assert!(matches!(resolve(&p, sw), Resolution::Mismatch(_)), "{sw:?}");
+        overlapping.insert(
+            "a-1".into(),
+            AgentWeek::new(vec![shift(1, 14), shift(2, 14), shift(3, 14)]),
+        );
+        // a-2 already works the 3rd from 18:00: taking a-1's 3rd 14:00 would overlap.
+        let cases = [
+            (plan(), swap(SwapStatus::Approved, shift(4, 14), None)),
+            (
+                plan(),
+                swap(SwapStatus::Approved, shift(1, 14), Some(shift(4, 18))),
+            ),
+            (overlapping, swap(SwapStatus::Approved, shift(3, 14), None)),
+        ];
+        for (p, sw) in &cases {
+            assert!(matches!(resolve(p, sw), Resolution::Mismatch(_)), "{sw:?}");
         }
         let mut missing = plan();
         missing.remove("a-2");

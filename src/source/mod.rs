@@ -14,8 +14,8 @@ use chrono::NaiveDate;
 use chrono_tz::Tz;
 use sha2::{Digest, Sha256};
 
-use crate::api::model::Shift;
 use crate::config::{DstPolicy, SourceFormat, TargetSettings};
+use crate::plan::AgentWeek;
 
 pub use local_time::to_utc;
 
@@ -25,8 +25,8 @@ pub struct WeekPlan {
     pub source: PathBuf,
     /// Hex SHA-256 of the file's bytes.
     pub source_hash: String,
-    /// Every agent's whole week, shifts sorted by start, each with its activity.
-    pub agents: BTreeMap<String, Vec<Shift>>,
+    /// Every agent's whole week.
+    pub agents: BTreeMap<String, AgentWeek>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +85,13 @@ pub fn load_week(target: &TargetSettings, week_start: NaiveDate) -> Result<WeekP
         problems: vec![SourceProblem {
             file: path.clone(),
             line: None,
-            message: format!("cannot read the week's source file: {e}"),
+            message: match e.kind() {
+                std::io::ErrorKind::NotFound => format!(
+                    "the week's source file does not exist: put it there, or fix targets.{}.source",
+                    target.name
+                ),
+                _ => format!("cannot read the week's source file: {e}"),
+            },
         }],
     })?;
     let text = String::from_utf8(bytes).map_err(|e| SourceError {
@@ -144,10 +150,4 @@ pub fn parse_week(
         source_hash: hex::encode(Sha256::digest(text.as_bytes())),
         agents,
     })
-}
-
-/// A stable hash of an agent's week, to tell whether its content changed.
-pub fn content_hash(shifts: &[Shift]) -> String {
-    let canonical = serde_json::to_vec(shifts).expect("shifts serialize");
-    hex::encode(Sha256::digest(canonical))
 }

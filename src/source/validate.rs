@@ -8,8 +8,8 @@ use chrono_tz::Tz;
 
 use super::local_time::to_utc;
 use super::{Parsed, Row};
-use crate::api::model::Shift;
 use crate::config::DstPolicy;
+use crate::plan::{AgentWeek, Shift};
 
 type Problems = Vec<(Option<usize>, String)>;
 
@@ -71,10 +71,10 @@ fn shift(
     let from = to_utc(date.and_time(start), tz, dst, target).map_err(|e| format!("{at}start: {e}"));
     let to = to_utc(end_date.and_time(end), tz, dst, target).map_err(|e| format!("{at}end: {e}"));
     match (from, to) {
-        (Ok(start_time), Ok(end_time)) if problems.is_empty() => Ok(Shift {
-            start_time,
-            end_time,
-            activity: Some(row.activity.clone()),
+        (Ok(start), Ok(end)) if problems.is_empty() => Ok(Shift {
+            start,
+            end,
+            activity: row.activity.clone(),
         }),
         (from, to) => {
             problems.extend(from.err());
@@ -90,7 +90,7 @@ pub(super) fn week(
     tz: Tz,
     dst: DstPolicy,
     target: &str,
-) -> Result<BTreeMap<String, Vec<Shift>>, Problems> {
+) -> Result<BTreeMap<String, AgentWeek>, Problems> {
     let mut problems = Problems::new();
     let mut weeks: BTreeMap<String, Vec<(Shift, Option<usize>)>> = BTreeMap::new();
     let mut declared: BTreeMap<&str, Option<usize>> = BTreeMap::new();
@@ -116,17 +116,17 @@ pub(super) fn week(
         }
     }
     for (agent, shifts) in &mut weeks {
-        shifts.sort_by_key(|(s, _)| s.start_time);
+        shifts.sort_by_key(|(s, _)| s.start);
         for pair in shifts.windows(2) {
             let ((a, a_line), (b, b_line)) = (&pair[0], &pair[1]);
-            if b.start_time < a.end_time {
+            if b.start < a.end {
                 let other = a_line.map_or(String::new(), |l| format!(" on line {l}"));
                 problems.push((
                     *b_line,
                     format!(
                         "{agent}'s shift from {} overlaps the one from {}{other}",
-                        b.start_time.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
-                        a.start_time.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
+                        b.start.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
+                        a.start.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
                     ),
                 ));
             }
@@ -144,6 +144,11 @@ pub(super) fn week(
     }
     Ok(weeks
         .into_iter()
-        .map(|(a, shifts)| (a, shifts.into_iter().map(|(s, _)| s).collect()))
+        .map(|(a, shifts)| {
+            (
+                a,
+                AgentWeek::new(shifts.into_iter().map(|(s, _)| s).collect()),
+            )
+        })
         .collect())
 }

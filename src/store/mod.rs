@@ -13,7 +13,8 @@ use std::str::FromStr;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::api::model::Shift;
+use crate::plan::{AgentWeek, ContentHash, SwapStatus};
+use crate::publish::lifecycle::AgentState;
 
 pub use sqlite::SqliteStore;
 
@@ -25,16 +26,6 @@ pub enum StoreError {
     Sqlite { path: String, message: String },
     #[error("state store {path}: corrupt row: {message}")]
     Corrupt { path: String, message: String },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AgentStatus {
-    Planned,
-    Written,
-    Published,
-    Deferred,
-    Failed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -53,6 +44,17 @@ pub enum Outcome {
     Superseded,
 }
 
+impl Outcome {
+    /// Whether the next run of the same target and week picks this run up
+    /// where it stopped.
+    pub fn is_resumable(self) -> bool {
+        matches!(self, Outcome::Running | Outcome::Failed)
+    }
+
+    /// Every outcome a resumable run can have, for the store's queries.
+    pub const RESUMABLE: [Outcome; 2] = [Outcome::Running, Outcome::Failed];
+}
+
 macro_rules! text_enum {
     ($t:ty { $($v:ident => $s:literal),* $(,)? }) => {
         impl fmt::Display for $t {
@@ -69,7 +71,6 @@ macro_rules! text_enum {
     };
 }
 
-text_enum!(AgentStatus { Planned => "planned", Written => "written", Published => "published", Deferred => "deferred", Failed => "failed" });
 text_enum!(Outcome { Running => "running", Success => "success", Partial => "partial", Refused => "refused", Failed => "failed", Superseded => "superseded" });
 
 #[derive(Debug, Clone, Serialize)]
@@ -87,18 +88,17 @@ pub struct RunRecord {
     pub summary: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AgentRecord {
+/// One agent of a run, as the store keeps it: every value the ledger
+/// holds, so that a resumed run is the run that stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentRow {
     pub agent_id: String,
-    pub shifts: Vec<Shift>,
-    pub content_hash: String,
-    pub status: AgentStatus,
-    pub reason: Option<String>,
-    pub swap_id: Option<String>,
-    /// What a resolved swap did to this agent's week.
-    pub trade: Option<String>,
+    pub week: AgentWeek,
+    pub state: AgentState,
     /// Whether the agent waited for a swap at any point of the run.
     pub was_deferred: bool,
+    /// What a resolved swap did to this agent's week.
+    pub trade: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -111,22 +111,21 @@ pub struct NewRun<'a> {
     pub started_at: DateTime<Utc>,
 }
 
-/// A change to one agent, committed on its own.
+/// A run left unfinished, with everything needed to resume it.
 #[derive(Debug, Clone)]
-pub struct AgentChange<'a> {
-    pub agent_id: &'a str,
-    pub status: AgentStatus,
-    pub reason: Option<&'a str>,
-    pub swap_id: Option<&'a str>,
+pub struct OpenRun {
+    pub run: RunRecord,
+    pub agents: Vec<AgentRow>,
+    /// Swaps whose decision this run already applied: a trade applied
+    /// twice would undo itself.
+    pub applied_swaps: Vec<String>,
 }
 
-/// A resolved swap's effect on both its agents, committed together with the
-/// fact that it was applied: a trade applied twice would undo itself.
+/// A decided swap, recorded together with what it did to its agents.
 #[derive(Debug, Clone)]
-pub struct TradeChange {
-    pub swap_id: String,
-    pub resolution: String,
-    pub agents: Vec<(String, Vec<Shift>, String, String)>,
+pub struct AppliedSwap<'a> {
+    pub swap_id: &'a str,
+    pub resolution: SwapStatus,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -140,39 +139,39 @@ pub struct PendingDeferral {
 
 pub trait Store: Send + Sync {
     /// The unfinished run of `target` for `week`, with its agents.
-    fn open_run(
-        &self,
-        target: &str,
-        week: NaiveDate,
-    ) -> Result<Option<(RunRecord, Vec<AgentRecord>)>, StoreError>;
+    fn open_run(&self, target: &str, week: NaiveDate) -> Result<Option<OpenRun>, StoreError>;
 
-    /// Records a run and its planned agents (id, shifts, content hash) at once.
-    fn create_run(
-        &self,
-        run: &NewRun<'_>,
-        agents: &[(String, Vec<Shift>, String)],
-    ) -> Result<RunId, StoreError>;
+    /// Records a run and its agents at once.
+    fn create_run(&self, run: &NewRun<'_>, agents: &[AgentRow]) -> Result<RunId, StoreError>;
 
     /// Records a run refused before it planned anything.
     fn refused_run(&self, run: &NewRun<'_>, reason: &str) -> Result<RunId, StoreError>;
 
-    fn update_agent(&self, run: RunId, change: &AgentChange<'_>) -> Result<(), StoreError>;
-
-    fn apply_trade(&self, run: RunId, trade: &TradeChange) -> Result<(), StoreError>;
-
-    fn applied_swaps(&self, run: RunId) -> Result<Vec<String>, StoreError>;
-
-    /// Marks agents published in `run`, and remembers the content published
-    /// per schedule so that no later run sends it again.
-    fn mark_published(
+    /// Saves agents' rows as they are, in one transaction, and remembers
+    /// the content of every published one per schedule so that no later
+    /// run sends it again.
+    fn save_agents(
         &self,
         run: RunId,
         schedule_id: &str,
-        agents: &[(String, String)],
+        agents: &[AgentRow],
+    ) -> Result<(), StoreError>;
+
+    /// Saves a decided swap with its agents' rows in one transaction; the
+    /// same swap twice in one run is an error.
+    fn save_trade(
+        &self,
+        run: RunId,
+        schedule_id: &str,
+        swap: &AppliedSwap<'_>,
+        agents: &[AgentRow],
     ) -> Result<(), StoreError>;
 
     /// agent id → content hash last published, for one schedule.
-    fn published_hashes(&self, schedule_id: &str) -> Result<BTreeMap<String, String>, StoreError>;
+    fn published_hashes(
+        &self,
+        schedule_id: &str,
+    ) -> Result<BTreeMap<String, ContentHash>, StoreError>;
 
     fn finish_run(
         &self,
@@ -185,7 +184,7 @@ pub trait Store: Send + Sync {
     /// The most recent runs, newest first.
     fn recent_runs(&self, limit: usize) -> Result<Vec<RunRecord>, StoreError>;
 
-    fn agents(&self, run: RunId) -> Result<Vec<AgentRecord>, StoreError>;
+    fn agents(&self, run: RunId) -> Result<Vec<AgentRow>, StoreError>;
 
     /// Agents waiting for a swap in unfinished runs.
     fn pending_deferrals(&self) -> Result<Vec<PendingDeferral>, StoreError>;

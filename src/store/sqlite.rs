@@ -15,7 +15,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::*;
+use crate::plan::Shift;
+use crate::publish::lifecycle::{Unpublished, UnpublishedKind};
 
+/// The schema as this version writes it. `PRAGMA user_version` says which
+/// version a database is at; `migrate` brings older ones here.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -40,6 +44,7 @@ CREATE TABLE IF NOT EXISTS agents (
     swap_id TEXT,
     trade TEXT,
     was_deferred INTEGER NOT NULL DEFAULT 0,
+    reason_kind TEXT,
     PRIMARY KEY (run_id, agent_id)
 );
 CREATE TABLE IF NOT EXISTS applied_swaps (
@@ -55,6 +60,38 @@ CREATE TABLE IF NOT EXISTS published (
     PRIMARY KEY (schedule_id, agent_id)
 );
 ";
+
+const SCHEMA_VERSION: i64 = 1;
+
+/// Version 0 (the first release) kept an unpublished agent as status
+/// `failed` with only prose for a reason. Version 1 names the state
+/// `unpublished` and keeps the reason's kind; the kinds of old rows are
+/// read once from the prose the first release wrote.
+const MIGRATE_0_TO_1: &str = "
+ALTER TABLE agents ADD COLUMN reason_kind TEXT;
+UPDATE agents SET status = 'unpublished', reason_kind = CASE
+    WHEN reason LIKE '%deferral deadline%' THEN 'deadline_passed'
+    WHEN reason LIKE '%did not list this agent as published%' THEN 'not_confirmed'
+    WHEN reason LIKE 'swap % was approved%' THEN 'swap_mismatch'
+    ELSE 'refused' END
+  WHERE status = 'failed';
+";
+
+fn migrate(c: &mut Connection) -> rusqlite::Result<()> {
+    let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let has_agents: bool = c.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'agents'",
+        [],
+        |r| r.get(0),
+    )?;
+    let tx = c.transaction()?;
+    if version == 0 && has_agents {
+        tx.execute_batch(MIGRATE_0_TO_1)?;
+    }
+    tx.execute_batch(SCHEMA)?;
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()
+}
 
 pub struct SqliteStore {
     path: String,
@@ -83,7 +120,7 @@ impl SqliteStore {
             c.pragma_update(None, "synchronous", "NORMAL")?;
             c.pragma_update(None, "foreign_keys", "ON")?;
             c.busy_timeout(std::time::Duration::from_secs(5))?;
-            c.execute_batch(SCHEMA)
+            migrate(c)
         })?;
         Ok(store)
     }
@@ -148,7 +185,11 @@ struct RawAgent {
     swap_id: Option<String>,
     trade: Option<String>,
     was_deferred: bool,
+    reason_kind: Option<String>,
 }
+
+const AGENT_COLUMNS: &str =
+    "agent_id, shifts, content_hash, status, reason, swap_id, trade, was_deferred, reason_kind";
 
 fn raw_agent(row: &Row<'_>) -> rusqlite::Result<RawAgent> {
     Ok(RawAgent {
@@ -160,7 +201,54 @@ fn raw_agent(row: &Row<'_>) -> rusqlite::Result<RawAgent> {
         swap_id: row.get(5)?,
         trade: row.get(6)?,
         was_deferred: row.get(7)?,
+        reason_kind: row.get(8)?,
     })
+}
+
+/// How a shift is kept in the `shifts` column: the JSON the first release
+/// wrote, so that its databases stay readable.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredShift {
+    start_time: DateTime<Utc>,
+    end_time: DateTime<Utc>,
+    #[serde(default)]
+    activity: Option<String>,
+}
+
+fn shifts_json(week: &AgentWeek) -> String {
+    let stored: Vec<StoredShift> = week
+        .shifts()
+        .iter()
+        .map(|s| StoredShift {
+            start_time: s.start,
+            end_time: s.end,
+            activity: Some(s.activity.clone()),
+        })
+        .collect();
+    serde_json::to_string(&stored).expect("shifts serialize")
+}
+
+/// The columns an agent's state is kept in: status, reason, reason kind,
+/// swap id.
+fn state_columns(
+    state: &AgentState,
+) -> (
+    &'static str,
+    Option<&str>,
+    Option<&'static str>,
+    Option<&str>,
+) {
+    match state {
+        AgentState::Deferred { swap_id } => (state.kind().as_str(), None, None, Some(swap_id)),
+        AgentState::Unpublished(u) => (
+            state.kind().as_str(),
+            Some(u.detail.as_str()),
+            Some(u.kind.as_str()),
+            None,
+        ),
+        _ => (state.kind().as_str(), None, None, None),
+    }
 }
 
 fn time(t: DateTime<Utc>) -> String {
@@ -192,21 +280,86 @@ impl SqliteStore {
         })
     }
 
-    fn agent(&self, raw: RawAgent) -> Result<AgentRecord, StoreError> {
-        Ok(AgentRecord {
-            shifts: serde_json::from_str(&raw.shifts)
-                .map_err(|e| self.corrupt(format!("agent {}: shifts: {e}", raw.agent_id)))?,
-            status: raw
-                .status
-                .parse()
-                .map_err(|e| self.corrupt(format!("agent {}: status: {e}", raw.agent_id)))?,
+    fn agent(&self, raw: RawAgent) -> Result<AgentRow, StoreError> {
+        let corrupt = |what: &str| self.corrupt(format!("agent {}: {what}", raw.agent_id));
+        let stored: Vec<StoredShift> =
+            serde_json::from_str(&raw.shifts).map_err(|e| corrupt(&format!("shifts: {e}")))?;
+        let week = AgentWeek::stored(
+            stored
+                .into_iter()
+                .map(|s| Shift {
+                    start: s.start_time,
+                    end: s.end_time,
+                    activity: s.activity.unwrap_or_default(),
+                })
+                .collect(),
+            ContentHash::from_stored(raw.content_hash),
+        );
+        let state = match raw.status.as_str() {
+            "planned" => AgentState::Planned,
+            "written" => AgentState::Written,
+            "published" => AgentState::Published,
+            "deferred" => AgentState::Deferred {
+                swap_id: raw.swap_id.unwrap_or_default(),
+            },
+            "unpublished" => {
+                let kind = raw
+                    .reason_kind
+                    .as_deref()
+                    .and_then(UnpublishedKind::parse)
+                    .ok_or_else(|| corrupt(&format!("reason kind {:?}", raw.reason_kind)))?;
+                AgentState::Unpublished(Unpublished::new(kind, raw.reason.unwrap_or_default()))
+            }
+            other => return Err(corrupt(&format!("status {other:?}"))),
+        };
+        Ok(AgentRow {
             agent_id: raw.agent_id,
-            content_hash: raw.content_hash,
-            reason: raw.reason,
-            swap_id: raw.swap_id,
-            trade: raw.trade,
+            week,
+            state,
             was_deferred: raw.was_deferred,
+            trade: raw.trade,
         })
+    }
+
+    /// Writes rows as they are, remembering published content per schedule.
+    fn save_rows(
+        tx: &rusqlite::Transaction<'_>,
+        run: RunId,
+        schedule_id: &str,
+        agents: &[AgentRow],
+    ) -> rusqlite::Result<()> {
+        let mut upsert = tx.prepare_cached(
+            "INSERT INTO agents (run_id, agent_id, shifts, content_hash, status, reason, reason_kind, swap_id, trade, was_deferred)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (run_id, agent_id) DO UPDATE SET shifts = excluded.shifts,
+               content_hash = excluded.content_hash, status = excluded.status,
+               reason = excluded.reason, reason_kind = excluded.reason_kind,
+               swap_id = excluded.swap_id, trade = excluded.trade,
+               was_deferred = excluded.was_deferred",
+        )?;
+        let mut published = tx.prepare_cached(
+            "INSERT INTO published (schedule_id, agent_id, content_hash) VALUES (?1, ?2, ?3)
+             ON CONFLICT (schedule_id, agent_id) DO UPDATE SET content_hash = excluded.content_hash",
+        )?;
+        for a in agents {
+            let (status, reason, kind, swap) = state_columns(&a.state);
+            upsert.execute(params![
+                run,
+                a.agent_id,
+                shifts_json(&a.week),
+                a.week.hash().as_str(),
+                status,
+                reason,
+                kind,
+                swap,
+                a.trade,
+                a.was_deferred
+            ])?;
+            if a.state == AgentState::Published {
+                published.execute(params![schedule_id, a.agent_id, a.week.hash().as_str()])?;
+            }
+        }
+        Ok(())
     }
 
     fn insert_run(
@@ -234,50 +387,39 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
-    fn open_run(
-        &self,
-        target: &str,
-        week: NaiveDate,
-    ) -> Result<Option<(RunRecord, Vec<AgentRecord>)>, StoreError> {
+    fn open_run(&self, target: &str, week: NaiveDate) -> Result<Option<OpenRun>, StoreError> {
         let raw = self.with(|c| {
             c.query_row(
                 &format!(
                     "SELECT {RUN_COLUMNS} FROM runs WHERE target = ?1 AND week_start = ?2
-                     AND outcome IN ('running', 'failed') ORDER BY id DESC LIMIT 1"
+                     AND outcome IN ({}) ORDER BY id DESC LIMIT 1",
+                    resumable_outcomes()
                 ),
                 params![target, week.format("%Y-%m-%d").to_string()],
                 raw_run,
             )
             .optional()
         })?;
-        match raw {
-            None => Ok(None),
-            Some(raw) => {
-                let run = self.run(raw)?;
-                let agents = self.agents(run.id)?;
-                Ok(Some((run, agents)))
-            }
-        }
+        let Some(raw) = raw else { return Ok(None) };
+        let run = self.run(raw)?;
+        let agents = self.agents(run.id)?;
+        let applied_swaps = self.with(|c| {
+            let mut q = c.prepare("SELECT swap_id FROM applied_swaps WHERE run_id = ?1")?;
+            let rows = q.query_map(params![run.id], |r| r.get(0))?;
+            rows.collect()
+        })?;
+        Ok(Some(OpenRun {
+            run,
+            agents,
+            applied_swaps,
+        }))
     }
 
-    fn create_run(
-        &self,
-        run: &NewRun<'_>,
-        agents: &[(String, Vec<Shift>, String)],
-    ) -> Result<RunId, StoreError> {
+    fn create_run(&self, run: &NewRun<'_>, agents: &[AgentRow]) -> Result<RunId, StoreError> {
         self.with(|c| {
             let tx = c.transaction()?;
             let id = Self::insert_run(&tx, run, Outcome::Running, None)?;
-            {
-                let mut insert = tx.prepare(
-                    "INSERT INTO agents (run_id, agent_id, shifts, content_hash, status)
-                     VALUES (?1, ?2, ?3, ?4, 'planned')",
-                )?;
-                for (agent, shifts, hash) in agents {
-                    let json = serde_json::to_string(shifts).expect("shifts serialize");
-                    insert.execute(params![id, agent, json, hash])?;
-                }
-            }
+            Self::save_rows(&tx, id, run.schedule_id, agents)?;
             tx.commit()?;
             Ok(id)
         })
@@ -296,87 +438,47 @@ impl Store for SqliteStore {
         })
     }
 
-    fn update_agent(&self, run: RunId, change: &AgentChange<'_>) -> Result<(), StoreError> {
+    fn save_agents(
+        &self,
+        run: RunId,
+        schedule_id: &str,
+        agents: &[AgentRow],
+    ) -> Result<(), StoreError> {
         self.with(|c| {
-            c.execute(
-                "UPDATE agents SET status = ?3, reason = ?4, swap_id = COALESCE(?5, swap_id),
-                 was_deferred = was_deferred OR ?3 = 'deferred'
-                 WHERE run_id = ?1 AND agent_id = ?2",
-                params![
-                    run,
-                    change.agent_id,
-                    change.status.to_string(),
-                    change.reason,
-                    change.swap_id
-                ],
-            )
-            .map(|_| ())
+            let tx = c.transaction()?;
+            Self::save_rows(&tx, run, schedule_id, agents)?;
+            tx.commit()
         })
     }
 
-    fn apply_trade(&self, run: RunId, trade: &TradeChange) -> Result<(), StoreError> {
+    fn save_trade(
+        &self,
+        run: RunId,
+        schedule_id: &str,
+        swap: &AppliedSwap<'_>,
+        agents: &[AgentRow],
+    ) -> Result<(), StoreError> {
         self.with(|c| {
             let tx = c.transaction()?;
             tx.execute(
                 "INSERT INTO applied_swaps (run_id, swap_id, resolution) VALUES (?1, ?2, ?3)",
-                params![run, trade.swap_id, trade.resolution],
+                params![run, swap.swap_id, swap.resolution.as_str()],
             )?;
-            for (agent, shifts, hash, note) in &trade.agents {
-                let json = serde_json::to_string(shifts).expect("shifts serialize");
-                tx.execute(
-                    // A changed week, or one waiting for this swap, is
-                    // planned again; an unchanged one keeps its status.
-                    "UPDATE agents SET
-                     status = CASE WHEN content_hash <> ?4 OR status = 'deferred' THEN 'planned' ELSE status END,
-                     reason = CASE WHEN content_hash <> ?4 OR status = 'deferred' THEN NULL ELSE reason END,
-                     shifts = ?3, content_hash = ?4, trade = ?5
-                     WHERE run_id = ?1 AND agent_id = ?2",
-                    params![run, agent, json, hash, note],
-                )?;
-            }
+            Self::save_rows(&tx, run, schedule_id, agents)?;
             tx.commit()
         })
     }
 
-    fn applied_swaps(&self, run: RunId) -> Result<Vec<String>, StoreError> {
-        self.with(|c| {
-            let mut q = c.prepare("SELECT swap_id FROM applied_swaps WHERE run_id = ?1")?;
-            let rows = q.query_map(params![run], |r| r.get(0))?;
-            rows.collect()
-        })
-    }
-
-    fn mark_published(
+    fn published_hashes(
         &self,
-        run: RunId,
         schedule_id: &str,
-        agents: &[(String, String)],
-    ) -> Result<(), StoreError> {
-        self.with(|c| {
-            let tx = c.transaction()?;
-            {
-                let mut agent = tx.prepare(
-                    "UPDATE agents SET status = 'published', reason = NULL
-                     WHERE run_id = ?1 AND agent_id = ?2",
-                )?;
-                let mut published = tx.prepare(
-                    "INSERT INTO published (schedule_id, agent_id, content_hash) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (schedule_id, agent_id) DO UPDATE SET content_hash = excluded.content_hash",
-                )?;
-                for (id, hash) in agents {
-                    agent.execute(params![run, id])?;
-                    published.execute(params![schedule_id, id, hash])?;
-                }
-            }
-            tx.commit()
-        })
-    }
-
-    fn published_hashes(&self, schedule_id: &str) -> Result<BTreeMap<String, String>, StoreError> {
+    ) -> Result<BTreeMap<String, ContentHash>, StoreError> {
         self.with(|c| {
             let mut q =
                 c.prepare("SELECT agent_id, content_hash FROM published WHERE schedule_id = ?1")?;
-            let rows = q.query_map(params![schedule_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let rows = q.query_map(params![schedule_id], |r| {
+                Ok((r.get(0)?, ContentHash::from_stored(r.get(1)?)))
+            })?;
             rows.collect()
         })
     }
@@ -408,12 +510,11 @@ impl Store for SqliteStore {
         raws.into_iter().map(|r| self.run(r)).collect()
     }
 
-    fn agents(&self, run: RunId) -> Result<Vec<AgentRecord>, StoreError> {
+    fn agents(&self, run: RunId) -> Result<Vec<AgentRow>, StoreError> {
         let raws = self.with(|c| {
-            let mut q = c.prepare(
-                "SELECT agent_id, shifts, content_hash, status, reason, swap_id, trade, was_deferred
-                 FROM agents WHERE run_id = ?1 ORDER BY agent_id",
-            )?;
+            let mut q = c.prepare(&format!(
+                "SELECT {AGENT_COLUMNS} FROM agents WHERE run_id = ?1 ORDER BY agent_id"
+            ))?;
             let rows = q.query_map(params![run], raw_agent)?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
         })?;
@@ -422,12 +523,13 @@ impl Store for SqliteStore {
 
     fn pending_deferrals(&self) -> Result<Vec<PendingDeferral>, StoreError> {
         let rows = self.with(|c| {
-            let mut q = c.prepare(
+            let mut q = c.prepare(&format!(
                 "SELECT r.id, r.target, r.week_start, a.agent_id, a.swap_id
                  FROM agents a JOIN runs r ON r.id = a.run_id
-                 WHERE a.status = 'deferred' AND r.outcome IN ('running', 'failed')
+                 WHERE a.status = 'deferred' AND r.outcome IN ({})
                  ORDER BY r.id, a.agent_id",
-            )?;
+                resumable_outcomes()
+            ))?;
             let rows = q.query_map([], |r| {
                 Ok((
                     r.get::<_, RunId>(0)?,
@@ -454,15 +556,45 @@ impl Store for SqliteStore {
     }
 }
 
+/// `'running', 'failed'`: the outcomes [`Outcome::is_resumable`] names.
+fn resumable_outcomes() -> String {
+    Outcome::RESUMABLE
+        .iter()
+        .map(|o| format!("'{o}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn shift(h: u32) -> Shift {
-        Shift {
-            start_time: format!("2026-11-30T{h:02}:00:00Z").parse().unwrap(),
-            end_time: format!("2026-11-30T{:02}:00:00Z", h + 8).parse().unwrap(),
-            activity: Some("phone".into()),
+    fn week(h: u32) -> AgentWeek {
+        AgentWeek::new(vec![Shift {
+            start: format!("2026-11-30T{h:02}:00:00Z").parse().unwrap(),
+            end: format!("2026-11-30T{:02}:00:00Z", h + 8).parse().unwrap(),
+            activity: "phone".into(),
+        }])
+    }
+
+    fn row(agent: &str, week: AgentWeek, state: AgentState) -> AgentRow {
+        AgentRow {
+            agent_id: agent.into(),
+            week,
+            was_deferred: matches!(state, AgentState::Deferred { .. }),
+            state,
+            trade: None,
+        }
+    }
+
+    fn new_run(week: NaiveDate) -> NewRun<'static> {
+        NewRun {
+            target: "chicago",
+            week_start: week,
+            schedule_id: "s-1",
+            source: "in.csv",
+            source_hash: "h",
+            started_at: Utc::now(),
         }
     }
 
@@ -470,72 +602,128 @@ mod tests {
     fn a_run_survives_reopening_and_trades_apply_once() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
-        let week = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
-        let new = NewRun {
-            target: "chicago",
-            week_start: week,
-            schedule_id: "s-1",
-            source: "in.csv",
-            source_hash: "h",
-            started_at: Utc::now(),
+        let monday = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+        let deferred = AgentState::Deferred {
+            swap_id: "sw-1".into(),
         };
         let run = {
             let store = SqliteStore::open(&path).unwrap();
-            let run = store
-                .create_run(
-                    &new,
+            let planned = [
+                row("a-1", week(8), AgentState::Planned),
+                row("a-2", week(14), AgentState::Planned),
+            ];
+            let run = store.create_run(&new_run(monday), &planned).unwrap();
+            store
+                .save_agents(
+                    run,
+                    "s-1",
                     &[
-                        ("a-1".into(), vec![shift(8)], "h1".into()),
-                        ("a-2".into(), vec![shift(14)], "h2".into()),
+                        row("a-1", week(8), deferred.clone()),
+                        row("a-2", week(14), AgentState::Published),
                     ],
                 )
-                .unwrap();
-            store
-                .update_agent(
-                    run,
-                    &AgentChange {
-                        agent_id: "a-1",
-                        status: AgentStatus::Deferred,
-                        reason: None,
-                        swap_id: Some("sw-1"),
-                    },
-                )
-                .unwrap();
-            store
-                .mark_published(run, "s-1", &[("a-2".into(), "h2".into())])
                 .unwrap();
             run
         };
         let store = SqliteStore::open(&path).unwrap();
-        let (open, agents) = store.open_run("chicago", week).unwrap().unwrap();
-        assert_eq!(open.id, run);
-        assert_eq!(agents[0].status, AgentStatus::Deferred);
-        assert!(agents[0].was_deferred);
-        assert_eq!(agents[1].status, AgentStatus::Published);
-        assert_eq!(store.published_hashes("s-1").unwrap()["a-2"], "h2");
+        let open = store.open_run("chicago", monday).unwrap().unwrap();
+        assert_eq!(open.run.id, run);
+        assert_eq!(open.agents[0].state, deferred);
+        assert!(open.agents[0].was_deferred);
+        assert_eq!(open.agents[1].state, AgentState::Published);
+        assert_eq!(
+            store.published_hashes("s-1").unwrap()["a-2"],
+            *week(14).hash()
+        );
         assert_eq!(store.pending_deferrals().unwrap().len(), 1);
 
-        let trade = TradeChange {
-            swap_id: "sw-1".into(),
-            resolution: "approved".into(),
-            agents: vec![("a-1".into(), vec![], "h0".into(), "gave".into())],
+        let swap = AppliedSwap {
+            swap_id: "sw-1",
+            resolution: SwapStatus::Approved,
         };
-        store.apply_trade(run, &trade).unwrap();
+        let traded = [row("a-1", week(10), AgentState::Planned)];
+        store.save_trade(run, "s-1", &swap, &traded).unwrap();
         assert!(
-            store.apply_trade(run, &trade).is_err(),
+            store.save_trade(run, "s-1", &swap, &traded).is_err(),
             "a trade applies once"
         );
-        assert_eq!(store.applied_swaps(run).unwrap(), vec!["sw-1".to_owned()]);
-        let a1 = &store.agents(run).unwrap()[0];
-        assert_eq!(
-            (a1.status, a1.content_hash.as_str()),
-            (AgentStatus::Planned, "h0")
-        );
+        let open = store.open_run("chicago", monday).unwrap().unwrap();
+        assert_eq!(open.applied_swaps, vec!["sw-1".to_owned()]);
+        assert_eq!(open.agents[0].week, week(10));
 
         store
             .finish_run(run, Outcome::Success, "done", Utc::now())
             .unwrap();
-        assert!(store.open_run("chicago", week).unwrap().is_none());
+        assert!(store.open_run("chicago", monday).unwrap().is_none());
         assert_eq!(store.recent_runs(5).unwrap()[0].outcome, Outcome::Success);
+    }
+
+    /// What the first release's `SqliteStore::open` created, and rows as it
+    /// wrote them.
+    const FIRST_RELEASE: &str = r#"
+CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, target TEXT NOT NULL, week_start TEXT NOT NULL,
+  schedule_id TEXT NOT NULL, source TEXT NOT NULL, source_hash TEXT NOT NULL, started_at TEXT NOT NULL,
+  finished_at TEXT, outcome TEXT NOT NULL, summary TEXT);
+CREATE INDEX runs_by_target ON runs (target, week_start, outcome);
+CREATE TABLE agents (run_id INTEGER NOT NULL REFERENCES runs (id), agent_id TEXT NOT NULL, shifts TEXT NOT NULL,
+  content_hash TEXT NOT NULL, status TEXT NOT NULL, reason TEXT, swap_id TEXT, trade TEXT,
+  was_deferred INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (run_id, agent_id));
+CREATE TABLE applied_swaps (run_id INTEGER NOT NULL REFERENCES runs (id), swap_id TEXT NOT NULL,
+  resolution TEXT NOT NULL, PRIMARY KEY (run_id, swap_id));
+CREATE TABLE published (schedule_id TEXT NOT NULL, agent_id TEXT NOT NULL, content_hash TEXT NOT NULL,
+  PRIMARY KEY (schedule_id, agent_id));
+INSERT INTO runs VALUES (1, 'chicago', '2026-11-30', 's-1', 'in.csv', 'h', '2026-11-26T06:00:00+00:00', NULL, 'running', NULL);
+INSERT INTO agents VALUES (1, 'a-1', '[{"startTime":"2026-11-30T08:00:00Z","endTime":"2026-11-30T16:00:00Z","activity":"phone"}]',
+  'HASH8', 'published', NULL, NULL, NULL, 0);
+INSERT INTO agents VALUES (1, 'a-2', '[]', 'h2', 'failed',
+  'swap sw-9 still pending at the deferral deadline 2026-11-29 06:00:00 UTC: unpublished; resolve the swap, then run `wfm-publisher publish` for this target and week again', 'sw-9', NULL, 1);
+INSERT INTO agents VALUES (1, 'a-3', '[]', 'h3', 'failed', 'the platform rejected PUT /api/v2/wfm/schedule/agent/a-3 (invalid_shift: overlap)', NULL, NULL, 0);
+INSERT INTO agents VALUES (1, 'a-4', '[]', 'h4', 'deferred', NULL, 'sw-4', NULL, 1);
+INSERT INTO published VALUES ('s-1', 'a-1', 'HASH8');
+"#;
+
+    #[test]
+    fn a_database_of_the_first_release_is_migrated_and_resumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let hash8 = week(8).hash().to_string();
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(&FIRST_RELEASE.replace("HASH8", &hash8))
+            .unwrap();
+        let store = SqliteStore::open(&path).unwrap();
+        let monday = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+        let open = store.open_run("chicago", monday).unwrap().unwrap();
+        let by_id: BTreeMap<_, _> = open
+            .agents
+            .iter()
+            .map(|a| (a.agent_id.as_str(), a))
+            .collect();
+        assert_eq!(
+            by_id["a-1"].week,
+            week(8),
+            "shifts and hash read as written"
+        );
+        assert_eq!(by_id["a-1"].state, AgentState::Published);
+        let kind = |a: &str| match &by_id[a].state {
+            AgentState::Unpublished(u) => u.kind,
+            other => panic!("{a}: {other:?}"),
+        };
+        assert_eq!(kind("a-2"), UnpublishedKind::DeadlinePassed);
+        assert_eq!(kind("a-3"), UnpublishedKind::Refused);
+        assert_eq!(
+            by_id["a-4"].state,
+            AgentState::Deferred {
+                swap_id: "sw-4".into()
+            }
+        );
+        assert_eq!(
+            store.published_hashes("s-1").unwrap()["a-1"].as_str(),
+            hash8
+        );
+        drop(store);
+        // Opening again does not migrate twice.
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.agents(1).unwrap().len(), 4);
     }
 }

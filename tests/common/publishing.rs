@@ -7,7 +7,8 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use wfm_publisher::clock::SharedClock;
 use wfm_publisher::config::Settings;
-use wfm_publisher::publish::{Engine, LogProgress, RunOptions};
+use wfm_publisher::platform;
+use wfm_publisher::publish::{Engine, EngineParts, KeyedLocks, ProgressView, RunOptions};
 use wfm_publisher::sample::{self, SampleSpec, Weeks};
 use wfm_publisher::sim::{Record, Scenario, SimHandle};
 use wfm_publisher::store::{SqliteStore, Store};
@@ -65,17 +66,16 @@ pub fn write_source_for(cfg: &TestConfig, week: NaiveDate, csv: &str) {
 }
 
 pub fn engine(settings: &Settings, clock: SharedClock) -> Engine {
-    let client = wfm_publisher::api::PlatformClient::new(settings, clock.clone()).unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.store.path).unwrap());
-    Engine::new(
-        client,
+    let locks = Arc::new(KeyedLocks::default());
+    Engine::new(EngineParts {
+        platform: platform::connect(settings, clock.clone(), locks.clone()).unwrap(),
         store,
         clock,
-        settings.workers.concurrency,
-        Default::default(),
-        Arc::new(LogProgress::default()),
-        Default::default(),
-    )
+        locks,
+        progress: ProgressView::Log,
+        cancel: Default::default(),
+    })
 }
 
 pub fn published(record: &Record) -> Weeks {

@@ -1,0 +1,257 @@
+//! The runs the daemon starts and watches: at boot (interrupted runs to
+//! resume, missed ones to catch up, dev mode's runs), on each target's
+//! cron, on a trigger; one per target at a time; drained at the stop.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::{cron, notify, status, Daemon, DaemonError, Trigger};
+use crate::clock::SharedClock;
+use crate::config::TargetSettings;
+use crate::publish::{EngineError, Report, RunOptions};
+use crate::store::{Outcome, Store, StoreError};
+
+type Ended = (String, Result<Report, EngineError>);
+
+pub(super) struct Runs {
+    pub(super) daemon: Arc<Daemon>,
+    tasks: JoinSet<()>,
+    done_tx: mpsc::UnboundedSender<Ended>,
+    pub(super) done_rx: mpsc::UnboundedReceiver<Ended>,
+    reports: Vec<Report>,
+    /// Dev mode: the runs started at once, until they end.
+    waiting_for: BTreeSet<String>,
+    exit_when_done: bool,
+    shutdown: CancellationToken,
+    /// Each target's wall-clock time its cron was last looked at.
+    last_wall: BTreeMap<String, NaiveDateTime>,
+}
+
+impl Runs {
+    pub(super) fn new(
+        daemon: Arc<Daemon>,
+        exit_when_done: bool,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let now = daemon.clock.now();
+        let last_wall = daemon
+            .settings()
+            .targets
+            .values()
+            .map(|t| (t.name.clone(), cron::wall(t.time_zone, now)))
+            .collect();
+        Runs {
+            daemon,
+            tasks: JoinSet::new(),
+            done_tx,
+            done_rx,
+            reports: Vec::new(),
+            waiting_for: BTreeSet::new(),
+            exit_when_done,
+            shutdown,
+            last_wall,
+        }
+    }
+
+    /// Starts a run of the trigger's target, unless one is in progress.
+    pub(super) fn start(&mut self, trigger: Trigger) -> bool {
+        let daemon = &self.daemon;
+        let settings = daemon.settings();
+        let Some(target) = settings.targets.get(&trigger.target).cloned() else {
+            tracing::warn!(target = %trigger.target, "no such target: run not started");
+            return false;
+        };
+        if !daemon
+            .running
+            .lock()
+            .expect("running")
+            .insert(target.name.clone())
+        {
+            tracing::warn!(target = %target.name, reason = trigger.reason, "a run of this target is in progress: not starting another");
+            return false;
+        }
+        let week = trigger
+            .week
+            .unwrap_or_else(|| week_for(&daemon.clock, &target));
+        tracing::info!(target = %target.name, %week, reason = trigger.reason, "run starting");
+        status(&format!("publishing {} week {week}", target.name));
+        let engine = daemon.engine();
+        let done = self.done_tx.clone();
+        self.tasks.spawn(async move {
+            let options = RunOptions {
+                week,
+                dry_run: false,
+                wait: true,
+            };
+            let result = engine.run(&target, options).await;
+            let _ = done.send((target.name.clone(), result));
+        });
+        true
+    }
+
+    /// What starts with the daemon: runs a crash or restart interrupted
+    /// (resumed, not started over), runs missed while down (within each
+    /// target's catch-up window), and `run_now`.
+    pub(super) fn start_at_boot(&mut self, run_now: &[String]) -> Result<(), DaemonError> {
+        let store = self.daemon.store.clone();
+        for (target, week) in unfinished_runs(store.as_ref())? {
+            let reason = "resuming an interrupted run";
+            self.start(Trigger {
+                target,
+                week: Some(week),
+                reason,
+            });
+        }
+        let now = self.daemon.clock.now();
+        for target in self.daemon.settings().targets.values() {
+            let last = last_run_start(store.as_ref(), &target.name)?;
+            if let Some(fire) = cron::missed(
+                &target.parsed_cron,
+                target.time_zone,
+                last,
+                now,
+                target.catch_up,
+            ) {
+                tracing::info!(target = %target.name, missed = %fire.at, "catching up a run missed while down");
+                let reason = "catching up a missed run";
+                self.start(Trigger {
+                    target: target.name.clone(),
+                    week: None,
+                    reason,
+                });
+            }
+        }
+        for target in run_now {
+            let reason = "started at once";
+            if self.start(Trigger {
+                target: target.clone(),
+                week: None,
+                reason,
+            }) {
+                self.waiting_for.insert(target.clone());
+            }
+        }
+        if self.exit_when_done && self.waiting_for.is_empty() {
+            self.shutdown.cancel();
+        }
+        Ok(())
+    }
+
+    /// Each target's next cron time, published for `/status` and metrics.
+    pub(super) fn next_fires(&mut self) -> BTreeMap<String, cron::Fire> {
+        let settings = self.daemon.settings();
+        let now = self.daemon.clock.now();
+        let fires: BTreeMap<String, cron::Fire> = settings
+            .targets
+            .values()
+            .filter_map(|t| {
+                let after = self
+                    .last_wall
+                    .entry(t.name.clone())
+                    .or_insert_with(|| cron::wall(t.time_zone, now));
+                cron::next_fire(&t.parsed_cron, t.time_zone, *after).map(|f| (t.name.clone(), f))
+            })
+            .collect();
+        *self.daemon.next_runs.lock().expect("next runs") =
+            fires.iter().map(|(n, f)| (n.clone(), f.at)).collect();
+        fires
+    }
+
+    /// Starts the runs whose cron time has come.
+    pub(super) fn fire_due(&mut self, fires: &BTreeMap<String, cron::Fire>) {
+        let now = self.daemon.clock.now();
+        for (name, fire) in fires.iter().filter(|(_, f)| f.at <= now) {
+            self.last_wall.insert(name.clone(), fire.wall);
+            let reason = "scheduled";
+            self.start(Trigger {
+                target: name.clone(),
+                week: None,
+                reason,
+            });
+        }
+    }
+
+    pub(super) async fn ended(&mut self, target: String, result: Result<Report, EngineError>) {
+        self.daemon.running.lock().expect("running").remove(&target);
+        match result {
+            Ok(report) => {
+                log_report(&report);
+                notify::run_ended(&self.daemon.settings().notify, &report).await;
+                self.reports.push(report);
+            }
+            Err(e) => tracing::error!(%target, error = %e, "run stopped by the state store"),
+        }
+        status("idle");
+        self.waiting_for.remove(&target);
+        if self.exit_when_done && self.waiting_for.is_empty() {
+            self.shutdown.cancel();
+        }
+    }
+
+    /// Stops starting work, lets what was sent finish within
+    /// `workers.shutdown_grace`, and returns every report.
+    pub(super) async fn drain(mut self) -> Vec<Report> {
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+        status("stopping: letting requests already sent finish");
+        self.daemon.work.cancel();
+        let grace = self.daemon.settings().workers.shutdown_grace;
+        let tasks = &mut self.tasks;
+        let drained =
+            tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            tracing::warn!(
+                grace = %humantime::format_duration(grace),
+                "runs did not stop within the grace period: aborted; they resume at the next start"
+            );
+            self.tasks.abort_all();
+        }
+        while let Ok((_, Ok(report))) = self.done_rx.try_recv() {
+            self.reports.push(report);
+        }
+        self.reports
+    }
+}
+
+/// The week a run started now is about.
+fn week_for(clock: &SharedClock, target: &TargetSettings) -> NaiveDate {
+    crate::week::upcoming_week_start(clock.now(), target.time_zone, target.week_start_day)
+}
+
+fn log_report(report: &Report) {
+    let outcome = report.outcome.map(|o| o.to_string()).unwrap_or_default();
+    if matches!(report.outcome, Some(Outcome::Success)) {
+        tracing::info!(target = %report.target, %outcome, published = report.published, "run ended");
+    } else {
+        tracing::warn!(target = %report.target, %outcome, unpublished = report.unpublished.len(), problems = %report.problems.join("; "), "run ended");
+    }
+    for line in report.render().lines() {
+        tracing::info!(target = %report.target, "{line}");
+    }
+}
+
+/// (target, week) of every run left open by a crash, a restart or a run
+/// that did not wait.
+fn unfinished_runs(store: &dyn Store) -> Result<Vec<(String, NaiveDate)>, StoreError> {
+    let mut seen = BTreeSet::new();
+    let mut open = Vec::new();
+    for run in store.recent_runs(500)? {
+        if seen.insert((run.target.clone(), run.week_start)) && run.outcome.is_resumable() {
+            open.push((run.target, run.week_start));
+        }
+    }
+    Ok(open)
+}
+
+fn last_run_start(store: &dyn Store, target: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    Ok(store
+        .recent_runs(500)?
+        .into_iter()
+        .find(|r| r.target == target)
+        .map(|r| r.started_at))
+}

@@ -1,0 +1,200 @@
+//! The publisher's own picture of a week: shifts, agents' weeks and the
+//! content hash that says whether a week changed. No platform's wire format
+//! lives here, so renaming a wire field can never change a hash and
+//! republish every agent.
+
+use std::fmt;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use sha2::{Digest, Sha256};
+
+/// A stretch of time in UTC, as a swap names the shift it trades.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Span {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}–{}",
+            self.start.format("%Y-%m-%d %H:%MZ"),
+            self.end.format("%H:%MZ")
+        )
+    }
+}
+
+/// One planned shift: when, and doing what.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Shift {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub activity: String,
+}
+
+impl Shift {
+    pub fn span(&self) -> Span {
+        Span {
+            start: self.start,
+            end: self.end,
+        }
+    }
+}
+
+/// Hex SHA-256 of an agent's week in its canonical encoding.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ContentHash(String);
+
+impl ContentHash {
+    /// A hash read back from the state store.
+    pub fn from_stored(hex: String) -> Self {
+        ContentHash(hex)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ContentHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An agent's whole week, shifts sorted by start, with its content hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentWeek {
+    shifts: Vec<Shift>,
+    hash: ContentHash,
+}
+
+impl AgentWeek {
+    pub fn new(mut shifts: Vec<Shift>) -> Self {
+        shifts.sort();
+        let hash = content_hash(&shifts);
+        AgentWeek { shifts, hash }
+    }
+
+    /// A week read back from the state store, with the hash it was stored
+    /// with: a resumed run compares what it had, not a recomputation.
+    pub fn stored(shifts: Vec<Shift>, hash: ContentHash) -> Self {
+        AgentWeek { shifts, hash }
+    }
+
+    pub fn shifts(&self) -> &[Shift] {
+        &self.shifts
+    }
+
+    pub fn hash(&self) -> &ContentHash {
+        &self.hash
+    }
+}
+
+/// The canonical encoding: a JSON array of
+/// `{"startTime":RFC3339-Z,"endTime":RFC3339-Z,"activity":STRING}` objects
+/// with exactly these keys in this order, no white space, seconds without
+/// fraction unless the time has one. It is written out here, not derived
+/// from a serde type, because every hash in every state database depends
+/// on these bytes: they are the bytes the first release hashed.
+fn content_hash(shifts: &[Shift]) -> ContentHash {
+    let mut out = String::from("[");
+    for (i, s) in shifts.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"startTime\":\"");
+        out.push_str(&s.start.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+        out.push_str("\",\"endTime\":\"");
+        out.push_str(&s.end.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+        out.push_str("\",\"activity\":");
+        out.push_str(&serde_json::Value::String(s.activity.clone()).to_string());
+        out.push('}');
+    }
+    out.push(']');
+    ContentHash(hex::encode(Sha256::digest(out.as_bytes())))
+}
+
+/// How a platform says a shift swap stands. Platforms with more states
+/// (Genesys Cloud's trades) map theirs onto these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SwapStatus {
+    /// Awaiting a decision: both agents wait.
+    Pending,
+    Approved,
+    Denied,
+    Expired,
+    Canceled,
+}
+
+impl SwapStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SwapStatus::Pending => "pending",
+            SwapStatus::Approved => "approved",
+            SwapStatus::Denied => "denied",
+            SwapStatus::Expired => "expired",
+            SwapStatus::Canceled => "canceled",
+        }
+    }
+}
+
+/// One side of a swap: the agent and the shift it gives, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwapParty {
+    pub agent_id: String,
+    pub shift: Option<Span>,
+}
+
+/// A shift swap as the publisher reasons about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Swap {
+    pub id: String,
+    pub status: SwapStatus,
+    pub requester: SwapParty,
+    pub recipient: SwapParty,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Swap {
+    pub fn involves(&self, agent_id: &str) -> bool {
+        self.requester.agent_id == agent_id || self.recipient.agent_id == agent_id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    /// The hashes the first release stored: if this changes, every agent
+    /// of every existing state database would be published again.
+    #[test]
+    fn the_canonical_encoding_hashes_as_the_first_release_did() {
+        let week = AgentWeek::new(vec![
+            Shift {
+                start: at("2026-12-01T23:30:00Z"),
+                end: at("2026-12-02T07:30:00Z"),
+                activity: "a \"quoted\" é one".into(),
+            },
+            Shift {
+                start: at("2026-11-30T14:00:00Z"),
+                end: at("2026-11-30T22:00:00Z"),
+                activity: "phone".into(),
+            },
+        ]);
+        assert_eq!(
+            week.hash().as_str(),
+            "dfe4e01fa9bd51998303fada9db67b223c0d2e8ffd657b696029219315ada84d"
+        );
+        assert_eq!(
+            AgentWeek::new(Vec::new()).hash().as_str(),
+            "4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945"
+        );
+    }
+}

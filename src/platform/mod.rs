@@ -1,0 +1,138 @@
+//! The one seam between the publication engine and a WFM platform: what a
+//! publication needs, in the publisher's own types. The engine never sees a
+//! URL, a wire type or a platform's way of batching; each platform's
+//! adapter decides those (per-agent `PUT`s and 500-agent publishes for the
+//! simple contract; one gzip upload, an asynchronous operation and a
+//! whole-schedule publish flag for Genesys Cloud).
+
+mod simple;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::stats::StatsSnapshot;
+use crate::api::{PlatformClient, PlatformError};
+use crate::clock::SharedClock;
+use crate::config::{Settings, TargetSettings};
+use crate::plan::{AgentWeek, Swap};
+use crate::preflight::Refusal;
+use crate::publish::lifecycle::Unpublished;
+use crate::publish::trade::Resolution;
+use crate::publish::KeyedLocks;
+
+pub use simple::SimpleContract;
+
+/// The platform the configuration names, ready for runs: its token is
+/// refreshed in the background until the last handle is dropped.
+/// `locks` keeps two runs of the process from publishing one schedule at
+/// once.
+pub fn connect(
+    settings: &Settings,
+    clock: SharedClock,
+    locks: Arc<KeyedLocks>,
+) -> Result<Arc<dyn Platform>, PlatformError> {
+    let client = PlatformClient::new(settings, clock)?;
+    // The refresher stops by itself once the client is dropped.
+    drop(client.tokens().spawn_refresher());
+    Ok(Arc::new(SimpleContract::new(
+        client,
+        settings.workers.concurrency,
+        locks,
+    )))
+}
+
+/// The week's schedule on the platform, as prepared for a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    pub id: String,
+}
+
+/// What became of one agent's week sent to the platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Written,
+    /// A pending swap holds the agent.
+    Held {
+        swap_id: String,
+    },
+    /// The platform refused this agent (and only this agent).
+    Refused(Unpublished),
+}
+
+/// What one publish call decided, agent by agent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublishBatch {
+    pub published: Vec<String>,
+    /// Agents a pending swap holds: (agent, swap).
+    pub held: Vec<(String, String)>,
+    pub refused: Vec<(String, Unpublished)>,
+}
+
+/// One agent's week to write.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub agent_id: String,
+    pub week: AgentWeek,
+}
+
+/// A platform, as one publication run uses it. Errors returned as `Err`
+/// concern the run as a whole (scopes, organization, an outage); what
+/// concerns one agent comes back in that agent's outcome.
+pub trait Platform: Send + Sync {
+    /// A view of the same platform whose calls also count in a fresh set
+    /// of statistics: one per run, so that a report counts its own run.
+    fn for_run(&self) -> Arc<dyn Platform>;
+
+    /// This view's statistics (the run's, for a view from `for_run`).
+    fn stats(&self) -> StatsSnapshot;
+
+    /// Whether a run could start now: the platform's credentials work.
+    fn ready(&self) -> BoxFuture<'_, Result<(), PlatformError>>;
+
+    /// Everything that must hold before the first write: the client's
+    /// rights, and a schedule that is the week and zone the source file
+    /// was written for.
+    fn prepare<'a>(
+        &'a self,
+        target: &'a TargetSettings,
+        week: NaiveDate,
+    ) -> BoxFuture<'a, Result<Schedule, Refusal>>;
+
+    /// Every swap of the schedule, in every state.
+    fn swaps<'a>(
+        &'a self,
+        schedule: &'a Schedule,
+    ) -> BoxFuture<'a, Result<Vec<Swap>, PlatformError>>;
+
+    /// What a decided swap means for the weeks of the agents it involves
+    /// (`plan` holds those of them in the run).
+    fn resolve_swap<'a>(
+        &'a self,
+        schedule: &'a Schedule,
+        plan: BTreeMap<String, AgentWeek>,
+        swap: &'a Swap,
+    ) -> BoxFuture<'a, Result<Resolution, PlatformError>>;
+
+    /// Writes agents' weeks; yields each agent's outcome as it is known.
+    /// Starts nothing new once `cancel` is cancelled.
+    fn write<'a>(
+        &'a self,
+        schedule: &'a Schedule,
+        weeks: Vec<Outgoing>,
+        cancel: CancellationToken,
+    ) -> BoxStream<'a, Result<(String, WriteOutcome), PlatformError>>;
+
+    /// Publishes written agents; yields one batch of decisions per call
+    /// the platform answered. Starts nothing new once `cancel` is cancelled.
+    fn publish<'a>(
+        &'a self,
+        schedule: &'a Schedule,
+        agents: Vec<String>,
+        cancel: CancellationToken,
+    ) -> BoxStream<'a, Result<PublishBatch, PlatformError>>;
+}

@@ -1,0 +1,231 @@
+//! The simple contract (CONTRACT.md) behind the platform seam: one `PUT`
+//! per agent with bounded concurrency, publishes of at most 500 agents,
+//! never two publishes of one schedule at once, approved trades applied to
+//! the plan by the publisher (CONTRACT §4).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use futures::future::BoxFuture;
+use futures::stream::{BoxStream, StreamExt};
+use tokio_util::sync::CancellationToken;
+
+use super::{Outgoing, Platform, PublishBatch, Schedule, WriteOutcome};
+use crate::api::model::{self, ScheduleInfo};
+use crate::api::scopes::PUBLICATION;
+use crate::api::stats::StatsSnapshot;
+use crate::api::{self as wire, PlatformClient, PlatformError};
+use crate::config::TargetSettings;
+use crate::plan::{AgentWeek, Span, Swap, SwapParty, SwapStatus};
+use crate::preflight::{self, Refusal, ScheduleFacts};
+use crate::publish::lifecycle::{Unpublished, UnpublishedKind};
+use crate::publish::trade::{self, Resolution};
+use crate::publish::KeyedLocks;
+
+/// The platform's limit on agents per publish call.
+const PUBLISH_BATCH: usize = 500;
+
+#[derive(Clone)]
+pub struct SimpleContract {
+    client: PlatformClient,
+    concurrency: usize,
+    /// Shared by every run of the process, whatever client it uses.
+    locks: Arc<KeyedLocks>,
+}
+
+impl SimpleContract {
+    pub fn new(client: PlatformClient, concurrency: usize, locks: Arc<KeyedLocks>) -> Self {
+        SimpleContract {
+            client,
+            concurrency: concurrency.max(1),
+            locks,
+        }
+    }
+
+    pub fn client(&self) -> &PlatformClient {
+        &self.client
+    }
+
+    /// The schedule as the platform describes it, for the preflight checks.
+    pub fn facts(info: ScheduleInfo) -> ScheduleFacts {
+        ScheduleFacts {
+            id: info.id,
+            org_id: info.org_id,
+            week_start: info.week_start,
+            time_zone: info.time_zone,
+            state: info.state,
+        }
+    }
+
+    async fn publish_chunk(
+        &self,
+        schedule_id: &str,
+        mut batch: Vec<String>,
+    ) -> Result<PublishBatch, PlatformError> {
+        // Never two publishes of one schedule at once, even from two targets.
+        let _schedule = self.locks.lock(&format!("schedule:{schedule_id}")).await;
+        let mut out = PublishBatch::default();
+        while !batch.is_empty() {
+            match self.client.publish(schedule_id, &batch).await {
+                Ok(wire::PublishOutcome::Published { agent_ids, .. }) => {
+                    let confirmed: BTreeSet<&String> = agent_ids.iter().collect();
+                    for agent in batch.drain(..) {
+                        if confirmed.contains(&agent) {
+                            out.published.push(agent);
+                        } else {
+                            out.refused.push((agent, Unpublished::not_confirmed()));
+                        }
+                    }
+                }
+                Ok(wire::PublishOutcome::Deferred { pending }) => {
+                    batch.retain(|a| !pending.iter().any(|p| &p.agent_id == a));
+                    out.held
+                        .extend(pending.into_iter().map(|p| (p.agent_id, p.swap_id)));
+                }
+                Err(e) if e.is_run_level() => return Err(e),
+                Err(e) => {
+                    let why = refused(&e);
+                    out.refused
+                        .extend(batch.drain(..).map(|a| (a, why.clone())));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn refused(e: &PlatformError) -> Unpublished {
+    Unpublished::new(UnpublishedKind::Refused, e.to_string())
+}
+
+impl Platform for SimpleContract {
+    fn for_run(&self) -> Arc<dyn Platform> {
+        Arc::new(SimpleContract {
+            client: self.client.for_run(),
+            ..self.clone()
+        })
+    }
+
+    fn stats(&self) -> StatsSnapshot {
+        self.client.stats()
+    }
+
+    fn ready(&self) -> BoxFuture<'_, Result<(), PlatformError>> {
+        Box::pin(async move { self.client.tokens().token().await.map(|_| ()) })
+    }
+
+    fn prepare<'a>(
+        &'a self,
+        target: &'a TargetSettings,
+        week: NaiveDate,
+    ) -> BoxFuture<'a, Result<Schedule, Refusal>> {
+        Box::pin(async move {
+            self.client.require_scopes(&PUBLICATION).await?;
+            let id = target.schedule_id_for(week);
+            let facts = Self::facts(self.client.schedule(&id).await?);
+            let mismatches = preflight::mismatches(&facts, target, week, None);
+            if !mismatches.is_empty() {
+                return Err(Refusal::Schedule {
+                    schedule_id: id,
+                    mismatches,
+                });
+            }
+            Ok(Schedule { id })
+        })
+    }
+
+    fn swaps<'a>(
+        &'a self,
+        schedule: &'a Schedule,
+    ) -> BoxFuture<'a, Result<Vec<Swap>, PlatformError>> {
+        Box::pin(async move {
+            let swaps = self.client.swaps(&schedule.id, None).await?;
+            Ok(swaps.into_iter().map(domain_swap).collect())
+        })
+    }
+
+    fn resolve_swap<'a>(
+        &'a self,
+        _schedule: &'a Schedule,
+        plan: BTreeMap<String, AgentWeek>,
+        swap: &'a Swap,
+    ) -> BoxFuture<'a, Result<Resolution, PlatformError>> {
+        // The simple contract leaves the traded week for the publisher to
+        // write (CONTRACT §4): it follows from the plan and the swap alone.
+        Box::pin(std::future::ready(Ok(trade::resolve(&plan, swap))))
+    }
+
+    fn write<'a>(
+        &'a self,
+        schedule: &'a Schedule,
+        weeks: Vec<Outgoing>,
+        cancel: CancellationToken,
+    ) -> BoxStream<'a, Result<(String, WriteOutcome), PlatformError>> {
+        futures::stream::iter(weeks)
+            .take_while(move |_| std::future::ready(!cancel.is_cancelled()))
+            .map(move |w| async move {
+                let shifts = wire_shifts(&w.week);
+                let outcome = match self
+                    .client
+                    .write_agent(&schedule.id, &w.agent_id, &shifts)
+                    .await
+                {
+                    Ok(wire::WriteOutcome::Written { .. }) => WriteOutcome::Written,
+                    Ok(wire::WriteOutcome::Deferred { swap_id }) => WriteOutcome::Held { swap_id },
+                    Err(e) if e.is_run_level() => return Err(e),
+                    Err(e) => WriteOutcome::Refused(refused(&e)),
+                };
+                Ok((w.agent_id, outcome))
+            })
+            .buffer_unordered(self.concurrency)
+            .boxed()
+    }
+
+    fn publish<'a>(
+        &'a self,
+        schedule: &'a Schedule,
+        agents: Vec<String>,
+        cancel: CancellationToken,
+    ) -> BoxStream<'a, Result<PublishBatch, PlatformError>> {
+        let chunks: Vec<Vec<String>> = agents.chunks(PUBLISH_BATCH).map(|c| c.to_vec()).collect();
+        futures::stream::iter(chunks)
+            .take_while(move |_| std::future::ready(!cancel.is_cancelled()))
+            .then(move |chunk| self.publish_chunk(&schedule.id, chunk))
+            .boxed()
+    }
+}
+
+fn wire_shifts(week: &AgentWeek) -> Vec<model::Shift> {
+    week.shifts()
+        .iter()
+        .map(|s| model::Shift {
+            start_time: s.start,
+            end_time: s.end,
+            activity: Some(s.activity.clone()),
+        })
+        .collect()
+}
+
+fn domain_swap(s: model::Swap) -> Swap {
+    let party = |p: model::SwapParty| SwapParty {
+        agent_id: p.agent_id,
+        shift: p.shift.map(|s| Span {
+            start: s.start_time,
+            end: s.end_time,
+        }),
+    };
+    Swap {
+        id: s.id,
+        status: match s.status {
+            model::SwapStatus::Pending => SwapStatus::Pending,
+            model::SwapStatus::Approved => SwapStatus::Approved,
+            model::SwapStatus::Denied => SwapStatus::Denied,
+            model::SwapStatus::Expired => SwapStatus::Expired,
+            model::SwapStatus::Canceled => SwapStatus::Canceled,
+        },
+        requester: party(s.requester),
+        recipient: party(s.recipient),
+        updated_at: s.updated_at,
+    }
+}

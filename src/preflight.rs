@@ -1,0 +1,127 @@
+//! What must hold before a target's week is sent, in one wording for both
+//! `check` (which shows it as rows) and `publish` (which refuses with it).
+
+use std::fmt;
+
+use chrono::NaiveDate;
+
+use crate::api::PlatformError;
+use crate::config::TargetSettings;
+use crate::source::{self, SourceError, WeekPlan};
+
+/// How a schedule on the platform can disagree with the target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mismatch {
+    /// The schedule's week starts on another day.
+    Week {
+        target: String,
+        found: NaiveDate,
+        expected: NaiveDate,
+    },
+    /// The platform keeps the schedule in another zone: the source file's
+    /// local times would be misread.
+    Zone {
+        target: String,
+        found: String,
+        expected: String,
+    },
+    /// The schedule belongs to another organization than the token.
+    Organization { found: String, token: String },
+}
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Mismatch::Week { target, found, expected } => write!(
+                f,
+                "its week starts {found} but the run is for {expected}: fix targets.{target}.schedule_id or targets.{target}.week_start_day"
+            ),
+            Mismatch::Zone { target, found, expected } => write!(
+                f,
+                "the platform keeps it in {found} but targets.{target}.time_zone is {expected}: the source file's local times would be misread; make them agree"
+            ),
+            Mismatch::Organization { found, token } => write!(
+                f,
+                "it belongs to organization {found} but the token is of {token}: use an OAuth client of {found}"
+            ),
+        }
+    }
+}
+
+/// The schedule as the platform describes it, in the terms the checks need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleFacts {
+    pub id: String,
+    pub org_id: String,
+    pub week_start: NaiveDate,
+    pub time_zone: String,
+    /// e.g. draft or published, for `check` to show.
+    pub state: String,
+}
+
+/// Every way `facts` disagree with `target`'s week `week` (and, when known,
+/// the token's organization).
+pub fn mismatches(
+    facts: &ScheduleFacts,
+    target: &TargetSettings,
+    week: NaiveDate,
+    token_org: Option<&str>,
+) -> Vec<Mismatch> {
+    let mut found = Vec::new();
+    if let Some(token) = token_org.filter(|t| *t != facts.org_id) {
+        found.push(Mismatch::Organization {
+            found: facts.org_id.clone(),
+            token: token.to_owned(),
+        });
+    }
+    if facts.week_start != week {
+        found.push(Mismatch::Week {
+            target: target.name.clone(),
+            found: facts.week_start,
+            expected: week,
+        });
+    }
+    if facts.time_zone != target.time_zone.name() {
+        found.push(Mismatch::Zone {
+            target: target.name.clone(),
+            found: facts.time_zone.clone(),
+            expected: target.time_zone.name().to_owned(),
+        });
+    }
+    found
+}
+
+/// Why a run is refused before anything is sent.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Refusal {
+    #[error("{0}")]
+    Source(SourceError),
+    #[error("{0}")]
+    Platform(PlatformError),
+    #[error("schedule {schedule_id}: {}", .mismatches.iter().map(|m| m.to_string()).collect::<Vec<_>>().join("; "))]
+    Schedule {
+        schedule_id: String,
+        mismatches: Vec<Mismatch>,
+    },
+}
+
+impl Refusal {
+    /// One line per problem, for reports and the state store.
+    pub fn problems(&self) -> Vec<String> {
+        match self {
+            Refusal::Source(e) => e.problems.iter().map(|p| p.to_string()).collect(),
+            other => vec![other.to_string()],
+        }
+    }
+}
+
+impl From<PlatformError> for Refusal {
+    fn from(e: PlatformError) -> Self {
+        Refusal::Platform(e)
+    }
+}
+
+/// The week's source file, read and validated exactly as a run reads it.
+pub fn source(target: &TargetSettings, week: NaiveDate) -> Result<WeekPlan, Refusal> {
+    source::load_week(target, week).map_err(Refusal::Source)
+}

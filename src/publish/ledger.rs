@@ -1,0 +1,299 @@
+//! The run as an explicit ledger: every agent's week and state, moved only
+//! by events through [`lifecycle::transition`], each batch of events saved
+//! by one call to the ledger's sink before the engine acts on it. A dry
+//! run is a ledger whose sink records nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use super::lifecycle::{self, AgentState, Event, IllegalTransition, StateKind, Unpublished};
+use super::progress::Progress;
+use super::trade::Traded;
+use crate::plan::{AgentWeek, ContentHash, Swap};
+use crate::store::{AgentRow, AppliedSwap, RunId, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A bug: the engine asked for a move the lifecycle does not have.
+    #[error(transparent)]
+    Illegal(#[from] IllegalTransition),
+}
+
+/// Where a ledger's changes go.
+pub trait Sink: Send + Sync {
+    fn save(&self, schedule_id: &str, rows: &[AgentRow]) -> Result<(), StoreError>;
+    fn save_trade(
+        &self,
+        schedule_id: &str,
+        swap: &AppliedSwap<'_>,
+        rows: &[AgentRow],
+    ) -> Result<(), StoreError>;
+}
+
+/// A run recorded in the state store.
+pub struct StoreSink {
+    pub store: Arc<dyn Store>,
+    pub run: RunId,
+}
+
+impl Sink for StoreSink {
+    fn save(&self, schedule_id: &str, rows: &[AgentRow]) -> Result<(), StoreError> {
+        self.store.save_agents(self.run, schedule_id, rows)
+    }
+
+    fn save_trade(
+        &self,
+        schedule_id: &str,
+        swap: &AppliedSwap<'_>,
+        rows: &[AgentRow],
+    ) -> Result<(), StoreError> {
+        self.store.save_trade(self.run, schedule_id, swap, rows)
+    }
+}
+
+/// A dry run: plans, records nothing.
+pub struct DryRun;
+
+impl Sink for DryRun {
+    fn save(&self, _: &str, _: &[AgentRow]) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn save_trade(&self, _: &str, _: &AppliedSwap<'_>, _: &[AgentRow]) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+pub struct Ledger {
+    sink: Box<dyn Sink>,
+    schedule_id: String,
+    agents: BTreeMap<String, AgentRow>,
+    by_state: BTreeMap<StateKind, BTreeSet<String>>,
+    applied: BTreeSet<String>,
+    /// Agents this run found already published with the same content.
+    unchanged: usize,
+    progress: Arc<dyn Progress>,
+}
+
+impl Ledger {
+    pub fn new(
+        sink: Box<dyn Sink>,
+        schedule_id: &str,
+        rows: Vec<AgentRow>,
+        applied: impl IntoIterator<Item = String>,
+        progress: Arc<dyn Progress>,
+    ) -> Self {
+        let mut by_state: BTreeMap<StateKind, BTreeSet<String>> = BTreeMap::new();
+        for r in &rows {
+            by_state
+                .entry(r.state.kind())
+                .or_default()
+                .insert(r.agent_id.clone());
+        }
+        Ledger {
+            sink,
+            schedule_id: schedule_id.to_owned(),
+            agents: rows.into_iter().map(|r| (r.agent_id.clone(), r)).collect(),
+            by_state,
+            applied: applied.into_iter().collect(),
+            unchanged: 0,
+            progress,
+        }
+    }
+
+    /// The rows of a run that starts: every agent planned.
+    pub fn planned(plan: &BTreeMap<String, AgentWeek>) -> Vec<AgentRow> {
+        plan.iter()
+            .map(|(agent, week)| AgentRow {
+                agent_id: agent.clone(),
+                week: week.clone(),
+                state: AgentState::Planned,
+                was_deferred: false,
+                trade: None,
+            })
+            .collect()
+    }
+
+    pub fn agent_count(&self) -> usize {
+        self.agents.len()
+    }
+
+    pub fn count(&self, kind: StateKind) -> usize {
+        self.by_state.get(&kind).map_or(0, BTreeSet::len)
+    }
+
+    /// The agents in `kind`, in id order.
+    pub fn ids(&self, kind: StateKind) -> Vec<String> {
+        self.by_state
+            .get(&kind)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn get(&self, agent: &str) -> Option<&AgentRow> {
+        self.agents.get(agent)
+    }
+
+    pub fn rows(&self) -> impl Iterator<Item = &AgentRow> {
+        self.agents.values()
+    }
+
+    pub fn is_applied(&self, swap_id: &str) -> bool {
+        self.applied.contains(swap_id)
+    }
+
+    /// Says what the run waits for, where the run's progress is shown.
+    pub fn note(&self, message: &str) {
+        self.progress.note(message);
+    }
+
+    /// The run is over: its progress display goes.
+    pub fn finish(&self) {
+        self.progress.finish();
+    }
+
+    pub fn unchanged(&self) -> usize {
+        self.unchanged
+    }
+
+    /// Applies `events` and saves the agents they moved in one sink call.
+    /// Either every event applies or none does.
+    pub fn apply(&mut self, events: Vec<(String, Event)>) -> Result<(), LedgerError> {
+        let rows = self.next_rows(&events, |_| None)?;
+        self.sink.save(&self.schedule_id, &rows)?;
+        self.commit(rows);
+        Ok(())
+    }
+
+    /// Planned agents whose week is what an earlier run published.
+    pub fn skip_unchanged(
+        &mut self,
+        published: &BTreeMap<String, ContentHash>,
+    ) -> Result<(), LedgerError> {
+        let same: Vec<(String, Event)> = self
+            .ids(StateKind::Planned)
+            .into_iter()
+            .filter(|a| published.get(a) == Some(self.agents[a].week.hash()))
+            .map(|a| (a, Event::Unchanged))
+            .collect();
+        if same.is_empty() {
+            return Ok(());
+        }
+        self.unchanged += same.len();
+        self.apply(same)
+    }
+
+    /// Records a decided swap with the weeks it gave its agents, once.
+    pub fn apply_trade(&mut self, swap: &Swap, traded: Vec<Traded>) -> Result<(), LedgerError> {
+        let weeks: BTreeMap<String, Traded> = traded
+            .into_iter()
+            .map(|t| (t.agent_id.clone(), t))
+            .collect();
+        let events: Vec<(String, Event)> = weeks
+            .values()
+            .filter(|t| self.agents.contains_key(&t.agent_id))
+            .map(|t| {
+                let changed = self.agents[&t.agent_id].week.hash() != t.week.hash();
+                (t.agent_id.clone(), Event::Replanned { changed })
+            })
+            .collect();
+        let rows = self.next_rows(&events, |agent| weeks.get(agent))?;
+        self.save_trade(swap, rows)
+    }
+
+    /// Records a decided swap that contradicts the plan: its agents are
+    /// left unpublished with `why`.
+    pub fn refuse_trade(&mut self, swap: &Swap, why: Unpublished) -> Result<(), LedgerError> {
+        let events: Vec<(String, Event)> = [&swap.requester.agent_id, &swap.recipient.agent_id]
+            .into_iter()
+            .filter(|a| self.agents.contains_key(*a))
+            .map(|a| (a.clone(), Event::Refused(why.clone())))
+            .collect();
+        let rows = self.next_rows(&events, |_| None)?;
+        self.save_trade(swap, rows)
+    }
+
+    fn save_trade(&mut self, swap: &Swap, rows: Vec<AgentRow>) -> Result<(), LedgerError> {
+        let applied = AppliedSwap {
+            swap_id: &swap.id,
+            resolution: swap.status,
+        };
+        self.sink.save_trade(&self.schedule_id, &applied, &rows)?;
+        self.commit(rows);
+        self.applied.insert(swap.id.clone());
+        Ok(())
+    }
+
+    /// The rows `events` lead to, without changing anything yet.
+    fn next_rows<'t>(
+        &self,
+        events: &[(String, Event)],
+        traded: impl Fn(&str) -> Option<&'t Traded>,
+    ) -> Result<Vec<AgentRow>, LedgerError> {
+        let mut rows = Vec::with_capacity(events.len());
+        for (agent, event) in events {
+            let Some(row) = self.agents.get(agent) else {
+                continue;
+            };
+            let state = lifecycle::transition(agent, &row.state, event)?;
+            let mut next = AgentRow {
+                was_deferred: row.was_deferred || matches!(state, AgentState::Deferred { .. }),
+                state,
+                ..row.clone()
+            };
+            if let Some(t) = traded(agent) {
+                next.week = t.week.clone();
+                next.trade = Some(t.note.clone());
+            }
+            rows.push(next);
+        }
+        Ok(rows)
+    }
+
+    fn commit(&mut self, rows: Vec<AgentRow>) {
+        let mut published = 0;
+        for row in rows {
+            let before = self.agents[&row.agent_id].state.kind();
+            let after = row.state.kind();
+            self.count_metrics(before, &row.state);
+            if after == StateKind::Published && before != StateKind::Published {
+                published += 1;
+            }
+            if after == StateKind::Written && before != StateKind::Written {
+                self.progress.written();
+            }
+            if before != after {
+                self.by_state
+                    .entry(before)
+                    .or_default()
+                    .remove(&row.agent_id);
+                self.by_state
+                    .entry(after)
+                    .or_default()
+                    .insert(row.agent_id.clone());
+            }
+            self.agents.insert(row.agent_id.clone(), row);
+        }
+        if published > 0 {
+            self.progress.published(published);
+        }
+    }
+
+    fn count_metrics(&self, before: StateKind, after: &AgentState) {
+        if before == after.kind() {
+            return;
+        }
+        match after {
+            AgentState::Deferred { .. } => {
+                metrics::counter!("wfm_agents_deferred_total").increment(1)
+            }
+            AgentState::Unpublished(_) => metrics::counter!("wfm_agents_failed_total").increment(1),
+            AgentState::Written => metrics::counter!("wfm_agents_written_total").increment(1),
+            // Counted by the engine: only what this run sent, not what an
+            // earlier run had published already.
+            AgentState::Published | AgentState::Planned => {}
+        }
+    }
+}

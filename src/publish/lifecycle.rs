@@ -1,0 +1,327 @@
+//! An agent's lifecycle within one run: its states, the events that move
+//! it, and the one function that says where an event leads. Nothing else
+//! decides a state; the ledger applies what this returns and the store
+//! keeps the values.
+//!
+//! ```text
+//!            Unchanged                     Published
+//!   Planned ───────────────────────────▶ Published ◀──────── Written
+//!     │  ▲ ╲ Written                                            ▲ │
+//!     │  │  ╲────────────────────────────────────────────────────╯ │
+//!     │  │ Released / Replanned                                  │ Held
+//!     │  │                                                       ▼
+//!     │  └──────────────────────────── Deferred ◀────────────────┘
+//!     │ Held                              ▲  │ DeadlinePassed
+//!     └───────────────────────────────────┘  ▼
+//!   Planned | Written | Deferred ──Refused──▶ Unpublished(reason)
+//!   any state ──Replanned{changed}──▶ Planned   (a trade changed the week)
+//! ```
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+
+/// Why an agent's week was left unpublished. The report, the webhook and
+/// `/status` match on this, never on the wording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnpublishedKind {
+    /// The platform refused this agent's week (invalid, unknown agent, a
+    /// 403 that is neither a scope, an organization nor a swap).
+    Refused,
+    /// A resolved swap and the plan disagree: never guessed.
+    SwapMismatch,
+    /// Still waiting for a swap when the deferral deadline passed.
+    DeadlinePassed,
+    /// The platform accepted a publish but did not list the agent.
+    NotConfirmed,
+}
+
+impl UnpublishedKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnpublishedKind::Refused => "refused",
+            UnpublishedKind::SwapMismatch => "swap_mismatch",
+            UnpublishedKind::DeadlinePassed => "deadline_passed",
+            UnpublishedKind::NotConfirmed => "not_confirmed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            UnpublishedKind::Refused,
+            UnpublishedKind::SwapMismatch,
+            UnpublishedKind::DeadlinePassed,
+            UnpublishedKind::NotConfirmed,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// The typed reason plus the one line, with the fix, that people read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unpublished {
+    pub kind: UnpublishedKind,
+    pub detail: String,
+}
+
+impl Unpublished {
+    pub fn new(kind: UnpublishedKind, detail: impl Into<String>) -> Self {
+        Unpublished {
+            kind,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn deadline_passed(swap_id: &str, deadline: DateTime<Utc>) -> Self {
+        Unpublished::new(
+            UnpublishedKind::DeadlinePassed,
+            format!(
+                "swap {swap_id} still pending at the deferral deadline {deadline}: unpublished; resolve the swap, then run `wfm-publisher publish` for this target and week again"
+            ),
+        )
+    }
+
+    pub fn not_confirmed() -> Self {
+        Unpublished::new(
+            UnpublishedKind::NotConfirmed,
+            "the platform accepted the publish but did not list this agent as published",
+        )
+    }
+}
+
+impl fmt::Display for Unpublished {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentState {
+    /// To be written.
+    Planned,
+    /// Written, to be published.
+    Written,
+    /// Waiting for a pending shift swap to be decided.
+    Deferred {
+        swap_id: String,
+    },
+    Published,
+    Unpublished(Unpublished),
+}
+
+/// A state without its data, for counting and indexing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StateKind {
+    Planned,
+    Written,
+    Deferred,
+    Published,
+    Unpublished,
+}
+
+impl StateKind {
+    pub const ALL: [StateKind; 5] = [
+        StateKind::Planned,
+        StateKind::Written,
+        StateKind::Deferred,
+        StateKind::Published,
+        StateKind::Unpublished,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateKind::Planned => "planned",
+            StateKind::Written => "written",
+            StateKind::Deferred => "deferred",
+            StateKind::Published => "published",
+            StateKind::Unpublished => "unpublished",
+        }
+    }
+}
+
+impl fmt::Display for StateKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl AgentState {
+    pub fn kind(&self) -> StateKind {
+        match self {
+            AgentState::Planned => StateKind::Planned,
+            AgentState::Written => StateKind::Written,
+            AgentState::Deferred { .. } => StateKind::Deferred,
+            AgentState::Published => StateKind::Published,
+            AgentState::Unpublished(_) => StateKind::Unpublished,
+        }
+    }
+}
+
+/// What can happen to an agent's week during a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// An earlier run published this very content: nothing to send.
+    Unchanged,
+    /// The platform accepted the week.
+    Written,
+    /// A pending swap holds the agent.
+    Held { swap_id: String },
+    /// The platform published the week.
+    Published,
+    /// The swap the agent waited for is gone without a decision that
+    /// changes anything: the original week stands.
+    Released,
+    /// A decided swap set the agent's week; `changed` when it differs from
+    /// the week the agent had.
+    Replanned { changed: bool },
+    /// The platform refused the agent, or the plan cannot be trusted.
+    Refused(Unpublished),
+    /// The deferral deadline passed while the agent still waited.
+    DeadlinePassed { deadline: DateTime<Utc> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("agent {agent}: event {event:?} cannot happen in state {state:?}")]
+pub struct IllegalTransition {
+    pub agent: String,
+    pub state: AgentState,
+    pub event: Event,
+}
+
+/// The one transition function.
+pub fn transition(
+    agent: &str,
+    state: &AgentState,
+    event: &Event,
+) -> Result<AgentState, IllegalTransition> {
+    use AgentState as S;
+    use Event as E;
+    let next = match (state, event) {
+        (S::Planned, E::Unchanged) => S::Published,
+        (S::Planned, E::Written) => S::Written,
+        (S::Planned | S::Written, E::Held { swap_id }) => S::Deferred {
+            swap_id: swap_id.clone(),
+        },
+        (S::Written, E::Published) => S::Published,
+        (S::Deferred { .. }, E::Released) => S::Planned,
+        // A week that changed is written again whatever happened to the
+        // old one; an agent that waited is written now that it may be.
+        (_, E::Replanned { changed: true }) | (S::Deferred { .. }, E::Replanned { .. }) => {
+            S::Planned
+        }
+        (s, E::Replanned { changed: false }) => s.clone(),
+        (S::Planned | S::Written | S::Deferred { .. }, E::Refused(why)) => {
+            S::Unpublished(why.clone())
+        }
+        // A trade that contradicts the plan makes even a published week
+        // wrong: it is reported as unpublished, never guessed.
+        (S::Published | S::Unpublished(_), E::Refused(why))
+            if why.kind == UnpublishedKind::SwapMismatch =>
+        {
+            S::Unpublished(why.clone())
+        }
+        (S::Deferred { swap_id }, E::DeadlinePassed { deadline }) => {
+            S::Unpublished(Unpublished::deadline_passed(swap_id, *deadline))
+        }
+        _ => {
+            return Err(IllegalTransition {
+                agent: agent.to_owned(),
+                state: state.clone(),
+                event: event.clone(),
+            })
+        }
+    };
+    Ok(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held() -> Event {
+        Event::Held {
+            swap_id: "sw-1".into(),
+        }
+    }
+
+    fn deferred() -> AgentState {
+        AgentState::Deferred {
+            swap_id: "sw-1".into(),
+        }
+    }
+
+    #[test]
+    fn the_ordinary_path_and_the_deferred_one() {
+        let s = transition("a", &AgentState::Planned, &Event::Written).unwrap();
+        assert_eq!(s, AgentState::Written);
+        assert_eq!(
+            transition("a", &s, &Event::Published).unwrap(),
+            AgentState::Published
+        );
+        let d = transition("a", &AgentState::Written, &held()).unwrap();
+        assert_eq!(d, deferred());
+        assert_eq!(
+            transition("a", &d, &Event::Replanned { changed: false }).unwrap(),
+            AgentState::Planned
+        );
+        assert_eq!(
+            transition("a", &d, &Event::Released).unwrap(),
+            AgentState::Planned
+        );
+    }
+
+    #[test]
+    fn a_trade_replans_only_a_changed_week_or_a_waiting_agent() {
+        let same = Event::Replanned { changed: false };
+        let changed = Event::Replanned { changed: true };
+        assert_eq!(
+            transition("a", &AgentState::Published, &same).unwrap(),
+            AgentState::Published
+        );
+        assert_eq!(
+            transition("a", &AgentState::Published, &changed).unwrap(),
+            AgentState::Planned
+        );
+    }
+
+    #[test]
+    fn the_deadline_leaves_a_waiting_agent_unpublished_with_its_kind() {
+        let deadline = "2026-11-29T06:00:00Z".parse().unwrap();
+        let s = transition("a", &deferred(), &Event::DeadlinePassed { deadline }).unwrap();
+        match s {
+            AgentState::Unpublished(u) => {
+                assert_eq!(u.kind, UnpublishedKind::DeadlinePassed);
+                assert!(u.detail.contains("sw-1"), "{}", u.detail);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn impossible_events_are_refused_not_absorbed() {
+        for (state, event) in [
+            (AgentState::Planned, Event::Published),
+            (AgentState::Published, Event::Written),
+            (AgentState::Published, held()),
+            (AgentState::Written, Event::Released),
+            (
+                AgentState::Planned,
+                Event::DeadlinePassed {
+                    deadline: Utc::now(),
+                },
+            ),
+            (
+                AgentState::Unpublished(Unpublished::not_confirmed()),
+                Event::Written,
+            ),
+        ] {
+            assert!(
+                transition("a", &state, &event).is_err(),
+                "{state:?} {event:?}"
+            );
+        }
+    }
+}
