@@ -224,7 +224,7 @@ async fn each_403_cause_gets_its_own_diagnosis() {
     );
 
     // Everything in order and still refused: permanent, with the correlationId.
-    sim.with_platform(|p| p.scenario.faults.forbid_paths = vec!["/agent/a-9".into()]);
+    sim.reconfigure(|p| p.faults.forbid_paths = vec!["/agent/a-9".into()]);
     let err = publisher
         .write_agent(SCHEDULE, "a-9", &monday())
         .await
@@ -252,14 +252,12 @@ async fn a_stale_token_is_refreshed_once_whether_it_gets_401_or_403() {
     let c = client(&cfg, clock::system(), &[]);
     c.templates().await.unwrap();
 
-    sim.with_platform(|p| p.revoke_tokens());
+    sim.revoke_tokens();
     c.templates().await.expect("401, then a fresh token");
     assert_eq!(sim.record().count_status(401), 1);
 
-    sim.with_platform(|p| {
-        p.revoke_tokens();
-        p.scenario.server.forbidden_for_stale_token = true;
-    });
+    sim.revoke_tokens();
+    sim.reconfigure(|p| p.server.forbidden_for_stale_token = true);
     c.templates()
         .await
         .expect("403 on a stale token, then a fresh token");
@@ -351,9 +349,9 @@ async fn transient_failures_are_retried_within_a_budget() {
     let sim = spawn_sim(small_scenario()).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
     let c = client(&cfg, clock::system(), &[]);
-    sim.with_platform(|p| {
-        p.scenario.faults.error_rate = 0.3;
-        p.scenario.faults.error_statuses = vec![502, 503, 504];
+    sim.reconfigure(|p| {
+        p.faults.error_rate = 0.3;
+        p.faults.error_statuses = vec![502, 503, 504];
     });
     for _ in 0..10 {
         c.templates()
@@ -362,7 +360,7 @@ async fn transient_failures_are_retried_within_a_budget() {
     }
     assert!(c.stats().retries > 0);
 
-    sim.with_platform(|p| p.scenario.faults.error_rate = 1.0);
+    sim.reconfigure(|p| p.faults.error_rate = 1.0);
     let err = c.templates().await.unwrap_err();
     assert!(
         matches!(err, PlatformError::Unavailable { attempts: 6, .. }),

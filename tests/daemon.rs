@@ -81,13 +81,23 @@ fn instant_scenario() -> Scenario {
     s
 }
 
+/// No shift swaps at all: SMALL_WEEK's agents are those of the small
+/// scenario's swaps, so with them a run would wait on the manual clock and
+/// these tests would never see it end.
+fn no_swaps_scenario() -> Scenario {
+    let mut s = instant_scenario();
+    s.swaps.clear();
+    s
+}
+
 fn with_week(cfg: &TestConfig, week: &str, csv: &str) {
     let dir = cfg.dir.path().join("inbox/chicago");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(format!("{week}.csv")), csv).unwrap();
 }
 
-const SMALL_WEEK: &str = "agent_id,date,start,end,activity\na-5,2026-11-30,08:00,16:00,phone\na-6,2026-12-01,08:00,16:00,email\n";
+/// a-1 and a-2 are the agents of the small scenario's swap sw-1.
+const SMALL_WEEK: &str = "agent_id,date,start,end,activity\na-1,2026-12-01,08:00,16:00,phone\na-2,2026-12-01,08:00,16:00,email\n";
 
 /// Moves the clock in steps and records the instants at which runs start.
 async fn fire_times(
@@ -161,12 +171,11 @@ async fn cron_fires_once_across_spring_forward_and_fall_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_weekly_run_fires_on_time_and_publishes_the_coming_week() {
-    let sim = spawn_sim(instant_scenario()).await;
+    let sim = spawn_sim(no_swaps_scenario()).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
     with_week(&cfg, "2026-11-30", SMALL_WEEK);
     // Wednesday; the job is Thursday 06:00 in Chicago (12:00Z).
     let clock = ManualClock::new(at("2026-11-25T12:00:00Z"));
-    sim.with_platform(|p| p.scenario.swaps.clear());
     let running = start(&cfg, Arc::new(clock.clone()), &[]).await;
     eventually("the first plan", || {
         running.daemon.next_runs().contains_key("chicago")
@@ -199,8 +208,7 @@ async fn a_weekly_run_fires_on_time_and_publishes_the_coming_week() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_missed_while_down_is_made_up_once_at_start() {
-    let sim = spawn_sim(instant_scenario()).await;
-    sim.with_platform(|p| p.scenario.swaps.clear());
+    let sim = spawn_sim(no_swaps_scenario()).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
     with_week(&cfg, "2026-11-30", SMALL_WEEK);
     // Down through Thursday 06:00 Chicago; back two hours later.
@@ -373,11 +381,10 @@ async fn readiness_follows_the_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_trigger_needs_the_admin_token() {
-    let sim = spawn_sim(instant_scenario()).await;
+    let sim = spawn_sim(no_swaps_scenario()).await;
     let http = reqwest::Client::new();
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
     with_week(&cfg, "2026-11-30", SMALL_WEEK);
-    sim.with_platform(|p| p.scenario.swaps.clear());
 
     // Without a configured token, triggering is off.
     let running = start(
@@ -449,8 +456,7 @@ async fn the_admin_trigger_needs_the_admin_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_parse_as_prometheus_exposition_and_status_reports_targets() {
-    let sim = spawn_sim(instant_scenario()).await;
-    sim.with_platform(|p| p.scenario.swaps.clear());
+    let sim = spawn_sim(no_swaps_scenario()).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
     with_week(&cfg, "2026-11-30", SMALL_WEEK);
     let running = start(

@@ -124,7 +124,7 @@ async fn token_endpoint_outage_and_transient_errors() {
         )
         .await;
     assert_eq!(a.status, 503);
-    sim.with_platform(|p| p.scenario.faults.token_outages.clear());
+    sim.reconfigure(|p| p.faults.token_outages.clear());
     raw.publisher_token().await;
 }
 
@@ -182,7 +182,7 @@ async fn tokens_expire_on_the_server_clock_and_are_recorded_when_used_late() {
     assert_eq!(late.body["code"], "unauthorized");
     assert_eq!(sim.record().expired_token_uses.len(), 1);
 
-    sim.with_platform(|p| p.scenario.server.forbidden_for_stale_token = true);
+    sim.reconfigure(|p| p.server.forbidden_for_stale_token = true);
     let masked = raw.get("/api/v2/organizations/me", &token).await;
     assert_eq!(
         masked.status, 403,
@@ -215,10 +215,10 @@ async fn every_403_cause_has_the_same_body() {
         .get(&format!("/api/v2/wfm/schedule/{SCHEDULE}"), &other)
         .await;
     let pending = raw.put_week(&publisher, "a-1", json!([])).await;
-    sim.with_platform(|p| {
-        p.scenario.server.forbidden_for_rate_limit = true;
-        p.scenario.rate_limits.default.limit = 1;
-        p.scenario.rate_limits.default.window = Duration::from_secs(60);
+    sim.reconfigure(|p| {
+        p.server.forbidden_for_rate_limit = true;
+        p.rate_limits.default.limit = 1;
+        p.rate_limits.default.window = Duration::from_secs(60);
     });
     // Three calls already spent this window's single call.
     let masked = raw.get("/api/v2/wfm/schedule/templates", &publisher).await;
@@ -298,19 +298,19 @@ async fn injected_failures_and_latency() {
     let sim = spawn_sim(small_scenario()).await;
     let raw = Raw::new(&sim);
     let token = raw.publisher_token().await;
-    sim.with_platform(|p| {
-        p.scenario.faults.error_rate = 1.0;
-        p.scenario.faults.error_statuses = vec![503];
-        p.scenario.faults.error_retry_after = Some(4);
+    sim.reconfigure(|p| {
+        p.faults.error_rate = 1.0;
+        p.faults.error_statuses = vec![503];
+        p.faults.error_retry_after = Some(4);
     });
     let a = raw.get("/api/v2/wfm/schedule/templates", &token).await;
     assert_eq!(a.status, 503);
     assert_eq!(a.header("retry-after").as_deref(), Some("4"));
 
-    sim.with_platform(|p| {
-        p.scenario.faults.error_rate = 0.0;
-        p.scenario.faults.hang_rate = 1.0;
-        p.scenario.faults.hang = Duration::from_secs(30);
+    sim.reconfigure(|p| {
+        p.faults.error_rate = 0.0;
+        p.faults.hang_rate = 1.0;
+        p.faults.hang = Duration::from_secs(30);
     });
     let hung = raw
         .http

@@ -47,6 +47,13 @@ impl Shared {
 }
 
 /// A running simulator: its address, and a window on what it saw.
+/// The parts of a running simulator's scenario a test may change.
+pub struct Live<'a> {
+    pub faults: &'a mut scenario::Faults,
+    pub server: &'a mut scenario::Server,
+    pub rate_limits: &'a mut scenario::RateLimits,
+}
+
 pub struct SimHandle {
     pub addr: SocketAddr,
     shared: Arc<Shared>,
@@ -99,10 +106,28 @@ impl SimHandle {
         record
     }
 
-    /// Changes the platform while it runs: faults, limits, switches.
-    pub fn with_platform<R>(&self, f: impl FnOnce(&mut Platform) -> R) -> R {
+    fn with_platform<R>(&self, f: impl FnOnce(&mut Platform) -> R) -> R {
         let mut p = self.shared.platform.lock().expect("simulator state");
         f(&mut p)
+    }
+
+    /// Changes what the running platform reads on every request: its
+    /// faults, server switches and rate limits. Its organizations,
+    /// schedules and swaps are fixed when it starts: build the scenario
+    /// with the ones a test needs.
+    pub fn reconfigure<R>(&self, f: impl FnOnce(Live<'_>) -> R) -> R {
+        self.with_platform(|p| {
+            f(Live {
+                faults: &mut p.scenario.faults,
+                server: &mut p.scenario.server,
+                rate_limits: &mut p.scenario.rate_limits,
+            })
+        })
+    }
+
+    /// Revokes every token issued so far, as a rotated signing key would.
+    pub fn revoke_tokens(&self) {
+        self.with_platform(|p| p.revoke_tokens())
     }
 
     pub fn server_now(&self) -> DateTime<Utc> {
