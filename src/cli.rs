@@ -196,6 +196,7 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
                 Err(code) => return Ok(code),
             };
             telemetry::init(format, &settings.log.level);
+            settings.log_warnings();
             let targets: Vec<_> = match &target {
                 Some(name) => match settings.targets.get(name) {
                     Some(t) => vec![t],
@@ -243,6 +244,7 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
                 Err(code) => return Ok(code),
             };
             telemetry::init(format, &settings.log.level);
+            settings.log_warnings();
             let target = match self::target(&settings, &config, &target) {
                 Ok(t) => t,
                 Err(code) => return Ok(code),

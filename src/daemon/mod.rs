@@ -152,6 +152,7 @@ impl Daemon {
                 "the new configuration is invalid: keeping the previous one"
             );
         })?;
+        fresh.log_warnings();
         let engine = build_engine(
             &fresh,
             self.store.clone(),
@@ -179,6 +180,7 @@ fn week_for(clock: &SharedClock, target: &TargetSettings) -> NaiveDate {
 /// reports of the runs it finished.
 pub async fn run(mut options: DaemonOptions) -> Result<Vec<Report>, DaemonError> {
     let settings = Settings::load(&options.config)?;
+    settings.log_warnings();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.store.path)?);
     let (triggers, mut trigger_rx) = mpsc::unbounded_channel();
     let work = CancellationToken::new();
