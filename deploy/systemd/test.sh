@@ -7,8 +7,9 @@
 # secret from LoadCredential=; `systemctl reload` keeps the PID and reloads;
 # a stopped (hung) daemon is aborted by the watchdog and restarted; `systemctl
 # stop` ends with Result=success, status 0; the journal holds JSON lines; the
-# unedited example configuration starts too. Any failure prints the journal's
-# tail. The container is removed on every exit path.
+# unedited example configuration starts too, and one naming the root-only
+# secret files starts on the credentials with a warning. Any failure prints
+# the journal's tail. The container is removed on every exit path.
 #
 #   deploy/systemd/test.sh [BINARY]
 #
@@ -193,15 +194,36 @@ PY
 echo "journal: JSON lines (running, reloaded, stopped)"
 
 # deploy/README.md with the example configuration as it ships: the unit
-# starts. Its targets must not catch up a run against the example hosts, and
-# its admin port is kept off the shared host network's 9464.
-warnings="$(journal_count '"level":"WARN"')"
-in_container install -m 0644 /src/example.toml /etc/wfm-publisher/config.toml
+# starts, warning about nothing. Its targets must not catch up a run against
+# the example hosts, and its admin port is kept off the shared host
+# network's 9464.
 in_container sh -c "printf '[Service]\nEnvironment=WFM_PUBLISHER__ADMIN__LISTEN=127.0.0.1:$admin_port WFM_PUBLISHER__TARGETS__CHICAGO__CATCH_UP=0s WFM_PUBLISHER__TARGETS__NEW_YORK__CATCH_UP=0s\n' > /etc/systemd/system/wfm-publisher.service.d/example.conf"
 in_container systemctl daemon-reload
-in_container systemctl start wfm-publisher || fail "the example configuration does not start"
-[ "$(prop wfm-publisher SubState)" = running ] || fail "the example configuration: not running"
-[ "$(journal_count '"level":"WARN"')" = "$warnings" ] || fail "warnings with the example configuration"
-in_container systemctl stop wfm-publisher
+# starts_with CONFIG: the unit starts with /src/CONFIG installed as its
+# configuration; prints the warnings it logged.
+starts_with() {
+  local before
+  before="$(journal_count '"level":"WARN"')"
+  in_container install -m 0644 "/src/$1" /etc/wfm-publisher/config.toml
+  in_container systemctl start wfm-publisher || fail "$1 does not start"
+  [ "$(prop wfm-publisher SubState)" = running ] || fail "$1: not running"
+  in_container systemctl stop wfm-publisher
+  in_container journalctl -u wfm-publisher -o cat --no-pager | grep -F '"level":"WARN"' | tail -n "+$((before + 1))"
+}
+[ -z "$(starts_with example.toml)" ] || fail "warnings with the example configuration"
 echo "the example configuration starts as installed"
+
+# The example as it was, naming the root-only files the dynamic user cannot
+# read: each gives way to its credential, and a warning says so.
+sed -e 's|^\[platform\]$|&\nclient_secret_file = "/etc/wfm-publisher/client_secret"|' \
+  -e 's|^\[admin\]$|&\ntoken_file = "/etc/wfm-publisher/admin_token"|' \
+  "$repo/config/wfm-publisher.toml" > "$work/files.toml"
+podman cp "$work/files.toml" "$name:/src/files.toml"
+warned="$(starts_with files.toml)"
+for key in platform.client_secret_file admin.token_file; do
+  grep -F "$key: cannot read" <<<"$warned" | grep -F "Permission denied" | grep -qF "using the systemd credential" ||
+    fail "no warning that $key was unreadable and its credential used, in: $warned"
+done
+echo "unreadable secret files: the credentials used, with a warning each:"
+python3 -c 'import json,sys; [print("  " + json.loads(l)["message"]) for l in sys.stdin]' <<<"$warned"
 echo "systemd test passed"
