@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the deployment tests (deploy/container/test.sh,
 # deploy/systemd/test.sh); source it. One way to make the simulated
 # platform, the daemon's configuration and a week to publish, and to trigger

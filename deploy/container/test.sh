@@ -11,7 +11,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 bin="$(realpath "${1:-$here/../../target/debug/wfm-publisher}")"
 tag="localhost/wfm-publisher:test"
-# shellcheck source=../simulated-platform.sh
+# shellcheck source=deploy/simulated-platform.sh
 . "$here/../simulated-platform.sh"
 name="wfm-publisher-test-$$"
 

@@ -23,7 +23,7 @@ bin="$(realpath "${1:-$repo/target/debug/wfm-publisher}")"
 image="localhost/wfm-publisher-systemd:bookworm"
 name="wfm-publisher-systemd-test-$$"
 bookworm_glibc="2.36"
-# shellcheck source=../simulated-platform.sh
+# shellcheck source=deploy/simulated-platform.sh
 . "$repo/deploy/simulated-platform.sh"
 
 # Bounded: the whole test, image build included, within 10 minutes.
@@ -53,12 +53,17 @@ check_binary() {
 check_binary
 
 # A minimal bookworm with systemd, from the mirror apt uses here.
+bookworm_mirror() {
+  # shellcheck disable=SC2016 # apt's own $(FIELD) syntax
+  apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 'Identifier: Packages' |
+    awk '$2 == "bookworm" { print $1; exit }'
+}
 build_image() {
   local mirror rootfs
-  mirror="$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 'Identifier: Packages' | awk '$2 == "bookworm" { print $1; exit }')"
+  mirror="$(bookworm_mirror)"
   if [ -z "$mirror" ]; then
     apt-get update -qq
-    mirror="$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 'Identifier: Packages' | awk '$2 == "bookworm" { print $1; exit }')"
+    mirror="$(bookworm_mirror)"
   fi
   [ -n "$mirror" ] || { echo "no bookworm mirror in apt's sources" >&2; exit 1; }
   rootfs="$(mktemp -d)"
