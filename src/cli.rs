@@ -153,6 +153,15 @@ fn load_settings(path: &Path) -> Result<Settings, ExitCode> {
     })
 }
 
+/// The configuration, with logging set up as it says and its warnings
+/// (a secret taken from a credential instead of a file) logged.
+fn settings_and_logs(config: &Path, format: LogFormat) -> Result<Settings, ExitCode> {
+    let settings = load_settings(config)?;
+    telemetry::init(format, &settings.log.level);
+    settings.log_warnings();
+    Ok(settings)
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let format = cli.log_format.unwrap_or_else(LogFormat::detect);
@@ -226,11 +235,10 @@ async fn check(
     json: bool,
     format: LogFormat,
 ) -> anyhow::Result<ExitCode> {
-    let settings = match load_settings(config) {
+    let settings = match settings_and_logs(config, format) {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
-    telemetry::init(format, &settings.log.level);
     let targets: Vec<_> = match target {
         Some(name) => match self::target(&settings, config, name) {
             Ok(t) => vec![t],
@@ -263,11 +271,10 @@ async fn publish(
     how: PublishArgs,
     format: LogFormat,
 ) -> anyhow::Result<ExitCode> {
-    let settings = match load_settings(config) {
+    let settings = match settings_and_logs(config, format) {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
-    telemetry::init(format, &settings.log.level);
     let target = match self::target(&settings, config, target) {
         Ok(t) => t,
         Err(code) => return Ok(code),
@@ -318,6 +325,8 @@ fn print_report<R: serde::Serialize>(
 }
 
 async fn daemon(config: PathBuf, format: LogFormat) -> anyhow::Result<ExitCode> {
+    // Loaded here only to refuse a bad one before logging starts; the
+    // daemon loads it again and says its warnings.
     let settings = match load_settings(&config) {
         Ok(s) => s,
         Err(code) => return Ok(code),

@@ -411,6 +411,135 @@ fn secret_from_systemd_credentials_directory() {
     assert_eq!(s.platform.client_secret.expose(), "from-credential");
 }
 
+/// A `$CREDENTIALS_DIRECTORY` holding `credentials` (name, content), as
+/// systemd's `LoadCredential=` makes one; the directory lives as long as the
+/// returned guard.
+fn credentials(credentials: &[(&str, &str)]) -> (TempDir, HashMap<String, String>) {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, content) in credentials {
+        fs::write(dir.path().join(name), content).unwrap();
+    }
+    let env = HashMap::from([(
+        "CREDENTIALS_DIRECTORY".to_string(),
+        dir.path().display().to_string(),
+    )]);
+    (dir, env)
+}
+
+#[test]
+fn unreadable_secret_file_gives_way_to_the_credential_and_says_so() {
+    let f = write(&with("platform", r#"client_secret_file = "nope/secret""#));
+    let (_creds, env) = credentials(&[("client_secret", &format!("{SECRET}\n"))]);
+    let s = Settings::load_with_env(&f.path, env).unwrap();
+    assert_eq!(s.platform.client_secret.expose(), SECRET);
+    let warnings: Vec<String> = s.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let w = &warnings[0];
+    assert!(
+        w.starts_with(&format!("{}: platform.client_secret_file: ", file(&f))),
+        "{w}"
+    );
+    assert!(w.contains("cannot read"), "{w}");
+    assert!(w.contains("nope/secret"), "{w}");
+    assert!(
+        w.contains("using the systemd credential client_secret"),
+        "{w}"
+    );
+    assert!(!w.contains(SECRET), "{w}");
+}
+
+#[test]
+fn unreadable_secret_file_without_credential_names_both_places() {
+    let toml = with("platform", r#"client_secret_file = "nope/secret""#);
+    // No $CREDENTIALS_DIRECTORY at all.
+    let (f, err) = errors(&toml);
+    assert_line(
+        &err,
+        &file(&f),
+        "platform.client_secret_file",
+        "cannot read",
+    );
+    let text = err.to_string();
+    assert!(text.contains("nope/secret"), "{text}");
+    assert!(
+        text.contains("no systemd credential client_secret: $CREDENTIALS_DIRECTORY is not set"),
+        "{text}"
+    );
+    // A credentials directory without that credential: it is named.
+    let (creds, env) = credentials(&[("admin_token", "t")]);
+    let err = Settings::load_with_env(&f.path, env).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("nope/secret"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "no systemd credential client_secret in $CREDENTIALS_DIRECTORY ({})",
+            creds.path().display()
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn admin_token_from_systemd_credentials_directory() {
+    let f = write(VALID);
+    let (creds, mut env) = credentials(&[("admin_token", "admin-from-credential\n")]);
+    env.extend(secret_env());
+    let s = Settings::load_with_env(&f.path, env).unwrap();
+    assert_eq!(
+        s.admin.admin_token.as_ref().map(|t| t.expose()),
+        Some("admin-from-credential")
+    );
+    assert_eq!(s.admin.token_file, Some(creds.path().join("admin_token")));
+    assert!(s.warnings.is_empty());
+}
+
+#[test]
+fn unreadable_admin_token_file_gives_way_to_the_credential() {
+    let f = write(&format!(
+        "{VALID}\n[admin]\ntoken_file = \"missing-token\"\n"
+    ));
+    let (_creds, mut env) = credentials(&[("admin_token", "admin-from-credential")]);
+    env.extend(secret_env());
+    let s = Settings::load_with_env(&f.path, env).unwrap();
+    assert_eq!(
+        s.admin.admin_token.as_ref().map(|t| t.expose()),
+        Some("admin-from-credential")
+    );
+    let w = s.warnings[0].to_string();
+    assert!(w.contains("admin.token_file: cannot read"), "{w}");
+    assert!(
+        w.contains("using the systemd credential admin_token"),
+        "{w}"
+    );
+    assert!(!w.contains("admin-from-credential"), "{w}");
+    // Without it, both places are named.
+    let err = load(&f).unwrap_err();
+    assert_line(&err, &file(&f), "admin.token_file", "missing-token");
+    assert!(err
+        .to_string()
+        .contains("no systemd credential admin_token"));
+}
+
+#[test]
+fn an_unusable_credential_is_reported_without_its_content() {
+    let f = write(VALID);
+    let (_creds, env) = credentials(&[("client_secret", "\n"), ("admin_token", "\n")]);
+    let err = Settings::load_with_env(&f.path, env).unwrap_err();
+    assert_line(
+        &err,
+        &file(&f),
+        "platform.client_secret",
+        "systemd credential client_secret",
+    );
+    assert_line(
+        &err,
+        &file(&f),
+        "admin.token_file",
+        "systemd credential admin_token",
+    );
+    assert!(err.to_string().contains("is empty"), "{err}");
+}
+
 #[test]
 fn unreadable_secret_file_is_located() {
     let (f, err) = errors(&with("platform", r#"client_secret_file = "nope/secret""#));
@@ -639,6 +768,23 @@ fn example_config_loads() {
         NonexistentTimePolicy::ShiftForward
     );
     assert!(s.notify.webhook_url.is_some());
+}
+
+/// deploy/README.md's systemd install: the example configuration as it is,
+/// both secrets as credentials (`LoadCredential=`), nothing else.
+#[test]
+fn example_config_loads_with_systemd_credentials_only() {
+    let (_creds, env) = credentials(&[
+        ("client_secret", &format!("{SECRET}\n")),
+        ("admin_token", "token\n"),
+    ]);
+    let s = Settings::load_with_env(&example("wfm-publisher.toml"), env).unwrap();
+    assert_eq!(s.platform.client_secret.expose(), SECRET);
+    assert_eq!(
+        s.admin.admin_token.as_ref().map(|t| t.expose()),
+        Some("token")
+    );
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
 }
 
 #[test]

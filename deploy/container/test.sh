@@ -11,6 +11,8 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 bin="$(realpath "${1:-$here/../../target/debug/wfm-publisher}")"
 tag="localhost/wfm-publisher:test"
+# shellcheck source=deploy/simulated-platform.sh
+. "$here/../simulated-platform.sh"
 name="wfm-publisher-test-$$"
 
 if ! command -v podman >/dev/null || ! command -v runc >/dev/null; then
@@ -30,35 +32,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The week the daemon will publish: the coming Monday in Chicago.
-week="$(TZ=America/Chicago date -d 'next monday' +%F)"
-sat="$(TZ=America/Chicago date -d "$week + 5 days" +%F)"
-cat > "$work/scenario.toml" <<TOML
-[[organizations]]
-id = "org-acme"
-name = "Acme Support"
-
-[[clients]]
-client_id = "publisher"
-client_secret = "publisher-secret"
-org_id = "org-acme"
-scopes = ["wfm:schedule:read", "wfm:schedule:write", "wfm:admin", "org:read"]
-
-[[schedules]]
-id = "chicago-$week"
-org_id = "org-acme"
-week_start = "$week"
-time_zone = "America/Chicago"
-agent_prefix = "a-"
-agent_count = 3
-TOML
 mkdir -p "$work/etc" "$work/state/inbox/chicago"
-{
-  echo "agent_id,date,start,end,activity"
-  echo "a-1,$week,08:00,16:00,phone"
-  echo "a-2,$week,12:00,20:00,email"
-  echo "a-3,$sat,22:00,06:00,phone"
-} > "$work/state/inbox/chicago/$week.csv"
+sim_scenario "$work/scenario.toml"
+sim_week_csv "$work/state/inbox/chicago/$sim_week.csv"
 
 "$bin" --log-format json sim --scenario "$work/scenario.toml" --listen 127.0.0.1:0 > "$work/sim.out" 2>"$work/sim.log" &
 sim_pid=$!
@@ -66,28 +42,11 @@ for _ in $(seq 100); do grep -q "listening on" "$work/sim.out" && break; sleep 0
 base="$(sed -n 's/^listening on //p' "$work/sim.out")"
 [ -n "$base" ] || { cat "$work/sim.log"; echo "the simulator did not start" >&2; exit 1; }
 
-admin_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-printf 'publisher-secret' > "$work/etc/client_secret"
+admin_port="$(free_port)"
+printf '%s' "$sim_secret" > "$work/etc/client_secret"
 printf 'test-admin-token' > "$work/etc/admin_token"
-cat > "$work/etc/config.toml" <<TOML
-[platform]
-auth_base_url = "$base"
-api_base_url = "$base"
-allow_insecure_http = true
-client_id = "publisher"
-client_secret_file = "/etc/wfm-publisher/client_secret"
-
-[admin]
-listen = "127.0.0.1:$admin_port"
-token_file = "/etc/wfm-publisher/admin_token"
-
-[targets.chicago]
-schedule_id = "chicago-{week_start}"
-time_zone = "America/Chicago"
-cron = "0 6 * * 4"
-catch_up = "0s"
-source = "/var/lib/wfm-publisher/inbox/chicago/{week_start}.csv"
-TOML
+sim_config "$work/etc/config.toml" "$base" "$admin_port" \
+  /var/lib/wfm-publisher/inbox/chicago /etc/wfm-publisher
 chmod 0644 "$work/etc/"*
 chown -R 65532:65532 "$work/state"
 
@@ -105,14 +64,9 @@ done
 podman exec "$name" /usr/bin/wfm-publisher health --url "http://127.0.0.1:$admin_port/healthz"
 echo "container healthy"
 
-curl -fsS -X POST -H "Authorization: Bearer test-admin-token" "http://127.0.0.1:$admin_port/targets/chicago/runs" >/dev/null
-outcome=""
-for _ in $(seq 150); do
-  outcome="$(curl -fsS "http://127.0.0.1:$admin_port/status" | python3 -c 'import json,sys; t=json.load(sys.stdin)["targets"][0]; print((t.get("last_run") or {}).get("outcome",""))')"
-  [ "$outcome" = "success" ] && break
-  sleep 0.2
-done
-[ "$outcome" = "success" ] || { podman logs "$name" | tail -20; echo "the week was not published (outcome: $outcome)" >&2; exit 1; }
+outcome="$(sim_publish "$admin_port" test-admin-token)" || {
+  podman logs "$name" | tail -20; echo "the week was not published (outcome: $outcome)" >&2; exit 1
+}
 echo "sample week published from the container"
 
 podman stop --time 30 "$name" >/dev/null

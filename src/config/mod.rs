@@ -36,6 +36,13 @@ impl Settings {
         Self::load_with_env(path, env)
     }
 
+    /// Logs [`Settings::warnings`], once logging is set up.
+    pub fn log_warnings(&self) {
+        for warning in &self.warnings {
+            tracing::warn!(config = %self.source.display(), "{warning}");
+        }
+    }
+
     /// Same, with an explicit environment (tests).
     pub fn load_with_env(
         path: &Path,

@@ -30,6 +30,7 @@ pub(crate) struct Reader {
     file: PathBuf,
     env: HashMap<String, String>,
     problems: Vec<Problem>,
+    warnings: Vec<Problem>,
 }
 
 impl Reader {
@@ -38,6 +39,7 @@ impl Reader {
             file: file.to_path_buf(),
             env,
             problems: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -53,18 +55,29 @@ impl Reader {
         self.problems
     }
 
-    /// Records a problem whose location is something other than the file or
-    /// an override (e.g. a credential file).
-    pub fn report_raw(&mut self, problem: Problem) {
-        self.problems.push(problem);
+    /// What was worked around so far (e.g. a secret file unreadable, its
+    /// systemd credential used instead).
+    pub fn warnings(&self) -> &[Problem] {
+        &self.warnings
     }
 
     pub fn report(&mut self, origin: &Origin, key: &str, message: impl Into<String>) {
-        let origin = match origin {
+        let origin = self.locate(origin);
+        self.problems.push(Problem::new(origin, key, message));
+    }
+
+    /// Like [`Reader::report`] for a problem that was worked around: it does
+    /// not fail the load.
+    pub fn warn(&mut self, origin: &Origin, key: &str, message: impl Into<String>) {
+        let origin = self.locate(origin);
+        self.warnings.push(Problem::new(origin, key, message));
+    }
+
+    fn locate(&self, origin: &Origin) -> String {
+        match origin {
             Origin::File => self.file.display().to_string(),
             Origin::Env(var) => var.clone(),
-        };
-        self.problems.push(Problem::new(origin, key, message));
+        }
     }
 
     /// The variable that overrides `key`, spelled as the operator spelled it
@@ -217,6 +230,13 @@ impl Table {
     pub fn problem(&self, r: &mut Reader, name: &str, message: impl Into<String>) {
         let origin = self.taken.get(name).cloned().unwrap_or(Origin::File);
         r.report(&origin, &self.key(name), message);
+    }
+
+    /// Records something wrong with an already-read key that was worked
+    /// around, at the place it was set: it does not fail the load.
+    pub fn warning(&self, r: &mut Reader, name: &str, message: impl Into<String>) {
+        let origin = self.taken.get(name).cloned().unwrap_or(Origin::File);
+        r.warn(&origin, &self.key(name), message);
     }
 
     /// A required key: reports it missing when absent.

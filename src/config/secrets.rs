@@ -7,20 +7,73 @@
 //! 3. `platform.client_secret` in the file (allowed, discouraged);
 //! 4. `$CREDENTIALS_DIRECTORY/client_secret` (systemd `LoadCredential=`).
 //!
+//! The admin token: `admin.token_file`, else `$CREDENTIALS_DIRECTORY/admin_token`,
+//! else none (triggering runs over HTTP is off).
+//!
+//! A configured file that cannot be used gives way to the systemd credential
+//! of the same purpose when one exists (a warning says which was used: under
+//! `DynamicUser=` a root-only file is unreadable by design); when neither
+//! works, the one error names both places.
+//!
 //! 2 and 3 are the same key: the environment layer overrides the file, so
 //! reading the key once yields them in that order. No message here ever
 //! contains a secret's value.
 
+use std::collections::HashMap;
 use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
-use super::error::Problem;
 use super::parse;
 use super::reader::{Field, Reader, Table};
 use crate::secret::Secret;
 
 const CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
-const CREDENTIAL_NAME: &str = "client_secret";
+/// The systemd credential names (`LoadCredential=NAME:PATH`).
+const CLIENT_SECRET: &str = "client_secret";
+const ADMIN_TOKEN: &str = "admin_token";
+
+/// A file that should hold a secret and cannot be used. Names the file and
+/// the reason, never the content.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SecretFileError {
+    #[error("cannot read {}: {source}", path.display())]
+    Unreadable { path: PathBuf, source: io::Error },
+    #[error("{} is not valid UTF-8", path.display())]
+    NotUtf8 { path: PathBuf },
+    #[error("{} is empty", path.display())]
+    Empty { path: PathBuf },
+}
+
+/// Why a systemd credential gave no secret.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CredentialError {
+    #[error("no systemd credential {name}: ${CREDENTIALS_DIRECTORY} is not set")]
+    NoDirectory { name: &'static str },
+    #[error("no systemd credential {name} in ${CREDENTIALS_DIRECTORY} ({})", dir.display())]
+    Absent { name: &'static str, dir: PathBuf },
+    #[error("systemd credential {name}: {source}")]
+    Unusable {
+        name: &'static str,
+        source: SecretFileError,
+    },
+}
+
+impl CredentialError {
+    /// There is no such credential: "not this source", not a mistake.
+    fn is_absent(&self) -> bool {
+        !matches!(self, CredentialError::Unusable { .. })
+    }
+}
+
+/// A configured secret file failed and so did the credential standing in
+/// for it.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}, and {credential}")]
+pub(crate) struct NeitherSource {
+    file: SecretFileError,
+    credential: CredentialError,
+}
 
 pub(crate) fn client_secret(platform: &mut Table, r: &mut Reader, base: &Path) -> Option<Secret> {
     // Both keys are read up front so neither is reported as unknown.
@@ -29,13 +82,8 @@ pub(crate) fn client_secret(platform: &mut Table, r: &mut Reader, base: &Path) -
 
     match file {
         Field::Present(path) => {
-            return read_secret_file(&path).map_or_else(
-                |msg| {
-                    platform.problem(r, "client_secret_file", msg);
-                    None
-                },
-                Some,
-            )
+            return file_or_credential(platform, r, "client_secret_file", &path, CLIENT_SECRET)
+                .map(|(secret, _)| secret)
         }
         Field::Invalid => return None,
         Field::Absent => {}
@@ -49,19 +97,12 @@ pub(crate) fn client_secret(platform: &mut Table, r: &mut Reader, base: &Path) -
         Field::Invalid => return None,
         Field::Absent => {}
     }
-    if let Some(dir) = r.env().get(CREDENTIALS_DIRECTORY).filter(|d| !d.is_empty()) {
-        let path = PathBuf::from(dir).join(CREDENTIAL_NAME);
-        // An absent credential just means "not this source"; any other
-        // failure means one was meant to be there.
-        if !matches!(path.try_exists(), Ok(false)) {
-            return match read_secret_file(&path) {
-                Ok(secret) => Some(secret),
-                Err(msg) => {
-                    let key = platform.key("client_secret");
-                    r.report_raw(Problem::new(path.display().to_string(), key, msg));
-                    None
-                }
-            };
+    match credential(r.env(), CLIENT_SECRET) {
+        Ok((secret, _)) => return Some(secret),
+        Err(e) if e.is_absent() => {}
+        Err(e) => {
+            platform.problem(r, "client_secret", e.to_string());
+            return None;
         }
     }
     let key = platform.key("client_secret");
@@ -72,14 +113,15 @@ pub(crate) fn client_secret(platform: &mut Table, r: &mut Reader, base: &Path) -
         format!(
             "no client secret found; set one of: platform.client_secret_file (a file holding \
              the secret), the environment variable {env_var}, platform.client_secret in this \
-             file (discouraged), or a systemd credential ${CREDENTIALS_DIRECTORY}/{CREDENTIAL_NAME}"
+             file (discouraged), or a systemd credential ${CREDENTIALS_DIRECTORY}/{CLIENT_SECRET}"
         ),
     );
     None
 }
 
-/// `admin.token_file`, read now so a missing file fails the start, not the
-/// first admin request.
+/// `admin.token_file` or the credential `admin_token`, read now so a missing
+/// file fails the start, not the first admin request. Yields where the token
+/// was read from and the token; both `None` when neither is there.
 pub(crate) fn admin_token(
     admin: &mut Table,
     r: &mut Reader,
@@ -88,27 +130,84 @@ pub(crate) fn admin_token(
     let file = admin
         .parsed(r, "token_file", |s| parse::path(s, base))
         .optional()?;
-    let Some(path) = file else {
-        return Some((None, None));
-    };
-    match read_secret_file(&path) {
-        Ok(token) => Some((Some(path), Some(token))),
-        Err(msg) => {
-            admin.problem(r, "token_file", msg);
+    if let Some(path) = file {
+        let (token, from) = file_or_credential(admin, r, "token_file", &path, ADMIN_TOKEN)?;
+        return Some((Some(from), Some(token)));
+    }
+    match credential(r.env(), ADMIN_TOKEN) {
+        Ok((token, from)) => Some((Some(from), Some(token))),
+        Err(e) if e.is_absent() => Some((None, None)),
+        Err(e) => {
+            admin.problem(r, "token_file", e.to_string());
             None
         }
     }
 }
 
-/// The file's content without the trailing newline editors add; the error
-/// names the file and the OS reason, never the content.
-fn read_secret_file(path: &Path) -> Result<Secret, String> {
-    let bytes = fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+/// The secret in `path` (configured as `key`), or if that file cannot be
+/// used, the systemd credential `name` with a warning saying so; when both
+/// fail, one problem names both. Yields the secret and the file it came from.
+fn file_or_credential(
+    table: &Table,
+    r: &mut Reader,
+    key: &str,
+    path: &Path,
+    name: &'static str,
+) -> Option<(Secret, PathBuf)> {
+    let file = match read_secret_file(path) {
+        Ok(secret) => return Some((secret, path.to_path_buf())),
+        Err(e) => e,
+    };
+    match credential(r.env(), name) {
+        Ok((secret, from)) => {
+            let used = format!(
+                "{file}; using the systemd credential {name} ({}) instead",
+                from.display()
+            );
+            table.warning(r, key, used);
+            Some((secret, from))
+        }
+        Err(credential) => {
+            table.problem(r, key, NeitherSource { file, credential }.to_string());
+            None
+        }
+    }
+}
+
+/// The credential `name` in `$CREDENTIALS_DIRECTORY`, and its path.
+fn credential(
+    env: &HashMap<String, String>,
+    name: &'static str,
+) -> Result<(Secret, PathBuf), CredentialError> {
+    let dir = env
+        .get(CREDENTIALS_DIRECTORY)
+        .filter(|d| !d.is_empty())
+        .ok_or(CredentialError::NoDirectory { name })?;
+    let dir = PathBuf::from(dir);
+    let path = dir.join(name);
+    // Absent just means "not this source"; any other failure means one was
+    // meant to be there.
+    if matches!(path.try_exists(), Ok(false)) {
+        return Err(CredentialError::Absent { name, dir });
+    }
+    match read_secret_file(&path) {
+        Ok(secret) => Ok((secret, path)),
+        Err(source) => Err(CredentialError::Unusable { name, source }),
+    }
+}
+
+/// The file's content without the trailing newline editors add.
+fn read_secret_file(path: &Path) -> Result<Secret, SecretFileError> {
+    let path_buf = || path.to_path_buf();
+    let bytes = fs::read(path).map_err(|source| SecretFileError::Unreadable {
+        path: path_buf(),
+        source,
+    })?;
     let text =
-        String::from_utf8(bytes).map_err(|_| format!("{} is not valid UTF-8", path.display()))?;
+        String::from_utf8(bytes).map_err(|_| SecretFileError::NotUtf8 { path: path_buf() })?;
     let trimmed = text.trim_end_matches(['\n', '\r']);
     if trimmed.is_empty() {
-        return Err(format!("{} is empty", path.display()));
+        return Err(SecretFileError::Empty { path: path_buf() });
     }
     Ok(Secret::new(trimmed.to_string()))
 }

@@ -46,6 +46,7 @@ pub(crate) fn settings(root: &mut Table, r: &mut Reader, base: &Path) -> Option<
         admin: admin?,
         notify: notify?,
         targets: targets?,
+        warnings: r.warnings().to_vec(),
     })
 }
 

@@ -10,6 +10,7 @@ use chrono::{NaiveDate, Weekday};
 use chrono_tz::Tz;
 use url::Url;
 
+use super::error::Problem;
 use crate::secret::Secret;
 
 /// The placeholder a target's `schedule_id` and `source` may contain.
@@ -30,6 +31,10 @@ pub struct Settings {
     pub notify: NotifySettings,
     /// Keyed by target name; never empty.
     pub targets: BTreeMap<String, TargetSettings>,
+    /// What was wrong but worked around, one located line each (a secret
+    /// file unreadable, the systemd credential of that name used instead).
+    /// Never contains a secret; logged with [`Settings::log_warnings`].
+    pub warnings: Vec<Problem>,
 }
 
 #[derive(Debug, Clone)]

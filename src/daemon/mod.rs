@@ -110,6 +110,7 @@ impl Daemon {
         options: &DaemonOptions,
     ) -> Result<(Arc<Daemon>, mpsc::UnboundedReceiver<Trigger>), DaemonError> {
         let settings = Settings::load(&options.config)?;
+        settings.log_warnings();
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.store.path)?);
         let (triggers, trigger_rx) = mpsc::unbounded_channel();
         let work = CancellationToken::new();
@@ -182,6 +183,7 @@ impl Daemon {
                 "the new configuration is invalid: keeping the previous one"
             );
         })?;
+        fresh.log_warnings();
         let engine = build_engine(
             &fresh,
             self.store.clone(),
