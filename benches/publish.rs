@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use chrono::{NaiveDate, Utc};
 use wfm_publisher::clock;
 use wfm_publisher::sample::{self, SampleSpec};
-use wfm_publisher::sim::{self, Scenario, SimHandle};
+use wfm_publisher::sim::{Scenario, SimHandle};
+use wfm_publisher::testbed::{self, Testbed};
 
 /// The platform's limits in every scenario, advertised in its headers.
 const WRITE_RATE: f64 = 1000.0; // calls per second, default bucket
@@ -113,55 +114,29 @@ scopes = ["wfm:schedule:read", "wfm:schedule:write", "wfm:admin", "org:read"]
     (s, generated.csv)
 }
 
-fn write_config(dir: &Path, base: &str, client_rate: f64, csv: &str) {
-    let week = week();
-    std::fs::create_dir_all(dir.join("inbox")).unwrap();
-    std::fs::write(dir.join(format!("inbox/{week}.csv")), csv).unwrap();
-    std::fs::write(dir.join("secret"), "bench-secret").unwrap();
-    std::fs::write(
-        dir.join("config.toml"),
-        format!(
-            r#"
-[platform]
-auth_base_url = "{base}"
-api_base_url = "{base}"
-allow_insecure_http = true
-client_id = "bench"
-client_secret_file = "secret"
-
-[rate_limits.default]
-requests = {client_rate}
-per = "1s"
-burst = 20
-
-[rate_limits.publish]
-requests = 1
-per = "1s"
-burst = 1
-
-[workers]
-concurrency = {CONCURRENCY}
-
-[retry]
-max_attempts = 10
-initial_delay = "100ms"
-max_delay = "2s"
-
-[store]
-path = "state.db"
-
-[admin]
-listen = "127.0.0.1:0"
-
-[targets.chicago]
-schedule_id = "chicago-{{week_start}}"
-time_zone = "America/Chicago"
-cron = "0 6 * * 4"
-source = "inbox/{{week_start}}.csv"
-"#
-        ),
+/// The standard testbed, tuned as the benchmark's client is: its rate,
+/// bursts, workers and retries.
+fn write_config(base: &str, client_rate: f64, csv: &str) -> Testbed {
+    let bed = Testbed::standard(base, "bench", "bench-secret").unwrap();
+    bed.write_week("chicago", week(), csv).unwrap();
+    bed.edit(
+        "[rate_limits.default]\nrequests = 1000\nper = \"1s\"",
+        &format!("[rate_limits.default]\nrequests = {client_rate}\nper = \"1s\"\nburst = 20"),
     )
     .unwrap();
+    bed.edit(
+        "[rate_limits.publish]\nrequests = 100\nper = \"1s\"",
+        "[rate_limits.publish]\nrequests = 1\nper = \"1s\"\nburst = 1",
+    )
+    .unwrap();
+    bed.edit(
+        "initial_delay = \"20ms\"\nmax_delay = \"500ms\"\nmax_attempts = 6",
+        "initial_delay = \"100ms\"\nmax_delay = \"2s\"\nmax_attempts = 10",
+    )
+    .unwrap();
+    bed.append(&format!("\n[workers]\nconcurrency = {CONCURRENCY}\n"))
+        .unwrap();
+    bed
 }
 
 struct Measured {
@@ -231,9 +206,7 @@ fn run_publisher(dir: &Path, args: &[&str]) -> Measured {
 }
 
 async fn spawn(s: Scenario) -> SimHandle {
-    sim::spawn(s, clock::system(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap()
+    testbed::spawn_sim(s, clock::system()).await.unwrap()
 }
 
 fn floor(agents: usize) -> f64 {
@@ -265,10 +238,9 @@ async fn publication(
     let (mut s, csv) = scenario(&spec, latency);
     tweak(&mut s);
     let sim = spawn(s).await;
-    let dir = tempfile::tempdir().unwrap();
-    write_config(dir.path(), &sim.base_url(), client_rate, &csv);
+    let bed = write_config(&sim.base_url(), client_rate, &csv);
     let week = week().to_string();
-    let dir_path = dir.path().to_path_buf();
+    let dir_path = bed.dir().to_path_buf();
     let m = tokio::task::spawn_blocking(move || {
         run_publisher(
             &dir_path,
@@ -406,11 +378,10 @@ async fn idle(secs: u64) -> (i64, Duration) {
     let spec = spec(10);
     let (s, csv) = scenario(&spec, 0);
     let sim = spawn(s).await;
-    let dir = tempfile::tempdir().unwrap();
-    write_config(dir.path(), &sim.base_url(), CLIENT_RATE, &csv);
+    let bed = write_config(&sim.base_url(), CLIENT_RATE, &csv);
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
         .args(["--log-format", "json", "run", "--config", "config.toml"])
-        .current_dir(dir.path())
+        .current_dir(bed.dir())
         .env("RUST_LOG", "warn")
         .stderr(std::process::Stdio::null())
         .spawn()

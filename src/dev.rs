@@ -17,6 +17,7 @@ use crate::publish::Report;
 use crate::sample::{self, SampleSpec};
 use crate::sim::{self, Scenario};
 use crate::store::Outcome;
+use crate::testbed::{self, Testbed};
 
 /// What dev mode's configuration is: config/dev.toml, built in so that the
 /// command works from any directory.
@@ -101,9 +102,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<DevOutcome> {
     let mut scenario = Scenario::parse(SCENARIO, "dev scenario")?;
-    let config_dir = dir.join("config");
-    std::fs::create_dir_all(&config_dir)
-        .with_context(|| format!("cannot create {}", config_dir.display()))?;
+    let mut weeks = Vec::new();
     for t in &TARGETS {
         let zone: Tz = t.zone.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
         let week = week(&clock, zone);
@@ -118,18 +117,22 @@ pub async fn run(
             resolve_within: Duration::from_secs(8),
         };
         let generated = sample::generate(&spec);
-        let inbox = dir.join("examples/inbox").join(t.name);
-        std::fs::create_dir_all(&inbox)?;
-        std::fs::write(inbox.join(format!("{week}.csv")), generated.csv)?;
+        weeks.push((
+            format!("examples/inbox/{}/{week}.csv", t.name),
+            generated.csv,
+        ));
         scenario.schedules.push(generated.schedule);
         scenario.swaps.extend(generated.swaps);
     }
-    let sim = sim::spawn(scenario, clock.clone(), "127.0.0.1:0".parse()?)
+    let sim = testbed::spawn_sim(scenario, clock.clone())
         .await
         .context("cannot start the simulator")?;
     let config = DEV_CONFIG.replace("http://127.0.0.1:0", &sim.base_url());
-    let config_path = config_dir.join("dev.toml");
-    std::fs::write(&config_path, config)?;
+    let bed = Testbed::new(Some(dir), "config/dev.toml", &config)?;
+    for (path, csv) in &weeks {
+        bed.write(path, csv)?;
+    }
+    let config_path = bed.path.clone();
     tracing::info!(platform = %sim.base_url(), dir = %dir.display(), "simulated platform up; publishing both targets");
     let reports = daemon::run(DaemonOptions {
         config: config_path,

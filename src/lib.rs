@@ -19,4 +19,5 @@ pub mod source;
 pub mod status;
 pub mod store;
 pub mod telemetry;
+pub mod testbed;
 pub mod week;

@@ -29,7 +29,7 @@ async fn check(cfg: &TestConfig, extra: &[&str]) -> Run {
 }
 
 fn with_source(cfg: &TestConfig) {
-    let dir = cfg.dir.path().join("inbox/chicago");
+    let dir = cfg.dir().join("inbox/chicago");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
         dir.join("2026-11-30.csv"),
@@ -135,7 +135,7 @@ async fn a_missing_source_file_fails_its_row() {
 async fn a_source_file_publish_would_refuse_fails_its_row() {
     let sim = spawn_sim(small_scenario()).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    let dir = cfg.dir.path().join("inbox/chicago");
+    let dir = cfg.dir().join("inbox/chicago");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
         dir.join("2026-11-30.csv"),

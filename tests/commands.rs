@@ -178,7 +178,7 @@ async fn no_secret_reaches_a_log_line_or_an_error_even_at_trace_level() {
 async fn under_systemd_it_says_ready_what_it_does_and_pets_the_watchdog() {
     let sim = spawn_sim(small_scenario()).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    let socket_path = cfg.dir.path().join("notify.sock");
+    let socket_path = cfg.dir().join("notify.sock");
     let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
     socket
         .set_read_timeout(Some(Duration::from_secs(20)))

@@ -10,6 +10,7 @@ use tempfile::TempDir;
 use wfm_publisher::config::{
     AmbiguousTimePolicy, ConfigError, NonexistentTimePolicy, Settings, SourceFormat,
 };
+use wfm_publisher::testbed::Testbed;
 
 const SECRET: &str = "Zq9-very-secret-value";
 const SECRET_ENV: &str = "WFM_PUBLISHER__PLATFORM__CLIENT_SECRET";
@@ -28,16 +29,10 @@ cron = "0 6 * * 4"
 source = "inbox/chicago/{week_start}.csv"
 "#;
 
-struct Fixture {
-    dir: TempDir,
-    path: PathBuf,
-}
+type Fixture = Testbed;
 
 fn write(toml: &str) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("config.toml");
-    fs::write(&path, toml).unwrap();
-    Fixture { dir, path }
+    Testbed::new(None, "config.toml", toml).unwrap()
 }
 
 fn secret_env() -> HashMap<String, String> {
@@ -117,7 +112,7 @@ fn valid_minimal_config_loads_with_defaults() {
     assert_eq!(t.source.format, SourceFormat::Csv);
     // Relative to the config file's directory, not the working directory.
     assert!(
-        t.source.pattern.starts_with(f.dir.path()),
+        t.source.pattern.starts_with(f.dir()),
         "{:?}",
         t.source.pattern
     );
@@ -387,7 +382,7 @@ fn secret_sources_in_order() {
     let s = load(&f).unwrap();
     assert_eq!(s.platform.client_secret.expose(), SECRET);
     // A secret file beats both, trailing newline trimmed.
-    let secret_file = f.dir.path().join("client_secret");
+    let secret_file = f.dir().join("client_secret");
     fs::write(&secret_file, "from-secret-file\n").unwrap();
     let mut env = secret_env();
     env.insert(
@@ -710,7 +705,7 @@ fn secret_never_appears_in_errors_or_debug() {
     assert!(!err.to_string().contains("918273645"), "{err}");
 
     // Loaded settings print redacted.
-    let token = f.dir.path().join("admin_token");
+    let token = f.dir().join("admin_token");
     fs::write(&token, "admin-token-value-xyz\n").unwrap();
     let f = write(&format!(
         "{VALID}\n[admin]\ntoken_file = \"{}\"\n",

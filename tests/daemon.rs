@@ -91,7 +91,7 @@ fn no_swaps_scenario() -> Scenario {
 }
 
 fn with_week(cfg: &TestConfig, week: &str, csv: &str) {
-    let dir = cfg.dir.path().join("inbox/chicago");
+    let dir = cfg.dir().join("inbox/chicago");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(format!("{week}.csv")), csv).unwrap();
 }
@@ -287,7 +287,7 @@ async fn no_overlapping_runs_and_shutdown_mid_run_resumes_at_the_next_start() {
     // SIGTERM while waiting: the run stays open, nothing is lost.
     let reports = running.stop().await;
     assert!(reports.iter().all(|r| r.outcome == Some(Outcome::Running)));
-    let store = SqliteStore::open(&cfg.dir.path().join("state.db")).unwrap();
+    let store = SqliteStore::open(&cfg.dir().join("state.db")).unwrap();
     let runs = store.recent_runs(10).unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].outcome, Outcome::Running);
@@ -402,7 +402,7 @@ async fn the_admin_trigger_needs_the_admin_token() {
     assert_eq!(off.status(), 403);
     running.stop().await;
 
-    std::fs::write(cfg.dir.path().join("admin_token"), "s3cret-admin\n").unwrap();
+    std::fs::write(cfg.dir().join("admin_token"), "s3cret-admin\n").unwrap();
     cfg.edit(
         "listen = \"127.0.0.1:0\"",
         "listen = \"127.0.0.1:0\"\ntoken_file = \"admin_token\"",

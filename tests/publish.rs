@@ -175,7 +175,7 @@ async fn weeks_with_the_dst_changes_of_chicago_publish_the_right_instants() {
         scenario.schedules[0].week_start = week;
         let sim = spawn_sim(scenario).await;
         let cfg = TestConfig::new(&sim.base_url(), "publisher");
-        let dir = cfg.dir.path().join("inbox/chicago");
+        let dir = cfg.dir().join("inbox/chicago");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(
             dir.join(format!("{week_start}.csv")),
@@ -284,8 +284,8 @@ async fn a_dry_run_prints_the_plan_and_only_reads() {
     );
     assert!(only_reads(&sim.record()));
     assert!(
-        !Path::new(&cfg.dir.path().join("state.db")).exists() || {
-            let store = SqliteStore::open(&cfg.dir.path().join("state.db")).unwrap();
+        !Path::new(&cfg.dir().join("state.db")).exists() || {
+            let store = SqliteStore::open(&cfg.dir().join("state.db")).unwrap();
             store.recent_runs(5).unwrap().is_empty()
         }
     );

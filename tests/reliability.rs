@@ -232,7 +232,7 @@ async fn two_targets_sharing_one_schedule_never_publish_at_once() {
         .push(line.to_owned());
     }
     write_source_for(&cfg, week, &east.join("\n"));
-    let west_dir = cfg.dir.path().join("inbox/west");
+    let west_dir = cfg.dir().join("inbox/west");
     std::fs::create_dir_all(&west_dir).unwrap();
     std::fs::write(west_dir.join(format!("{week}.csv")), west.join("\n")).unwrap();
     cfg.append(

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 use wfm_publisher::clock::{self, SharedClock};
-use wfm_publisher::sim::{self, Scenario, SimHandle};
+use wfm_publisher::sim::{Scenario, SimHandle};
+use wfm_publisher::testbed::{self, Testbed};
 
 pub const SCHEDULE: &str = "chicago-2026-11-30";
 
@@ -30,7 +31,7 @@ pub async fn spawn_sim(scenario: Scenario) -> SimHandle {
 }
 
 pub async fn spawn_sim_with_clock(scenario: Scenario, clock: SharedClock) -> SimHandle {
-    sim::spawn(scenario, clock, loopback())
+    testbed::spawn_sim(scenario, clock)
         .await
         .expect("the simulator binds a loopback port")
 }
@@ -156,10 +157,15 @@ pub fn monday_shift() -> Value {
     serde_json::json!([{"startTime": "2026-11-30T14:00:00Z", "endTime": "2026-11-30T22:00:00Z", "activity": "phone"}])
 }
 
-/// A configuration file in a temporary directory, pointing at a simulator.
-pub struct TestConfig {
-    pub dir: tempfile::TempDir,
-    pub path: PathBuf,
+/// The library's testbed with the standard configuration, failing the test
+/// on any setup error.
+pub struct TestConfig(Testbed);
+
+impl std::ops::Deref for TestConfig {
+    type Target = Testbed;
+    fn deref(&self) -> &Testbed {
+        &self.0
+    }
 }
 
 impl TestConfig {
@@ -170,57 +176,13 @@ impl TestConfig {
     }
 
     pub fn with_secret(base_url: &str, client: &str, secret: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("client_secret"), secret).unwrap();
-        let text = format!(
-            r#"
-[platform]
-auth_base_url = "{base_url}"
-api_base_url = "{base_url}"
-allow_insecure_http = true
-client_id = "{client}"
-client_secret_file = "client_secret"
-request_timeout = "5s"
-
-[rate_limits.default]
-requests = 1000
-per = "1s"
-
-[rate_limits.publish]
-requests = 100
-per = "1s"
-
-[retry]
-initial_delay = "20ms"
-max_delay = "500ms"
-max_attempts = 6
-max_elapsed = "60s"
-
-[store]
-path = "state.db"
-
-[admin]
-listen = "127.0.0.1:0"
-
-[targets.chicago]
-schedule_id = "chicago-{{week_start}}"
-time_zone = "America/Chicago"
-cron = "0 6 * * 4"
-source = "inbox/chicago/{{week_start}}.csv"
-"#
-        );
-        let path = dir.path().join("config.toml");
-        std::fs::write(&path, text).unwrap();
-        TestConfig { dir, path }
+        TestConfig(Testbed::standard(base_url, client, secret).expect("a testbed"))
     }
 
     /// Loads it with `overrides` as `WFM_PUBLISHER__…` environment variables.
     pub fn settings_with(&self, overrides: &[(&str, &str)]) -> wfm_publisher::config::Settings {
-        let env = overrides
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        wfm_publisher::config::Settings::load_with_env(&self.path, env)
+        self.0
+            .settings_with(overrides)
             .unwrap_or_else(|e| panic!("test configuration: {e}"))
     }
 
@@ -230,18 +192,11 @@ source = "inbox/chicago/{{week_start}}.csv"
 
     /// Rewrites the file, replacing `from` (which must be there) by `to`.
     pub fn edit(&self, from: &str, to: &str) {
-        let text = std::fs::read_to_string(&self.path).unwrap();
-        assert!(
-            text.contains(from),
-            "{from:?} not in the test configuration"
-        );
-        std::fs::write(&self.path, text.replacen(from, to, 1)).unwrap();
+        self.0.edit(from, to).unwrap()
     }
 
     /// Appends TOML (new tables) to the file.
     pub fn append(&self, toml: &str) {
-        let mut text = std::fs::read_to_string(&self.path).unwrap();
-        text.push_str(toml);
-        std::fs::write(&self.path, text).unwrap();
+        self.0.append(toml).unwrap()
     }
 }

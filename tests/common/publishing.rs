@@ -1,17 +1,15 @@
 //! Publishing a generated sample week against the simulator, and checking
 //! what the platform ends up holding.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDate;
 use wfm_publisher::clock::SharedClock;
 use wfm_publisher::config::Settings;
-use wfm_publisher::platform;
-use wfm_publisher::publish::{Engine, EngineParts, KeyedLocks, ProgressView, RunOptions};
+
+use wfm_publisher::publish::{Engine, RunOptions};
 use wfm_publisher::sample::{self, SampleSpec, Weeks};
 use wfm_publisher::sim::{Record, Scenario, SimHandle};
-use wfm_publisher::store::{SqliteStore, Store};
 
 use super::{small_scenario, TestConfig};
 
@@ -60,22 +58,11 @@ pub fn write_source(cfg: &TestConfig, csv: &str) {
 }
 
 pub fn write_source_for(cfg: &TestConfig, week: NaiveDate, csv: &str) {
-    let dir = cfg.dir.path().join("inbox/chicago");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(format!("{week}.csv")), csv).unwrap();
+    cfg.write_week("chicago", week, csv).unwrap();
 }
 
 pub fn engine(settings: &Settings, clock: SharedClock) -> Engine {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.store.path).unwrap());
-    let locks = Arc::new(KeyedLocks::default());
-    Engine::new(EngineParts {
-        platform: platform::connect(settings, clock.clone(), locks.clone()).unwrap(),
-        store,
-        clock,
-        locks,
-        progress: ProgressView::Log,
-        cancel: Default::default(),
-    })
+    wfm_publisher::testbed::engine(settings, clock).unwrap()
 }
 
 pub fn published(record: &Record) -> Weeks {
