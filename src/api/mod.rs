@@ -1,14 +1,14 @@
 //! Talking to the WFM platform: tokens, limits, retries, and the diagnosis
 //! of every answer (CONTRACT.md).
 
-pub mod classify;
+pub(crate) mod classify;
 pub mod client;
 pub mod error;
 pub mod model;
-pub mod retry;
+mod retry;
 pub mod scopes;
 pub mod stats;
-pub mod throttle;
+mod throttle;
 pub mod token;
 
 pub use client::{PlatformClient, PublishOutcome, WriteOutcome};

@@ -2,9 +2,9 @@
 //! job on its own wall clock, makes up a run missed while down, resumes runs
 //! interrupted by a crash or restart, reloads on SIGHUP, and stops cleanly.
 
-pub mod admin;
-pub mod cron;
-pub mod notify;
+mod admin;
+mod cron;
+mod notify;
 mod runs;
 
 use runs::Runs;

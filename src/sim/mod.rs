@@ -17,7 +17,8 @@ use tokio::task::JoinHandle;
 
 use crate::clock::SharedClock;
 
-pub use platform::{Platform, KNOWN_SCOPES};
+use platform::Platform;
+pub use platform::KNOWN_SCOPES;
 pub use record::{ExpiredUse, ForbiddenCause, PublishEvent, Record, RequestEntry, SwapViolation};
 pub use scenario::{Outage, Scenario, ScenarioError};
 pub use wire::{Shift, SwapStatus};

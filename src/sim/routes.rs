@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
@@ -55,24 +56,11 @@ async fn gateway(State(shared): State<Arc<Shared>>, request: Request, next: Next
     let in_flight = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     shared.peak.fetch_max(in_flight, Ordering::SeqCst);
 
-    let (latency, hang, injected) = {
-        let mut p = shared.platform.lock().expect("simulator state");
-        let faults = p.scenario.faults.clone();
-        let hang = faults.hang_rate > 0.0 && p.rng.f64() < faults.hang_rate;
-        let injected = path.starts_with("/api/v2/")
-            && faults.error_rate > 0.0
-            && p.rng.f64() < faults.error_rate;
-        let status = if faults.error_statuses.is_empty() {
-            503
-        } else {
-            faults.error_statuses[p.rng.usize(..faults.error_statuses.len())]
-        };
-        (
-            faults.latency,
-            hang.then_some(faults.hang),
-            injected.then_some((status, faults.error_retry_after)),
-        )
-    };
+    let Drawn {
+        latency,
+        hang,
+        injected,
+    } = draw_faults(&shared, &path);
     if !latency.is_zero() {
         shared.clock.sleep(latency).await;
     }
@@ -93,6 +81,39 @@ async fn gateway(State(shared): State<Arc<Shared>>, request: Request, next: Next
         None => next.run(request).await,
     };
 
+    record(&shared, method, path, &response);
+    shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+    response
+}
+
+/// What the scenario's faults decided for one request.
+struct Drawn {
+    latency: Duration,
+    hang: Option<Duration>,
+    /// An injected error: status and `Retry-After`.
+    injected: Option<(u16, Option<u64>)>,
+}
+
+fn draw_faults(shared: &Shared, path: &str) -> Drawn {
+    let mut p = shared.platform.lock().expect("simulator state");
+    let faults = p.scenario.faults.clone();
+    let hang = faults.hang_rate > 0.0 && p.rng.f64() < faults.hang_rate;
+    let injected =
+        path.starts_with("/api/v2/") && faults.error_rate > 0.0 && p.rng.f64() < faults.error_rate;
+    let status = if faults.error_statuses.is_empty() {
+        503
+    } else {
+        faults.error_statuses[p.rng.usize(..faults.error_statuses.len())]
+    };
+    Drawn {
+        latency: faults.latency,
+        hang: hang.then_some(faults.hang),
+        injected: injected.then_some((status, faults.error_retry_after)),
+    }
+}
+
+/// Adds the request and its answer to the record.
+fn record(shared: &Shared, method: String, path: String, response: &Response) {
     let observed = response
         .extensions()
         .get::<Observed>()
@@ -110,21 +131,17 @@ async fn gateway(State(shared): State<Arc<Shared>>, request: Request, next: Next
             .then(|| header("x-ratelimit-reset"))
             .flatten()
     });
-    {
-        let mut p = shared.platform.lock().expect("simulator state");
-        let at = shared.server_now(&p);
-        p.record.requests.push(RequestEntry {
-            at,
-            method,
-            path,
-            status: response.status().as_u16(),
-            client_id: observed.client_id,
-            forbidden: observed.forbidden,
-            retry_after,
-        });
-    }
-    shared.in_flight.fetch_sub(1, Ordering::SeqCst);
-    response
+    let mut p = shared.platform.lock().expect("simulator state");
+    let at = shared.server_now(&p);
+    p.record.requests.push(RequestEntry {
+        at,
+        method,
+        path,
+        status: response.status().as_u16(),
+        client_id: observed.client_id,
+        forbidden: observed.forbidden,
+        retry_after,
+    });
 }
 
 fn correlation_id() -> String {
@@ -132,89 +149,11 @@ fn correlation_id() -> String {
 }
 
 fn error_response(error: &ApiError, advertise: bool) -> Response {
-    let body = |status: u16, code: &str, message: &str| json!({"status": status, "code": code, "message": message, "correlationId": correlation_id()});
-    let mut response = match error {
-        ApiError::Unauthorized => (
-            StatusCode::UNAUTHORIZED,
-            Json(body(401, "unauthorized", "Authentication required")),
-        )
-            .into_response(),
-        // One body for every cause: the platform never says why.
-        ApiError::Forbidden(_) => (
-            StatusCode::FORBIDDEN,
-            Json(body(
-                403,
-                "forbidden",
-                "Insufficient permissions to perform this action",
-            )),
-        )
-            .into_response(),
-        ApiError::NotFound(what) => (
-            StatusCode::NOT_FOUND,
-            Json(body(404, "not_found", &format!("{what} not found"))),
-        )
-            .into_response(),
-        ApiError::Invalid {
-            code,
-            message,
-            details,
-        } => {
-            let mut b = body(400, code, message);
-            b["details"] = json!(details);
-            (StatusCode::BAD_REQUEST, Json(b)).into_response()
-        }
-        ApiError::Locked { retry_after } => {
-            let mut r = (
-                StatusCode::CONFLICT,
-                Json(body(
-                    409,
-                    "schedule_locked",
-                    "A publish of this schedule is in progress",
-                )),
-            )
-                .into_response();
-            set(&mut r, "retry-after", retry_after.to_string());
-            r
-        }
-        ApiError::RateLimited { retry_after } => {
-            let mut r = (
-                StatusCode::TOO_MANY_REQUESTS,
-                Json(body(429, "too_many_requests", "Rate limit exceeded")),
-            )
-                .into_response();
-            if advertise {
-                set(&mut r, "retry-after", retry_after.to_string());
-            }
-            r
-        }
-        ApiError::Unavailable {
-            status,
-            retry_after,
-        } => {
-            let code = StatusCode::from_u16(*status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            let mut r = (
-                code,
-                Json(body(*status, "service_unavailable", "Try again later")),
-            )
-                .into_response();
-            if let Some(s) = retry_after {
-                set(&mut r, "retry-after", s.to_string());
-            }
-            r
-        }
-        ApiError::OAuth {
-            status,
-            error,
-            description,
-        } => {
-            let code = StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST);
-            (
-                code,
-                Json(json!({"error": error, "error_description": description})),
-            )
-                .into_response()
-        }
-    };
+    let (status, body, retry_after) = error_parts(error, advertise);
+    let mut response = (status, Json(body)).into_response();
+    if let Some(seconds) = retry_after {
+        set(&mut response, "retry-after", seconds.to_string());
+    }
     if let ApiError::Forbidden(cause) = error {
         response.extensions_mut().insert(Observed {
             client_id: None,
@@ -222,6 +161,73 @@ fn error_response(error: &ApiError, advertise: bool) -> Response {
         });
     }
     response
+}
+
+/// An error's status, JSON body and `Retry-After`, as the contract says.
+fn error_parts(error: &ApiError, advertise: bool) -> (StatusCode, serde_json::Value, Option<u64>) {
+    let body = |status: u16, code: &str, message: &str| json!({"status": status, "code": code, "message": message, "correlationId": correlation_id()});
+    match error {
+        ApiError::Unauthorized => (
+            StatusCode::UNAUTHORIZED,
+            body(401, "unauthorized", "Authentication required"),
+            None,
+        ),
+        // One body for every cause: the platform never says why.
+        ApiError::Forbidden(_) => (
+            StatusCode::FORBIDDEN,
+            body(
+                403,
+                "forbidden",
+                "Insufficient permissions to perform this action",
+            ),
+            None,
+        ),
+        ApiError::NotFound(what) => (
+            StatusCode::NOT_FOUND,
+            body(404, "not_found", &format!("{what} not found")),
+            None,
+        ),
+        ApiError::Invalid {
+            code,
+            message,
+            details,
+        } => {
+            let mut b = body(400, code, message);
+            b["details"] = json!(details);
+            (StatusCode::BAD_REQUEST, b, None)
+        }
+        ApiError::Locked { retry_after } => (
+            StatusCode::CONFLICT,
+            body(
+                409,
+                "schedule_locked",
+                "A publish of this schedule is in progress",
+            ),
+            Some(*retry_after),
+        ),
+        ApiError::RateLimited { retry_after } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            body(429, "too_many_requests", "Rate limit exceeded"),
+            advertise.then_some(*retry_after),
+        ),
+        ApiError::Unavailable {
+            status,
+            retry_after,
+        } => (
+            StatusCode::from_u16(*status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+            body(*status, "service_unavailable", "Try again later"),
+            *retry_after,
+        ),
+        ApiError::OAuth {
+            status,
+            error,
+            description,
+        } => (
+            StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST),
+            json!({"error": error, "error_description": description}),
+            None,
+        ),
+    }
 }
 
 fn set(response: &mut Response, name: &'static str, value: String) {
