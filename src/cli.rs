@@ -24,6 +24,8 @@ pub mod exit {
     pub const REFUSED: u8 = 2;
     /// Done in part: agents left unpublished, with the reasons reported.
     pub const PARTIAL: u8 = 3;
+    /// Stopped by a signal before finishing (128 + SIGINT, as shells do).
+    pub const INTERRUPTED: u8 = 130;
 }
 
 #[derive(Debug, Parser)]
@@ -216,9 +218,17 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
                 None => settings.targets.values().collect(),
             };
             let clock = crate::clock::system();
-            let client = crate::api::PlatformClient::new(&settings, clock.clone())?;
-            let report =
-                crate::doctor::check(&settings, &client, &targets, week, clock.now()).await;
+            // Nothing to finish in a preflight: a stop ends it at once.
+            let cancel = cancelled_by_shutdown_signal(|| tracing::warn!("stopping the check"));
+            let client =
+                crate::api::PlatformClient::with_cancel(&settings, clock.clone(), cancel.clone())?;
+            let report = tokio::select! {
+                report = crate::doctor::check(&settings, &client, &targets, week, clock.now()) => report,
+                _ = cancel.cancelled() => {
+                    eprintln!("wfm-publisher: check interrupted");
+                    return Ok(ExitCode::from(exit::INTERRUPTED));
+                }
+            };
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -365,16 +375,21 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
 }
 
 /// A token cancelled on SIGINT or SIGTERM, after `then` (which says so).
+/// A second signal exits at once (130): whoever sends it has decided not to
+/// wait for requests in flight; unfinished work resumes at the next run.
 fn cancelled_by_shutdown_signal(
     then: impl FnOnce() + Send + 'static,
 ) -> tokio_util::sync::CancellationToken {
     let token = tokio_util::sync::CancellationToken::new();
     let cancel = token.clone();
-    let signalled = shutdown_signal();
+    let mut signals = ShutdownSignals::install();
     tokio::spawn(async move {
-        signalled.await;
+        signals.next().await;
         then();
         cancel.cancel();
+        signals.next().await;
+        eprintln!("wfm-publisher: second stop signal: exiting now");
+        std::process::exit(i32::from(exit::INTERRUPTED));
     });
     token
 }
@@ -384,12 +399,30 @@ fn cancelled_by_shutdown_signal(
 /// before a lazily-polled handler exists is handled by the default action,
 /// which kills the process without letting sent requests finish.
 fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
-    use tokio::signal::unix::{signal, SignalKind};
-    let term = signal(SignalKind::terminate());
-    let interrupt = signal(SignalKind::interrupt());
-    async move {
-        match (term, interrupt) {
-            (Ok(mut term), Ok(mut interrupt)) => {
+    let mut signals = ShutdownSignals::install();
+    async move { signals.next().await }
+}
+
+/// The SIGINT and SIGTERM handlers, kept so that every signal, not only the
+/// first, is seen.
+struct ShutdownSignals {
+    term: Option<tokio::signal::unix::Signal>,
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl ShutdownSignals {
+    fn install() -> Self {
+        use tokio::signal::unix::{signal, SignalKind};
+        ShutdownSignals {
+            term: signal(SignalKind::terminate()).ok(),
+            interrupt: signal(SignalKind::interrupt()).ok(),
+        }
+    }
+
+    /// The next SIGINT or SIGTERM.
+    async fn next(&mut self) {
+        match (&mut self.term, &mut self.interrupt) {
+            (Some(term), Some(interrupt)) => {
                 tokio::select! {
                     _ = term.recv() => {}
                     _ = interrupt.recv() => {}

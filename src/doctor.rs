@@ -1,8 +1,12 @@
 //! `wfm-publisher check`: everything a publication needs, tried in order,
 //! one row each, with the fix for every row that fails.
 
+use std::future::Future;
+use std::time::Duration;
+
 use chrono::NaiveDate;
 use serde::Serialize;
+use url::Url;
 
 use crate::api::scopes::{self, PUBLICATION};
 use crate::api::{PlatformClient, PlatformError};
@@ -88,6 +92,51 @@ impl Rows {
     }
 }
 
+/// The host a row talks to, and the key that names it.
+#[derive(Clone, Copy)]
+struct Host<'a> {
+    url: &'a Url,
+    key: &'static str,
+}
+
+impl<'a> Host<'a> {
+    fn auth(settings: &'a Settings) -> Self {
+        Host {
+            url: &settings.platform.auth_base_url,
+            key: "platform.auth_base_url",
+        }
+    }
+
+    fn api(settings: &'a Settings) -> Self {
+        Host {
+            url: &settings.platform.api_base_url,
+            key: "platform.api_base_url",
+        }
+    }
+}
+
+/// A row's call, cut short at `platform.check_timeout`: with the retry
+/// budget of a run, a hanging endpoint would hold `check` for minutes
+/// (every attempt waits `request_timeout`) before saying anything.
+async fn within<T>(
+    settings: &Settings,
+    host: Host<'_>,
+    call: impl Future<Output = Result<T, PlatformError>>,
+) -> Result<T, PlatformError> {
+    let limit: Duration = settings.platform.check_timeout;
+    tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+        let name = host.url.host_str().unwrap_or("the host");
+        Err(PlatformError::NoAnswer {
+            host: match host.url.port() {
+                Some(port) => format!("{name}:{port}"),
+                None => name.to_owned(),
+            },
+            key: host.key,
+            waited_secs: limit.as_secs(),
+        })
+    })
+}
+
 /// Runs every check for `targets`, for the week starting at `week` (or each
 /// target's coming week).
 pub async fn check(
@@ -98,7 +147,7 @@ pub async fn check(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Report {
     let mut rows = Rows(Vec::new());
-    let token = match client.tokens().token().await {
+    let token = match within(settings, Host::auth(settings), client.tokens().token()).await {
         Ok(t) => {
             rows.push(
                 "token",
@@ -125,7 +174,13 @@ pub async fn check(
             format!("granted \"{}\"", token.granted.join(" ")),
         ),
         Some(_) => {
-            let err = client.require_scopes(&PUBLICATION).await.err();
+            let err = within(
+                settings,
+                Host::auth(settings),
+                client.require_scopes(&PUBLICATION),
+            )
+            .await
+            .err();
             rows.push(
                 "scopes",
                 Verdict::Fail,
@@ -134,7 +189,8 @@ pub async fn check(
         }
     }
 
-    let token_org = match client.tokens().introspect(&token).await {
+    let introspection = client.tokens().introspect(&token);
+    let token_org = match within(settings, Host::auth(settings), introspection).await {
         Ok(i) if i.active => {
             rows.push(
                 "introspection",
@@ -160,7 +216,7 @@ pub async fn check(
         }
     };
 
-    let me = client.organization().await;
+    let me = within(settings, Host::api(settings), client.organization()).await;
     let org_id = match me {
         Ok(org) => {
             let detail = format!("{} ({})", org.id, org.name);
@@ -189,17 +245,27 @@ pub async fn check(
         }
     };
 
-    let templates = client.templates().await;
+    let templates = within(settings, Host::api(settings), client.templates()).await;
     rows.result("templates", templates, |t| format!("{} readable", t.len()));
 
     for target in targets {
-        check_target(&mut rows, client, target, week, now, org_id.as_deref()).await;
+        check_target(
+            &mut rows,
+            settings,
+            client,
+            target,
+            week,
+            now,
+            org_id.as_deref(),
+        )
+        .await;
     }
     finish(rows)
 }
 
 async fn check_target(
     rows: &mut Rows,
+    settings: &Settings,
     client: &PlatformClient,
     target: &TargetSettings,
     week: Option<NaiveDate>,
@@ -211,7 +277,8 @@ async fn check_target(
     });
     let name = &target.name;
     let schedule_id = target.schedule_id_for(week);
-    match client.schedule(&schedule_id).await {
+    let api = Host::api(settings);
+    match within(settings, api, client.schedule(&schedule_id)).await {
         Ok(info) => {
             let mut problems = Vec::new();
             if org_id.is_some_and(|o| o != info.org_id) {
@@ -254,7 +321,7 @@ async fn check_target(
         }
         Err(e) => rows.push(format!("{name}: schedule"), Verdict::Fail, e.to_string()),
     }
-    let swaps = client.swaps(&schedule_id, None).await;
+    let swaps = within(settings, api, client.swaps(&schedule_id, None)).await;
     rows.result(format!("{name}: shift swaps"), swaps, |all| {
         let pending = all
             .iter()

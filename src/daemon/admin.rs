@@ -55,13 +55,15 @@ pub async fn serve(
     }))
 }
 
-/// Ready when the store answers and a token can be had.
+/// Ready when the store answers and a token can be had. A recent token or
+/// a recent failure is the answer without asking the OAuth server: frequent
+/// probes with a wrong secret could get the OAuth client locked out there.
 async fn readyz(State(daemon): State<Arc<Daemon>>) -> Response {
     if let Err(e) = daemon.store.recent_runs(1) {
         return not_ready(e.to_string());
     }
     let engine = daemon.engine();
-    match tokio::time::timeout(Duration::from_secs(10), engine.client().tokens().token()).await {
+    match tokio::time::timeout(Duration::from_secs(10), engine.client().tokens().probe()).await {
         Ok(Ok(_)) => (StatusCode::OK, Json(json!({"ready": true}))).into_response(),
         Ok(Err(e)) => not_ready(e.to_string()),
         Err(_) => not_ready("the token endpoint did not answer within 10s".into()),

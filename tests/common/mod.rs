@@ -152,6 +152,15 @@ impl Raw {
     }
 }
 
+/// Sends `signal` (e.g. "-TERM") to process `pid`.
+pub fn kill(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 /// Monday 08:00-16:00 in Chicago during the week of 2026-11-30.
 pub fn monday_shift() -> Value {
     serde_json::json!([{"startTime": "2026-11-30T14:00:00Z", "endTime": "2026-11-30T22:00:00Z", "activity": "phone"}])
