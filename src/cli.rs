@@ -223,11 +223,13 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
             let client =
                 crate::api::PlatformClient::with_cancel(&settings, clock.clone(), cancel.clone())?;
             let report = tokio::select! {
-                report = crate::doctor::check(&settings, &client, &targets, week, clock.now()) => report,
+                // The stop wins: the check's own rows end too, with `Cancelled`.
+                biased;
                 _ = cancel.cancelled() => {
                     eprintln!("wfm-publisher: check interrupted");
                     return Ok(ExitCode::from(exit::INTERRUPTED));
                 }
+                report = crate::doctor::check(&settings, &client, &targets, week, clock.now()) => report,
             };
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
