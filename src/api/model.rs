@@ -66,6 +66,10 @@ pub struct OAuthError {
     pub error: String,
     #[serde(default)]
     pub error_description: Option<String>,
+    /// Not in RFC 6749, but some servers (oidc-provider) name the refused
+    /// scopes of an `invalid_scope` here.
+    #[serde(default)]
+    pub scope: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

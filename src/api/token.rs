@@ -477,12 +477,21 @@ impl Inner {
     }
 
     /// A 400's `error` code, told apart by what the operator must fix.
-    fn refusal(&self, error: &str, description: String, requested: String) -> PlatformError {
+    /// `named`: the answer's own `scope` field, when it has one.
+    fn refusal(
+        &self,
+        error: &str,
+        description: String,
+        named: Option<String>,
+        requested: String,
+    ) -> PlatformError {
         let client_id = self.client_id.clone();
         match error {
             "invalid_client" => PlatformError::InvalidClient { client_id },
             "invalid_scope" => PlatformError::InvalidScope {
-                scopes: named_scopes(&self.scopes, &description),
+                scopes: named
+                    .filter(|n| !n.trim().is_empty())
+                    .unwrap_or_else(|| named_scopes(&self.scopes, &description)),
                 requested,
                 description,
                 client_id,
@@ -578,10 +587,11 @@ impl Inner {
             400 => {
                 let e = oauth_error();
                 let error = e.as_ref().map(|e| e.error.clone()).unwrap_or_default();
+                let named = e.as_ref().and_then(|e| e.scope.clone());
                 let description = e
                     .and_then(|e| e.error_description)
                     .unwrap_or_else(|| "no description".into());
-                Err(self.refusal(&error, description, scope))
+                Err(self.refusal(&error, description, named, scope))
             }
             408 | 429 | 500..=599 => return Err((format!("HTTP {status}"), hint)),
             other => Err(PlatformError::TokenRefused {
