@@ -47,20 +47,41 @@ async fn walk(clock: &ManualClock, window: Duration) {
     }
 }
 
+struct Refreshing {
+    server: FakeOAuth,
+    manual: ManualClock,
+    client: PlatformClient,
+    _refresher: tokio::task::JoinHandle<()>,
+}
+
+/// A client of `client_id` holding a 10 s token, whose background refreshes
+/// get `failure` from now on.
+async fn refreshing_into(failure: Reply, client_id: &str) -> Refreshing {
+    let server = FakeOAuth::spawn(TOKEN_PATH, Reply::Token(json!({"expires_in": 10}))).await;
+    let manual = ManualClock::new(Utc::now());
+    let cfg = TestConfig::new(&server.base_url(), client_id);
+    let settings = cfg.settings_with(&[("WFM_PUBLISHER__RETRY__MAX_DELAY", "2s")]);
+    let client = PlatformClient::new(&settings, Arc::new(manual.clone())).unwrap();
+    client.tokens().token().await.expect("the first token");
+    server.answer(failure);
+    let _refresher = client.tokens().spawn_refresher();
+    Refreshing {
+        server,
+        manual,
+        client,
+        _refresher,
+    }
+}
+
 /// Item 1: a refresh that fails for good is retried after a backoff, not in
 /// a loop, and not at all once the token has expired.
 async fn a_failing_refresh_does_not_flood(failure: Reply) {
-    let server = FakeOAuth::spawn(TOKEN_PATH, Reply::Token(json!({"expires_in": 10}))).await;
-    let manual = ManualClock::new(Utc::now());
-    let clock: SharedClock = Arc::new(manual.clone());
-    let c = client(
-        &server,
-        clock.clone(),
-        &[("WFM_PUBLISHER__RETRY__MAX_DELAY", "2s")],
-    );
-    c.tokens().token().await.expect("the first token");
-    server.answer(failure);
-    let _refresher = c.tokens().spawn_refresher();
+    let Refreshing {
+        server,
+        manual,
+        client: c,
+        ..
+    } = refreshing_into(failure, "publisher").await;
 
     // 20 s of the manual clock: a refresh due at ~5 s, the token expired at 10 s.
     walk(&manual, Duration::from_secs(20)).await;
@@ -97,6 +118,63 @@ async fn a_refused_scope_does_not_flood_the_oauth_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_captive_portal_does_not_flood_the_oauth_server() {
     a_failing_refresh_does_not_flood(Reply::Html(200)).await;
+}
+
+/// Lines of the shared log that contain every one of `needles`.
+fn log_lines(needles: &[&str]) -> usize {
+    static LOG: std::sync::OnceLock<Arc<std::sync::Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    let log = LOG.get_or_init(|| {
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = log.clone();
+        let writer = move || Sink(sink.clone());
+        tracing_subscriber::fmt()
+            .with_writer(writer)
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .init();
+        log
+    });
+    let text = String::from_utf8_lossy(&log.lock().unwrap()).into_owned();
+    text.lines()
+        .filter(|l| needles.iter().all(|n| l.contains(n)))
+        .count()
+}
+
+struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Item 1: a failing refresh is logged once per change of state, with the
+/// count of failures, not once per attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_refresh_is_logged_once_per_change_of_state() {
+    log_lines(&[]);
+    let r = refreshing_into(
+        Reply::Json(401, json!({"error": "invalid_client"})),
+        "logged-client",
+    )
+    .await;
+    walk(&r.manual, Duration::from_secs(9)).await;
+    assert!(r.server.requests() > 2, "the refresh was retried");
+    let failing = ["token requests failing", "logged-client"];
+    assert_eq!(log_lines(&failing), 1);
+    assert!(log_lines(&["failures=1", "logged-client"]) == 1);
+
+    // Back to normal: one line says so, with how many failures it took.
+    r.server.answer(Reply::Token(json!({"expires_in": 10})));
+    walk(&r.manual, Duration::from_secs(3)).await;
+    r.client.tokens().token().await.expect("a token again");
+    let again = ["token obtained again", "logged-client"];
+    assert_eq!(log_lines(&again), 1);
+    assert_eq!(log_lines(&failing), 1);
 }
 
 /// Item 2: the workers waiting on a failing fetch share its error instead of

@@ -398,10 +398,10 @@ impl Inner {
             Ok(token) => {
                 state.current = Some(token.clone());
                 if let Some(f) = state.failure.take() {
-                    tracing::info!(failures = f.count, "token obtained again after failures");
+                    tracing::info!(client_id = %self.client_id, failures = f.count, "token obtained again after failures");
                 }
                 tracing::debug!(serial = token.serial, expires = %token.expires, "token obtained");
-                metrics::gauge!("wfm_token_consecutive_failures").set(0.0);
+                metrics::gauge!("wfm_token_consecutive_failures", "client_id" => self.client_id.clone()).set(0.0);
             }
             // A stop is not the OAuth server's doing.
             Err(PlatformError::Cancelled) => {}
@@ -413,11 +413,12 @@ impl Inner {
                     std::mem::discriminant(&f.error) != std::mem::discriminant(error)
                 });
                 if changed {
-                    tracing::warn!(failures = count, %error, retry_in = ?wait, "token requests failing; backing off");
+                    tracing::warn!(client_id = %self.client_id, failures = count, %error, retry_in = ?wait, "token requests failing; backing off");
                 } else {
                     tracing::debug!(failures = count, %error, retry_in = ?wait, "token request failed again");
                 }
-                metrics::gauge!("wfm_token_consecutive_failures").set(f64::from(count));
+                metrics::gauge!("wfm_token_consecutive_failures", "client_id" => self.client_id.clone())
+                    .set(f64::from(count));
                 state.failure = Some(Failure {
                     error: error.clone(),
                     count,
