@@ -357,3 +357,36 @@ async fn a_stop_ends_token_retries_at_once() {
     assert!(matches!(err, PlatformError::Cancelled), "{err}");
     assert_eq!(server.requests(), 1);
 }
+
+/// Item 8: a stop also ends an API call waiting between retries (the reads
+/// of a preflight), and no attempt starts after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_ends_api_retries_at_once() {
+    let sim = spawn_sim(small_scenario()).await;
+    // The manual clock never moves: without the stop, the wait never ends.
+    let clock: SharedClock = Arc::new(ManualClock::new(Utc::now()));
+    let cancel = CancellationToken::new();
+    let c = client_for(&sim.base_url(), clock, cancel.clone(), &[]);
+    c.tokens().token().await.expect("a token");
+    sim.with_platform(|p| {
+        p.scenario.faults.error_rate = 1.0;
+        p.scenario.faults.error_statuses = vec![503];
+    });
+    let call = tokio::spawn({
+        let c = c.clone();
+        async move { c.templates().await }
+    });
+    while sim.record().count_status(503) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    cancel.cancel();
+    let answer = tokio::time::timeout(Duration::from_secs(30), call)
+        .await
+        .expect("the stop ends the wait between retries")
+        .unwrap();
+    assert!(
+        matches!(answer, Err(PlatformError::Cancelled)),
+        "{answer:?}"
+    );
+    assert_eq!(sim.record().count_status(503), 1);
+}

@@ -477,6 +477,45 @@ impl Inner {
         }
     }
 
+    /// The token of a 200 answer, or why the answer is not one (a captive
+    /// portal's HTML page, another token type).
+    fn issued(&self, body: &[u8], received: DateTime<Utc>) -> Result<AccessToken, PlatformError> {
+        let malformed = |message: String| PlatformError::Malformed {
+            endpoint: "POST /oauth/token".into(),
+            message,
+        };
+        let parsed: TokenResponse =
+            serde_json::from_slice(body).map_err(|e| malformed(e.to_string()))?;
+        if parsed
+            .token_type
+            .as_deref()
+            .is_some_and(|t| !t.eq_ignore_ascii_case("bearer"))
+        {
+            return Err(malformed("token_type is not Bearer".into()));
+        }
+        // Without expires_in, assume the configured lifetime; if the token
+        // dies sooner, the API's 401 drops it (`invalidate`).
+        let lifetime = parsed
+            .expires_in
+            .map_or(self.default_lifetime, Duration::from_secs)
+            .max(Duration::from_secs(1));
+        let granted = parsed
+            .scope
+            .as_deref()
+            .map(parse_scope_list)
+            .unwrap_or_else(|| self.scopes.clone());
+        Ok(AccessToken {
+            value: Secret::new(parsed.access_token),
+            granted,
+            received,
+            expires: received + TimeDelta::from_std(lifetime).unwrap_or_default(),
+            refresh_at: self.refresh_at(received, lifetime),
+            serial: self
+                .serial
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        })
+    }
+
     /// A 400's `error` code, told apart by what the operator must fix.
     /// `named`: the answer's own `scope` field, when it has one.
     fn refusal(
@@ -539,48 +578,7 @@ impl Inner {
             .map_err(|e| (super::classify::transport_reason(&e), None))?;
         let oauth_error = || serde_json::from_slice::<OAuthError>(&body).ok();
         Ok(match status {
-            200 => {
-                let parsed: TokenResponse = match serde_json::from_slice(&body) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        return Ok(Err(PlatformError::Malformed {
-                            endpoint: "POST /oauth/token".into(),
-                            message: e.to_string(),
-                        }))
-                    }
-                };
-                if parsed
-                    .token_type
-                    .as_deref()
-                    .is_some_and(|t| !t.eq_ignore_ascii_case("bearer"))
-                {
-                    return Ok(Err(PlatformError::Malformed {
-                        endpoint: "POST /oauth/token".into(),
-                        message: "token_type is not Bearer".into(),
-                    }));
-                }
-                // Without expires_in, assume the configured lifetime; if the
-                // token dies sooner, the API's 401 drops it (`invalidate`).
-                let lifetime = parsed
-                    .expires_in
-                    .map_or(self.default_lifetime, Duration::from_secs)
-                    .max(Duration::from_secs(1));
-                let granted = parsed
-                    .scope
-                    .as_deref()
-                    .map(parse_scope_list)
-                    .unwrap_or_else(|| self.scopes.clone());
-                Ok(AccessToken {
-                    value: Secret::new(parsed.access_token),
-                    granted,
-                    received,
-                    expires: received + TimeDelta::from_std(lifetime).unwrap_or_default(),
-                    refresh_at: self.refresh_at(received, lifetime),
-                    serial: self
-                        .serial
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-                })
-            }
+            200 => self.issued(&body, received),
             // RFC 6749 §5.2: a 401 is invalid_client, whatever its body says.
             401 => Err(PlatformError::InvalidClient {
                 client_id: self.client_id.clone(),
