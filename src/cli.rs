@@ -27,6 +27,8 @@ pub mod exit {
     pub const REFUSED: u8 = 2;
     /// Done in part: agents left unpublished, with the reasons reported.
     pub const PARTIAL: u8 = 3;
+    /// Stopped by a signal before finishing (128 + SIGINT, as shells do).
+    pub const INTERRUPTED: u8 = 130;
 }
 
 #[derive(Debug, Parser)]
@@ -247,8 +249,18 @@ async fn check(
         None => settings.targets.values().collect(),
     };
     let clock = crate::clock::system();
-    let client = crate::api::PlatformClient::new(&settings, clock.clone())?;
-    let report = crate::doctor::check(&settings, &client, &targets, week, clock.now()).await;
+    // Nothing to finish in a preflight: a stop ends it at once.
+    let cancel = cancelled_by_shutdown_signal(|| tracing::warn!("stopping the check"));
+    let client = crate::api::PlatformClient::with_cancel(&settings, clock.clone(), cancel.clone())?;
+    let report = tokio::select! {
+        // The stop wins: the check's own rows end too, with `Cancelled`.
+        biased;
+        _ = cancel.cancelled() => {
+            eprintln!("wfm-publisher: check interrupted");
+            return Ok(ExitCode::from(exit::INTERRUPTED));
+        }
+        report = crate::doctor::check(&settings, &client, &targets, week, clock.now()) => report,
+    };
     print_report(json, &report, crate::doctor::Report::render)?;
     Ok(ExitCode::from(if report.ok {
         exit::SUCCESS
@@ -294,7 +306,12 @@ async fn publish(
     });
     let locks = Arc::new(KeyedLocks::default());
     let engine = Engine::new(EngineParts {
-        platform: crate::platform::connect(&settings, clock.clone(), locks.clone())?,
+        platform: crate::platform::connect(
+            &settings,
+            clock.clone(),
+            locks.clone(),
+            cancel.clone(),
+        )?,
         store: open_store(&settings)?,
         clock,
         locks,
@@ -394,16 +411,21 @@ fn status(config: &Path, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 /// A token cancelled on SIGINT or SIGTERM, after `then` (which says so).
+/// A second signal exits at once (130): whoever sends it has decided not to
+/// wait for requests in flight; unfinished work resumes at the next run.
 fn cancelled_by_shutdown_signal(
     then: impl FnOnce() + Send + 'static,
 ) -> tokio_util::sync::CancellationToken {
     let token = tokio_util::sync::CancellationToken::new();
     let cancel = token.clone();
-    let signalled = shutdown_signal();
+    let mut signals = ShutdownSignals::install();
     tokio::spawn(async move {
-        signalled.await;
+        signals.next().await;
         then();
         cancel.cancel();
+        signals.next().await;
+        eprintln!("wfm-publisher: second stop signal: exiting now");
+        std::process::exit(i32::from(exit::INTERRUPTED));
     });
     token
 }
@@ -413,12 +435,30 @@ fn cancelled_by_shutdown_signal(
 /// before a lazily-polled handler exists is handled by the default action,
 /// which kills the process without letting sent requests finish.
 fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
-    use tokio::signal::unix::{signal, SignalKind};
-    let term = signal(SignalKind::terminate());
-    let interrupt = signal(SignalKind::interrupt());
-    async move {
-        match (term, interrupt) {
-            (Ok(mut term), Ok(mut interrupt)) => {
+    let mut signals = ShutdownSignals::install();
+    async move { signals.next().await }
+}
+
+/// The SIGINT and SIGTERM handlers, kept so that every signal, not only the
+/// first, is seen.
+struct ShutdownSignals {
+    term: Option<tokio::signal::unix::Signal>,
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl ShutdownSignals {
+    fn install() -> Self {
+        use tokio::signal::unix::{signal, SignalKind};
+        ShutdownSignals {
+            term: signal(SignalKind::terminate()).ok(),
+            interrupt: signal(SignalKind::interrupt()).ok(),
+        }
+    }
+
+    /// The next SIGINT or SIGTERM.
+    async fn next(&mut self) {
+        match (&mut self.term, &mut self.interrupt) {
+            (Some(term), Some(interrupt)) => {
                 tokio::select! {
                     _ = term.recv() => {}
                     _ = interrupt.recv() => {}

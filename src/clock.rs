@@ -108,6 +108,37 @@ impl Clock for ManualClock {
     }
 }
 
+/// Another clock whose sleeps end early once `cancel` is cancelled, so that
+/// a stop interrupts every wait between retries instead of outlasting it.
+#[derive(Debug, Clone)]
+pub struct CancellableClock {
+    clock: SharedClock,
+    cancel: tokio_util::sync::CancellationToken,
+}
+
+impl CancellableClock {
+    pub fn new(clock: SharedClock, cancel: tokio_util::sync::CancellationToken) -> Self {
+        CancellableClock { clock, cancel }
+    }
+}
+
+impl Clock for CancellableClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    fn sleep(&self, d: Duration) -> futures::future::BoxFuture<'static, ()> {
+        let sleep = self.clock.sleep(d);
+        let cancel = self.cancel.clone();
+        Box::pin(async move {
+            tokio::select! {
+                _ = cancel.cancelled_owned() => {}
+                _ = sleep => {}
+            }
+        })
+    }
+}
+
 pub fn system() -> SharedClock {
     Arc::new(SystemClock)
 }

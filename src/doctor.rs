@@ -1,8 +1,12 @@
 //! `wfm-publisher check`: everything a publication needs, tried in order,
 //! one row each, with the fix for every row that fails.
 
+use std::future::Future;
+use std::time::Duration;
+
 use chrono::NaiveDate;
 use serde::Serialize;
+use url::Url;
 
 use crate::api::scopes::{self, PUBLICATION};
 use crate::api::token::AccessToken;
@@ -91,6 +95,51 @@ impl Rows {
     }
 }
 
+/// The host a row talks to, and the key that names it.
+#[derive(Clone, Copy)]
+struct Host<'a> {
+    url: &'a Url,
+    key: &'static str,
+}
+
+impl<'a> Host<'a> {
+    fn auth(settings: &'a Settings) -> Self {
+        Host {
+            url: &settings.platform.auth_base_url,
+            key: "platform.auth_base_url",
+        }
+    }
+
+    fn api(settings: &'a Settings) -> Self {
+        Host {
+            url: &settings.platform.api_base_url,
+            key: "platform.api_base_url",
+        }
+    }
+}
+
+/// A row's call, cut short at `platform.check_timeout`: with the retry
+/// budget of a run, a hanging endpoint would hold `check` for minutes
+/// (every attempt waits `request_timeout`) before saying anything.
+async fn within<T>(
+    settings: &Settings,
+    host: Host<'_>,
+    call: impl Future<Output = Result<T, PlatformError>>,
+) -> Result<T, PlatformError> {
+    let limit: Duration = settings.platform.check_timeout;
+    tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+        let name = host.url.host_str().unwrap_or("the host");
+        Err(PlatformError::NoAnswer {
+            host: match host.url.port() {
+                Some(port) => format!("{name}:{port}"),
+                None => name.to_owned(),
+            },
+            key: host.key,
+            waited_secs: limit.as_secs(),
+        })
+    })
+}
+
 /// Runs every check for `targets`, for the week starting at `week` (or each
 /// target's coming week).
 pub async fn check(
@@ -101,7 +150,7 @@ pub async fn check(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Report {
     let mut rows = Rows(Vec::new());
-    let token = match client.tokens().token().await {
+    let token = match within(settings, Host::auth(settings), client.tokens().token()).await {
         Ok(t) => {
             rows.push(
                 "token",
@@ -119,27 +168,33 @@ pub async fn check(
             return finish(rows);
         }
     };
-    check_scopes(&mut rows, client, &token).await;
-    let token_org = check_introspection(&mut rows, client, &token).await;
-    let org_id = check_organization(&mut rows, client, token_org).await;
-    let templates = client.templates().await;
+    check_scopes(&mut rows, settings, client, &token).await;
+    let token_org = check_introspection(&mut rows, settings, client, &token).await;
+    let org_id = check_organization(&mut rows, settings, client, token_org).await;
+    let templates = within(settings, Host::api(settings), client.templates()).await;
     rows.result("templates", templates, |t| format!("{} readable", t.len()));
     for target in targets {
         let week = week.unwrap_or_else(|| {
             crate::week::upcoming_week_start(now, target.time_zone, target.week_start_day)
         });
-        check_target(&mut rows, client, target, week, org_id.as_deref()).await;
+        check_target(&mut rows, settings, client, target, week, org_id.as_deref()).await;
     }
     finish(rows)
 }
 
-async fn check_scopes(rows: &mut Rows, client: &PlatformClient, token: &AccessToken) {
+async fn check_scopes(
+    rows: &mut Rows,
+    settings: &Settings,
+    client: &PlatformClient,
+    token: &AccessToken,
+) {
     if scopes::missing(&token.granted, &PUBLICATION).is_empty() {
         let granted = format!("granted \"{}\"", token.granted.join(" "));
         rows.push("scopes", Verdict::Pass, granted);
         return;
     }
-    let err = client.require_scopes(&PUBLICATION).await.err();
+    let required = client.require_scopes(&PUBLICATION);
+    let err = within(settings, Host::auth(settings), required).await.err();
     let detail = err.map(|e| e.to_string()).unwrap_or_default();
     rows.push("scopes", Verdict::Fail, detail);
 }
@@ -147,10 +202,12 @@ async fn check_scopes(rows: &mut Rows, client: &PlatformClient, token: &AccessTo
 /// The token's organization, as introspection says.
 async fn check_introspection(
     rows: &mut Rows,
+    settings: &Settings,
     client: &PlatformClient,
     token: &AccessToken,
 ) -> Option<String> {
-    match client.tokens().introspect(token).await {
+    let introspection = client.tokens().introspect(token);
+    match within(settings, Host::auth(settings), introspection).await {
         Ok(i) if i.active => {
             let org = i.org_id.as_deref().unwrap_or("(not said)");
             rows.push(
@@ -178,10 +235,11 @@ async fn check_introspection(
 /// The organization the schedules must belong to.
 async fn check_organization(
     rows: &mut Rows,
+    settings: &Settings,
     client: &PlatformClient,
     token_org: Option<String>,
 ) -> Option<String> {
-    match client.organization().await {
+    match within(settings, Host::api(settings), client.organization()).await {
         Ok(org) => {
             let detail = format!("{} ({})", org.id, org.name);
             match token_org.filter(|t| *t != org.id) {
@@ -213,6 +271,7 @@ async fn check_organization(
 /// and its source file validated exactly as a run reads it.
 async fn check_target(
     rows: &mut Rows,
+    settings: &Settings,
     client: &PlatformClient,
     target: &TargetSettings,
     week: NaiveDate,
@@ -220,11 +279,9 @@ async fn check_target(
 ) {
     let name = &target.name;
     let schedule_id = target.schedule_id_for(week);
-    match client
-        .schedule(&schedule_id)
-        .await
-        .map(SimpleContract::facts)
-    {
+    let api = Host::api(settings);
+    let schedule = within(settings, api, client.schedule(&schedule_id)).await;
+    match schedule.map(SimpleContract::facts) {
         Ok(facts) => {
             let found = preflight::mismatches(&facts, target, week, org_id);
             if found.is_empty() {
@@ -235,7 +292,7 @@ async fn check_target(
                 rows.push(format!("{name}: schedule"), Verdict::Pass, detail);
             } else {
                 let refusal = Refusal::Schedule {
-                    schedule_id,
+                    schedule_id: schedule_id.clone(),
                     mismatches: found,
                 };
                 rows.push(
@@ -247,7 +304,7 @@ async fn check_target(
         }
         Err(e) => rows.push(format!("{name}: schedule"), Verdict::Fail, e.to_string()),
     }
-    let swaps = client.swaps(&target.schedule_id_for(week), None).await;
+    let swaps = within(settings, api, client.swaps(&schedule_id, None)).await;
     rows.result(format!("{name}: shift swaps"), swaps, |all| {
         let pending = all
             .iter()

@@ -41,8 +41,9 @@ pub fn engine(settings: &Settings, clock: SharedClock) -> Result<Engine, Testbed
     let store =
         SqliteStore::open(&settings.store.path).map_err(|e| TestbedError::Setup(e.to_string()))?;
     let locks = Arc::new(KeyedLocks::default());
-    let platform = crate::platform::connect(settings, clock.clone(), locks.clone())
-        .map_err(|e| TestbedError::Setup(e.to_string()))?;
+    let platform =
+        crate::platform::connect(settings, clock.clone(), locks.clone(), Default::default())
+            .map_err(|e| TestbedError::Setup(e.to_string()))?;
     Ok(Engine::new(EngineParts {
         platform,
         store: Arc::new(store),

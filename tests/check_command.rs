@@ -170,3 +170,31 @@ async fn a_bad_configuration_is_refused_with_every_problem() {
     assert!(stderr.contains("platform.bogus"), "{stderr}");
     assert!(stderr.contains("platform.api_base_url"), "{stderr}");
 }
+
+/// A hanging OAuth server costs one row's deadline, named, not every retry.
+#[tokio::test]
+async fn a_hanging_endpoint_is_named_after_the_row_deadline() {
+    let server = common::oauth::Hanging::spawn().await;
+    let cfg = TestConfig::new(&server.base_url(), "publisher");
+    cfg.edit(
+        "request_timeout = \"5s\"",
+        "request_timeout = \"5s\"\ncheck_timeout = \"1s\"",
+    );
+    with_source(&cfg);
+    let run = check(&cfg, &[]).await;
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    let failing = failing_rows(&run);
+    assert_eq!(failing.len(), 1, "{}", run.stdout);
+    assert!(failing[0].starts_with("token"), "{}", failing[0]);
+    let host = server.addr.to_string();
+    assert!(
+        failing[0].contains(&format!("{host} did not answer within 1s")),
+        "{}",
+        failing[0]
+    );
+    assert!(
+        failing[0].contains("platform.auth_base_url"),
+        "{}",
+        failing[0]
+    );
+}

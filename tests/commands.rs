@@ -35,14 +35,6 @@ async fn dev_mode_publishes_every_agent_or_explains_it() {
     assert!(!stdout.contains("dev-secret"));
 }
 
-fn kill(pid: u32, signal: &str) {
-    let status = std::process::Command::new("kill")
-        .args([signal, &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 #[tokio::test]
 async fn the_daemon_reloads_on_sighup_keeps_a_bad_config_out_and_stops_on_sigterm() {
     let sim = spawn_sim(small_scenario()).await;

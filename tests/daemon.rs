@@ -577,3 +577,23 @@ async fn a_partial_run_notifies_the_webhook_and_a_dead_webhook_changes_nothing()
     assert_eq!(got[0]["unpublished"][0]["agent_id"], "a-1");
     assert!(got[0]["text"].as_str().unwrap().contains("chicago"));
 }
+
+/// Frequent probes with a wrong secret ask the OAuth server once, not once
+/// each: an OAuth server may lock an account after repeated failures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_probes_reuse_a_recent_failure() {
+    let sim = spawn_sim(instant_scenario()).await;
+    let http = reqwest::Client::new();
+    let bad = TestConfig::with_secret(&sim.base_url(), "publisher", "wrong-secret");
+    let running = start(&bad, Arc::new(ManualClock::new(Utc::now())), &[]).await;
+    for _ in 0..100 {
+        let ready = http
+            .get(format!("{}/readyz", running.admin()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ready.status(), 503);
+    }
+    assert_eq!(sim.record().token_requests, 1);
+    running.stop().await;
+}

@@ -21,8 +21,9 @@ use super::scopes::{self, parse_scope_list, Operation};
 use super::stats::{ClientStats, StatsSnapshot};
 use super::throttle::{Bucket, Throttle};
 use super::token::{AccessToken, TokenManager};
-use crate::clock::SharedClock;
+use crate::clock::{CancellableClock, SharedClock};
 use crate::config::Settings;
+use tokio_util::sync::CancellationToken;
 
 /// What a call is about, so that a 403 can be explained.
 #[derive(Debug, Clone, Default)]
@@ -144,6 +145,17 @@ struct RunStats {
 
 impl PlatformClient {
     pub fn new(settings: &Settings, clock: SharedClock) -> Result<Self, PlatformError> {
+        Self::with_cancel(settings, clock, CancellationToken::new())
+    }
+
+    /// A client whose token requests and retry waits end at once when
+    /// `cancel` is cancelled: the next attempt then fails with `Cancelled`.
+    pub fn with_cancel(
+        settings: &Settings,
+        clock: SharedClock,
+        cancel: CancellationToken,
+    ) -> Result<Self, PlatformError> {
+        let clock: SharedClock = Arc::new(CancellableClock::new(clock, cancel.clone()));
         let p = &settings.platform;
         let http = reqwest::Client::builder()
             .connect_timeout(p.connect_timeout)
@@ -157,6 +169,7 @@ impl PlatformClient {
             &settings.retry,
             clock.clone(),
             stats.clone(),
+            cancel,
         )?;
         Ok(PlatformClient {
             inner: Arc::new(Inner {
@@ -419,12 +432,7 @@ impl PlatformClient {
     }
 
     fn url(&self, segments: &[String]) -> Url {
-        let mut url = self.inner.api_base.clone();
-        url.path_segments_mut()
-            .expect("an http(s) base URL has path segments")
-            .pop_if_empty()
-            .extend(segments);
-        url
+        super::url::endpoint(&self.inner.api_base, segments)
     }
 
     fn send(&self, call: Call) -> BoxFuture<'_, Result<axum::body::Bytes, PlatformError>> {

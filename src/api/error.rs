@@ -14,14 +14,37 @@ pub enum PlatformError {
     #[error("the platform refused OAuth client \"{client_id}\" (invalid_client): the client id or secret is wrong; check platform.client_id and the secret (platform.client_secret_file, WFM_PUBLISHER__PLATFORM__CLIENT_SECRET or $CREDENTIALS_DIRECTORY/client_secret)")]
     InvalidClient { client_id: String },
 
-    #[error("the platform refused the requested scopes \"{requested}\" (invalid_scope: {description}): platform.scopes names a scope the platform does not know")]
+    #[error("the OAuth server refused scope {scopes} (invalid_scope: {description}): OAuth client \"{client_id}\" is not entitled to it; grant it to that OAuth client in the platform's admin console, or remove it from platform.scopes (requested: \"{requested}\")")]
     InvalidScope {
+        /// The scopes the server named, or every requested one when it named none.
+        scopes: String,
         requested: String,
+        description: String,
+        client_id: String,
+    },
+
+    #[error("the OAuth server does not allow the client credentials grant for OAuth client \"{client_id}\" (unauthorized_client: {description}): enable the client credentials grant for that client in the platform's admin console")]
+    UnauthorizedClient {
+        client_id: String,
         description: String,
     },
 
+    #[error("the server at {url} does not support the client credentials grant (unsupported_grant_type: {description}): platform.auth_base_url may point at a server other than the platform's OAuth server, or the grant is turned off there")]
+    UnsupportedGrantType { url: String, description: String },
+
     #[error("the token endpoint refused the request ({error}: {description}): check platform.auth_base_url points at the platform's OAuth server")]
     TokenRefused { error: String, description: String },
+
+    #[error("stopped: a shutdown was requested before the platform answered")]
+    Cancelled,
+
+    #[error("{host} did not answer within {waited_secs}s: it is unreachable or hanging; check {key}, the network between here and there, and the platform's status page")]
+    NoAnswer {
+        host: String,
+        /// The configuration key naming that host.
+        key: &'static str,
+        waited_secs: u64,
+    },
 
     #[error("no token after {attempts} attempts at {url} (last: {reason}): the platform's OAuth server is unreachable or failing; check platform.auth_base_url and the platform's status page")]
     TokenUnavailable {
@@ -120,6 +143,7 @@ impl PlatformError {
             self,
             PlatformError::TokenUnavailable { .. }
                 | PlatformError::Unavailable { .. }
+                | PlatformError::NoAnswer { .. }
                 | PlatformError::GaveUpWaiting { .. }
         )
     }

@@ -1,6 +1,8 @@
 //! The one retry policy: capped exponential backoff with jitter, bounded in
 //! attempts and in time.
 
+use std::time::Duration;
+
 use backon::{BackoffBuilder, ExponentialBuilder};
 
 use crate::config::RetrySettings;
@@ -16,4 +18,61 @@ pub fn delays(policy: &RetrySettings) -> Delays {
         .with_max_times(policy.max_attempts.saturating_sub(1) as usize)
         .with_jitter()
         .build()
+}
+
+/// How long to wait after the `failures`-th failed token flight in a row:
+/// exponential with jitter from `initial_delay`, capped at `max_delay`. A
+/// permanent failure (a wrong secret, a refused scope, a captive portal) will
+/// not fix itself within seconds, so it waits the longest: `max_delay`, less
+/// up to a tenth of jitter so that publishers sharing a client spread out.
+pub fn after_failures(policy: &RetrySettings, failures: u32, permanent: bool) -> Duration {
+    if permanent {
+        return policy.max_delay.mul_f64(0.9 + 0.1 * fastrand::f64());
+    }
+    ExponentialBuilder::default()
+        .with_min_delay(policy.initial_delay)
+        .with_max_delay(policy.max_delay)
+        .without_max_times()
+        .with_jitter()
+        .build()
+        // Past 64 doublings every delay is the cap; no need to walk further.
+        .nth(failures.saturating_sub(1).min(64) as usize)
+        .unwrap_or(policy.max_delay)
+        .min(policy.max_delay)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> RetrySettings {
+        RetrySettings {
+            initial_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(10),
+            max_attempts: 3,
+            max_elapsed: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn failed_flights_back_off_exponentially_up_to_the_cap() {
+        let p = policy();
+        let first = after_failures(&p, 1, false);
+        assert!(
+            first >= p.initial_delay && first <= p.initial_delay * 2,
+            "{first:?}"
+        );
+        let fifth = after_failures(&p, 5, false);
+        assert!(fifth >= p.initial_delay * 16, "{fifth:?}");
+        for n in [20, 100, u32::MAX] {
+            assert!(after_failures(&p, n, false) <= p.max_delay);
+        }
+    }
+
+    #[test]
+    fn permanent_failures_wait_the_longest() {
+        let p = policy();
+        let d = after_failures(&p, 1, true);
+        assert!(d >= p.max_delay.mul_f64(0.9) && d <= p.max_delay, "{d:?}");
+    }
 }

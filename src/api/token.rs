@@ -3,11 +3,20 @@
 //! Expiry is counted on our clock from the moment the token arrived, never
 //! from the server's `exp`: a server clock that runs ahead or behind cannot
 //! make us use an expired token.
+//!
+//! One fetch (a "flight", with its own retry budget) is in the air at a
+//! time, and every caller waiting for a token shares its result, success or
+//! error. A failed flight is remembered with a backoff (exponential, longest
+//! for permanent errors): until it ends, callers get its error at once and
+//! the background refresher does not ask again, so a rotated secret or a
+//! captive portal costs a request per backoff, not hundreds a second.
 
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use futures::future::{BoxFuture, FutureExt, Shared};
+use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use super::error::PlatformError;
@@ -15,6 +24,7 @@ use super::model::{OAuthError, TokenResponse};
 use super::retry;
 use super::scopes::parse_scope_list;
 use super::stats::ClientStats;
+use super::url::endpoint;
 use crate::clock::SharedClock;
 use crate::config::{PlatformSettings, RetrySettings};
 use crate::secret::Secret;
@@ -50,6 +60,26 @@ impl AccessToken {
     }
 }
 
+/// The last failed flight, remembered so that callers get its error at once
+/// and nobody asks the OAuth server again before `retry_at`.
+struct Failure {
+    error: PlatformError,
+    /// Failed flights in a row.
+    count: u32,
+    at: DateTime<Utc>,
+    retry_at: DateTime<Utc>,
+}
+
+#[derive(Default)]
+struct State {
+    current: Option<AccessToken>,
+    failure: Option<Failure>,
+}
+
+/// A token fetch in the air; every caller waiting for a token awaits the
+/// same one and gets its result, success or error.
+type Flight = Shared<BoxFuture<'static, Result<AccessToken, PlatformError>>>;
+
 struct Inner {
     http: reqwest::Client,
     url: Url,
@@ -59,13 +89,16 @@ struct Inner {
     scopes: Vec<String>,
     refresh_before: Duration,
     margin: Duration,
+    default_lifetime: Duration,
     timeout: Duration,
     retry: RetrySettings,
     clock: SharedClock,
     stats: Arc<ClientStats>,
-    current: Mutex<Option<AccessToken>>,
-    /// Held by whoever is fetching a token: the single flight.
-    fetching: tokio::sync::Mutex<()>,
+    /// Ends every wait and request of the manager: a shutdown was asked for.
+    cancel: CancellationToken,
+    state: Mutex<State>,
+    /// Locked before `state` wherever both are held.
+    flight: Mutex<Option<Flight>>,
     serial: std::sync::atomic::AtomicU64,
 }
 
@@ -79,6 +112,14 @@ fn form_encoded(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
+/// What the background refresher does next.
+enum Plan {
+    /// Nothing to refresh: no token, or an expired one whose renewal is left
+    /// to callers, who get the last error at once until its backoff ends.
+    Idle(Duration),
+    Refresh(Duration),
+}
+
 impl TokenManager {
     pub fn new(
         http: reqwest::Client,
@@ -86,29 +127,27 @@ impl TokenManager {
         retry: &RetrySettings,
         clock: SharedClock,
         stats: Arc<ClientStats>,
+        cancel: CancellationToken,
     ) -> Result<Self, PlatformError> {
-        let join = |path: &str| {
-            platform
-                .auth_base_url
-                .join(path)
-                .map_err(|e| PlatformError::Setup(format!("platform.auth_base_url: {e}")))
-        };
+        let base = &platform.auth_base_url;
         Ok(TokenManager {
             inner: Arc::new(Inner {
                 http,
-                url: join("oauth/token")?,
-                introspect_url: join("oauth/introspect")?,
+                url: endpoint(base, &["oauth", "token"]),
+                introspect_url: endpoint(base, &["oauth", "introspect"]),
                 client_id: platform.client_id.clone(),
                 secret: platform.client_secret.clone(),
                 scopes: platform.scopes.clone(),
                 refresh_before: platform.refresh_before,
                 margin: platform.min_token_margin,
+                default_lifetime: platform.default_token_lifetime,
                 timeout: platform.request_timeout,
                 retry: retry.clone(),
                 clock,
                 stats,
-                current: Mutex::new(None),
-                fetching: tokio::sync::Mutex::new(()),
+                cancel,
+                state: Mutex::new(State::default()),
+                flight: Mutex::new(None),
                 serial: Default::default(),
             }),
         })
@@ -122,70 +161,94 @@ impl TokenManager {
         &self.inner.scopes
     }
 
+    /// Where tokens are requested.
+    pub fn token_url(&self) -> &Url {
+        &self.inner.url
+    }
+
     /// A token with more than the safety margin left, fetching one if needed.
+    /// While the last fetch's backoff runs, its error comes back at once.
     pub async fn token(&self) -> Result<AccessToken, PlatformError> {
-        if let Some(t) = self.inner.usable() {
-            return Ok(t);
+        match self.join(Inner::settled) {
+            Ok(flight) => flight.await,
+            Err(settled) => settled,
         }
-        let _flight = self.inner.fetching.lock().await;
-        // Whoever held the flight before us may have fetched one already.
-        if let Some(t) = self.inner.usable() {
-            return Ok(t);
+    }
+
+    /// For readiness probes: a usable token, or a failure less than
+    /// `retry.max_delay` old (or still in its backoff), is the answer
+    /// without asking the OAuth server, however often the probe comes.
+    pub async fn probe(&self) -> Result<(), PlatformError> {
+        if let Some(answer) = self.inner.recent_answer() {
+            return answer;
         }
-        self.inner.fetch().await
+        self.token().await.map(|_| ())
+    }
+
+    /// The flight in the air, or a new one unless `settled` (checked under
+    /// the flight lock, so that a flight that just landed is seen) answers.
+    fn join(
+        &self,
+        settled: impl FnOnce(&Inner) -> Option<Result<AccessToken, PlatformError>>,
+    ) -> Result<Flight, Result<AccessToken, PlatformError>> {
+        let mut slot = self.inner.flight.lock().expect("token flight");
+        if let Some(flight) = slot.as_ref() {
+            return Ok(flight.clone());
+        }
+        if let Some(answer) = settled(&self.inner) {
+            return Err(answer);
+        }
+        let inner = self.inner.clone();
+        let task = tokio::spawn(async move { inner.fly().await });
+        let flight = async move { task.await.unwrap_or(Err(PlatformError::Cancelled)) }
+            .boxed()
+            .shared();
+        *slot = Some(flight.clone());
+        Ok(flight)
     }
 
     /// Drops `token` if it is still the current one: the platform said it
     /// is no good, whatever our clock thinks.
     pub fn invalidate(&self, token: &AccessToken) {
-        let mut current = self.inner.current.lock().expect("token state");
-        if current.as_ref().is_some_and(|c| c.serial == token.serial) {
-            *current = None;
+        let mut state = self.inner.state.lock().expect("token state");
+        if state
+            .current
+            .as_ref()
+            .is_some_and(|c| c.serial == token.serial)
+        {
+            state.current = None;
         }
     }
 
-    /// Refreshes in the background ahead of expiry, until the manager is dropped.
+    /// Refreshes in the background ahead of expiry, until the manager is
+    /// dropped or cancelled. A failed refresh is retried after its backoff,
+    /// never in a loop.
     pub fn spawn_refresher(&self) -> tokio::task::JoinHandle<()> {
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        let cancel = self.inner.cancel.clone();
         tokio::spawn(async move {
             loop {
                 let Some(inner) = weak.upgrade() else { return };
-                let (wait, clock) = {
-                    let now = inner.clock.now();
-                    let due = inner
-                        .current
-                        .lock()
-                        .expect("token state")
-                        .as_ref()
-                        .map(|t| t.refresh_at);
-                    let wait = match due {
-                        Some(at) if at > now => (at - now).to_std().unwrap_or_default(),
-                        Some(_) => Duration::ZERO,
-                        // Nothing to refresh until someone asks for a token.
-                        None => {
-                            Duration::from_secs(1).min(inner.margin.max(Duration::from_millis(100)))
-                        }
-                    };
-                    (wait, inner.clock.clone())
-                };
-                let has_token = inner.current.lock().expect("token state").is_some();
+                let plan = inner.plan();
+                let clock = inner.clock.clone();
                 drop(inner);
-                clock.sleep(wait).await;
-                if !has_token {
+                let (wait, refresh) = match plan {
+                    Plan::Idle(wait) => (wait, false),
+                    Plan::Refresh(wait) => (wait, true),
+                };
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = clock.sleep(wait) => {}
+                }
+                if !refresh {
                     continue;
                 }
                 let Some(inner) = weak.upgrade() else { return };
-                let _flight = inner.fetching.lock().await;
-                let due = inner
-                    .current
-                    .lock()
-                    .expect("token state")
-                    .as_ref()
-                    .is_some_and(|t| t.refresh_at <= inner.clock.now());
-                if due {
-                    if let Err(e) = inner.fetch().await {
-                        tracing::warn!(error = %e, "background token refresh failed; callers will retry");
-                    }
+                let manager = TokenManager { inner };
+                let due = |i: &Inner| (!i.refresh_due()).then_some(Err(PlatformError::Cancelled));
+                if let Ok(flight) = manager.join(due) {
+                    // The flight records and logs its own outcome.
+                    let _ = flight.await;
                 }
             }
         })
@@ -239,14 +302,71 @@ impl TokenManager {
 impl Inner {
     fn usable(&self) -> Option<AccessToken> {
         let now = self.clock.now();
-        let current = self.current.lock().expect("token state");
-        let t = current.as_ref()?;
+        let state = self.state.lock().expect("token state");
+        let t = state.current.as_ref()?;
         // A margin larger than a short sandbox lifetime would make every
         // token unusable; never ask for more than a quarter of it.
         let margin = TimeDelta::from_std(self.margin)
             .unwrap_or(TimeDelta::MAX)
             .min(t.lifetime() / 4);
         (now < t.expires - margin).then(|| t.clone())
+    }
+
+    /// The answer a caller gets without a new flight: a usable token, the
+    /// last failure while its backoff runs, or a stop.
+    fn settled(&self) -> Option<Result<AccessToken, PlatformError>> {
+        if self.cancel.is_cancelled() {
+            return Some(Err(PlatformError::Cancelled));
+        }
+        if let Some(t) = self.usable() {
+            return Some(Ok(t));
+        }
+        let now = self.clock.now();
+        let state = self.state.lock().expect("token state");
+        let failure = state.failure.as_ref()?;
+        (now < failure.retry_at).then(|| Err(failure.error.clone()))
+    }
+
+    fn recent_answer(&self) -> Option<Result<(), PlatformError>> {
+        if let Some(settled) = self.settled() {
+            return Some(settled.map(|_| ()));
+        }
+        let now = self.clock.now();
+        let state = self.state.lock().expect("token state");
+        let failure = state.failure.as_ref()?;
+        let memory = TimeDelta::from_std(self.retry.max_delay).unwrap_or(TimeDelta::MAX);
+        (now < failure.at + memory).then(|| Err(failure.error.clone()))
+    }
+
+    fn plan(&self) -> Plan {
+        let now = self.clock.now();
+        let state = self.state.lock().expect("token state");
+        let until = |at: DateTime<Utc>| (at - now).to_std().unwrap_or_default();
+        match (&state.current, &state.failure) {
+            (Some(t), failure) if t.expires > now => {
+                let at = failure
+                    .as_ref()
+                    .map_or(t.refresh_at, |f| f.retry_at.max(t.refresh_at));
+                Plan::Refresh(until(at))
+            }
+            // Check again soon: someone may ask for a token, or get one.
+            _ => {
+                Plan::Idle(Duration::from_secs(1).min(self.margin.max(Duration::from_millis(100))))
+            }
+        }
+    }
+
+    /// The current token is due for renewal, still valid, and no backoff runs.
+    fn refresh_due(&self) -> bool {
+        let now = self.clock.now();
+        let state = self.state.lock().expect("token state");
+        let backing_off = state.failure.as_ref().is_some_and(|f| now < f.retry_at);
+        state
+            .current
+            .as_ref()
+            .is_some_and(|t| t.refresh_at <= now && now < t.expires)
+            && !backing_off
+            && !self.cancel.is_cancelled()
     }
 
     /// When to refresh: 75% into the lifetime or `refresh_before` ahead of
@@ -259,6 +379,58 @@ impl Inner {
         received + TimeDelta::from_std(at).unwrap_or_default()
     }
 
+    /// One flight: a fetch, its outcome recorded, then the flight cleared
+    /// under its lock so that nobody joins a landed flight.
+    async fn fly(&self) -> Result<AccessToken, PlatformError> {
+        let result = self.fetch().await;
+        let mut slot = self.flight.lock().expect("token flight");
+        self.record(&result);
+        *slot = None;
+        result
+    }
+
+    /// Keeps the token, or remembers the failure with its backoff; logs
+    /// only when the state changes, so a failing server costs one line.
+    fn record(&self, result: &Result<AccessToken, PlatformError>) {
+        let now = self.clock.now();
+        let mut state = self.state.lock().expect("token state");
+        match result {
+            Ok(token) => {
+                state.current = Some(token.clone());
+                if let Some(f) = state.failure.take() {
+                    tracing::info!(client_id = %self.client_id, failures = f.count, "token obtained again after failures");
+                }
+                tracing::debug!(serial = token.serial, expires = %token.expires, "token obtained");
+                metrics::gauge!("wfm_token_consecutive_failures", "client_id" => self.client_id.clone()).set(0.0);
+            }
+            // A stop is not the OAuth server's doing.
+            Err(PlatformError::Cancelled) => {}
+            Err(error) => {
+                let previous = state.failure.take();
+                let count = previous.as_ref().map_or(1, |f| f.count.saturating_add(1));
+                let wait = retry::after_failures(&self.retry, count, !error.is_transient());
+                let changed = previous.as_ref().is_none_or(|f| {
+                    std::mem::discriminant(&f.error) != std::mem::discriminant(error)
+                });
+                if changed {
+                    tracing::warn!(client_id = %self.client_id, failures = count, %error, retry_in = ?wait, "token requests failing; backing off");
+                } else {
+                    tracing::debug!(failures = count, %error, retry_in = ?wait, "token request failed again");
+                }
+                metrics::gauge!("wfm_token_consecutive_failures", "client_id" => self.client_id.clone())
+                    .set(f64::from(count));
+                state.failure = Some(Failure {
+                    error: error.clone(),
+                    count,
+                    at: now,
+                    retry_at: now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::MAX),
+                });
+            }
+        }
+    }
+
+    /// Requests a token, retrying transient failures within the retry
+    /// budget; a stop ends the request or the wait at once.
     async fn fetch(&self) -> Result<AccessToken, PlatformError> {
         let started = self.clock.now();
         let mut delays = retry::delays(&self.retry);
@@ -267,12 +439,12 @@ impl Inner {
             attempts += 1;
             ClientStats::bump(&self.stats.token_requests);
             metrics::counter!("wfm_token_requests_total").increment(1);
-            let (reason, hint) = match self.request_once().await {
-                Ok(Ok(token)) => {
-                    *self.current.lock().expect("token state") = Some(token.clone());
-                    tracing::debug!(serial = token.serial, expires = %token.expires, "token obtained");
-                    return Ok(token);
-                }
+            let answer = tokio::select! {
+                _ = self.cancel.cancelled() => return Err(PlatformError::Cancelled),
+                answer = self.request_once() => answer,
+            };
+            let (reason, hint) = match answer {
+                Ok(Ok(token)) => return Ok(token),
                 Ok(Err(permanent)) => {
                     ClientStats::bump(&self.stats.token_failures);
                     metrics::counter!("wfm_token_failures_total").increment(1);
@@ -296,8 +468,86 @@ impl Inner {
                 });
             };
             let delay = hint.map_or(delay, |h| h.max(delay));
-            tracing::warn!(attempt = attempts, %reason, retry_in = ?delay, "token request failed; retrying");
-            self.clock.sleep(delay).await;
+            // The flight's outcome is logged once, when it ends.
+            tracing::debug!(attempt = attempts, %reason, retry_in = ?delay, "token request failed; retrying");
+            tokio::select! {
+                _ = self.cancel.cancelled() => return Err(PlatformError::Cancelled),
+                _ = self.clock.sleep(delay) => {}
+            }
+        }
+    }
+
+    /// The token of a 200 answer, or why the answer is not one (a captive
+    /// portal's HTML page, another token type).
+    fn issued(&self, body: &[u8], received: DateTime<Utc>) -> Result<AccessToken, PlatformError> {
+        let malformed = |message: String| PlatformError::Malformed {
+            endpoint: "POST /oauth/token".into(),
+            message,
+        };
+        let parsed: TokenResponse =
+            serde_json::from_slice(body).map_err(|e| malformed(e.to_string()))?;
+        if parsed
+            .token_type
+            .as_deref()
+            .is_some_and(|t| !t.eq_ignore_ascii_case("bearer"))
+        {
+            return Err(malformed("token_type is not Bearer".into()));
+        }
+        // Without expires_in, assume the configured lifetime; if the token
+        // dies sooner, the API's 401 drops it (`invalidate`).
+        let lifetime = parsed
+            .expires_in
+            .map_or(self.default_lifetime, Duration::from_secs)
+            .max(Duration::from_secs(1));
+        let granted = parsed
+            .scope
+            .as_deref()
+            .map(parse_scope_list)
+            .unwrap_or_else(|| self.scopes.clone());
+        Ok(AccessToken {
+            value: Secret::new(parsed.access_token),
+            granted,
+            received,
+            expires: received + TimeDelta::from_std(lifetime).unwrap_or_default(),
+            refresh_at: self.refresh_at(received, lifetime),
+            serial: self
+                .serial
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        })
+    }
+
+    /// A 400's `error` code, told apart by what the operator must fix.
+    /// `named`: the answer's own `scope` field, when it has one.
+    fn refusal(
+        &self,
+        error: &str,
+        description: String,
+        named: Option<String>,
+        requested: String,
+    ) -> PlatformError {
+        let client_id = self.client_id.clone();
+        match error {
+            "invalid_client" => PlatformError::InvalidClient { client_id },
+            "invalid_scope" => PlatformError::InvalidScope {
+                scopes: named
+                    .filter(|n| !n.trim().is_empty())
+                    .unwrap_or_else(|| named_scopes(&self.scopes, &description)),
+                requested,
+                description,
+                client_id,
+            },
+            "unauthorized_client" => PlatformError::UnauthorizedClient {
+                client_id,
+                description,
+            },
+            "unsupported_grant_type" => PlatformError::UnsupportedGrantType {
+                url: self.url.to_string(),
+                description,
+            },
+            _ => PlatformError::TokenRefused {
+                error: error.to_owned(),
+                description,
+            },
         }
     }
 
@@ -328,62 +578,19 @@ impl Inner {
             .map_err(|e| (super::classify::transport_reason(&e), None))?;
         let oauth_error = || serde_json::from_slice::<OAuthError>(&body).ok();
         Ok(match status {
-            200 => {
-                let parsed: TokenResponse = match serde_json::from_slice(&body) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        return Ok(Err(PlatformError::Malformed {
-                            endpoint: "POST /oauth/token".into(),
-                            message: e.to_string(),
-                        }))
-                    }
-                };
-                if parsed
-                    .token_type
-                    .as_deref()
-                    .is_some_and(|t| !t.eq_ignore_ascii_case("bearer"))
-                {
-                    return Ok(Err(PlatformError::Malformed {
-                        endpoint: "POST /oauth/token".into(),
-                        message: "token_type is not Bearer".into(),
-                    }));
-                }
-                let lifetime = Duration::from_secs(parsed.expires_in.max(1));
-                let granted = parsed
-                    .scope
-                    .as_deref()
-                    .map(parse_scope_list)
-                    .unwrap_or_else(|| self.scopes.clone());
-                Ok(AccessToken {
-                    value: Secret::new(parsed.access_token),
-                    granted,
-                    received,
-                    expires: received + TimeDelta::from_std(lifetime).unwrap_or_default(),
-                    refresh_at: self.refresh_at(received, lifetime),
-                    serial: self
-                        .serial
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-                })
-            }
+            200 => self.issued(&body, received),
+            // RFC 6749 §5.2: a 401 is invalid_client, whatever its body says.
             401 => Err(PlatformError::InvalidClient {
                 client_id: self.client_id.clone(),
             }),
             400 => {
                 let e = oauth_error();
                 let error = e.as_ref().map(|e| e.error.clone()).unwrap_or_default();
+                let named = e.as_ref().and_then(|e| e.scope.clone());
                 let description = e
                     .and_then(|e| e.error_description)
                     .unwrap_or_else(|| "no description".into());
-                match error.as_str() {
-                    "invalid_client" => Err(PlatformError::InvalidClient {
-                        client_id: self.client_id.clone(),
-                    }),
-                    "invalid_scope" => Err(PlatformError::InvalidScope {
-                        requested: scope,
-                        description,
-                    }),
-                    _ => Err(PlatformError::TokenRefused { error, description }),
-                }
+                Err(self.refusal(&error, description, named, scope))
             }
             408 | 429 | 500..=599 => return Err((format!("HTTP {status}"), hint)),
             other => Err(PlatformError::TokenRefused {
@@ -391,5 +598,50 @@ impl Inner {
                 description: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
             }),
         })
+    }
+}
+
+/// The requested scopes an `invalid_scope` description names, or all of
+/// them when it names none (many servers only say "invalid scope").
+fn named_scopes(requested: &[String], description: &str) -> String {
+    let named: Vec<&str> = requested
+        .iter()
+        .map(String::as_str)
+        .filter(|s| {
+            description
+                .split(|c: char| {
+                    c.is_whitespace() || matches!(c, ',' | '"' | '\'' | '(' | ')' | '[' | ']')
+                })
+                .any(|word| word.trim_end_matches(['.', ':', ';']) == *s)
+        })
+        .collect();
+    if named.is_empty() {
+        requested.join(" ")
+    } else {
+        named.join(" ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invalid_scope_hint_names_the_scope_the_server_named() {
+        let requested: Vec<String> = ["wfm:schedule:read", "wfm:admin", "org:read"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            named_scopes(&requested, "scope wfm:admin is not allowed"),
+            "wfm:admin"
+        );
+        assert_eq!(
+            named_scopes(&requested, "requested scope(s) [wfm:admin, org:read]."),
+            "wfm:admin org:read"
+        );
+        assert_eq!(
+            named_scopes(&requested, "invalid scope"),
+            "wfm:schedule:read wfm:admin org:read"
+        );
     }
 }

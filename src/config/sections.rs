@@ -91,6 +91,12 @@ fn platform(t: &mut Table, r: &mut Reader, base: &Path) -> Option<PlatformSettin
     let min_token_margin = t
         .parsed(r, "min_token_margin", parse::positive_duration)
         .or(secs(30));
+    let default_token_lifetime = t
+        .parsed(r, "default_token_lifetime", parse::positive_duration)
+        .or(secs(600));
+    let check_timeout = t
+        .parsed(r, "check_timeout", parse::positive_duration)
+        .or(secs(15));
 
     // A refresh scheduled after the margin would let tokens become unusable
     // before a fresh one is fetched.
@@ -119,6 +125,8 @@ fn platform(t: &mut Table, r: &mut Reader, base: &Path) -> Option<PlatformSettin
         connect_timeout: connect_timeout?,
         refresh_before: refresh_before?,
         min_token_margin: min_token_margin?,
+        default_token_lifetime: default_token_lifetime?,
+        check_timeout: check_timeout?,
     })
 }
 

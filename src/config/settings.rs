@@ -59,6 +59,12 @@ pub struct PlatformSettings {
     pub refresh_before: Duration,
     /// Never hand out a token with less than this left.
     pub min_token_margin: Duration,
+    /// A token's lifetime when the OAuth server does not say (`expires_in`
+    /// is only recommended by RFC 6749 §5.1).
+    pub default_token_lifetime: Duration,
+    /// How long `check` waits for each row before saying which host did
+    /// not answer.
+    pub check_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]

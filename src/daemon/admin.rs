@@ -55,7 +55,9 @@ pub async fn serve(
     }))
 }
 
-/// Ready when the store answers and a token can be had.
+/// Ready when the store answers and a token can be had. A recent token or
+/// a recent failure is the answer without asking the OAuth server: frequent
+/// probes with a wrong secret could get the OAuth client locked out there.
 async fn readyz(State(daemon): State<Arc<Daemon>>) -> Response {
     if let Err(e) = daemon.store.recent_runs(1) {
         return not_ready(e.to_string());

@@ -91,7 +91,7 @@ fn build_engine(
     work: CancellationToken,
 ) -> Result<Arc<Engine>, DaemonError> {
     Ok(Arc::new(Engine::new(EngineParts {
-        platform: platform::connect(settings, clock.clone(), locks.clone())?,
+        platform: platform::connect(settings, clock.clone(), locks.clone(), work.clone())?,
         store,
         clock,
         locks,

@@ -31,12 +31,14 @@ pub use simple::SimpleContract;
 /// refreshed in the background until the last handle is dropped.
 /// `locks` keeps two runs of the process from publishing one schedule at
 /// once.
+/// `cancel` ends the client's token and retry waits at once (a stop).
 pub fn connect(
     settings: &Settings,
     clock: SharedClock,
     locks: Arc<KeyedLocks>,
+    cancel: CancellationToken,
 ) -> Result<Arc<dyn Platform>, PlatformError> {
-    let client = PlatformClient::new(settings, clock)?;
+    let client = PlatformClient::with_cancel(settings, clock, cancel)?;
     // The refresher stops by itself once the client is dropped.
     drop(client.tokens().spawn_refresher());
     Ok(Arc::new(SimpleContract::new(

@@ -112,7 +112,7 @@ impl Platform for SimpleContract {
     }
 
     fn ready(&self) -> BoxFuture<'_, Result<(), PlatformError>> {
-        Box::pin(async move { self.client.tokens().token().await.map(|_| ()) })
+        Box::pin(async move { self.client.tokens().probe().await.map(|_| ()) })
     }
 
     fn prepare<'a>(

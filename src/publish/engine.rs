@@ -154,6 +154,8 @@ impl Engine {
         let outcome = match self.drive(&ctx, &mut ledger, &published).await {
             Ok(o) => o,
             Err(Halt::Ledger(e)) => return Err(e.into()),
+            // Stopped, not failed: the next start resumes the run.
+            Err(Halt::Platform(PlatformError::Cancelled)) => Outcome::Running,
             Err(Halt::Platform(e)) => {
                 report.problems.push(e.to_string());
                 Outcome::Failed
@@ -182,9 +184,15 @@ impl Engine {
         refusal: &Refusal,
         platform: &dyn Platform,
     ) -> Result<Report, EngineError> {
+        report.client = platform.stats();
+        if let Refusal::Platform(PlatformError::Cancelled) = refusal {
+            // Stopped before anything was sent: nothing to record or refuse.
+            report.outcome = Some(Outcome::Running);
+            report.problems = vec![PlatformError::Cancelled.to_string()];
+            return Ok(report);
+        }
         report.problems = refusal.problems();
         report.outcome = Some(Outcome::Refused);
-        report.client = platform.stats();
         if !options.dry_run {
             let source = target.source.path_for(options.week).display().to_string();
             let run = self.new_run(target, options, &report.schedule_id, &source, source_hash);

@@ -2,6 +2,7 @@
 //! a raw HTTP client that speaks the contract without the publisher's code.
 #![allow(dead_code)]
 
+pub mod oauth;
 pub mod publishing;
 
 use std::net::SocketAddr;
@@ -150,6 +151,15 @@ impl Raw {
         )
         .await
     }
+}
+
+/// Sends `signal` (e.g. "-TERM") to process `pid`.
+pub fn kill(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
 }
 
 /// Monday 08:00-16:00 in Chicago during the week of 2026-11-30.
