@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use wfm_publisher::clock::{Clock, ManualClock, SharedClock};
 use wfm_publisher::daemon::{self, Daemon, DaemonOptions};
 use wfm_publisher::sample::{self, SampleSpec};
-use wfm_publisher::sim::Scenario;
+use wfm_publisher::sim::{Scenario, SimHandle};
 use wfm_publisher::store::{Outcome, RunRecord, SqliteStore, Store};
 
 struct Running {
@@ -26,6 +26,14 @@ impl Running {
     async fn stop(self) -> Vec<wfm_publisher::publish::Report> {
         self.shutdown.cancel();
         self.task.await.unwrap().unwrap()
+    }
+
+    /// Waits until the first run recorded has `outcome`.
+    async fn first_run_ends(&self, what: &str, outcome: Outcome) {
+        eventually(what, || {
+            self.runs().first().is_some_and(|r| r.outcome == outcome)
+        })
+        .await;
     }
 
     fn runs(&self) -> Vec<RunRecord> {
@@ -94,6 +102,15 @@ fn with_week(cfg: &TestConfig, week: &str, csv: &str) {
     let dir = cfg.dir().join("inbox/chicago");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(format!("{week}.csv")), csv).unwrap();
+}
+
+/// A simulator without swaps, and a configuration whose week of 2026-11-30
+/// is SMALL_WEEK.
+async fn small_week_setup() -> (SimHandle, TestConfig) {
+    let sim = spawn_sim(no_swaps_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    with_week(&cfg, "2026-11-30", SMALL_WEEK);
+    (sim, cfg)
 }
 
 /// a-1 and a-2 are the agents of the small scenario's swap sw-1.
@@ -171,9 +188,7 @@ async fn cron_fires_once_across_spring_forward_and_fall_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_weekly_run_fires_on_time_and_publishes_the_coming_week() {
-    let sim = spawn_sim(no_swaps_scenario()).await;
-    let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    with_week(&cfg, "2026-11-30", SMALL_WEEK);
+    let (sim, cfg) = small_week_setup().await;
     // Wednesday; the job is Thursday 06:00 in Chicago (12:00Z).
     let clock = ManualClock::new(at("2026-11-25T12:00:00Z"));
     let running = start(&cfg, Arc::new(clock.clone()), &[]).await;
@@ -189,13 +204,9 @@ async fn a_weekly_run_fires_on_time_and_publishes_the_coming_week() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(running.runs().is_empty(), "not before its time");
     clock.advance(Duration::from_secs(3600));
-    eventually("the weekly run to succeed", || {
-        running
-            .runs()
-            .first()
-            .is_some_and(|r| r.outcome == Outcome::Success)
-    })
-    .await;
+    running
+        .first_run_ends("the weekly run to succeed", Outcome::Success)
+        .await;
     let run = &running.runs()[0];
     assert_eq!(run.week_start.to_string(), "2026-11-30");
     assert_eq!(sim.record().published.len(), 2);
@@ -208,19 +219,13 @@ async fn a_weekly_run_fires_on_time_and_publishes_the_coming_week() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_missed_while_down_is_made_up_once_at_start() {
-    let sim = spawn_sim(no_swaps_scenario()).await;
-    let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    with_week(&cfg, "2026-11-30", SMALL_WEEK);
+    let (_sim, cfg) = small_week_setup().await;
     // Down through Thursday 06:00 Chicago; back two hours later.
     let clock = ManualClock::new(at("2026-11-26T14:00:00Z"));
     let running = start(&cfg, Arc::new(clock.clone()), &[]).await;
-    eventually("the missed run", || {
-        running
-            .runs()
-            .first()
-            .is_some_and(|r| r.outcome == Outcome::Success)
-    })
-    .await;
+    running
+        .first_run_ends("the missed run", Outcome::Success)
+        .await;
     assert_eq!(running.runs()[0].started_at, at("2026-11-26T14:00:00Z"));
     running.stop().await;
 
@@ -300,13 +305,9 @@ async fn no_overlapping_runs_and_shutdown_mid_run_resumes_at_the_next_start() {
         sim.resolve_swap(id, wfm_publisher::sim::SwapStatus::Approved);
     }
     let running = start(&cfg, shared.clone(), &[]).await;
-    eventually("the resumed run to end", || {
-        running
-            .runs()
-            .first()
-            .is_some_and(|r| r.outcome == Outcome::Success)
-    })
-    .await;
+    running
+        .first_run_ends("the resumed run to end", Outcome::Success)
+        .await;
     let runs = running.runs();
     assert_eq!(runs.len(), 1, "resumed, not started over");
     assert_eq!(runs[0].id, 1);
@@ -381,10 +382,8 @@ async fn readiness_follows_the_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_trigger_needs_the_admin_token() {
-    let sim = spawn_sim(no_swaps_scenario()).await;
+    let (_sim, cfg) = small_week_setup().await;
     let http = reqwest::Client::new();
-    let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    with_week(&cfg, "2026-11-30", SMALL_WEEK);
 
     // Without a configured token, triggering is off.
     let running = start(
@@ -444,34 +443,22 @@ async fn the_admin_trigger_needs_the_admin_token() {
             .status(),
         202
     );
-    eventually("the triggered run", || {
-        running
-            .runs()
-            .first()
-            .is_some_and(|r| r.outcome == Outcome::Success)
-    })
-    .await;
+    running
+        .first_run_ends("the triggered run", Outcome::Success)
+        .await;
     running.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_parse_as_prometheus_exposition_and_status_reports_targets() {
-    let sim = spawn_sim(no_swaps_scenario()).await;
-    let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    with_week(&cfg, "2026-11-30", SMALL_WEEK);
+    let (_sim, cfg) = small_week_setup().await;
     let running = start(
         &cfg,
         Arc::new(ManualClock::new(at("2026-11-25T12:00:00Z"))),
         &["chicago"],
     )
     .await;
-    eventually("the run", || {
-        running
-            .runs()
-            .first()
-            .is_some_and(|r| r.outcome == Outcome::Success)
-    })
-    .await;
+    running.first_run_ends("the run", Outcome::Success).await;
     let http = reqwest::Client::new();
     let text = http
         .get(format!("{}/metrics", running.admin()))
@@ -559,13 +546,9 @@ async fn a_partial_run_notifies_the_webhook_and_a_dead_webhook_changes_nothing()
             "agent_id,date,start,end,activity\na-1,2026-11-30,08:00,16:00,phone\na-5,2026-11-30,08:00,16:00,phone\n",
         );
         let running = start(&cfg, Arc::new(clock.clone()), &["chicago"]).await;
-        eventually("the run to end partial", || {
-            running
-                .runs()
-                .first()
-                .is_some_and(|r| r.outcome == Outcome::Partial)
-        })
-        .await;
+        running
+            .first_run_ends("the run to end partial", Outcome::Partial)
+            .await;
         tokio::time::sleep(Duration::from_millis(200)).await;
         running.stop().await;
         assert_eq!(sim.record().published.len(), 1, "a-5 published, a-1 not");

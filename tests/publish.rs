@@ -98,10 +98,7 @@ async fn kill_9_at_twelve_points_then_resume_publishes_exactly_the_plan() {
         chrono::Weekday::Mon,
     );
     let spec = spec_for(week, 300, 8, Duration::from_secs(4));
-    let (scenario, csv) = scenario_for(&spec);
-    let sim = spawn_sim(scenario).await;
-    let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    write_source_for(&cfg, week, &csv);
+    let (sim, cfg) = sample_setup(&spec).await;
     // Kill after this many more requests reach the platform, each time.
     let steps = [1, 3, 9, 17, 30, 45, 60, 2, 80, 5, 110, 25];
     let mut kills = 0;
@@ -130,18 +127,9 @@ async fn kill_9_at_twelve_points_then_resume_publishes_exactly_the_plan() {
         }
     }
     assert!(kills >= 10, "killed only {kills} times");
-    let out = publish_process_for(&cfg, week, &[])
-        .await
-        .wait_with_output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = publish_week_to_the_end(&cfg, week, &[]).await;
+    let stdout = &out.stdout;
+    assert_eq!(out.code, Some(0), "{stdout}\n{}", out.stderr);
     assert!(stdout.contains(": success"), "{stdout}");
     assert_published_exactly(&sim, &spec);
 }
@@ -237,13 +225,9 @@ async fn invalid_files_are_refused_with_file_and_line_and_nothing_is_sent() {
         let sim = spawn_sim(small_scenario()).await;
         let cfg = TestConfig::new(&sim.base_url(), "publisher");
         write_source(&cfg, text);
-        let out = publish_process(&cfg, &[])
-            .await
-            .wait_with_output()
-            .await
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(out.status.code(), Some(2), "{text}\n{stdout}");
+        let out = publish_to_the_end(&cfg, &[]).await;
+        let stdout = &out.stdout;
+        assert_eq!(out.code, Some(2), "{text}\n{stdout}");
         let problem = stdout
             .lines()
             .find(|l| l.contains("problem:"))
@@ -265,17 +249,10 @@ async fn invalid_files_are_refused_with_file_and_line_and_nothing_is_sent() {
 #[tokio::test]
 async fn a_dry_run_prints_the_plan_and_only_reads() {
     let spec = spec(40, 4, Duration::from_secs(600));
-    let (scenario, csv) = scenario_for(&spec);
-    let sim = spawn_sim(scenario).await;
-    let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    write_source(&cfg, &csv);
-    let out = publish_process(&cfg, &["--dry-run"])
-        .await
-        .wait_with_output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let (sim, cfg) = sample_setup(&spec).await;
+    let out = publish_to_the_end(&cfg, &["--dry-run"]).await;
+    let stdout = &out.stdout;
+    assert_eq!(out.code, Some(0), "{stdout}");
     assert!(stdout.contains("dry run"), "{stdout}");
     assert!(stdout.contains("40 agents: 32 to publish"), "{stdout}");
     assert!(
@@ -294,17 +271,10 @@ async fn a_dry_run_prints_the_plan_and_only_reads() {
 #[tokio::test]
 async fn a_run_that_does_not_wait_leaves_its_deferrals_to_the_next_and_status_shows_them() {
     let spec = spec(20, 2, Duration::from_secs(3600));
-    let (scenario, csv) = scenario_for(&spec);
-    let sim = spawn_sim(scenario).await;
-    let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    write_source(&cfg, &csv);
-    let out = publish_process(&cfg, &["--no-wait"])
-        .await
-        .wait_with_output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    let (sim, cfg) = sample_setup(&spec).await;
+    let out = publish_to_the_end(&cfg, &["--no-wait"]).await;
+    let stdout = &out.stdout;
+    assert_eq!(out.code, Some(3), "{stdout}");
     assert!(stdout.contains("4 still deferred"), "{stdout}");
 
     let status = tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
@@ -320,13 +290,9 @@ async fn a_run_that_does_not_wait_leaves_its_deferrals_to_the_next_and_status_sh
     for swap in sim.swap_statuses().keys() {
         sim.resolve_swap(swap, wfm_publisher::sim::SwapStatus::Denied);
     }
-    let out = publish_process(&cfg, &[])
-        .await
-        .wait_with_output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let out = publish_to_the_end(&cfg, &[]).await;
+    let stdout = &out.stdout;
+    assert_eq!(out.code, Some(0), "{stdout}");
     assert!(stdout.contains("4 deferred then published"), "{stdout}");
 }
 

@@ -53,6 +53,45 @@ pub fn scenario_for(spec: &SampleSpec) -> (Scenario, String) {
     (scenario, sample.csv)
 }
 
+/// A fresh simulator holding `spec`'s sample week, and a configuration
+/// against it with the week's source file written.
+pub async fn sample_setup(spec: &SampleSpec) -> (SimHandle, TestConfig) {
+    let (scenario, csv) = scenario_for(spec);
+    let sim = super::spawn_sim(scenario).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    write_source_for(&cfg, spec.week_start, &csv);
+    (sim, cfg)
+}
+
+/// What a finished process said.
+pub struct Finished {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// `publish` of the test week, run to its end.
+pub async fn publish_to_the_end(cfg: &TestConfig, extra: &[&str]) -> Finished {
+    publish_week_to_the_end(cfg, week(), extra).await
+}
+
+pub async fn publish_week_to_the_end(
+    cfg: &TestConfig,
+    week: NaiveDate,
+    extra: &[&str],
+) -> Finished {
+    let out = publish_process_for(cfg, week, extra)
+        .await
+        .wait_with_output()
+        .await
+        .unwrap();
+    Finished {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 pub fn write_source(cfg: &TestConfig, csv: &str) {
     write_source_for(cfg, week(), csv)
 }
