@@ -113,6 +113,10 @@ pub struct ScheduleInfo {
     pub version: u64,
 }
 
+// Deliberately the same names as `plan::SwapStatus` and the simulator's
+// `sim::wire::SwapStatus`: this one is the client's wire type, that one the
+// publisher's own (Genesys Cloud's six trade states map onto it), and the
+// simulator's is written apart so that a shared mistake cannot hide in both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SwapStatus {
