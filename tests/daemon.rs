@@ -808,3 +808,23 @@ async fn an_invalid_source_file_then_a_corrected_one_starts_a_new_attempt() {
     assert_eq!(sim.record().published.len(), 2);
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_a_wait_for_the_source_file_and_records_nothing() {
+    let sim = spawn_sim(no_swaps_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    let clock = ManualClock::new(at("2026-11-26T14:00:00Z"));
+    let running = start(&cfg, Arc::new(clock.clone()), &["chicago"]).await;
+    eventually("the run to wait", || waiting_for_source(&running)).await;
+    let store = running.daemon.store.clone();
+    // The clock stands still: only the stop can end the wait.
+    let reports = running.stop().await;
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].outcome, None);
+    assert!(
+        reports[0].problems[0].starts_with("stopped while waiting for "),
+        "{:?}",
+        reports[0].problems
+    );
+    assert!(store.recent_runs(10).unwrap().is_empty());
+}

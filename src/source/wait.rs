@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{SourceError, SourceProblem};
 use crate::clock::SharedClock;
-use crate::config::TargetSettings;
+use crate::config::{SourceWaitSettings, TargetSettings};
 
 /// The longest the loop sleeps between two looks at the file.
 const POLL: Duration = Duration::from_secs(10);
@@ -56,10 +56,8 @@ impl Watch {
         now: DateTime<Utc>,
         cap: DateTime<Utc>,
     ) -> Watch {
-        let after = |d: Duration| now + TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX);
         let wait = &target.source_wait;
-        let deadline = wait.wait.map_or(cap, |w| after(w).min(cap)).max(now);
-        let late_at = Some(after(wait.grace)).filter(|at| *at < deadline);
+        let (deadline, late_at) = window(now, wait, cap);
         Watch {
             path: target.source.path_for(week),
             since: now,
@@ -69,6 +67,18 @@ impl Watch {
             unless_hash: None,
         }
     }
+}
+
+/// The deadline of a wait started at `now`, and when it counts as late.
+fn window(
+    now: DateTime<Utc>,
+    wait: &SourceWaitSettings,
+    cap: DateTime<Utc>,
+) -> (DateTime<Utc>, Option<DateTime<Utc>>) {
+    let after = |d: Duration| now + TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX);
+    let deadline = wait.wait.map_or(cap, |w| after(w).min(cap)).max(now);
+    let late_at = Some(after(wait.grace)).filter(|at| *at < deadline);
+    (deadline, late_at)
 }
 
 impl Watch {
@@ -237,4 +247,95 @@ fn watch_directory(path: &Path, wake: &Arc<Notify>) -> Option<notify::Recommende
         .inspect_err(|e| tracing::debug!(dir = %dir.display(), error = %e, "cannot watch the source directory: polling"))
         .ok()?;
     Some(watcher)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    fn settings(wait: Option<u64>, grace: u64) -> SourceWaitSettings {
+        SourceWaitSettings {
+            wait: wait.map(Duration::from_secs),
+            grace: Duration::from_secs(grace),
+            settle: Duration::from_secs(5),
+        }
+    }
+
+    #[test]
+    fn the_wait_ends_at_source_wait_never_past_the_cap() {
+        let (now, cap) = (at("2026-11-26T12:00:00Z"), at("2026-11-29T18:00:00Z"));
+        let (deadline, late) = window(now, &settings(None, 3600), cap);
+        assert_eq!((deadline, late), (cap, Some(at("2026-11-26T13:00:00Z"))));
+        let (deadline, _) = window(now, &settings(Some(7200), 3600), cap);
+        assert_eq!(deadline, at("2026-11-26T14:00:00Z"));
+        // Longer than the cap: capped, so it never meets next week's run.
+        let (deadline, _) = window(now, &settings(Some(30 * 86400), 3600), cap);
+        assert_eq!(deadline, cap);
+        // A grace at or past the deadline is never reached.
+        let (deadline, late) = window(now, &settings(Some(0), 3600), cap);
+        assert_eq!((deadline, late), (now, None));
+        // Started after the cap (a late catch-up): refused at once.
+        let later = at("2026-11-30T12:00:00Z");
+        assert_eq!(window(later, &settings(None, 0), cap).0, later);
+    }
+
+    fn watch(dir: &Path, now: DateTime<Utc>) -> Watch {
+        Watch {
+            path: dir.join("2026-11-30.csv"),
+            since: now,
+            deadline: now + TimeDelta::days(1),
+            late_at: None,
+            settle: Duration::from_secs(5),
+            unless_hash: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn cancelling_ends_the_wait_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let manual = ManualClock::new(at("2026-11-26T12:00:00Z"));
+        let clock: SharedClock = Arc::new(manual.clone());
+        let cancel = CancellationToken::new();
+        let w = watch(dir.path(), clock.now());
+        // The clock never moves: only the cancellation can end this wait.
+        let cancelling = async {
+            tokio::task::yield_now().await;
+            cancel.cancel();
+        };
+        let (end, ()) = tokio::join!(until_ready(&w, &clock, &cancel), cancelling);
+        assert_eq!(end, WaitEnd::Cancelled);
+    }
+
+    /// Waits on `w` while the manual clock moves a day, an hour at a time.
+    async fn wait_a_day(w: &Watch, manual: &ManualClock) -> WaitEnd {
+        let clock: SharedClock = Arc::new(manual.clone());
+        let cancel = CancellationToken::new();
+        let advancing = async {
+            for _ in 0..25 {
+                tokio::task::yield_now().await;
+                manual.advance(Duration::from_secs(3600));
+            }
+        };
+        tokio::join!(until_ready(w, &clock, &cancel), advancing).0
+    }
+
+    #[tokio::test]
+    async fn a_file_with_the_refused_content_has_not_arrived() {
+        let dir = tempfile::tempdir().unwrap();
+        let manual = ManualClock::new(at("2026-11-26T12:00:00Z"));
+        let mut w = watch(dir.path(), manual.now());
+        std::fs::write(&w.path, "refused").unwrap();
+        w.unless_hash = content_hash(&w.path);
+        assert_eq!(wait_a_day(&w, &manual).await, WaitEnd::DeadlinePassed);
+
+        std::fs::write(&w.path, "corrected").unwrap();
+        w.deadline = manual.now() + TimeDelta::days(1);
+        let hash = content_hash(&w.path).unwrap();
+        assert_eq!(wait_a_day(&w, &manual).await, WaitEnd::Ready { hash });
+    }
 }
