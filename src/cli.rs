@@ -83,6 +83,10 @@ pub enum Command {
         /// Do not wait for pending swaps: leave them to the next run or the daemon.
         #[arg(long)]
         no_wait: bool,
+        /// A missing source file is waited for (targets.NAME.source_wait)
+        /// instead of refused at once.
+        #[arg(long)]
+        wait_for_source: bool,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -198,12 +202,14 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
             week,
             dry_run,
             no_wait,
+            wait_for_source,
             json,
         } => {
             let how = PublishArgs {
                 week,
                 dry_run,
                 no_wait,
+                wait_for_source,
                 json,
             };
             publish(&config, &target, how, format).await
@@ -274,6 +280,7 @@ struct PublishArgs {
     week: Option<NaiveDate>,
     dry_run: bool,
     no_wait: bool,
+    wait_for_source: bool,
     json: bool,
 }
 
@@ -323,9 +330,49 @@ async fn publish(
         dry_run: how.dry_run,
         wait: !how.no_wait,
     };
-    let report = engine.run(target, options).await?;
+    let report = if how.wait_for_source {
+        wait_then_run(&engine, target, options).await?
+    } else {
+        engine.run(target, options).await?
+    };
     print_report(how.json, &report, Report::render)?;
     Ok(ExitCode::from(report.exit_code()))
+}
+
+/// `publish --wait-for-source`: a missing file is waited for as the daemon
+/// does (one attempt: an invalid file is refused at once), Ctrl-C ends the
+/// wait, and a file that never arrives is refused without being read.
+async fn wait_then_run(
+    engine: &Engine,
+    target: &crate::config::TargetSettings,
+    options: RunOptions,
+) -> anyhow::Result<Report> {
+    use crate::source::wait::{self, WaitEnd, Waited, Watch};
+    let path = target.source.path_for(options.week);
+    if path.exists() {
+        return Ok(engine.run(target, options).await?);
+    }
+    let clock = engine.clock();
+    let cap = crate::publish::deferral_deadline(target, options.week);
+    let watch = Watch::for_target(target, options.week, clock.now(), cap);
+    tracing::info!(path = %path.display(), deadline = %watch.deadline, "waiting for the week's source file");
+    let end = wait::until_ready(&watch, clock, engine.cancel()).await;
+    let mut report = match end {
+        WaitEnd::Ready { .. } => engine.run(target, options).await?,
+        WaitEnd::Cancelled => {
+            let mut report = Report::stopped_waiting(target, options.week, &path);
+            // Nothing was sent: as a refusal, exit 2.
+            report.outcome = Some(crate::store::Outcome::Refused);
+            return Ok(report);
+        }
+        WaitEnd::DeadlinePassed => {
+            let refusal = crate::preflight::Refusal::Source(watch.never_arrived(&target.name));
+            engine.refuse_unread(target, options, &refusal)?
+        }
+    };
+    let arrived = matches!(end, WaitEnd::Ready { .. }).then(|| clock.now());
+    report.source_wait = Some(Waited::new(&watch, arrived));
+    Ok(report)
 }
 
 fn print_report<R: serde::Serialize>(

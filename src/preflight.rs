@@ -105,7 +105,25 @@ pub enum Refusal {
     },
 }
 
+/// Which check refused a run, for whoever acts on the refusal (the daemon
+/// waits for a corrected source file; it does not retry a platform's no).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusalKind {
+    Source,
+    Platform,
+    Schedule,
+}
+
 impl Refusal {
+    pub fn kind(&self) -> RefusalKind {
+        match self {
+            Refusal::Source(_) => RefusalKind::Source,
+            Refusal::Platform(_) => RefusalKind::Platform,
+            Refusal::Schedule { .. } => RefusalKind::Schedule,
+        }
+    }
+
     /// One line per problem, for reports and the state store.
     pub fn problems(&self) -> Vec<String> {
         match self {

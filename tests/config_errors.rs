@@ -230,6 +230,33 @@ fn zero_duration() {
 }
 
 #[test]
+fn source_wait_keys_default_parse_and_are_located() {
+    let s = load(&write(VALID)).unwrap();
+    let wait = &s.targets["chicago"].source_wait;
+    assert_eq!(wait.wait, None, "until the deferral deadline");
+    assert_eq!(wait.grace, Duration::from_secs(3600));
+    assert_eq!(wait.settle, Duration::from_secs(5));
+
+    let keys = "source_wait = \"0s\"\nsource_grace = \"30m\"\nsource_settle = \"2s\"";
+    let s = load(&write(&with("targets.chicago", keys))).unwrap();
+    let wait = &s.targets["chicago"].source_wait;
+    assert_eq!(wait.wait, Some(Duration::ZERO), "refuse at once");
+    assert_eq!(wait.grace, Duration::from_secs(1800));
+    assert_eq!(wait.settle, Duration::from_secs(2));
+
+    let bad = "source_wait = \"soon\"\nsource_settle = \"0s\"";
+    let (f, err) = errors(&with("targets.chicago", bad));
+    assert_line(
+        &err,
+        &file(&f),
+        "targets.chicago.source_wait",
+        "invalid duration",
+    );
+    let key = "targets.chicago.source_settle";
+    assert_line(&err, &file(&f), key, "greater than zero");
+}
+
+#[test]
 fn bad_cron() {
     let (f, err) = errors(&VALID.replace("0 6 * * 4", "0 25 * * 4"));
     assert_line(

@@ -40,6 +40,11 @@ impl Running {
         self.daemon.store.recent_runs(100).unwrap()
     }
 
+    /// Whether the latest run recorded ended with `outcome`.
+    fn latest_is(&self, outcome: Outcome) -> bool {
+        self.runs().first().is_some_and(|r| r.outcome == outcome)
+    }
+
     fn admin(&self) -> String {
         format!("http://{}", self.daemon.admin_addr().unwrap())
     }
@@ -175,7 +180,9 @@ async fn cron_fires_once_across_spring_forward_and_fall_back() {
     ] {
         let sim = spawn_sim(instant_scenario()).await;
         let cfg = TestConfig::new(&sim.base_url(), "publisher");
-        cfg.edit("cron = \"0 6 * * 4\"", &format!("cron = \"{cron}\""));
+        // No waiting for the missing source files below.
+        let cron_line = format!("cron = \"{cron}\"\nsource_wait = \"0s\"");
+        cfg.edit("cron = \"0 6 * * 4\"", &cron_line);
         let clock = ManualClock::new(at(from));
         let running = start(&cfg, Arc::new(clock.clone()), &[]).await;
         // No source files: every run is refused at once, and recorded.
@@ -579,4 +586,248 @@ async fn readiness_probes_reuse_a_recent_failure() {
     }
     assert_eq!(sim.record().token_requests, 1);
     running.stop().await;
+}
+
+// A week's source file that arrives late: the run waits for it on the
+// manual clock, watched by notify with a poll as the fallback.
+
+/// The week's source file of the tests below.
+fn source_path(cfg: &TestConfig) -> std::path::PathBuf {
+    cfg.dir().join("inbox/chicago/2026-11-30.csv")
+}
+
+/// The deferral deadline of the week of 2026-11-30 in Chicago: 12 hours
+/// before Monday 00:00 local.
+const SOURCE_DEADLINE: &str = "2026-11-29T18:00:00Z";
+
+fn waiting_for_source(running: &Running) -> bool {
+    matches!(
+        running.daemon.phase("chicago"),
+        Some(daemon::RunPhase::WaitingForSource { .. })
+    )
+}
+
+/// Moves the clock a second at a time (letting the daemon look at the file
+/// between steps) until `check` holds: a file must stay unchanged for the
+/// settle time on this clock before a run takes it.
+async fn advance_until(clock: &ManualClock, what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..2000 {
+        if check() {
+            return;
+        }
+        clock.advance(Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("the clock moved 2000s without {what}");
+}
+
+async fn get_json(url: String) -> serde_json::Value {
+    reqwest::get(url).await.unwrap().json().await.unwrap()
+}
+
+/// The value of the sample of `metric` for the chicago target.
+async fn chicago_gauge(running: &Running, metric: &str) -> f64 {
+    let url = format!("{}/metrics", running.admin());
+    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    let sample = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == metric && s.labels.get("target") == Some("chicago"))
+        .unwrap_or_else(|| panic!("{metric} missing from:\n{text}"));
+    match sample.value {
+        prometheus_parse::Value::Gauge(v) => v,
+        ref other => panic!("{metric} is not a gauge: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_file_arriving_after_the_cron_time_is_waited_for_then_published() {
+    let sim = spawn_sim(no_swaps_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    // Wednesday; the job is Thursday 06:00 in Chicago (12:00Z).
+    let clock = ManualClock::new(at("2026-11-25T12:00:00Z"));
+    let running = start(&cfg, Arc::new(clock.clone()), &[]).await;
+    eventually("the first plan", || {
+        running.daemon.next_runs().contains_key("chicago")
+    })
+    .await;
+    clock.advance(Duration::from_secs(24 * 3600));
+    eventually("the run to wait for its file", || {
+        waiting_for_source(&running)
+    })
+    .await;
+    assert!(running.runs().is_empty(), "a missing file is not a refusal");
+    let status = get_json(format!("{}/status", running.admin())).await;
+    let phase = &status["targets"][0]["phase"];
+    assert_eq!(phase["phase"], "waiting_for_source", "{status}");
+    assert_eq!(phase["path"], source_path(&cfg).display().to_string());
+    assert_eq!(phase["deadline"], SOURCE_DEADLINE);
+    assert_eq!(chicago_gauge(&running, "wfm_waiting_for_source").await, 1.0);
+    let deadline = at(SOURCE_DEADLINE).timestamp() as f64;
+    let gauge = chicago_gauge(&running, "wfm_source_deadline_timestamp_seconds").await;
+    assert_eq!(gauge, deadline);
+
+    // Two hours late, written in place.
+    clock.advance(Duration::from_secs(2 * 3600));
+    with_week(&cfg, "2026-11-30", SMALL_WEEK);
+    advance_until(&clock, "the run to succeed", || {
+        running.latest_is(Outcome::Success)
+    })
+    .await;
+    assert_eq!(running.runs().len(), 1, "one run, no refusal before it");
+    assert_eq!(sim.record().published.len(), 2);
+    eventually("the run to end", || !running.daemon.is_running("chicago")).await;
+    assert_eq!(running.daemon.phase("chicago"), None);
+    assert_eq!(chicago_gauge(&running, "wfm_waiting_for_source").await, 0.0);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_file_that_never_arrives_is_refused_at_the_deadline_naming_it() {
+    let sim = spawn_sim(no_swaps_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    let (hook, received) = webhook_receiver().await;
+    cfg.edit(
+        "cron = \"0 6 * * 4\"",
+        "cron = \"0 6 * * 4\"\nsource_grace = \"1h\"",
+    );
+    cfg.append(&format!("\n[notify]\nwebhook_url = \"{hook}\"\n"));
+    // Thursday 08:00 in Chicago: the 06:00 run is caught up at start.
+    let clock = ManualClock::new(at("2026-11-26T14:00:00Z"));
+    let running = start(&cfg, Arc::new(clock.clone()), &[]).await;
+    eventually("the caught-up run to wait", || waiting_for_source(&running)).await;
+
+    clock.advance(Duration::from_secs(3600));
+    eventually("the late notice", || received.lock().unwrap().len() == 1).await;
+    let late = received.lock().unwrap()[0].clone();
+    assert_eq!(late["event"], "source_late", "{late}");
+    assert_eq!(late["deadline"], SOURCE_DEADLINE);
+    assert!(
+        waiting_for_source(&running),
+        "a late file is still waited for"
+    );
+
+    clock.set(at(SOURCE_DEADLINE));
+    eventually("the refusal", || running.latest_is(Outcome::Refused)).await;
+    let path = source_path(&cfg).display().to_string();
+    let summary = running.runs()[0].summary.clone().unwrap_or_default();
+    assert!(summary.starts_with(&format!("{path}: ")), "{summary}");
+    assert!(summary.contains("did not arrive"), "{summary}");
+    eventually("the deadline notice", || {
+        received.lock().unwrap().len() == 2
+    })
+    .await;
+    running.stop().await;
+    let got = received.lock().unwrap().clone();
+    assert_eq!(got.len(), 2, "told once each: {got:?}");
+    assert_eq!(got[1]["event"], "source_never_arrived", "{}", got[1]);
+    assert_eq!(got[1]["outcome"], "refused");
+    assert!(got[1]["text"].as_str().unwrap().contains(&path));
+    assert!(sim.record().published.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_write_renamed_into_place_is_published_whole() {
+    let sim = spawn_sim(no_swaps_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    let clock = ManualClock::new(at("2026-11-26T14:00:00Z"));
+    let running = start(&cfg, Arc::new(clock.clone()), &["chicago"]).await;
+    eventually("the run to wait", || waiting_for_source(&running)).await;
+
+    // The exporter writes beside the file, under names that are not it.
+    // Its directory appears only now: the wait polls until it can watch it.
+    let dir = source_path(&cfg).with_file_name("");
+    std::fs::create_dir_all(&dir).unwrap();
+    let partial = dir.join("2026-11-30.csv.partial");
+    let first_agent = SMALL_WEEK.lines().take(2).collect::<Vec<_>>().join("\n");
+    std::fs::write(&partial, format!("{first_agent}\n")).unwrap();
+    std::fs::write(dir.join(".2026-11-30.csv.swp"), SMALL_WEEK).unwrap();
+    std::fs::write(dir.join("2026-11-30.csv.tmp"), SMALL_WEEK).unwrap();
+    clock.advance(Duration::from_secs(60));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(waiting_for_source(&running), "no partial file is taken");
+    assert!(running.runs().is_empty());
+
+    std::fs::write(&partial, SMALL_WEEK).unwrap();
+    std::fs::rename(&partial, source_path(&cfg)).unwrap();
+    advance_until(&clock, "the run to succeed", || {
+        running.latest_is(Outcome::Success)
+    })
+    .await;
+    assert_eq!(running.runs().len(), 1);
+    assert_eq!(
+        sim.record().published.len(),
+        2,
+        "the whole file, both agents"
+    );
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_source_file_then_a_corrected_one_starts_a_new_attempt() {
+    let sim = spawn_sim(no_swaps_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    let (hook, received) = webhook_receiver().await;
+    cfg.append(&format!("\n[notify]\nwebhook_url = \"{hook}\"\n"));
+    let clock = ManualClock::new(at("2026-11-26T14:00:00Z"));
+    let running = start(&cfg, Arc::new(clock.clone()), &["chicago"]).await;
+    eventually("the run to wait", || waiting_for_source(&running)).await;
+
+    let invalid = SMALL_WEEK.replace("a-2,2026-12-01,08:00", "a-2,2026-12-01,8 o'clock");
+    with_week(&cfg, "2026-11-30", &invalid);
+    advance_until(&clock, "the invalid file's refusal", || {
+        running.latest_is(Outcome::Refused)
+    })
+    .await;
+    let summary = running.runs()[0].summary.clone().unwrap_or_default();
+    let at_line = format!("{}:3: ", source_path(&cfg).display());
+    assert!(summary.starts_with(&at_line), "FILE:LINE: what: {summary}");
+    eventually("the refusal's notice", || {
+        received.lock().unwrap().len() == 1
+    })
+    .await;
+    assert_eq!(received.lock().unwrap()[0]["outcome"], "refused");
+    eventually("the run to wait for a corrected file", || {
+        waiting_for_source(&running)
+    })
+    .await;
+    assert!(running.daemon.is_running("chicago"));
+
+    // The same content written again is not a new attempt...
+    with_week(&cfg, "2026-11-30", &invalid);
+    clock.advance(Duration::from_secs(60));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(running.runs().len(), 1);
+    // ...a corrected one is.
+    with_week(&cfg, "2026-11-30", SMALL_WEEK);
+    advance_until(&clock, "the corrected file's run", || {
+        running.latest_is(Outcome::Success)
+    })
+    .await;
+    let runs = running.runs();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(runs[1].outcome, Outcome::Refused);
+    assert_eq!(sim.record().published.len(), 2);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_a_wait_for_the_source_file_and_records_nothing() {
+    let sim = spawn_sim(no_swaps_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    let clock = ManualClock::new(at("2026-11-26T14:00:00Z"));
+    let running = start(&cfg, Arc::new(clock.clone()), &["chicago"]).await;
+    eventually("the run to wait", || waiting_for_source(&running)).await;
+    let store = running.daemon.store.clone();
+    // The clock stands still: only the stop can end the wait.
+    let reports = running.stop().await;
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].outcome, None);
+    assert!(
+        reports[0].problems[0].starts_with("stopped while waiting for "),
+        "{:?}",
+        reports[0].problems
+    );
+    assert!(store.recent_runs(10).unwrap().is_empty());
 }

@@ -327,3 +327,47 @@ async fn deferred_agents_past_the_deadline_are_reported_unpublished() {
     );
     assert_eq!(report.exit_code(), 3);
 }
+
+#[tokio::test]
+async fn the_one_shot_publish_refuses_a_missing_source_at_once_unless_told_to_wait() {
+    use tokio::io::AsyncBufReadExt;
+    // A week whose deferral deadline is days ahead on the real clock.
+    let week = wfm_publisher::week::upcoming_week_start(
+        Utc::now() + chrono::TimeDelta::days(7),
+        "America/Chicago".parse().unwrap(),
+        chrono::Weekday::Mon,
+    );
+    let (scenario, csv) = scenario_for(&spec_for(week, 5, 0, Duration::from_secs(60)));
+    let sim = spawn_sim(scenario).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    cfg.edit("cron = ", "source_settle = \"50ms\"\ncron = ");
+
+    let (code, stdout) = publish_output(&cfg, week, &[]).await;
+    assert_eq!(code, Some(2), "refused at once: {stdout}");
+    assert!(stdout.contains("does not exist"), "{stdout}");
+
+    // The directory exists: the watcher, not the 10 s poll, sees the file.
+    let dir = cfg.dir().join("inbox/chicago");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut child = publish_process_for(&cfg, week, &["--wait-for-source"]).await;
+    let mut log = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    while let Some(line) = log.next_line().await.unwrap() {
+        if line.contains("waiting for the week's source file") {
+            break;
+        }
+    }
+    // Written beside it, then renamed into place, as exporters do.
+    std::fs::write(dir.join(format!("{week}.csv.partial")), &csv).unwrap();
+    std::fs::rename(
+        dir.join(format!("{week}.csv.partial")),
+        dir.join(format!("{week}.csv")),
+    )
+    .unwrap();
+    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+    let out = child.wait_with_output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains(": success"), "{stdout}");
+    assert!(stdout.contains("it arrived at"), "{stdout}");
+    assert_eq!(sim.record().published.len(), 5);
+}

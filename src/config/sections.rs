@@ -311,6 +311,7 @@ fn target(t: &mut Table, r: &mut Reader, name: &str, base: &Path) -> Option<Targ
     let catch_up = t.parsed(r, "catch_up", parse::duration).or(secs(6 * 3600));
     let deferral = section(t, r, "deferral", deferral);
     let dst = section(t, r, "dst", dst);
+    let source_wait = source_wait(t, r);
     let (cron, parsed_cron) = cron?;
     Some(TargetSettings {
         name: name.to_string(),
@@ -323,6 +324,20 @@ fn target(t: &mut Table, r: &mut Reader, name: &str, base: &Path) -> Option<Targ
         catch_up: catch_up?,
         deferral: deferral?,
         dst: dst?,
+        source_wait: source_wait?,
+    })
+}
+
+fn source_wait(t: &mut Table, r: &mut Reader) -> Option<SourceWaitSettings> {
+    let wait = t.parsed(r, "source_wait", parse::duration).optional();
+    let grace = t.parsed(r, "source_grace", parse::duration).or(secs(3600));
+    let settle = t
+        .parsed(r, "source_settle", parse::positive_duration)
+        .or(secs(5));
+    Some(SourceWaitSettings {
+        wait: wait?,
+        grace: grace?,
+        settle: settle?,
     })
 }
 

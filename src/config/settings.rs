@@ -133,6 +133,7 @@ pub struct TargetSettings {
     pub catch_up: Duration,
     pub deferral: DeferralSettings,
     pub dst: DstPolicy,
+    pub source_wait: SourceWaitSettings,
 }
 
 impl TargetSettings {
@@ -177,6 +178,20 @@ pub struct DeferralSettings {
     pub poll_interval: Duration,
     /// How long before the week starts deferred agents are given up on.
     pub deadline: Duration,
+}
+
+/// A week's source file that is not there when a run starts: how long the
+/// run waits for it, and when it counts as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceWaitSettings {
+    /// How long after the run starts; `None`: until the deferral deadline,
+    /// which also caps any value so that a wait never runs into the next
+    /// week's run. Zero refuses at once.
+    pub wait: Option<Duration>,
+    /// The webhook is told once when a wait lasts this long.
+    pub grace: Duration,
+    /// The file is complete once its size and mtime stay unchanged this long.
+    pub settle: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -96,6 +96,7 @@ async fn status(State(daemon): State<Arc<Daemon>>) -> Response {
                 "cron": t.cron,
                 "next_run": next.get(&t.name),
                 "running": daemon.is_running(&t.name),
+                "phase": daemon.phase(&t.name),
                 "last_run": last.map(|l| &l.last_run),
                 "agents": last.map(|l| &l.agents),
             })
@@ -112,6 +113,7 @@ async fn metrics(State(daemon): State<Arc<Daemon>>) -> Response {
     if let Ok(pending) = daemon.store.pending_deferrals() {
         metrics::gauge!("wfm_pending_deferrals").set(pending.len() as f64);
     }
+    super::late::export_metrics(&daemon);
     let now = daemon.clock.now();
     for (target, at) in daemon.next_runs() {
         let secs = (at - now).num_milliseconds().max(0) as f64 / 1000.0;

@@ -4,8 +4,11 @@
 
 mod admin;
 mod cron;
+mod late;
 mod notify;
 mod runs;
+
+pub use late::RunPhase;
 
 use runs::Runs;
 
@@ -76,6 +79,8 @@ pub struct Daemon {
     engine: RwLock<Arc<Engine>>,
     pub store: Arc<dyn Store>,
     running: Mutex<BTreeSet<String>>,
+    /// What each running target's run is doing (waiting for its source...).
+    phases: Mutex<BTreeMap<String, RunPhase>>,
     next_runs: Mutex<BTreeMap<String, DateTime<Utc>>>,
     triggers: mpsc::UnboundedSender<Trigger>,
     work: CancellationToken,
@@ -129,6 +134,7 @@ impl Daemon {
             engine: RwLock::new(engine),
             store,
             running: Mutex::new(BTreeSet::new()),
+            phases: Mutex::new(BTreeMap::new()),
             next_runs: Mutex::new(BTreeMap::new()),
             triggers,
             work,
@@ -148,6 +154,11 @@ impl Daemon {
 
     pub fn is_running(&self, target: &str) -> bool {
         self.running.lock().expect("running").contains(target)
+    }
+
+    /// What `target`'s run is doing; None when none is running.
+    pub fn phase(&self, target: &str) -> Option<RunPhase> {
+        self.phases.lock().expect("phases").get(target).cloned()
     }
 
     pub fn next_runs(&self) -> BTreeMap<String, DateTime<Utc>> {

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::{cron, notify, status, Daemon, DaemonError, Trigger};
 use crate::clock::SharedClock;
 use crate::config::TargetSettings;
-use crate::publish::{EngineError, Report, RunOptions};
+use crate::publish::{EngineError, Report};
 use crate::store::{Outcome, Store, StoreError};
 
 type Ended = (String, Result<Report, EngineError>);
@@ -81,16 +81,12 @@ impl Runs {
             .unwrap_or_else(|| week_for(&daemon.clock, &target));
         tracing::info!(target = %target.name, %week, reason = trigger.reason, "run starting");
         status(&format!("publishing {} week {week}", target.name));
-        let engine = daemon.engine();
         let done = self.done_tx.clone();
+        let daemon = daemon.clone();
         self.tasks.spawn(async move {
-            let options = RunOptions {
-                week,
-                dry_run: false,
-                wait: true,
-            };
-            let result = engine.run(&target, options).await;
-            let _ = done.send((target.name.clone(), result));
+            let name = target.name.clone();
+            let result = super::late::run(daemon, target, week).await;
+            let _ = done.send((name, result));
         });
         true
     }
@@ -223,7 +219,7 @@ fn week_for(clock: &SharedClock, target: &TargetSettings) -> NaiveDate {
     crate::week::upcoming_week_start(clock.now(), target.time_zone, target.week_start_day)
 }
 
-fn log_report(report: &Report) {
+pub(super) fn log_report(report: &Report) {
     let outcome = report.outcome.map(|o| o.to_string()).unwrap_or_default();
     if matches!(report.outcome, Some(Outcome::Success)) {
         tracing::info!(target = %report.target, %outcome, published = report.published, "run ended");

@@ -97,6 +97,15 @@ impl Engine {
         &*self.parts.platform
     }
 
+    pub fn clock(&self) -> &SharedClock {
+        &self.parts.clock
+    }
+
+    /// Cancelled when the run is to stop (shutdown).
+    pub fn cancel(&self) -> &CancellationToken {
+        &self.parts.cancel
+    }
+
     /// Runs `target` for one week to its end (or, without waiting, until
     /// only deferred agents are left). Every log line of the run carries
     /// the target, the week and, once known, the run id.
@@ -125,13 +134,7 @@ impl Engine {
         options: RunOptions,
     ) -> Result<Report, EngineError> {
         let platform = self.parts.platform.for_run();
-        let mut report = Report {
-            target: target.name.clone(),
-            week_start: Some(options.week),
-            schedule_id: target.schedule_id_for(options.week),
-            dry_run: options.dry_run,
-            ..Report::default()
-        };
+        let mut report = Report::for_week(target, options.week, options.dry_run);
         let plan = match preflight::source(target, options.week) {
             Ok(plan) => plan,
             Err(refusal) => return self.refuse(report, target, options, "", &refusal, &*platform),
@@ -175,6 +178,20 @@ impl Engine {
         Ok(report)
     }
 
+    /// Records `target`'s week as refused without reading its source file:
+    /// the file did not arrive complete before the wait's deadline, and a
+    /// file still being written must not be read. Nothing is sent.
+    pub fn refuse_unread(
+        &self,
+        target: &TargetSettings,
+        options: RunOptions,
+        refusal: &Refusal,
+    ) -> Result<Report, EngineError> {
+        let report = Report::for_week(target, options.week, options.dry_run);
+        let platform = self.parts.platform.for_run();
+        self.refuse(report, target, options, "", refusal, &*platform)
+    }
+
     fn refuse(
         &self,
         mut report: Report,
@@ -192,6 +209,7 @@ impl Engine {
             return Ok(report);
         }
         report.problems = refusal.problems();
+        report.refused = Some(refusal.kind());
         report.outcome = Some(Outcome::Refused);
         if !options.dry_run {
             let source = target.source.path_for(options.week).display().to_string();

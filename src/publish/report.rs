@@ -1,11 +1,16 @@
 //! The report every run ends with: who was published, who waited for a
 //! swap and what it did, and who was left unpublished and why.
 
+use std::path::Path;
+
 use chrono::NaiveDate;
 use serde::Serialize;
 
 use super::lifecycle::UnpublishedKind;
 use crate::api::stats::StatsSnapshot;
+use crate::config::TargetSettings;
+use crate::preflight::RefusalKind;
+use crate::source::wait::Waited;
 use crate::store::Outcome;
 
 /// An agent the run left unpublished, with the kind of reason (matched by
@@ -39,10 +44,43 @@ pub struct Report {
     pub still_deferred: Vec<(String, String)>,
     /// Why the run was refused or stopped.
     pub problems: Vec<String>,
+    /// Which check refused it, when it was refused.
+    pub refused: Option<RefusalKind>,
+    /// The wait for a source file that was not there when the run started.
+    pub source_wait: Option<Waited>,
     pub client: StatsSnapshot,
 }
 
 impl Report {
+    /// A report of `target`'s week before anything happened.
+    pub fn for_week(target: &TargetSettings, week: NaiveDate, dry_run: bool) -> Report {
+        Report {
+            target: target.name.clone(),
+            week_start: Some(week),
+            schedule_id: target.schedule_id_for(week),
+            dry_run,
+            ..Report::default()
+        }
+    }
+
+    /// A run stopped (shutdown) while it waited for its source file at
+    /// `path`: nothing was read, sent or recorded.
+    pub fn stopped_waiting(target: &TargetSettings, week: NaiveDate, path: &Path) -> Report {
+        let mut report = Report::for_week(target, week, false);
+        let path = path.display();
+        report
+            .problems
+            .push(format!("stopped while waiting for {path}"));
+        report
+    }
+
+    /// Whether the run waited for its source file until the deadline, in vain.
+    pub fn source_never_arrived(&self) -> bool {
+        self.source_wait
+            .as_ref()
+            .is_some_and(|w| w.arrived.is_none())
+    }
+
     /// Whether an agent was left unpublished because its swap was still
     /// pending at the deferral deadline.
     pub fn deadline_passed(&self) -> bool {
@@ -79,6 +117,14 @@ impl Report {
         ));
         for p in &self.problems {
             out.push_str(&format!("  problem: {p}\n"));
+        }
+        if let Some(w) = &self.source_wait {
+            let end = w.arrived.map_or_else(
+                || format!("it did not arrive by {}", w.deadline),
+                |at| format!("it arrived at {at}"),
+            );
+            let path = w.path.display();
+            out.push_str(&format!("  waited for {path} from {}: {end}\n", w.since));
         }
         if self.agents > 0 {
             let verb = if self.dry_run {

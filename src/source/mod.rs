@@ -5,6 +5,7 @@ mod csv;
 mod json;
 mod local_time;
 mod validate;
+pub mod wait;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -173,6 +173,18 @@ pub async fn publish_process_for(
         .unwrap()
 }
 
+/// Runs `publish` for `week` to its end: its exit code and its stdout.
+pub async fn publish_output(
+    cfg: &TestConfig,
+    week: NaiveDate,
+    extra: &[&str],
+) -> (Option<i32>, String) {
+    let child = publish_process_for(cfg, week, extra).await;
+    let out = child.wait_with_output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.code(), stdout)
+}
+
 pub fn only_reads(record: &Record) -> bool {
     record
         .requests
