@@ -821,3 +821,68 @@ fn dev_config_loads() {
     );
     assert_eq!(s.targets.len(), 2);
 }
+
+/// A Genesys Cloud target: the region gives both hosts, the business unit
+/// and how agents are named are the target's.
+const GENESYS: &str = r#"
+[platform]
+kind = "genesys-cloud"
+region = "api.mypurecloud.ie"
+client_id = "publisher"
+
+[targets.dublin]
+time_zone = "Europe/Dublin"
+cron = "0 6 * * 4"
+source = "inbox/dublin/{week_start}.csv"
+business_unit = "Dublin Support"
+agent_ids = "email"
+
+[targets.dublin.activity_codes]
+phone = "On Queue"
+"#;
+
+#[test]
+fn a_genesys_cloud_target_derives_its_hosts_from_the_region() {
+    let f = write(GENESYS);
+    let s = load(&f).unwrap();
+    assert_eq!(
+        s.platform.kind,
+        wfm_publisher::config::PlatformKind::GenesysCloud {
+            region: "mypurecloud.ie".into()
+        }
+    );
+    assert_eq!(
+        s.platform.auth_base_url.as_str(),
+        "https://login.mypurecloud.ie/"
+    );
+    assert_eq!(
+        s.platform.api_base_url.as_str(),
+        "https://api.mypurecloud.ie/"
+    );
+    assert!(s.platform.scopes.is_empty(), "roles, not scopes");
+    let g = s.targets["dublin"].genesys.clone().unwrap();
+    assert_eq!(g.business_unit, "Dublin Support");
+    assert_eq!(g.agent_ids, wfm_publisher::config::AgentIds::Email);
+    assert_eq!(g.activity_codes["phone"], "On Queue");
+    let week = chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+    assert_eq!(g.description_for(week), "wfm-publisher dublin 2026-11-30");
+}
+
+#[test]
+fn a_genesys_cloud_target_needs_its_business_unit_and_a_known_kind() {
+    let (f, err) = errors(&GENESYS.replace("business_unit = \"Dublin Support\"\n", ""));
+    assert_line(&err, &file(&f), "targets.dublin.business_unit", "required");
+    let (f, err) = errors(&GENESYS.replace("agent_ids = \"email\"", "agent_ids = \"login\""));
+    assert_line(&err, &file(&f), "targets.dublin.agent_ids", "\"email\"");
+    let (f, err) = errors(&GENESYS.replace("genesys-cloud", "genesis"));
+    assert_line(&err, &file(&f), "platform.kind", "genesys-cloud");
+    let (f, err) = errors(&GENESYS.replace("api.mypurecloud.ie", "not a domain"));
+    assert_line(&err, &file(&f), "platform.region", "mypurecloud.com");
+    let (f, err) = errors(&GENESYS.replace("phone = \"On Queue\"", "phone = 3"));
+    assert_line(
+        &err,
+        &file(&f),
+        "targets.dublin.activity_codes.phone",
+        "string",
+    );
+}

@@ -134,6 +134,27 @@ pub(crate) fn placeholders(s: &str) -> Result<(), String> {
     }
 }
 
+/// A Genesys Cloud region's domain, e.g. `mypurecloud.com`; an `api.` or
+/// `login.` prefix is dropped as the SDKs do.
+pub(crate) fn region(s: &str) -> Result<String, String> {
+    let s = s.trim().trim_end_matches('/');
+    let s = s
+        .strip_prefix("https://")
+        .unwrap_or(s)
+        .trim_start_matches("api.")
+        .trim_start_matches("login.");
+    let valid = s.contains('.')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    if valid {
+        Ok(s.to_ascii_lowercase())
+    } else {
+        Err(format!(
+            "{s:?} is not a region's domain such as mypurecloud.com, mypurecloud.ie or usw2.pure.cloud"
+        ))
+    }
+}
+
 pub(crate) fn non_empty(s: &str) -> Result<String, String> {
     if s.trim().is_empty() {
         Err("must not be empty".into())

@@ -282,6 +282,33 @@ impl Table {
             .collect()
     }
 
+    /// Every entry as a string, for tables mapping user-chosen names to
+    /// text; None after reporting every entry that is not a string.
+    pub fn string_map(&mut self, r: &mut Reader) -> Option<BTreeMap<String, String>> {
+        let entries = std::mem::take(&mut self.entries);
+        let mut out = BTreeMap::new();
+        let mut ok = true;
+        for (name, value) in entries {
+            let key = self.key(&name);
+            let origin = r.origin_of(&value, &key);
+            self.taken.insert(name.clone(), origin.clone());
+            match value.kind {
+                ValueKind::String(s) if !s.trim().is_empty() => {
+                    out.insert(name, s);
+                }
+                ref other => {
+                    let msg = format!(
+                        "expected a non-empty string, found {}",
+                        describe(other, true)
+                    );
+                    r.report(&origin, &key, msg);
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
     /// A string. Numbers and booleans are type errors in the file; from the
     /// environment everything is text, so the variable's text is used.
     pub fn string(&mut self, r: &mut Reader, name: &'static str) -> Field<String> {

@@ -34,7 +34,8 @@ pub(crate) fn settings(root: &mut Table, r: &mut Reader, base: &Path) -> Option<
     let store = section(root, r, "store", |t, r| store(t, r, base));
     let admin = section(root, r, "admin", |t, r| admin(t, r, base));
     let notify = section(root, r, "notify", |t, r| notify(t, r, allow_insecure_http));
-    let targets = targets(root, r, base);
+    let kind = platform.as_ref().map(|p| p.kind.clone());
+    let targets = targets(root, r, base, kind.as_ref());
     Some(Settings {
         source: r.file().to_path_buf(),
         log: log?,
@@ -71,14 +72,16 @@ fn log(t: &mut Table, r: &mut Reader) -> Option<LogSettings> {
 fn platform(t: &mut Table, r: &mut Reader, base: &Path) -> Option<PlatformSettings> {
     // Read first: the URL checks depend on it.
     let allow = t.bool(r, "allow_insecure_http").or(false);
-    let auth = t.parsed(r, "auth_base_url", |s| parse::base_url(s, allow));
-    let auth = t.require(r, "auth_base_url", auth);
-    let api = t.parsed(r, "api_base_url", |s| parse::base_url(s, allow));
-    let api = t.require(r, "api_base_url", api);
+    let kind = platform_kind(t, r);
+    let (auth, api) = base_urls(t, r, allow, kind.as_ref());
     let client_id = t.parsed(r, "client_id", parse::non_empty);
     let client_id = t.require(r, "client_id", client_id);
     let client_secret = secrets::client_secret(t, r, base);
-    let scopes = scopes(t, r);
+    // Genesys Cloud grants client credentials by role, not by scope.
+    let scopes = match kind {
+        Some(PlatformKind::GenesysCloud { .. }) => Some(Vec::new()),
+        _ => scopes(t, r),
+    };
     let request_timeout = t
         .parsed(r, "request_timeout", parse::positive_duration)
         .or(secs(30));
@@ -115,6 +118,7 @@ fn platform(t: &mut Table, r: &mut Reader, base: &Path) -> Option<PlatformSettin
         }
     }
     Some(PlatformSettings {
+        kind: kind?,
         auth_base_url: auth?,
         api_base_url: api?,
         allow_insecure_http: allow?,
@@ -128,6 +132,54 @@ fn platform(t: &mut Table, r: &mut Reader, base: &Path) -> Option<PlatformSettin
         default_token_lifetime: default_token_lifetime?,
         check_timeout: check_timeout?,
     })
+}
+
+fn platform_kind(t: &mut Table, r: &mut Reader) -> Option<PlatformKind> {
+    let kind = t.string(r, "kind").or("simple".into());
+    let region = t
+        .parsed(r, "region", parse::region)
+        .or("mypurecloud.com".into());
+    match kind?.as_str() {
+        "simple" => Some(PlatformKind::Simple),
+        "genesys-cloud" => Some(PlatformKind::GenesysCloud { region: region? }),
+        other => {
+            t.problem(
+                r,
+                "kind",
+                format!("{other:?} is not a platform: use \"simple\" or \"genesys-cloud\""),
+            );
+            None
+        }
+    }
+}
+
+/// The OAuth and API bases: required for the simple contract; derived from
+/// the region for Genesys Cloud unless set (a proxy, or the simulator).
+fn base_urls(
+    t: &mut Table,
+    r: &mut Reader,
+    allow: Option<bool>,
+    kind: Option<&PlatformKind>,
+) -> (Option<url::Url>, Option<url::Url>) {
+    let auth = t.parsed(r, "auth_base_url", |s| parse::base_url(s, allow));
+    let api = t.parsed(r, "api_base_url", |s| parse::base_url(s, allow));
+    match kind {
+        Some(PlatformKind::GenesysCloud { region }) => {
+            let derived = |host: &str| url::Url::parse(&format!("https://{host}.{region}/")).ok();
+            (
+                auth.optional()
+                    .map(|a| a.or_else(|| derived("login")))
+                    .flatten(),
+                api.optional()
+                    .map(|a| a.or_else(|| derived("api")))
+                    .flatten(),
+            )
+        }
+        _ => (
+            t.require(r, "auth_base_url", auth),
+            t.require(r, "api_base_url", api),
+        ),
+    }
 }
 
 fn scopes(t: &mut Table, r: &mut Reader) -> Option<Vec<String>> {
@@ -259,6 +311,7 @@ fn targets(
     root: &mut Table,
     r: &mut Reader,
     base: &Path,
+    kind: Option<&PlatformKind>,
 ) -> Option<BTreeMap<String, TargetSettings>> {
     let mut table = root.table(r, "targets");
     let children = table.children(r);
@@ -277,7 +330,7 @@ fn targets(
     let mut ok = true;
     for (name, mut t) in children {
         let valid_name = parse::target_name(&name);
-        let target = target(&mut t, r, &name, base);
+        let target = target(&mut t, r, &name, base, kind);
         t.finish(r);
         if let Err(msg) = valid_name {
             table.problem(r, &name, msg);
@@ -294,11 +347,26 @@ fn targets(
     ok.then_some(out)
 }
 
-fn target(t: &mut Table, r: &mut Reader, name: &str, base: &Path) -> Option<TargetSettings> {
+fn target(
+    t: &mut Table,
+    r: &mut Reader,
+    name: &str,
+    base: &Path,
+    kind: Option<&PlatformKind>,
+) -> Option<TargetSettings> {
     let schedule_id = t.parsed(r, "schedule_id", |s| {
         parse::non_empty(s).and_then(|s| parse::placeholders(&s).map(|()| s))
     });
-    let schedule_id = t.require(r, "schedule_id", schedule_id);
+    let genesys = matches!(kind, Some(PlatformKind::GenesysCloud { .. }));
+    // Genesys Cloud finds or creates the week's schedule by description.
+    let (schedule_id, genesys) = if genesys {
+        (
+            schedule_id.or(String::new()),
+            genesys_target(t, r, name).map(Some),
+        )
+    } else {
+        (t.require(r, "schedule_id", schedule_id), Some(None))
+    };
     let time_zone = t.parsed(r, "time_zone", parse::time_zone);
     let time_zone = t.require(r, "time_zone", time_zone);
     let cron = t.parsed(r, "cron", |s| parse::cron(s).map(|c| (s.to_string(), c)));
@@ -316,6 +384,7 @@ fn target(t: &mut Table, r: &mut Reader, name: &str, base: &Path) -> Option<Targ
     Some(TargetSettings {
         name: name.to_string(),
         schedule_id: schedule_id?,
+        genesys: genesys?,
         time_zone: time_zone?,
         cron,
         parsed_cron,
@@ -325,6 +394,36 @@ fn target(t: &mut Table, r: &mut Reader, name: &str, base: &Path) -> Option<Targ
         deferral: deferral?,
         dst: dst?,
         source_wait: source_wait?,
+    })
+}
+
+fn genesys_target(t: &mut Table, r: &mut Reader, name: &str) -> Option<GenesysTarget> {
+    let unit = t.parsed(r, "business_unit", parse::non_empty);
+    let unit = t.require(r, "business_unit", unit);
+    let description = t
+        .parsed(r, "schedule_description", |s| {
+            parse::non_empty(s).and_then(|s| parse::placeholders(&s).map(|()| s))
+        })
+        .or(format!("wfm-publisher {name} {WEEK_START_PLACEHOLDER}"));
+    let agent_ids = t.string(r, "agent_ids").or("user_id".into());
+    let agent_ids = match agent_ids?.as_str() {
+        "user_id" => Some(AgentIds::UserId),
+        "email" => Some(AgentIds::Email),
+        other => {
+            t.problem(
+                r,
+                "agent_ids",
+                format!("{other:?}: use \"user_id\" (Genesys user ids) or \"email\""),
+            );
+            None
+        }
+    };
+    let codes = section(t, r, "activity_codes", |t, r| t.string_map(r));
+    Some(GenesysTarget {
+        business_unit: unit?,
+        schedule_description: description?,
+        agent_ids: agent_ids?,
+        activity_codes: codes?,
     })
 }
 

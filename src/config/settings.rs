@@ -44,9 +44,22 @@ pub struct LogSettings {
     pub level: String,
 }
 
+/// Which platform the publisher speaks to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlatformKind {
+    /// The simplified contract pinned from the support thread (CONTRACT.md).
+    Simple,
+    /// Genesys Cloud WFM, in the region whose domain this is
+    /// (`mypurecloud.com`, `mypurecloud.ie`, `usw2.pure.cloud`, …).
+    GenesysCloud { region: String },
+}
+
 #[derive(Debug, Clone)]
 pub struct PlatformSettings {
+    pub kind: PlatformKind,
+    /// For Genesys Cloud, `https://login.{region}` unless set.
     pub auth_base_url: Url,
+    /// For Genesys Cloud, `https://api.{region}` unless set.
     pub api_base_url: Url,
     pub allow_insecure_http: bool,
     pub client_id: String,
@@ -119,8 +132,12 @@ pub struct NotifySettings {
 #[derive(Debug, Clone)]
 pub struct TargetSettings {
     pub name: String,
-    /// May contain [`WEEK_START_PLACEHOLDER`].
+    /// May contain [`WEEK_START_PLACEHOLDER`]. For Genesys Cloud, empty
+    /// unless the target names an existing schedule by id.
     pub schedule_id: String,
+    /// Genesys Cloud: the business unit, the week's schedule, how agents and
+    /// activities are named. None for the simple contract.
+    pub genesys: Option<GenesysTarget>,
     pub time_zone: Tz,
     /// The expression as written, for logs and the admin page.
     pub cron: String,
@@ -134,6 +151,38 @@ pub struct TargetSettings {
     pub deferral: DeferralSettings,
     pub dst: DstPolicy,
     pub source_wait: SourceWaitSettings,
+}
+
+/// What a Genesys Cloud target publishes into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenesysTarget {
+    /// The business unit's id, or its name (resolved once per run).
+    pub business_unit: String,
+    /// Without `schedule_id`: the week's schedule with this description,
+    /// created when the week has none. May contain [`WEEK_START_PLACEHOLDER`].
+    pub schedule_description: String,
+    /// What the source file's `agent_id` column holds.
+    pub agent_ids: AgentIds,
+    /// Source activity → activity code name or id; an activity not listed
+    /// is looked up by name.
+    pub activity_codes: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentIds {
+    /// Genesys user ids.
+    UserId,
+    /// E-mail addresses, resolved to user ids once per run.
+    Email,
+}
+
+impl GenesysTarget {
+    pub fn description_for(&self, week_start: NaiveDate) -> String {
+        self.schedule_description.replace(
+            WEEK_START_PLACEHOLDER,
+            &week_start.format("%Y-%m-%d").to_string(),
+        )
+    }
 }
 
 impl TargetSettings {
