@@ -799,3 +799,25 @@ fn dev_config_loads() {
     );
     assert_eq!(s.targets.len(), 2);
 }
+
+/// Chat webhooks carry their key in the query string.
+#[test]
+fn webhook_url_with_a_query_is_accepted_and_its_values_never_printed() {
+    let url = "https://chat.example.com/v1/spaces/AAA/messages?key=KEY-s3cr3t&token=TOK-s3cr3t";
+    let s = load(&write(&format!(
+        "{VALID}\n[notify]\nwebhook_url = \"{url}\"\n"
+    )))
+    .unwrap();
+    assert_eq!(s.notify.webhook_url.unwrap().as_str(), url);
+
+    for bad in [
+        "http://chat.example.com/x?key=KEY-s3cr3t",
+        "https://chat example.com/x?key=KEY-s3cr3t",
+        "https://chat.example.com/x?key=KEY-s3cr3t#TOK-s3cr3t",
+    ] {
+        let (f, err) = errors(&format!("{VALID}\n[notify]\nwebhook_url = \"{bad}\"\n"));
+        assert_line(&err, &file(&f), "notify.webhook_url", "key=…");
+        let text = err.to_string();
+        assert!(!text.contains("s3cr3t"), "{text}");
+    }
+}

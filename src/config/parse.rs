@@ -39,23 +39,59 @@ pub(crate) fn positive_duration(s: &str) -> Result<Duration, String> {
 /// A base URL. `allow_insecure_http` is `None` when that flag was itself
 /// invalid: the scheme check is then skipped rather than guessed.
 pub(crate) fn base_url(s: &str, allow_insecure_http: Option<bool>) -> Result<Url, String> {
-    let url = Url::parse(s).map_err(|e| format!("invalid URL {s:?}: {e}"))?;
+    let url = checked_url(s, s, allow_insecure_http)?;
+    if url.query().is_some() {
+        return Err(format!("URL {s:?} must not have a query or fragment"));
+    }
+    Ok(url)
+}
+
+/// A webhook URL. Chat webhooks carry their key in the query string, so a
+/// query is allowed here, and no message ever quotes its values.
+pub(crate) fn webhook_url(s: &str, allow_insecure_http: Option<bool>) -> Result<Url, String> {
+    checked_url(s, &redact_query(s), allow_insecure_http)
+}
+
+/// `s` with every query value (and any fragment) replaced by `…`, for
+/// messages: `https://h/x?key=…&token=…`.
+pub(crate) fn redact_query(s: &str) -> String {
+    let s = s.split('#').next().unwrap_or_default();
+    let Some((base, query)) = s.split_once('?') else {
+        return s.to_string();
+    };
+    let names: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) => format!("{name}=…"),
+            None => "…".to_string(),
+        })
+        .collect();
+    format!("{base}?{}", names.join("&"))
+}
+
+/// Parses `s`, quoting only `shown` in problems: scheme, host, no fragment.
+fn checked_url(s: &str, shown: &str, allow_insecure_http: Option<bool>) -> Result<Url, String> {
+    let url = Url::parse(s).map_err(|e| format!("invalid URL {shown:?}: {e}"))?;
     match url.scheme() {
         "https" => {}
         "http" if allow_insecure_http != Some(false) => {}
         "http" => {
             return Err(format!(
-                "URL {s:?} is not HTTPS; the client secret and tokens would travel in clear \
+                "URL {shown:?} is not HTTPS; the client secret and tokens would travel in clear \
                  (set platform.allow_insecure_http = true only for a local simulator)"
             ))
         }
-        other => return Err(format!("URL {s:?} has scheme {other:?}; expected https")),
+        other => {
+            return Err(format!(
+                "URL {shown:?} has scheme {other:?}; expected https"
+            ))
+        }
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!("URL {s:?} has no host"));
+        return Err(format!("URL {shown:?} has no host"));
     }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("URL {s:?} must not have a query or fragment"));
+    if url.fragment().is_some() {
+        return Err(format!("URL {shown:?} must not have a fragment"));
     }
     Ok(url)
 }
@@ -219,6 +255,11 @@ mod tests {
             .contains("not HTTPS"));
         assert!(base_url("ftp://x", Some(true)).is_err());
         assert!(base_url("not a url", Some(true)).is_err());
+        assert!(base_url("https://h/x?key=1", Some(false)).is_err());
+        assert_eq!(
+            redact_query("https://h/x?key=K1&token=T2&flag#frag"),
+            "https://h/x?key=…&token=…&…"
+        );
     }
 
     #[test]

@@ -235,7 +235,7 @@ fn notify(
 ) -> Option<NotifySettings> {
     let webhook_url = t
         .parsed(r, "webhook_url", |s| {
-            parse::base_url(s, allow_insecure_http)
+            parse::webhook_url(s, allow_insecure_http)
         })
         .optional();
     let timeout = t
