@@ -821,3 +821,41 @@ fn webhook_url_with_a_query_is_accepted_and_its_values_never_printed() {
         assert!(!text.contains("s3cr3t"), "{text}");
     }
 }
+
+#[test]
+fn a_cron_firing_more_than_once_an_hour_is_refused_unless_allowed() {
+    for every in ["* * * * * *", "*/10 * * * *", "0,30 6 * * 4"] {
+        let (f, err) = errors(&VALID.replace("0 6 * * 4", every));
+        assert_line(
+            &err,
+            &file(&f),
+            "targets.chicago.cron",
+            "more than once an hour",
+        );
+        assert_line(&err, &file(&f), "targets.chicago.cron", "allow_frequent");
+    }
+    let allowed =
+        with("targets.chicago", "allow_frequent = true").replace("0 6 * * 4", "* * * * * *");
+    load(&write(&allowed)).unwrap();
+    // Hourly is the most frequent accepted by default.
+    load(&write(&VALID.replace("0 6 * * 4", "0 * * * *"))).unwrap();
+}
+
+#[test]
+fn a_cron_that_never_fires_is_refused() {
+    let (f, err) = errors(&VALID.replace("0 6 * * 4", "0 6 30 2 *"));
+    assert_line(&err, &file(&f), "targets.chicago.cron", "never fires");
+}
+
+#[test]
+fn a_schedule_id_that_would_address_another_path_is_refused() {
+    for id in [".", "..", "chi/{week_start}"] {
+        let (f, err) = errors(&VALID.replace("chi-{week_start}", id));
+        assert_line(
+            &err,
+            &file(&f),
+            "targets.chicago.schedule_id",
+            "would address another path",
+        );
+    }
+}

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::Weekday;
+use chrono::{NaiveDateTime, TimeDelta, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 use url::Url;
 
@@ -104,6 +104,49 @@ pub(crate) fn cron(s: &str) -> Result<croner::Cron, String> {
         .map_err(|e| format!("invalid cron expression {s:?}: {e}"))
 }
 
+/// Fires closer together than this are refused unless the target says
+/// `allow_frequent`: a weekly publication run every second is a typo.
+const MIN_CRON_INTERVAL: TimeDelta = TimeDelta::hours(1);
+/// How far ahead fires are looked at for their spacing.
+const CADENCE_WINDOW: TimeDelta = TimeDelta::weeks(8);
+/// A cron with no fire this far ahead (30 February) never fires.
+const NEVER_WINDOW: TimeDelta = TimeDelta::days(5 * 366);
+
+/// Refuses a cron that never fires, and one that fires more than once an
+/// hour unless `allow_frequent`, looking ahead from `now` (wall-clock time).
+pub(crate) fn cron_cadence(
+    c: &croner::Cron,
+    allow_frequent: bool,
+    now: NaiveDateTime,
+) -> Result<(), String> {
+    let carrier = |t: NaiveDateTime| Utc.from_utc_datetime(&t);
+    let next = |after: NaiveDateTime| {
+        c.find_next_occurrence(&carrier(after), false)
+            .ok()
+            .map(|t| t.naive_utc())
+    };
+    let Some(mut previous) = next(now).filter(|f| *f - now <= NEVER_WINDOW) else {
+        return Err(format!(
+            "{:?} never fires (no matching date in the next five years, e.g. 30 February)",
+            c.pattern.to_string()
+        ));
+    };
+    if allow_frequent {
+        return Ok(());
+    }
+    while let Some(fire) = next(previous).filter(|f| *f - now <= CADENCE_WINDOW) {
+        if fire - previous < MIN_CRON_INTERVAL {
+            return Err(format!(
+                "{:?} fires more than once an hour ({previous} then {fire}); \
+                 set allow_frequent = true in this target if that is meant",
+                c.pattern.to_string()
+            ));
+        }
+        previous = fire;
+    }
+    Ok(())
+}
+
 pub(crate) fn time_zone(s: &str) -> Result<Tz, String> {
     s.parse::<Tz>()
         .map_err(|_| format!("unknown time zone {s:?}"))
@@ -167,6 +210,18 @@ pub(crate) fn placeholders(s: &str) -> Result<(), String> {
         ))
     } else {
         Ok(())
+    }
+}
+
+/// A schedule id: not empty, only `{week_start}` in braces, and none of
+/// the ids that would address another path on the platform.
+pub(crate) fn schedule_id(s: &str) -> Result<String, String> {
+    let s = non_empty(s)?;
+    placeholders(&s)?;
+    let sample = s.replace(WEEK_START_PLACEHOLDER, "2026-11-30");
+    match crate::plan::path_id_problem(&sample) {
+        Some(problem) => Err(problem),
+        None => Ok(s),
     }
 }
 
@@ -244,6 +299,27 @@ mod tests {
         assert!(cron("30 0 6 * * 4").is_ok());
         assert!(cron("0 6 * *").is_err());
         assert!(cron("0 25 * * *").is_err());
+    }
+
+    fn now() -> NaiveDateTime {
+        "2026-11-25T12:00:00".parse().unwrap()
+    }
+
+    #[test]
+    fn cadence() {
+        assert!(cron_cadence(&cron("0 6 * * 4").unwrap(), false, now()).is_ok());
+        assert!(cron_cadence(&cron("0 * * * *").unwrap(), false, now()).is_ok());
+        assert!(cron_cadence(&cron("0 6 29 2 *").unwrap(), false, now()).is_ok());
+        let every_second = cron("* * * * * *").unwrap();
+        assert!(cron_cadence(&every_second, false, now())
+            .unwrap_err()
+            .contains("more than once an hour"));
+        assert!(cron_cadence(&every_second, true, now()).is_ok());
+        assert!(cron_cadence(&cron("0,30 6 * * 4").unwrap(), false, now()).is_err());
+        let never = cron("0 6 30 2 *").unwrap();
+        assert!(cron_cadence(&never, true, now())
+            .unwrap_err()
+            .contains("never fires"));
     }
 
     #[test]

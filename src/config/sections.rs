@@ -9,7 +9,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
-use chrono::Weekday;
+use chrono::{Utc, Weekday};
+use chrono_tz::Tz;
 
 use super::parse;
 use super::reader::{Reader, Table};
@@ -287,13 +288,20 @@ fn targets(
 }
 
 fn target(t: &mut Table, r: &mut Reader, name: &str, base: &Path) -> Option<TargetSettings> {
-    let schedule_id = t.parsed(r, "schedule_id", |s| {
-        parse::non_empty(s).and_then(|s| parse::placeholders(&s).map(|()| s))
-    });
+    let schedule_id = t.parsed(r, "schedule_id", parse::schedule_id);
     let schedule_id = t.require(r, "schedule_id", schedule_id);
     let time_zone = t.parsed(r, "time_zone", parse::time_zone);
     let time_zone = t.require(r, "time_zone", time_zone);
-    let cron = t.parsed(r, "cron", |s| parse::cron(s).map(|c| (s.to_string(), c)));
+    // Read before the cron, whose check depends on it; when it is itself
+    // invalid, the cron is not also refused for its cadence.
+    let allow_frequent = t.bool(r, "allow_frequent").or(false);
+    let cron = t.parsed(r, "cron", |s| {
+        let parsed = parse::cron(s)?;
+        let zone = time_zone.unwrap_or(Tz::UTC);
+        let now = Utc::now().with_timezone(&zone).naive_local();
+        parse::cron_cadence(&parsed, allow_frequent.unwrap_or(true), now)?;
+        Ok((s.to_string(), parsed))
+    });
     let cron = t.require(r, "cron", cron);
     let source = t.parsed(r, "source", |s| parse::source(s, base));
     let source = t.require(r, "source", source);
@@ -304,6 +312,7 @@ fn target(t: &mut Table, r: &mut Reader, name: &str, base: &Path) -> Option<Targ
     let deferral = section(t, r, "deferral", deferral);
     let dst = section(t, r, "dst", dst);
     let (cron, parsed_cron) = cron?;
+    allow_frequent?;
     Some(TargetSettings {
         name: name.to_string(),
         schedule_id: schedule_id?,
