@@ -859,3 +859,26 @@ fn a_schedule_id_that_would_address_another_path_is_refused() {
         );
     }
 }
+
+#[test]
+fn a_non_loopback_admin_listen_needs_a_token() {
+    let open = format!("{VALID}\n[admin]\nlisten = \"0.0.0.0:9464\"\n");
+    let (f, err) = errors(&open);
+    assert_line(&err, &file(&f), "admin.listen", "admin.token_file");
+    let token = f.dir.path().join("admin_token");
+    fs::write(&token, "t0ken\n").unwrap();
+    let guarded = format!("{open}token_file = \"admin_token\"\n");
+    let s = load(write_in(&f, &guarded)).unwrap();
+    assert!(!s.admin.listen.ip().is_loopback());
+    // Loopback needs none.
+    load(&write(&format!(
+        "{VALID}\n[admin]\nlisten = \"127.0.0.1:9464\"\n"
+    )))
+    .unwrap();
+}
+
+/// Rewrites the fixture's file, keeping its directory (and files beside it).
+fn write_in<'a>(f: &'a Fixture, toml: &str) -> &'a Fixture {
+    fs::write(&f.path, toml).unwrap();
+    f
+}

@@ -222,8 +222,24 @@ fn admin(t: &mut Table, r: &mut Reader, base: &Path) -> Option<AdminSettings> {
         .or(DEFAULT_ADMIN_LISTEN);
     let token = secrets::admin_token(t, r, base);
     let (token_file, admin_token) = token?;
+    let listen = listen?;
+    // Beyond loopback anyone who can reach the port would read run
+    // summaries: only with a token that guards them.
+    if !listen.ip().is_loopback() && admin_token.is_none() {
+        t.problem(
+            r,
+            "listen",
+            format!(
+                "{listen} is not a loopback address and no admin token is configured: set \
+                 admin.token_file (or the systemd credential admin_token), or listen on \
+                 127.0.0.1:{}",
+                listen.port()
+            ),
+        );
+        return None;
+    }
     Some(AdminSettings {
-        listen: listen?,
+        listen,
         token_file,
         admin_token,
     })

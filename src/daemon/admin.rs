@@ -14,7 +14,8 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::Daemon;
+use super::{Daemon, NotStarted};
+use crate::secret::Secret;
 
 /// The process-wide metrics recorder, installed on first use.
 pub fn prometheus() -> &'static PrometheusHandle {
@@ -76,7 +77,14 @@ fn not_ready(reason: String) -> Response {
         .into_response()
 }
 
-async fn status(State(daemon): State<Arc<Daemon>>) -> Response {
+async fn status(State(daemon): State<Arc<Daemon>>, headers: HeaderMap) -> Response {
+    // Run summaries name targets, agents and problems: behind the token
+    // when there is one.
+    if let Some(expected) = &daemon.settings().admin.admin_token {
+        if !authorized(&headers, expected) {
+            return unauthorized();
+        }
+    }
     let stored = match crate::status::read(daemon.store.as_ref()) {
         Ok(s) => s,
         Err(e) => return not_ready(e.to_string()),
@@ -128,6 +136,30 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The token of an `Authorization: Bearer` header; the scheme is matched
+/// case-insensitively (RFC 6750 / RFC 9110 §11.1).
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get("authorization")?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start())
+}
+
+/// Whether the request carries `expected` as its bearer token.
+fn authorized(headers: &HeaderMap, expected: &Secret) -> bool {
+    bearer(headers).is_some_and(|given| same_secret(given.as_bytes(), expected.expose().as_bytes()))
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [("www-authenticate", "Bearer")],
+        Json(json!({"error": "a valid admin token is required"})),
+    )
+        .into_response()
+}
+
 async fn trigger(
     State(daemon): State<Arc<Daemon>>,
     Path(name): Path<String>,
@@ -141,39 +173,24 @@ async fn trigger(
         )
             .into_response();
     };
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        Some(g) if same_secret(g.as_bytes(), expected.expose().as_bytes()) => {}
-        _ => {
-            return (
-                StatusCode::UNAUTHORIZED,
-                [("www-authenticate", "Bearer")],
-                Json(json!({"error": "a valid admin token is required"})),
-            )
-                .into_response()
-        }
+    if !authorized(&headers, expected) {
+        return unauthorized();
     }
-    if daemon.is_running(&name) {
-        return (
-            StatusCode::CONFLICT,
-            Json(json!({"error": format!("a run of {name} is in progress")})),
-        )
-            .into_response();
-    }
-    if daemon.trigger(&name, "admin trigger") {
-        (
+    match daemon.start_if_idle(&name, "admin trigger") {
+        Ok(()) => (
             StatusCode::ACCEPTED,
             Json(json!({"target": name, "started": true})),
         )
-            .into_response()
-    } else {
-        (
+            .into_response(),
+        Err(NotStarted::Running) => (
+            StatusCode::CONFLICT,
+            Json(json!({"error": format!("a run of {name} is already running")})),
+        )
+            .into_response(),
+        Err(NotStarted::NoSuchTarget) => (
             StatusCode::NOT_FOUND,
             Json(json!({"error": format!("no target {name}")})),
         )
-            .into_response()
+            .into_response(),
     }
 }

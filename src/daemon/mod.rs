@@ -50,6 +50,15 @@ pub struct Trigger {
     pub target: String,
     pub week: Option<NaiveDate>,
     pub reason: &'static str,
+    /// The target was already marked running by [`Daemon::start_if_idle`].
+    pub claimed: bool,
+}
+
+/// Why [`Daemon::start_if_idle`] started nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotStarted {
+    NoSuchTarget,
+    Running,
 }
 
 pub struct DaemonOptions {
@@ -160,17 +169,50 @@ impl Daemon {
     }
 
     /// Asks for a run of `target` now. False if there is no such target.
+    /// A run in progress is not doubled: the request is then only logged.
     pub fn trigger(&self, target: &str, reason: &'static str) -> bool {
+        self.settings().targets.contains_key(target) && self.send(target, reason, false)
+    }
+
+    /// Starts a run of `target` unless one is in progress, deciding at once:
+    /// the target is claimed here, atomically, so of many simultaneous
+    /// requests exactly one starts a run.
+    pub fn start_if_idle(&self, target: &str, reason: &'static str) -> Result<(), NotStarted> {
         if !self.settings().targets.contains_key(target) {
-            return false;
+            return Err(NotStarted::NoSuchTarget);
         }
-        self.triggers
-            .send(Trigger {
-                target: target.to_owned(),
-                week: None,
-                reason,
-            })
-            .is_ok()
+        if !self.claim(target) {
+            return Err(NotStarted::Running);
+        }
+        if self.send(target, reason, true) {
+            Ok(())
+        } else {
+            // The main loop is gone (stopping): nothing will run.
+            self.release(target);
+            Err(NotStarted::Running)
+        }
+    }
+
+    fn send(&self, target: &str, reason: &'static str, claimed: bool) -> bool {
+        let trigger = Trigger {
+            target: target.to_owned(),
+            week: None,
+            reason,
+            claimed,
+        };
+        self.triggers.send(trigger).is_ok()
+    }
+
+    /// Marks `target` running; false if it already was.
+    fn claim(&self, target: &str) -> bool {
+        self.running
+            .lock()
+            .expect("running")
+            .insert(target.to_owned())
+    }
+
+    fn release(&self, target: &str) {
+        self.running.lock().expect("running").remove(target);
     }
 
     /// Reads the configuration file again. An invalid one keeps the old

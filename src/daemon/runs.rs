@@ -65,14 +65,12 @@ impl Runs {
         let settings = daemon.settings();
         let Some(target) = settings.targets.get(&trigger.target).cloned() else {
             tracing::warn!(target = %trigger.target, "no such target: run not started");
+            if trigger.claimed {
+                daemon.release(&trigger.target);
+            }
             return false;
         };
-        if !daemon
-            .running
-            .lock()
-            .expect("running")
-            .insert(target.name.clone())
-        {
+        if !trigger.claimed && !daemon.claim(&target.name) {
             tracing::warn!(target = %target.name, reason = trigger.reason, "a run of this target is in progress: not starting another");
             return false;
         }
@@ -106,6 +104,7 @@ impl Runs {
                 target,
                 week: Some(week),
                 reason,
+                claimed: false,
             });
         }
         let now = self.daemon.clock.now();
@@ -124,6 +123,7 @@ impl Runs {
                     target: target.name.clone(),
                     week: None,
                     reason,
+                    claimed: false,
                 });
             }
         }
@@ -133,6 +133,7 @@ impl Runs {
                 target: target.clone(),
                 week: None,
                 reason,
+                claimed: false,
             }) {
                 self.waiting_for.insert(target.clone());
             }
@@ -173,12 +174,13 @@ impl Runs {
                 target: name.clone(),
                 week: None,
                 reason,
+                claimed: false,
             });
         }
     }
 
     pub(super) async fn ended(&mut self, target: String, result: Result<Report, EngineError>) {
-        self.daemon.running.lock().expect("running").remove(&target);
+        self.daemon.release(&target);
         match result {
             Ok(report) => {
                 log_report(&report);
