@@ -712,3 +712,28 @@ async fn with_a_token_status_needs_it_and_the_bearer_scheme_is_case_insensitive(
     }
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_webhook_holds_neither_triggers_nor_the_stop() {
+    let sim = spawn_sim(instant_scenario()).await;
+    let (hook, hooked) = hanging_webhook().await;
+    let cfg = failing_and_waiting(&sim.base_url(), &hook, "60s");
+    cfg.append("\n[workers]\nshutdown_grace = \"2s\"\n");
+    let clock = ManualClock::new(at("2026-11-25T12:00:00Z"));
+    let running = start(&cfg, Arc::new(clock), &["chicago"]).await;
+    eventually("the failed run's notification", || {
+        hooked.load(std::sync::atomic::Ordering::SeqCst) == 1
+    })
+    .await;
+    // The hook hangs for its 60 s timeout; the daemon goes on meanwhile.
+    assert!(running.daemon.trigger("waiting", "test"));
+    eventually("the triggered run to start", || {
+        running.runs().iter().any(|r| r.target == "waiting")
+    })
+    .await;
+    // The stop waits for the hook no longer than the shutdown grace; the
+    // timeout only guards against a hang.
+    tokio::time::timeout(Duration::from_secs(30), running.stop())
+        .await
+        .expect("the stop is not held by the webhook");
+}

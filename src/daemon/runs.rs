@@ -30,6 +30,7 @@ pub(super) struct Runs {
     shutdown: CancellationToken,
     /// Each target's wall-clock time its cron was last looked at.
     last_wall: BTreeMap<String, NaiveDateTime>,
+    notifier: notify::Notifier,
 }
 
 impl Runs {
@@ -56,6 +57,7 @@ impl Runs {
             exit_when_done,
             shutdown,
             last_wall,
+            notifier: notify::Notifier::start(),
         }
     }
 
@@ -184,7 +186,8 @@ impl Runs {
         match result {
             Ok(report) => {
                 log_report(&report);
-                notify::run_ended(&self.daemon.settings().notify, &report).await;
+                self.notifier
+                    .run_ended(&self.daemon.settings().notify, &report);
                 self.reports.push(report);
             }
             Err(e) => tracing::error!(%target, error = %e, "run stopped by the state store"),
@@ -216,6 +219,9 @@ impl Runs {
         while let Ok((_, Ok(report))) = self.done_rx.try_recv() {
             self.reports.push(report);
         }
+        let settings = self.daemon.settings();
+        let bound = settings.notify.timeout.min(grace);
+        self.notifier.close(bound).await;
         self.reports
     }
 }
