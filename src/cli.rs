@@ -27,6 +27,24 @@ pub mod exit {
     pub const REFUSED: u8 = 2;
     /// Done in part: agents left unpublished, with the reasons reported.
     pub const PARTIAL: u8 = 3;
+    /// Stopped by SIGINT (Ctrl-C) before the end: 128 + 2, by convention.
+    /// What was sent finished; the rest resumes at the next run.
+    pub const INTERRUPTED: u8 = 130;
+    /// Stopped by SIGTERM before the end: 128 + 15, by convention.
+    pub const TERMINATED: u8 = 143;
+}
+
+/// The signal that asked the process to stop, once one has.
+static STOPPED_BY: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
+
+/// The exit code of a run that `report` ended: the signal's, when one cut
+/// it short, so a script never mistakes an interruption for a partial result.
+fn publish_exit_code(report: &Report) -> u8 {
+    let code = report.exit_code();
+    match STOPPED_BY.get() {
+        Some(signal) if code != exit::SUCCESS => *signal,
+        _ => code,
+    }
 }
 
 #[derive(Debug, Parser)]
@@ -308,7 +326,7 @@ async fn publish(
     };
     let report = engine.run(target, options).await?;
     print_report(how.json, &report, Report::render)?;
-    Ok(ExitCode::from(report.exit_code()))
+    Ok(ExitCode::from(publish_exit_code(&report)))
 }
 
 fn print_report<R: serde::Serialize>(
@@ -401,7 +419,8 @@ fn cancelled_by_shutdown_signal(
     let cancel = token.clone();
     let signalled = shutdown_signal();
     tokio::spawn(async move {
-        signalled.await;
+        let code = signalled.await;
+        let _ = STOPPED_BY.set(code);
         then();
         cancel.cancel();
     });
@@ -409,10 +428,11 @@ fn cancelled_by_shutdown_signal(
 }
 
 /// Installs the SIGINT and SIGTERM handlers now and returns a future that
-/// resolves on either. Installing eagerly matters: a signal that arrives
-/// before a lazily-polled handler exists is handled by the default action,
-/// which kills the process without letting sent requests finish.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+/// resolves on either, to the exit code of an interruption by it.
+/// Installing eagerly matters: a signal that arrives before a lazily-polled
+/// handler exists is handled by the default action, which kills the process
+/// without letting sent requests finish.
+fn shutdown_signal() -> impl std::future::Future<Output = u8> + Send + 'static {
     use tokio::signal::unix::{signal, SignalKind};
     let term = signal(SignalKind::terminate());
     let interrupt = signal(SignalKind::interrupt());
@@ -420,12 +440,13 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
         match (term, interrupt) {
             (Ok(mut term), Ok(mut interrupt)) => {
                 tokio::select! {
-                    _ = term.recv() => {}
-                    _ = interrupt.recv() => {}
+                    _ = term.recv() => exit::TERMINATED,
+                    _ = interrupt.recv() => exit::INTERRUPTED,
                 }
             }
             _ => {
                 let _ = tokio::signal::ctrl_c().await;
+                exit::INTERRUPTED
             }
         }
     }

@@ -233,14 +233,32 @@ impl Daemon {
             self.locks.clone(),
             self.work.clone(),
         )?;
-        if fresh.admin.listen != self.settings().admin.listen {
-            tracing::warn!("admin.listen changed: it takes effect at the next restart");
-        }
+        let needs_restart = needs_restart(&self.settings(), &fresh);
+        crate::telemetry::set_level(&fresh.log.level);
         *self.settings.write().expect("settings") = Arc::new(fresh);
         *self.engine.write().expect("engine") = engine;
-        tracing::info!(config = %self.config.display(), "configuration reloaded");
+        let config = self.config.display();
+        if needs_restart.is_empty() {
+            tracing::info!(%config, "configuration reloaded");
+        } else {
+            let keys = needs_restart.join(", ");
+            tracing::warn!(%config, needs_restart = %keys, "configuration reloaded; changed keys that take effect only at the next restart: {keys}");
+        }
         Ok(())
     }
+}
+
+/// The keys changed between `old` and `new` that a reload cannot apply:
+/// the admin socket is bound and the store opened once, at start-up.
+fn needs_restart(old: &Settings, new: &Settings) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    if old.admin.listen != new.admin.listen {
+        keys.push("admin.listen");
+    }
+    if old.store.path != new.store.path {
+        keys.push("store.path");
+    }
+    keys
 }
 
 /// Starts the daemon and runs until `options.shutdown` is cancelled (or,
