@@ -737,3 +737,74 @@ async fn a_hanging_webhook_holds_neither_triggers_nor_the_stop() {
         .await
         .expect("the stop is not held by the webhook");
 }
+
+/// Connects `n` clients to `addr` that never finish a request: the even
+/// ones send half the headers, the odd ones nothing.
+async fn slow_clients(addr: std::net::SocketAddr, n: usize) -> Vec<tokio::net::TcpStream> {
+    use tokio::io::AsyncWriteExt;
+    let mut clients = Vec::new();
+    for i in 0..n {
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        if i % 2 == 0 {
+            client
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                .await
+                .unwrap();
+        }
+        clients.push(client);
+    }
+    clients
+}
+
+/// Reads until the server closes `client` (a reset counts as closed).
+async fn closed_by_server(client: &mut tokio::net::TcpStream, what: &str) {
+    use tokio::io::AsyncReadExt;
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), client.read_to_end(&mut rest));
+    let _ = read.await.unwrap_or_else(|_| panic!("{what}: still open"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_admin_clients_are_cut_off_beyond_the_header_timeout() {
+    let sim = spawn_sim(instant_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    cfg.edit(
+        "listen = \"127.0.0.1:0\"",
+        "listen = \"127.0.0.1:0\"\nheader_read_timeout = \"300ms\"\nmax_connections = 4",
+    );
+    let clock = ManualClock::new(at("2026-11-25T12:00:00Z"));
+    let running = start(&cfg, Arc::new(clock), &[]).await;
+    let addr = running.daemon.admin_addr().unwrap();
+    // More than the four served at once: the rest wait their turn.
+    let mut clients = slow_clients(addr, 10).await;
+    for (i, client) in clients.iter_mut().enumerate() {
+        closed_by_server(client, &format!("slow client {i}")).await;
+    }
+    let health = reqwest::get(format!("{}/healthz", running.admin()))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200, "the endpoint still answers");
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_sent_admin_request_does_not_hold_the_stop() {
+    let sim = spawn_sim(instant_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    cfg.append("\n[workers]\nshutdown_grace = \"1s\"\n");
+    let clock = ManualClock::new(at("2026-11-25T12:00:00Z"));
+    let running = start(&cfg, Arc::new(clock), &[]).await;
+    let mut clients = slow_clients(running.daemon.admin_addr().unwrap(), 2).await;
+    // Served after the slow ones were accepted: they are connections now.
+    let health = reqwest::get(format!("{}/healthz", running.admin()))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    // The bound only guards against a hang; the grace is 1 s.
+    tokio::time::timeout(Duration::from_secs(15), running.stop())
+        .await
+        .expect("the stop is not held by an unfinished request");
+    for client in &mut clients {
+        closed_by_server(client, "a client at the stop").await;
+    }
+}

@@ -220,6 +220,13 @@ fn admin(t: &mut Table, r: &mut Reader, base: &Path) -> Option<AdminSettings> {
     let listen = t
         .parsed(r, "listen", parse::socket_addr)
         .or(DEFAULT_ADMIN_LISTEN);
+    let header_read_timeout = t
+        .parsed(r, "header_read_timeout", parse::positive_duration)
+        .or(secs(10));
+    let request_timeout = t
+        .parsed(r, "request_timeout", parse::positive_duration)
+        .or(secs(30));
+    let max_connections = t.integer(r, "max_connections", 1, 1024).or(64);
     let token = secrets::admin_token(t, r, base);
     let (token_file, admin_token) = token?;
     let listen = listen?;
@@ -242,6 +249,9 @@ fn admin(t: &mut Table, r: &mut Reader, base: &Path) -> Option<AdminSettings> {
         listen,
         token_file,
         admin_token,
+        header_read_timeout: header_read_timeout?,
+        request_timeout: request_timeout?,
+        max_connections: max_connections?,
     })
 }
 

@@ -298,8 +298,10 @@ pub async fn run(mut options: DaemonOptions) -> Result<Vec<Report>, DaemonError>
     );
     runs.start_at_boot(&options.run_now)?;
     main_loop(&mut runs, &options.shutdown, trigger_rx, hangup).await;
-    let reports = runs.drain().await;
+    // Both within workers.shutdown_grace, side by side: admin clients get
+    // the same grace as runs, never one after the other.
     admin_stop.cancel();
+    let reports = runs.drain().await;
     let _ = admin_task.await;
     tracing::info!("stopped");
     Ok(reports)
