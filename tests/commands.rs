@@ -278,3 +278,102 @@ async fn a_reload_applies_log_level_and_names_the_keys_that_need_a_restart() {
         "info lines after log.level = warn: {info:?}"
     );
 }
+
+#[tokio::test]
+async fn at_start_every_metric_has_help_and_its_series_exist_at_zero() {
+    let sim = spawn_sim(small_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    let (mut child, mut log) = spawn_logging(&["run"], &cfg.path);
+    let line = next_with(&mut log, "wfm-publisher running").await;
+    let fields: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let admin = fields["admin"]
+        .as_str()
+        .expect("the admin address, as a value");
+    assert!(admin.starts_with("127.0.0.1:"), "{line}");
+    let text = reqwest::get(format!("http://{admin}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    kill(child.id().unwrap(), "-TERM");
+    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+    assert_eq!(child.wait().await.unwrap().code(), Some(0));
+
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    let names: std::collections::BTreeSet<&str> =
+        scrape.samples.iter().map(|s| s.metric.as_str()).collect();
+    for name in &names {
+        assert!(
+            text.contains(&format!("# HELP {name} ")),
+            "{name} has no HELP:\n{text}"
+        );
+    }
+    for wanted in [
+        "wfm_runs_total{target=\"chicago\",outcome=\"failed\"} 0",
+        "wfm_runs_total{target=\"chicago\",outcome=\"success\"} 0",
+        "wfm_api_requests_total{endpoint=\"publish\",status=\"429\"} 0",
+        "wfm_api_requests_total{endpoint=\"write_agent\",status=\"no_answer\"} 0",
+        "wfm_agents_failed_total 0",
+        "wfm_agents_published_total 0",
+        "wfm_token_failures_total 0",
+        "wfm_rate_limit_waits_total 0",
+        "wfm_pending_deferrals 0",
+    ] {
+        assert!(text.contains(wanted), "no {wanted:?} at start:\n{text}");
+    }
+}
+
+/// A string a log field should never hold: Rust's debug text of an
+/// `Option` or a `Duration` ("Some(…)", "None", "1.5s", "250ms").
+fn debug_text(value: &str) -> bool {
+    let number_then_unit = value
+        .strip_suffix("ms")
+        .or_else(|| value.strip_suffix("µs"))
+        .or_else(|| value.strip_suffix("ns"))
+        .or_else(|| value.strip_suffix('s'))
+        .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit() || c == '.'));
+    value.starts_with("Some(") || value == "None" || number_then_unit
+}
+
+#[tokio::test]
+async fn log_fields_are_values_not_debug_text() {
+    assert!(debug_text("Some(127.0.0.1:46051)") && debug_text("1.5s") && !debug_text("phone"));
+    // Two calls a second, far below what the configuration allows: the
+    // rate-limit lines are logged, with their waits.
+    let mut scenario = small_scenario();
+    scenario.rate_limits.default.limit = 2;
+    scenario.server.advertise_rate_limits = false;
+    let sim = spawn_sim(scenario).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    let inbox = cfg.dir.path().join("inbox/chicago");
+    std::fs::create_dir_all(&inbox).unwrap();
+    let mut week = String::from("agent_id,date,start,end,activity\n");
+    for agent in 5..=10 {
+        week.push_str(&format!("a-{agent},2026-12-01,08:00,16:00,phone\n"));
+    }
+    std::fs::write(inbox.join("2026-11-30.csv"), week).unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
+        .args(["--log-format", "json", "publish", "--target", "chicago"])
+        .args(["--week", "2026-11-30", "--no-wait", "--config"])
+        .arg(&cfg.path)
+        .env("RUST_LOG", "debug")
+        .output()
+        .await
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    let mut fields = 0;
+    for line in log.lines() {
+        let Ok(serde_json::Value::Object(event)) = serde_json::from_str(line) else {
+            continue;
+        };
+        for (name, value) in event {
+            if let serde_json::Value::String(text) = value {
+                fields += 1;
+                assert!(!debug_text(&text), "{name}: {text:?} in {line}");
+            }
+        }
+    }
+    assert!(log.contains("rate limited"), "no rate limit met:\n{log}");
+    assert!(fields > 20, "few fields logged:\n{log}");
+}

@@ -57,6 +57,7 @@ pub async fn serve(
     stop: CancellationToken,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
     prometheus();
+    super::metrics::register(&daemon.settings());
     let listener = tokio::net::TcpListener::bind(listen).await?;
     *daemon.admin_addr.lock().expect("admin addr") = Some(listener.local_addr()?);
     let settings = daemon.settings();

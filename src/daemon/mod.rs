@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod cron;
+pub mod metrics;
 pub mod notify;
 mod runs;
 
@@ -226,6 +227,7 @@ impl Daemon {
             );
         })?;
         fresh.log_warnings();
+        metrics::register(&fresh);
         let engine = build_engine(
             &fresh,
             self.store.clone(),
