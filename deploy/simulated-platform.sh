@@ -40,6 +40,19 @@ agent_count = 3
 TOML
 }
 
+# sim_start BINARY DIR: serves DIR/scenario.toml on a free loopback port in
+# the background; sets sim_pid, and sim_base to its URL, or fails saying why.
+sim_start() {
+  local bin="$1" dir="$2"
+  "$bin" --log-format json sim --scenario "$dir/scenario.toml" --listen 127.0.0.1:0 \
+    > "$dir/sim.out" 2>"$dir/sim.log" &
+  # shellcheck disable=SC2034 # read by the scripts that source this file
+  sim_pid=$!
+  for _ in $(seq 100); do grep -q "listening on" "$dir/sim.out" && break; sleep 0.1; done
+  sim_base="$(sed -n 's/^listening on //p' "$dir/sim.out")"
+  [ -n "$sim_base" ] || { cat "$dir/sim.log"; echo "the simulator did not start" >&2; return 1; }
+}
+
 # sim_week_csv FILE: the three agents' shifts of $sim_week, one past midnight.
 sim_week_csv() {
   local sat
@@ -90,7 +103,7 @@ sim_publish() {
   local admin="http://127.0.0.1:$1" token="$2" outcome=""
   curl -fsS -X POST -H "Authorization: Bearer $token" "$admin/targets/chicago/runs" >/dev/null || return 1
   for _ in $(seq 150); do
-    outcome="$(curl -fsS "$admin/status" | python3 -c 'import json,sys; t=json.load(sys.stdin)["targets"][0]; print((t.get("last_run") or {}).get("outcome",""))')" || true
+    outcome="$(curl -fsS -H "Authorization: Bearer $token" "$admin/status" | python3 -c 'import json,sys; t=json.load(sys.stdin)["targets"][0]; print((t.get("last_run") or {}).get("outcome",""))')" || true
     [ "$outcome" = "success" ] && break
     sleep 0.2
   done

@@ -27,8 +27,24 @@ pub mod exit {
     pub const REFUSED: u8 = 2;
     /// Done in part: agents left unpublished, with the reasons reported.
     pub const PARTIAL: u8 = 3;
-    /// Stopped by a signal before finishing (128 + SIGINT, as shells do).
+    /// Stopped by SIGINT (Ctrl-C) before the end: 128 + 2, by convention.
+    /// What was sent finished; the rest resumes at the next run.
     pub const INTERRUPTED: u8 = 130;
+    /// Stopped by SIGTERM before the end: 128 + 15, by convention.
+    pub const TERMINATED: u8 = 143;
+}
+
+/// The signal that asked the process to stop, once one has.
+static STOPPED_BY: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
+
+/// The exit code of a run that `report` ended: the signal's, when one cut
+/// it short, so a script never mistakes an interruption for a partial result.
+fn publish_exit_code(report: &Report) -> u8 {
+    let code = report.exit_code();
+    match STOPPED_BY.get() {
+        Some(signal) if code != exit::SUCCESS => *signal,
+        _ => code,
+    }
 }
 
 #[derive(Debug, Parser)]
@@ -336,7 +352,7 @@ async fn publish(
         engine.run(target, options).await?
     };
     print_report(how.json, &report, Report::render)?;
-    Ok(ExitCode::from(report.exit_code()))
+    Ok(ExitCode::from(publish_exit_code(&report)))
 }
 
 /// `publish --wait-for-source`: a missing file is waited for as the daemon
@@ -467,7 +483,8 @@ fn cancelled_by_shutdown_signal(
     let cancel = token.clone();
     let mut signals = ShutdownSignals::install();
     tokio::spawn(async move {
-        signals.next().await;
+        let code = signals.next().await;
+        let _ = STOPPED_BY.set(code);
         then();
         cancel.cancel();
         signals.next().await;
@@ -483,7 +500,9 @@ fn cancelled_by_shutdown_signal(
 /// which kills the process without letting sent requests finish.
 fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     let mut signals = ShutdownSignals::install();
-    async move { signals.next().await }
+    async move {
+        signals.next().await;
+    }
 }
 
 /// The SIGINT and SIGTERM handlers, kept so that every signal, not only the
@@ -502,17 +521,18 @@ impl ShutdownSignals {
         }
     }
 
-    /// The next SIGINT or SIGTERM.
-    async fn next(&mut self) {
+    /// The next SIGINT or SIGTERM, as the exit code of an interruption by it.
+    async fn next(&mut self) -> u8 {
         match (&mut self.term, &mut self.interrupt) {
             (Some(term), Some(interrupt)) => {
                 tokio::select! {
-                    _ = term.recv() => {}
-                    _ = interrupt.recv() => {}
+                    _ = term.recv() => exit::TERMINATED,
+                    _ = interrupt.recv() => exit::INTERRUPTED,
                 }
             }
             _ => {
                 let _ = tokio::signal::ctrl_c().await;
+                exit::INTERRUPTED
             }
         }
     }

@@ -8,6 +8,24 @@ use std::fmt;
 use chrono::{DateTime, SecondsFormat, Utc};
 use sha2::{Digest, Sha256};
 
+/// Why `id` cannot name a schedule or an agent, if it cannot: it becomes a
+/// path segment of the platform's URLs, where `.` and `..` are resolved
+/// away (`PUT …/schedule/agent/..` is `PUT …/schedule`) and a slash adds a
+/// segment, so such an id would address another resource.
+pub fn path_id_problem(id: &str) -> Option<String> {
+    if id == "." || id == ".." {
+        Some(format!(
+            "id \"{id}\" cannot be used: it would address another path on the platform"
+        ))
+    } else if id.contains(['/', '\\']) {
+        Some(format!(
+            "id \"{id}\" cannot contain '/' or '\\': it would address another path on the platform"
+        ))
+    } else {
+        None
+    }
+}
+
 /// A stretch of time in UTC, as a swap names the shift it trades.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Span {

@@ -35,32 +35,46 @@ async fn dev_mode_publishes_every_agent_or_explains_it() {
     assert!(!stdout.contains("dev-secret"));
 }
 
-#[tokio::test]
-async fn the_daemon_reloads_on_sighup_keeps_a_bad_config_out_and_stops_on_sigterm() {
-    let sim = spawn_sim(small_scenario()).await;
-    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+type Log = tokio::io::Lines<BufReader<tokio::process::ChildStderr>>;
+
+/// The binary with `args` and JSON logs, its stderr to read line by line.
+fn spawn_logging(args: &[&str], config: &std::path::Path) -> (tokio::process::Child, Log) {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
-        .args(["--log-format", "json", "run", "--config"])
-        .arg(&cfg.path)
+        .args(["--log-format", "json"])
+        .args(args)
+        .arg("--config")
+        .arg(config)
         .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let pid = child.id().unwrap();
-    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut wait_for = async |needle: &str| -> String {
-        let found = tokio::time::timeout(Duration::from_secs(20), async {
-            while let Some(line) = log.next_line().await.unwrap() {
-                if line.contains(needle) {
-                    return line;
-                }
+    let log = BufReader::new(child.stderr.take().unwrap()).lines();
+    (child, log)
+}
+
+/// The next log line containing `needle` (within 20 s, a hang guard).
+async fn next_with(log: &mut Log, needle: &str) -> String {
+    let found = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(line) = log.next_line().await.unwrap() {
+            if line.contains(needle) {
+                return line;
             }
-            panic!("the daemon's log ended before {needle:?}");
-        })
-        .await;
-        found.unwrap_or_else(|_| panic!("no {needle:?} in the log"))
-    };
+        }
+        panic!("the log ended before {needle:?}");
+    })
+    .await;
+    found.unwrap_or_else(|_| panic!("no {needle:?} in the log"))
+}
+
+#[tokio::test]
+async fn the_daemon_reloads_on_sighup_keeps_a_bad_config_out_and_stops_on_sigterm() {
+    let sim = spawn_sim(small_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    let (mut child, mut log) = spawn_logging(&["run"], &cfg.path);
+    let pid = child.id().unwrap();
+    let mut wait_for = async |needle: &str| next_with(&mut log, needle).await;
     wait_for("wfm-publisher running").await;
 
     cfg.edit(
@@ -204,4 +218,154 @@ async fn under_systemd_it_says_ready_what_it_does_and_pets_the_watchdog() {
     );
     kill(child.id().unwrap(), "-TERM");
     assert_eq!(child.wait().await.unwrap().code(), Some(0));
+}
+
+/// a-1 and a-2 are the agents of the small scenario's swap sw-1, pending
+/// for its first 20 s: a publish that waits for it is still running then.
+const SWAPPED_WEEK: &str = "agent_id,date,start,end,activity\na-1,2026-12-01,08:00,16:00,phone\na-2,2026-12-01,08:00,16:00,email\n";
+
+#[tokio::test]
+async fn an_interrupted_publish_exits_with_the_signals_code() {
+    for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
+        let sim = spawn_sim(small_scenario()).await;
+        let cfg = TestConfig::new(&sim.base_url(), "publisher");
+        let inbox = cfg.dir().join("inbox/chicago");
+        std::fs::create_dir_all(&inbox).unwrap();
+        std::fs::write(inbox.join("2026-11-30.csv"), SWAPPED_WEEK).unwrap();
+        let args = ["publish", "--target", "chicago", "--week", "2026-11-30"];
+        let (mut child, mut log) = spawn_logging(&args, &cfg.path);
+        next_with(&mut log, "deferred: pending shift swap").await;
+        kill(child.id().unwrap(), signal);
+        tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+        let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+            .await
+            .expect("stops")
+            .unwrap();
+        assert_eq!(status.code(), Some(code), "after kill {signal}");
+    }
+}
+
+#[tokio::test]
+async fn a_reload_applies_log_level_and_names_the_keys_that_need_a_restart() {
+    let sim = spawn_sim(small_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    let (mut child, mut log) = spawn_logging(&["run"], &cfg.path);
+    let pid = child.id().unwrap();
+    next_with(&mut log, "wfm-publisher running").await;
+    cfg.edit("path = \"state.db\"", "path = \"other.db\"");
+    cfg.append("\n[log]\nlevel = \"warn\"\n");
+    kill(pid, "-HUP");
+    let line = next_with(&mut log, "configuration reloaded").await;
+    assert!(line.contains("store.path"), "{line}");
+    kill(pid, "-TERM");
+    let mut rest = Vec::new();
+    while let Ok(Some(line)) = log.next_line().await {
+        rest.push(line);
+    }
+    assert_eq!(child.wait().await.unwrap().code(), Some(0));
+    // "stop requested" and "stopped" are info lines: filtered out now.
+    let info: Vec<_> = rest.iter().filter(|l| l.contains("\"INFO\"")).collect();
+    assert!(
+        info.is_empty(),
+        "info lines after log.level = warn: {info:?}"
+    );
+}
+
+#[tokio::test]
+async fn at_start_every_metric_has_help_and_its_series_exist_at_zero() {
+    let sim = spawn_sim(small_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    let (mut child, mut log) = spawn_logging(&["run"], &cfg.path);
+    let line = next_with(&mut log, "wfm-publisher running").await;
+    let fields: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let admin = fields["admin"]
+        .as_str()
+        .expect("the admin address, as a value");
+    assert!(admin.starts_with("127.0.0.1:"), "{line}");
+    let text = reqwest::get(format!("http://{admin}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    kill(child.id().unwrap(), "-TERM");
+    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+    assert_eq!(child.wait().await.unwrap().code(), Some(0));
+
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    let names: std::collections::BTreeSet<&str> =
+        scrape.samples.iter().map(|s| s.metric.as_str()).collect();
+    for name in &names {
+        assert!(
+            text.contains(&format!("# HELP {name} ")),
+            "{name} has no HELP:\n{text}"
+        );
+    }
+    for wanted in [
+        "wfm_runs_total{target=\"chicago\",outcome=\"failed\"} 0",
+        "wfm_runs_total{target=\"chicago\",outcome=\"success\"} 0",
+        "wfm_api_requests_total{endpoint=\"publish\",status=\"429\"} 0",
+        "wfm_api_requests_total{endpoint=\"write_agent\",status=\"no_answer\"} 0",
+        "wfm_agents_failed_total 0",
+        "wfm_agents_published_total 0",
+        "wfm_token_failures_total 0",
+        "wfm_rate_limit_waits_total 0",
+        "wfm_pending_deferrals 0",
+    ] {
+        assert!(text.contains(wanted), "no {wanted:?} at start:\n{text}");
+    }
+}
+
+/// A string a log field should never hold: Rust's debug text of an
+/// `Option` or a `Duration` ("Some(…)", "None", "1.5s", "250ms").
+fn debug_text(value: &str) -> bool {
+    let number_then_unit = value
+        .strip_suffix("ms")
+        .or_else(|| value.strip_suffix("µs"))
+        .or_else(|| value.strip_suffix("ns"))
+        .or_else(|| value.strip_suffix('s'))
+        .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit() || c == '.'));
+    value.starts_with("Some(") || value == "None" || number_then_unit
+}
+
+#[tokio::test]
+async fn log_fields_are_values_not_debug_text() {
+    assert!(debug_text("Some(127.0.0.1:46051)") && debug_text("1.5s") && !debug_text("phone"));
+    // Two calls a second, far below what the configuration allows: the
+    // rate-limit lines are logged, with their waits.
+    let mut scenario = small_scenario();
+    scenario.rate_limits.default.limit = 2;
+    scenario.server.advertise_rate_limits = false;
+    let sim = spawn_sim(scenario).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    let inbox = cfg.dir().join("inbox/chicago");
+    std::fs::create_dir_all(&inbox).unwrap();
+    let mut week = String::from("agent_id,date,start,end,activity\n");
+    for agent in 5..=10 {
+        week.push_str(&format!("a-{agent},2026-12-01,08:00,16:00,phone\n"));
+    }
+    std::fs::write(inbox.join("2026-11-30.csv"), week).unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
+        .args(["--log-format", "json", "publish", "--target", "chicago"])
+        .args(["--week", "2026-11-30", "--no-wait", "--config"])
+        .arg(&cfg.path)
+        .env("RUST_LOG", "debug")
+        .output()
+        .await
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    let mut fields = 0;
+    for line in log.lines() {
+        let Ok(serde_json::Value::Object(event)) = serde_json::from_str(line) else {
+            continue;
+        };
+        for (name, value) in event {
+            if let serde_json::Value::String(text) = value {
+                fields += 1;
+                assert!(!debug_text(&text), "{name}: {text:?} in {line}");
+            }
+        }
+    }
+    assert!(log.contains("rate limited"), "no rate limit met:\n{log}");
+    assert!(fields > 20, "few fields logged:\n{log}");
 }

@@ -886,3 +886,86 @@ fn a_genesys_cloud_target_needs_its_business_unit_and_a_known_kind() {
         "string",
     );
 }
+
+/// Chat webhooks carry their key in the query string.
+#[test]
+fn webhook_url_with_a_query_is_accepted_and_its_values_never_printed() {
+    let url = "https://chat.example.com/v1/spaces/AAA/messages?key=KEY-s3cr3t&token=TOK-s3cr3t";
+    let s = load(&write(&format!(
+        "{VALID}\n[notify]\nwebhook_url = \"{url}\"\n"
+    )))
+    .unwrap();
+    assert_eq!(s.notify.webhook_url.unwrap().as_str(), url);
+
+    for bad in [
+        "http://chat.example.com/x?key=KEY-s3cr3t",
+        "https://chat example.com/x?key=KEY-s3cr3t",
+        "https://chat.example.com/x?key=KEY-s3cr3t#TOK-s3cr3t",
+    ] {
+        let (f, err) = errors(&format!("{VALID}\n[notify]\nwebhook_url = \"{bad}\"\n"));
+        assert_line(&err, &file(&f), "notify.webhook_url", "key=…");
+        let text = err.to_string();
+        assert!(!text.contains("s3cr3t"), "{text}");
+    }
+}
+
+#[test]
+fn a_cron_firing_more_than_once_an_hour_is_refused_unless_allowed() {
+    for every in ["* * * * * *", "*/10 * * * *", "0,30 6 * * 4"] {
+        let (f, err) = errors(&VALID.replace("0 6 * * 4", every));
+        assert_line(
+            &err,
+            &file(&f),
+            "targets.chicago.cron",
+            "more than once an hour",
+        );
+        assert_line(&err, &file(&f), "targets.chicago.cron", "allow_frequent");
+    }
+    let allowed =
+        with("targets.chicago", "allow_frequent = true").replace("0 6 * * 4", "* * * * * *");
+    load(&write(&allowed)).unwrap();
+    // Hourly is the most frequent accepted by default.
+    load(&write(&VALID.replace("0 6 * * 4", "0 * * * *"))).unwrap();
+}
+
+#[test]
+fn a_cron_that_never_fires_is_refused() {
+    let (f, err) = errors(&VALID.replace("0 6 * * 4", "0 6 30 2 *"));
+    assert_line(&err, &file(&f), "targets.chicago.cron", "never fires");
+}
+
+#[test]
+fn a_schedule_id_that_would_address_another_path_is_refused() {
+    for id in [".", "..", "chi/{week_start}"] {
+        let (f, err) = errors(&VALID.replace("chi-{week_start}", id));
+        assert_line(
+            &err,
+            &file(&f),
+            "targets.chicago.schedule_id",
+            "would address another path",
+        );
+    }
+}
+
+#[test]
+fn a_non_loopback_admin_listen_needs_a_token() {
+    let open = format!("{VALID}\n[admin]\nlisten = \"0.0.0.0:9464\"\n");
+    let (f, err) = errors(&open);
+    assert_line(&err, &file(&f), "admin.listen", "admin.token_file");
+    let token = f.dir().join("admin_token");
+    fs::write(&token, "t0ken\n").unwrap();
+    let guarded = format!("{open}token_file = \"admin_token\"\n");
+    let s = load(write_in(&f, &guarded)).unwrap();
+    assert!(!s.admin.listen.ip().is_loopback());
+    // Loopback needs none.
+    load(&write(&format!(
+        "{VALID}\n[admin]\nlisten = \"127.0.0.1:9464\"\n"
+    )))
+    .unwrap();
+}
+
+/// Rewrites the fixture's file, keeping its directory (and files beside it).
+fn write_in<'a>(f: &'a Fixture, toml: &str) -> &'a Fixture {
+    fs::write(&f.path, toml).unwrap();
+    f
+}

@@ -831,3 +831,235 @@ async fn shutdown_ends_a_wait_for_the_source_file_and_records_nothing() {
     );
     assert!(store.recent_runs(10).unwrap().is_empty());
 }
+
+/// `cfg` with an admin token in a file next to it.
+fn with_admin_token(cfg: &TestConfig, token: &str) {
+    std::fs::write(cfg.dir().join("admin_token"), format!("{token}\n")).unwrap();
+    cfg.edit(
+        "listen = \"127.0.0.1:0\"",
+        "listen = \"127.0.0.1:0\"\ntoken_file = \"admin_token\"",
+    );
+}
+
+/// Twenty requests sent at once, each on a connection opened beforehand so
+/// that they reach the handlers together; their statuses, sorted.
+async fn at_once(
+    http: &reqwest::Client,
+    admin: &str,
+    send: impl Fn() -> reqwest::RequestBuilder,
+) -> Vec<u16> {
+    let warm = (0..20).map(|_| http.get(format!("{admin}/healthz")).send());
+    for answer in futures::future::join_all(warm).await {
+        assert_eq!(answer.unwrap().status(), 200);
+    }
+    let answers = futures::future::join_all((0..20).map(|_| send().send())).await;
+    let mut codes: Vec<u16> = answers
+        .into_iter()
+        .map(|a| a.unwrap().status().as_u16())
+        .collect();
+    codes.sort();
+    codes
+}
+
+/// A webhook that takes every request and never answers; counts them.
+async fn hanging_webhook() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    let got = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::future::pending::<&'static str>()
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, got)
+}
+
+/// Two targets: `chicago`, whose source is missing (its runs fail at once
+/// and notify `hook`), and `waiting`, whose week waits on a pending swap
+/// (its run stays in progress on the manual clock).
+fn failing_and_waiting(sim_base: &str, hook: &str, hook_timeout: &str) -> TestConfig {
+    let cfg = TestConfig::new(sim_base, "publisher");
+    with_week(&cfg, "2026-11-30", SMALL_WEEK);
+    // No file and no wait for one: chicago's run is refused at once.
+    cfg.edit(
+        "source = \"inbox/chicago/{week_start}.csv\"",
+        "source = \"inbox/none/{week_start}.csv\"\nsource_wait = \"0s\"",
+    );
+    cfg.append(&format!(
+        "\n[targets.waiting]\nschedule_id = \"chicago-{{week_start}}\"\n\
+         time_zone = \"America/Chicago\"\ncron = \"0 6 * * 4\"\n\
+         source = \"inbox/chicago/{{week_start}}.csv\"\n\
+         \n[notify]\nwebhook_url = \"{hook}\"\ntimeout = \"{hook_timeout}\"\n"
+    ));
+    cfg
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_parallel_triggers_start_one_run() {
+    let sim = spawn_sim(instant_scenario()).await;
+    let http = reqwest::Client::new();
+    let (hook, hooked) = hanging_webhook().await;
+    let cfg = failing_and_waiting(&sim.base_url(), &hook, "3s");
+    with_admin_token(&cfg, "s3cret-admin");
+    let clock = ManualClock::new(at("2026-11-25T12:00:00Z"));
+    let running = start(&cfg, Arc::new(clock), &["chicago"]).await;
+    // The main loop may be busy (here, with chicago's notification): the
+    // answer must not depend on when it gets to the triggers.
+    eventually("the failed run's notification", || {
+        hooked.load(std::sync::atomic::Ordering::SeqCst) == 1
+    })
+    .await;
+    let url = format!("{}/targets/waiting/runs", running.admin());
+    let codes = at_once(&http, &running.admin(), || {
+        http.post(&url).bearer_auth("s3cret-admin")
+    })
+    .await;
+    let mut expected = vec![202];
+    expected.extend([409; 19]);
+    assert_eq!(codes, expected);
+    let waiting = || {
+        running
+            .runs()
+            .iter()
+            .filter(|r| r.target == "waiting")
+            .count()
+    };
+    eventually("the run to start", || waiting() == 1).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(waiting(), 1, "one run for one 202");
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_token_status_needs_it_and_the_bearer_scheme_is_case_insensitive() {
+    let sim = spawn_sim(instant_scenario()).await;
+    let http = reqwest::Client::new();
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    with_admin_token(&cfg, "s3cret-admin");
+    let clock = ManualClock::new(at("2026-11-25T12:00:00Z"));
+    let running = start(&cfg, Arc::new(clock), &[]).await;
+    let admin = running.admin();
+    let status = format!("{admin}/status");
+    assert_eq!(http.get(&status).send().await.unwrap().status(), 401);
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let answer = http
+            .get(&status)
+            .header("authorization", format!("{scheme} s3cret-admin"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200, "scheme {scheme}");
+    }
+    let wrong = http
+        .get(&status)
+        .bearer_auth("s3cret-admi")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    for open in ["healthz", "metrics"] {
+        let answer = http.get(format!("{admin}/{open}")).send().await.unwrap();
+        assert_eq!(answer.status(), 200, "/{open} stays open");
+    }
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_webhook_holds_neither_triggers_nor_the_stop() {
+    let sim = spawn_sim(instant_scenario()).await;
+    let (hook, hooked) = hanging_webhook().await;
+    let cfg = failing_and_waiting(&sim.base_url(), &hook, "60s");
+    cfg.append("\n[workers]\nshutdown_grace = \"2s\"\n");
+    let clock = ManualClock::new(at("2026-11-25T12:00:00Z"));
+    let running = start(&cfg, Arc::new(clock), &["chicago"]).await;
+    eventually("the failed run's notification", || {
+        hooked.load(std::sync::atomic::Ordering::SeqCst) == 1
+    })
+    .await;
+    // The hook hangs for its 60 s timeout; the daemon goes on meanwhile.
+    assert!(running.daemon.trigger("waiting", "test"));
+    eventually("the triggered run to start", || {
+        running.runs().iter().any(|r| r.target == "waiting")
+    })
+    .await;
+    // The stop waits for the hook no longer than the shutdown grace; the
+    // timeout only guards against a hang.
+    tokio::time::timeout(Duration::from_secs(30), running.stop())
+        .await
+        .expect("the stop is not held by the webhook");
+}
+
+/// Connects `n` clients to `addr` that never finish a request: the even
+/// ones send half the headers, the odd ones nothing.
+async fn slow_clients(addr: std::net::SocketAddr, n: usize) -> Vec<tokio::net::TcpStream> {
+    use tokio::io::AsyncWriteExt;
+    let mut clients = Vec::new();
+    for i in 0..n {
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        if i % 2 == 0 {
+            client
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                .await
+                .unwrap();
+        }
+        clients.push(client);
+    }
+    clients
+}
+
+/// Reads until the server closes `client` (a reset counts as closed).
+async fn closed_by_server(client: &mut tokio::net::TcpStream, what: &str) {
+    use tokio::io::AsyncReadExt;
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), client.read_to_end(&mut rest));
+    let _ = read.await.unwrap_or_else(|_| panic!("{what}: still open"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_admin_clients_are_cut_off_beyond_the_header_timeout() {
+    let sim = spawn_sim(instant_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    cfg.edit(
+        "listen = \"127.0.0.1:0\"",
+        "listen = \"127.0.0.1:0\"\nheader_read_timeout = \"300ms\"\nmax_connections = 4",
+    );
+    let clock = ManualClock::new(at("2026-11-25T12:00:00Z"));
+    let running = start(&cfg, Arc::new(clock), &[]).await;
+    let addr = running.daemon.admin_addr().unwrap();
+    // More than the four served at once: the rest wait their turn.
+    let mut clients = slow_clients(addr, 10).await;
+    for (i, client) in clients.iter_mut().enumerate() {
+        closed_by_server(client, &format!("slow client {i}")).await;
+    }
+    let health = reqwest::get(format!("{}/healthz", running.admin()))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200, "the endpoint still answers");
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_sent_admin_request_does_not_hold_the_stop() {
+    let sim = spawn_sim(instant_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    cfg.append("\n[workers]\nshutdown_grace = \"1s\"\n");
+    let clock = ManualClock::new(at("2026-11-25T12:00:00Z"));
+    let running = start(&cfg, Arc::new(clock), &[]).await;
+    let mut clients = slow_clients(running.daemon.admin_addr().unwrap(), 2).await;
+    // Served after the slow ones were accepted: they are connections now.
+    let health = reqwest::get(format!("{}/healthz", running.admin()))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    // The bound only guards against a hang; the grace is 1 s.
+    tokio::time::timeout(Duration::from_secs(15), running.stop())
+        .await
+        .expect("the stop is not held by an unfinished request");
+    for client in &mut clients {
+        closed_by_server(client, "a client at the stop").await;
+    }
+}

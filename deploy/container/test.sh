@@ -36,11 +36,8 @@ mkdir -p "$work/etc" "$work/state/inbox/chicago"
 sim_scenario "$work/scenario.toml"
 sim_week_csv "$work/state/inbox/chicago/$sim_week.csv"
 
-"$bin" --log-format json sim --scenario "$work/scenario.toml" --listen 127.0.0.1:0 > "$work/sim.out" 2>"$work/sim.log" &
-sim_pid=$!
-for _ in $(seq 100); do grep -q "listening on" "$work/sim.out" && break; sleep 0.1; done
-base="$(sed -n 's/^listening on //p' "$work/sim.out")"
-[ -n "$base" ] || { cat "$work/sim.log"; echo "the simulator did not start" >&2; exit 1; }
+sim_start "$bin" "$work"
+base="$sim_base"
 
 admin_port="$(free_port)"
 printf '%s' "$sim_secret" > "$work/etc/client_secret"

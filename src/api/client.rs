@@ -560,7 +560,7 @@ impl PlatformClient {
                         &s.rate_limited
                     }
                 });
-                tracing::warn!(%endpoint, masked, wait = ?wait, "rate limited: every worker of this client waits");
+                tracing::warn!(%endpoint, masked, wait_ms = millis(wait), "rate limited: every worker of this client waits");
                 i.throttle.hold(attempt.bucket, wait);
                 if !answer.hinted {
                     i.throttle.slow_down(attempt.bucket);
@@ -569,7 +569,7 @@ impl PlatformClient {
             }
             Classified::Locked { wait } => {
                 self.count(|s| &s.locked);
-                tracing::debug!(%endpoint, wait = ?wait, "schedule locked by a publish; waiting");
+                tracing::debug!(%endpoint, wait_ms = millis(wait), "schedule locked by a publish; waiting");
                 i.clock.sleep(wait).await;
                 Step::Again
             }
@@ -584,7 +584,7 @@ impl PlatformClient {
                 };
                 let delay = wait.map_or(delay, |w| w.max(delay));
                 self.count(|s| &s.retries);
-                tracing::warn!(%endpoint, %reason, attempt = attempt.count, retry_in = ?delay, "transient failure; retrying");
+                tracing::warn!(%endpoint, %reason, attempt = attempt.count, retry_in_ms = millis(delay), "transient failure; retrying");
                 i.clock.sleep(delay).await;
                 Step::Again
             }
@@ -774,4 +774,10 @@ fn final_error(endpoint: String, classified: Classified) -> PlatformError {
 
 fn to_body<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("request bodies serialize")
+}
+
+/// A duration as a log field: whole milliseconds, a number a log query can
+/// compare, not Rust's debug text.
+pub(crate) fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

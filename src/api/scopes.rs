@@ -13,6 +13,16 @@ pub enum Operation {
 }
 
 impl Operation {
+    /// Every operation, e.g. to create each endpoint's metric series at start.
+    pub const ALL: [Operation; 6] = [
+        Operation::ReadOrganization,
+        Operation::ReadTemplates,
+        Operation::ReadSchedule,
+        Operation::ReadSwaps,
+        Operation::WriteAgent,
+        Operation::Publish,
+    ];
+
     pub fn scope(self) -> &'static str {
         match self {
             Operation::ReadOrganization => "org:read",

@@ -210,7 +210,10 @@ impl Throttle {
         let Some(wider) = pace.refused_at(lane.interval, self.clock.now()) else {
             return;
         };
-        tracing::info!(interval = ?wider, "the platform's limit is lower than configured: slowing down");
+        tracing::info!(
+            interval_ms = super::client::millis(wider),
+            "the platform's limit is lower than configured: slowing down"
+        );
     }
 
     /// How many times a gate was closed.

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::Weekday;
+use chrono::{NaiveDateTime, TimeDelta, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 use url::Url;
 
@@ -39,23 +39,59 @@ pub(crate) fn positive_duration(s: &str) -> Result<Duration, String> {
 /// A base URL. `allow_insecure_http` is `None` when that flag was itself
 /// invalid: the scheme check is then skipped rather than guessed.
 pub(crate) fn base_url(s: &str, allow_insecure_http: Option<bool>) -> Result<Url, String> {
-    let url = Url::parse(s).map_err(|e| format!("invalid URL {s:?}: {e}"))?;
+    let url = checked_url(s, s, allow_insecure_http)?;
+    if url.query().is_some() {
+        return Err(format!("URL {s:?} must not have a query or fragment"));
+    }
+    Ok(url)
+}
+
+/// A webhook URL. Chat webhooks carry their key in the query string, so a
+/// query is allowed here, and no message ever quotes its values.
+pub(crate) fn webhook_url(s: &str, allow_insecure_http: Option<bool>) -> Result<Url, String> {
+    checked_url(s, &redact_query(s), allow_insecure_http)
+}
+
+/// `s` with every query value (and any fragment) replaced by `…`, for
+/// messages: `https://h/x?key=…&token=…`.
+pub(crate) fn redact_query(s: &str) -> String {
+    let s = s.split('#').next().unwrap_or_default();
+    let Some((base, query)) = s.split_once('?') else {
+        return s.to_string();
+    };
+    let names: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) => format!("{name}=…"),
+            None => "…".to_string(),
+        })
+        .collect();
+    format!("{base}?{}", names.join("&"))
+}
+
+/// Parses `s`, quoting only `shown` in problems: scheme, host, no fragment.
+fn checked_url(s: &str, shown: &str, allow_insecure_http: Option<bool>) -> Result<Url, String> {
+    let url = Url::parse(s).map_err(|e| format!("invalid URL {shown:?}: {e}"))?;
     match url.scheme() {
         "https" => {}
         "http" if allow_insecure_http != Some(false) => {}
         "http" => {
             return Err(format!(
-                "URL {s:?} is not HTTPS; the client secret and tokens would travel in clear \
+                "URL {shown:?} is not HTTPS; the client secret and tokens would travel in clear \
                  (set platform.allow_insecure_http = true only for a local simulator)"
             ))
         }
-        other => return Err(format!("URL {s:?} has scheme {other:?}; expected https")),
+        other => {
+            return Err(format!(
+                "URL {shown:?} has scheme {other:?}; expected https"
+            ))
+        }
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!("URL {s:?} has no host"));
+        return Err(format!("URL {shown:?} has no host"));
     }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("URL {s:?} must not have a query or fragment"));
+    if url.fragment().is_some() {
+        return Err(format!("URL {shown:?} must not have a fragment"));
     }
     Ok(url)
 }
@@ -66,6 +102,49 @@ pub(crate) fn cron(s: &str) -> Result<croner::Cron, String> {
         .with_seconds_optional()
         .parse()
         .map_err(|e| format!("invalid cron expression {s:?}: {e}"))
+}
+
+/// Fires closer together than this are refused unless the target says
+/// `allow_frequent`: a weekly publication run every second is a typo.
+const MIN_CRON_INTERVAL: TimeDelta = TimeDelta::hours(1);
+/// How far ahead fires are looked at for their spacing.
+const CADENCE_WINDOW: TimeDelta = TimeDelta::weeks(8);
+/// A cron with no fire this far ahead (30 February) never fires.
+const NEVER_WINDOW: TimeDelta = TimeDelta::days(5 * 366);
+
+/// Refuses a cron that never fires, and one that fires more than once an
+/// hour unless `allow_frequent`, looking ahead from `now` (wall-clock time).
+pub(crate) fn cron_cadence(
+    c: &croner::Cron,
+    allow_frequent: bool,
+    now: NaiveDateTime,
+) -> Result<(), String> {
+    let carrier = |t: NaiveDateTime| Utc.from_utc_datetime(&t);
+    let next = |after: NaiveDateTime| {
+        c.find_next_occurrence(&carrier(after), false)
+            .ok()
+            .map(|t| t.naive_utc())
+    };
+    let Some(mut previous) = next(now).filter(|f| *f - now <= NEVER_WINDOW) else {
+        return Err(format!(
+            "{:?} never fires (no matching date in the next five years, e.g. 30 February)",
+            c.pattern.to_string()
+        ));
+    };
+    if allow_frequent {
+        return Ok(());
+    }
+    while let Some(fire) = next(previous).filter(|f| *f - now <= CADENCE_WINDOW) {
+        if fire - previous < MIN_CRON_INTERVAL {
+            return Err(format!(
+                "{:?} fires more than once an hour ({previous} then {fire}); \
+                 set allow_frequent = true in this target if that is meant",
+                c.pattern.to_string()
+            ));
+        }
+        previous = fire;
+    }
+    Ok(())
 }
 
 pub(crate) fn time_zone(s: &str) -> Result<Tz, String> {
@@ -155,6 +234,18 @@ pub(crate) fn region(s: &str) -> Result<String, String> {
     }
 }
 
+/// A schedule id: not empty, only `{week_start}` in braces, and none of
+/// the ids that would address another path on the platform.
+pub(crate) fn schedule_id(s: &str) -> Result<String, String> {
+    let s = non_empty(s)?;
+    placeholders(&s)?;
+    let sample = s.replace(WEEK_START_PLACEHOLDER, "2026-11-30");
+    match crate::plan::path_id_problem(&sample) {
+        Some(problem) => Err(problem),
+        None => Ok(s),
+    }
+}
+
 pub(crate) fn non_empty(s: &str) -> Result<String, String> {
     if s.trim().is_empty() {
         Err("must not be empty".into())
@@ -231,6 +322,27 @@ mod tests {
         assert!(cron("0 25 * * *").is_err());
     }
 
+    fn now() -> NaiveDateTime {
+        "2026-11-25T12:00:00".parse().unwrap()
+    }
+
+    #[test]
+    fn cadence() {
+        assert!(cron_cadence(&cron("0 6 * * 4").unwrap(), false, now()).is_ok());
+        assert!(cron_cadence(&cron("0 * * * *").unwrap(), false, now()).is_ok());
+        assert!(cron_cadence(&cron("0 6 29 2 *").unwrap(), false, now()).is_ok());
+        let every_second = cron("* * * * * *").unwrap();
+        assert!(cron_cadence(&every_second, false, now())
+            .unwrap_err()
+            .contains("more than once an hour"));
+        assert!(cron_cadence(&every_second, true, now()).is_ok());
+        assert!(cron_cadence(&cron("0,30 6 * * 4").unwrap(), false, now()).is_err());
+        let never = cron("0 6 30 2 *").unwrap();
+        assert!(cron_cadence(&never, true, now())
+            .unwrap_err()
+            .contains("never fires"));
+    }
+
     #[test]
     fn urls() {
         assert!(base_url("https://wfm.example.com/", Some(false)).is_ok());
@@ -240,6 +352,11 @@ mod tests {
             .contains("not HTTPS"));
         assert!(base_url("ftp://x", Some(true)).is_err());
         assert!(base_url("not a url", Some(true)).is_err());
+        assert!(base_url("https://h/x?key=1", Some(false)).is_err());
+        assert_eq!(
+            redact_query("https://h/x?key=K1&token=T2&flag#frag"),
+            "https://h/x?key=…&token=…&…"
+        );
     }
 
     #[test]

@@ -9,7 +9,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
-use chrono::Weekday;
+use chrono::{Utc, Weekday};
+use chrono_tz::Tz;
 
 use super::parse;
 use super::reader::{Reader, Table};
@@ -167,12 +168,8 @@ fn base_urls(
         Some(PlatformKind::GenesysCloud { region }) => {
             let derived = |host: &str| url::Url::parse(&format!("https://{host}.{region}/")).ok();
             (
-                auth.optional()
-                    .map(|a| a.or_else(|| derived("login")))
-                    .flatten(),
-                api.optional()
-                    .map(|a| a.or_else(|| derived("api")))
-                    .flatten(),
+                auth.optional().and_then(|a| a.or_else(|| derived("login"))),
+                api.optional().and_then(|a| a.or_else(|| derived("api"))),
             )
         }
         _ => (
@@ -279,12 +276,38 @@ fn admin(t: &mut Table, r: &mut Reader, base: &Path) -> Option<AdminSettings> {
     let listen = t
         .parsed(r, "listen", parse::socket_addr)
         .or(DEFAULT_ADMIN_LISTEN);
+    let header_read_timeout = t
+        .parsed(r, "header_read_timeout", parse::positive_duration)
+        .or(secs(10));
+    let request_timeout = t
+        .parsed(r, "request_timeout", parse::positive_duration)
+        .or(secs(30));
+    let max_connections = t.integer(r, "max_connections", 1, 1024).or(64);
     let token = secrets::admin_token(t, r, base);
     let (token_file, admin_token) = token?;
+    let listen = listen?;
+    // Beyond loopback anyone who can reach the port would read run
+    // summaries: only with a token that guards them.
+    if !listen.ip().is_loopback() && admin_token.is_none() {
+        t.problem(
+            r,
+            "listen",
+            format!(
+                "{listen} is not a loopback address and no admin token is configured: set \
+                 admin.token_file (or the systemd credential admin_token), or listen on \
+                 127.0.0.1:{}",
+                listen.port()
+            ),
+        );
+        return None;
+    }
     Some(AdminSettings {
-        listen: listen?,
+        listen,
         token_file,
         admin_token,
+        header_read_timeout: header_read_timeout?,
+        request_timeout: request_timeout?,
+        max_connections: max_connections?,
     })
 }
 
@@ -295,7 +318,7 @@ fn notify(
 ) -> Option<NotifySettings> {
     let webhook_url = t
         .parsed(r, "webhook_url", |s| {
-            parse::base_url(s, allow_insecure_http)
+            parse::webhook_url(s, allow_insecure_http)
         })
         .optional();
     let timeout = t
@@ -354,9 +377,7 @@ fn target(
     base: &Path,
     kind: Option<&PlatformKind>,
 ) -> Option<TargetSettings> {
-    let schedule_id = t.parsed(r, "schedule_id", |s| {
-        parse::non_empty(s).and_then(|s| parse::placeholders(&s).map(|()| s))
-    });
+    let schedule_id = t.parsed(r, "schedule_id", parse::schedule_id);
     let genesys = matches!(kind, Some(PlatformKind::GenesysCloud { .. }));
     // Genesys Cloud finds or creates the week's schedule by description.
     let (schedule_id, genesys) = if genesys {
@@ -369,7 +390,16 @@ fn target(
     };
     let time_zone = t.parsed(r, "time_zone", parse::time_zone);
     let time_zone = t.require(r, "time_zone", time_zone);
-    let cron = t.parsed(r, "cron", |s| parse::cron(s).map(|c| (s.to_string(), c)));
+    // Read before the cron, whose check depends on it; when it is itself
+    // invalid, the cron is not also refused for its cadence.
+    let allow_frequent = t.bool(r, "allow_frequent").or(false);
+    let cron = t.parsed(r, "cron", |s| {
+        let parsed = parse::cron(s)?;
+        let zone = time_zone.unwrap_or(Tz::UTC);
+        let now = Utc::now().with_timezone(&zone).naive_local();
+        parse::cron_cadence(&parsed, allow_frequent.unwrap_or(true), now)?;
+        Ok((s.to_string(), parsed))
+    });
     let cron = t.require(r, "cron", cron);
     let source = t.parsed(r, "source", |s| parse::source(s, base));
     let source = t.require(r, "source", source);
@@ -381,6 +411,7 @@ fn target(
     let dst = section(t, r, "dst", dst);
     let source_wait = source_wait(t, r);
     let (cron, parsed_cron) = cron?;
+    allow_frequent?;
     Some(TargetSettings {
         name: name.to_string(),
         schedule_id: schedule_id?,

@@ -121,6 +121,12 @@ pub struct AdminSettings {
     pub token_file: Option<PathBuf>,
     /// The content of `token_file`, read at load time.
     pub admin_token: Option<Secret>,
+    /// A client must send a request's headers within this, or is cut off.
+    pub header_read_timeout: Duration,
+    /// A request must be answered within this.
+    pub request_timeout: Duration,
+    /// Connections served at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone)]

@@ -5,16 +5,22 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::Daemon;
+use super::{Daemon, NotStarted};
+use crate::secret::Secret;
 
 /// The process-wide metrics recorder, installed on first use.
 pub fn prometheus() -> &'static PrometheusHandle {
@@ -30,29 +36,132 @@ pub fn prometheus() -> &'static PrometheusHandle {
     })
 }
 
+/// After a failed accept (out of file descriptors, say), wait this long
+/// before the next: retrying at once would spin a core the runs need.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// How the admin endpoint bounds its clients.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    header_read_timeout: Duration,
+    request_timeout: Duration,
+    max_connections: usize,
+    /// How long open connections may finish at the stop.
+    grace: Duration,
+}
+
+/// Binds `listen` and serves the endpoint on its own task until `stop`.
 pub async fn serve(
     daemon: Arc<Daemon>,
     listen: SocketAddr,
     stop: CancellationToken,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
     prometheus();
+    super::metrics::register(&daemon.settings());
     let listener = tokio::net::TcpListener::bind(listen).await?;
     *daemon.admin_addr.lock().expect("admin addr") = Some(listener.local_addr()?);
+    let settings = daemon.settings();
+    let limits = Limits {
+        header_read_timeout: settings.admin.header_read_timeout,
+        request_timeout: settings.admin.request_timeout,
+        max_connections: settings.admin.max_connections,
+        grace: settings.workers.shutdown_grace,
+    };
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/targets/{name}/runs", post(trigger))
+        .layer(middleware::from_fn_with_state(
+            limits.request_timeout,
+            bounded,
+        ))
         .with_state(daemon);
-    Ok(tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "admin endpoint stopped");
+    Ok(tokio::spawn(accept_loop(listener, app, limits, stop)))
+}
+
+/// Answers 503 to a request not answered within `limit`.
+async fn bounded(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": "the request was not answered in time"})),
+        )
+            .into_response(),
+    }
+}
+
+/// Accepts connections while a slot is free, each served on its own task;
+/// at the stop, lets open ones finish within the grace, then drops them.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: Limits,
+    stop: CancellationToken,
+) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut connections = JoinSet::new();
+    loop {
+        // A slot before accepting: beyond the limit, clients wait in the
+        // kernel's backlog and hold none of the daemon's file descriptors.
+        let slot = tokio::select! {
+            _ = stop.cancelled() => break,
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+        };
+        let accepted = tokio::select! {
+            _ = stop.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                let connection = connection(stream, app.clone(), limits, stop.clone());
+                connections.spawn(async move {
+                    connection.await;
+                    drop(slot);
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "admin endpoint: cannot accept a connection");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+            }
         }
-    }))
+        while connections.try_join_next().is_some() {}
+    }
+    drop(listener);
+    let finished = tokio::time::timeout(limits.grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if finished.is_err() {
+        tracing::warn!(
+            open = connections.len(),
+            "admin connections still open after the shutdown grace: closed"
+        );
+        connections.abort_all();
+    }
+}
+
+/// One client: headers within the header-read timeout, then the request;
+/// at the stop, asked to finish (an idle or half-sent one is closed).
+async fn connection(
+    stream: tokio::net::TcpStream,
+    app: Router,
+    limits: Limits,
+    stop: CancellationToken,
+) {
+    let served = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
+    tokio::pin!(served);
+    tokio::select! {
+        _ = served.as_mut() => return,
+        _ = stop.cancelled() => {}
+    }
+    served.as_mut().graceful_shutdown();
+    let _ = served.await;
 }
 
 /// Ready when the store answers and a token can be had. A recent token or
@@ -78,7 +187,14 @@ fn not_ready(reason: String) -> Response {
         .into_response()
 }
 
-async fn status(State(daemon): State<Arc<Daemon>>) -> Response {
+async fn status(State(daemon): State<Arc<Daemon>>, headers: HeaderMap) -> Response {
+    // Run summaries name targets, agents and problems: behind the token
+    // when there is one.
+    if let Some(expected) = &daemon.settings().admin.admin_token {
+        if !authorized(&headers, expected) {
+            return unauthorized();
+        }
+    }
     let stored = match crate::status::read(daemon.store.as_ref()) {
         Ok(s) => s,
         Err(e) => return not_ready(e.to_string()),
@@ -132,6 +248,30 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The token of an `Authorization: Bearer` header; the scheme is matched
+/// case-insensitively (RFC 6750 / RFC 9110 §11.1).
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get("authorization")?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start())
+}
+
+/// Whether the request carries `expected` as its bearer token.
+fn authorized(headers: &HeaderMap, expected: &Secret) -> bool {
+    bearer(headers).is_some_and(|given| same_secret(given.as_bytes(), expected.expose().as_bytes()))
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [("www-authenticate", "Bearer")],
+        Json(json!({"error": "a valid admin token is required"})),
+    )
+        .into_response()
+}
+
 async fn trigger(
     State(daemon): State<Arc<Daemon>>,
     Path(name): Path<String>,
@@ -145,39 +285,24 @@ async fn trigger(
         )
             .into_response();
     };
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        Some(g) if same_secret(g.as_bytes(), expected.expose().as_bytes()) => {}
-        _ => {
-            return (
-                StatusCode::UNAUTHORIZED,
-                [("www-authenticate", "Bearer")],
-                Json(json!({"error": "a valid admin token is required"})),
-            )
-                .into_response()
-        }
+    if !authorized(&headers, expected) {
+        return unauthorized();
     }
-    if daemon.is_running(&name) {
-        return (
-            StatusCode::CONFLICT,
-            Json(json!({"error": format!("a run of {name} is in progress")})),
-        )
-            .into_response();
-    }
-    if daemon.trigger(&name, "admin trigger") {
-        (
+    match daemon.start_if_idle(&name, "admin trigger") {
+        Ok(()) => (
             StatusCode::ACCEPTED,
             Json(json!({"target": name, "started": true})),
         )
-            .into_response()
-    } else {
-        (
+            .into_response(),
+        Err(NotStarted::Running) => (
+            StatusCode::CONFLICT,
+            Json(json!({"error": format!("a run of {name} is already running")})),
+        )
+            .into_response(),
+        Err(NotStarted::NoSuchTarget) => (
             StatusCode::NOT_FOUND,
             Json(json!({"error": format!("no target {name}")})),
         )
-            .into_response()
+            .into_response(),
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use super::{notify, status, Daemon};
+use super::{status, Daemon};
 use crate::config::TargetSettings;
 use crate::preflight::{Refusal, RefusalKind};
 use crate::publish::{deferral_deadline, EngineError, Report, RunOptions};
@@ -94,7 +94,9 @@ pub(super) async fn run(
         }
         // Said now, not at the deadline: someone has to correct the file.
         super::runs::log_report(&report);
-        notify::run_ended(&daemon.settings().notify, &report).await;
+        daemon
+            .notifier
+            .run_ended(&daemon.settings().notify, &report);
         tracing::info!(target = %target.name, path = %watch.path.display(), "waiting for a corrected source file");
         watch.unless_hash = hash;
         refused = Some(report);
@@ -132,10 +134,11 @@ async fn wait_for(
     }
     *told_late = true;
     tracing::warn!(target = %target.name, %path, deadline = %watch.deadline, "the week's source file is late");
-    let settings = daemon.settings().notify.clone();
-    let (name, waited) = (target.name.clone(), Waited::new(watch, None));
-    // Sent aside: a slow webhook must not delay noticing the file.
-    tokio::spawn(async move { notify::source_late(&settings, &name, week, &waited).await });
+    // Queued: a slow webhook must not delay noticing the file.
+    let waited = Waited::new(watch, None);
+    daemon
+        .notifier
+        .source_late(&daemon.settings().notify, &target.name, week, &waited);
     waiting.await
 }
 

@@ -5,6 +5,7 @@
 mod admin;
 mod cron;
 mod late;
+mod metrics;
 mod notify;
 mod runs;
 
@@ -53,6 +54,15 @@ pub struct Trigger {
     pub target: String,
     pub week: Option<NaiveDate>,
     pub reason: &'static str,
+    /// The target was already marked running by [`Daemon::start_if_idle`].
+    pub claimed: bool,
+}
+
+/// Why [`Daemon::start_if_idle`] started nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotStarted {
+    NoSuchTarget,
+    Running,
 }
 
 pub struct DaemonOptions {
@@ -86,6 +96,8 @@ pub struct Daemon {
     work: CancellationToken,
     locks: Arc<KeyedLocks>,
     admin_addr: Mutex<Option<std::net::SocketAddr>>,
+    /// The webhook's queue, shared by runs and the waits for late files.
+    notifier: notify::Notifier,
 }
 
 fn build_engine(
@@ -140,6 +152,7 @@ impl Daemon {
             work,
             locks,
             admin_addr: Mutex::new(None),
+            notifier: notify::Notifier::start(),
         };
         Ok((Arc::new(daemon), trigger_rx))
     }
@@ -171,17 +184,50 @@ impl Daemon {
     }
 
     /// Asks for a run of `target` now. False if there is no such target.
+    /// A run in progress is not doubled: the request is then only logged.
     pub fn trigger(&self, target: &str, reason: &'static str) -> bool {
+        self.settings().targets.contains_key(target) && self.send(target, reason, false)
+    }
+
+    /// Starts a run of `target` unless one is in progress, deciding at once:
+    /// the target is claimed here, atomically, so of many simultaneous
+    /// requests exactly one starts a run.
+    pub fn start_if_idle(&self, target: &str, reason: &'static str) -> Result<(), NotStarted> {
         if !self.settings().targets.contains_key(target) {
-            return false;
+            return Err(NotStarted::NoSuchTarget);
         }
-        self.triggers
-            .send(Trigger {
-                target: target.to_owned(),
-                week: None,
-                reason,
-            })
-            .is_ok()
+        if !self.claim(target) {
+            return Err(NotStarted::Running);
+        }
+        if self.send(target, reason, true) {
+            Ok(())
+        } else {
+            // The main loop is gone (stopping): nothing will run.
+            self.release(target);
+            Err(NotStarted::Running)
+        }
+    }
+
+    fn send(&self, target: &str, reason: &'static str, claimed: bool) -> bool {
+        let trigger = Trigger {
+            target: target.to_owned(),
+            week: None,
+            reason,
+            claimed,
+        };
+        self.triggers.send(trigger).is_ok()
+    }
+
+    /// Marks `target` running; false if it already was.
+    fn claim(&self, target: &str) -> bool {
+        self.running
+            .lock()
+            .expect("running")
+            .insert(target.to_owned())
+    }
+
+    fn release(&self, target: &str) {
+        self.running.lock().expect("running").remove(target);
     }
 
     /// Reads the configuration file again. An invalid one keeps the old
@@ -195,6 +241,7 @@ impl Daemon {
             );
         })?;
         fresh.log_warnings();
+        metrics::register(&fresh);
         let engine = build_engine(
             &fresh,
             self.store.clone(),
@@ -202,14 +249,32 @@ impl Daemon {
             self.locks.clone(),
             self.work.clone(),
         )?;
-        if fresh.admin.listen != self.settings().admin.listen {
-            tracing::warn!("admin.listen changed: it takes effect at the next restart");
-        }
+        let needs_restart = needs_restart(&self.settings(), &fresh);
+        crate::telemetry::set_level(&fresh.log.level);
         *self.settings.write().expect("settings") = Arc::new(fresh);
         *self.engine.write().expect("engine") = engine;
-        tracing::info!(config = %self.config.display(), "configuration reloaded");
+        let config = self.config.display();
+        if needs_restart.is_empty() {
+            tracing::info!(%config, "configuration reloaded");
+        } else {
+            let keys = needs_restart.join(", ");
+            tracing::warn!(%config, needs_restart = %keys, "configuration reloaded; changed keys that take effect only at the next restart: {keys}");
+        }
         Ok(())
     }
+}
+
+/// The keys changed between `old` and `new` that a reload cannot apply:
+/// the admin socket is bound and the store opened once, at start-up.
+fn needs_restart(old: &Settings, new: &Settings) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    if old.admin.listen != new.admin.listen {
+        keys.push("admin.listen");
+    }
+    if old.store.path != new.store.path {
+        keys.push("store.path");
+    }
+    keys
 }
 
 /// Starts the daemon and runs until `options.shutdown` is cancelled (or,
@@ -249,8 +314,10 @@ pub async fn run(mut options: DaemonOptions) -> Result<Vec<Report>, DaemonError>
     );
     runs.start_at_boot(&options.run_now)?;
     main_loop(&mut runs, &options.shutdown, trigger_rx, hangup).await;
-    let reports = runs.drain().await;
+    // Both within workers.shutdown_grace, side by side: admin clients get
+    // the same grace as runs, never one after the other.
     admin_stop.cancel();
+    let reports = runs.drain().await;
     let _ = admin_task.await;
     tracing::info!("stopped");
     Ok(reports)

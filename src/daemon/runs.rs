@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::{cron, notify, status, Daemon, DaemonError, Trigger};
+use super::{cron, status, Daemon, DaemonError, Trigger};
 use crate::clock::SharedClock;
 use crate::config::TargetSettings;
 use crate::publish::{EngineError, Report};
@@ -65,14 +65,12 @@ impl Runs {
         let settings = daemon.settings();
         let Some(target) = settings.targets.get(&trigger.target).cloned() else {
             tracing::warn!(target = %trigger.target, "no such target: run not started");
+            if trigger.claimed {
+                daemon.release(&trigger.target);
+            }
             return false;
         };
-        if !daemon
-            .running
-            .lock()
-            .expect("running")
-            .insert(target.name.clone())
-        {
+        if !trigger.claimed && !daemon.claim(&target.name) {
             tracing::warn!(target = %target.name, reason = trigger.reason, "a run of this target is in progress: not starting another");
             return false;
         }
@@ -102,6 +100,7 @@ impl Runs {
                 target,
                 week: Some(week),
                 reason,
+                claimed: false,
             });
         }
         let now = self.daemon.clock.now();
@@ -120,6 +119,7 @@ impl Runs {
                     target: target.name.clone(),
                     week: None,
                     reason,
+                    claimed: false,
                 });
             }
         }
@@ -129,6 +129,7 @@ impl Runs {
                 target: target.clone(),
                 week: None,
                 reason,
+                claimed: false,
             }) {
                 self.waiting_for.insert(target.clone());
             }
@@ -169,16 +170,19 @@ impl Runs {
                 target: name.clone(),
                 week: None,
                 reason,
+                claimed: false,
             });
         }
     }
 
     pub(super) async fn ended(&mut self, target: String, result: Result<Report, EngineError>) {
-        self.daemon.running.lock().expect("running").remove(&target);
+        self.daemon.release(&target);
         match result {
             Ok(report) => {
                 log_report(&report);
-                notify::run_ended(&self.daemon.settings().notify, &report).await;
+                self.daemon
+                    .notifier
+                    .run_ended(&self.daemon.settings().notify, &report);
                 self.reports.push(report);
             }
             Err(e) => tracing::error!(%target, error = %e, "run stopped by the state store"),
@@ -210,6 +214,9 @@ impl Runs {
         while let Ok((_, Ok(report))) = self.done_rx.try_recv() {
             self.reports.push(report);
         }
+        let settings = self.daemon.settings();
+        let bound = settings.notify.timeout.min(grace);
+        self.daemon.notifier.close(bound).await;
         self.reports
     }
 }

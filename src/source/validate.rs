@@ -1,7 +1,7 @@
 //! From rows as written to every agent's week, checking everything at once:
 //! one problem per mistake, each with its line.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{NaiveDate, NaiveTime, TimeDelta};
 use chrono_tz::Tz;
@@ -94,7 +94,17 @@ pub(super) fn week(
     let mut problems = Problems::new();
     let mut weeks: BTreeMap<String, Vec<(Shift, Option<usize>)>> = BTreeMap::new();
     let mut declared: BTreeMap<&str, Option<usize>> = BTreeMap::new();
+    // Each unusable id once, at its first place (a JSON agent and its shifts).
+    let mut refused = BTreeSet::new();
+    let mut check_id = |agent: &str, line: Option<usize>, problems: &mut Problems| {
+        if let Some(problem) = crate::plan::path_id_problem(agent) {
+            if refused.insert(agent.to_owned()) {
+                problems.push((line, format!("agent {problem}")));
+            }
+        }
+    };
     for (agent, line) in &parsed.agents {
+        check_id(agent, *line, &mut problems);
         if agent.is_empty() {
             problems.push((*line, "agentId is empty".into()));
         } else if let Some(first) = declared.insert(agent, *line) {
@@ -107,6 +117,7 @@ pub(super) fn week(
         weeks.entry(agent.clone()).or_default();
     }
     for row in &parsed.rows {
+        check_id(&row.agent, row.line, &mut problems);
         match shift(row, week_start, tz, dst, target) {
             Ok(s) => weeks
                 .entry(row.agent.clone())

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Starts the daemon against the simulator, fetches a live /metrics before
+# any run, and checks it with `promtool check metrics` (Debian's prometheus
+# package, installed when missing and root): every metric has HELP and TYPE,
+# names and units follow Prometheus' conventions.
+#
+#   deploy/check-metrics.sh [BINARY]
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+bin="$(realpath "${1:-$here/../target/debug/wfm-publisher}")"
+# shellcheck source=deploy/simulated-platform.sh
+. "$here/simulated-platform.sh"
+
+if ! command -v promtool >/dev/null; then
+  [ "$(id -u)" = 0 ] || { echo "promtool (Debian package prometheus) is needed" >&2; exit 1; }
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+mkdir -p "$work/inbox" "$work/secrets"
+sim_scenario "$work/scenario.toml"
+sim_start "$bin" "$work"
+pids+=("$sim_pid")
+base="$sim_base"
+
+admin_port="$(free_port)"
+printf '%s' "$sim_secret" > "$work/secrets/client_secret"
+printf 'metrics-check-token' > "$work/secrets/admin_token"
+sim_config "$work/config.toml" "$base" "$admin_port" "$work/inbox" "$work/secrets"
+printf '\n[store]\npath = "%s/state.db"\n' "$work" >> "$work/config.toml"
+"$bin" --log-format json run --config "$work/config.toml" 2>"$work/daemon.log" &
+pids+=($!)
+for _ in $(seq 100); do
+  curl -fsS "http://127.0.0.1:$admin_port/metrics" > "$work/metrics" 2>/dev/null && break
+  sleep 0.1
+done
+[ -s "$work/metrics" ] || { cat "$work/daemon.log"; echo "no /metrics from the daemon" >&2; exit 1; }
+promtool check metrics < "$work/metrics"
+echo "promtool check metrics: $(grep -c '^# HELP' "$work/metrics") metrics, no problems"
