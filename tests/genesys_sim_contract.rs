@@ -1002,3 +1002,22 @@ fn scenario_files_pick_their_simulator_by_kind() {
     let e = Scenario::parse(&wrong, "x.toml").unwrap_err().to_string();
     assert!(e.contains("trades[0].initiating_shift"), "{e}");
 }
+
+#[tokio::test]
+async fn a_generated_2000_agent_week_reaches_every_trade_state() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let g = start(Scenario::load(&root.join("config/sim-genesys-2000.toml")).unwrap()).await;
+    let t = g.token("publisher").await;
+    let path = "/api/v2/workforcemanagement/businessunits/bu-chicago/weeks/2026-11-30/schedules/sched-2000?expand=managementUnits.agents";
+    assert_eq!(
+        g.get(path, &t).await.body["managementUnits"][0]["agentCount"],
+        2000
+    );
+    g.clock.advance(Duration::from_secs(30));
+    let r = g.sim.record();
+    let mut seen: Vec<TradeState> = r.trade_states.values().copied().collect();
+    seen.sort_by_key(|s| s.name());
+    seen.dedup();
+    assert_eq!(seen.len(), 6, "{seen:?}");
+    assert!(r.trade_failures.is_empty(), "{:?}", r.trade_failures);
+}
