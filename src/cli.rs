@@ -239,14 +239,14 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
 
 async fn sim(scenario: &Path, listen: SocketAddr, format: LogFormat) -> anyhow::Result<ExitCode> {
     telemetry::init(format, "info");
-    let loaded = crate::sim::Scenario::load(scenario)?;
+    let loaded = crate::sim::AnyScenario::load(scenario)?;
     let signalled = shutdown_signal();
     let handle = crate::sim::spawn(loaded, crate::clock::system(), listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     // Scripts read this line to learn the port.
     println!("listening on {}", handle.base_url());
-    tracing::info!(addr = %handle.addr, scenario = %scenario.display(), "simulator serving");
+    tracing::info!(addr = %handle.addr(), scenario = %scenario.display(), "simulator serving");
     signalled.await;
     handle.shutdown().await?;
     Ok(ExitCode::SUCCESS)

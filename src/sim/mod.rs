@@ -1,6 +1,7 @@
 //! A faithful simulator of the WFM platform of `CONTRACT.md`, in-process for
 //! tests and standalone through `wfm-publisher sim`.
 
+pub mod genesys;
 mod platform;
 mod record;
 mod routes;
@@ -58,15 +59,126 @@ pub struct Live<'a> {
 pub struct SimHandle {
     pub addr: SocketAddr,
     shared: Arc<Shared>,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: JoinHandle<std::io::Result<()>>,
+    serving: Serving,
+}
+
+/// A scenario the simulator can serve: the simple contract's, a Genesys
+/// Cloud one, or either as read from a file.
+pub trait Serve {
+    type Handle;
+
+    fn serve(
+        self,
+        clock: SharedClock,
+        listener: tokio::net::TcpListener,
+    ) -> std::io::Result<Self::Handle>;
 }
 
 /// Serves `scenario` on `listen` (port 0 picks a free one).
-pub async fn spawn(
-    scenario: Scenario,
+pub async fn spawn<S: Serve>(
+    scenario: S,
     clock: SharedClock,
     listen: SocketAddr,
+) -> std::io::Result<S::Handle> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    scenario.serve(clock, listener)
+}
+
+impl Serve for genesys::Scenario {
+    type Handle = genesys::GenesysHandle;
+
+    fn serve(
+        self,
+        clock: SharedClock,
+        listener: tokio::net::TcpListener,
+    ) -> std::io::Result<Self::Handle> {
+        genesys::serve(self, clock, listener)
+    }
+}
+
+/// A scenario file of either kind: `kind = "genesys-cloud"` at the top
+/// picks the Genesys simulator; without `kind` it is the simple contract.
+#[derive(Debug, Clone)]
+pub enum AnyScenario {
+    Simple(Box<Scenario>),
+    Genesys(Box<genesys::Scenario>),
+}
+
+impl AnyScenario {
+    pub fn load(path: &std::path::Path) -> Result<Self, ScenarioError> {
+        let (text, shown) = scenario::read(path)?;
+        let table: toml::Table = toml::from_str(&text).map_err(|e| ScenarioError::Parse {
+            path: shown.clone(),
+            source: Box::new(e),
+        })?;
+        match table.get("kind") {
+            None => Ok(AnyScenario::Simple(Box::new(Scenario::parse(
+                &text, &shown,
+            )?))),
+            Some(_) => Ok(AnyScenario::Genesys(Box::new(genesys::Scenario::parse(
+                &text, &shown,
+            )?))),
+        }
+    }
+}
+
+/// A running simulator of either kind.
+pub enum AnyHandle {
+    Simple(SimHandle),
+    Genesys(genesys::GenesysHandle),
+}
+
+impl AnyHandle {
+    pub fn addr(&self) -> SocketAddr {
+        match self {
+            AnyHandle::Simple(h) => h.addr,
+            AnyHandle::Genesys(h) => h.addr,
+        }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr())
+    }
+
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        match self {
+            AnyHandle::Simple(h) => h.shutdown().await,
+            AnyHandle::Genesys(h) => h.shutdown().await,
+        }
+    }
+}
+
+impl Serve for AnyScenario {
+    type Handle = AnyHandle;
+
+    fn serve(
+        self,
+        clock: SharedClock,
+        listener: tokio::net::TcpListener,
+    ) -> std::io::Result<AnyHandle> {
+        Ok(match self {
+            AnyScenario::Simple(s) => AnyHandle::Simple(s.serve(clock, listener)?),
+            AnyScenario::Genesys(s) => AnyHandle::Genesys(s.serve(clock, listener)?),
+        })
+    }
+}
+
+impl Serve for Scenario {
+    type Handle = SimHandle;
+
+    fn serve(
+        self,
+        clock: SharedClock,
+        listener: tokio::net::TcpListener,
+    ) -> std::io::Result<SimHandle> {
+        serve_simple(self, clock, listener)
+    }
+}
+
+fn serve_simple(
+    scenario: Scenario,
+    clock: SharedClock,
+    listener: tokio::net::TcpListener,
 ) -> std::io::Result<SimHandle> {
     let started = clock.now() + scenario.server.clock_offset;
     let shared = Arc::new(Shared {
@@ -75,23 +187,49 @@ pub async fn spawn(
         in_flight: AtomicUsize::new(0),
         peak: AtomicUsize::new(0),
     });
-    let listener = tokio::net::TcpListener::bind(listen).await?;
-    let addr = listener.local_addr()?;
-    let (tx, rx) = oneshot::channel::<()>();
-    let app = routes::router(shared.clone());
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await
-    });
+    let serving = Serving::start(listener, routes::router(shared.clone()))?;
     Ok(SimHandle {
-        addr,
+        addr: serving.addr,
         shared,
-        shutdown: Some(tx),
-        task,
+        serving,
     })
+}
+
+/// An HTTP server running on its own task until told to stop.
+pub(crate) struct Serving {
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Serving {
+    pub(crate) fn start(
+        listener: tokio::net::TcpListener,
+        app: axum::Router,
+    ) -> std::io::Result<Self> {
+        let addr = listener.local_addr()?;
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await
+        });
+        Ok(Serving {
+            addr,
+            shutdown: Some(tx),
+            task,
+        })
+    }
+
+    /// Stops serving and waits for the server to finish.
+    pub(crate) async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.task).await.map_err(std::io::Error::other)?
+    }
 }
 
 impl SimHandle {
@@ -147,10 +285,7 @@ impl SimHandle {
     }
 
     /// Stops serving and waits for the server to finish.
-    pub async fn shutdown(mut self) -> std::io::Result<()> {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        (&mut self.task).await.map_err(std::io::Error::other)?
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        self.serving.stop().await
     }
 }

@@ -221,12 +221,7 @@ impl Platform {
 
     pub fn token_endpoint_down(&mut self, now: DateTime<Utc>) -> bool {
         let elapsed = (now - self.started).to_std().unwrap_or_default();
-        let faults = &self.scenario.faults;
-        faults
-            .token_outages
-            .iter()
-            .any(|o| elapsed >= o.from && elapsed < o.until)
-            || (faults.token_error_rate > 0.0 && self.rng.f64() < faults.token_error_rate)
+        self.scenario.faults.token_down(elapsed, &mut self.rng)
     }
 
     fn client(&self, id: &str, secret: &str) -> Result<&scenario::Client, ApiError> {

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
@@ -18,6 +17,7 @@ use serde_json::{json, Value};
 
 use super::platform::{ApiError, BucketKind, Caller, Platform, RateInfo};
 use super::record::{ForbiddenCause, RequestEntry};
+use super::scenario::Drawn;
 use super::Shared;
 
 /// What a handler learned about the call, for the request record.
@@ -86,30 +86,10 @@ async fn gateway(State(shared): State<Arc<Shared>>, request: Request, next: Next
     response
 }
 
-/// What the scenario's faults decided for one request.
-struct Drawn {
-    latency: Duration,
-    hang: Option<Duration>,
-    /// An injected error: status and `Retry-After`.
-    injected: Option<(u16, Option<u64>)>,
-}
-
 fn draw_faults(shared: &Shared, path: &str) -> Drawn {
     let mut p = shared.platform.lock().expect("simulator state");
     let faults = p.scenario.faults.clone();
-    let hang = faults.hang_rate > 0.0 && p.rng.f64() < faults.hang_rate;
-    let injected =
-        path.starts_with("/api/v2/") && faults.error_rate > 0.0 && p.rng.f64() < faults.error_rate;
-    let status = if faults.error_statuses.is_empty() {
-        503
-    } else {
-        faults.error_statuses[p.rng.usize(..faults.error_statuses.len())]
-    };
-    Drawn {
-        latency: faults.latency,
-        hang: hang.then_some(faults.hang),
-        injected: injected.then_some((status, faults.error_retry_after)),
-    }
+    faults.draw(&mut p.rng, path)
 }
 
 /// Adds the request and its answer to the record.
@@ -423,13 +403,13 @@ async fn publish(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
     finish(Ok(result), &caller, info, advertise)
 }
 
-fn form(body: &[u8]) -> HashMap<String, String> {
+pub(super) fn form(body: &[u8]) -> HashMap<String, String> {
     url::form_urlencoded::parse(body).into_owned().collect()
 }
 
 /// Client credentials from HTTP Basic (RFC 6749 §2.3.1) or, failing that,
 /// the form.
-fn client_credentials(
+pub(super) fn client_credentials(
     headers: &HeaderMap,
     form: &HashMap<String, String>,
 ) -> Option<(String, String)> {

@@ -149,6 +149,43 @@ pub struct Faults {
     pub forbid_paths: Vec<String>,
 }
 
+/// What the faults decided for one request.
+#[derive(Debug, Clone)]
+pub struct Drawn {
+    pub latency: Duration,
+    pub hang: Option<Duration>,
+    /// An injected error: status and `Retry-After`.
+    pub injected: Option<(u16, Option<u64>)>,
+}
+
+impl Faults {
+    /// Casts the dice for one request to `path`; only `/api/v2` calls get
+    /// injected errors.
+    pub fn draw(&self, rng: &mut fastrand::Rng, path: &str) -> Drawn {
+        let hang = self.hang_rate > 0.0 && rng.f64() < self.hang_rate;
+        let injected =
+            path.starts_with("/api/v2/") && self.error_rate > 0.0 && rng.f64() < self.error_rate;
+        let status = if self.error_statuses.is_empty() {
+            503
+        } else {
+            self.error_statuses[rng.usize(..self.error_statuses.len())]
+        };
+        Drawn {
+            latency: self.latency,
+            hang: hang.then_some(self.hang),
+            injected: injected.then_some((status, self.error_retry_after)),
+        }
+    }
+
+    /// Whether the token endpoint is down `elapsed` after the start.
+    pub fn token_down(&self, elapsed: Duration, rng: &mut fastrand::Rng) -> bool {
+        self.token_outages
+            .iter()
+            .any(|o| elapsed >= o.from && elapsed < o.until)
+            || (self.token_error_rate > 0.0 && rng.f64() < self.token_error_rate)
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Outage {
@@ -252,13 +289,19 @@ fn signed_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<chrono::Tim
     Ok(if negative { -delta } else { delta })
 }
 
+/// A scenario file's text, and its path as errors name it.
+pub fn read(path: &Path) -> Result<(String, String), ScenarioError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    Ok((text, shown))
+}
+
 impl Scenario {
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-            path: shown.clone(),
-            source,
-        })?;
+        let (text, shown) = read(path)?;
         Self::parse(&text, &shown)
     }
 

@@ -66,7 +66,7 @@ impl Raw {
         }
     }
 
-    async fn answer(r: reqwest::Response) -> Answer {
+    pub async fn answer(r: reqwest::Response) -> Answer {
         let status = r.status().as_u16();
         let headers = r.headers().clone();
         let text = r.text().await.unwrap_or_default();

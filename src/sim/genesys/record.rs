@@ -1,0 +1,97 @@
+//! What the simulated Genesys organization saw and holds, for tests to
+//! check an adapter against.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use super::model::Shift;
+use super::scenario::TradeState;
+
+#[derive(Debug, Clone)]
+pub struct RequestEntry {
+    pub at: DateTime<Utc>,
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    pub client_id: Option<String>,
+    /// The `ErrorBody.code` (or OAuth `error`) of a refusal.
+    pub code: Option<String>,
+    pub correlation_id: String,
+}
+
+/// One `PUT` to a presigned upload URL and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadEntry {
+    pub upload_key: String,
+    pub schedule_id: String,
+    /// `None` when accepted, else why the store refused it.
+    pub refused: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Processing,
+    Complete {
+        version: u64,
+    },
+    /// The reason the platform never tells: here, for tests.
+    Error(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperationEntry {
+    pub operation_id: String,
+    pub schedule_id: String,
+    pub client_id: String,
+    pub outcome: Outcome,
+}
+
+/// A write of an agent's schedule while one of its trades was Matched: the
+/// platform takes it (there is no documented lock), an adapter must not
+/// send it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TradeViolation {
+    pub schedule_id: String,
+    pub user_id: String,
+    pub trade_id: String,
+    pub operation_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TradeFailure {
+    pub trade_id: String,
+    pub failure_reason: &'static str,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Record {
+    pub requests: Vec<RequestEntry>,
+    pub token_requests: usize,
+    pub tokens_issued: usize,
+    pub over_limit: usize,
+    pub peak_concurrency: usize,
+    pub uploads: Vec<UploadEntry>,
+    pub operations: Vec<OperationEntry>,
+    pub trade_violations: Vec<TradeViolation>,
+    /// Approvals the platform could not apply.
+    pub trade_failures: Vec<TradeFailure>,
+    /// Filled by the snapshot: each schedule's published flag.
+    pub published: BTreeMap<String, bool>,
+    /// Filled by the snapshot: each schedule's version.
+    pub versions: BTreeMap<String, u64>,
+    /// Filled by the snapshot: what each (schedule, user) holds.
+    pub holdings: BTreeMap<(String, String), Vec<Shift>>,
+    /// Filled by the snapshot: each trade's state.
+    pub trade_states: BTreeMap<String, TradeState>,
+}
+
+impl Record {
+    pub fn count_status(&self, status: u16) -> usize {
+        self.requests.iter().filter(|r| r.status == status).count()
+    }
+
+    pub fn operation(&self, id: &str) -> Option<&OperationEntry> {
+        self.operations.iter().find(|o| o.operation_id == id)
+    }
+}
