@@ -27,6 +27,20 @@ pub enum Mismatch {
     },
     /// The schedule belongs to another organization than the token.
     Organization { found: String, token: String },
+    /// Genesys Cloud: no business unit of that id or name.
+    BusinessUnit {
+        target: String,
+        name: String,
+        known: String,
+    },
+    /// Genesys Cloud: the business unit's weeks start on another day.
+    StartDay {
+        target: String,
+        found: String,
+        expected: NaiveDate,
+    },
+    /// Genesys Cloud: the configured schedule is not one of the week's.
+    NoSchedule { target: String, week: NaiveDate },
 }
 
 impl fmt::Display for Mismatch {
@@ -43,6 +57,19 @@ impl fmt::Display for Mismatch {
             Mismatch::Organization { found, token } => write!(
                 f,
                 "it belongs to organization {found} but the token is of {token}: use an OAuth client of {found}"
+            ),
+            Mismatch::BusinessUnit { target, name, known } => write!(
+                f,
+                "no business unit {name:?} that this OAuth client can see (it sees: {known}): fix targets.{target}.business_unit, or grant the client's role a division holding it"
+            ),
+            Mismatch::StartDay { target, found, expected } => write!(
+                f,
+                "its weeks start on {found} but the run's week starts {expected} ({}): set targets.{target}.week_start_day to the business unit's",
+                expected.format("%A")
+            ),
+            Mismatch::NoSchedule { target, week } => write!(
+                f,
+                "the business unit has no such schedule in the week of {week}: fix targets.{target}.schedule_id, or remove it to use the target's schedule_description"
             ),
         }
     }

@@ -127,6 +127,16 @@ struct Inner {
     schedule_orgs: Mutex<HashMap<String, String>>,
 }
 
+/// What a client's calls go through, lent to another platform's call loop.
+pub(crate) struct Transport<'a> {
+    pub http: &'a reqwest::Client,
+    pub api_base: &'a Url,
+    pub throttle: &'a Throttle,
+    pub retry: &'a crate::config::RetrySettings,
+    pub timeout: Duration,
+    pub clock: &'a SharedClock,
+}
+
 /// The platform, as one OAuth client sees it. Cheap to clone; every clone
 /// shares the token, the limiters and the gate.
 #[derive(Clone)]
@@ -228,7 +238,21 @@ impl PlatformClient {
         }
     }
 
-    fn count(&self, counter: impl Fn(&ClientStats) -> &std::sync::atomic::AtomicU64) {
+    /// The shared machinery, for another platform's calls (Genesys Cloud):
+    /// the same token, gate, retry policy, clock and counters.
+    pub(crate) fn transport(&self) -> Transport<'_> {
+        let i = &self.inner;
+        Transport {
+            http: &i.http,
+            api_base: &i.api_base,
+            throttle: &i.throttle,
+            retry: &i.retry,
+            timeout: i.timeout,
+            clock: &i.clock,
+        }
+    }
+
+    pub(crate) fn count(&self, counter: impl Fn(&ClientStats) -> &std::sync::atomic::AtomicU64) {
         ClientStats::bump(counter(&self.inner.stats));
         if let Some(run) = &self.run {
             ClientStats::bump(counter(&run.own));

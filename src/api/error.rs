@@ -38,6 +38,36 @@ pub enum PlatformError {
     #[error("stopped: a shutdown was requested before the platform answered")]
     Cancelled,
 
+    /// Genesys Cloud refused a call; its own words and correlation id.
+    #[error("{endpoint} answered HTTP {status} ({code}: {message}); ININ-Correlation-Id {correlation_id}")]
+    Refused {
+        endpoint: String,
+        status: u16,
+        code: String,
+        message: String,
+        correlation_id: String,
+    },
+
+    /// Genesys Cloud's 403 `missing.permissions`, with what it means here.
+    #[error("{endpoint}: the OAuth client's role lacks {permission} (403 {code}; ININ-Correlation-Id {correlation_id}): {hint}")]
+    MissingPermission {
+        endpoint: String,
+        permission: String,
+        code: String,
+        correlation_id: String,
+        /// Where the permission is held, if anywhere, and what to change.
+        hint: String,
+    },
+
+    /// An asynchronous operation of the platform ended without success.
+    #[error("{what}: the platform's operation {operation_id} ended {status}: {hint}")]
+    OperationFailed {
+        what: String,
+        operation_id: String,
+        status: String,
+        hint: String,
+    },
+
     #[error("{host} did not answer within {waited_secs}s: it is unreachable or hanging; check {key}, the network between here and there, and the platform's status page")]
     NoAnswer {
         host: String,
@@ -145,6 +175,7 @@ impl PlatformError {
                 | PlatformError::Unavailable { .. }
                 | PlatformError::NoAnswer { .. }
                 | PlatformError::GaveUpWaiting { .. }
+                | PlatformError::OperationFailed { .. }
         )
     }
 }

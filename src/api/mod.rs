@@ -5,10 +5,10 @@ pub(crate) mod classify;
 pub mod client;
 pub mod error;
 pub mod model;
-mod retry;
+pub(crate) mod retry;
 pub mod scopes;
 pub mod stats;
-mod throttle;
+pub(crate) mod throttle;
 pub mod token;
 pub mod url;
 

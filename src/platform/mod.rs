@@ -5,12 +5,12 @@
 //! simple contract; one gzip upload, an asynchronous operation and a
 //! whole-schedule publish flag for Genesys Cloud).
 
+mod genesys;
 mod simple;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono::NaiveDate;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use tokio_util::sync::CancellationToken;
@@ -18,13 +18,15 @@ use tokio_util::sync::CancellationToken;
 use crate::api::stats::StatsSnapshot;
 use crate::api::{PlatformClient, PlatformError};
 use crate::clock::SharedClock;
-use crate::config::{Settings, TargetSettings};
+use crate::config::{PlatformKind, Settings, TargetSettings};
 use crate::plan::{AgentWeek, Swap};
 use crate::preflight::Refusal;
 use crate::publish::lifecycle::Unpublished;
 use crate::publish::trade::Resolution;
 use crate::publish::KeyedLocks;
+use crate::source::WeekPlan;
 
+pub use genesys::GenesysCloud;
 pub use simple::SimpleContract;
 
 /// The platform the configuration names, ready for runs: its token is
@@ -38,14 +40,19 @@ pub fn connect(
     locks: Arc<KeyedLocks>,
     cancel: CancellationToken,
 ) -> Result<Arc<dyn Platform>, PlatformError> {
-    let client = PlatformClient::with_cancel(settings, clock, cancel)?;
+    let client = PlatformClient::with_cancel(settings, clock.clone(), cancel)?;
     // The refresher stops by itself once the client is dropped.
     drop(client.tokens().spawn_refresher());
-    Ok(Arc::new(SimpleContract::new(
-        client,
-        settings.workers.concurrency,
-        locks,
-    )))
+    Ok(match settings.platform.kind {
+        PlatformKind::Simple => Arc::new(SimpleContract::new(
+            client,
+            settings.workers.concurrency,
+            locks,
+        )),
+        PlatformKind::GenesysCloud { .. } => {
+            Arc::new(GenesysCloud::new(client, settings, clock, locks))
+        }
+    })
 }
 
 /// The week's schedule on the platform, as prepared for a run.
@@ -97,12 +104,13 @@ pub trait Platform: Send + Sync {
     fn ready(&self) -> BoxFuture<'_, Result<(), PlatformError>>;
 
     /// Everything that must hold before the first write: the client's
-    /// rights, and a schedule that is the week and zone the source file
-    /// was written for.
+    /// rights, a schedule that is the week and zone the source file was
+    /// written for, and every agent and activity of `plan` known to the
+    /// platform.
     fn prepare<'a>(
         &'a self,
         target: &'a TargetSettings,
-        week: NaiveDate,
+        plan: &'a WeekPlan,
     ) -> BoxFuture<'a, Result<Schedule, Refusal>>;
 
     /// Every swap of the schedule, in every state.

@@ -6,7 +6,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use chrono::NaiveDate;
 use futures::future::BoxFuture;
 use futures::stream::{BoxStream, StreamExt};
 use tokio_util::sync::CancellationToken;
@@ -22,6 +21,7 @@ use crate::preflight::{self, Refusal, ScheduleFacts};
 use crate::publish::lifecycle::{Unpublished, UnpublishedKind};
 use crate::publish::trade::{self, Resolution};
 use crate::publish::KeyedLocks;
+use crate::source::WeekPlan;
 
 /// The platform's limit on agents per publish call.
 const PUBLISH_BATCH: usize = 500;
@@ -118,8 +118,9 @@ impl Platform for SimpleContract {
     fn prepare<'a>(
         &'a self,
         target: &'a TargetSettings,
-        week: NaiveDate,
+        plan: &'a WeekPlan,
     ) -> BoxFuture<'a, Result<Schedule, Refusal>> {
+        let week = plan.week_start;
         Box::pin(async move {
             self.client.require_scopes(&PUBLICATION).await?;
             let id = target.schedule_id_for(week);

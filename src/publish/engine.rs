@@ -139,13 +139,15 @@ impl Engine {
             Ok(plan) => plan,
             Err(refusal) => return self.refuse(report, target, options, "", &refusal, &*platform),
         };
-        let schedule = match platform.prepare(target, options.week).await {
+        let schedule = match platform.prepare(target, &plan).await {
             Ok(schedule) => schedule,
             Err(refusal) => {
                 let hash = plan.source_hash.clone();
                 return self.refuse(report, target, options, &hash, &refusal, &*platform);
             }
         };
+        // The platform may have found or created the schedule.
+        report.schedule_id = schedule.id.clone();
         let ctx = RunContext {
             target,
             options,

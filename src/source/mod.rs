@@ -28,6 +28,32 @@ pub struct WeekPlan {
     pub source_hash: String,
     /// Every agent's whole week.
     pub agents: BTreeMap<String, AgentWeek>,
+    /// Where each agent and each activity first appears, for a platform
+    /// that refuses one of them to say `FILE:LINE`.
+    pub lines: SourceLines,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceLines {
+    pub agents: BTreeMap<String, Option<usize>>,
+    pub activities: BTreeMap<String, Option<usize>>,
+}
+
+impl SourceLines {
+    fn of(parsed: &Parsed) -> Self {
+        let mut lines = SourceLines::default();
+        for (agent, line) in &parsed.agents {
+            lines.agents.entry(agent.clone()).or_insert(*line);
+        }
+        for row in &parsed.rows {
+            lines.agents.entry(row.agent.clone()).or_insert(row.line);
+            lines
+                .activities
+                .entry(row.activity.clone())
+                .or_insert(row.line);
+        }
+        lines
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,7 +171,9 @@ pub fn parse_week(
                 .map(|(line, m)| problem(line, m))
                 .collect(),
         })?;
+    let lines = SourceLines::of(&parsed);
     Ok(WeekPlan {
+        lines,
         week_start,
         source: origin.to_path_buf(),
         source_hash: hex::encode(Sha256::digest(text.as_bytes())),

@@ -1,0 +1,247 @@
+//! Calls to Genesys Cloud's Platform API through the client's shared
+//! machinery (token, gate, retry policy, clock, counters), read the way
+//! Genesys answers: `ErrorBody` with `messageWithParams`, the
+//! `ININ-Correlation-Id` header, `inin-ratelimit-*` headers, 429 with
+//! `Retry-After` (genesys-cloud/CONTRACT.md §7).
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::wire::ErrorBody;
+use crate::api::classify::transport_reason;
+use crate::api::retry;
+use crate::api::throttle::Bucket;
+use crate::api::{PlatformClient, PlatformError};
+
+/// Without `Retry-After`, a 429 or 503 waits this long (what the .NET SDK does).
+const DEFAULT_WAIT: Duration = Duration::from_secs(3);
+
+#[derive(Clone)]
+pub struct GenesysHttp {
+    client: PlatformClient,
+}
+
+/// What an answer means for the call.
+enum Next {
+    Done(StatusCode, Bytes),
+    /// Try again after this long.
+    Wait(Duration, String),
+    /// A fresh token, once.
+    Reauthorize,
+    Fail(PlatformError),
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn number(headers: &HeaderMap, name: &str) -> Option<u64> {
+    header(headers, name).and_then(|v| v.trim().parse().ok())
+}
+
+impl GenesysHttp {
+    pub fn new(client: PlatformClient) -> Self {
+        GenesysHttp { client }
+    }
+
+    pub fn client(&self) -> &PlatformClient {
+        &self.client
+    }
+
+    pub fn for_run(&self) -> GenesysHttp {
+        GenesysHttp {
+            client: self.client.for_run(),
+        }
+    }
+
+    /// A JSON call to `path` (below the API base), its answer parsed.
+    pub async fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> Result<T, PlatformError> {
+        let endpoint = format!("{method} /{path}");
+        let body = body.map(|b| serde_json::to_vec(b).expect("request bodies serialize"));
+        let (_, bytes) = self.send(method, path, body).await?;
+        serde_json::from_slice(&bytes).map_err(|e| PlatformError::Malformed {
+            endpoint,
+            message: e.to_string(),
+        })
+    }
+
+    /// A call that may answer 200 or 202, with the status.
+    pub async fn json_status<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<(StatusCode, T), PlatformError> {
+        let endpoint = format!("{method} /{path}");
+        let body = serde_json::to_vec(body).expect("request bodies serialize");
+        let (status, bytes) = self.send(method, path, Some(body)).await?;
+        let parsed = serde_json::from_slice(&bytes).map_err(|e| PlatformError::Malformed {
+            endpoint,
+            message: e.to_string(),
+        })?;
+        Ok((status, parsed))
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(StatusCode, Bytes), PlatformError> {
+        let t = self.client.transport();
+        let endpoint = format!("{method} /{path}");
+        let url = t
+            .api_base
+            .join(path)
+            .map_err(|e| PlatformError::Setup(e.to_string()))?;
+        let started = t.clock.now();
+        let mut delays = retry::delays(t.retry);
+        let mut reauthorized = false;
+        loop {
+            t.throttle.acquire(Bucket::Default).await;
+            let token = self.client.tokens().token().await?;
+            self.client.count(|s| &s.requests);
+            let mut request = t
+                .http
+                .request(method.clone(), url.clone())
+                .bearer_auth(token.bearer())
+                .timeout(t.timeout);
+            if let Some(body) = &body {
+                request = request
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.clone());
+            }
+            let next = match request.send().await {
+                Ok(response) => self.read(&endpoint, response).await,
+                Err(e) => Next::Wait(Duration::ZERO, transport_reason(&e)),
+            };
+            let elapsed = (t.clock.now() - started).to_std().unwrap_or_default();
+            match next {
+                Next::Done(status, bytes) => return Ok((status, bytes)),
+                Next::Reauthorize if !reauthorized => {
+                    self.client.tokens().invalidate(&token);
+                    reauthorized = true;
+                }
+                Next::Reauthorize => return Err(PlatformError::Unauthorized { endpoint }),
+                Next::Fail(e) => return Err(e),
+                Next::Wait(wait, reason) => {
+                    let delay = delays.next().filter(|_| elapsed < t.retry.max_elapsed);
+                    let Some(delay) = delay else {
+                        return Err(PlatformError::Unavailable {
+                            endpoint,
+                            attempts: t.retry.max_attempts,
+                            elapsed_secs: elapsed.as_secs(),
+                            reason,
+                        });
+                    };
+                    self.client.count(|s| &s.retries);
+                    tracing::warn!(%endpoint, %reason, retry_in_ms = delay.max(wait).as_millis() as u64, "Genesys Cloud: retrying");
+                    t.clock.sleep(delay.max(wait)).await;
+                }
+            }
+        }
+    }
+
+    /// Classifies one answer; a spent rate-limit window holds the gate.
+    async fn read(&self, endpoint: &str, response: reqwest::Response) -> Next {
+        let t = self.client.transport();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let correlation = header(&headers, "inin-correlation-id")
+            .unwrap_or("(none)")
+            .to_owned();
+        if let (Some(allowed), Some(count)) = (
+            number(&headers, "inin-ratelimit-allowed"),
+            number(&headers, "inin-ratelimit-count"),
+        ) {
+            if count >= allowed {
+                let reset = number(&headers, "inin-ratelimit-reset").unwrap_or(1);
+                t.throttle.hold(Bucket::Default, Duration::from_secs(reset));
+            }
+        }
+        let retry_after = number(&headers, "retry-after").map(Duration::from_secs);
+        let bytes = match response.bytes().await {
+            Ok(b) => b,
+            Err(e) => return Next::Wait(Duration::ZERO, transport_reason(&e)),
+        };
+        if status.is_success() {
+            return Next::Done(status, bytes);
+        }
+        let error: ErrorBody = serde_json::from_slice(&bytes).unwrap_or_default();
+        let code = error.code.clone().unwrap_or_else(|| "(no code)".into());
+        match status.as_u16() {
+            401 => Next::Reauthorize,
+            429 => {
+                self.client.count(|s| &s.rate_limited);
+                let wait = retry_after.unwrap_or(DEFAULT_WAIT);
+                t.throttle.hold(Bucket::Default, wait);
+                Next::Wait(wait, format!("429 {code}"))
+            }
+            408 | 500..=599 => Next::Wait(retry_after.unwrap_or(Duration::ZERO), format!("HTTP {} {code}", status.as_u16())),
+            403 => Next::Fail(PlatformError::MissingPermission {
+                endpoint: endpoint.to_owned(),
+                permission: error.permissions().unwrap_or_else(|| error.text()),
+                code,
+                correlation_id: correlation,
+                hint: "grant it to the OAuth client's role in the business unit's division; permission changes take up to 5 minutes to apply".into(),
+            }),
+            other => Next::Fail(PlatformError::Refused {
+                endpoint: endpoint.to_owned(),
+                status: other,
+                code,
+                message: error.text(),
+                correlation_id: correlation,
+            }),
+        }
+    }
+
+    /// `PUT` of an upload to its presigned URL, with exactly the headers
+    /// the platform returned and no token (the URL carries its signature).
+    pub async fn put_upload(
+        &self,
+        url: &str,
+        headers: &std::collections::BTreeMap<String, String>,
+        body: Vec<u8>,
+    ) -> Result<(), PlatformError> {
+        let t = self.client.transport();
+        let mut request = t.http.put(url).timeout(t.timeout).body(body);
+        for (name, value) in headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        self.client.count(|s| &s.requests);
+        let endpoint = "PUT the schedule upload".to_owned();
+        let response = request
+            .send()
+            .await
+            .map_err(|e| PlatformError::Unavailable {
+                endpoint: endpoint.clone(),
+                attempts: 1,
+                elapsed_secs: 0,
+                reason: transport_reason(&e),
+            })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let text = response.text().await.unwrap_or_default();
+        Err(PlatformError::Refused {
+            endpoint,
+            status: status.as_u16(),
+            code: "upload".into(),
+            // The storage service's own words, cut short: never a secret
+            // (the signed URL is not repeated).
+            message: text.chars().take(200).collect(),
+            correlation_id: "(none)".into(),
+        })
+    }
+}

@@ -1,0 +1,368 @@
+//! Genesys Cloud WFM behind the platform seam (genesys-cloud/CONTRACT.md).
+//!
+//! - **Writing** is one update of the week's schedule for every agent
+//!   whose week differs from what the platform holds: each such agent's
+//!   old shifts deleted by id and its new ones added, with its version, in
+//!   one gzip upload followed to its end on the notifications websocket
+//!   (re-reading the schedule's version without one). An agent whose week
+//!   is already what the platform holds is not sent again: after a crash
+//!   or `kill -9` the restart re-reads and finishes instead of uploading
+//!   the same content twice, so no operation id needs to survive.
+//! - **Publishing** sets the whole schedule's one-way `published` flag, in
+//!   an update of its own, once every agent not deferred has been written;
+//!   agents deferred by a trade are written later into the published
+//!   schedule, where they are visible at once.
+//! - **Trades**: `Matched` defers both agents; an `Approved` trade was
+//!   applied by the platform, and is applied to the plan too (the shift
+//!   moves with its activity), so the next write keeps the traded shifts
+//!   and sends only what the plan changes beyond them; a trade approved
+//!   between the run's listing and a write holds its agents until the run
+//!   has applied it, so pre-trade shifts are never sent back; `Denied`,
+//!   `Expired`, `Canceled`: the original weeks stand; `Unmatched` defers
+//!   nobody.
+
+mod http;
+mod operation;
+mod setup;
+mod trades;
+mod weeks;
+mod wire;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::stream::{self, BoxStream, StreamExt};
+use reqwest::Method;
+use tokio_util::sync::CancellationToken;
+
+use super::{Outgoing, Platform, PublishBatch, Schedule, WriteOutcome};
+use crate::api::stats::StatsSnapshot;
+use crate::api::{PlatformClient, PlatformError};
+use crate::clock::SharedClock;
+use crate::config::{Settings, TargetSettings};
+use crate::plan::{AgentWeek, Swap, SwapStatus};
+use crate::preflight::Refusal;
+use crate::publish::trade::{self, Resolution};
+use crate::publish::KeyedLocks;
+use crate::source::WeekPlan;
+use http::GenesysHttp;
+use operation::Ended;
+use setup::Facts;
+use wire::{ScheduleMeta, Upload, Version};
+
+/// How many times an update is built from a fresh read and sent.
+const UPDATE_ATTEMPTS: u32 = 3;
+
+#[derive(Clone)]
+pub struct GenesysCloud {
+    http: GenesysHttp,
+    clock: SharedClock,
+    /// One unapplied update per business unit at a time, across runs.
+    locks: Arc<KeyedLocks>,
+    /// How long an update may take to end.
+    deadline: Duration,
+    /// What this run learned in `prepare`.
+    facts: Arc<Mutex<Option<Facts>>>,
+    /// Trades already approved when the run last listed them.
+    approved: Arc<Mutex<BTreeSet<String>>>,
+}
+
+impl GenesysCloud {
+    pub fn new(
+        client: PlatformClient,
+        settings: &Settings,
+        clock: SharedClock,
+        locks: Arc<KeyedLocks>,
+    ) -> Self {
+        GenesysCloud {
+            http: GenesysHttp::new(client),
+            clock,
+            locks,
+            deadline: settings.retry.max_elapsed,
+            facts: Arc::new(Mutex::new(None)),
+            approved: Arc::new(Mutex::new(BTreeSet::new())),
+        }
+    }
+
+    fn facts(&self) -> Result<Facts, PlatformError> {
+        self.facts
+            .lock()
+            .expect("run facts")
+            .clone()
+            .ok_or_else(|| {
+                PlatformError::Setup(
+                    "Genesys Cloud: a run's calls came before its preparation".into(),
+                )
+            })
+    }
+
+    /// One unapplied update per business unit at a time, across runs.
+    async fn unit_lock(&self, facts: &Facts) -> tokio::sync::OwnedMutexGuard<()> {
+        self.locks
+            .lock(&format!("business-unit:{}", facts.business_unit))
+            .await
+    }
+
+    /// The week's schedule as it is now: its version and published flag.
+    async fn schedule(&self, facts: &Facts) -> Result<ScheduleMeta, PlatformError> {
+        self.http
+            .json(Method::GET, &facts.schedule_path(), None::<&()>)
+            .await
+    }
+
+    fn failed(facts: &Facts, last: Option<(String, String)>) -> PlatformError {
+        let (operation_id, status) = last.unwrap_or_default();
+        PlatformError::OperationFailed {
+            what: format!("update of schedule {}", facts.schedule_id),
+            operation_id,
+            status,
+            hint: format!("{UPDATE_ATTEMPTS} times, each built from a fresh read: the data is likely refused (an activity, a user not in the business unit, overlapping shifts); check the schedule in Genesys Cloud"),
+        }
+    }
+
+    /// The agents of `weeks` a trade holds now: `Matched` (awaiting a
+    /// decision), or `Approved` since the run last listed trades (the
+    /// platform has changed their weeks; the run must read them first).
+    async fn held_by_trades(
+        &self,
+        facts: &Facts,
+        weeks: &[Outgoing],
+    ) -> Result<BTreeMap<String, String>, PlatformError> {
+        let seen = self.approved.lock().expect("approved trades").clone();
+        let trades = trades::query(&self.http, &self.clock, facts).await?;
+        let mut held = BTreeMap::new();
+        for t in trades {
+            let holds = match t.status {
+                SwapStatus::Pending => true,
+                SwapStatus::Approved => !seen.contains(&t.id),
+                _ => false,
+            };
+            for w in weeks.iter().filter(|w| holds && t.involves(&w.agent_id)) {
+                held.insert(w.agent_id.clone(), t.id.clone());
+            }
+        }
+        Ok(held)
+    }
+
+    /// The agents of `weeks` whose week differs from what the platform
+    /// holds now, as an update, or None when every one is as planned.
+    async fn changes(
+        &self,
+        facts: &Facts,
+        weeks: &[Outgoing],
+        version: u64,
+    ) -> Result<Option<Upload>, PlatformError> {
+        let user = |agent: &str| {
+            facts
+                .users
+                .get(agent)
+                .cloned()
+                .unwrap_or_else(|| agent.to_owned())
+        };
+        let users: Vec<String> = weeks.iter().map(|w| user(&w.agent_id)).collect();
+        let current = weeks::read(&self.http, &self.clock, facts, &users).await?;
+        let agent_schedules: Vec<_> = weeks
+            .iter()
+            .filter_map(|w| {
+                let id = user(&w.agent_id);
+                let held = current.get(&id);
+                let same = held.is_some_and(|c| weeks::week_of(c, facts).hash() == w.week.hash());
+                (!same).then(|| weeks::upload(&id, &w.week, held, facts))
+            })
+            .collect();
+        if agent_schedules.is_empty() {
+            return Ok(None);
+        }
+        tracing::info!(
+            agents = agent_schedules.len(),
+            of = weeks.len(),
+            "writing agents' weeks"
+        );
+        Ok(Some(Upload {
+            metadata: Version { version },
+            published: None,
+            agent_schedules,
+        }))
+    }
+
+    /// Writes every agent of `weeks` a trade does not hold, in one update
+    /// built from a fresh read (trades included) for each attempt: a trade
+    /// approved or an edit made meanwhile is never overwritten.
+    async fn write_all(
+        &self,
+        weeks: Vec<Outgoing>,
+    ) -> Result<Vec<(String, WriteOutcome)>, PlatformError> {
+        let facts = self.facts()?;
+        let _unit = self.unit_lock(&facts).await;
+        let mut last = None;
+        for _ in 0..UPDATE_ATTEMPTS {
+            let held = self.held_by_trades(&facts, &weeks).await?;
+            let sending: Vec<Outgoing> = weeks
+                .iter()
+                .filter(|w| !held.contains_key(&w.agent_id))
+                .cloned()
+                .collect();
+            let meta = self.schedule(&facts).await?;
+            let ended = match self
+                .changes(&facts, &sending, meta.metadata.version)
+                .await?
+            {
+                None => Ended::Complete,
+                Some(upload) => {
+                    operation::update(&self.http, &self.clock, &facts, &upload, self.deadline)
+                        .await?
+                }
+            };
+            match ended {
+                Ended::Complete => {
+                    return Ok(weeks
+                        .into_iter()
+                        .map(|w| match held.get(&w.agent_id) {
+                            Some(swap_id) => (
+                                w.agent_id,
+                                WriteOutcome::Held {
+                                    swap_id: swap_id.clone(),
+                                },
+                            ),
+                            None => (w.agent_id, WriteOutcome::Written),
+                        })
+                        .collect())
+                }
+                Ended::Failed {
+                    operation_id,
+                    status,
+                } => {
+                    tracing::warn!(operation = %operation_id, %status, "schedule update failed: reading again and retrying");
+                    last = Some((operation_id, status));
+                }
+            }
+        }
+        Err(Self::failed(&facts, last))
+    }
+
+    /// Sets the schedule's `published` flag, once.
+    async fn publish_all(&self, agents: Vec<String>) -> Result<PublishBatch, PlatformError> {
+        let facts = self.facts()?;
+        let _unit = self.unit_lock(&facts).await;
+        let mut last = None;
+        for _ in 0..UPDATE_ATTEMPTS {
+            let meta = self.schedule(&facts).await?;
+            if meta.published {
+                return Ok(PublishBatch {
+                    published: agents,
+                    ..PublishBatch::default()
+                });
+            }
+            tracing::info!(schedule = %facts.schedule_id, "publishing the schedule");
+            let upload = Upload {
+                metadata: Version {
+                    version: meta.metadata.version,
+                },
+                published: Some(true),
+                agent_schedules: Vec::new(),
+            };
+            match operation::update(&self.http, &self.clock, &facts, &upload, self.deadline).await?
+            {
+                Ended::Complete => {}
+                Ended::Failed {
+                    operation_id,
+                    status,
+                } => last = Some((operation_id, status)),
+            }
+        }
+        Err(Self::failed(&facts, last))
+    }
+}
+
+/// A stream of one future's results, or of its one error.
+fn once_all<'a, T: Send + 'a>(
+    work: impl std::future::Future<Output = Result<Vec<T>, PlatformError>> + Send + 'a,
+) -> BoxStream<'a, Result<T, PlatformError>> {
+    stream::once(work)
+        .flat_map(|result| match result {
+            Ok(items) => stream::iter(items.into_iter().map(Ok).collect::<Vec<_>>()),
+            Err(e) => stream::iter(vec![Err(e)]),
+        })
+        .boxed()
+}
+
+impl Platform for GenesysCloud {
+    fn for_run(&self) -> Arc<dyn Platform> {
+        Arc::new(GenesysCloud {
+            http: self.http.for_run(),
+            facts: Arc::new(Mutex::new(None)),
+            approved: Arc::new(Mutex::new(BTreeSet::new())),
+            ..self.clone()
+        })
+    }
+
+    fn stats(&self) -> StatsSnapshot {
+        self.http.client().stats()
+    }
+
+    fn ready(&self) -> BoxFuture<'_, Result<(), PlatformError>> {
+        Box::pin(async move { self.http.client().tokens().probe().await.map(|_| ()) })
+    }
+
+    fn prepare<'a>(
+        &'a self,
+        target: &'a TargetSettings,
+        plan: &'a WeekPlan,
+    ) -> BoxFuture<'a, Result<Schedule, Refusal>> {
+        Box::pin(async move {
+            let facts = setup::prepare(&self.http, target, plan).await?;
+            let id = facts.schedule_id.clone();
+            *self.facts.lock().expect("run facts") = Some(facts);
+            Ok(Schedule { id })
+        })
+    }
+
+    fn swaps<'a>(
+        &'a self,
+        _schedule: &'a Schedule,
+    ) -> BoxFuture<'a, Result<Vec<Swap>, PlatformError>> {
+        Box::pin(async move {
+            let swaps = trades::query(&self.http, &self.clock, &self.facts()?).await?;
+            let approved = swaps.iter().filter(|s| s.status == SwapStatus::Approved);
+            self.approved
+                .lock()
+                .expect("approved trades")
+                .extend(approved.map(|s| s.id.clone()));
+            Ok(swaps)
+        })
+    }
+
+    fn resolve_swap<'a>(
+        &'a self,
+        _schedule: &'a Schedule,
+        plan: BTreeMap<String, AgentWeek>,
+        swap: &'a Swap,
+    ) -> BoxFuture<'a, Result<Resolution, PlatformError>> {
+        // An approved trade is already applied on the platform; applied to
+        // the plan as well, the next write sends only what the plan changes
+        // beyond it (the traded shifts are held as planned, and kept).
+        Box::pin(std::future::ready(Ok(trade::resolve(&plan, swap))))
+    }
+
+    fn write<'a>(
+        &'a self,
+        _schedule: &'a Schedule,
+        weeks: Vec<Outgoing>,
+        _cancel: CancellationToken,
+    ) -> BoxStream<'a, Result<(String, WriteOutcome), PlatformError>> {
+        // One update for every agent: nothing to leave unstarted on a stop;
+        // the token's cancellable clock ends its waits.
+        once_all(self.write_all(weeks))
+    }
+
+    fn publish<'a>(
+        &'a self,
+        _schedule: &'a Schedule,
+        agents: Vec<String>,
+        _cancel: CancellationToken,
+    ) -> BoxStream<'a, Result<PublishBatch, PlatformError>> {
+        once_all(async move { Ok(vec![self.publish_all(agents).await?]) })
+    }
+}

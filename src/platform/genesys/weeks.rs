@@ -1,0 +1,186 @@
+//! Agents' weeks between the publisher and Genesys Cloud: reading what the
+//! platform holds (`…/agentschedules/query`, one management unit at a
+//! time), turning it into the publisher's weeks, and writing a week as
+//! one agent's part of an update: its old shifts deleted by id, its new
+//! ones added, its version sent so that a change made since it was read
+//! is refused rather than overwritten.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use reqwest::Method;
+use serde_json::json;
+
+use super::http::GenesysHttp;
+use super::setup::Facts;
+use super::wire::{
+    Activity, AgentQueryAnswer, AgentSchedules, AgentUpload, ScheduledShift, ShiftUpload, Version,
+};
+use crate::api::PlatformError;
+use crate::clock::SharedClock;
+use crate::plan::{AgentWeek, Shift};
+
+/// A query answered `Processing` is asked again this often, this many times.
+const REQUERY: Duration = Duration::from_secs(2);
+const REQUERIES: u32 = 60;
+
+/// An agent's schedule as the platform holds it.
+#[derive(Debug, Clone, Default)]
+pub struct Current {
+    pub version: Option<u64>,
+    pub shifts: Vec<ScheduledShift>,
+}
+
+/// The schedules of `users` (Genesys user ids) in the run's schedule.
+pub async fn read(
+    http: &GenesysHttp,
+    clock: &SharedClock,
+    facts: &Facts,
+    users: &[String],
+) -> Result<BTreeMap<String, Current>, PlatformError> {
+    let mut found = BTreeMap::new();
+    let path = format!("{}/agentschedules/query", facts.schedule_path());
+    for mu in &facts.management_units {
+        let body = json!({"managementUnitId": mu, "userIds": users});
+        let schedules = query(http, clock, &path, &body).await?;
+        for s in schedules.agent_schedules {
+            let current = Current {
+                version: s.metadata.map(|m| m.version),
+                shifts: s.shifts,
+            };
+            found.insert(s.user.id, current);
+        }
+    }
+    Ok(found)
+}
+
+async fn query(
+    http: &GenesysHttp,
+    clock: &SharedClock,
+    path: &str,
+    body: &serde_json::Value,
+) -> Result<AgentSchedules, PlatformError> {
+    for _ in 0..REQUERIES {
+        let answer: AgentQueryAnswer = http.json(Method::POST, path, Some(body)).await?;
+        if let Some(url) = &answer.download_url {
+            return download(http, url).await;
+        }
+        match (answer.status.as_str(), answer.result) {
+            ("Complete", Some(result)) => return Ok(result),
+            ("Complete", None) => {
+                return Ok(AgentSchedules {
+                    agent_schedules: Vec::new(),
+                })
+            }
+            ("Error" | "Canceled", _) => {
+                return Err(PlatformError::OperationFailed {
+                    what: format!("POST /{path}"),
+                    operation_id: "(agent query)".into(),
+                    status: answer.status,
+                    hint:
+                        "the platform could not read the agents' schedules; the run can be retried"
+                            .into(),
+                })
+            }
+            _ => clock.sleep(REQUERY).await,
+        }
+    }
+    Err(PlatformError::GaveUpWaiting {
+        endpoint: format!("POST /{path}"),
+        what: "the agents' schedules",
+        elapsed_secs: REQUERY.as_secs() * u64::from(REQUERIES),
+    })
+}
+
+/// A result too large to pass inline, fetched from where the platform put it.
+async fn download(http: &GenesysHttp, url: &str) -> Result<AgentSchedules, PlatformError> {
+    let t = http.client().transport();
+    let endpoint = "GET the agents' schedules download".to_owned();
+    let answer = t.http.get(url).timeout(t.timeout).send().await;
+    let bytes = match answer {
+        Ok(r) if r.status().is_success() => r.bytes().await.ok(),
+        _ => None,
+    };
+    let bytes = bytes.ok_or_else(|| PlatformError::Unavailable {
+        endpoint: endpoint.clone(),
+        attempts: 1,
+        elapsed_secs: 0,
+        reason: "the download did not answer with the result".into(),
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| PlatformError::Malformed {
+        endpoint,
+        message: e.to_string(),
+    })
+}
+
+/// The publisher's week of what the platform holds: each shift with the
+/// source activity of its first activity's code.
+pub fn week_of(current: &Current, facts: &Facts) -> AgentWeek {
+    AgentWeek::new(current.shifts.iter().map(|s| shift_of(s, facts)).collect())
+}
+
+/// A held shift as the publisher's: its time and source activity.
+fn shift_of(s: &ScheduledShift, facts: &Facts) -> Shift {
+    let code = s
+        .activities
+        .first()
+        .map(|a| a.activity_code_id.clone())
+        .unwrap_or_default();
+    Shift {
+        start: s.start_date,
+        end: s.start_date + TimeDelta::minutes(s.length_minutes),
+        activity: facts.activities.get(&code).cloned().unwrap_or(code),
+    }
+}
+
+/// One agent's part of an update: the held shifts the week no longer has
+/// deleted by id, the week's shifts not held yet added; a shift held as
+/// planned keeps its id, so a trade offered on it stays valid.
+pub fn upload(
+    user_id: &str,
+    week: &AgentWeek,
+    current: Option<&Current>,
+    facts: &Facts,
+) -> AgentUpload {
+    let held: Vec<(&ScheduledShift, Shift)> = current
+        .into_iter()
+        .flat_map(|c| &c.shifts)
+        .map(|s| (s, shift_of(s, facts)))
+        .collect();
+    let deleted = held
+        .iter()
+        .filter(|(_, mine)| !week.shifts().contains(mine))
+        .map(|(s, _)| ShiftUpload {
+            id: Some(s.id.clone()),
+            start_date: None,
+            length_minutes: None,
+            activities: Vec::new(),
+            delete: true,
+        });
+    let added = week
+        .shifts()
+        .iter()
+        .filter(|s| !held.iter().any(|(_, mine)| mine == *s))
+        .map(|s| {
+            let minutes = (s.end - s.start).num_minutes();
+            ShiftUpload {
+                id: None,
+                start_date: Some(s.start),
+                length_minutes: Some(minutes),
+                activities: vec![Activity {
+                    activity_code_id: facts.codes.get(&s.activity).cloned().unwrap_or_default(),
+                    start_date: s.start,
+                    length_minutes: minutes,
+                }],
+                delete: false,
+            }
+        });
+    AgentUpload {
+        user_id: user_id.to_owned(),
+        metadata: current
+            .and_then(|c| c.version)
+            .map(|version| Version { version }),
+        shifts: deleted.chain(added).collect(),
+    }
+}

@@ -1,0 +1,234 @@
+//! Publishing to Genesys Cloud, end to end against the Genesys simulator:
+//! the publisher's adapter is written to genesys-cloud/CONTRACT.md, the
+//! simulator separately; these tests check that the two agree on a week
+//! with trades in every state, on refusals before anything is sent, and on
+//! a missing permission explained in one line.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use wfm_publisher::clock::{ScaledClock, SharedClock};
+use wfm_publisher::publish::{Report, RunOptions};
+use wfm_publisher::sim::genesys::{GenesysHandle, Scenario};
+use wfm_publisher::store::Outcome;
+use wfm_publisher::testbed::{self, Testbed};
+
+const WEEK: &str = "2026-11-30";
+
+fn week() -> NaiveDate {
+    WEEK.parse().unwrap()
+}
+
+/// The simulator's clock and the publisher's, one hundred times real time:
+/// a 2 s operation takes 20 ms, a 30 s trade timeline 300 ms.
+fn clock() -> SharedClock {
+    Arc::new(ScaledClock::new(
+        Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap(),
+        100.0,
+    ))
+}
+
+fn scenario() -> Scenario {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sim-genesys.toml");
+    Scenario::load(&path).expect("the Genesys scenario loads")
+}
+
+async fn sim(clock: SharedClock) -> GenesysHandle {
+    spawn(scenario(), clock).await
+}
+
+async fn spawn(scenario: Scenario, clock: SharedClock) -> GenesysHandle {
+    wfm_publisher::sim::spawn(scenario, clock, "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("the simulator binds a loopback port")
+}
+
+/// A Genesys Cloud configuration against the simulator as `client`.
+fn config(base: &str, client: &str) -> Testbed {
+    let text = format!(
+        r#"
+[platform]
+kind = "genesys-cloud"
+auth_base_url = "{base}"
+api_base_url = "{base}"
+allow_insecure_http = true
+client_id = "{client}"
+client_secret_file = "client_secret"
+
+[retry]
+initial_delay = "20ms"
+max_delay = "500ms"
+max_attempts = 6
+max_elapsed = "120s"
+
+[store]
+path = "state.db"
+
+[targets.chicago]
+time_zone = "America/Chicago"
+cron = "0 6 * * 4"
+source = "inbox/chicago/{{week_start}}.csv"
+business_unit = "Chicago Support"
+schedule_id = "sched-w48"
+agent_ids = "email"
+
+[targets.chicago.deferral]
+poll_interval = "5s"
+"#
+    );
+    let bed = Testbed::new(None, "config.toml", &text).unwrap();
+    bed.write("client_secret", &format!("{client}-secret"))
+        .unwrap();
+    bed
+}
+
+/// The week: Monday to Saturday, local times in Chicago (UTC−6).
+const SOURCE: &str = "agent_id,date,start,end,activity
+ana.alvarez@acme.example,2026-11-30,08:00,16:00,phone
+ana.alvarez@acme.example,2026-12-01,08:00,16:00,phone
+ben.brooks@acme.example,2026-12-05,12:00,20:00,phone
+ben.brooks@acme.example,2026-12-01,12:00,20:00,phone
+ben.brooks@acme.example,2026-12-03,12:00,20:00,phone
+cho.chen@acme.example,2026-11-30,08:00,16:00,phone
+dev.desai@acme.example,2026-12-02,08:00,16:00,phone
+eve.evans@acme.example,2026-11-30,09:00,17:00,email
+eve.evans@acme.example,2026-12-04,09:00,17:00,email
+fin.fischer@acme.example,2026-12-03,09:00,17:00,email
+";
+
+async fn run(bed: &Testbed, clock: SharedClock, wait: bool) -> Report {
+    let settings = bed.settings_with(&[]).unwrap();
+    let engine = testbed::engine(&settings, clock).unwrap();
+    let options = RunOptions {
+        week: week(),
+        dry_run: false,
+        wait,
+    };
+    engine
+        .run(&settings.targets["chicago"], options)
+        .await
+        .unwrap()
+}
+
+fn held(sim: &GenesysHandle, user: &str) -> Vec<(String, i64)> {
+    let record = sim.record();
+    let shifts = record
+        .holdings
+        .get(&("sched-w48".to_owned(), user.to_owned()))
+        .cloned()
+        .unwrap_or_default();
+    let mut out: Vec<(String, i64)> = shifts
+        .iter()
+        .map(|s| (s.start_date.to_rfc3339(), s.length_minutes))
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_week_with_trades_in_every_state_is_published_and_no_matched_agent_is_written() {
+    let clock = clock();
+    let sim = sim(clock.clone()).await;
+    let bed = config(&sim.base_url(), "publisher");
+    bed.write_week("chicago", week(), SOURCE).unwrap();
+
+    // Matched trades hold cho and dev (t-matched), fin and eve (t-denied).
+    let first = run(&bed, clock.clone(), false).await;
+    assert_eq!(first.outcome, Some(Outcome::Running), "{}", first.render());
+    // t-swap (ana, ben) may be matched by the time the week is written.
+    assert!(first.still_deferred.len() >= 4, "{}", first.render());
+
+    // 30 simulated seconds: t-swap approved (applied by the platform),
+    // t-denied denied; t-matched still waits.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let second = run(&bed, clock.clone(), false).await;
+    let text = second.render();
+    assert_eq!(second.still_deferred.len(), 2, "{text}");
+    assert!(
+        text.contains("t-denied denied: original week published"),
+        "{text}"
+    );
+
+    let record = sim.record();
+    assert!(
+        record.trade_violations.is_empty(),
+        "writes while Matched: {:?}",
+        record.trade_violations
+    );
+    assert!(
+        record.trade_failures.is_empty(),
+        "approvals broken by a write: {:?}",
+        record.trade_failures
+    );
+    assert_eq!(record.published.get("sched-w48"), Some(&true));
+    // The approved trade stands: Ana holds Ben's Saturday, Ben Ana's Monday.
+    assert!(
+        held(&sim, "u-ana").contains(&("2026-12-05T18:00:00+00:00".into(), 480)),
+        "{:?}",
+        held(&sim, "u-ana")
+    );
+    assert!(
+        held(&sim, "u-ben").contains(&("2026-11-30T14:00:00+00:00".into(), 480)),
+        "{:?}",
+        held(&sim, "u-ben")
+    );
+    assert!(
+        held(&sim, "u-ben").contains(&("2026-12-03T18:00:00+00:00".into(), 480)),
+        "ben's new Thursday written"
+    );
+    // Eve's week after the denied trade: the planned one.
+    assert_eq!(
+        held(&sim, "u-eve"),
+        vec![
+            ("2026-11-30T15:00:00+00:00".into(), 480),
+            ("2026-12-04T15:00:00+00:00".into(), 480)
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_activity_or_user_is_refused_with_its_line_before_anything_is_sent() {
+    let clock = clock();
+    let sim = sim(clock.clone()).await;
+    let bed = config(&sim.base_url(), "publisher");
+    let source = format!("{SOURCE}zed@acme.example,2026-12-01,08:00,16:00,phone\nfin.fischer@acme.example,2026-12-01,09:00,17:00,chat\n");
+    bed.write_week("chicago", week(), &source).unwrap();
+    let report = run(&bed, clock, true).await;
+    assert_eq!(
+        report.outcome,
+        Some(Outcome::Refused),
+        "{}",
+        report.render()
+    );
+    let problems = report.problems.join("\n");
+    assert!(
+        problems.contains(&format!("{WEEK}.csv:13:")) && problems.contains("\"chat\""),
+        "{problems}"
+    );
+    assert!(
+        problems.contains(&format!("{WEEK}.csv:12:")) && problems.contains("zed@acme.example"),
+        "{problems}"
+    );
+    let record = sim.record();
+    assert!(record.uploads.is_empty(), "nothing uploaded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_permission_is_named_in_one_line() {
+    let clock = clock();
+    // No trades: every agent is written, so the missing permission shows.
+    let mut quiet = scenario();
+    quiet.trades.clear();
+    let sim = spawn(quiet, clock.clone()).await;
+    let bed = config(&sim.base_url(), "no-edit");
+    bed.write_week("chicago", week(), SOURCE).unwrap();
+    let report = run(&bed, clock, false).await;
+    let problems = report.problems.join("\n");
+    assert_eq!(report.outcome, Some(Outcome::Failed), "{}", report.render());
+    assert!(problems.contains("lacks wfm:schedule:edit"), "{problems}");
+    assert!(problems.contains("ININ-Correlation-Id"), "{problems}");
+    assert!(!problems.contains("no-edit-secret"));
+}
