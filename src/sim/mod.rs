@@ -1,6 +1,7 @@
 //! A faithful simulator of the WFM platform of `CONTRACT.md`, in-process for
 //! tests and standalone through `wfm-publisher sim`.
 
+mod limits;
 mod platform;
 mod record;
 mod routes;
@@ -20,7 +21,7 @@ use crate::clock::SharedClock;
 use platform::Platform;
 pub use platform::KNOWN_SCOPES;
 pub use record::{ExpiredUse, ForbiddenCause, PublishEvent, Record, RequestEntry, SwapViolation};
-pub use scenario::{Outage, Scenario, ScenarioError};
+pub use scenario::{Outage, Scenario, ScenarioError, WindowKind};
 pub use wire::{Shift, SwapStatus};
 
 /// State shared by every request handler.
