@@ -201,6 +201,13 @@ impl Budget {
         self.answered.notify_waiters();
     }
 
+    /// Whether the platform advertises this bucket's budget: then the
+    /// budget alone paces it, and the configured rate stands aside.
+    pub fn advertised(&self) -> bool {
+        let state = self.state.lock().expect("budget");
+        matches!(state.known, Known::Advertised { .. })
+    }
+
     /// A call got no answer: if it was the first, another may try at once.
     pub fn unanswered(&self) {
         let mut state = self.state.lock().expect("budget");
