@@ -13,16 +13,19 @@ use std::time::{Duration, Instant};
 use chrono::{NaiveDate, Utc};
 use wfm_publisher::clock;
 use wfm_publisher::sample::{self, SampleSpec};
-use wfm_publisher::sim::{Scenario, SimHandle};
+use wfm_publisher::sim::{Scenario, SimHandle, WindowKind};
 use wfm_publisher::testbed::{self, Testbed};
 
 /// The platform's limits in every scenario, advertised in its headers.
 const WRITE_RATE: f64 = 1000.0; // calls per second, default bucket
 const PUBLISH_RATE: f64 = 1.0; // calls per second, publish bucket
 const CONCURRENCY: &str = "128";
-/// What the publisher is configured to: 3% under the advertised limit, so
-/// that its smooth rate never fills the platform's fixed window.
-const CLIENT_RATE: f64 = WRITE_RATE * 0.97;
+/// What the publisher is configured to: exactly the advertised limit, with
+/// the default burst. The advertised budget, not a margin an operator would
+/// have to guess, keeps it from being refused.
+const CLIENT_RATE: f64 = WRITE_RATE;
+/// How long a publish keeps writes out: its own work plus the lock after it.
+const LOCK_SECS: f64 = 0.2 + 0.5;
 
 struct Args {
     agents: Vec<usize>,
@@ -121,12 +124,13 @@ fn write_config(base: &str, client_rate: f64, csv: &str) -> Testbed {
     bed.write_week("chicago", week(), csv).unwrap();
     bed.edit(
         "[rate_limits.default]\nrequests = 1000\nper = \"1s\"",
-        &format!("[rate_limits.default]\nrequests = {client_rate}\nper = \"1s\"\nburst = 20"),
+        &format!("[rate_limits.default]\nrequests = {client_rate}\nper = \"1s\""),
     )
     .unwrap();
+    let publish_rate = PUBLISH_RATE * client_rate / WRITE_RATE;
     bed.edit(
         "[rate_limits.publish]\nrequests = 100\nper = \"1s\"",
-        "[rate_limits.publish]\nrequests = 1\nper = \"1s\"\nburst = 1",
+        &format!("[rate_limits.publish]\nrequests = {publish_rate}\nper = \"1s\""),
     )
     .unwrap();
     bed.edit(
@@ -209,8 +213,15 @@ async fn spawn(s: Scenario) -> SimHandle {
     testbed::spawn_sim(s, clock::system()).await.unwrap()
 }
 
+/// The time the limits alone impose when publishes overlap writes: the
+/// publish bucket's ⌈N ÷ 500⌉ calls, or the writes plus the time every
+/// publish but the last keeps them out (at most one publish period each),
+/// whichever is longer.
 fn floor(agents: usize) -> f64 {
-    agents as f64 / WRITE_RATE + (agents as f64 / 500.0).ceil() / PUBLISH_RATE
+    let publishes = (agents as f64 / 500.0).ceil();
+    let period = 1.0 / PUBLISH_RATE;
+    let writes = agents as f64 / WRITE_RATE + (publishes - 1.0) * LOCK_SECS.min(period) + period;
+    writes.max(publishes * period)
 }
 
 struct Row {
@@ -295,6 +306,11 @@ async fn publication(
         settled,
         phases,
     }
+}
+
+fn kinds(s: &mut Scenario, kind: WindowKind) {
+    s.rate_limits.default.kind = kind;
+    s.rate_limits.publish.kind = kind;
 }
 
 /// The naive way: one request at a time, waiting only after a 429.
@@ -464,6 +480,18 @@ async fn main() {
             rows.push(publication("advertised limits", agents, latency, |_| {}, CLIENT_RATE).await);
         }
     }
+    let n = *args.agents.iter().min().unwrap_or(&2000);
+    for (name, kind) in [
+        ("sliding window", WindowKind::Sliding),
+        ("token bucket", WindowKind::TokenBucket),
+    ] {
+        eprintln!("{name} …");
+        let row = publication(name, n, args.latencies[0], |s| kinds(s, kind), CLIENT_RATE);
+        rows.push(row.await);
+    }
+    eprintln!("client configured at twice the advertised limit …");
+    let twice = "advertised limits, client set 2x too fast";
+    rows.push(publication(twice, n, args.latencies[0], |_| {}, WRITE_RATE * 2.0).await);
     let n = args
         .naive_agents
         .min(*args.agents.iter().min().unwrap_or(&2000));

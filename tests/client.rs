@@ -305,6 +305,15 @@ async fn rate_limited_workers(masked: bool) {
     let c = client(&cfg, clock::system(), &[]);
     // Take the token first so only API calls race.
     c.tokens().token().await.unwrap();
+    // Another consumer of the same OAuth client has just spent the bucket:
+    // the platform counts calls this client never sent, so its budget
+    // cannot foresee the refusal and the platform's "wait" must hold it.
+    let other = Raw::new(&sim);
+    let token = other.publisher_token().await;
+    for _ in 0..6 {
+        let a = other.get("/api/v2/wfm/schedule/templates", &token).await;
+        assert_eq!(a.status, 200);
+    }
     let workers: Vec<_> = (0..8)
         .map(|_| {
             let c = c.clone();
@@ -324,7 +333,7 @@ async fn rate_limited_workers(masked: bool) {
         .iter()
         .filter(|r| r.path.starts_with("/api/") && r.status == 200)
         .count();
-    assert_eq!(landed, 16);
+    assert_eq!(landed, 16 + 6);
     assert_everyone_waited(&record);
     let stats = c.stats();
     if masked {

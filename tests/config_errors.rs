@@ -89,7 +89,8 @@ fn valid_minimal_config_loads_with_defaults() {
     assert_eq!(s.platform.scopes.len(), 4);
     assert_eq!(s.platform.request_timeout, Duration::from_secs(30));
     assert_eq!(s.rate_limits.default.requests, 10);
-    assert_eq!(s.rate_limits.default.burst, 10);
+    // One call: a burst of `requests` overruns a fixed window.
+    assert_eq!(s.rate_limits.default.burst, 1);
     assert_eq!(s.rate_limits.publish.per, Duration::from_secs(2));
     assert_eq!(s.retry.initial_delay, Duration::from_millis(500));
     assert_eq!(s.retry.max_attempts, 8);

@@ -58,6 +58,12 @@ allow_insecure_http = true
 client_id = "{client}"
 client_secret_file = "client_secret"
 
+# A limit of its own far above what these tests send: the simulator's
+# clock runs a hundred times real time, and its trades move meanwhile.
+[rate_limits.default]
+requests = 1000
+per = "1s"
+
 [retry]
 initial_delay = "20ms"
 max_delay = "500ms"

@@ -60,18 +60,53 @@ fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// A bucket's budget as the platform advertised it on one answer, whichever
+/// header family it uses: the simple contract's `X-RateLimit-Limit`,
+/// `-Remaining` and `-Reset`, or Genesys Cloud's `inin-ratelimit-allowed`,
+/// `-count` (calls used so far) and `-reset`. The gate consumes only this.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Advertised {
+    pub limit: u64,
+    pub remaining: u64,
+    /// Until the bucket is full again.
+    pub reset: Duration,
+}
+
+/// Seconds, whole or fractional (`"1"`, `"0.25"`).
+fn header_secs(headers: &HeaderMap, name: &str) -> Option<Duration> {
+    let secs: f64 = headers.get(name)?.to_str().ok()?.trim().parse().ok()?;
+    Duration::try_from_secs_f64(secs).ok()
+}
+
+impl Advertised {
+    pub fn read(headers: &HeaderMap) -> Option<Self> {
+        let simple = || {
+            Some(Advertised {
+                limit: header_u64(headers, "x-ratelimit-limit")?,
+                remaining: header_u64(headers, "x-ratelimit-remaining")?,
+                reset: header_secs(headers, "x-ratelimit-reset")?,
+            })
+        };
+        let genesys = || {
+            let limit = header_u64(headers, "inin-ratelimit-allowed")?;
+            let used = header_u64(headers, "inin-ratelimit-count")?;
+            Some(Advertised {
+                limit,
+                remaining: limit.saturating_sub(used),
+                reset: header_secs(headers, "inin-ratelimit-reset")?,
+            })
+        };
+        simple().or_else(genesys)
+    }
+}
+
 impl RateHeaders {
     pub fn read(headers: &HeaderMap) -> Self {
         RateHeaders {
             limit: header_u64(headers, "x-ratelimit-limit"),
             remaining: header_u64(headers, "x-ratelimit-remaining"),
-            reset: header_u64(headers, "x-ratelimit-reset").map(Duration::from_secs),
+            reset: header_secs(headers, "x-ratelimit-reset"),
         }
-    }
-
-    /// The bucket is empty: nobody should call again before it refills.
-    pub fn exhausted(&self) -> Option<Duration> {
-        (self.remaining == Some(0)).then(|| self.reset.unwrap_or(Duration::from_secs(1)))
     }
 }
 
@@ -268,13 +303,35 @@ mod tests {
     }
 
     #[test]
-    fn exhausted_bucket() {
-        let h = headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "2")]);
+    fn both_header_families_advertise_one_budget() {
+        let simple = headers(&[
+            ("x-ratelimit-limit", "60"),
+            ("x-ratelimit-remaining", "12"),
+            ("x-ratelimit-reset", "1"),
+        ]);
+        let genesys = headers(&[
+            ("inin-ratelimit-allowed", "300"),
+            ("inin-ratelimit-count", "288"),
+            ("inin-ratelimit-reset", "0.5"),
+        ]);
         assert_eq!(
-            RateHeaders::read(&h).exhausted(),
-            Some(Duration::from_secs(2))
+            Advertised::read(&simple),
+            Some(Advertised {
+                limit: 60,
+                remaining: 12,
+                reset: Duration::from_secs(1)
+            })
         );
-        let h = headers(&[("x-ratelimit-remaining", "3")]);
-        assert_eq!(RateHeaders::read(&h).exhausted(), None);
+        assert_eq!(
+            Advertised::read(&genesys),
+            Some(Advertised {
+                limit: 300,
+                remaining: 12,
+                reset: Duration::from_millis(500)
+            })
+        );
+        // A partial set advertises nothing the gate could rely on.
+        let partial = headers(&[("x-ratelimit-remaining", "0")]);
+        assert_eq!(Advertised::read(&partial), None);
     }
 }

@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use super::classify::{classify, classify_transport, Classified, RateHeaders};
+use super::classify::{classify, classify_transport, Advertised, Classified, RateHeaders};
 use super::error::{PendingAgent, PlatformError};
 use super::model::{
     AgentWeek, Entities, Organization, PublishResult, ScheduleInfo, Shift, Swap, SwapPage,
@@ -531,6 +531,7 @@ impl PlatformClient {
             Err(e) => {
                 metrics::counter!("wfm_api_requests_total", "endpoint" => call.op.label(), "status" => "no_answer")
                     .increment(1);
+                i.throttle.unanswered(attempt.bucket);
                 return (Answer::unhinted(classify_transport(&e)), Default::default());
             }
         };
@@ -539,17 +540,15 @@ impl PlatformClient {
             .increment(1);
         let headers = response.headers().clone();
         i.throttle.observe_trip(i.clock.now() - sent_at);
+        // Every answer, refusals included, tells the gate what is left.
+        i.throttle
+            .observe(attempt.bucket, sent_at, Advertised::read(&headers));
         let body = match response.bytes().await {
             Ok(body) => body,
             Err(e) => return (Answer::unhinted(classify_transport(&e)), Default::default()),
         };
         let rate = RateHeaders::read(&headers);
         let hinted = rate.reset.is_some() || super::classify::retry_after(&headers).is_some();
-        if let Some(reset) = rate.exhausted().filter(|_| status.is_success()) {
-            // The bucket is empty: hold everyone until it refills rather
-            // than collect a 429.
-            i.throttle.hold_after_empty(attempt.bucket, sent_at, reset);
-        }
         let classified = classify(status, &headers, &body);
         (Answer { classified, hinted }, body)
     }

@@ -1,6 +1,7 @@
 //! Talking to the WFM platform: tokens, limits, retries, and the diagnosis
 //! of every answer (CONTRACT.md).
 
+mod budget;
 pub(crate) mod classify;
 pub mod client;
 pub mod error;
@@ -12,6 +13,7 @@ pub(crate) mod throttle;
 pub mod token;
 pub mod url;
 
+pub use classify::Advertised;
 pub use client::{PlatformClient, PublishOutcome, WriteOutcome};
 pub use error::{PendingAgent, PlatformError};
 pub use scopes::Operation;

@@ -212,13 +212,17 @@ fn rate_limit(t: &mut Table, r: &mut Reader, requests: u32, per: Duration) -> Op
     let max = i64::from(u32::MAX);
     let requests = t.integer(r, "requests", 1, max).or(requests);
     let per = t.parsed(r, "per", parse::positive_duration).or(per);
-    // A burst defaults to the sustained rate: no more than one period's worth.
+    // A burst defaults to one call: the governor then admits at most
+    // `requests` calls in any `per`, so even a platform counting in fixed
+    // windows is never sent more than its limit in one window. A burst of
+    // `requests` admitted up to twice the limit into one fixed window
+    // (measured: 148 429s in 1,356 calls at 60/s).
     let burst = t.integer(r, "burst", 1, max).optional();
     let requests = requests?;
     Some(RateLimit {
         requests,
         per: per?,
-        burst: burst?.unwrap_or(requests),
+        burst: burst?.unwrap_or(1),
     })
 }
 

@@ -2,6 +2,7 @@
 //! tests and standalone through `wfm-publisher sim`.
 
 pub mod genesys;
+mod limits;
 mod platform;
 mod record;
 mod routes;
@@ -21,7 +22,7 @@ use crate::clock::SharedClock;
 use platform::Platform;
 pub use platform::KNOWN_SCOPES;
 pub use record::{ExpiredUse, ForbiddenCause, PublishEvent, Record, RequestEntry, SwapViolation};
-pub use scenario::{Outage, Scenario, ScenarioError};
+pub use scenario::{Outage, Scenario, ScenarioError, WindowKind};
 pub use wire::{Shift, SwapStatus};
 
 /// State shared by every request handler.

@@ -6,8 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{json, Value};
 
+use super::limits::{delta, secs_until, Counter};
 use super::record::{ExpiredUse, ForbiddenCause, PublishEvent, Record, SwapViolation};
-use super::scenario::{self, Bucket, Scenario};
+use super::scenario::{self, Scenario};
 use super::wire::{Shift, SwapEntity, SwapParty, SwapStatus};
 
 pub const KNOWN_SCOPES: [&str; 4] = [
@@ -104,12 +105,6 @@ struct Token {
     expires: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    started: DateTime<Utc>,
-    used: u32,
-}
-
 #[derive(Debug, Clone, Default)]
 struct Lock {
     busy: bool,
@@ -132,20 +127,11 @@ pub struct Platform {
     pub record: Record,
     rosters: HashMap<String, Vec<String>>,
     tokens: HashMap<String, Token>,
-    windows: HashMap<(String, BucketKind), Window>,
+    windows: HashMap<(String, BucketKind), Counter>,
     locks: HashMap<String, Lock>,
     versions: HashMap<String, u64>,
     swaps: Vec<SwapState>,
     pub rng: fastrand::Rng,
-}
-
-fn secs_until(now: DateTime<Utc>, then: DateTime<Utc>) -> u64 {
-    let ms = (then - now).num_milliseconds().max(0) as u64;
-    ms.div_ceil(1000).max(1)
-}
-
-fn delta(d: std::time::Duration) -> TimeDelta {
-    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
 }
 
 impl Platform {
@@ -391,46 +377,32 @@ impl Platform {
         kind: BucketKind,
         now: DateTime<Utc>,
     ) -> Result<RateInfo, (ApiError, RateInfo)> {
-        let Bucket { limit, window } = match kind {
+        let bucket = match kind {
             BucketKind::Default => self.scenario.rate_limits.default,
             BucketKind::Publish => self.scenario.rate_limits.publish,
         };
-        let w = self
+        let taken = self
             .windows
             .entry((client_id.to_owned(), kind))
-            .or_insert(Window {
-                started: now,
-                used: 0,
-            });
-        if now >= w.started + delta(window) {
-            *w = Window {
-                started: now,
-                used: 0,
-            };
+            .or_insert_with(|| Counter::new(bucket.kind, bucket.limit, now))
+            .take(&bucket, now);
+        let info = RateInfo {
+            limit: bucket.limit,
+            remaining: taken.remaining,
+            reset_secs: taken.reset_secs,
+        };
+        if taken.accepted {
+            return Ok(info);
         }
-        let reset_secs = secs_until(now, w.started + delta(window));
-        if w.used >= limit {
-            self.record.over_limit += 1;
-            let info = RateInfo {
-                limit,
-                remaining: 0,
-                reset_secs,
-            };
-            let err = if self.scenario.server.forbidden_for_rate_limit {
-                ApiError::Forbidden(ForbiddenCause::MaskedRateLimit)
-            } else {
-                ApiError::RateLimited {
-                    retry_after: reset_secs,
-                }
-            };
-            return Err((err, info));
-        }
-        w.used += 1;
-        Ok(RateInfo {
-            limit,
-            remaining: limit - w.used,
-            reset_secs,
-        })
+        self.record.over_limit += 1;
+        let err = if self.scenario.server.forbidden_for_rate_limit {
+            ApiError::Forbidden(ForbiddenCause::MaskedRateLimit)
+        } else {
+            ApiError::RateLimited {
+                retry_after: taken.retry_after_secs,
+            }
+        };
+        Err((err, info))
     }
 
     // --- Endpoints ---------------------------------------------------------

@@ -107,22 +107,39 @@ impl Default for RateLimits {
             default: Bucket {
                 limit: 20,
                 window: Duration::from_secs(1),
+                kind: WindowKind::Fixed,
             },
             publish: Bucket {
                 limit: 3,
                 window: Duration::from_secs(10),
+                kind: WindowKind::Fixed,
             },
         }
     }
 }
 
-/// A fixed window: at most `limit` calls per `window`, per client.
+/// At most `limit` calls per `window`, per client, counted as `kind` says.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Bucket {
     pub limit: u32,
     #[serde(with = "humantime_serde")]
     pub window: Duration,
+    #[serde(default)]
+    pub kind: WindowKind,
+}
+
+/// How a platform counts calls against a bucket's limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowKind {
+    /// `limit` calls from the first call of a window until `window` later.
+    #[default]
+    Fixed,
+    /// `limit` calls in any `window` ending now.
+    Sliding,
+    /// `limit` tokens, refilled smoothly at `limit` per `window`.
+    TokenBucket,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::wire::ErrorBody;
-use crate::api::classify::transport_reason;
+use crate::api::classify::{transport_reason, Advertised};
 use crate::api::retry;
 use crate::api::throttle::Bucket;
 use crate::api::{PlatformClient, PlatformError};
@@ -121,9 +121,18 @@ impl GenesysHttp {
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .body(body.clone());
             }
+            let sent_at = t.clock.now();
             let next = match request.send().await {
-                Ok(response) => self.read(&endpoint, response).await,
-                Err(e) => Next::Wait(Duration::ZERO, transport_reason(&e)),
+                Ok(response) => {
+                    t.throttle.observe_trip(t.clock.now() - sent_at);
+                    let advertised = Advertised::read(response.headers());
+                    t.throttle.observe(Bucket::Default, sent_at, advertised);
+                    self.read(&endpoint, response).await
+                }
+                Err(e) => {
+                    t.throttle.unanswered(Bucket::Default);
+                    Next::Wait(Duration::ZERO, transport_reason(&e))
+                }
             };
             let elapsed = (t.clock.now() - started).to_std().unwrap_or_default();
             match next {
@@ -152,7 +161,7 @@ impl GenesysHttp {
         }
     }
 
-    /// Classifies one answer; a spent rate-limit window holds the gate.
+    /// Classifies one answer (the gate has seen its rate-limit headers).
     async fn read(&self, endpoint: &str, response: reqwest::Response) -> Next {
         let t = self.client.transport();
         let status = response.status();
@@ -160,15 +169,6 @@ impl GenesysHttp {
         let correlation = header(&headers, "inin-correlation-id")
             .unwrap_or("(none)")
             .to_owned();
-        if let (Some(allowed), Some(count)) = (
-            number(&headers, "inin-ratelimit-allowed"),
-            number(&headers, "inin-ratelimit-count"),
-        ) {
-            if count >= allowed {
-                let reset = number(&headers, "inin-ratelimit-reset").unwrap_or(1);
-                t.throttle.hold(Bucket::Default, Duration::from_secs(reset));
-            }
-        }
         let retry_after = number(&headers, "retry-after").map(Duration::from_secs);
         let bytes = match response.bytes().await {
             Ok(b) => b,

@@ -117,10 +117,12 @@ impl Default for RateLimits {
             per_token: Bucket {
                 limit: 300,
                 window: minute,
+                kind: Default::default(),
             },
             trade_jobs: Bucket {
                 limit: 5,
                 window: minute,
+                kind: Default::default(),
             },
         }
     }
