@@ -21,6 +21,7 @@ use super::scopes::{self, parse_scope_list, Operation};
 use super::stats::{ClientStats, StatsSnapshot};
 use super::throttle::{Bucket, Throttle};
 use super::token::{AccessToken, TokenManager};
+use super::trouble::{Activity, Trouble, TroubleKind, Waits};
 use crate::clock::{CancellableClock, SharedClock};
 use crate::config::Settings;
 use tokio_util::sync::CancellationToken;
@@ -124,6 +125,9 @@ struct Inner {
     timeout: Duration,
     clock: SharedClock,
     stats: Arc<ClientStats>,
+    /// Episodes of the calls made outside any run (`check`, the daemon's probes).
+    trouble: Trouble,
+    waits: Waits,
     schedule_orgs: Mutex<HashMap<String, String>>,
 }
 
@@ -141,6 +145,16 @@ pub struct PlatformClient {
 struct RunStats {
     own: ClientStats,
     base: StatsSnapshot,
+    /// The run's own episodes, logged in its span.
+    trouble: Trouble,
+}
+
+impl Drop for RunStats {
+    /// The run is over, and with it whatever trouble it was counting: an
+    /// episode still open gets its end line, with its count.
+    fn drop(&mut self) {
+        self.trouble.settle();
+    }
 }
 
 impl PlatformClient {
@@ -183,6 +197,8 @@ impl PlatformClient {
                 tokens,
                 retry: settings.retry.clone(),
                 timeout: p.request_timeout,
+                trouble: Trouble::new(clock.clone()),
+                waits: Waits::default(),
                 clock,
                 stats,
                 schedule_orgs: Mutex::new(HashMap::new()),
@@ -204,6 +220,7 @@ impl PlatformClient {
             run: Some(Arc::new(RunStats {
                 own: ClientStats::default(),
                 base: self.client_stats(),
+                trouble: Trouble::new(self.inner.clock.clone()),
             })),
         }
     }
@@ -226,6 +243,24 @@ impl PlatformClient {
                 ..run.own.snapshot()
             },
         }
+    }
+
+    /// This view's counters and what the client waits for now. Episodes
+    /// quiet for long enough end here too, so that their end is logged
+    /// while nothing else is sent.
+    pub fn activity(&self) -> Activity {
+        self.trouble().calm();
+        Activity {
+            stats: self.stats(),
+            waiting: self.inner.waits.current(self.inner.clock.now()),
+        }
+    }
+
+    /// The episodes this view counts: its run's, or the client's own.
+    fn trouble(&self) -> &Trouble {
+        self.run
+            .as_ref()
+            .map_or(&self.inner.trouble, |r| &r.trouble)
     }
 
     fn count(&self, counter: impl Fn(&ClientStats) -> &std::sync::atomic::AtomicU64) {
@@ -463,7 +498,10 @@ impl PlatformClient {
                     });
                 }
                 i.throttle.acquire(attempt.bucket).await;
-                let token = i.tokens.token().await?;
+                let token = {
+                    let _waiting = i.waits.token();
+                    i.tokens.token().await?
+                };
                 attempt.count += 1;
                 let (answer, body) = self.exchange(&call, &attempt, &token).await;
                 match self
@@ -543,7 +581,10 @@ impl PlatformClient {
         let i = &self.inner;
         let endpoint = attempt.endpoint.clone();
         match answer.classified {
-            Classified::Success => Step::Done,
+            Classified::Success => {
+                self.trouble().calm();
+                Step::Done
+            }
             Classified::Unauthorized if !attempt.fresh_token_tried => {
                 tracing::info!(%endpoint, "401: dropping the token and retrying once with a fresh one");
                 self.count(|s| &s.stale_token_retries);
@@ -560,8 +601,11 @@ impl PlatformClient {
                         &s.rate_limited
                     }
                 });
-                tracing::warn!(%endpoint, masked, wait_ms = millis(wait), "rate limited: every worker of this client waits");
+                // One line per episode (`Trouble`), not one per refusal.
+                self.trouble().event(TroubleKind::RateLimited, &endpoint);
+                tracing::debug!(%endpoint, masked, wait_ms = millis(wait), "rate limited: every worker of this client waits");
                 i.throttle.hold(attempt.bucket, wait);
+                i.waits.hold(i.clock.now(), wait);
                 if !answer.hinted {
                     i.throttle.slow_down(attempt.bucket);
                 }
@@ -569,7 +613,9 @@ impl PlatformClient {
             }
             Classified::Locked { wait } => {
                 self.count(|s| &s.locked);
+                self.trouble().event(TroubleKind::Locked, &endpoint);
                 tracing::debug!(%endpoint, wait_ms = millis(wait), "schedule locked by a publish; waiting");
+                let _waiting = i.waits.lock();
                 i.clock.sleep(wait).await;
                 Step::Again
             }
@@ -584,7 +630,8 @@ impl PlatformClient {
                 };
                 let delay = wait.map_or(delay, |w| w.max(delay));
                 self.count(|s| &s.retries);
-                tracing::warn!(%endpoint, %reason, attempt = attempt.count, retry_in_ms = millis(delay), "transient failure; retrying");
+                self.trouble().event(TroubleKind::Retried, &endpoint);
+                tracing::debug!(%endpoint, %reason, attempt = attempt.count, retry_in_ms = millis(delay), "transient failure; retrying");
                 i.clock.sleep(delay).await;
                 Step::Again
             }

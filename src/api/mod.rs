@@ -10,6 +10,7 @@ pub mod scopes;
 pub mod stats;
 mod throttle;
 pub mod token;
+pub mod trouble;
 pub mod url;
 
 pub use client::{PlatformClient, PublishOutcome, WriteOutcome};

@@ -15,6 +15,7 @@ use super::{Outgoing, Platform, PublishBatch, Schedule, WriteOutcome};
 use crate::api::model::{self, ScheduleInfo};
 use crate::api::scopes::PUBLICATION;
 use crate::api::stats::StatsSnapshot;
+use crate::api::trouble::Activity;
 use crate::api::{self as wire, PlatformClient, PlatformError};
 use crate::config::TargetSettings;
 use crate::plan::{AgentWeek, Span, Swap, SwapParty, SwapStatus};
@@ -109,6 +110,10 @@ impl Platform for SimpleContract {
 
     fn stats(&self) -> StatsSnapshot {
         self.client.stats()
+    }
+
+    fn activity(&self) -> Activity {
+        self.client.activity()
     }
 
     fn ready(&self) -> BoxFuture<'_, Result<(), PlatformError>> {
