@@ -159,6 +159,19 @@ struct Said {
 }
 
 impl Shared {
+    /// Keeps the ledger's new counts; returns the previous ones, None
+    /// before the first.
+    fn record(&self, counts: Counts) -> Option<Counts> {
+        let mut state = self.state.lock().expect("progress state");
+        let started = std::mem::replace(&mut state.started, true);
+        let before = std::mem::replace(&mut state.counts, counts);
+        started.then_some(before)
+    }
+
+    fn started(&self) -> bool {
+        self.state.lock().expect("progress state").started
+    }
+
     fn look(&self) -> Said {
         let activity = (self.activity)();
         let state = self.state.lock().expect("progress state");
@@ -244,19 +257,16 @@ impl LogProgress {
 
 impl Progress for LogProgress {
     fn update(&self, counts: Counts) {
-        let (before, started) = {
-            let mut state = self.shared.state.lock().expect("progress state");
-            let started = std::mem::replace(&mut state.started, true);
-            (std::mem::replace(&mut state.counts, counts), started)
-        };
-        if !started {
-            tracing::info!(
+        match self.shared.record(counts) {
+            None => tracing::info!(
                 agents = counts.total,
                 already_published = counts.published,
                 "run started"
-            );
-        } else if Self::tenth(&before) != Self::tenth(&counts) {
-            self.say(self.shared.look());
+            ),
+            Some(before) if Self::tenth(&before) != Self::tenth(&counts) => {
+                self.say(self.shared.look())
+            }
+            Some(_) => {}
         }
     }
 
@@ -307,15 +317,13 @@ impl BarProgress {
         );
         // Log lines go above the bar instead of through it.
         crate::telemetry::show_bar(Some(bar.clone()));
-        let view = Arc::new(BarProgress { shared, bar });
-        view.refresh();
-        view
+        Arc::new(BarProgress { shared, bar })
     }
 }
 
 impl Progress for BarProgress {
     fn update(&self, counts: Counts) {
-        self.shared.state.lock().expect("progress state").counts = counts;
+        self.shared.record(counts);
         self.refresh();
     }
 
@@ -332,6 +340,10 @@ impl Progress for BarProgress {
 
 impl Refresh for BarProgress {
     fn refresh(&self) {
+        // Before the ledger's first counts, a bar of 0/0 would read "done".
+        if !self.shared.started() {
+            return;
+        }
         let said = self.shared.look();
         let c = said.counts;
         let done = match said.phase {
