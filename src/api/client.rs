@@ -256,6 +256,11 @@ impl PlatformClient {
         }
     }
 
+    /// Marks a worker as waiting for the publish lock until the guard drops.
+    pub fn waiting_for_lock(&self) -> super::trouble::Waiting<'_> {
+        self.inner.waits.lock()
+    }
+
     /// The episodes this view counts: its run's, or the client's own.
     fn trouble(&self) -> &Trouble {
         self.run
@@ -563,6 +568,7 @@ impl PlatformClient {
             // The bucket is empty: hold everyone until it refills rather
             // than collect a 429.
             i.throttle.hold_after_empty(attempt.bucket, sent_at, reset);
+            i.waits.hold(sent_at, reset);
         }
         let classified = classify(status, &headers, &body);
         (Answer { classified, hinted }, body)

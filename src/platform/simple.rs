@@ -65,7 +65,10 @@ impl SimpleContract {
         mut batch: Vec<String>,
     ) -> Result<PublishBatch, PlatformError> {
         // Never two publishes of one schedule at once, even from two targets.
-        let _schedule = self.locks.lock(&format!("schedule:{schedule_id}")).await;
+        let _schedule = {
+            let _waiting = self.client.waiting_for_lock();
+            self.locks.lock(&format!("schedule:{schedule_id}")).await
+        };
         let mut out = PublishBatch::default();
         while !batch.is_empty() {
             match self.client.publish(schedule_id, &batch).await {
