@@ -106,6 +106,9 @@ pub enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Show only the final report: no progress, no log lines.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// The daemon: each target's weekly job on its cron, in its time zone,
     /// with the admin endpoint. SIGHUP reloads, SIGTERM stops cleanly.
@@ -220,6 +223,7 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
             no_wait,
             wait_for_source,
             json,
+            quiet,
         } => {
             let how = PublishArgs {
                 week,
@@ -227,6 +231,7 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
                 no_wait,
                 wait_for_source,
                 json,
+                quiet,
             };
             publish(&config, &target, how, format).await
         }
@@ -298,6 +303,7 @@ struct PublishArgs {
     no_wait: bool,
     wait_for_source: bool,
     json: bool,
+    quiet: bool,
 }
 
 async fn publish(
@@ -306,7 +312,12 @@ async fn publish(
     how: PublishArgs,
     format: LogFormat,
 ) -> anyhow::Result<ExitCode> {
-    let settings = match settings_and_logs(config, format) {
+    // Quiet: no subscriber at all, so that not a line is logged.
+    let settings = match how.quiet {
+        true => load_settings(config),
+        false => settings_and_logs(config, format),
+    };
+    let settings = match settings {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
@@ -318,7 +329,9 @@ async fn publish(
     let week = how.week.unwrap_or_else(|| {
         crate::week::upcoming_week_start(clock.now(), target.time_zone, target.week_start_day)
     });
-    let progress = if format == LogFormat::Pretty && std::io::stderr().is_terminal() {
+    let progress = if how.quiet {
+        ProgressView::Quiet
+    } else if format == LogFormat::Pretty && std::io::stderr().is_terminal() {
         ProgressView::Bar
     } else {
         ProgressView::Log

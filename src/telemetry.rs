@@ -1,8 +1,11 @@
 //! Logging: one subscriber for the whole process, set up once at start-up;
 //! its filter can be replaced later (SIGHUP applies a new `log.level`).
 
-use std::io::IsTerminal;
-use std::sync::OnceLock;
+use std::io::{IsTerminal, Write};
+use std::sync::{Mutex, OnceLock};
+
+use indicatif::ProgressBar;
+use tracing_subscriber::fmt::MakeWriter;
 
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -39,7 +42,7 @@ fn filter(level: &str) -> EnvFilter {
 /// Installs the global subscriber.
 pub fn init(format: LogFormat, level: &str) {
     let (filter, handle) = reload::Layer::new(filter(level));
-    let output = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let output = tracing_subscriber::fmt::layer().with_writer(AboveTheBar);
     let registry = tracing_subscriber::registry().with(filter);
     // A second init (tests, dev mode) keeps the first subscriber.
     let installed = match format {
@@ -58,5 +61,44 @@ pub fn set_level(level: &str) {
         if let Err(e) = handle.reload(filter(level)) {
             tracing::warn!(error = %e, "cannot apply the new log.level");
         }
+    }
+}
+
+/// The progress bar on the terminal, while a run shows one.
+static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// Log lines go above `bar` from now on (None: straight to stderr again).
+pub fn show_bar(bar: Option<ProgressBar>) {
+    *BAR.lock().expect("the bar slot") = bar;
+}
+
+/// Stderr, with the bar (if one is shown) cleared while a line is written
+/// and drawn again below it: a line written through the bar's redraws would
+/// be torn by them.
+struct AboveTheBar;
+
+impl<'a> MakeWriter<'a> for AboveTheBar {
+    type Writer = AboveTheBar;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        AboveTheBar
+    }
+}
+
+impl Write for AboveTheBar {
+    /// The formatter hands over a whole event at once, so one event is one
+    /// suspension of the bar.
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // Cloned out of the slot, so the slot is not held while drawing.
+        let bar = BAR.lock().expect("the bar slot").clone();
+        match bar {
+            Some(bar) => bar.suspend(|| std::io::stderr().write_all(buf))?,
+            None => std::io::stderr().write_all(buf)?,
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
     }
 }

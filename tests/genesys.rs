@@ -22,13 +22,17 @@ fn week() -> NaiveDate {
     WEEK.parse().unwrap()
 }
 
-/// The simulator's clock and the publisher's, one hundred times real time:
-/// a 2 s operation takes 20 ms, a 30 s trade timeline 300 ms.
-fn clock() -> SharedClock {
+/// The simulator's clock and the publisher's, `factor` times real time.
+fn clock_at(factor: f64) -> SharedClock {
     Arc::new(ScaledClock::new(
         Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap(),
-        100.0,
+        factor,
     ))
+}
+
+/// A hundred times real time: a 2 s operation takes 20 ms.
+fn clock() -> SharedClock {
+    clock_at(100.0)
 }
 
 fn scenario() -> Scenario {
@@ -136,8 +140,17 @@ fn held(sim: &GenesysHandle, user: &str) -> Vec<(String, i64)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_week_with_trades_in_every_state_is_published_and_no_matched_agent_is_written() {
-    let clock = clock();
-    let sim = sim(clock.clone()).await;
+    // Ten times real time, and the trades that move do so a minute in:
+    // the first run (a few simulated seconds) has written its week before
+    // t-swap is matched, so no write of it can land on a Matched trade.
+    let clock = clock_at(10.0);
+    let mut scenario = scenario();
+    for t in scenario.trades.iter_mut() {
+        for step in t.timeline.iter_mut() {
+            step.after += Duration::from_secs(40);
+        }
+    }
+    let sim = spawn(scenario, clock.clone()).await;
     let bed = config(&sim.base_url(), "publisher");
     bed.write_week("chicago", week(), SOURCE).unwrap();
 
@@ -147,9 +160,9 @@ async fn a_week_with_trades_in_every_state_is_published_and_no_matched_agent_is_
     // t-swap (ana, ben) may be matched by the time the week is written.
     assert!(first.still_deferred.len() >= 4, "{}", first.render());
 
-    // 30 simulated seconds: t-swap approved (applied by the platform),
-    // t-denied denied; t-matched still waits.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Past 70 simulated seconds: t-swap approved (applied by the
+    // platform), t-denied denied; t-matched still waits.
+    tokio::time::sleep(Duration::from_secs(8)).await;
     let second = run(&bed, clock.clone(), false).await;
     let text = second.render();
     assert_eq!(second.still_deferred.len(), 2, "{text}");

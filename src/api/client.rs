@@ -21,6 +21,7 @@ use super::scopes::{self, parse_scope_list, Operation};
 use super::stats::{ClientStats, StatsSnapshot};
 use super::throttle::{Bucket, Throttle};
 use super::token::{AccessToken, TokenManager};
+use super::trouble::{Activity, Trouble, TroubleKind, Waits};
 use crate::clock::{CancellableClock, SharedClock};
 use crate::config::Settings;
 use tokio_util::sync::CancellationToken;
@@ -124,6 +125,9 @@ struct Inner {
     timeout: Duration,
     clock: SharedClock,
     stats: Arc<ClientStats>,
+    /// Episodes of the calls made outside any run (`check`, the daemon's probes).
+    trouble: Trouble,
+    waits: Waits,
     schedule_orgs: Mutex<HashMap<String, String>>,
 }
 
@@ -151,6 +155,16 @@ pub struct PlatformClient {
 struct RunStats {
     own: ClientStats,
     base: StatsSnapshot,
+    /// The run's own episodes, logged in its span.
+    trouble: Trouble,
+}
+
+impl Drop for RunStats {
+    /// The run is over, and with it whatever trouble it was counting: an
+    /// episode still open gets its end line, with its count.
+    fn drop(&mut self) {
+        self.trouble.settle();
+    }
 }
 
 impl PlatformClient {
@@ -193,6 +207,8 @@ impl PlatformClient {
                 tokens,
                 retry: settings.retry.clone(),
                 timeout: p.request_timeout,
+                trouble: Trouble::new(clock.clone()),
+                waits: Waits::default(),
                 clock,
                 stats,
                 schedule_orgs: Mutex::new(HashMap::new()),
@@ -214,6 +230,7 @@ impl PlatformClient {
             run: Some(Arc::new(RunStats {
                 own: ClientStats::default(),
                 base: self.client_stats(),
+                trouble: Trouble::new(self.inner.clock.clone()),
             })),
         }
     }
@@ -250,6 +267,29 @@ impl PlatformClient {
             timeout: i.timeout,
             clock: &i.clock,
         }
+    }
+
+    /// This view's counters and what the client waits for now. Episodes
+    /// quiet for long enough end here too, so that their end is logged
+    /// while nothing else is sent.
+    pub fn activity(&self) -> Activity {
+        self.trouble().calm();
+        Activity {
+            stats: self.stats(),
+            waiting: self.inner.waits.current(self.inner.clock.now()),
+        }
+    }
+
+    /// Marks a worker as waiting for the publish lock until the guard drops.
+    pub fn waiting_for_lock(&self) -> super::trouble::Waiting<'_> {
+        self.inner.waits.lock()
+    }
+
+    /// The episodes this view counts: its run's, or the client's own.
+    fn trouble(&self) -> &Trouble {
+        self.run
+            .as_ref()
+            .map_or(&self.inner.trouble, |r| &r.trouble)
     }
 
     pub(crate) fn count(&self, counter: impl Fn(&ClientStats) -> &std::sync::atomic::AtomicU64) {
@@ -487,7 +527,10 @@ impl PlatformClient {
                     });
                 }
                 i.throttle.acquire(attempt.bucket).await;
-                let token = i.tokens.token().await?;
+                let token = {
+                    let _waiting = i.waits.token();
+                    i.tokens.token().await?
+                };
                 attempt.count += 1;
                 let (answer, body) = self.exchange(&call, &attempt, &token).await;
                 match self
@@ -549,6 +592,13 @@ impl PlatformClient {
         };
         let rate = RateHeaders::read(&headers);
         let hinted = rate.reset.is_some() || super::classify::retry_after(&headers).is_some();
+        if let Some(adv) = Advertised::read(&headers).filter(|a| a.remaining == 0) {
+            // The budget holds the calls until the reset; the status line
+            // says so.
+            if status.is_success() {
+                i.waits.hold(sent_at, adv.reset);
+            }
+        }
         let classified = classify(status, &headers, &body);
         (Answer { classified, hinted }, body)
     }
@@ -566,7 +616,10 @@ impl PlatformClient {
         let i = &self.inner;
         let endpoint = attempt.endpoint.clone();
         match answer.classified {
-            Classified::Success => Step::Done,
+            Classified::Success => {
+                self.trouble().calm();
+                Step::Done
+            }
             Classified::Unauthorized if !attempt.fresh_token_tried => {
                 tracing::info!(%endpoint, "401: dropping the token and retrying once with a fresh one");
                 self.count(|s| &s.stale_token_retries);
@@ -583,8 +636,11 @@ impl PlatformClient {
                         &s.rate_limited
                     }
                 });
-                tracing::warn!(%endpoint, masked, wait_ms = millis(wait), "rate limited: every worker of this client waits");
+                // One line per episode (`Trouble`), not one per refusal.
+                self.trouble().event(TroubleKind::RateLimited, &endpoint);
+                tracing::debug!(%endpoint, masked, wait_ms = millis(wait), "rate limited: every worker of this client waits");
                 i.throttle.hold(attempt.bucket, wait);
+                i.waits.hold(i.clock.now(), wait);
                 if !answer.hinted {
                     i.throttle.slow_down(attempt.bucket);
                 }
@@ -592,7 +648,9 @@ impl PlatformClient {
             }
             Classified::Locked { wait } => {
                 self.count(|s| &s.locked);
+                self.trouble().event(TroubleKind::Locked, &endpoint);
                 tracing::debug!(%endpoint, wait_ms = millis(wait), "schedule locked by a publish; waiting");
+                let _waiting = i.waits.lock();
                 i.clock.sleep(wait).await;
                 Step::Again
             }
@@ -607,7 +665,8 @@ impl PlatformClient {
                 };
                 let delay = wait.map_or(delay, |w| w.max(delay));
                 self.count(|s| &s.retries);
-                tracing::warn!(%endpoint, %reason, attempt = attempt.count, retry_in_ms = millis(delay), "transient failure; retrying");
+                self.trouble().event(TroubleKind::Retried, &endpoint);
+                tracing::debug!(%endpoint, %reason, attempt = attempt.count, retry_in_ms = millis(delay), "transient failure; retrying");
                 i.clock.sleep(delay).await;
                 Step::Again
             }

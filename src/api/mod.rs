@@ -11,6 +11,7 @@ pub mod scopes;
 pub mod stats;
 pub(crate) mod throttle;
 pub mod token;
+pub mod trouble;
 pub mod url;
 
 pub use classify::Advertised;

@@ -16,6 +16,7 @@ use futures::stream::BoxStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::stats::StatsSnapshot;
+use crate::api::trouble::Activity;
 use crate::api::{PlatformClient, PlatformError};
 use crate::clock::SharedClock;
 use crate::config::{PlatformKind, Settings, TargetSettings};
@@ -99,6 +100,10 @@ pub trait Platform: Send + Sync {
 
     /// This view's statistics (the run's, for a view from `for_run`).
     fn stats(&self) -> StatsSnapshot;
+
+    /// This view's statistics and what the platform's workers wait for
+    /// now, for a run's progress.
+    fn activity(&self) -> Activity;
 
     /// Whether a run could start now: the platform's credentials work.
     fn ready(&self) -> BoxFuture<'_, Result<(), PlatformError>>;

@@ -14,6 +14,7 @@ use super::{Outgoing, Platform, PublishBatch, Schedule, WriteOutcome};
 use crate::api::model::{self, ScheduleInfo};
 use crate::api::scopes::PUBLICATION;
 use crate::api::stats::StatsSnapshot;
+use crate::api::trouble::Activity;
 use crate::api::{self as wire, PlatformClient, PlatformError};
 use crate::config::TargetSettings;
 use crate::plan::{AgentWeek, Span, Swap, SwapParty, SwapStatus};
@@ -64,7 +65,10 @@ impl SimpleContract {
         mut batch: Vec<String>,
     ) -> Result<PublishBatch, PlatformError> {
         // Never two publishes of one schedule at once, even from two targets.
-        let _schedule = self.locks.lock(&format!("schedule:{schedule_id}")).await;
+        let _schedule = {
+            let _waiting = self.client.waiting_for_lock();
+            self.locks.lock(&format!("schedule:{schedule_id}")).await
+        };
         let mut out = PublishBatch::default();
         while !batch.is_empty() {
             match self.client.publish(schedule_id, &batch).await {
@@ -109,6 +113,10 @@ impl Platform for SimpleContract {
 
     fn stats(&self) -> StatsSnapshot {
         self.client.stats()
+    }
+
+    fn activity(&self) -> Activity {
+        self.client.activity()
     }
 
     fn ready(&self) -> BoxFuture<'_, Result<(), PlatformError>> {

@@ -14,7 +14,7 @@ use tracing::Instrument;
 use super::ledger::{DryRun, Ledger, LedgerError, StoreSink};
 use super::lifecycle::{AgentState, Event, StateKind, Unpublished, UnpublishedKind};
 use super::locks::KeyedLocks;
-use super::progress::ProgressView;
+use super::progress::{Phase, ProgressView};
 use super::report::{Report, UnpublishedAgent};
 use super::trade::Resolution;
 use crate::api::PlatformError;
@@ -252,11 +252,12 @@ impl Engine {
         let store = &self.parts.store;
         let schedule_id = &ctx.schedule.id;
         let start = |rows: Vec<AgentRow>, applied: Vec<String>, sink| {
-            let done = rows
-                .iter()
-                .filter(|r| r.state == AgentState::Published)
-                .count();
-            let progress = self.parts.progress.start(rows.len() as u64, done as u64);
+            let platform = ctx.platform.clone();
+            let activity = Arc::new(move || platform.activity());
+            let progress = self
+                .parts
+                .progress
+                .start(activity, self.parts.clock.clone());
             Ledger::new(sink, schedule_id, rows, applied, progress)
         };
         if ctx.options.dry_run {
@@ -329,13 +330,12 @@ impl Engine {
                 give_up(ledger, deadline)?;
                 break;
             }
-            ledger.note(&format!(
-                "{deferred} agents wait for shift swaps (deadline {deadline})"
-            ));
             let wait = (deadline - now)
                 .to_std()
                 .unwrap_or_default()
                 .min(ctx.target.deferral.poll_interval);
+            let next_poll = now + TimeDelta::from_std(wait).unwrap_or_default();
+            ledger.phase(Phase::Swaps { next_poll });
             tokio::select! {
                 _ = self.parts.clock.sleep(wait) => {}
                 _ = cancel.cancelled() => return Ok(Outcome::Running),
@@ -423,6 +423,7 @@ impl Engine {
         if todo.is_empty() {
             return Ok(());
         }
+        ledger.phase(Phase::Writing);
         let mut results = ctx
             .platform
             .write(&ctx.schedule, todo, self.parts.cancel.clone());
@@ -446,6 +447,7 @@ impl Engine {
         if written.is_empty() {
             return Ok(());
         }
+        ledger.phase(Phase::Publishing);
         let mut batches = ctx
             .platform
             .publish(&ctx.schedule, written, self.parts.cancel.clone());

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::lifecycle::{self, AgentState, Event, IllegalTransition, StateKind, Unpublished};
-use super::progress::Progress;
+use super::progress::{Counts, Phase, Progress};
 use super::trade::Traded;
 use crate::plan::{AgentWeek, ContentHash, Swap};
 use crate::store::{AgentRow, AppliedSwap, RunId, Store, StoreError};
@@ -92,7 +92,7 @@ impl Ledger {
                 .or_default()
                 .insert(r.agent_id.clone());
         }
-        Ledger {
+        let ledger = Ledger {
             sink,
             schedule_id: schedule_id.to_owned(),
             agents: rows.into_iter().map(|r| (r.agent_id.clone(), r)).collect(),
@@ -100,7 +100,9 @@ impl Ledger {
             applied: applied.into_iter().collect(),
             unchanged: 0,
             progress,
-        }
+        };
+        ledger.progress.update(ledger.counts());
+        ledger
     }
 
     /// The rows of a run that starts: every agent planned.
@@ -144,9 +146,21 @@ impl Ledger {
         self.applied.contains(swap_id)
     }
 
-    /// Says what the run waits for, where the run's progress is shown.
-    pub fn note(&self, message: &str) {
-        self.progress.note(message);
+    /// The counts the run's progress shows.
+    pub fn counts(&self) -> Counts {
+        let count = |kind| self.count(kind) as u64;
+        Counts {
+            total: self.agents.len() as u64,
+            written: count(StateKind::Written) + count(StateKind::Published),
+            published: count(StateKind::Published),
+            deferred: count(StateKind::Deferred),
+            unpublished: count(StateKind::Unpublished),
+        }
+    }
+
+    /// Says what the run does now, where the run's progress is shown.
+    pub fn phase(&self, phase: Phase) {
+        self.progress.phase(phase);
     }
 
     /// The run is over: its progress display goes.
@@ -253,17 +267,11 @@ impl Ledger {
     }
 
     fn commit(&mut self, rows: Vec<AgentRow>) {
-        let mut published = 0;
+        let moved = !rows.is_empty();
         for row in rows {
             let before = self.agents[&row.agent_id].state.kind();
             let after = row.state.kind();
             self.count_metrics(before, &row.state);
-            if after == StateKind::Published && before != StateKind::Published {
-                published += 1;
-            }
-            if after == StateKind::Written && before != StateKind::Written {
-                self.progress.written();
-            }
             if before != after {
                 self.by_state
                     .entry(before)
@@ -276,8 +284,8 @@ impl Ledger {
             }
             self.agents.insert(row.agent_id.clone(), row);
         }
-        if published > 0 {
-            self.progress.published(published);
+        if moved {
+            self.progress.update(self.counts());
         }
     }
 

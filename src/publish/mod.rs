@@ -11,5 +11,5 @@ pub mod trade;
 
 pub use engine::{deferral_deadline, Engine, EngineError, EngineParts, RunOptions};
 pub use locks::KeyedLocks;
-pub use progress::{Progress, ProgressView};
+pub use progress::{Counts, Phase, Progress, ProgressView};
 pub use report::{Report, UnpublishedAgent};

@@ -1,9 +1,16 @@
-//! How a run shows its progress: a bar on a terminal, log lines otherwise.
+//! How a run shows its progress: a bar on a terminal, log lines otherwise,
+//! nothing under `--quiet`. Both say the same things: the run's phase, the
+//! ledger's counts after every change, the client's trouble counters, and
+//! what the run waits for when it waits.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::api::trouble::{Activity, ClientWait};
+use crate::clock::SharedClock;
 
 /// How runs show their progress; each run gets its own [`Progress`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,86 +19,405 @@ pub enum ProgressView {
     Log,
     /// A bar, for people watching a terminal.
     Bar,
+    /// Nothing: only the final report (`publish --quiet`).
+    Quiet,
 }
 
-impl ProgressView {
-    /// A run's progress: `total` agents, `done` of them already published
-    /// (a resumed run).
-    pub fn start(self, total: u64, done: u64) -> Arc<dyn Progress> {
+/// The ledger's counts, after its last change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub total: u64,
+    /// Agents whose week is on the platform: written, or published.
+    pub written: u64,
+    pub published: u64,
+    pub deferred: u64,
+    pub unpublished: u64,
+}
+
+/// What the run is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Reading the swaps, before the first write.
+    Starting,
+    Writing,
+    Publishing,
+    /// Only deferred agents are left; the swaps are listed again then.
+    Swaps {
+        next_poll: DateTime<Utc>,
+    },
+}
+
+impl Phase {
+    fn label(self) -> &'static str {
         match self {
-            ProgressView::Log => {
-                tracing::info!(agents = total, already_published = done, "run started");
-                Arc::new(LogProgress {
-                    total: total.max(1),
-                    published: AtomicU64::new(done),
-                })
-            }
-            ProgressView::Bar => {
-                let bar = ProgressBar::new(total);
-                bar.set_style(
-                    ProgressStyle::with_template(
-                        "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} published {msg}",
-                    )
-                    .expect("a valid template"),
-                );
-                bar.set_position(done);
-                bar.enable_steady_tick(std::time::Duration::from_millis(200));
-                Arc::new(BarProgress { bar })
-            }
+            Phase::Starting => "starting",
+            Phase::Writing => "writing",
+            Phase::Publishing => "publishing",
+            Phase::Swaps { .. } => "waiting for swaps",
         }
     }
 }
 
-/// One run's progress.
+/// What a run waits for: its pending swaps, or what the client waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waiting {
+    Swap { next_poll: DateTime<Utc> },
+    Client(ClientWait),
+}
+
+impl Waiting {
+    /// What the client waits for comes first: it holds the run back now,
+    /// while the next poll is only the run's plan.
+    fn of(phase: Phase, activity: &Activity) -> Option<Waiting> {
+        match (activity.waiting, phase) {
+            (Some(w), _) => Some(Waiting::Client(w)),
+            (None, Phase::Swaps { next_poll }) => Some(Waiting::Swap { next_poll }),
+            (None, _) => None,
+        }
+    }
+
+    fn describe(self, now: DateTime<Utc>) -> String {
+        let left = |at: DateTime<Utc>| ((at - now).num_milliseconds().max(0) as u64).div_ceil(1000);
+        match self {
+            Waiting::Swap { next_poll } => format!(
+                "pending swaps, next poll at {} (in {}s)",
+                next_poll.format("%H:%M:%S"),
+                left(next_poll)
+            ),
+            Waiting::Client(ClientWait::RateLimit { until }) => {
+                format!("rate-limit hold, {}s left", left(until))
+            }
+            Waiting::Client(ClientWait::Token) => "a token".to_owned(),
+            Waiting::Client(ClientWait::PublishLock) => "the publish lock".to_owned(),
+        }
+    }
+}
+
+/// Where a run's progress reads what the platform client is doing.
+pub type ActivitySource = Arc<dyn Fn() -> Activity + Send + Sync>;
+
+/// One run's progress, told by its ledger.
 pub trait Progress: Send + Sync {
-    fn written(&self);
-    fn published(&self, n: u64);
-    fn note(&self, message: &str);
+    /// The ledger's counts after a change.
+    fn update(&self, counts: Counts);
+    fn phase(&self, phase: Phase);
     fn finish(&self);
 }
 
-/// Log lines, one per tenth of the way.
-#[derive(Debug)]
+impl ProgressView {
+    /// A run's progress, reading the client's activity from `activity` and
+    /// the time from `clock`.
+    pub fn start(self, activity: ActivitySource, clock: SharedClock) -> Arc<dyn Progress> {
+        let shared = Shared {
+            state: Mutex::new(State {
+                counts: Counts::default(),
+                started: false,
+                phase: Phase::Starting,
+                logged: None,
+            }),
+            activity,
+            clock,
+        };
+        match self {
+            ProgressView::Quiet => Arc::new(Quiet),
+            ProgressView::Log => {
+                let log = Arc::new(LogProgress { shared });
+                tick(&log, LogProgress::EVERY);
+                log
+            }
+            ProgressView::Bar => {
+                let bar = BarProgress::new(shared);
+                tick(&bar, BarProgress::EVERY);
+                bar
+            }
+        }
+    }
+}
+
+/// What the views share: the run's state and where to read the client's.
+struct Shared {
+    state: Mutex<State>,
+    activity: ActivitySource,
+    clock: SharedClock,
+}
+
+struct State {
+    counts: Counts,
+    /// Whether the ledger gave its first counts.
+    started: bool,
+    phase: Phase,
+    /// What the last progress line said (the log view).
+    logged: Option<Said>,
+}
+
+/// What one look at a run shows; the log view says it again only if it changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Said {
+    counts: Counts,
+    phase: Phase,
+    activity: Activity,
+}
+
+impl Shared {
+    /// Keeps the ledger's new counts; returns the previous ones, None
+    /// before the first.
+    fn record(&self, counts: Counts) -> Option<Counts> {
+        let mut state = self.state.lock().expect("progress state");
+        let started = std::mem::replace(&mut state.started, true);
+        let before = std::mem::replace(&mut state.counts, counts);
+        started.then_some(before)
+    }
+
+    fn started(&self) -> bool {
+        self.state.lock().expect("progress state").started
+    }
+
+    fn look(&self) -> Said {
+        let activity = (self.activity)();
+        let state = self.state.lock().expect("progress state");
+        Said {
+            counts: state.counts,
+            phase: state.phase,
+            activity,
+        }
+    }
+}
+
+/// Refreshes `view` every `period` until it is finished or gone: the
+/// countdown of a hold and the client's counters move between ledger
+/// changes too.
+fn tick<V: Refresh + 'static>(view: &Arc<V>, period: Duration) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let weak: Weak<V> = Arc::downgrade(view);
+    runtime.spawn(async move {
+        let mut interval = tokio::time::interval(period);
+        interval.tick().await;
+        loop {
+            interval.tick().await;
+            match weak.upgrade() {
+                Some(view) if !view.finished() => view.refresh(),
+                _ => return,
+            }
+        }
+    });
+}
+
+trait Refresh: Send + Sync {
+    fn refresh(&self);
+    fn finished(&self) -> bool;
+}
+
+struct Quiet;
+
+impl Progress for Quiet {
+    fn update(&self, _: Counts) {}
+    fn phase(&self, _: Phase) {}
+    fn finish(&self) {}
+}
+
+/// Log lines: when the phase changes, at every tenth of the way, and every
+/// [`LogProgress::EVERY`] while something moved or the run waits.
 struct LogProgress {
-    total: u64,
-    published: AtomicU64,
+    shared: Shared,
+}
+
+impl LogProgress {
+    const EVERY: Duration = Duration::from_secs(10);
+
+    /// How far the run is, in twentieths: writing is half the way.
+    fn tenth(c: &Counts) -> u64 {
+        (c.written + c.published) * 10 / (2 * c.total.max(1))
+    }
+
+    fn say(&self, said: Said) {
+        let Said {
+            counts: c,
+            phase,
+            activity: a,
+        } = said;
+        let waiting = Waiting::of(phase, &a).map(|w| w.describe(self.shared.clock.now()));
+        tracing::info!(
+            phase = phase.label(),
+            written = c.written,
+            published = c.published,
+            deferred = c.deferred,
+            unpublished = c.unpublished,
+            of = c.total,
+            rate_limited = a.stats.rate_limited + a.stats.masked_rate_limited,
+            lock_waits = a.stats.locked,
+            retries = a.stats.retries,
+            waiting = waiting.as_deref().unwrap_or("nothing"),
+            "progress"
+        );
+        self.shared.state.lock().expect("progress state").logged = Some(said);
+    }
 }
 
 impl Progress for LogProgress {
-    fn written(&self) {}
-
-    fn published(&self, n: u64) {
-        let total = self.total;
-        let before = self.published.fetch_add(n, Ordering::Relaxed);
-        let after = before + n;
-        if before * 10 / total != after * 10 / total {
-            tracing::info!(published = after, of = total, "progress");
+    fn update(&self, counts: Counts) {
+        match self.shared.record(counts) {
+            None => tracing::info!(
+                agents = counts.total,
+                already_published = counts.published,
+                "run started"
+            ),
+            Some(before) if Self::tenth(&before) != Self::tenth(&counts) => {
+                self.say(self.shared.look())
+            }
+            Some(_) => {}
         }
     }
 
-    fn note(&self, message: &str) {
-        tracing::info!("{message}");
+    fn phase(&self, phase: Phase) {
+        let changed = {
+            let mut state = self.shared.state.lock().expect("progress state");
+            std::mem::replace(&mut state.phase, phase) != phase
+        };
+        if changed {
+            self.say(self.shared.look());
+        }
     }
 
     fn finish(&self) {}
 }
 
+impl Refresh for LogProgress {
+    fn refresh(&self) {
+        let said = self.shared.look();
+        let logged = self.shared.state.lock().expect("progress state").logged;
+        let waits = Waiting::of(said.phase, &said.activity).is_some();
+        if waits || logged != Some(said) {
+            self.say(said);
+        }
+    }
+
+    fn finished(&self) -> bool {
+        false
+    }
+}
+
+/// A bar, with the counts and the status line under it.
 struct BarProgress {
+    shared: Shared,
     bar: ProgressBar,
 }
 
-impl Progress for BarProgress {
-    fn written(&self) {}
+impl BarProgress {
+    const EVERY: Duration = Duration::from_millis(200);
 
-    fn published(&self, n: u64) {
-        self.bar.inc(n);
+    fn new(shared: Shared) -> Arc<Self> {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} {prefix:17} [{elapsed_precise}] {bar:30} {pos}/{len}\n  {msg}",
+            )
+            .expect("a valid template"),
+        );
+        // Log lines go above the bar instead of through it.
+        crate::telemetry::show_bar(Some(bar.clone()));
+        Arc::new(BarProgress { shared, bar })
+    }
+}
+
+impl Progress for BarProgress {
+    fn update(&self, counts: Counts) {
+        self.shared.record(counts);
+        self.refresh();
     }
 
-    fn note(&self, message: &str) {
-        self.bar.set_message(message.to_owned());
+    fn phase(&self, phase: Phase) {
+        self.shared.state.lock().expect("progress state").phase = phase;
+        self.refresh();
     }
 
     fn finish(&self) {
+        crate::telemetry::show_bar(None);
         self.bar.finish_and_clear();
+    }
+}
+
+impl Refresh for BarProgress {
+    fn refresh(&self) {
+        // Before the ledger's first counts, a bar of 0/0 would read "done".
+        if !self.shared.started() {
+            return;
+        }
+        let said = self.shared.look();
+        let c = said.counts;
+        let done = match said.phase {
+            Phase::Starting | Phase::Writing => c.written,
+            Phase::Publishing | Phase::Swaps { .. } => c.published,
+        };
+        self.bar.set_length(c.total);
+        self.bar.set_position(done);
+        self.bar.set_prefix(said.phase.label());
+        self.bar.set_message(status(&said, self.shared.clock.now()));
+    }
+
+    fn finished(&self) -> bool {
+        self.bar.is_finished()
+    }
+}
+
+/// The lines under the bar: the ledger's counts, then the client's trouble
+/// counters and what the run waits for.
+fn status(said: &Said, now: DateTime<Utc>) -> String {
+    let c = &said.counts;
+    let s = &said.activity.stats;
+    let mut out = format!(
+        "written {}/{} · published {} · deferred {} · unpublished {}\n  429s {} · lock waits {} · retries {}",
+        c.written,
+        c.total,
+        c.published,
+        c.deferred,
+        c.unpublished,
+        s.rate_limited + s.masked_rate_limited,
+        s.locked,
+        s.retries
+    );
+    if let Some(w) = Waiting::of(said.phase, &said.activity) {
+        out.push_str(" · waiting for ");
+        out.push_str(&w.describe(now));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeDelta;
+
+    #[test]
+    fn the_status_says_the_counts_the_trouble_and_the_wait() {
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        let mut said = Said {
+            counts: Counts {
+                total: 1200,
+                written: 412,
+                published: 0,
+                deferred: 3,
+                unpublished: 1,
+            },
+            phase: Phase::Writing,
+            activity: Activity::default(),
+        };
+        said.activity.stats.rate_limited = 12;
+        said.activity.stats.masked_rate_limited = 2;
+        said.activity.waiting = Some(ClientWait::RateLimit {
+            until: now + TimeDelta::milliseconds(2_100),
+        });
+        assert_eq!(
+            status(&said, now),
+            "written 412/1200 · published 0 · deferred 3 · unpublished 1\n  \
+             429s 14 · lock waits 0 · retries 0 · waiting for rate-limit hold, 3s left"
+        );
+        said.activity.waiting = None;
+        said.phase = Phase::Swaps {
+            next_poll: now + TimeDelta::seconds(30),
+        };
+        assert!(status(&said, now)
+            .ends_with("waiting for pending swaps, next poll at 00:00:30 (in 30s)"));
     }
 }

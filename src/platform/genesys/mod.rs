@@ -37,7 +37,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use reqwest::Method;
 use tokio_util::sync::CancellationToken;
 
-use super::{Outgoing, Platform, PublishBatch, Schedule, WriteOutcome};
+use super::{Activity, Outgoing, Platform, PublishBatch, Schedule, WriteOutcome};
 use crate::api::stats::StatsSnapshot;
 use crate::api::{PlatformClient, PlatformError};
 use crate::clock::SharedClock;
@@ -300,6 +300,10 @@ impl Platform for GenesysCloud {
 
     fn stats(&self) -> StatsSnapshot {
         self.http.client().stats()
+    }
+
+    fn activity(&self) -> Activity {
+        self.http.client().activity()
     }
 
     fn ready(&self) -> BoxFuture<'_, Result<(), PlatformError>> {

@@ -1,0 +1,235 @@
+//! What `publish` shows: on a terminal (a pseudo-terminal here, as a person
+//! would see it), in a log (no terminal), and under `--quiet`.
+
+mod common;
+
+use std::io::Read;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::publishing::{publish_to_the_end, sample_setup, spec, week};
+use common::TestConfig;
+
+/// A pseudo-terminal pair: the master end the test reads, and the slave
+/// end the binary gets as its stdin, stdout and stderr.
+fn open_pty() -> (std::fs::File, OwnedFd) {
+    // SAFETY: plain libc calls on descriptors this function owns; each
+    // result is checked before use.
+    unsafe {
+        let master = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+        assert!(master >= 0, "posix_openpt");
+        assert_eq!(libc::grantpt(master), 0, "grantpt");
+        assert_eq!(libc::unlockpt(master), 0, "unlockpt");
+        let mut name = [0 as libc::c_char; 128];
+        assert_eq!(libc::ptsname_r(master, name.as_mut_ptr(), name.len()), 0);
+        let slave = libc::open(name.as_ptr(), libc::O_RDWR | libc::O_NOCTTY);
+        assert!(slave >= 0, "open the slave end");
+        // Wide enough that the bar's lines do not wrap.
+        let size = libc::winsize {
+            ws_row: 50,
+            ws_col: 200,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        assert_eq!(libc::ioctl(slave, libc::TIOCSWINSZ, &size), 0);
+        (
+            std::fs::File::from_raw_fd(master),
+            OwnedFd::from_raw_fd(slave),
+        )
+    }
+}
+
+/// Everything the terminal received, escape sequences removed, carriage
+/// returns as line ends.
+fn plain(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let mut out = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => {
+                if chars.next_if_eq(&'[').is_some() {
+                    // A control sequence ends with a byte in @..~.
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+            }
+            '\r' => out.push('\n'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `publish` run to its end on a pseudo-terminal: its exit code and what
+/// the terminal showed.
+fn publish_on_a_terminal(cfg: &TestConfig) -> (Option<i32>, String) {
+    let (mut master, slave) = open_pty();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
+        .args(["publish", "--target", "chicago", "--config"])
+        .arg(&cfg.path)
+        .args(["--week", &week().to_string()])
+        .env("WFM_PUBLISHER__WORKERS__CONCURRENCY", "8")
+        .env("TERM", "xterm-256color")
+        .env_remove("RUST_LOG")
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave))
+        .spawn()
+        .unwrap();
+    // The test's copies of the slave end are gone: once the binary exits,
+    // reading the master end ends (EIO) instead of blocking.
+    let reader = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = master.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+        }
+        seen
+    });
+    let status = child.wait().unwrap();
+    let seen = reader.join().unwrap();
+    assert!(!seen.is_empty(), "the terminal showed nothing");
+    (status.code(), plain(&seen))
+}
+
+/// Every (written, published) pair the bar's status line showed, in order.
+fn frames(screen: &str) -> Vec<(u64, u64)> {
+    let number = |s: &str| -> Option<u64> {
+        let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    };
+    screen
+        .match_indices("written ")
+        .filter_map(|(at, _)| {
+            let rest = &screen[at + "written ".len()..];
+            let written = number(rest)?;
+            let published = rest.split("published ").nth(1).and_then(number)?;
+            Some((written, published))
+        })
+        .collect()
+}
+
+/// The rate-limited requests the final report counts.
+fn rate_limited(report: &str) -> u64 {
+    report
+        .split(" rate-limited (429)")
+        .next()
+        .and_then(|before| before.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_terminal_the_writes_move_the_bar_and_a_burst_of_429s_is_one_warning() {
+    let spec = spec(300, 0, Duration::from_secs(1));
+    let (sim, cfg) = sample_setup(&spec).await;
+    // 100 calls a second, where the client is allowed 1,000: the writes
+    // span several windows, each ending in a burst of 429s.
+    sim.reconfigure(|live| {
+        live.rate_limits.default.limit = 100;
+        // Unannounced, the limit is found by hitting it: more 429s.
+        live.server.advertise_rate_limits = false;
+    });
+    let (code, screen) = tokio::task::spawn_blocking(move || publish_on_a_terminal(&cfg))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(rate_limited(&screen) >= 3, "a burst of 429s: {screen}");
+
+    let frames = frames(&screen);
+    assert!(
+        frames.iter().any(|&(w, p)| w > 0 && p == 0),
+        "the written count moves before the first publish: {frames:?}\n{screen}"
+    );
+    assert!(screen.contains("300 agents: 300 published"), "{screen}");
+    assert!(
+        screen
+            .match_indices("429s ")
+            .any(|(at, _)| !screen[at + 5..].starts_with('0')),
+        "the status line counts the 429s:\n{screen}"
+    );
+    let started = screen.matches("rate limited: every worker").count();
+    assert_eq!(started, 1, "one warning for the burst:\n{screen}");
+    let ended: Vec<&str> = screen
+        .lines()
+        .filter(|l| l.contains("rate limiting ended"))
+        .collect();
+    assert_eq!(ended.len(), 1, "one line when it ends:\n{screen}");
+    assert!(ended[0].contains("count="), "{}", ended[0]);
+}
+
+#[tokio::test]
+async fn without_a_terminal_the_progress_lines_carry_the_counts() {
+    let spec = spec(300, 0, Duration::from_secs(1));
+    let (sim, cfg) = sample_setup(&spec).await;
+    sim.reconfigure(|live| {
+        live.rate_limits.default.limit = 100;
+        // Unannounced, the limit is found by hitting it: a burst of 429s.
+        live.server.advertise_rate_limits = false;
+    });
+    let run = publish_to_the_end(&cfg, &[]).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let progress: Vec<serde_json::Value> = run
+        .stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["message"] == "progress")
+        .collect();
+    assert!(!progress.is_empty(), "{}", run.stderr);
+    for line in &progress {
+        for field in [
+            "written",
+            "published",
+            "deferred",
+            "unpublished",
+            "of",
+            "rate_limited",
+            "lock_waits",
+            "retries",
+        ] {
+            assert!(line[field].is_u64(), "{field} in {line}");
+        }
+        assert!(line["phase"].is_string() && line["waiting"].is_string());
+    }
+    assert!(
+        progress
+            .iter()
+            .any(|l| l["phase"] == "writing" && l["published"] == 0),
+        "the writes are told as they go: {progress:?}"
+    );
+    assert!(
+        !run.stderr.contains('\u{1b}'),
+        "no bar and no colours: {}",
+        run.stderr
+    );
+    let warnings = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("rate limited: every worker"))
+        .count();
+    assert_eq!(warnings, 1, "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn quiet_shows_only_the_final_report() {
+    let spec = spec(40, 0, Duration::from_secs(1));
+    let (_sim, cfg) = sample_setup(&spec).await;
+    let run = publish_to_the_end(&cfg, &["--quiet"]).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.stderr, "", "nothing but the report");
+    assert!(run.stdout.starts_with("target chicago, week 2026-11-30"));
+    assert!(
+        run.stdout.contains("40 agents: 40 published"),
+        "{}",
+        run.stdout
+    );
+}
