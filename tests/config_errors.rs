@@ -823,6 +823,18 @@ fn dev_config_loads() {
     assert_eq!(s.targets.len(), 2);
 }
 
+#[test]
+fn the_genesys_cloud_example_loads() {
+    let s = Settings::load_with_env(&example("genesys-cloud.toml"), secret_env()).unwrap();
+    assert_eq!(
+        s.platform.api_base_url.as_str(),
+        "https://api.mypurecloud.com/"
+    );
+    let g = s.targets["chicago"].genesys.clone().unwrap();
+    assert_eq!(g.business_unit, "Chicago Support");
+    assert_eq!(g.activity_codes["lunch"], "Meal");
+}
+
 /// A Genesys Cloud target: the region gives both hosts, the business unit
 /// and how agents are named are the target's.
 const GENESYS: &str = r#"

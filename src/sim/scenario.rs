@@ -339,29 +339,22 @@ impl Scenario {
             message,
         };
         let orgs: HashSet<&str> = self.organizations.iter().map(|o| o.id.as_str()).collect();
-        for (i, c) in self.clients.iter().enumerate() {
-            if !orgs.contains(c.org_id.as_str()) {
+        let owners = self
+            .clients
+            .iter()
+            .map(|c| ("clients", &c.org_id))
+            .chain(self.templates.iter().map(|t| ("templates", &t.org_id)))
+            .chain(self.schedules.iter().map(|s| ("schedules", &s.org_id)));
+        let mut index: std::collections::HashMap<&str, usize> = Default::default();
+        for (list, org) in owners {
+            let i = index.entry(list).or_insert(0);
+            if !orgs.contains(org.as_str()) {
                 return Err(invalid(
-                    format!("clients[{i}].org_id"),
-                    format!("no organization {:?}", c.org_id),
+                    format!("{list}[{i}].org_id"),
+                    format!("no organization {org:?}"),
                 ));
             }
-        }
-        for (i, t) in self.templates.iter().enumerate() {
-            if !orgs.contains(t.org_id.as_str()) {
-                return Err(invalid(
-                    format!("templates[{i}].org_id"),
-                    format!("no organization {:?}", t.org_id),
-                ));
-            }
-        }
-        for (i, s) in self.schedules.iter().enumerate() {
-            if !orgs.contains(s.org_id.as_str()) {
-                return Err(invalid(
-                    format!("schedules[{i}].org_id"),
-                    format!("no organization {:?}", s.org_id),
-                ));
-            }
+            *i += 1;
         }
         for (name, bucket) in [
             ("default", self.rate_limits.default),
@@ -375,43 +368,44 @@ impl Scenario {
             }
         }
         for (i, w) in self.swaps.iter().enumerate() {
-            let Some(schedule) = self.schedules.iter().find(|s| s.id == w.schedule_id) else {
-                return Err(invalid(
-                    format!("swaps[{i}].schedule_id"),
-                    format!("no schedule {:?}", w.schedule_id),
-                ));
-            };
-            let roster = schedule.roster();
-            for (side, agent) in [("requester", &w.requester), ("recipient", &w.recipient)] {
-                if !roster.contains(&agent.agent_id) {
-                    return Err(invalid(
-                        format!("swaps[{i}].{side}.agent_id"),
-                        format!("{:?} is not on schedule {:?}", agent.agent_id, schedule.id),
-                    ));
-                }
-            }
-            if w.requester.shift.is_none() {
-                return Err(invalid(
-                    format!("swaps[{i}].requester.shift"),
-                    "a swap's requester always gives a shift".into(),
-                ));
-            }
-            match (w.resolve_after, w.resolution) {
-                (Some(_), None) | (None, Some(_)) => {
-                    return Err(invalid(
-                        format!("swaps[{i}]"),
-                        "resolve_after and resolution go together".into(),
-                    ))
-                }
-                (_, Some(SwapStatus::Pending)) => {
-                    return Err(invalid(
-                        format!("swaps[{i}].resolution"),
-                        "a swap resolves into approved, denied, expired or canceled".into(),
-                    ))
-                }
-                _ => {}
-            }
+            self.check_swap(w)
+                .map_err(|(key, message)| invalid(format!("swaps[{i}]{key}"), message))?;
         }
         Ok(())
+    }
+
+    /// A swap's problem, as the key below `swaps[i]` and what is wrong.
+    fn check_swap(&self, w: &Swap) -> Result<(), (String, String)> {
+        let Some(schedule) = self.schedules.iter().find(|s| s.id == w.schedule_id) else {
+            return Err((
+                ".schedule_id".into(),
+                format!("no schedule {:?}", w.schedule_id),
+            ));
+        };
+        let roster = schedule.roster();
+        for (side, agent) in [("requester", &w.requester), ("recipient", &w.recipient)] {
+            if !roster.contains(&agent.agent_id) {
+                return Err((
+                    format!(".{side}.agent_id"),
+                    format!("{:?} is not on schedule {:?}", agent.agent_id, schedule.id),
+                ));
+            }
+        }
+        if w.requester.shift.is_none() {
+            return Err((
+                ".requester.shift".into(),
+                "a swap's requester always gives a shift".into(),
+            ));
+        }
+        match (w.resolve_after, w.resolution) {
+            (Some(_), None) | (None, Some(_)) => {
+                Err(("".into(), "resolve_after and resolution go together".into()))
+            }
+            (_, Some(SwapStatus::Pending)) => Err((
+                ".resolution".into(),
+                "a swap resolves into approved, denied, expired or canceled".into(),
+            )),
+            _ => Ok(()),
+        }
     }
 }
