@@ -251,3 +251,54 @@ async fn a_missing_permission_is_named_in_one_line() {
     assert!(problems.contains("ININ-Correlation-Id"), "{problems}");
     assert!(!problems.contains("no-edit-secret"));
 }
+
+async fn check(bed: &Testbed) -> (Option<i32>, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
+        .args(["--log-format", "json", "check", "--config"])
+        .arg(&bed.path)
+        .args(["--week", WEEK])
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_names_each_permission_the_setup_and_the_trades() {
+    let clock = clock();
+    let sim = sim(clock).await;
+    let good = config(&sim.base_url(), "publisher");
+    good.write_week("chicago", week(), SOURCE).unwrap();
+    let (code, stdout) = check(&good).await;
+    assert_eq!(code, Some(0), "{stdout}");
+    for row in [
+        "permission wfm:schedule:edit",
+        "chicago: setup",
+        "chicago: shift trades",
+        "chicago: source",
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(row) && l.contains(" ok ")),
+            "{row}:\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("schedule sched-w48"), "{stdout}");
+
+    let reader = config(&sim.base_url(), "no-edit");
+    reader.write_week("chicago", week(), SOURCE).unwrap();
+    let (code, stdout) = check(&reader).await;
+    assert_eq!(code, Some(2), "{stdout}");
+    let failing: Vec<&str> = stdout.lines().filter(|l| l.contains("  FAIL  ")).collect();
+    assert!(
+        failing
+            .iter()
+            .any(|l| l.starts_with("permission wfm:schedule:edit") && l.contains("no division")),
+        "{stdout}"
+    );
+}

@@ -86,6 +86,17 @@ impl GenesysCloud {
         }
     }
 
+    /// The names of the divisions where the OAuth client's role holds
+    /// `permission` (for `check`; the call needs no permission itself).
+    pub async fn divisions_holding(&self, permission: &str) -> Result<Vec<String>, PlatformError> {
+        let path = format!(
+            "api/v2/authorization/divisionspermitted/paged/me?permission={permission}&pageSize=100"
+        );
+        let found: wire::Entities<wire::Division> =
+            self.http.json(Method::GET, &path, None::<&()>).await?;
+        Ok(found.entities.into_iter().filter_map(|d| d.name).collect())
+    }
+
     fn facts(&self) -> Result<Facts, PlatformError> {
         self.facts
             .lock()
