@@ -153,6 +153,16 @@ pub enum PlatformError {
 }
 
 impl PlatformError {
+    /// One request that got no answer, not retried here.
+    pub fn unanswered(endpoint: String, error: &reqwest::Error) -> Self {
+        PlatformError::Unavailable {
+            endpoint,
+            attempts: 1,
+            elapsed_secs: 0,
+            reason: super::classify::transport_reason(error),
+        }
+    }
+
     /// About the client or the platform as a whole, as opposed to one
     /// agent's week: no point going on with the other agents.
     pub fn is_run_level(&self) -> bool {

@@ -272,12 +272,7 @@ impl TokenManager {
             .timeout(i.timeout)
             .send()
             .await
-            .map_err(|e| PlatformError::Unavailable {
-                endpoint: endpoint.clone(),
-                attempts: 1,
-                elapsed_secs: 0,
-                reason: super::classify::transport_reason(&e),
-            })?;
+            .map_err(|e| PlatformError::unanswered(endpoint.clone(), &e))?;
         let status = response.status();
         let body = response.bytes().await.unwrap_or_default();
         if status.as_u16() == 401 {

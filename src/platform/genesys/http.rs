@@ -223,12 +223,7 @@ impl GenesysHttp {
         let response = request
             .send()
             .await
-            .map_err(|e| PlatformError::Unavailable {
-                endpoint: endpoint.clone(),
-                attempts: 1,
-                elapsed_secs: 0,
-                reason: transport_reason(&e),
-            })?;
+            .map_err(|e| PlatformError::unanswered(endpoint.clone(), &e))?;
         let status = response.status();
         if status.is_success() {
             return Ok(());

@@ -269,7 +269,9 @@ pub struct TradeShift {
     pub end_date: DateTime<Utc>,
 }
 
-/// `ErrorBody`, as far as an error line needs it.
+/// `ErrorBody`, as far as an error line needs it. Deliberately its own
+/// type beside the simple contract's (`api::model::ErrorBody`): the two
+/// platforms' bodies differ (`messageWithParams`, `contextId`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorBody {
