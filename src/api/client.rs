@@ -125,7 +125,13 @@ struct Inner {
     clock: SharedClock,
     stats: Arc<ClientStats>,
     schedule_orgs: Mutex<HashMap<String, String>>,
+    gate: std::sync::OnceLock<SendGate>,
 }
+
+/// Asked right before every request: false once this process may no
+/// longer send (it lost the publishing lease). Checked at the last moment,
+/// so a process resumed after a long pause sends nothing before it knows.
+pub type SendGate = Arc<dyn Fn() -> bool + Send + Sync>;
 
 /// The platform, as one OAuth client sees it. Cheap to clone; every clone
 /// shares the token, the limiters and the gate.
@@ -186,9 +192,15 @@ impl PlatformClient {
                 clock,
                 stats,
                 schedule_orgs: Mutex::new(HashMap::new()),
+                gate: std::sync::OnceLock::new(),
             }),
             run: None,
         })
+    }
+
+    /// Every request from now on first asks `gate`; set once.
+    pub fn set_send_gate(&self, gate: SendGate) {
+        let _ = self.inner.gate.set(gate);
     }
 
     pub fn tokens(&self) -> &TokenManager {
@@ -464,6 +476,9 @@ impl PlatformClient {
                 }
                 i.throttle.acquire(attempt.bucket).await;
                 let token = i.tokens.token().await?;
+                if i.gate.get().is_some_and(|open| !open()) {
+                    return Err(PlatformError::Cancelled);
+                }
                 attempt.count += 1;
                 let (answer, body) = self.exchange(&call, &attempt, &token).await;
                 match self

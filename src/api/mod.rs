@@ -12,6 +12,6 @@ mod throttle;
 pub mod token;
 pub mod url;
 
-pub use client::{PlatformClient, PublishOutcome, WriteOutcome};
+pub use client::{PlatformClient, PublishOutcome, SendGate, WriteOutcome};
 pub use error::{PendingAgent, PlatformError};
 pub use scopes::Operation;

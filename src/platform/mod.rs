@@ -37,8 +37,12 @@ pub fn connect(
     clock: SharedClock,
     locks: Arc<KeyedLocks>,
     cancel: CancellationToken,
+    gate: Option<crate::api::SendGate>,
 ) -> Result<Arc<dyn Platform>, PlatformError> {
     let client = PlatformClient::with_cancel(settings, clock, cancel)?;
+    if let Some(gate) = gate {
+        client.set_send_gate(gate);
+    }
     // The refresher stops by itself once the client is dropped.
     drop(client.tokens().spawn_refresher());
     Ok(Arc::new(SimpleContract::new(

@@ -68,6 +68,12 @@ impl Leadership {
         self.fence().is_some()
     }
 
+    /// A gate for the platform client: open while the lease is held.
+    pub fn send_gate(self: &Arc<Self>) -> crate::api::SendGate {
+        let me = self.clone();
+        Arc::new(move || me.is_leader())
+    }
+
     fn grant(&self, fence: i64, until: Instant) {
         *self.held.lock().expect("leadership") = Some(Term { fence, until });
     }
