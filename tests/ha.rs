@@ -26,13 +26,28 @@ fn upcoming_week() -> NaiveDate {
 /// A replica: `wfm-publisher run` on the shared database, a short lease,
 /// an hourly cron whose last firing it catches up when it takes the lease.
 fn replica(cfg: &TestConfig, url: &str, name: &str, platform: Option<&str>) -> Child {
+    replica_on(cfg, url, name, platform, ("3s", "1s"))
+}
+
+/// A replica with the lease `ttl` and `renew` given.
+fn replica_with_lease(cfg: &TestConfig, url: &str, name: &str, ttl: &str, renew: &str) -> Child {
+    replica_on(cfg, url, name, None, (ttl, renew))
+}
+
+fn replica_on(
+    cfg: &TestConfig,
+    url: &str,
+    name: &str,
+    platform: Option<&str>,
+    (ttl, renew): (&str, &str),
+) -> Child {
     let log = std::fs::File::create(cfg.dir().join(format!("{name}.log"))).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wfm-publisher"));
     cmd.args(["--log-format", "json", "run", "--config"])
         .arg(&cfg.path)
         .env("WFM_PUBLISHER__STORE__URL", url)
-        .env("WFM_PUBLISHER__STORE__LEASE_TTL", "3s")
-        .env("WFM_PUBLISHER__STORE__LEASE_RENEW", "1s")
+        .env("WFM_PUBLISHER__STORE__LEASE_TTL", ttl)
+        .env("WFM_PUBLISHER__STORE__LEASE_RENEW", renew)
         .env("WFM_PUBLISHER__ADMIN__LISTEN", "127.0.0.1:0")
         .env("WFM_PUBLISHER__TARGETS__CHICAGO__CRON", "0 * * * *")
         .env("WFM_PUBLISHER__TARGETS__CHICAGO__CATCH_UP", "2h")
@@ -227,4 +242,51 @@ async fn a_leader_stopped_past_its_lease_sends_nothing_after_it_resumes() {
     for r in [&leader, &standby] {
         signal(r, libc::SIGTERM);
     }
+}
+
+/// Takeover time with the default lease (TTL 15 s, renewed every 5 s):
+/// from `kill -9` of the leader to the standby's first request to the
+/// platform. A measurement for docs/BENCHMARKS.md, not an assertion:
+/// `cargo test --release --test ha -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: about 30 s of waiting out the lease"]
+async fn takeover_time_with_the_default_lease() {
+    let pg = PgCluster::start();
+    let url = pg.url();
+    let week = upcoming_week();
+    let spec = spec_for(week, 2000, 10, Duration::from_secs(60));
+    let (mut scenario, csv) = scenario_for(&spec);
+    scenario.faults.latency = Duration::from_millis(2);
+    let sim = spawn_sim(scenario).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    write_source_for(&cfg, week, &csv);
+    let mut leader = replica_with_lease(&cfg, &url, "leader", "15s", "5s");
+    let pid = leader.id();
+    until("the leader publishes", 30_000, || async {
+        leader_pid(&url).await == pid && sim.record().requests.len() > 300
+    })
+    .await;
+    let standby = replica_with_lease(&cfg, &url, "standby", "15s", "5s");
+    let standby_pid = standby.id();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    leader.start_kill().unwrap();
+    leader.wait().await.unwrap();
+    let killed = std::time::Instant::now();
+    let before = sim.record().requests.len();
+    until("the standby takes the lease", 30_000, || async {
+        leader_pid(&url).await == standby_pid
+    })
+    .await;
+    let elected = killed.elapsed();
+    until("the standby sends", 30_000, || async {
+        sim.record().requests.len() > before
+    })
+    .await;
+    let resumed = killed.elapsed();
+    println!(
+        "takeover: lease taken {:.1} s after kill -9, first request {:.1} s after",
+        elected.as_secs_f64(),
+        resumed.as_secs_f64()
+    );
+    drop(standby);
 }

@@ -10,6 +10,10 @@
 //! The admin token: `admin.token_file`, else `$CREDENTIALS_DIRECTORY/admin_token`,
 //! else none (triggering runs over HTTP is off).
 //!
+//! The PostgreSQL password (`store.url`): `store.password_file`, else
+//! `WFM_PUBLISHER__STORE__PASSWORD` (or `store.password`), else
+//! `$CREDENTIALS_DIRECTORY/store_password`, else none.
+//!
 //! A configured file that cannot be used gives way to the systemd credential
 //! of the same purpose when one exists (a warning says which was used: under
 //! `DynamicUser=` a root-only file is unreadable by design); when neither
