@@ -53,6 +53,11 @@ pub struct PostgresStore {
     /// renews on a connection of its own so a long batch never delays it.
     client: Mutex<Option<Client>>,
     leadership: Arc<Leadership>,
+    /// `SET LOCAL idle_in_transaction_session_timeout` of every write: a
+    /// process frozen mid-transaction (SIGSTOP, a VM pause) would hold the
+    /// lease row `FOR SHARE` and block every takeover; the server ends its
+    /// session after this instead (the write is lost, as it must be).
+    idle_limit: String,
 }
 
 impl PostgresStore {
@@ -70,6 +75,10 @@ impl PostgresStore {
             bridge,
             client: Mutex::new(None),
             leadership: leadership.clone(),
+            idle_limit: format!(
+                "SET LOCAL idle_in_transaction_session_timeout = {}",
+                settings.lease_renew.as_millis().max(1)
+            ),
         };
         store.with(|c| Box::pin(schema::migrate(c)))?;
         let lease = Lease::new(
@@ -116,9 +125,11 @@ impl PostgresStore {
             return Err(self.fenced(None));
         };
         let holder = self.leadership.holder().to_owned();
+        let idle_limit = self.idle_limit.clone();
         let done = self.with(move |c| {
             Box::pin(async move {
                 let tx = c.transaction().await?;
+                tx.batch_execute(&idle_limit).await?;
                 let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
                     [&lease::LEASE, &holder, &fence];
                 if tx.query_opt(FENCE_CHECK, &params).await?.is_none() {
