@@ -12,6 +12,7 @@ use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
+use crate::leader::{RunLock, RunLockError};
 use crate::publish::{Engine, EngineParts, KeyedLocks, ProgressView, Report, RunOptions};
 use crate::telemetry::{self, LogFormat};
 
@@ -162,9 +163,9 @@ fn target<'a>(
     })
 }
 
+/// The store for reading (`status`): no lease needed.
 fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn crate::store::Store>> {
-    let store = crate::store::SqliteStore::open(&settings.store.path)?;
-    Ok(Arc::new(store))
+    Ok(crate::store::open(&settings.store)?.store)
 }
 
 /// Loads the configuration or says every problem with it, one per line.
@@ -340,6 +341,10 @@ async fn publish(
     let cancel = cancelled_by_shutdown_signal(|| {
         tracing::warn!("stopping: requests already sent finish, the rest resumes at the next run")
     });
+    let (store, lock) = match run_lock(&settings, how.dry_run, &cancel).await? {
+        Ok(opened) => opened,
+        Err(code) => return Ok(code),
+    };
     let locks = Arc::new(KeyedLocks::default());
     let engine = Engine::new(EngineParts {
         platform: crate::platform::connect(
@@ -347,8 +352,9 @@ async fn publish(
             clock.clone(),
             locks.clone(),
             cancel.clone(),
+            lock.as_ref().map(RunLock::send_gate),
         )?,
-        store: open_store(&settings)?,
+        store,
         clock,
         locks,
         progress,
@@ -364,8 +370,33 @@ async fn publish(
     } else {
         engine.run(target, options).await?
     };
+    if let Some(lock) = lock {
+        lock.release().await;
+    }
     print_report(how.json, &report, Report::render)?;
     Ok(ExitCode::from(publish_exit_code(&report)))
+}
+
+/// The store, and with PostgreSQL the lease as the run lock: a second
+/// publisher (a daemon or another `publish`) is refused at once, naming the
+/// holder, exit 2. A dry run writes nothing and needs no lock.
+async fn run_lock(
+    settings: &Settings,
+    dry_run: bool,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> anyhow::Result<Result<(Arc<dyn crate::store::Store>, Option<RunLock>), ExitCode>> {
+    let opened = crate::store::open(&settings.store)?;
+    let Some(lease) = opened.lease.filter(|_| !dry_run) else {
+        return Ok(Ok((opened.store, None)));
+    };
+    match RunLock::take(lease, cancel.clone()).await {
+        Ok(lock) => Ok(Ok((opened.store, Some(lock)))),
+        Err(e @ RunLockError::Held { .. }) => {
+            eprintln!("wfm-publisher: {e}");
+            Ok(Err(ExitCode::from(exit::REFUSED)))
+        }
+        Err(RunLockError::Store(e)) => Err(e.into()),
+    }
 }
 
 /// `publish --wait-for-source`: a missing file is waited for as the daemon

@@ -13,7 +13,6 @@ use crate::clock::SharedClock;
 use crate::config::{ConfigError, Settings};
 use crate::publish::{Engine, EngineParts, KeyedLocks, ProgressView};
 use crate::sim::{self, Scenario, SimHandle};
-use crate::store::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TestbedError {
@@ -38,15 +37,21 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TestbedError + '_ {
 /// An engine for `settings`, with its own store and locks, logging its
 /// progress.
 pub fn engine(settings: &Settings, clock: SharedClock) -> Result<Engine, TestbedError> {
-    let store =
-        SqliteStore::open(&settings.store.path).map_err(|e| TestbedError::Setup(e.to_string()))?;
+    let store = crate::store::open(&settings.store)
+        .map_err(|e| TestbedError::Setup(e.to_string()))?
+        .store;
     let locks = Arc::new(KeyedLocks::default());
-    let platform =
-        crate::platform::connect(settings, clock.clone(), locks.clone(), Default::default())
-            .map_err(|e| TestbedError::Setup(e.to_string()))?;
+    let platform = crate::platform::connect(
+        settings,
+        clock.clone(),
+        locks.clone(),
+        Default::default(),
+        None,
+    )
+    .map_err(|e| TestbedError::Setup(e.to_string()))?;
     Ok(Engine::new(EngineParts {
         platform,
-        store: Arc::new(store),
+        store,
         clock,
         locks,
         progress: ProgressView::Log,

@@ -42,3 +42,31 @@ for name in failed:
 sys.exit(1 if failed else 0)
 PY
 echo "deployment settings: as required"
+
+"$venv/bin/kubernetes-validate" --strict --quiet ha/deployment.yaml ha/pdb.yaml ha/database-secret.yaml
+"$venv/bin/python" - <<'PY'
+import sys, yaml
+
+d = yaml.safe_load(open("ha/deployment.yaml"))
+pdb = yaml.safe_load(open("ha/pdb.yaml"))
+k = yaml.safe_load(open("ha/kustomization.yaml"))
+pod = d["spec"]["template"]["spec"]
+c = pod["containers"][0]
+env = {e["name"]: e for e in c.get("env", [])}
+url = env.get("WFM_PUBLISHER__STORE__URL", {}).get("valueFrom", {}).get("secretKeyRef", {})
+checks = {
+    "two replicas": d["spec"]["replicas"] == 2,
+    "database URL from the Secret": url.get("name") == "wfm-publisher-database" and url.get("key") == "url",
+    "password as a file": "WFM_PUBLISHER__STORE__PASSWORD_FILE" in env,
+    "no PVC": not any("persistentVolumeClaim" in v for v in pod["volumes"]),
+    "PDB keeps one": pdb["spec"]["minAvailable"] == 1,
+    "PDB selects the pods": pdb["spec"]["selector"]["matchLabels"] == d["spec"]["selector"]["matchLabels"],
+    "kustomization lists the PDB": "pdb.yaml" in k["resources"],
+    "readiness on /readyz": c["readinessProbe"]["httpGet"]["path"] == "/readyz",
+}
+failed = [name for name, ok in checks.items() if not ok]
+for name in failed:
+    print(f"ha/: {name}: not as required", file=sys.stderr)
+sys.exit(1 if failed else 0)
+PY
+echo "ha/: two replicas, PDB, database URL from a Secret: as required"

@@ -129,6 +129,7 @@ struct Inner {
     trouble: Trouble,
     waits: Waits,
     schedule_orgs: Mutex<HashMap<String, String>>,
+    gate: std::sync::OnceLock<SendGate>,
 }
 
 /// What a client's calls go through, lent to another platform's call loop.
@@ -140,6 +141,11 @@ pub(crate) struct Transport<'a> {
     pub timeout: Duration,
     pub clock: &'a SharedClock,
 }
+
+/// Asked right before every request: false once this process may no
+/// longer send (it lost the publishing lease). Checked at the last moment,
+/// so a process resumed after a long pause sends nothing before it knows.
+pub type SendGate = Arc<dyn Fn() -> bool + Send + Sync>;
 
 /// The platform, as one OAuth client sees it. Cheap to clone; every clone
 /// shares the token, the limiters and the gate.
@@ -212,9 +218,15 @@ impl PlatformClient {
                 clock,
                 stats,
                 schedule_orgs: Mutex::new(HashMap::new()),
+                gate: std::sync::OnceLock::new(),
             }),
             run: None,
         })
+    }
+
+    /// Every request from now on first asks `gate`; set once.
+    pub fn set_send_gate(&self, gate: SendGate) {
+        let _ = self.inner.gate.set(gate);
     }
 
     pub fn tokens(&self) -> &TokenManager {
@@ -253,6 +265,11 @@ impl PlatformClient {
                 ..run.own.snapshot()
             },
         }
+    }
+
+    /// False once this process may no longer send (it lost the lease).
+    pub(crate) fn may_send(&self) -> bool {
+        self.inner.gate.get().is_none_or(|open| open())
     }
 
     /// The shared machinery, for another platform's calls (Genesys Cloud):
@@ -531,6 +548,9 @@ impl PlatformClient {
                     let _waiting = i.waits.token();
                     i.tokens.token().await?
                 };
+                if !self.may_send() {
+                    return Err(PlatformError::Cancelled);
+                }
                 attempt.count += 1;
                 let (answer, body) = self.exchange(&call, &attempt, &token).await;
                 match self

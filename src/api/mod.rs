@@ -15,6 +15,6 @@ pub mod trouble;
 pub mod url;
 
 pub use classify::Advertised;
-pub use client::{PlatformClient, PublishOutcome, WriteOutcome};
+pub use client::{PlatformClient, PublishOutcome, SendGate, WriteOutcome};
 pub use error::{PendingAgent, PlatformError};
 pub use scopes::Operation;

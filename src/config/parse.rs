@@ -256,6 +256,28 @@ pub(crate) fn non_empty(s: &str) -> Result<String, String> {
 
 /// Relative paths are relative to the configuration file, not to whatever
 /// directory the daemon happened to be started from.
+/// A PostgreSQL URL without a password (it would show wherever the URL
+/// does). The message never repeats the value.
+pub(crate) fn postgres_url(s: &str) -> Result<String, String> {
+    let url = Url::parse(s).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(url.scheme(), "postgres" | "postgresql") {
+        return Err(format!(
+            "expected a postgres:// URL, found scheme {:?}",
+            url.scheme()
+        ));
+    }
+    if url.password().is_some() {
+        return Err(
+            "must not contain a password: set store.password_file, the environment \
+             variable WFM_PUBLISHER__STORE__PASSWORD, or the systemd credential store_password"
+                .into(),
+        );
+    }
+    s.parse::<tokio_postgres::Config>()
+        .map_err(|e| format!("not a PostgreSQL connection URL: {e}"))?;
+    Ok(s.to_owned())
+}
+
 pub(crate) fn path(s: &str, base: &Path) -> Result<PathBuf, String> {
     if s.trim().is_empty() {
         return Err("path must not be empty".into());

@@ -10,6 +10,10 @@
 //! The admin token: `admin.token_file`, else `$CREDENTIALS_DIRECTORY/admin_token`,
 //! else none (triggering runs over HTTP is off).
 //!
+//! The PostgreSQL password (`store.url`): `store.password_file`, else
+//! `WFM_PUBLISHER__STORE__PASSWORD` (or `store.password`), else
+//! `$CREDENTIALS_DIRECTORY/store_password`, else none.
+//!
 //! A configured file that cannot be used gives way to the systemd credential
 //! of the same purpose when one exists (a warning says which was used: under
 //! `DynamicUser=` a root-only file is unreadable by design); when neither
@@ -32,6 +36,7 @@ const CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
 /// The systemd credential names (`LoadCredential=NAME:PATH`).
 const CLIENT_SECRET: &str = "client_secret";
 const ADMIN_TOKEN: &str = "admin_token";
+const STORE_PASSWORD: &str = "store_password";
 
 /// A file that should hold a secret and cannot be used. Names the file and
 /// the reason, never the content.
@@ -76,34 +81,15 @@ pub(crate) struct NeitherSource {
 }
 
 pub(crate) fn client_secret(platform: &mut Table, r: &mut Reader, base: &Path) -> Option<Secret> {
-    // Both keys are read up front so neither is reported as unknown.
-    let file = platform.parsed(r, "client_secret_file", |s| parse::path(s, base));
-    let inline = platform.secret_string(r, "client_secret");
-
-    match file {
-        Field::Present(path) => {
-            return file_or_credential(platform, r, "client_secret_file", &path, CLIENT_SECRET)
-                .map(|(secret, _)| secret)
-        }
-        Field::Invalid => return None,
-        Field::Absent => {}
-    }
-    match inline {
-        Field::Present(s) if s.is_empty() => {
-            platform.problem(r, "client_secret", "must not be empty");
-            return None;
-        }
-        Field::Present(s) => return Some(Secret::new(s)),
-        Field::Invalid => return None,
-        Field::Absent => {}
-    }
-    match credential(r.env(), CLIENT_SECRET) {
-        Ok((secret, _)) => return Some(secret),
-        Err(e) if e.is_absent() => {}
-        Err(e) => {
-            platform.problem(r, "client_secret", e.to_string());
-            return None;
-        }
+    let found = first_secret(
+        platform,
+        r,
+        base,
+        ["client_secret_file", "client_secret"],
+        CLIENT_SECRET,
+    )?;
+    if found.is_some() {
+        return found;
     }
     let key = platform.key("client_secret");
     let env_var = r.env_var_for(&key);
@@ -117,6 +103,64 @@ pub(crate) fn client_secret(platform: &mut Table, r: &mut Reader, base: &Path) -
         ),
     );
     None
+}
+
+/// The PostgreSQL password: `store.password_file`, else `store.password`
+/// (in practice `WFM_PUBLISHER__STORE__PASSWORD`), else the credential
+/// `store_password`, else none (trust or peer authentication). `None` only
+/// after a problem was recorded.
+pub(crate) fn store_password(
+    store: &mut Table,
+    r: &mut Reader,
+    base: &Path,
+) -> Option<Option<Secret>> {
+    first_secret(
+        store,
+        r,
+        base,
+        ["password_file", "password"],
+        STORE_PASSWORD,
+    )
+}
+
+/// The first of: the file named by `keys[0]`, the value of `keys[1]` (the
+/// environment layer overrides the file), the systemd credential `name`.
+/// `Some(None)` when there is none of them; `None` after a problem.
+fn first_secret(
+    table: &mut Table,
+    r: &mut Reader,
+    base: &Path,
+    [file_key, inline_key]: [&'static str; 2],
+    name: &'static str,
+) -> Option<Option<Secret>> {
+    // Both keys are read up front so neither is reported as unknown.
+    let file = table.parsed(r, file_key, |s| parse::path(s, base));
+    let inline = table.secret_string(r, inline_key);
+    match file {
+        Field::Present(path) => {
+            return file_or_credential(table, r, file_key, &path, name)
+                .map(|(secret, _)| Some(secret))
+        }
+        Field::Invalid => return None,
+        Field::Absent => {}
+    }
+    match inline {
+        Field::Present(s) if s.is_empty() => {
+            table.problem(r, inline_key, "must not be empty");
+            return None;
+        }
+        Field::Present(s) => return Some(Some(Secret::new(s))),
+        Field::Invalid => return None,
+        Field::Absent => {}
+    }
+    match credential(r.env(), name) {
+        Ok((secret, _)) => Some(Some(secret)),
+        Err(e) if e.is_absent() => Some(None),
+        Err(e) => {
+            table.problem(r, inline_key, e.to_string());
+            None
+        }
+    }
 }
 
 /// `admin.token_file` or the credential `admin_token`, read now so a missing

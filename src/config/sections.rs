@@ -13,7 +13,7 @@ use chrono::{Utc, Weekday};
 use chrono_tz::Tz;
 
 use super::parse;
-use super::reader::{Reader, Table};
+use super::reader::{Field, Reader, Table};
 use super::secrets;
 use super::settings::*;
 
@@ -272,8 +272,43 @@ fn workers(t: &mut Table, r: &mut Reader) -> Option<WorkerSettings> {
 fn store(t: &mut Table, r: &mut Reader, base: &Path) -> Option<StoreSettings> {
     let path = t
         .parsed(r, "path", |s| parse::path(s, base))
-        .or(DEFAULT_STORE_PATH.into())?;
-    Some(StoreSettings { path })
+        .or(DEFAULT_STORE_PATH.into());
+    // Never quoted in a message: a URL may carry a password by mistake.
+    let url = match t.secret_string(r, "url") {
+        Field::Present(s) => match parse::postgres_url(&s) {
+            Ok(url) => Field::Present(url),
+            Err(msg) => {
+                t.problem(r, "url", msg);
+                Field::Invalid
+            }
+        },
+        other => other,
+    };
+    let password = secrets::store_password(t, r, base);
+    let lease_ttl = t
+        .parsed(r, "lease_ttl", parse::positive_duration)
+        .or(secs(15));
+    let lease_renew = t
+        .parsed(r, "lease_renew", parse::positive_duration)
+        .or(secs(5));
+    let (url, password) = (url.optional()?, password?);
+    let (lease_ttl, lease_renew) = (lease_ttl?, lease_renew?);
+    // Two renewals must fit in a lease, or one slow renewal loses it.
+    if url.is_some() && lease_renew * 2 > lease_ttl {
+        let msg = "must be at most half of store.lease_ttl, so that one late renewal does not lose the lease";
+        t.problem(r, "lease_renew", msg);
+        return None;
+    }
+    let postgres = url.map(|url| PostgresSettings {
+        url,
+        password,
+        lease_ttl,
+        lease_renew,
+    });
+    Some(StoreSettings {
+        path: path?,
+        postgres,
+    })
 }
 
 fn admin(t: &mut Table, r: &mut Reader, base: &Path) -> Option<AdminSettings> {

@@ -113,6 +113,23 @@ pub struct WorkerSettings {
 #[derive(Debug, Clone)]
 pub struct StoreSettings {
     pub path: PathBuf,
+    /// `store.url`: PostgreSQL shared by replicas, which then also holds
+    /// the leader lease; `None`: SQLite at `path`, one process.
+    pub postgres: Option<PostgresSettings>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PostgresSettings {
+    /// `postgres://user@host:port/db?sslmode=...`, never with a password,
+    /// so it may be shown in messages.
+    pub url: String,
+    /// From `store.password_file`, `WFM_PUBLISHER__STORE__PASSWORD` or the
+    /// systemd credential `store_password`; none for trust or peer auth.
+    pub password: Option<Secret>,
+    /// How long a lease lasts without renewal, on the database's clock.
+    pub lease_ttl: Duration,
+    /// How often the leader renews, and the standby tries to take over.
+    pub lease_renew: Duration,
 }
 
 #[derive(Debug, Clone)]

@@ -172,8 +172,10 @@ async fn readyz(State(daemon): State<Arc<Daemon>>) -> Response {
         return not_ready(e.to_string());
     }
     let engine = daemon.engine();
+    // A standby is ready too: it is what takes over.
+    let (role, _) = daemon.role();
     match tokio::time::timeout(Duration::from_secs(10), engine.platform().ready()).await {
-        Ok(Ok(_)) => (StatusCode::OK, Json(json!({"ready": true}))).into_response(),
+        Ok(Ok(_)) => (StatusCode::OK, Json(json!({"ready": true, "role": role}))).into_response(),
         Ok(Err(e)) => not_ready(e.to_string()),
         Err(_) => not_ready("the token endpoint did not answer within 10s".into()),
     }
@@ -218,7 +220,10 @@ async fn status(State(daemon): State<Arc<Daemon>>, headers: HeaderMap) -> Respon
             })
         })
         .collect();
+    let (role, lease_holder) = daemon.role();
     Json(json!({
+        "role": role,
+        "lease_holder": lease_holder,
         "targets": targets,
         "pending_deferrals": stored.pending_deferrals,
     }))
@@ -297,6 +302,11 @@ async fn trigger(
         Err(NotStarted::Running) => (
             StatusCode::CONFLICT,
             Json(json!({"error": format!("a run of {name} is already running")})),
+        )
+            .into_response(),
+        Err(NotStarted::Standby) => (
+            StatusCode::CONFLICT,
+            Json(json!({"error": "this process is the standby: the one holding the lease runs targets"})),
         )
             .into_response(),
         Err(NotStarted::NoSuchTarget) => (

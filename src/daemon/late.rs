@@ -122,7 +122,8 @@ async fn wait_for(
     tracing::info!(target = %target.name, %path, deadline = %watch.deadline, "waiting for the week's source file");
     status(&format!("{} waiting for {path}", target.name));
     let clock = &daemon.clock;
-    let waiting = wait::until_ready(watch, clock, &daemon.work);
+    let work = daemon.work();
+    let waiting = wait::until_ready(watch, clock, &work);
     tokio::pin!(waiting);
     let late = match watch.late_at.filter(|_| !*told_late) {
         Some(at) => clock.sleep((at - clock.now()).to_std().unwrap_or_default()),

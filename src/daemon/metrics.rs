@@ -101,4 +101,5 @@ pub fn register(settings: &Settings) {
     }
     metrics::gauge!("wfm_token_consecutive_failures", "client_id" => settings.platform.client_id.clone())
         .increment(0.0);
+    crate::leader::register_metrics();
 }

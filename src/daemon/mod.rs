@@ -24,9 +24,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
 use crate::config::{ConfigError, Settings};
+use crate::leader::Roles;
 use crate::platform;
 use crate::publish::{Engine, EngineParts, KeyedLocks, ProgressView, Report};
-use crate::store::{SqliteStore, Store, StoreError};
+use crate::store::{Role, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -63,6 +64,8 @@ pub struct Trigger {
 pub enum NotStarted {
     NoSuchTarget,
     Running,
+    /// Another process holds the lease: it runs the targets.
+    Standby,
 }
 
 pub struct DaemonOptions {
@@ -93,22 +96,41 @@ pub struct Daemon {
     phases: Mutex<BTreeMap<String, RunPhase>>,
     next_runs: Mutex<BTreeMap<String, DateTime<Utc>>>,
     triggers: mpsc::UnboundedSender<Trigger>,
-    work: CancellationToken,
+    /// Cancelled at the stop, and at the end of each term of the lease:
+    /// the runs of a term stop sending when it ends.
+    work: Mutex<CancellationToken>,
+    /// The lease's changes (PostgreSQL); `None`: this process is the only
+    /// one (SQLite) and always publishes.
+    roles: Option<Roles>,
+    /// Closed when the lease is lost: no request leaves after that.
+    gate: Option<crate::api::SendGate>,
     locks: Arc<KeyedLocks>,
     admin_addr: Mutex<Option<std::net::SocketAddr>>,
     /// The webhook's queue, shared by runs and the waits for late files.
     notifier: notify::Notifier,
 }
 
+/// What an engine of the daemon shares with the daemon.
+struct Shared<'a> {
+    store: &'a Arc<dyn Store>,
+    clock: &'a SharedClock,
+    locks: &'a Arc<KeyedLocks>,
+    gate: &'a Option<crate::api::SendGate>,
+}
+
 fn build_engine(
     settings: &Settings,
-    store: Arc<dyn Store>,
-    clock: SharedClock,
-    locks: Arc<KeyedLocks>,
+    shared: Shared<'_>,
     work: CancellationToken,
 ) -> Result<Arc<Engine>, DaemonError> {
+    let (store, clock, locks) = (
+        shared.store.clone(),
+        shared.clock.clone(),
+        shared.locks.clone(),
+    );
+    let gate = shared.gate.clone();
     Ok(Arc::new(Engine::new(EngineParts {
-        platform: platform::connect(settings, clock.clone(), locks.clone(), work.clone())?,
+        platform: platform::connect(settings, clock.clone(), locks.clone(), work.clone(), gate)?,
         store,
         clock,
         locks,
@@ -123,22 +145,30 @@ fn status(message: &str) {
 
 impl Daemon {
     /// Loads the configuration, opens the store, builds the engine.
+    /// With a shared store, the lease is kept from here on, until
+    /// `lease_stop`.
     fn open(
         options: &DaemonOptions,
+        lease_stop: &CancellationToken,
     ) -> Result<(Arc<Daemon>, mpsc::UnboundedReceiver<Trigger>), DaemonError> {
         let settings = Settings::load(&options.config)?;
         settings.log_warnings();
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.store.path)?);
+        let opened = crate::store::open(&settings.store)?;
+        let store = opened.store;
+        let gate = opened.lease.as_ref().map(|l| l.leadership().send_gate());
+        let roles = opened
+            .lease
+            .map(|lease| crate::leader::keep(lease, lease_stop.clone()).0);
         let (triggers, trigger_rx) = mpsc::unbounded_channel();
         let work = CancellationToken::new();
         let locks = Arc::new(KeyedLocks::default());
-        let engine = build_engine(
-            &settings,
-            store.clone(),
-            options.clock.clone(),
-            locks.clone(),
-            work.clone(),
-        )?;
+        let shared = Shared {
+            store: &store,
+            clock: &options.clock,
+            locks: &locks,
+            gate: &gate,
+        };
+        let engine = build_engine(&settings, shared, work.clone())?;
         let daemon = Daemon {
             clock: options.clock.clone(),
             config: options.config.clone(),
@@ -149,7 +179,9 @@ impl Daemon {
             phases: Mutex::new(BTreeMap::new()),
             next_runs: Mutex::new(BTreeMap::new()),
             triggers,
-            work,
+            work: Mutex::new(work),
+            roles,
+            gate,
             locks,
             admin_addr: Mutex::new(None),
             notifier: notify::Notifier::start(),
@@ -163,6 +195,50 @@ impl Daemon {
 
     pub fn engine(&self) -> Arc<Engine> {
         self.engine.read().expect("engine").clone()
+    }
+
+    /// Whether this process publishes: always with SQLite; with
+    /// PostgreSQL, while it holds the lease.
+    pub fn is_leader(&self) -> bool {
+        self.roles
+            .as_ref()
+            .is_none_or(|r| matches!(*r.borrow(), Role::Leader { .. }))
+    }
+
+    /// `leader` or `standby`, and who holds the lease when another does.
+    pub fn role(&self) -> (&'static str, Option<String>) {
+        match self.roles.as_ref().map(|r| r.borrow().clone()) {
+            None | Some(Role::Leader { .. }) => ("leader", None),
+            Some(Role::Standby { holder }) => ("standby", holder),
+        }
+    }
+
+    fn shared(&self) -> Shared<'_> {
+        Shared {
+            store: &self.store,
+            clock: &self.clock,
+            locks: &self.locks,
+            gate: &self.gate,
+        }
+    }
+
+    fn work(&self) -> CancellationToken {
+        self.work.lock().expect("work").clone()
+    }
+
+    /// A new term of the lease: runs started from now on stop with it.
+    fn new_term(&self) -> Result<(), DaemonError> {
+        let work = CancellationToken::new();
+        let engine = build_engine(&self.settings(), self.shared(), work.clone())?;
+        *self.work.lock().expect("work") = work;
+        *self.engine.write().expect("engine") = engine;
+        Ok(())
+    }
+
+    /// The lease is gone: the term's runs stop sending; the next leader
+    /// resumes them from the store.
+    fn end_term(&self) {
+        self.work().cancel();
     }
 
     pub fn is_running(&self, target: &str) -> bool {
@@ -195,6 +271,9 @@ impl Daemon {
     pub fn start_if_idle(&self, target: &str, reason: &'static str) -> Result<(), NotStarted> {
         if !self.settings().targets.contains_key(target) {
             return Err(NotStarted::NoSuchTarget);
+        }
+        if !self.is_leader() {
+            return Err(NotStarted::Standby);
         }
         if !self.claim(target) {
             return Err(NotStarted::Running);
@@ -242,13 +321,7 @@ impl Daemon {
         })?;
         fresh.log_warnings();
         metrics::register(&fresh);
-        let engine = build_engine(
-            &fresh,
-            self.store.clone(),
-            self.clock.clone(),
-            self.locks.clone(),
-            self.work.clone(),
-        )?;
+        let engine = build_engine(&fresh, self.shared(), self.work())?;
         let needs_restart = needs_restart(&self.settings(), &fresh);
         crate::telemetry::set_level(&fresh.log.level);
         *self.settings.write().expect("settings") = Arc::new(fresh);
@@ -274,6 +347,9 @@ fn needs_restart(old: &Settings, new: &Settings) -> Vec<&'static str> {
     if old.store.path != new.store.path {
         keys.push("store.path");
     }
+    if old.store.postgres.as_ref().map(|p| &p.url) != new.store.postgres.as_ref().map(|p| &p.url) {
+        keys.push("store.url");
+    }
     keys
 }
 
@@ -281,7 +357,8 @@ fn needs_restart(old: &Settings, new: &Settings) -> Vec<&'static str> {
 /// with `exit_when_done`, the runs started at once end). Returns the
 /// reports of the runs it finished.
 pub async fn run(mut options: DaemonOptions) -> Result<Vec<Report>, DaemonError> {
-    let (daemon, trigger_rx) = Daemon::open(&options)?;
+    let lease_stop = CancellationToken::new();
+    let (daemon, trigger_rx) = Daemon::open(&options, &lease_stop)?;
     // Before anything says "ready": until this handler exists, a SIGHUP from
     // `systemctl reload` (or anyone) would kill the process by default.
     let hangup = if options.reload_on_sighup {
@@ -312,12 +389,18 @@ pub async fn run(mut options: DaemonOptions) -> Result<Vec<Report>, DaemonError>
         options.exit_when_done,
         options.shutdown.clone(),
     );
-    runs.start_at_boot(&options.run_now)?;
-    main_loop(&mut runs, &options.shutdown, trigger_rx, hangup).await;
+    // With a lease, what starts at boot starts when the lease is taken.
+    if daemon.roles.is_none() {
+        runs.start_at_boot(&options.run_now)?;
+    }
+    let roles = daemon.roles.clone();
+    main_loop(&mut runs, &options.shutdown, trigger_rx, hangup, roles).await;
     // Both within workers.shutdown_grace, side by side: admin clients get
     // the same grace as runs, never one after the other.
     admin_stop.cancel();
     let reports = runs.drain().await;
+    // After the runs: a standby must not take over what is still sending.
+    lease_stop.cancel();
     let _ = admin_task.await;
     tracing::info!("stopped");
     Ok(reports)
@@ -334,6 +417,7 @@ async fn main_loop(
     shutdown: &CancellationToken,
     mut triggers: mpsc::UnboundedReceiver<Trigger>,
     mut hangup: Option<tokio::signal::unix::Signal>,
+    mut roles: Option<Roles>,
 ) {
     let watchdog = sd_notify::watchdog_enabled();
     let mut watchdog_tick =
@@ -355,12 +439,24 @@ async fn main_loop(
             Some(_) = next_signal(&mut hangup) => {
                 let _ = runs.daemon.reload();
             }
+            Some(role) = next_role(&mut roles) => runs.role_changed(role),
             _ = watchdog_tick.tick() => {
                 if watchdog.is_some() {
                     let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
                 }
             }
         }
+    }
+}
+
+async fn next_role(roles: &mut Option<Roles>) -> Option<Role> {
+    match roles {
+        Some(r) => match r.changed().await {
+            Ok(()) => Some(r.borrow_and_update().clone()),
+            // The keeper stopped (shutdown): nothing more will change.
+            Err(_) => std::future::pending().await,
+        },
+        None => std::future::pending().await,
     }
 }
 

@@ -14,7 +14,7 @@ use super::{cron, status, Daemon, DaemonError, Trigger};
 use crate::clock::SharedClock;
 use crate::config::TargetSettings;
 use crate::publish::{EngineError, Report};
-use crate::store::{Outcome, Store, StoreError};
+use crate::store::{Outcome, Role, Store, StoreError};
 
 type Ended = (String, Result<Report, EngineError>);
 
@@ -30,6 +30,8 @@ pub(super) struct Runs {
     shutdown: CancellationToken,
     /// Each target's wall-clock time its cron was last looked at.
     last_wall: BTreeMap<String, NaiveDateTime>,
+    /// The fencing token of the lease term this process leads, if any.
+    term: Option<i64>,
 }
 
 impl Runs {
@@ -56,6 +58,34 @@ impl Runs {
             exit_when_done,
             shutdown,
             last_wall,
+            term: None,
+        }
+    }
+
+    /// The lease changed hands: a term that ends stops its runs; a term
+    /// that starts resumes what the previous leader left and catches up a
+    /// run missed meanwhile, as a start would.
+    pub(super) fn role_changed(&mut self, role: Role) {
+        let term = match role {
+            Role::Leader { fence } => Some(fence),
+            Role::Standby { .. } => None,
+        };
+        if term == self.term {
+            return;
+        }
+        if self.term.is_some() {
+            self.daemon.end_term();
+        }
+        self.term = term;
+        if term.is_none() {
+            return;
+        }
+        let started = self
+            .daemon
+            .new_term()
+            .and_then(|()| self.start_at_boot(&[]));
+        if let Err(e) = started {
+            tracing::error!(error = %e, "cannot start the runs of this term");
         }
     }
 
@@ -70,6 +100,13 @@ impl Runs {
             }
             return false;
         };
+        if !daemon.is_leader() {
+            tracing::info!(target = %target.name, reason = trigger.reason, "standing by: the process holding the lease runs it");
+            if trigger.claimed {
+                daemon.release(&trigger.target);
+            }
+            return false;
+        }
         if !trigger.claimed && !daemon.claim(&target.name) {
             tracing::warn!(target = %target.name, reason = trigger.reason, "a run of this target is in progress: not starting another");
             return false;
@@ -199,7 +236,7 @@ impl Runs {
     pub(super) async fn drain(mut self) -> Vec<Report> {
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         status("stopping: letting requests already sent finish");
-        self.daemon.work.cancel();
+        self.daemon.work().cancel();
         let grace = self.daemon.settings().workers.shutdown_grace;
         let tasks = &mut self.tasks;
         let drained =

@@ -40,8 +40,12 @@ pub fn connect(
     clock: SharedClock,
     locks: Arc<KeyedLocks>,
     cancel: CancellationToken,
+    gate: Option<crate::api::SendGate>,
 ) -> Result<Arc<dyn Platform>, PlatformError> {
     let client = PlatformClient::with_cancel(settings, clock.clone(), cancel)?;
+    if let Some(gate) = gate {
+        client.set_send_gate(gate);
+    }
     // The refresher stops by itself once the client is dropped.
     drop(client.tokens().spawn_refresher());
     Ok(match settings.platform.kind {

@@ -2,13 +2,18 @@
 //! state change here before anything that depends on it is sent, so a crash
 //! at any point resumes where it stopped.
 //!
-//! A trait, so that a PostgreSQL backend can follow the SQLite one.
+//! One trait, two backends: SQLite, embedded, for one process; PostgreSQL,
+//! shared by replicas, which also holds the lease that lets exactly one of
+//! them publish (`store.url`).
 
+mod postgres;
+mod rows;
 mod sqlite;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -16,6 +21,7 @@ use serde::Serialize;
 use crate::plan::{AgentWeek, ContentHash, SwapStatus};
 use crate::publish::lifecycle::AgentState;
 
+pub use postgres::{Leadership, Lease, PostgresStore, Role};
 pub use sqlite::SqliteStore;
 
 pub type RunId = i64;
@@ -24,8 +30,45 @@ pub type RunId = i64;
 pub enum StoreError {
     #[error("state store {path}: {message}")]
     Sqlite { path: String, message: String },
+    #[error("state store {store}: {message}")]
+    Postgres { store: String, message: String },
     #[error("state store {path}: corrupt row: {message}")]
     Corrupt { path: String, message: String },
+    /// This process no longer holds the lease (or holds a later term than
+    /// the write's): the write was refused, nothing of it was saved.
+    #[error("state store {store}: write refused: this process no longer holds the publishing lease{}", fence.map(|f| format!(" (fencing token {f} is over)")).unwrap_or_default())]
+    Fenced { store: String, fence: Option<i64> },
+}
+
+impl StoreError {
+    /// The store could not be reached or refused the write as a former
+    /// leader's: the run stops and resumes under whoever leads next.
+    pub fn is_fenced(&self) -> bool {
+        matches!(self, StoreError::Fenced { .. })
+    }
+}
+
+/// The configured store, with the lease when it is shared (PostgreSQL).
+pub struct Opened {
+    pub store: Arc<dyn Store>,
+    pub lease: Option<Lease>,
+}
+
+/// Opens `store.url` when set, else the SQLite file `store.path`.
+pub fn open(settings: &crate::config::StoreSettings) -> Result<Opened, StoreError> {
+    match &settings.postgres {
+        Some(pg) => {
+            let (store, lease) = PostgresStore::open(pg)?;
+            Ok(Opened {
+                store: Arc::new(store),
+                lease: Some(lease),
+            })
+        }
+        None => Ok(Opened {
+            store: Arc::new(SqliteStore::open(&settings.path)?),
+            lease: None,
+        }),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

@@ -14,9 +14,8 @@ use std::sync::Mutex;
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use super::rows::{resumable_outcomes, shifts_json, state_columns, RawAgent, AGENT_COLUMNS};
 use super::*;
-use crate::plan::Shift;
-use crate::publish::lifecycle::{Unpublished, UnpublishedKind};
 
 /// The schema as this version writes it. `PRAGMA user_version` says which
 /// version a database is at; `migrate` brings older ones here.
@@ -176,21 +175,6 @@ fn raw_run(row: &Row<'_>) -> rusqlite::Result<RawRun> {
     })
 }
 
-struct RawAgent {
-    agent_id: String,
-    shifts: String,
-    content_hash: String,
-    status: String,
-    reason: Option<String>,
-    swap_id: Option<String>,
-    trade: Option<String>,
-    was_deferred: bool,
-    reason_kind: Option<String>,
-}
-
-const AGENT_COLUMNS: &str =
-    "agent_id, shifts, content_hash, status, reason, swap_id, trade, was_deferred, reason_kind";
-
 fn raw_agent(row: &Row<'_>) -> rusqlite::Result<RawAgent> {
     Ok(RawAgent {
         agent_id: row.get(0)?,
@@ -203,52 +187,6 @@ fn raw_agent(row: &Row<'_>) -> rusqlite::Result<RawAgent> {
         was_deferred: row.get(7)?,
         reason_kind: row.get(8)?,
     })
-}
-
-/// How a shift is kept in the `shifts` column: the JSON the first release
-/// wrote, so that its databases stay readable.
-#[derive(serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct StoredShift {
-    start_time: DateTime<Utc>,
-    end_time: DateTime<Utc>,
-    #[serde(default)]
-    activity: Option<String>,
-}
-
-fn shifts_json(week: &AgentWeek) -> String {
-    let stored: Vec<StoredShift> = week
-        .shifts()
-        .iter()
-        .map(|s| StoredShift {
-            start_time: s.start,
-            end_time: s.end,
-            activity: Some(s.activity.clone()),
-        })
-        .collect();
-    serde_json::to_string(&stored).expect("shifts serialize")
-}
-
-/// The columns an agent's state is kept in: status, reason, reason kind,
-/// swap id.
-fn state_columns(
-    state: &AgentState,
-) -> (
-    &'static str,
-    Option<&str>,
-    Option<&'static str>,
-    Option<&str>,
-) {
-    match state {
-        AgentState::Deferred { swap_id } => (state.kind().as_str(), None, None, Some(swap_id)),
-        AgentState::Unpublished(u) => (
-            state.kind().as_str(),
-            Some(u.detail.as_str()),
-            Some(u.kind.as_str()),
-            None,
-        ),
-        _ => (state.kind().as_str(), None, None, None),
-    }
 }
 
 fn time(t: DateTime<Utc>) -> String {
@@ -280,47 +218,6 @@ impl SqliteStore {
         })
     }
 
-    fn agent(&self, raw: RawAgent) -> Result<AgentRow, StoreError> {
-        let corrupt = |what: &str| self.corrupt(format!("agent {}: {what}", raw.agent_id));
-        let stored: Vec<StoredShift> =
-            serde_json::from_str(&raw.shifts).map_err(|e| corrupt(&format!("shifts: {e}")))?;
-        let week = AgentWeek::stored(
-            stored
-                .into_iter()
-                .map(|s| Shift {
-                    start: s.start_time,
-                    end: s.end_time,
-                    activity: s.activity.unwrap_or_default(),
-                })
-                .collect(),
-            ContentHash::from_stored(raw.content_hash),
-        );
-        let state = match raw.status.as_str() {
-            "planned" => AgentState::Planned,
-            "written" => AgentState::Written,
-            "published" => AgentState::Published,
-            "deferred" => AgentState::Deferred {
-                swap_id: raw.swap_id.unwrap_or_default(),
-            },
-            "unpublished" => {
-                let kind = raw
-                    .reason_kind
-                    .as_deref()
-                    .and_then(UnpublishedKind::parse)
-                    .ok_or_else(|| corrupt(&format!("reason kind {:?}", raw.reason_kind)))?;
-                AgentState::Unpublished(Unpublished::new(kind, raw.reason.unwrap_or_default()))
-            }
-            other => return Err(corrupt(&format!("status {other:?}"))),
-        };
-        Ok(AgentRow {
-            agent_id: raw.agent_id,
-            week,
-            state,
-            was_deferred: raw.was_deferred,
-            trade: raw.trade,
-        })
-    }
-
     /// Writes rows as they are, remembering published content per schedule.
     fn save_rows(
         tx: &rusqlite::Transaction<'_>,
@@ -342,16 +239,16 @@ impl SqliteStore {
              ON CONFLICT (schedule_id, agent_id) DO UPDATE SET content_hash = excluded.content_hash",
         )?;
         for a in agents {
-            let (status, reason, kind, swap) = state_columns(&a.state);
+            let state = state_columns(&a.state);
             upsert.execute(params![
                 run,
                 a.agent_id,
                 shifts_json(&a.week),
                 a.week.hash().as_str(),
-                status,
-                reason,
-                kind,
-                swap,
+                state.status,
+                state.reason,
+                state.reason_kind,
+                state.swap_id,
                 a.trade,
                 a.was_deferred
             ])?;
@@ -518,7 +415,9 @@ impl Store for SqliteStore {
             let rows = q.query_map(params![run], raw_agent)?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
         })?;
-        raws.into_iter().map(|r| self.agent(r)).collect()
+        raws.into_iter()
+            .map(|r| r.decode().map_err(|m| self.corrupt(m)))
+            .collect()
     }
 
     fn pending_deferrals(&self) -> Result<Vec<PendingDeferral>, StoreError> {
@@ -556,18 +455,11 @@ impl Store for SqliteStore {
     }
 }
 
-/// `'running', 'failed'`: the outcomes [`Outcome::is_resumable`] names.
-fn resumable_outcomes() -> String {
-    Outcome::RESUMABLE
-        .iter()
-        .map(|o| format!("'{o}'"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::Shift;
+    use crate::publish::lifecycle::UnpublishedKind;
 
     fn week(h: u32) -> AgentWeek {
         AgentWeek::new(vec![Shift {
@@ -575,87 +467,6 @@ mod tests {
             end: format!("2026-11-30T{:02}:00:00Z", h + 8).parse().unwrap(),
             activity: "phone".into(),
         }])
-    }
-
-    fn row(agent: &str, week: AgentWeek, state: AgentState) -> AgentRow {
-        AgentRow {
-            agent_id: agent.into(),
-            week,
-            was_deferred: matches!(state, AgentState::Deferred { .. }),
-            state,
-            trade: None,
-        }
-    }
-
-    fn new_run(week: NaiveDate) -> NewRun<'static> {
-        NewRun {
-            target: "chicago",
-            week_start: week,
-            schedule_id: "s-1",
-            source: "in.csv",
-            source_hash: "h",
-            started_at: Utc::now(),
-        }
-    }
-
-    #[test]
-    fn a_run_survives_reopening_and_trades_apply_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.db");
-        let monday = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
-        let deferred = AgentState::Deferred {
-            swap_id: "sw-1".into(),
-        };
-        let run = {
-            let store = SqliteStore::open(&path).unwrap();
-            let planned = [
-                row("a-1", week(8), AgentState::Planned),
-                row("a-2", week(14), AgentState::Planned),
-            ];
-            let run = store.create_run(&new_run(monday), &planned).unwrap();
-            store
-                .save_agents(
-                    run,
-                    "s-1",
-                    &[
-                        row("a-1", week(8), deferred.clone()),
-                        row("a-2", week(14), AgentState::Published),
-                    ],
-                )
-                .unwrap();
-            run
-        };
-        let store = SqliteStore::open(&path).unwrap();
-        let open = store.open_run("chicago", monday).unwrap().unwrap();
-        assert_eq!(open.run.id, run);
-        assert_eq!(open.agents[0].state, deferred);
-        assert!(open.agents[0].was_deferred);
-        assert_eq!(open.agents[1].state, AgentState::Published);
-        assert_eq!(
-            store.published_hashes("s-1").unwrap()["a-2"],
-            *week(14).hash()
-        );
-        assert_eq!(store.pending_deferrals().unwrap().len(), 1);
-
-        let swap = AppliedSwap {
-            swap_id: "sw-1",
-            resolution: SwapStatus::Approved,
-        };
-        let traded = [row("a-1", week(10), AgentState::Planned)];
-        store.save_trade(run, "s-1", &swap, &traded).unwrap();
-        assert!(
-            store.save_trade(run, "s-1", &swap, &traded).is_err(),
-            "a trade applies once"
-        );
-        let open = store.open_run("chicago", monday).unwrap().unwrap();
-        assert_eq!(open.applied_swaps, vec!["sw-1".to_owned()]);
-        assert_eq!(open.agents[0].week, week(10));
-
-        store
-            .finish_run(run, Outcome::Success, "done", Utc::now())
-            .unwrap();
-        assert!(store.open_run("chicago", monday).unwrap().is_none());
-        assert_eq!(store.recent_runs(5).unwrap()[0].outcome, Outcome::Success);
     }
 
     /// What the first release's `SqliteStore::open` created, and rows as it

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod oauth;
+pub mod postgres;
 pub mod publishing;
 
 use std::net::SocketAddr;

@@ -110,6 +110,9 @@ impl GenesysHttp {
         loop {
             t.throttle.acquire(Bucket::Default).await;
             let token = self.client.tokens().token().await?;
+            if !self.client.may_send() {
+                return Err(PlatformError::Cancelled);
+            }
             self.client.count(|s| &s.requests);
             let mut request = t
                 .http

@@ -1,0 +1,174 @@
+//! `Store` for PostgreSQL: reads on the shared connection, writes through
+//! the fenced transaction of [`PostgresStore::write`].
+
+use super::*;
+
+impl Store for PostgresStore {
+    fn open_run(&self, target: &str, week: NaiveDate) -> Result<Option<OpenRun>, StoreError> {
+        let target = target.to_owned();
+        let found = self.with(move |c| {
+            Box::pin(async move {
+                let query = format!(
+                    "SELECT {RUN_COLUMNS} FROM runs WHERE target = $1 AND week_start = $2
+                     AND outcome IN ({}) ORDER BY id DESC LIMIT 1",
+                    resumable_outcomes()
+                );
+                let Some(run) = c.query_opt(&query, &[&target, &week]).await? else {
+                    return Ok(None);
+                };
+                let id: RunId = run.get(0);
+                let agents = c.query(&agents_query(), &[&id]).await?;
+                let swaps = c
+                    .query(
+                        "SELECT swap_id FROM applied_swaps WHERE run_id = $1 ORDER BY swap_id",
+                        &[&id],
+                    )
+                    .await?;
+                Ok(Some((run, agents, swaps)))
+            })
+        })?;
+        let Some((run, agents, swaps)) = found else {
+            return Ok(None);
+        };
+        Ok(Some(OpenRun {
+            run: self.run_record(&run)?,
+            agents: self.agent_rows(&agents)?,
+            applied_swaps: swaps.iter().map(|r| r.get(0)).collect(),
+        }))
+    }
+
+    fn create_run(&self, run: &NewRun<'_>, agents: &[AgentRow]) -> Result<RunId, StoreError> {
+        let (run, rows) = (OwnedRun::of(run), Columns::of(agents));
+        self.write(move |tx| {
+            Box::pin(async move {
+                let id = run.insert(tx, Outcome::Running, None).await?;
+                rows.save(tx, id, &run.schedule_id).await?;
+                Ok(id)
+            })
+        })
+    }
+
+    fn refused_run(&self, run: &NewRun<'_>, reason: &str) -> Result<RunId, StoreError> {
+        let (run, reason) = (OwnedRun::of(run), reason.to_owned());
+        self.write(move |tx| {
+            Box::pin(async move { run.insert(tx, Outcome::Refused, Some(&reason)).await })
+        })
+    }
+
+    fn save_agents(
+        &self,
+        run: RunId,
+        schedule_id: &str,
+        agents: &[AgentRow],
+    ) -> Result<(), StoreError> {
+        let (schedule, rows) = (schedule_id.to_owned(), Columns::of(agents));
+        self.write(move |tx| Box::pin(async move { rows.save(tx, run, &schedule).await }))
+    }
+
+    fn save_trade(
+        &self,
+        run: RunId,
+        schedule_id: &str,
+        swap: &AppliedSwap<'_>,
+        agents: &[AgentRow],
+    ) -> Result<(), StoreError> {
+        let (schedule, rows) = (schedule_id.to_owned(), Columns::of(agents));
+        let (swap_id, resolution) = (swap.swap_id.to_owned(), swap.resolution.as_str());
+        self.write(move |tx| {
+            Box::pin(async move {
+                tx.execute(
+                    "INSERT INTO applied_swaps (run_id, swap_id, resolution) VALUES ($1, $2, $3)",
+                    &[&run, &swap_id, &resolution],
+                )
+                .await?;
+                rows.save(tx, run, &schedule).await
+            })
+        })
+    }
+
+    fn published_hashes(
+        &self,
+        schedule_id: &str,
+    ) -> Result<BTreeMap<String, ContentHash>, StoreError> {
+        let schedule = schedule_id.to_owned();
+        let rows = self.with(move |c| {
+            Box::pin(async move {
+                c.query(
+                    "SELECT agent_id, content_hash FROM published WHERE schedule_id = $1",
+                    &[&schedule],
+                )
+                .await
+            })
+        })?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), ContentHash::from_stored(r.get(1))))
+            .collect())
+    }
+
+    fn finish_run(
+        &self,
+        run: RunId,
+        outcome: Outcome,
+        summary: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (outcome, summary) = (outcome.to_string(), summary.to_owned());
+        self.write(move |tx| {
+            Box::pin(async move {
+                tx.execute(
+                    "UPDATE runs SET outcome = $2, summary = $3, finished_at = $4 WHERE id = $1",
+                    &[&run, &outcome, &summary, &at],
+                )
+                .await
+                .map(|_| ())
+            })
+        })
+    }
+
+    fn recent_runs(&self, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
+        let limit = limit as i64;
+        let rows = self.with(move |c| {
+            Box::pin(async move {
+                let query = format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT $1");
+                c.query(&query, &[&limit]).await
+            })
+        })?;
+        rows.iter().map(|r| self.run_record(r)).collect()
+    }
+
+    fn agents(&self, run: RunId) -> Result<Vec<AgentRow>, StoreError> {
+        let rows =
+            self.with(move |c| Box::pin(async move { c.query(&agents_query(), &[&run]).await }))?;
+        self.agent_rows(&rows)
+    }
+
+    fn pending_deferrals(&self) -> Result<Vec<PendingDeferral>, StoreError> {
+        let rows = self.with(|c| {
+            Box::pin(async move {
+                let query = format!(
+                    "SELECT r.id, r.target, r.week_start, a.agent_id, a.swap_id
+                     FROM agents a JOIN runs r ON r.id = a.run_id
+                     WHERE a.status = 'deferred' AND r.outcome IN ({})
+                     ORDER BY r.id, a.agent_id",
+                    resumable_outcomes()
+                );
+                c.query(&query, &[]).await
+            })
+        })?;
+        Ok(rows
+            .iter()
+            .map(|r| PendingDeferral {
+                run_id: r.get(0),
+                target: r.get(1),
+                week_start: r.get(2),
+                agent_id: r.get(3),
+                swap_id: r.get(4),
+            })
+            .collect())
+    }
+}
+
+fn agents_query() -> String {
+    format!("SELECT {AGENT_COLUMNS} FROM agents WHERE run_id = $1 ORDER BY agent_id")
+}

@@ -1,0 +1,136 @@
+//! How an agent's row is kept, the same in every backend: the shifts as
+//! the JSON the first release wrote, the state as a status with its reason,
+//! its reason's kind and its swap. Values only: which state follows which
+//! is decided in `publish::lifecycle`.
+
+use chrono::{DateTime, Utc};
+
+use super::{AgentRow, Outcome};
+use crate::plan::{AgentWeek, ContentHash, Shift};
+use crate::publish::lifecycle::{AgentState, Unpublished, UnpublishedKind};
+
+/// An agent's row read as text, turned into typed values afterwards so
+/// that a bad value is reported as such rather than as a SQL error.
+pub(super) struct RawAgent {
+    pub agent_id: String,
+    pub shifts: String,
+    pub content_hash: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub swap_id: Option<String>,
+    pub trade: Option<String>,
+    pub was_deferred: bool,
+    pub reason_kind: Option<String>,
+}
+
+pub(super) const AGENT_COLUMNS: &str =
+    "agent_id, shifts, content_hash, status, reason, swap_id, trade, was_deferred, reason_kind";
+
+/// How a shift is kept in the `shifts` column: the JSON the first release
+/// wrote, so that its databases stay readable.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredShift {
+    start_time: DateTime<Utc>,
+    end_time: DateTime<Utc>,
+    #[serde(default)]
+    activity: Option<String>,
+}
+
+pub(super) fn shifts_json(week: &AgentWeek) -> String {
+    let stored: Vec<StoredShift> = week
+        .shifts()
+        .iter()
+        .map(|s| StoredShift {
+            start_time: s.start,
+            end_time: s.end,
+            activity: Some(s.activity.clone()),
+        })
+        .collect();
+    serde_json::to_string(&stored).expect("shifts serialize")
+}
+
+/// The columns an agent's state is kept in.
+pub(super) struct StateColumns<'a> {
+    pub status: &'static str,
+    pub reason: Option<&'a str>,
+    pub reason_kind: Option<&'static str>,
+    pub swap_id: Option<&'a str>,
+}
+
+pub(super) fn state_columns(state: &AgentState) -> StateColumns<'_> {
+    let status = state.kind().as_str();
+    match state {
+        AgentState::Deferred { swap_id } => StateColumns {
+            status,
+            reason: None,
+            reason_kind: None,
+            swap_id: Some(swap_id),
+        },
+        AgentState::Unpublished(u) => StateColumns {
+            status,
+            reason: Some(u.detail.as_str()),
+            reason_kind: Some(u.kind.as_str()),
+            swap_id: None,
+        },
+        _ => StateColumns {
+            status,
+            reason: None,
+            reason_kind: None,
+            swap_id: None,
+        },
+    }
+}
+
+impl RawAgent {
+    /// The typed row, or what is wrong with the stored one.
+    pub(super) fn decode(self) -> Result<AgentRow, String> {
+        let id = &self.agent_id;
+        let stored: Vec<StoredShift> =
+            serde_json::from_str(&self.shifts).map_err(|e| format!("agent {id}: shifts: {e}"))?;
+        let week = AgentWeek::stored(
+            stored
+                .into_iter()
+                .map(|s| Shift {
+                    start: s.start_time,
+                    end: s.end_time,
+                    activity: s.activity.unwrap_or_default(),
+                })
+                .collect(),
+            ContentHash::from_stored(self.content_hash),
+        );
+        let state = match self.status.as_str() {
+            "planned" => AgentState::Planned,
+            "written" => AgentState::Written,
+            "published" => AgentState::Published,
+            "deferred" => AgentState::Deferred {
+                swap_id: self.swap_id.unwrap_or_default(),
+            },
+            "unpublished" => {
+                let kind = self
+                    .reason_kind
+                    .as_deref()
+                    .and_then(UnpublishedKind::parse)
+                    .ok_or_else(|| format!("agent {id}: reason kind {:?}", self.reason_kind))?;
+                AgentState::Unpublished(Unpublished::new(kind, self.reason.unwrap_or_default()))
+            }
+            other => return Err(format!("agent {id}: status {other:?}")),
+        };
+        Ok(AgentRow {
+            agent_id: self.agent_id,
+            week,
+            state,
+            was_deferred: self.was_deferred,
+            trade: self.trade,
+        })
+    }
+}
+
+/// `'running', 'failed'`: the outcomes [`Outcome::is_resumable`] names.
+pub(super) fn resumable_outcomes() -> String {
+    Outcome::RESUMABLE
+        .iter()
+        .map(|o| format!("'{o}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

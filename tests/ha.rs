@@ -1,0 +1,292 @@
+//! Two daemons on one PostgreSQL, exactly one publishing: `kill -9` of the
+//! leader at random points of a 2,000-agent run with pending swaps and a
+//! database restart mid-run; a leader stopped (SIGSTOP) past its lease.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::Duration;
+
+use chrono::{NaiveDate, Utc};
+use common::postgres::PgCluster;
+use common::publishing::*;
+use common::*;
+use tokio::process::{Child, Command};
+
+/// The week a daemon started now publishes (its catch-up run's week).
+fn upcoming_week() -> NaiveDate {
+    wfm_publisher::week::upcoming_week_start(
+        Utc::now(),
+        "America/Chicago".parse().unwrap(),
+        chrono::Weekday::Mon,
+    )
+}
+
+/// A replica: `wfm-publisher run` on the shared database, a short lease,
+/// an hourly cron whose last firing it catches up when it takes the lease.
+fn replica(cfg: &TestConfig, url: &str, name: &str, platform: Option<&str>) -> Child {
+    replica_on(cfg, url, name, platform, ("3s", "1s"))
+}
+
+/// A replica with the lease `ttl` and `renew` given.
+fn replica_with_lease(cfg: &TestConfig, url: &str, name: &str, ttl: &str, renew: &str) -> Child {
+    replica_on(cfg, url, name, None, (ttl, renew))
+}
+
+fn replica_on(
+    cfg: &TestConfig,
+    url: &str,
+    name: &str,
+    platform: Option<&str>,
+    (ttl, renew): (&str, &str),
+) -> Child {
+    let log = std::fs::File::create(cfg.dir().join(format!("{name}.log"))).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wfm-publisher"));
+    cmd.args(["--log-format", "json", "run", "--config"])
+        .arg(&cfg.path)
+        .env("WFM_PUBLISHER__STORE__URL", url)
+        .env("WFM_PUBLISHER__STORE__LEASE_TTL", ttl)
+        .env("WFM_PUBLISHER__STORE__LEASE_RENEW", renew)
+        .env("WFM_PUBLISHER__ADMIN__LISTEN", "127.0.0.1:0")
+        .env("WFM_PUBLISHER__TARGETS__CHICAGO__CRON", "0 * * * *")
+        .env("WFM_PUBLISHER__TARGETS__CHICAGO__CATCH_UP", "2h")
+        .env("WFM_PUBLISHER__TARGETS__CHICAGO__DEFERRAL__DEADLINE", "10m")
+        .env(
+            "WFM_PUBLISHER__TARGETS__CHICAGO__DEFERRAL__POLL_INTERVAL",
+            "300ms",
+        )
+        .env("WFM_PUBLISHER__WORKERS__CONCURRENCY", "8")
+        .env("RUST_LOG", "info");
+    if let Some(base) = platform {
+        cmd.env("WFM_PUBLISHER__PLATFORM__API_BASE_URL", base)
+            .env("WFM_PUBLISHER__PLATFORM__AUTH_BASE_URL", base);
+    }
+    cmd.stdout(Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+async fn query(url: &str, sql: &str) -> Vec<tokio_postgres::Row> {
+    let Ok((client, conn)) = tokio_postgres::connect(url, tokio_postgres::NoTls).await else {
+        return Vec::new();
+    };
+    tokio::spawn(conn);
+    client.query(sql, &[]).await.unwrap_or_default()
+}
+
+/// The pid in the unexpired lease's holder (host:pid:random).
+async fn leader_pid(url: &str) -> Option<u32> {
+    let rows = query(url, "SELECT holder FROM leader WHERE expires_at > now()").await;
+    let holder: String = rows.first()?.get(0);
+    holder.split(':').nth(1)?.parse().ok()
+}
+
+async fn latest_outcome(url: &str) -> Option<String> {
+    let rows = query(url, "SELECT outcome FROM runs ORDER BY id DESC LIMIT 1").await;
+    rows.first().map(|r| r.get(0))
+}
+
+/// Polls `check` every 20 ms; gives up (failing the test) after `limit`
+/// tries, which only a hang reaches.
+async fn until<F: std::future::Future<Output = bool>>(
+    what: &str,
+    limit: usize,
+    mut check: impl FnMut() -> F,
+) {
+    for _ in 0..limit {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("never happened: {what}");
+}
+
+fn signal(child: &Child, sig: i32) {
+    let pid = child.id().expect("running") as i32;
+    assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_leader_at_random_points_the_standby_finishes_once() {
+    let pg = PgCluster::start();
+    let url = pg.url();
+    let week = upcoming_week();
+    let spec = spec_for(week, 2000, 30, Duration::from_secs(20));
+    let (mut scenario, csv) = scenario_for(&spec);
+    scenario.faults.latency = Duration::from_millis(2);
+    let sim = spawn_sim(scenario).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    write_source_for(&cfg, week, &csv);
+
+    let mut replicas = vec![
+        replica(&cfg, &url, "r0", None),
+        replica(&cfg, &url, "r1", None),
+    ];
+    let mut rng = fastrand::Rng::with_seed(15);
+    let kills_wanted = 3;
+    let mut kills = 0;
+    while kills < kills_wanted {
+        let target = sim.record().requests.len() + rng.usize(100..900);
+        until("the run goes on", 30_000, || async {
+            sim.record().requests.len() >= target
+                || latest_outcome(&url).await.as_deref() == Some("success")
+        })
+        .await;
+        if latest_outcome(&url).await.as_deref() == Some("success") {
+            break;
+        }
+        let Some(pid) = leader_pid(&url).await else {
+            continue;
+        };
+        let Some(i) = replicas.iter().position(|c| c.id() == Some(pid)) else {
+            continue;
+        };
+        let mut leader = replicas.remove(i);
+        leader.start_kill().unwrap();
+        leader.wait().await.unwrap();
+        kills += 1;
+        if kills == 2 {
+            // The database goes down and comes back mid-run as well.
+            pg.restart();
+        }
+        replicas.push(replica(&cfg, &url, &format!("r{}", kills + 1), None));
+    }
+    until("the standby finishes the run", 30_000, || async {
+        latest_outcome(&url).await.as_deref() == Some("success")
+    })
+    .await;
+    for r in &replicas {
+        signal(r, libc::SIGTERM);
+    }
+    for mut r in replicas {
+        r.wait().await.unwrap();
+    }
+    assert!(kills >= 1, "no leader was killed");
+    assert_published_exactly(&sim, &spec);
+    let record = sim.record();
+    let mut times: BTreeMap<&str, usize> = BTreeMap::new();
+    for e in &record.publish_events {
+        *times.entry(e.agent_id.as_str()).or_default() += 1;
+    }
+    let again: usize = times.values().map(|n| n - 1).sum();
+    // At most the batch in flight (500 agents) again per kill.
+    assert!(
+        again <= kills * 500,
+        "{again} agents published again after {kills} kills"
+    );
+    let twice = query(
+        &url,
+        "SELECT swap_id FROM applied_swaps GROUP BY swap_id HAVING count(*) > 1",
+    )
+    .await;
+    assert!(twice.is_empty(), "a trade applied twice");
+    let runs = query(&url, "SELECT id FROM runs").await;
+    assert_eq!(runs.len(), 1, "one run, resumed by each leader");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_stopped_past_its_lease_sends_nothing_after_it_resumes() {
+    let pg = PgCluster::start();
+    let url = pg.url();
+    let week = upcoming_week();
+    let spec = spec_for(week, 2000, 10, Duration::from_secs(60));
+    let (mut scenario, csv) = scenario_for(&spec);
+    scenario.faults.latency = Duration::from_millis(2);
+    // The standby talks to a platform of its own, so that whatever reaches
+    // the first one after the takeover came from the stopped leader.
+    let first = spawn_sim(scenario.clone()).await;
+    let second = spawn_sim(scenario).await;
+    let cfg = TestConfig::new(&first.base_url(), "publisher");
+    write_source_for(&cfg, week, &csv);
+
+    let leader = replica(&cfg, &url, "leader", None);
+    let pid = leader.id();
+    until("the leader publishes", 30_000, || async {
+        leader_pid(&url).await == pid && first.record().requests.len() > 200
+    })
+    .await;
+    let standby = replica(&cfg, &url, "standby", Some(&second.base_url()));
+    signal(&leader, libc::SIGSTOP);
+    let standby_pid = standby.id();
+    until("the standby takes over", 30_000, || async {
+        leader_pid(&url).await == standby_pid
+    })
+    .await;
+    let sends = |sim: &wfm_publisher::sim::SimHandle| {
+        sim.record()
+            .requests
+            .iter()
+            .filter(|r| !r.path.starts_with("/oauth/"))
+            .count()
+    };
+    let before = sends(&first);
+    signal(&leader, libc::SIGCONT);
+    let log = cfg.dir().join("leader.log");
+    until("the old leader knows it lost the lease", 30_000, || async {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("lost the publishing lease"))
+    })
+    .await;
+    assert_eq!(
+        sends(&first),
+        before,
+        "the old leader sent after losing the lease"
+    );
+    // Its writes were refused by the fencing token; the standby's run
+    // is the only one recorded.
+    let runs = query(&url, "SELECT id FROM runs").await;
+    assert_eq!(runs.len(), 1);
+    for r in [&leader, &standby] {
+        signal(r, libc::SIGTERM);
+    }
+}
+
+/// Takeover time with the default lease (TTL 15 s, renewed every 5 s):
+/// from `kill -9` of the leader to the standby's first request to the
+/// platform. A measurement for docs/BENCHMARKS.md, not an assertion:
+/// `cargo test --release --test ha -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: about 30 s of waiting out the lease"]
+async fn takeover_time_with_the_default_lease() {
+    let pg = PgCluster::start();
+    let url = pg.url();
+    let week = upcoming_week();
+    let spec = spec_for(week, 2000, 10, Duration::from_secs(60));
+    let (mut scenario, csv) = scenario_for(&spec);
+    scenario.faults.latency = Duration::from_millis(2);
+    let sim = spawn_sim(scenario).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    write_source_for(&cfg, week, &csv);
+    let mut leader = replica_with_lease(&cfg, &url, "leader", "15s", "5s");
+    let pid = leader.id();
+    until("the leader publishes", 30_000, || async {
+        leader_pid(&url).await == pid && sim.record().requests.len() > 300
+    })
+    .await;
+    let standby = replica_with_lease(&cfg, &url, "standby", "15s", "5s");
+    let standby_pid = standby.id();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    leader.start_kill().unwrap();
+    leader.wait().await.unwrap();
+    let killed = std::time::Instant::now();
+    let before = sim.record().requests.len();
+    until("the standby takes the lease", 30_000, || async {
+        leader_pid(&url).await == standby_pid
+    })
+    .await;
+    let elected = killed.elapsed();
+    until("the standby sends", 30_000, || async {
+        sim.record().requests.len() > before
+    })
+    .await;
+    let resumed = killed.elapsed();
+    println!(
+        "takeover: lease taken {:.1} s after kill -9, first request {:.1} s after",
+        elected.as_secs_f64(),
+        resumed.as_secs_f64()
+    );
+    drop(standby);
+}

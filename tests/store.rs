@@ -1,0 +1,251 @@
+//! The store's contract, the same test against SQLite and against a real
+//! PostgreSQL (a throwaway cluster); then PostgreSQL's lease and fencing.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{NaiveDate, Utc};
+use common::postgres::PgCluster;
+use wfm_publisher::config::PostgresSettings;
+use wfm_publisher::plan::{AgentWeek, Shift, SwapStatus};
+use wfm_publisher::publish::lifecycle::AgentState;
+use wfm_publisher::store::{
+    AgentRow, AppliedSwap, Lease, NewRun, Outcome, PostgresStore, Role, SqliteStore, Store,
+    StoreError,
+};
+
+fn week(h: u32) -> AgentWeek {
+    AgentWeek::new(vec![Shift {
+        start: format!("2026-11-30T{h:02}:00:00Z").parse().unwrap(),
+        end: format!("2026-11-30T{:02}:00:00Z", h + 8).parse().unwrap(),
+        activity: "phone".into(),
+    }])
+}
+
+fn row(agent: &str, week: AgentWeek, state: AgentState) -> AgentRow {
+    AgentRow {
+        agent_id: agent.into(),
+        week,
+        was_deferred: matches!(state, AgentState::Deferred { .. }),
+        state,
+        trade: None,
+    }
+}
+
+fn monday() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 30).unwrap()
+}
+
+fn new_run() -> NewRun<'static> {
+    NewRun {
+        target: "chicago",
+        week_start: monday(),
+        schedule_id: "s-1",
+        source: "in.csv",
+        source_hash: "h",
+        started_at: Utc::now(),
+    }
+}
+
+/// A run written, the store reopened (`reopen`), the run resumed with its
+/// rows, a trade applied once, the run finished.
+fn contract(reopen: &dyn Fn() -> Box<dyn Store>) {
+    let deferred = AgentState::Deferred {
+        swap_id: "sw-1".into(),
+    };
+    let run = {
+        let store = reopen();
+        let planned = [
+            row("a-1", week(8), AgentState::Planned),
+            row("a-2", week(14), AgentState::Planned),
+        ];
+        let run = store.create_run(&new_run(), &planned).unwrap();
+        let saved = [
+            row("a-1", week(8), deferred.clone()),
+            row("a-2", week(14), AgentState::Published),
+        ];
+        store.save_agents(run, "s-1", &saved).unwrap();
+        run
+    };
+    let store = reopen();
+    let open = store.open_run("chicago", monday()).unwrap().unwrap();
+    assert_eq!(open.run.id, run);
+    assert_eq!(open.run.week_start, monday());
+    assert_eq!(open.agents[0].state, deferred);
+    assert!(open.agents[0].was_deferred);
+    assert_eq!(open.agents[1].state, AgentState::Published);
+    assert_eq!(open.agents[1].week, week(14));
+    assert_eq!(
+        store.published_hashes("s-1").unwrap()["a-2"],
+        *week(14).hash()
+    );
+    let pending = store.pending_deferrals().unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].swap_id.as_deref(), Some("sw-1"));
+
+    let swap = AppliedSwap {
+        swap_id: "sw-1",
+        resolution: SwapStatus::Approved,
+    };
+    let traded = [row("a-1", week(10), AgentState::Planned)];
+    store.save_trade(run, "s-1", &swap, &traded).unwrap();
+    assert!(
+        store.save_trade(run, "s-1", &swap, &traded).is_err(),
+        "a trade applies once"
+    );
+    let open = store.open_run("chicago", monday()).unwrap().unwrap();
+    assert_eq!(open.applied_swaps, vec!["sw-1".to_owned()]);
+    assert_eq!(open.agents[0].week, week(10));
+
+    store
+        .finish_run(run, Outcome::Success, "done", Utc::now())
+        .unwrap();
+    assert!(store.open_run("chicago", monday()).unwrap().is_none());
+    let recent = store.recent_runs(5).unwrap();
+    assert_eq!(recent[0].outcome, Outcome::Success);
+    assert!(recent[0].finished_at.is_some());
+    let refused = store.refused_run(&new_run(), "no source").unwrap();
+    assert_eq!(store.recent_runs(1).unwrap()[0].id, refused);
+    assert_eq!(store.agents(run).unwrap().len(), 2);
+}
+
+#[test]
+fn the_contract_holds_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    contract(&|| Box::new(SqliteStore::open(&path).unwrap()));
+}
+
+fn settings(url: &str) -> PostgresSettings {
+    PostgresSettings {
+        url: url.to_owned(),
+        password: None,
+        lease_ttl: Duration::from_secs(15),
+        lease_renew: Duration::from_secs(5),
+    }
+}
+
+/// A store that holds the lease, as the leader's does.
+fn leading(url: &str, runtime: &tokio::runtime::Runtime) -> (PostgresStore, Lease) {
+    let (store, mut lease) = PostgresStore::open(&settings(url)).unwrap();
+    let role = runtime.block_on(lease.round()).unwrap();
+    assert!(matches!(role, Role::Leader { .. }), "{role:?}");
+    (store, lease)
+}
+
+#[test]
+fn the_contract_holds_on_postgres() {
+    let pg = PgCluster::start();
+    let url = pg.url();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // Each reopening is a new process: it migrates (once) and takes the
+    // lease the previous one left by releasing it.
+    let leases = std::sync::Mutex::new(Vec::<Lease>::new());
+    contract(&|| {
+        for mut old in leases.lock().unwrap().drain(..) {
+            runtime.block_on(old.release()).unwrap();
+        }
+        let (store, lease) = leading(&url, &runtime);
+        leases.lock().unwrap().push(lease);
+        Box::new(store)
+    });
+}
+
+/// Runs `sql` on its own connection, as an operator (or time) would.
+fn psql(url: &str, sql: &str, runtime: &tokio::runtime::Runtime) {
+    runtime.block_on(async {
+        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client.batch_execute(sql).await.unwrap();
+    });
+}
+
+#[test]
+fn one_leader_at_a_time_and_a_former_leader_cannot_write() {
+    let pg = PgCluster::start();
+    let url = pg.url();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (first, mut first_lease) = leading(&url, &runtime);
+    let (second, mut second_lease) = PostgresStore::open(&settings(&url)).unwrap();
+    let holder = first.leadership().holder().to_owned();
+    assert_eq!(
+        runtime.block_on(second_lease.round()).unwrap(),
+        Role::Standby {
+            holder: Some(holder)
+        }
+    );
+    let run = first.create_run(&new_run(), &[]).unwrap();
+    assert!(matches!(
+        second.save_agents(run, "s-1", &[row("a-1", week(8), AgentState::Published)]),
+        Err(StoreError::Fenced { fence: None, .. })
+    ));
+    // Renewing keeps the term.
+    assert_eq!(
+        runtime.block_on(first_lease.round()).unwrap(),
+        Role::Leader { fence: 1 }
+    );
+
+    // The first leader is paused past its lease (the expiry is moved back
+    // on the database's clock rather than waited for); the second takes over.
+    psql(
+        &url,
+        "UPDATE leader SET expires_at = now() - interval '1 second'",
+        &runtime,
+    );
+    assert_eq!(
+        runtime.block_on(second_lease.round()).unwrap(),
+        Role::Leader { fence: 2 }
+    );
+    // The first still believes it leads (its own clock has not run out),
+    // yet the database refuses its write: the token changed.
+    assert!(first.leadership().is_leader());
+    let late = first.save_agents(run, "s-1", &[row("a-1", week(8), AgentState::Published)]);
+    assert!(
+        matches!(late, Err(StoreError::Fenced { fence: Some(1), .. })),
+        "{late:?}"
+    );
+    assert!(second.published_hashes("s-1").unwrap().is_empty());
+    // Its next round finds the lease taken and steps down.
+    assert!(matches!(
+        runtime.block_on(first_lease.round()).unwrap(),
+        Role::Standby { .. }
+    ));
+    assert!(!first.leadership().is_leader());
+    second
+        .save_agents(run, "s-1", &[row("a-1", week(8), AgentState::Published)])
+        .unwrap();
+    // A clean stop hands over at once, with a new token.
+    runtime.block_on(second_lease.release()).unwrap();
+    assert_eq!(
+        runtime.block_on(first_lease.round()).unwrap(),
+        Role::Leader { fence: 3 }
+    );
+    let hashes: BTreeMap<_, _> = first.published_hashes("s-1").unwrap();
+    assert_eq!(hashes.len(), 1);
+}
+
+#[test]
+fn the_store_reconnects_after_the_database_restarts() {
+    let pg = PgCluster::start();
+    let url = pg.url();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (store, mut lease) = leading(&url, &runtime);
+    let run = store.create_run(&new_run(), &[]).unwrap();
+    pg.restart();
+    // The first call after the restart may find the old connection dead;
+    // the one after it reconnects.
+    let _ = store.recent_runs(1);
+    assert_eq!(store.recent_runs(1).unwrap()[0].id, run);
+    let _ = runtime.block_on(lease.round());
+    assert!(matches!(
+        runtime.block_on(lease.round()).unwrap(),
+        Role::Leader { .. }
+    ));
+    store
+        .finish_run(run, Outcome::Success, "done", Utc::now())
+        .unwrap();
+}
