@@ -347,6 +347,35 @@ const GENESYS_PERMISSIONS: [&str; 4] = [
     "wfm:shiftTradeRequest:view",
 ];
 
+/// One row per permission the role needs, with the divisions holding it.
+async fn check_permissions(
+    rows: &mut Rows,
+    settings: &Settings,
+    platform: &crate::platform::GenesysCloud,
+) {
+    for permission in GENESYS_PERMISSIONS {
+        let held = within(
+            settings,
+            Host::api(settings),
+            platform.divisions_holding(permission),
+        )
+        .await;
+        match held {
+            Ok(divisions) if divisions.is_empty() => rows.push(
+                format!("permission {permission}"),
+                Verdict::Fail,
+                format!("the OAuth client's role holds {permission} in no division: add it, in the business unit's division"),
+            ),
+            Ok(divisions) => rows.push(
+                format!("permission {permission}"),
+                Verdict::Pass,
+                format!("held in {}", divisions.join(", ")),
+            ),
+            Err(e) => rows.push(format!("permission {permission}"), Verdict::Fail, e.to_string()),
+        }
+    }
+}
+
 /// A platform's own checks, as a run makes them (Genesys Cloud): the
 /// source file, everything `prepare` refuses (business unit and its week,
 /// the schedule, activity codes, users), and the trades.
@@ -380,27 +409,7 @@ async fn check_through_the_seam(
         client.transport().clock.clone(),
         locks,
     );
-    for permission in GENESYS_PERMISSIONS {
-        let held = within(
-            settings,
-            Host::api(settings),
-            platform.divisions_holding(permission),
-        )
-        .await;
-        match held {
-            Ok(divisions) if divisions.is_empty() => rows.push(
-                format!("permission {permission}"),
-                Verdict::Fail,
-                format!("the OAuth client's role holds {permission} in no division: add it, in the business unit's division"),
-            ),
-            Ok(divisions) => rows.push(
-                format!("permission {permission}"),
-                Verdict::Pass,
-                format!("held in {}", divisions.join(", ")),
-            ),
-            Err(e) => rows.push(format!("permission {permission}"), Verdict::Fail, e.to_string()),
-        }
-    }
+    check_permissions(rows, settings, &platform).await;
     let prepared = within(settings, Host::api(settings), async {
         platform.prepare(target, &plan).await.map_err(|r| match r {
             Refusal::Platform(e) => e,
