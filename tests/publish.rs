@@ -371,3 +371,30 @@ async fn the_one_shot_publish_refuses_a_missing_source_at_once_unless_told_to_wa
     assert!(stdout.contains("it arrived at"), "{stdout}");
     assert_eq!(sim.record().published.len(), 5);
 }
+
+/// A source path that is a symbolic link is not read: a link could make the
+/// publisher read, and echo in its errors, any file the service can read
+/// (here, the client secret). `follow_symlinks` reads it when meant.
+#[tokio::test]
+async fn a_symlinked_source_is_refused_unless_the_target_follows_links() {
+    let spec = spec(10, 0, Duration::from_secs(1));
+    let (_sim, cfg) = sample_setup(&spec).await;
+    let path = cfg.dir().join(format!("inbox/chicago/{}.csv", week()));
+    let real = cfg.dir().join("week.csv");
+    std::fs::rename(&path, &real).unwrap();
+    std::os::unix::fs::symlink(cfg.dir().join("client_secret"), &path).unwrap();
+    let out = publish_to_the_end(&cfg, &[]).await;
+    assert_eq!(out.code, Some(2), "{}", out.stdout);
+    assert!(out.stdout.contains("is a symbolic link"), "{}", out.stdout);
+    assert!(out.stdout.contains("follow_symlinks"), "{}", out.stdout);
+    assert!(!out.stdout.contains("publisher-secret") && !out.stderr.contains("publisher-secret"));
+
+    std::fs::remove_file(&path).unwrap();
+    std::os::unix::fs::symlink(&real, &path).unwrap();
+    cfg.edit(
+        "source = \"inbox/chicago/{week_start}.csv\"",
+        "source = \"inbox/chicago/{week_start}.csv\"\nfollow_symlinks = true",
+    );
+    let out = publish_to_the_end(&cfg, &[]).await;
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+}

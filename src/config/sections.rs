@@ -449,6 +449,7 @@ fn target(
     let deferral = section(t, r, "deferral", deferral);
     let dst = section(t, r, "dst", dst);
     let source_wait = source_wait(t, r);
+    let follow_symlinks = t.bool(r, "follow_symlinks").or(false);
     let (cron, parsed_cron) = cron?;
     allow_frequent?;
     Some(TargetSettings {
@@ -464,6 +465,7 @@ fn target(
         deferral: deferral?,
         dst: dst?,
         source_wait: source_wait?,
+        follow_symlinks: follow_symlinks?,
     })
 }
 

@@ -174,6 +174,10 @@ pub struct TargetSettings {
     pub deferral: DeferralSettings,
     pub dst: DstPolicy,
     pub source_wait: SourceWaitSettings,
+    /// Read a source path that is a symbolic link. Off by default: a link
+    /// could make the publisher read, and echo in its errors, any file the
+    /// service can read.
+    pub follow_symlinks: bool,
 }
 
 /// What a Genesys Cloud target publishes into.

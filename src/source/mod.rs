@@ -108,6 +108,15 @@ struct Parsed {
 /// Reads `target`'s file for the week starting on `week_start`.
 pub fn load_week(target: &TargetSettings, week_start: NaiveDate) -> Result<WeekPlan, SourceError> {
     let path = target.source.path_for(week_start);
+    if let Some(message) = not_a_plain_file(&path, target) {
+        return Err(SourceError {
+            problems: vec![SourceProblem {
+                file: path,
+                line: None,
+                message,
+            }],
+        });
+    }
     let bytes = std::fs::read(&path).map_err(|e| SourceError {
         problems: vec![SourceProblem {
             file: path.clone(),
@@ -137,6 +146,21 @@ pub fn load_week(target: &TargetSettings, week_start: NaiveDate) -> Result<WeekP
         target.dst,
         &target.name,
     )
+}
+
+/// Why `path` is not read as a week: a symbolic link (unless the target
+/// follows them) or something other than a regular file. None when it is
+/// one, or does not exist (which reading then says).
+fn not_a_plain_file(path: &Path, target: &TargetSettings) -> Option<String> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if meta.file_type().is_symlink() && !target.follow_symlinks {
+        return Some(format!(
+            "is a symbolic link: not read (it could point at any file the service can read); put the file itself there, or set targets.{}.follow_symlinks = true",
+            target.name
+        ));
+    }
+    let meta = std::fs::metadata(path).ok()?;
+    (!meta.is_file()).then(|| "is not a regular file: not read".to_owned())
 }
 
 /// Parses and checks a week from text; `origin` names the file in problems.
