@@ -390,3 +390,37 @@ async fn a_stop_ends_api_retries_at_once() {
     );
     assert_eq!(sim.record().count_status(503), 1);
 }
+
+/// Hardening item 3: a token-endpoint answer the contract does not describe
+/// is never echoed (a proxy echoing the request put the Basic header, the
+/// client secret, into the message), and a base URL's credentials never
+/// reach a message.
+#[tokio::test]
+async fn no_secret_reaches_a_token_error() {
+    let echo = json!({"echo": "Authorization: Basic cHVibGlzaGVyOnB1Ymxpc2hlci1zZWNyZXQ=", "secret": "publisher-secret"});
+    let server = FakeOAuth::spawn(TOKEN_PATH, Reply::Json(418, echo)).await;
+    let c = client(&server, clock::system(), &[]);
+    let text = c.tokens().token().await.unwrap_err().to_string();
+    assert!(text.contains("418"), "{text}");
+    assert!(
+        !text.contains("cHVibGlzaGVy") && !text.contains("publisher-secret"),
+        "{text}"
+    );
+
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let base = format!("http://user:pw-4242@{closed}/");
+    let quick = [
+        ("WFM_PUBLISHER__RETRY__MAX_ATTEMPTS", "2"),
+        ("WFM_PUBLISHER__RETRY__MAX_ELAPSED", "1s"),
+    ];
+    let c = client_for(&base, clock::system(), CancellationToken::new(), &quick);
+    let text = c.tokens().token().await.unwrap_err().to_string();
+    assert!(text.contains(&closed.to_string()), "{text}");
+    assert!(
+        !text.contains("pw-4242") && !text.contains("user:"),
+        "{text}"
+    );
+}

@@ -281,10 +281,11 @@ impl TokenManager {
             });
         }
         if !status.is_success() {
+            // Never the body: it may echo the request and its credentials.
             return Err(PlatformError::Unexpected {
                 endpoint,
                 status: status.as_u16(),
-                message: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+                message: format!("an answer of {} bytes, not shown", body.len()),
             });
         }
         serde_json::from_slice(&body).map_err(|e| PlatformError::Malformed {
@@ -457,7 +458,7 @@ impl Inner {
                 .then(|| delays.next().unwrap_or(self.retry.max_delay));
             let Some(delay) = next else {
                 return Err(PlatformError::TokenUnavailable {
-                    url: self.url.to_string(),
+                    url: super::url::shown(&self.url),
                     attempts,
                     reason,
                 });
@@ -536,7 +537,7 @@ impl Inner {
                 description,
             },
             "unsupported_grant_type" => PlatformError::UnsupportedGrantType {
-                url: self.url.to_string(),
+                url: super::url::shown(&self.url),
                 description,
             },
             _ => PlatformError::TokenRefused {
@@ -588,9 +589,11 @@ impl Inner {
                 Err(self.refusal(&error, description, named, scope))
             }
             408 | 429 | 500..=599 => return Err((format!("HTTP {status}"), hint)),
+            // Never the body: a proxy that echoes the request would put the
+            // client secret (the Basic header) into the message.
             other => Err(PlatformError::TokenRefused {
                 error: format!("HTTP {other}"),
-                description: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+                description: format!("an answer of {} bytes, not shown", body.len()),
             }),
         })
     }

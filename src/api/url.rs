@@ -18,9 +18,37 @@ pub fn endpoint<S: AsRef<str>>(base: &Url, segments: &[S]) -> Url {
     url
 }
 
+/// `url` fit for a message: no user name or password, and every query
+/// value hidden (chat webhooks and some proxies carry keys there).
+pub fn shown(url: &Url) -> String {
+    let mut safe = url.clone();
+    let _ = safe.set_username("");
+    let _ = safe.set_password(None);
+    if safe.query().is_some() {
+        let keys: Vec<String> = url.query_pairs().map(|(k, _)| format!("{k}=…")).collect();
+        safe.set_query(Some(&keys.join("&")));
+    }
+    safe.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shown_url_has_no_credentials_and_no_query_values() {
+        let url = Url::parse("https://user:pw-9876@host:8443/tenant/oauth/token?key=sk-12345&x=1")
+            .unwrap();
+        let text = shown(&url);
+        assert!(
+            !text.contains("pw-9876") && !text.contains("user") && !text.contains("sk-12345"),
+            "{text}"
+        );
+        assert!(
+            text.starts_with("https://host:8443/tenant/oauth/token?key="),
+            "{text}"
+        );
+    }
 
     #[test]
     fn a_path_prefix_is_kept_with_or_without_a_trailing_slash() {
