@@ -8,7 +8,6 @@
 mod genesys;
 mod simple;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
@@ -23,7 +22,6 @@ use crate::config::{PlatformKind, Settings, TargetSettings};
 use crate::plan::{AgentWeek, Swap};
 use crate::preflight::Refusal;
 use crate::publish::lifecycle::Unpublished;
-use crate::publish::trade::Resolution;
 use crate::publish::KeyedLocks;
 use crate::source::WeekPlan;
 
@@ -127,15 +125,6 @@ pub trait Platform: Send + Sync {
         &'a self,
         schedule: &'a Schedule,
     ) -> BoxFuture<'a, Result<Vec<Swap>, PlatformError>>;
-
-    /// What a decided swap means for the weeks of the agents it involves
-    /// (`plan` holds those of them in the run).
-    fn resolve_swap<'a>(
-        &'a self,
-        schedule: &'a Schedule,
-        plan: BTreeMap<String, AgentWeek>,
-        swap: &'a Swap,
-    ) -> BoxFuture<'a, Result<Resolution, PlatformError>>;
 
     /// Writes agents' weeks; yields each agent's outcome as it is known.
     /// Starts nothing new once `cancel` is cancelled.

@@ -3,7 +3,7 @@
 //! never two publishes of one schedule at once, approved trades applied to
 //! the plan by the publisher (CONTRACT §4).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
@@ -20,7 +20,6 @@ use crate::config::TargetSettings;
 use crate::plan::{AgentWeek, Span, Swap, SwapParty, SwapStatus};
 use crate::preflight::{self, Refusal, ScheduleFacts};
 use crate::publish::lifecycle::{Unpublished, UnpublishedKind};
-use crate::publish::trade::{self, Resolution};
 use crate::publish::KeyedLocks;
 use crate::source::WeekPlan;
 
@@ -152,17 +151,6 @@ impl Platform for SimpleContract {
             let swaps = self.client.swaps(&schedule.id, None).await?;
             Ok(swaps.into_iter().map(domain_swap).collect())
         })
-    }
-
-    fn resolve_swap<'a>(
-        &'a self,
-        _schedule: &'a Schedule,
-        plan: BTreeMap<String, AgentWeek>,
-        swap: &'a Swap,
-    ) -> BoxFuture<'a, Result<Resolution, PlatformError>> {
-        // The simple contract leaves the traded week for the publisher to
-        // write (CONTRACT §4): it follows from the plan and the swap alone.
-        Box::pin(std::future::ready(Ok(trade::resolve(&plan, swap))))
     }
 
     fn write<'a>(

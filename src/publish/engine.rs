@@ -16,7 +16,7 @@ use super::lifecycle::{AgentState, Event, StateKind, Unpublished, UnpublishedKin
 use super::locks::KeyedLocks;
 use super::progress::{Phase, ProgressView};
 use super::report::{Report, UnpublishedAgent};
-use super::trade::Resolution;
+use super::trade::{self, Resolution};
 use crate::api::PlatformError;
 use crate::clock::SharedClock;
 use crate::config::TargetSettings;
@@ -355,7 +355,7 @@ impl Engine {
     async fn poll_swaps(&self, ctx: &RunContext<'_>, ledger: &mut Ledger) -> Result<(), Halt> {
         let swaps = ctx.platform.swaps(&ctx.schedule).await?;
         for swap in decided(&swaps, ledger) {
-            self.resolve(ctx, ledger, swap).await?;
+            resolve(ledger, swap)?;
         }
         let listed: BTreeSet<&str> = swaps.iter().map(|s| s.id.as_str()).collect();
         let released: Vec<(String, Event)> = waiting(ledger)
@@ -380,34 +380,6 @@ impl Engine {
             })
             .collect();
         ledger.apply(held)?;
-        Ok(())
-    }
-
-    async fn resolve(
-        &self,
-        ctx: &RunContext<'_>,
-        ledger: &mut Ledger,
-        swap: &Swap,
-    ) -> Result<(), Halt> {
-        let plan = [&swap.requester.agent_id, &swap.recipient.agent_id]
-            .into_iter()
-            .filter_map(|a| ledger.get(a).map(|r| (a.clone(), r.week.clone())))
-            .collect();
-        match ctx.platform.resolve_swap(&ctx.schedule, plan, swap).await? {
-            Resolution::Apply(traded) => {
-                for t in &traded {
-                    tracing::info!(agent = %t.agent_id, swap = %swap.id, note = %t.note, "swap resolved");
-                }
-                ledger.apply_trade(swap, traded)?;
-            }
-            Resolution::Mismatch(reason) => {
-                tracing::warn!(swap = %swap.id, %reason, "swap does not match the plan");
-                ledger.refuse_trade(
-                    swap,
-                    Unpublished::new(UnpublishedKind::SwapMismatch, reason),
-                )?;
-            }
-        }
         Ok(())
     }
 
@@ -475,6 +447,35 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// Applies a decided swap to the ledger: the weeks it gives its agents, or
+/// their refusal when it contradicts the plan.
+fn resolve(ledger: &mut Ledger, swap: &Swap) -> Result<(), LedgerError> {
+    let plan = [&swap.requester.agent_id, &swap.recipient.agent_id]
+        .into_iter()
+        .filter_map(|a| ledger.get(a).map(|r| (a.clone(), r.week.clone())))
+        .collect();
+    // The same on every platform: the simple contract leaves the traded
+    // week for the publisher to write (CONTRACT §4); Genesys Cloud has
+    // applied it already, and the next write keeps the traded shifts
+    // and sends only what the plan changes beyond them.
+    match trade::resolve(&plan, swap) {
+        Resolution::Apply(traded) => {
+            for t in &traded {
+                tracing::info!(agent = %t.agent_id, swap = %swap.id, note = %t.note, "swap resolved");
+            }
+            ledger.apply_trade(swap, traded)?;
+        }
+        Resolution::Mismatch(reason) => {
+            tracing::warn!(swap = %swap.id, %reason, "swap does not match the plan");
+            ledger.refuse_trade(
+                swap,
+                Unpublished::new(UnpublishedKind::SwapMismatch, reason),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// Agents waiting for a swap, with the swap's id.

@@ -42,9 +42,8 @@ use crate::api::stats::StatsSnapshot;
 use crate::api::{PlatformClient, PlatformError};
 use crate::clock::SharedClock;
 use crate::config::{Settings, TargetSettings};
-use crate::plan::{AgentWeek, Swap, SwapStatus};
+use crate::plan::{Swap, SwapStatus};
 use crate::preflight::Refusal;
-use crate::publish::trade::{self, Resolution};
 use crate::publish::KeyedLocks;
 use crate::source::WeekPlan;
 use http::GenesysHttp;
@@ -347,18 +346,6 @@ impl Platform for GenesysCloud {
                 .extend(approved.map(|s| s.id.clone()));
             Ok(swaps)
         })
-    }
-
-    fn resolve_swap<'a>(
-        &'a self,
-        _schedule: &'a Schedule,
-        plan: BTreeMap<String, AgentWeek>,
-        swap: &'a Swap,
-    ) -> BoxFuture<'a, Result<Resolution, PlatformError>> {
-        // An approved trade is already applied on the platform; applied to
-        // the plan as well, the next write sends only what the plan changes
-        // beyond it (the traded shifts are held as planned, and kept).
-        Box::pin(std::future::ready(Ok(trade::resolve(&plan, swap))))
     }
 
     fn write<'a>(
