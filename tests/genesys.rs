@@ -252,9 +252,12 @@ async fn a_missing_permission_is_named_in_one_line() {
     assert!(!problems.contains("no-edit-secret"));
 }
 
-async fn check(bed: &Testbed) -> (Option<i32>, String) {
+/// The binary's `command` on `bed` for the week: exit code, stdout, stderr.
+async fn binary(bed: &Testbed, command: &[&str]) -> (Option<i32>, String, String) {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
-        .args(["--log-format", "json", "check", "--config"])
+        .args(["--log-format", "json"])
+        .args(command)
+        .arg("--config")
         .arg(&bed.path)
         .args(["--week", WEEK])
         .env_remove("RUST_LOG")
@@ -264,7 +267,44 @@ async fn check(bed: &Testbed) -> (Option<i32>, String) {
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+async fn check(bed: &Testbed) -> (Option<i32>, String) {
+    let (code, stdout, _) = binary(bed, &["check"]).await;
+    (code, stdout)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_and_retries_are_told_as_episodes_not_a_line_per_request() {
+    // Real time: the binary runs on the system clock.
+    let mut noisy = scenario();
+    noisy.trades.clear();
+    noisy.server.operation_delay = Duration::from_millis(50);
+    noisy.faults.error_rate = 0.3;
+    noisy.faults.error_statuses = vec![429, 503];
+    noisy.faults.error_retry_after = Some(0);
+    let sim = spawn(noisy, clock_at(1.0)).await;
+    let bed = config(&sim.base_url(), "publisher");
+    bed.write_week("chicago", week(), SOURCE).unwrap();
+    let (code, stdout, stderr) = binary(&bed, &["publish", "--target", "chicago"]).await;
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let refused = sim
+        .record()
+        .requests
+        .iter()
+        .filter(|r| r.status == 429 || r.status == 503)
+        .count();
+    assert!(refused >= 2, "the faults were drawn: {refused}");
+    let lines = |text: &str| stderr.lines().filter(|l| l.contains(text)).count();
+    let started = lines("rate limited: every worker") + lines("transient failures: retrying");
+    let ended = lines("rate limiting ended") + lines("transient failures ended");
+    assert!(
+        (1..=4).contains(&started) && started == ended,
+        "{refused} refusals told as {started} episodes, {ended} ended:\n{stderr}"
+    );
+    assert!(stderr.contains("\"count\":"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,8 +29,11 @@ pub struct GenesysHttp {
 /// What an answer means for the call.
 enum Next {
     Done(StatusCode, Bytes),
-    /// Try again after this long.
+    /// Try again after this long: a transient failure, retried.
     Wait(Duration, String),
+    /// Try again after this long: the platform's rate limit, already
+    /// counted and held by the client.
+    RateLimited(Duration, String),
     /// A fresh token, once.
     Reauthorize,
     Fail(PlatformError),
@@ -138,15 +141,19 @@ impl GenesysHttp {
                 }
             };
             let elapsed = (t.clock.now() - started).to_std().unwrap_or_default();
+            let limited = matches!(next, Next::RateLimited(..));
             match next {
-                Next::Done(status, bytes) => return Ok((status, bytes)),
+                Next::Done(status, bytes) => {
+                    self.client.answered();
+                    return Ok((status, bytes));
+                }
                 Next::Reauthorize if !reauthorized => {
                     self.client.tokens().invalidate(&token);
                     reauthorized = true;
                 }
                 Next::Reauthorize => return Err(PlatformError::Unauthorized { endpoint }),
                 Next::Fail(e) => return Err(e),
-                Next::Wait(wait, reason) => {
+                Next::Wait(wait, reason) | Next::RateLimited(wait, reason) => {
                     let delay = delays.next().filter(|_| elapsed < t.retry.max_elapsed);
                     let Some(delay) = delay else {
                         return Err(PlatformError::Unavailable {
@@ -156,8 +163,10 @@ impl GenesysHttp {
                             reason,
                         });
                     };
-                    self.client.count(|s| &s.retries);
-                    tracing::warn!(%endpoint, %reason, retry_in_ms = delay.max(wait).as_millis() as u64, "Genesys Cloud: retrying");
+                    if !limited {
+                        self.client.retrying(&endpoint);
+                    }
+                    tracing::debug!(%endpoint, %reason, retry_in_ms = delay.max(wait).as_millis() as u64, "Genesys Cloud: retrying");
                     t.clock.sleep(delay.max(wait)).await;
                 }
             }
@@ -166,7 +175,6 @@ impl GenesysHttp {
 
     /// Classifies one answer (the gate has seen its rate-limit headers).
     async fn read(&self, endpoint: &str, response: reqwest::Response) -> Next {
-        let t = self.client.transport();
         let status = response.status();
         let headers = response.headers().clone();
         let correlation = header(&headers, "inin-correlation-id")
@@ -185,10 +193,10 @@ impl GenesysHttp {
         match status.as_u16() {
             401 => Next::Reauthorize,
             429 => {
-                self.client.count(|s| &s.rate_limited);
                 let wait = retry_after.unwrap_or(DEFAULT_WAIT);
-                t.throttle.hold(Bucket::Default, wait);
-                Next::Wait(wait, format!("429 {code}"))
+                self.client
+                    .rate_limited(Bucket::Default, endpoint, wait, false);
+                Next::RateLimited(wait, format!("429 {code}"))
             }
             408 | 500..=599 => Next::Wait(retry_after.unwrap_or(Duration::ZERO), format!("HTTP {} {code}", status.as_u16())),
             403 => Next::Fail(PlatformError::MissingPermission {
