@@ -238,9 +238,15 @@ async fn an_unknown_activity_or_user_is_refused_with_its_line_before_anything_is
 /// A run as `client` of the week without trades (every agent is written,
 /// so a missing right shows): its outcome and its problems.
 async fn refused_as(client: &str) -> (Option<Outcome>, String) {
+    refused_on(client, |_| {}).await
+}
+
+/// The same, on the scenario as `change` leaves it.
+async fn refused_on(client: &str, change: impl FnOnce(&mut Scenario)) -> (Option<Outcome>, String) {
     let clock = clock();
     let mut quiet = scenario();
     quiet.trades.clear();
+    change(&mut quiet);
     let sim = spawn(quiet, clock.clone()).await;
     let bed = config(&sim.base_url(), client);
     bed.write_week("chicago", week(), SOURCE).unwrap();
@@ -272,6 +278,21 @@ async fn a_permission_held_in_another_division_says_which_division_to_add() {
         "{problems}"
     );
     assert!(problems.contains("ININ-Correlation-Id"), "{problems}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_grants_conditions_a_held_permission_still_points_at_one() {
+    // A platform that does not list the token's grants: the condition
+    // cannot be seen, but is named as the likely cause.
+    let hide = |s: &mut Scenario| s.faults.forbid_paths = vec!["subjects/me".into()];
+    let (outcome, problems) = refused_on("team-editor", hide).await;
+    assert_eq!(outcome, Some(Outcome::Failed), "{problems}");
+    assert!(
+        problems
+            .contains("wfm:schedule:edit is held in division North America (the business unit's)")
+            && problems.contains("if its grant is conditional (team-scoped), remove the condition"),
+        "{problems}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
