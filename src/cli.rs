@@ -126,6 +126,10 @@ pub enum Command {
         /// Keep configuration, inbox and state here (default: a temporary directory).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// The simulated platform: the simple contract, or Genesys Cloud
+        /// (one business unit with trades in every state).
+        #[arg(long, value_enum, default_value = "simple")]
+        platform: crate::dev::DevPlatform,
     },
     /// Asks a running daemon's admin endpoint whether it is alive: exit 0 if
     /// so. For container health checks, where there is no curl.
@@ -237,7 +241,11 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
             publish(&config, &target, how, format).await
         }
         Command::Run { config } => daemon(config, format).await,
-        Command::Dev { agents, dir } => dev(agents, dir, format).await,
+        Command::Dev {
+            agents,
+            dir,
+            platform,
+        } => dev(platform, agents, dir, format).await,
         Command::Health { url } => Ok(health(&url).await),
         Command::Status { config, json } => status(&config, json),
     }
@@ -471,11 +479,17 @@ async fn daemon(config: PathBuf, format: LogFormat) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
-async fn dev(agents: usize, dir: Option<PathBuf>, format: LogFormat) -> anyhow::Result<ExitCode> {
+async fn dev(
+    platform: crate::dev::DevPlatform,
+    agents: usize,
+    dir: Option<PathBuf>,
+    format: LogFormat,
+) -> anyhow::Result<ExitCode> {
     telemetry::init(format, "info");
     let (dir, _temporary) = crate::dev::workdir(dir)?;
     let shutdown = cancelled_by_shutdown_signal(|| {});
-    let outcome = crate::dev::run(&dir, agents, crate::clock::system(), shutdown).await?;
+    let clock = crate::clock::system();
+    let outcome = crate::dev::run_on(platform, &dir, agents, clock, shutdown).await?;
     print!("{}", crate::dev::render(&outcome));
     Ok(ExitCode::from(if outcome.success() {
         exit::SUCCESS

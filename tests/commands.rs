@@ -9,23 +9,58 @@ use std::time::Duration;
 use common::*;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-#[tokio::test]
-async fn dev_mode_publishes_every_agent_or_explains_it() {
+/// `dev` with `args`, in a temporary directory: exit code and stdout.
+async fn dev(args: &[&str]) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
-        .args(["--log-format", "json", "dev", "--agents", "120", "--dir"])
+        .args(["--log-format", "json", "dev"])
+        .args(args)
+        .arg("--dir")
         .arg(dir.path())
         .env_remove("RUST_LOG")
         .output()
         .await
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.code(), stdout)
+}
+
+#[tokio::test]
+async fn dev_mode_publishes_every_agent_or_explains_it() {
+    let (code, stdout) = dev(&["--agents", "120"]).await;
+    assert_eq!(code, Some(0), "{stdout}");
     assert!(stdout.contains("target chicago"), "{stdout}");
     assert!(stdout.contains("target new_york"), "{stdout}");
     assert!(stdout.contains("0 used after expiry"), "{stdout}");
     assert!(
         stdout.contains("0 writes or publishes while a swap was pending"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("every agent published or explained"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("dev-secret"));
+}
+
+#[tokio::test]
+async fn dev_mode_on_genesys_cloud_publishes_the_sample_business_unit() {
+    let (code, stdout) = dev(&["--platform", "genesys-cloud", "--agents", "60"]).await;
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("target chicago"), "{stdout}");
+    assert!(stdout.contains("60 agents: "), "{stdout}");
+    assert!(
+        stdout.contains("approved: gave"),
+        "an approved trade: {stdout}"
+    );
+    assert!(
+        stdout.contains("denied: original week published"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "0 writes while a trade was Matched, 0 approvals broken, schedule published: true"
+        ),
         "{stdout}"
     );
     assert!(

@@ -235,26 +235,103 @@ async fn an_unknown_activity_or_user_is_refused_with_its_line_before_anything_is
     assert!(record.uploads.is_empty(), "nothing uploaded");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_missing_permission_is_named_in_one_line() {
+/// A run as `client` of the week without trades (every agent is written,
+/// so a missing right shows): its outcome and its problems.
+async fn refused_as(client: &str) -> (Option<Outcome>, String) {
+    refused_on(client, |_| {}).await
+}
+
+/// The same, on the scenario as `change` leaves it.
+async fn refused_on(client: &str, change: impl FnOnce(&mut Scenario)) -> (Option<Outcome>, String) {
     let clock = clock();
-    // No trades: every agent is written, so the missing permission shows.
     let mut quiet = scenario();
     quiet.trades.clear();
+    change(&mut quiet);
     let sim = spawn(quiet, clock.clone()).await;
-    let bed = config(&sim.base_url(), "no-edit");
+    let bed = config(&sim.base_url(), client);
     bed.write_week("chicago", week(), SOURCE).unwrap();
     let report = run(&bed, clock, false).await;
     let problems = report.problems.join("\n");
-    assert_eq!(report.outcome, Some(Outcome::Failed), "{}", report.render());
-    assert!(problems.contains("lacks wfm:schedule:edit"), "{problems}");
-    assert!(problems.contains("ININ-Correlation-Id"), "{problems}");
-    assert!(!problems.contains("no-edit-secret"));
+    assert!(!problems.contains(&format!("{client}-secret")));
+    assert!(sim.record().operations.is_empty(), "nothing written");
+    (report.outcome, problems)
 }
 
-async fn check(bed: &Testbed) -> (Option<i32>, String) {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_permission_is_named_in_one_line() {
+    let (outcome, problems) = refused_as("no-edit").await;
+    assert_eq!(outcome, Some(Outcome::Failed), "{problems}");
+    assert!(
+        problems.contains("lacks wfm:schedule:edit in every division")
+            && problems.contains("granted in division North America"),
+        "{problems}"
+    );
+    assert!(problems.contains("ININ-Correlation-Id"), "{problems}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permission_held_in_another_division_says_which_division_to_add() {
+    let (outcome, problems) = refused_as("edit-in-emea").await;
+    assert_eq!(outcome, Some(Outcome::Failed), "{problems}");
+    assert!(
+        problems.contains("wfm:schedule:edit is held in division EMEA, the business unit is in division North America: add division North America to the role's grant"),
+        "{problems}"
+    );
+    assert!(problems.contains("ININ-Correlation-Id"), "{problems}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_grants_conditions_a_held_permission_still_points_at_one() {
+    // A platform that does not list the token's grants: the condition
+    // cannot be seen, but is named as the likely cause.
+    let hide = |s: &mut Scenario| s.faults.forbid_paths = vec!["subjects/me".into()];
+    let (outcome, problems) = refused_on("team-editor", hide).await;
+    assert_eq!(outcome, Some(Outcome::Failed), "{problems}");
+    assert!(
+        problems
+            .contains("wfm:schedule:edit is held in division North America (the business unit's)")
+            && problems.contains("if its grant is conditional (team-scoped), remove the condition"),
+        "{problems}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_business_unit_not_authorized_says_where_each_permission_is_held() {
+    let (outcome, problems) = refused_as("wrong-div").await;
+    assert_eq!(outcome, Some(Outcome::Refused), "{problems}");
+    assert!(
+        problems.contains("business unit Chicago Support is listed authorized: false"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("wfm:schedule:edit is held in division EMEA, the business unit is in division North America: add division North America to the role's grant"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("lacks wfm:shiftTradeRequest:view in every division"),
+        "{problems}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_team_scoped_edit_permission_says_the_publisher_names_no_teams() {
+    let (outcome, problems) = refused_as("team-editor").await;
+    assert_eq!(outcome, Some(Outcome::Failed), "{problems}");
+    assert!(
+        problems
+            .contains("wfm:schedule:edit is held in division North America only under a condition")
+            && problems.contains("names no teamIds")
+            && problems.contains("remove the condition"),
+        "{problems}"
+    );
+}
+
+/// The binary's `command` on `bed` for the week: exit code, stdout, stderr.
+async fn binary(bed: &Testbed, command: &[&str]) -> (Option<i32>, String, String) {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
-        .args(["--log-format", "json", "check", "--config"])
+        .args(["--log-format", "json"])
+        .args(command)
+        .arg("--config")
         .arg(&bed.path)
         .args(["--week", WEEK])
         .env_remove("RUST_LOG")
@@ -264,41 +341,146 @@ async fn check(bed: &Testbed) -> (Option<i32>, String) {
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn check_names_each_permission_the_setup_and_the_trades() {
-    let clock = clock();
-    let sim = sim(clock).await;
-    let good = config(&sim.base_url(), "publisher");
-    good.write_week("chicago", week(), SOURCE).unwrap();
-    let (code, stdout) = check(&good).await;
-    assert_eq!(code, Some(0), "{stdout}");
-    for row in [
-        "permission wfm:schedule:edit",
-        "chicago: setup",
-        "chicago: shift trades",
-        "chicago: source",
-    ] {
-        assert!(
-            stdout
-                .lines()
-                .any(|l| l.starts_with(row) && l.contains(" ok ")),
-            "{row}:\n{stdout}"
-        );
-    }
-    assert!(stdout.contains("schedule sched-w48"), "{stdout}");
+async fn check(bed: &Testbed) -> (Option<i32>, String) {
+    let (code, stdout, _) = binary(bed, &["check"]).await;
+    (code, stdout)
+}
 
-    let reader = config(&sim.base_url(), "no-edit");
-    reader.write_week("chicago", week(), SOURCE).unwrap();
-    let (code, stdout) = check(&reader).await;
-    assert_eq!(code, Some(2), "{stdout}");
-    let failing: Vec<&str> = stdout.lines().filter(|l| l.contains("  FAIL  ")).collect();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_and_retries_are_told_as_episodes_not_a_line_per_request() {
+    // Real time: the binary runs on the system clock.
+    let mut noisy = scenario();
+    noisy.trades.clear();
+    noisy.server.operation_delay = Duration::from_millis(50);
+    noisy.faults.error_rate = 0.3;
+    noisy.faults.error_statuses = vec![429, 503];
+    noisy.faults.error_retry_after = Some(0);
+    let sim = spawn(noisy, clock_at(1.0)).await;
+    let bed = config(&sim.base_url(), "publisher");
+    bed.write_week("chicago", week(), SOURCE).unwrap();
+    let (code, stdout, stderr) = binary(&bed, &["publish", "--target", "chicago"]).await;
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let refused = sim
+        .record()
+        .requests
+        .iter()
+        .filter(|r| r.status == 429 || r.status == 503)
+        .count();
+    assert!(refused >= 2, "the faults were drawn: {refused}");
+    let lines = |text: &str| stderr.lines().filter(|l| l.contains(text)).count();
+    let started = lines("rate limited: every worker") + lines("transient failures: retrying");
+    let ended = lines("rate limiting ended") + lines("transient failures ended");
     assert!(
-        failing
-            .iter()
-            .any(|l| l.starts_with("permission wfm:schedule:edit") && l.contains("no division")),
-        "{stdout}"
+        (1..=4).contains(&started) && started == ended,
+        "{refused} refusals told as {started} episodes, {ended} ended:\n{stderr}"
     );
+    assert!(stderr.contains("\"count\":"), "{stderr}");
+}
+
+/// `check` as `client`: its exit code, and each row's verdict and detail.
+async fn check_rows(client: &str) -> (Option<i32>, Vec<(String, String, String)>, String) {
+    let sim = sim(clock()).await;
+    let bed = config(&sim.base_url(), client);
+    bed.write_week("chicago", week(), SOURCE).unwrap();
+    let (code, stdout) = check(&bed).await;
+    let rows = stdout
+        .lines()
+        .filter_map(|l| {
+            let (check, rest) = l.split_once("  ")?;
+            let rest = rest.trim_start();
+            let (verdict, detail) = rest.split_once(' ')?;
+            Some((
+                check.trim().to_owned(),
+                verdict.to_owned(),
+                detail.trim().to_owned(),
+            ))
+        })
+        .collect();
+    assert_eq!(sim.record().operations.len(), 0, "check only reads");
+    (code, rows, stdout)
+}
+
+fn row<'a>(rows: &'a [(String, String, String)], name: &str) -> (&'a str, &'a str) {
+    rows.iter()
+        .find(|(check, _, _)| check == name)
+        .map(|(_, verdict, detail)| (verdict.as_str(), detail.as_str()))
+        .unwrap_or_else(|| panic!("no row {name:?}: {rows:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_has_a_row_for_each_thing_a_publication_needs() {
+    let (code, rows, stdout) = check_rows("publisher").await;
+    assert_eq!(code, Some(0), "{stdout}");
+    for name in [
+        "token",
+        "organization",
+        "chicago: source",
+        "chicago: business unit",
+        "chicago: permission wfm:businessUnit:view",
+        "chicago: permission wfm:schedule:view",
+        "chicago: permission wfm:schedule:edit",
+        "chicago: permission wfm:shiftTradeRequest:view",
+        "chicago: week and schedule",
+        "chicago: activity codes",
+        "chicago: users",
+        "chicago: shift trades",
+    ] {
+        assert_eq!(row(&rows, name).0, "ok", "{name}:\n{stdout}");
+    }
+    assert!(row(&rows, "organization")
+        .1
+        .contains("Acme Support (org-acme)"));
+    assert!(row(&rows, "chicago: business unit")
+        .1
+        .contains("in division North America"));
+    assert!(row(&rows, "chicago: permission wfm:schedule:edit")
+        .1
+        .contains("held in division North America (the business unit's)"));
+    assert!(row(&rows, "chicago: week and schedule")
+        .1
+        .contains("schedule sched-w48"));
+    assert!(row(&rows, "chicago: users")
+        .1
+        .starts_with("6 e-mail addresses"));
+    // The target names its schedule: creating one is not needed.
+    assert!(!stdout.contains("wfm:schedule:add"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_says_where_each_permission_is_held_against_the_units_division() {
+    let (code, rows, stdout) = check_rows("no-edit").await;
+    assert_eq!(code, Some(2), "{stdout}");
+    let (verdict, detail) = row(&rows, "chicago: permission wfm:schedule:edit");
+    assert_eq!(verdict, "FAIL");
+    assert!(
+        detail.contains("lacks wfm:schedule:edit in every division"),
+        "{detail}"
+    );
+    assert_eq!(row(&rows, "chicago: permission wfm:schedule:view").0, "ok");
+
+    let (_, rows, stdout) = check_rows("edit-in-emea").await;
+    let (verdict, detail) = row(&rows, "chicago: permission wfm:schedule:edit");
+    assert_eq!(verdict, "FAIL", "{stdout}");
+    assert!(
+        detail.contains("held in division EMEA, the business unit is in division North America: add division North America to the role's grant"),
+        "{detail}"
+    );
+
+    let (_, rows, stdout) = check_rows("team-editor").await;
+    let (verdict, detail) = row(&rows, "chicago: permission wfm:schedule:edit");
+    assert_eq!(verdict, "FAIL", "{stdout}");
+    assert!(
+        detail.contains("only under a condition") && detail.contains("names no teamIds"),
+        "{detail}"
+    );
+
+    let (_, rows, stdout) = check_rows("wrong-div").await;
+    let (verdict, detail) = row(&rows, "chicago: business unit");
+    assert_eq!(verdict, "FAIL", "{stdout}");
+    assert!(detail.contains("authorized: false"), "{detail}");
+    assert!(detail.contains("held in division EMEA"), "{detail}");
 }

@@ -253,6 +253,21 @@ async fn divisions_permitted_lists_where_a_permission_is_held() {
         ["div-emea"]
     );
     assert!(ids(g.get(path, &g.token("no-edit").await).await).is_empty());
+    // A team-scoped grant is still held in its division.
+    assert_eq!(
+        ids(g.get(path, &g.token("team-editor").await).await),
+        ["div-na"]
+    );
+    let all = |a: Answer| a.body["allDivsPermitted"].as_bool();
+    assert_eq!(
+        all(g.get(path, &g.token("publisher").await).await),
+        Some(true),
+        "a grant in every division says so"
+    );
+    assert_eq!(
+        all(g.get(path, &g.token("wrong-div").await).await),
+        Some(false)
+    );
     let t = g.token("publisher").await;
     assert_eq!(
         g.get("/api/v2/authorization/divisionspermitted/paged/me", &t)
@@ -260,6 +275,55 @@ async fn divisions_permitted_lists_where_a_permission_is_held() {
             .status,
         400
     );
+}
+
+#[tokio::test]
+async fn the_subject_lists_grants_per_division_with_their_conditions() {
+    let g = start(scenario()).await;
+    let subject = |a: Answer| a.body;
+    // Needs no permission: a client holding nothing useful may ask.
+    let wrong = subject(
+        g.get(
+            "/api/v2/authorization/subjects/me",
+            &g.token("wrong-div").await,
+        )
+        .await,
+    );
+    let divisions: Vec<&str> = wrong["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|grant| grant["division"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(divisions, ["div-emea"]);
+    assert_eq!(wrong["grants"][0]["division"]["name"], "EMEA");
+
+    let scoped = subject(
+        g.get(
+            "/api/v2/authorization/subjects/me",
+            &g.token("team-editor").await,
+        )
+        .await,
+    );
+    assert_eq!(scoped["id"], "team-editor");
+    let policies = scoped["grants"][0]["role"]["policies"].as_array().unwrap();
+    let of = |entity: &str, action: &str| {
+        policies
+            .iter()
+            .find(|p| {
+                p["domain"] == "wfm"
+                    && p["entityName"] == entity
+                    && p["actions"].as_array().unwrap().iter().any(|a| a == action)
+            })
+            .unwrap_or_else(|| panic!("no policy for wfm:{entity}:{action}: {policies:?}"))
+    };
+    assert!(
+        of("schedule", "edit")["condition"]
+            .as_str()
+            .is_some_and(|c| c.contains("team-phones")),
+        "a team-scoped grant carries its condition: {policies:?}"
+    );
+    assert!(of("schedule", "view").get("condition").is_none());
 }
 
 #[tokio::test]

@@ -297,6 +297,42 @@ impl PlatformClient {
         }
     }
 
+    /// An answer came: an episode of trouble may have ended. Both
+    /// platforms' call loops tell the same episodes (`super::trouble`).
+    pub(crate) fn answered(&self) {
+        self.trouble().calm();
+    }
+
+    /// The platform said wait (a 429, or a masked one): every worker of the
+    /// client holds for `wait`, the status line says so, and the episode
+    /// counts it (one line per episode, not one per refusal).
+    pub(crate) fn rate_limited(
+        &self,
+        bucket: Bucket,
+        endpoint: &str,
+        wait: Duration,
+        masked: bool,
+    ) {
+        let i = &self.inner;
+        self.count(|s| {
+            if masked {
+                &s.masked_rate_limited
+            } else {
+                &s.rate_limited
+            }
+        });
+        self.trouble().event(TroubleKind::RateLimited, endpoint);
+        tracing::debug!(%endpoint, masked, wait_ms = millis(wait), "rate limited: every worker of this client waits");
+        i.throttle.hold(bucket, wait);
+        i.waits.hold(i.clock.now(), wait);
+    }
+
+    /// A transient failure is about to be retried.
+    pub(crate) fn retrying(&self, endpoint: &str) {
+        self.count(|s| &s.retries);
+        self.trouble().event(TroubleKind::Retried, endpoint);
+    }
+
     /// Marks a worker as waiting for the publish lock until the guard drops.
     pub fn waiting_for_lock(&self) -> super::trouble::Waiting<'_> {
         self.inner.waits.lock()
@@ -637,7 +673,7 @@ impl PlatformClient {
         let endpoint = attempt.endpoint.clone();
         match answer.classified {
             Classified::Success => {
-                self.trouble().calm();
+                self.answered();
                 Step::Done
             }
             Classified::Unauthorized if !attempt.fresh_token_tried => {
@@ -649,18 +685,7 @@ impl PlatformClient {
             }
             Classified::Unauthorized => Step::Fail(PlatformError::Unauthorized { endpoint }),
             Classified::RateLimited { wait, masked } => {
-                self.count(|s| {
-                    if masked {
-                        &s.masked_rate_limited
-                    } else {
-                        &s.rate_limited
-                    }
-                });
-                // One line per episode (`Trouble`), not one per refusal.
-                self.trouble().event(TroubleKind::RateLimited, &endpoint);
-                tracing::debug!(%endpoint, masked, wait_ms = millis(wait), "rate limited: every worker of this client waits");
-                i.throttle.hold(attempt.bucket, wait);
-                i.waits.hold(i.clock.now(), wait);
+                self.rate_limited(attempt.bucket, &endpoint, wait, masked);
                 if !answer.hinted {
                     i.throttle.slow_down(attempt.bucket);
                 }
@@ -684,8 +709,7 @@ impl PlatformClient {
                     });
                 };
                 let delay = wait.map_or(delay, |w| w.max(delay));
-                self.count(|s| &s.retries);
-                self.trouble().event(TroubleKind::Retried, &endpoint);
+                self.retrying(&endpoint);
                 tracing::debug!(%endpoint, %reason, attempt = attempt.count, retry_in_ms = millis(delay), "transient failure; retrying");
                 i.clock.sleep(delay).await;
                 Step::Again

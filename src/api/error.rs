@@ -9,6 +9,53 @@ pub struct PendingAgent {
     pub swap_id: String,
 }
 
+/// Where the OAuth client's role holds a permission, as Genesys Cloud
+/// tells it (`divisionspermitted`, the grants' conditions), measured
+/// against the business unit's division.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// Not looked up: no business unit known yet, or the look-up failed.
+    Unknown,
+    /// Held in no division.
+    Nowhere { unit_division: String },
+    /// Held, but only in divisions other than the business unit's.
+    Elsewhere {
+        held_in: Vec<String>,
+        unit_division: String,
+    },
+    /// Held in the business unit's division only under a condition
+    /// (team-scoped), while the publisher's updates name no `teamIds`.
+    Conditional {
+        unit_division: String,
+        condition: String,
+    },
+    /// Held in the business unit's division without a condition.
+    Held { unit_division: String },
+}
+
+/// A permission a call needs, and where the role holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PermissionGap {
+    pub permission: String,
+    pub access: Access,
+}
+
+/// Said after every change to a role.
+const PROPAGATION: &str = "permission changes take up to 5 minutes to apply";
+
+impl Access {
+    /// What this means for `permission`, and what to change.
+    pub fn explain(&self, permission: &str) -> String {
+        match self {
+            Access::Unknown => format!("the OAuth client's role lacks {permission} here: grant it to the role in the business unit's division; {PROPAGATION}"),
+            Access::Nowhere { unit_division } => format!("the OAuth client's role lacks {permission} in every division: add it to the role, granted in division {unit_division} (the business unit's); {PROPAGATION}"),
+            Access::Elsewhere { held_in, unit_division } => format!("{permission} is held in division {}, the business unit is in division {unit_division}: add division {unit_division} to the role's grant; {PROPAGATION}", held_in.join(", ")),
+            Access::Conditional { unit_division, condition } => format!("{permission} is held in division {unit_division} only under a condition ({condition}: team-scoped), and the publisher names no teamIds (it writes the whole business unit): remove the condition from {permission} in the OAuth client's role, or grant it without one in division {unit_division}; {PROPAGATION}"),
+            Access::Held { unit_division } => format!("{permission} is held in division {unit_division} (the business unit's): a change made within 5 minutes may not apply yet; if its grant is conditional (team-scoped), remove the condition, since the publisher names no teamIds; otherwise ask Genesys Cloud support with the correlation id"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PlatformError {
     #[error("the platform refused OAuth client \"{client_id}\" (invalid_client): the client id or secret is wrong; check platform.client_id and the secret (platform.client_secret_file, WFM_PUBLISHER__PLATFORM__CLIENT_SECRET or $CREDENTIALS_DIRECTORY/client_secret)")]
@@ -49,14 +96,23 @@ pub enum PlatformError {
     },
 
     /// Genesys Cloud's 403 `missing.permissions`, with what it means here.
-    #[error("{endpoint}: the OAuth client's role lacks {permission} (403 {code}; ININ-Correlation-Id {correlation_id}): {hint}")]
+    #[error("{endpoint}: 403 {code} (ININ-Correlation-Id {correlation_id}): {}", .access.explain(.permission))]
     MissingPermission {
         endpoint: String,
         permission: String,
         code: String,
         correlation_id: String,
-        /// Where the permission is held, if anywhere, and what to change.
-        hint: String,
+        /// Where the permission is held, if anywhere (boxed: errors stay small).
+        access: Box<Access>,
+    },
+
+    /// A Genesys Cloud business unit listed `authorized: false`: the role
+    /// holds nothing in its division.
+    #[error("business unit {unit} is listed authorized: false (the OAuth client's role grants nothing in its division {division}): {}", .gaps.iter().map(|g| g.access.explain(&g.permission)).collect::<Vec<_>>().join("; "))]
+    UnitNotAuthorized {
+        unit: String,
+        division: String,
+        gaps: Vec<PermissionGap>,
     },
 
     /// An asynchronous operation of the platform ended without success.

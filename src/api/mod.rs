@@ -16,5 +16,5 @@ pub mod url;
 
 pub use classify::Advertised;
 pub use client::{PlatformClient, PublishOutcome, SendGate, WriteOutcome};
-pub use error::{PendingAgent, PlatformError};
+pub use error::{Access, PendingAgent, PermissionGap, PlatformError};
 pub use scopes::Operation;

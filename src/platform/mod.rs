@@ -25,7 +25,7 @@ use crate::publish::lifecycle::Unpublished;
 use crate::publish::KeyedLocks;
 use crate::source::WeekPlan;
 
-pub use genesys::GenesysCloud;
+pub use genesys::{GenesysCloud, Identity, Unit};
 pub use simple::SimpleContract;
 
 /// The platform the configuration names, ready for runs: its token is

@@ -12,11 +12,14 @@ use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use std::sync::{Arc, Mutex};
+
+use super::access::{self, UnitDivision};
 use super::wire::ErrorBody;
 use crate::api::classify::{transport_reason, Advertised};
 use crate::api::retry;
 use crate::api::throttle::Bucket;
-use crate::api::{PlatformClient, PlatformError};
+use crate::api::{Access, PlatformClient, PlatformError};
 
 /// Without `Retry-After`, a 429 or 503 waits this long (what the .NET SDK does).
 const DEFAULT_WAIT: Duration = Duration::from_secs(3);
@@ -24,13 +27,19 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(3);
 #[derive(Clone)]
 pub struct GenesysHttp {
     client: PlatformClient,
+    /// The division of the run's business unit, once known: a 403 is then
+    /// explained against it (`access`).
+    unit: Arc<Mutex<Option<UnitDivision>>>,
 }
 
 /// What an answer means for the call.
 enum Next {
     Done(StatusCode, Bytes),
-    /// Try again after this long.
+    /// Try again after this long: a transient failure, retried.
     Wait(Duration, String),
+    /// Try again after this long: the platform's rate limit, already
+    /// counted and held by the client.
+    RateLimited(Duration, String),
     /// A fresh token, once.
     Reauthorize,
     Fail(PlatformError),
@@ -46,7 +55,16 @@ fn number(headers: &HeaderMap, name: &str) -> Option<u64> {
 
 impl GenesysHttp {
     pub fn new(client: PlatformClient) -> Self {
-        GenesysHttp { client }
+        GenesysHttp {
+            client,
+            unit: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// From now on, a 403 says where the role holds the permission,
+    /// measured against `unit`.
+    pub fn set_unit(&self, unit: UnitDivision) {
+        *self.unit.lock().expect("unit division") = Some(unit);
     }
 
     pub fn client(&self) -> &PlatformClient {
@@ -54,9 +72,7 @@ impl GenesysHttp {
     }
 
     pub fn for_run(&self) -> GenesysHttp {
-        GenesysHttp {
-            client: self.client.for_run(),
-        }
+        GenesysHttp::new(self.client.for_run())
     }
 
     /// A JSON call to `path` (below the API base), its answer parsed.
@@ -69,6 +85,20 @@ impl GenesysHttp {
         let endpoint = format!("{method} /{path}");
         let body = body.map(|b| serde_json::to_vec(b).expect("request bodies serialize"));
         let (_, bytes) = self.send(method, path, body).await?;
+        serde_json::from_slice(&bytes).map_err(|e| PlatformError::Malformed {
+            endpoint,
+            message: e.to_string(),
+        })
+    }
+
+    /// A GET whose 403 is not explained: the doctor's own look-ups.
+    pub async fn json_plain<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+    ) -> Result<T, PlatformError> {
+        let endpoint = format!("{method} /{path}");
+        let (_, bytes) = self.exchange(method, path, None).await?;
         serde_json::from_slice(&bytes).map_err(|e| PlatformError::Malformed {
             endpoint,
             message: e.to_string(),
@@ -92,7 +122,43 @@ impl GenesysHttp {
         Ok((status, parsed))
     }
 
+    /// One call; a 403 explained against the business unit's division.
     async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(StatusCode, Bytes), PlatformError> {
+        let result = self.exchange(method, path, body).await;
+        let unit = self.unit.lock().expect("unit division").clone();
+        match (result, unit) {
+            (
+                Err(PlatformError::MissingPermission {
+                    endpoint,
+                    permission,
+                    code,
+                    correlation_id,
+                    access,
+                }),
+                Some(unit),
+            ) if *access == Access::Unknown => {
+                // Of several ("requires any"), the first is the one to grant.
+                let first = permission.split(", ").next().unwrap_or_default().to_owned();
+                let access = access::of(self, &first, &unit).await;
+                Err(PlatformError::MissingPermission {
+                    endpoint,
+                    permission: first,
+                    code,
+                    correlation_id,
+                    access: Box::new(access.unwrap_or(Access::Unknown)),
+                })
+            }
+            (result, _) => result,
+        }
+    }
+
+    /// One call to its end: retried, waited, re-authorized as the answers say.
+    async fn exchange(
         &self,
         method: Method,
         path: &str,
@@ -138,15 +204,19 @@ impl GenesysHttp {
                 }
             };
             let elapsed = (t.clock.now() - started).to_std().unwrap_or_default();
+            let limited = matches!(next, Next::RateLimited(..));
             match next {
-                Next::Done(status, bytes) => return Ok((status, bytes)),
+                Next::Done(status, bytes) => {
+                    self.client.answered();
+                    return Ok((status, bytes));
+                }
                 Next::Reauthorize if !reauthorized => {
                     self.client.tokens().invalidate(&token);
                     reauthorized = true;
                 }
                 Next::Reauthorize => return Err(PlatformError::Unauthorized { endpoint }),
                 Next::Fail(e) => return Err(e),
-                Next::Wait(wait, reason) => {
+                Next::Wait(wait, reason) | Next::RateLimited(wait, reason) => {
                     let delay = delays.next().filter(|_| elapsed < t.retry.max_elapsed);
                     let Some(delay) = delay else {
                         return Err(PlatformError::Unavailable {
@@ -156,8 +226,10 @@ impl GenesysHttp {
                             reason,
                         });
                     };
-                    self.client.count(|s| &s.retries);
-                    tracing::warn!(%endpoint, %reason, retry_in_ms = delay.max(wait).as_millis() as u64, "Genesys Cloud: retrying");
+                    if !limited {
+                        self.client.retrying(&endpoint);
+                    }
+                    tracing::debug!(%endpoint, %reason, retry_in_ms = delay.max(wait).as_millis() as u64, "Genesys Cloud: retrying");
                     t.clock.sleep(delay.max(wait)).await;
                 }
             }
@@ -166,7 +238,6 @@ impl GenesysHttp {
 
     /// Classifies one answer (the gate has seen its rate-limit headers).
     async fn read(&self, endpoint: &str, response: reqwest::Response) -> Next {
-        let t = self.client.transport();
         let status = response.status();
         let headers = response.headers().clone();
         let correlation = header(&headers, "inin-correlation-id")
@@ -185,18 +256,21 @@ impl GenesysHttp {
         match status.as_u16() {
             401 => Next::Reauthorize,
             429 => {
-                self.client.count(|s| &s.rate_limited);
                 let wait = retry_after.unwrap_or(DEFAULT_WAIT);
-                t.throttle.hold(Bucket::Default, wait);
-                Next::Wait(wait, format!("429 {code}"))
+                self.client
+                    .rate_limited(Bucket::Default, endpoint, wait, false);
+                Next::RateLimited(wait, format!("429 {code}"))
             }
-            408 | 500..=599 => Next::Wait(retry_after.unwrap_or(Duration::ZERO), format!("HTTP {} {code}", status.as_u16())),
+            408 | 500..=599 => Next::Wait(
+                retry_after.unwrap_or(Duration::ZERO),
+                format!("HTTP {} {code}", status.as_u16()),
+            ),
             403 => Next::Fail(PlatformError::MissingPermission {
                 endpoint: endpoint.to_owned(),
                 permission: error.permissions().unwrap_or_else(|| error.text()),
                 code,
                 correlation_id: correlation,
-                hint: "grant it to the OAuth client's role in the business unit's division; permission changes take up to 5 minutes to apply".into(),
+                access: Box::new(Access::Unknown),
             }),
             other => Next::Fail(PlatformError::Refused {
                 endpoint: endpoint.to_owned(),

@@ -21,7 +21,9 @@
 //!   `Expired`, `Canceled`: the original weeks stand; `Unmatched` defers
 //!   nobody.
 
+mod access;
 mod http;
+mod inspect;
 mod operation;
 mod setup;
 mod trades;
@@ -47,8 +49,10 @@ use crate::preflight::Refusal;
 use crate::publish::KeyedLocks;
 use crate::source::WeekPlan;
 use http::GenesysHttp;
+pub use inspect::Identity;
 use operation::Ended;
 use setup::Facts;
+pub use setup::Unit;
 use wire::{ScheduleMeta, Upload, Version};
 
 /// How many times an update is built from a fresh read and sent.
@@ -83,17 +87,6 @@ impl GenesysCloud {
             facts: Arc::new(Mutex::new(None)),
             approved: Arc::new(Mutex::new(BTreeSet::new())),
         }
-    }
-
-    /// The names of the divisions where the OAuth client's role holds
-    /// `permission` (for `check`; the call needs no permission itself).
-    pub async fn divisions_holding(&self, permission: &str) -> Result<Vec<String>, PlatformError> {
-        let path = format!(
-            "api/v2/authorization/divisionspermitted/paged/me?permission={permission}&pageSize=100"
-        );
-        let found: wire::Entities<wire::Division> =
-            self.http.json(Method::GET, &path, None::<&()>).await?;
-        Ok(found.entities.into_iter().filter_map(|d| d.name).collect())
     }
 
     fn facts(&self) -> Result<Facts, PlatformError> {

@@ -9,11 +9,12 @@ use chrono::{Datelike, NaiveDate};
 use reqwest::Method;
 use serde_json::json;
 
+use super::access::{self, UnitDivision};
 use super::http::GenesysHttp;
 use super::wire::{
     ActivityCode, BusinessUnit, BusinessUnitItem, Entities, IdRef, ScheduleMeta, UserSearch,
 };
-use crate::api::PlatformError;
+use crate::api::{Access, PermissionGap, PlatformError};
 use crate::config::{AgentIds, GenesysTarget, TargetSettings};
 use crate::preflight::{Mismatch, Refusal};
 use crate::source::{SourceError, SourceProblem, WeekPlan};
@@ -46,13 +47,34 @@ impl Facts {
     }
 }
 
-fn genesys(target: &TargetSettings) -> Result<&GenesysTarget, Refusal> {
+pub fn genesys(target: &TargetSettings) -> Result<&GenesysTarget, Refusal> {
     target.genesys.as_ref().ok_or_else(|| {
         Refusal::Platform(PlatformError::Setup(format!(
             "targets.{} has no business_unit: a Genesys Cloud target names one",
             target.name
         )))
     })
+}
+
+/// A target's business unit, as the run measures its week and rights.
+#[derive(Debug, Clone)]
+pub struct Unit {
+    pub id: String,
+    pub name: String,
+    /// Its division, when the listing names it.
+    pub division: Option<UnitDivision>,
+    pub time_zone: String,
+    /// `Monday`, `Sunday`, …
+    pub start_day_of_week: String,
+}
+
+impl Unit {
+    /// The division's name, for messages.
+    pub fn division_name(&self) -> &str {
+        self.division
+            .as_ref()
+            .map_or("(not named)", |d| d.name.as_str())
+    }
 }
 
 /// Learns the facts of `target`'s week of `plan`, or says why not.
@@ -62,17 +84,11 @@ pub async fn prepare(
     plan: &WeekPlan,
 ) -> Result<Facts, Refusal> {
     let g = genesys(target)?;
-    let unit = business_unit(http, target, g).await?;
+    let unit = business_unit(http, target).await?;
     check_week(target, &unit, plan.week_start)?;
-    let path = format!("{WFM}/businessunits/{}", unit.id);
-    let mus: Entities<IdRef> = http
-        .json(Method::GET, &format!("{path}/managementunits"), None::<&()>)
-        .await?;
-    let codes: Entities<ActivityCode> = http
-        .json(Method::GET, &format!("{path}/activitycodes"), None::<&()>)
-        .await?;
+    let management_units = management_units(http, &unit).await?;
     // Both checked before either refuses: every bad line at once.
-    let codes = activity_codes(g, &codes.entities, plan, &unit.name);
+    let codes = activity_codes(http, g, &unit, plan).await;
     let users = users(http, g, plan).await;
     let (codes, users) = match (codes, users) {
         (Ok(c), Ok(u)) => (c, u),
@@ -84,25 +100,56 @@ pub async fn prepare(
         }
         (Err(e), _) | (_, Err(e)) => return Err(e),
     };
-    let schedule_id = schedule(http, target, g, &unit.id, plan.week_start).await?;
-    Ok(Facts {
-        business_unit: unit.id,
-        week: plan.week_start,
+    let schedule_id = match find_schedule(http, target, &unit, plan.week_start).await? {
+        Some(id) => id,
+        None => create_schedule(http, g, &unit, plan.week_start).await?,
+    };
+    Ok(Facts::new(
+        &unit,
+        plan.week_start,
         schedule_id,
-        management_units: mus.entities.into_iter().map(|m| m.id).collect(),
-        agents: users.iter().map(|(a, u)| (u.clone(), a.clone())).collect(),
+        management_units,
         users,
-        activities: codes.iter().map(|(a, c)| (c.clone(), a.clone())).collect(),
         codes,
-    })
+    ))
 }
 
-/// The business unit by id, or by name, with its settings.
-async fn business_unit(
+impl Facts {
+    pub fn new(
+        unit: &Unit,
+        week: NaiveDate,
+        schedule_id: String,
+        management_units: Vec<String>,
+        users: BTreeMap<String, String>,
+        codes: BTreeMap<String, String>,
+    ) -> Facts {
+        Facts {
+            business_unit: unit.id.clone(),
+            week,
+            schedule_id,
+            management_units,
+            agents: users.iter().map(|(a, u)| (u.clone(), a.clone())).collect(),
+            users,
+            activities: codes.iter().map(|(a, c)| (c.clone(), a.clone())).collect(),
+            codes,
+        }
+    }
+}
+
+/// The management units of `unit` the role may see.
+pub async fn management_units(
     http: &GenesysHttp,
-    target: &TargetSettings,
-    g: &GenesysTarget,
-) -> Result<BusinessUnit, Refusal> {
+    unit: &Unit,
+) -> Result<Vec<String>, PlatformError> {
+    let path = format!("{WFM}/businessunits/{}/managementunits", unit.id);
+    let mus: Entities<IdRef> = http.json(Method::GET, &path, None::<&()>).await?;
+    Ok(mus.entities.into_iter().map(|m| m.id).collect())
+}
+
+/// The business unit by id, or by name, with its settings; from here on
+/// a 403 is explained against its division.
+pub async fn business_unit(http: &GenesysHttp, target: &TargetSettings) -> Result<Unit, Refusal> {
+    let g = genesys(target)?;
     let listed: Entities<BusinessUnitItem> = http
         .json(Method::GET, &format!("{WFM}/businessunits"), None::<&()>)
         .await?;
@@ -128,43 +175,78 @@ async fn business_unit(
             }],
         });
     };
+    let division = found.division.as_ref().map(|d| UnitDivision {
+        id: d.id.clone().unwrap_or_default(),
+        name: d.name.clone().or(d.id.clone()).unwrap_or_default(),
+    });
+    if let Some(d) = &division {
+        http.set_unit(d.clone());
+    }
     if found.authorized == Some(false) {
-        let division = found
-            .division
-            .as_ref()
-            .and_then(|d| d.name.clone())
-            .unwrap_or_else(|| "its division".into());
-        return Err(Refusal::Platform(PlatformError::MissingPermission {
-            endpoint: format!("GET /{WFM}/businessunits"),
-            permission: "every WFM permission in that division".into(),
-            code: "authorized: false".into(),
-            correlation_id: "(none)".into(),
-            hint: format!(
-                "business unit {} is in division {division}, where the OAuth client's role grants nothing: add that division to the role (wfm:businessUnit:view, wfm:schedule:view, wfm:schedule:edit, wfm:schedule:add, wfm:shiftTradeRequest:view)",
-                found.name
-            ),
-        }));
+        return Err(Refusal::Platform(
+            not_authorized(http, found, division).await,
+        ));
     }
     let path = format!("{WFM}/businessunits/{}?expand=settings", found.id);
-    Ok(http.json(Method::GET, &path, None::<&()>).await?)
+    let unit: BusinessUnit = http.json(Method::GET, &path, None::<&()>).await?;
+    Ok(Unit {
+        id: unit.id,
+        name: unit.name,
+        division,
+        time_zone: unit.settings.time_zone,
+        start_day_of_week: unit.settings.start_day_of_week,
+    })
+}
+
+/// A business unit listed `authorized: false`: where the role holds each
+/// permission a run needs instead.
+async fn not_authorized(
+    http: &GenesysHttp,
+    found: &BusinessUnitItem,
+    division: Option<UnitDivision>,
+) -> PlatformError {
+    let mut gaps = Vec::new();
+    if let Some(unit) = &division {
+        for permission in access::NEEDED {
+            let access = access::of(http, permission, unit)
+                .await
+                .unwrap_or(Access::Unknown);
+            if !access::suffices(permission, &access) {
+                gaps.push(PermissionGap {
+                    permission: permission.to_owned(),
+                    access,
+                });
+            }
+        }
+    }
+    if gaps.is_empty() {
+        gaps = access::NEEDED
+            .iter()
+            .map(|p| PermissionGap {
+                permission: (*p).to_owned(),
+                access: Access::Unknown,
+            })
+            .collect();
+    }
+    PlatformError::UnitNotAuthorized {
+        unit: found.name.clone(),
+        division: division.map_or_else(|| "(not named)".into(), |d| d.name),
+        gaps,
+    }
 }
 
 /// The target's zone and first day of the week are the business unit's.
-fn check_week(
-    target: &TargetSettings,
-    unit: &BusinessUnit,
-    week: NaiveDate,
-) -> Result<(), Refusal> {
+pub fn check_week(target: &TargetSettings, unit: &Unit, week: NaiveDate) -> Result<(), Refusal> {
     let mut mismatches = Vec::new();
-    if unit.settings.time_zone != target.time_zone.name() {
+    if unit.time_zone != target.time_zone.name() {
         mismatches.push(Mismatch::Zone {
             target: target.name.clone(),
-            found: unit.settings.time_zone.clone(),
+            found: unit.time_zone.clone(),
             expected: target.time_zone.name().to_owned(),
         });
     }
     let day = week.weekday().to_string();
-    let starts = &unit.settings.start_day_of_week;
+    let starts = &unit.start_day_of_week;
     if !starts
         .to_ascii_lowercase()
         .starts_with(&day.to_ascii_lowercase())
@@ -192,8 +274,20 @@ fn problem(plan: &WeekPlan, line: Option<usize>, message: String) -> SourceProbl
     }
 }
 
-/// Source activity → activity code id; every unknown one a `FILE:LINE`.
-fn activity_codes(
+/// Source activity → activity code id of `unit`; every unknown one a
+/// `FILE:LINE`.
+pub async fn activity_codes(
+    http: &GenesysHttp,
+    g: &GenesysTarget,
+    unit: &Unit,
+    plan: &WeekPlan,
+) -> Result<BTreeMap<String, String>, Refusal> {
+    let path = format!("{WFM}/businessunits/{}/activitycodes", unit.id);
+    let codes: Entities<ActivityCode> = http.json(Method::GET, &path, None::<&()>).await?;
+    map_activities(g, &codes.entities, plan, &unit.name)
+}
+
+fn map_activities(
     g: &GenesysTarget,
     codes: &[ActivityCode],
     plan: &WeekPlan,
@@ -232,7 +326,7 @@ fn activity_codes(
 
 /// Source agent id → user id: the same, or an e-mail resolved through the
 /// Users API, every unknown one a `FILE:LINE`.
-async fn users(
+pub async fn users(
     http: &GenesysHttp,
     g: &GenesysTarget,
     plan: &WeekPlan,
@@ -273,16 +367,16 @@ async fn users(
     }
 }
 
-/// The week's schedule: the configured id, or the one with the target's
-/// description, created (`wfm:schedule:add`) when the week has none.
-async fn schedule(
+/// The week's schedule: the configured id (refused when the week has no
+/// such schedule), or the one with the target's description, if any.
+pub async fn find_schedule(
     http: &GenesysHttp,
     target: &TargetSettings,
-    g: &GenesysTarget,
-    unit: &str,
+    unit: &Unit,
     week: NaiveDate,
-) -> Result<String, Refusal> {
-    let path = format!("{WFM}/businessunits/{unit}/weeks/{week}/schedules");
+) -> Result<Option<String>, Refusal> {
+    let g = genesys(target)?;
+    let path = format!("{WFM}/businessunits/{}/weeks/{week}/schedules", unit.id);
     let listed: Entities<ScheduleMeta> = http
         .json(
             Method::GET,
@@ -293,7 +387,7 @@ async fn schedule(
     let configured = target.schedule_id_for(week);
     if !configured.is_empty() {
         return match listed.entities.iter().find(|s| s.id == configured) {
-            Some(s) => Ok(s.id.clone()),
+            Some(s) => Ok(Some(s.id.clone())),
             None => Err(Refusal::Schedule {
                 schedule_id: configured.clone(),
                 mismatches: vec![Mismatch::NoSchedule {
@@ -304,13 +398,23 @@ async fn schedule(
         };
     }
     let description = g.description_for(week);
-    if let Some(s) = listed
+    Ok(listed
         .entities
         .iter()
         .find(|s| s.description.as_deref() == Some(&description))
-    {
-        return Ok(s.id.clone());
-    }
+        .map(|s| s.id.clone()))
+}
+
+/// Creates the week's schedule with the target's description
+/// (`wfm:schedule:add`).
+async fn create_schedule(
+    http: &GenesysHttp,
+    g: &GenesysTarget,
+    unit: &Unit,
+    week: NaiveDate,
+) -> Result<String, Refusal> {
+    let path = format!("{WFM}/businessunits/{}/weeks/{week}/schedules", unit.id);
+    let description = g.description_for(week);
     tracing::info!(%description, %week, "creating the week's schedule");
     let body = json!({"description": description, "weekCount": 1});
     let created: ScheduleMeta = http.json(Method::POST, &path, Some(&body)).await?;

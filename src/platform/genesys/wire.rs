@@ -32,6 +32,92 @@ pub struct BusinessUnitItem {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Division {
     #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// `DivsPermittedEntityListing`: where the token holds a permission.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DivisionsPermitted {
+    #[serde(default)]
+    pub entities: Vec<Division>,
+    #[serde(default)]
+    pub all_divs_permitted: bool,
+}
+
+/// `AuthzSubject` (`/api/v2/authorization/subjects/me`): the role grants
+/// of the token's subject, each in one division.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthzSubject {
+    #[serde(default)]
+    pub grants: Vec<AuthzGrant>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthzGrant {
+    #[serde(default)]
+    pub division: Option<Division>,
+    #[serde(default)]
+    pub role: Option<GrantRole>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct GrantRole {
+    #[serde(default)]
+    pub policies: Vec<GrantPolicy>,
+}
+
+/// `AuthzGrantPolicy`: `domain:entityName:action` for each action, limited
+/// by `condition` when there is one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantPolicy {
+    #[serde(default)]
+    pub domain: Option<String>,
+    #[serde(default)]
+    pub entity_name: Option<String>,
+    #[serde(default)]
+    pub actions: Vec<String>,
+    #[serde(default)]
+    pub condition: Option<String>,
+}
+
+impl GrantPolicy {
+    /// Whether the policy grants `permission` (`domain:entity:action`,
+    /// `*` matching anything).
+    pub fn covers(&self, permission: &str) -> bool {
+        let mut parts = permission.splitn(3, ':');
+        let (Some(domain), Some(entity), Some(action)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return false;
+        };
+        let matches = |have: Option<&str>, want: &str| have.is_some_and(|h| h == "*" || h == want);
+        matches(self.domain.as_deref(), domain)
+            && matches(self.entity_name.as_deref(), entity)
+            && self.actions.iter().any(|a| a == "*" || a == action)
+    }
+
+    /// The condition limiting the grant, if any.
+    pub fn condition(&self) -> Option<&str> {
+        self.condition.as_deref().filter(|c| !c.trim().is_empty())
+    }
+}
+
+/// `TokenInfo`, as far as `check` shows it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenInfo {
+    pub organization: Named,
+    #[serde(default)]
+    pub o_auth_client: Option<Named>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Named {
+    pub id: String,
+    #[serde(default)]
     pub name: Option<String>,
 }
 

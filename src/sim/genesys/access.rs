@@ -270,8 +270,71 @@ impl State {
             .filter(|d| self.holds(caller, permission, &d.id))
             .map(|d| json!({"id": d.id, "name": d.name, "homeDivision": d.home}))
             .collect();
-        Ok(paged(all, page_size, page_number))
+        let everywhere = self.client(&caller.client_id).is_some_and(|c| {
+            c.grants
+                .iter()
+                .any(|g| g.permission == *permission && g.divisions.iter().any(|d| d == "*"))
+        });
+        let mut answer = paged(all, page_size, page_number);
+        answer["allDivsPermitted"] = json!(everywhere);
+        Ok(answer)
     }
+
+    /// `GET /api/v2/authorization/subjects/me`: the client's grants as an
+    /// `AuthzSubject`, one grant per division (`"*"` as itself), each of
+    /// one role whose policies are the permissions held there. A
+    /// team-scoped grant's policy carries a `condition`; the real syntax of
+    /// a condition is not documented, so this one only names the teams.
+    pub fn subject(&self, caller: &Caller) -> Value {
+        let Some(client) = self.client(&caller.client_id) else {
+            return json!({"id": caller.client_id, "grants": []});
+        };
+        let mut divisions: Vec<&str> = client
+            .grants
+            .iter()
+            .flat_map(|g| g.divisions.iter().map(String::as_str))
+            .collect();
+        divisions.sort_unstable();
+        divisions.dedup();
+        let grants: Vec<Value> = divisions
+            .into_iter()
+            .map(|division| {
+                let policies: Vec<Value> = client
+                    .grants
+                    .iter()
+                    .filter(|g| g.divisions.iter().any(|d| d == division))
+                    .map(policy)
+                    .collect();
+                let name = self
+                    .scenario
+                    .divisions
+                    .iter()
+                    .find(|d| d.id == division)
+                    .map_or("All Divisions", |d| d.name.as_str());
+                json!({
+                    "subjectId": client.client_id,
+                    "division": {"id": division, "name": name},
+                    "role": {"id": format!("role-{}", client.client_id), "name": format!("{} role", client.name), "policies": policies},
+                })
+            })
+            .collect();
+        json!({"id": client.client_id, "name": client.name, "grants": grants, "version": 1})
+    }
+}
+
+/// One permission as an `AuthzGrantPolicy`.
+fn policy(grant: &super::scenario::Grant) -> Value {
+    let mut parts = grant.permission.splitn(3, ':');
+    let (domain, entity, action) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
+    let mut policy = json!({"domain": domain, "entityName": entity, "actions": [action]});
+    if let Some(teams) = &grant.teams {
+        policy["condition"] = json!(format!("team in [{}]", teams.join(", ")));
+    }
+    policy
 }
 
 pub fn page_param(

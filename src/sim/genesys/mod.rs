@@ -18,7 +18,12 @@
 //!   `wfm:` permission in its division; the MU list shows only such MUs.
 //!   Refusals are 403 `missing.permissions` (one permission required) or
 //!   `missing.any.permissions` (any of several), naming them in
-//!   `messageParams.permissions`.
+//!   `messageParams.permissions`. `divisionspermitted/paged/me` lists the
+//!   divisions where a permission is held, team-scoped or not, with
+//!   `allDivsPermitted` true for a `"*"` grant; `authorization/subjects/me`
+//!   gives one grant per division whose role's policies are the permissions
+//!   held there, a team-scoped one with a `condition` (`team in [...]`: the
+//!   real syntax is undocumented, only its presence is relied on).
 //! * Weeks: a `weekId` that is not the BU's start day is 400 `invalid.value`.
 //! * Blank schedules take `weekCount` 1–6.
 //! * Uploads: the store checks, in order, the signature (`expires` and

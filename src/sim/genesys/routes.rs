@@ -35,6 +35,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v2/tokens/me", get(|c: Ctx, Extension(k): Extension<Caller>| async move { call(&c, |s, _| Ok(s.token_info(&k))) }))
         .route("/api/v2/organizations/me", get(organization))
         .route("/api/v2/authorization/divisionspermitted/paged/me", get(|c: Ctx, Extension(k): Extension<Caller>, Query(q): Q| async move { call(&c, |s, _| s.divisions_permitted(&k, &q)) }))
+        .route("/api/v2/authorization/subjects/me", get(|c: Ctx, Extension(k): Extension<Caller>| async move { call(&c, |s, _| Ok(s.subject(&k))) }))
         .route("/api/v2/users/search", post(|c: Ctx, b: Bytes| async move { call(&c, |s, _| s.search_users(&b)) }))
         .route(&format!("{WFM}/businessunits"), get(|c: Ctx, Extension(k): Extension<Caller>, Query(q): Q| async move { call(&c, |s, _| s.business_units(&k, &q)) }))
         .route(&bu, get(|c: Ctx, Extension(k): Extension<Caller>, Path(bu): Path<String>, Query(q): Q| async move { call(&c, |s, _| s.business_unit_json(&k, &bu, &q)) }))

@@ -15,13 +15,15 @@ use crate::clock::SharedClock;
 use crate::daemon::{self, DaemonOptions};
 use crate::publish::Report;
 use crate::sample::{self, SampleSpec};
-use crate::sim::{self, Scenario};
+use crate::sim::Scenario;
 use crate::store::Outcome;
 use crate::testbed::{self, Testbed};
 
+mod genesys;
+
 /// What dev mode's configuration is: config/dev.toml, built in so that the
 /// command works from any directory.
-const DEV_CONFIG: &str = include_str!("../config/dev.toml");
+const DEV_CONFIG: &str = include_str!("../../config/dev.toml");
 
 struct Target {
     name: &'static str,
@@ -74,19 +76,64 @@ name = "Day shift"
 org_id = "org-dev"
 "#;
 
+/// Which simulated platform dev mode publishes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DevPlatform {
+    /// The simplified contract (CONTRACT.md).
+    Simple,
+    /// Genesys Cloud WFM (genesys-cloud/CONTRACT.md).
+    GenesysCloud,
+}
+
 pub struct DevOutcome {
     pub reports: Vec<Report>,
-    pub record: sim::Record,
+    /// How many targets were run.
+    pub targets: usize,
+    /// What the platform saw, in one line.
+    pub platform: String,
 }
 
 impl DevOutcome {
     pub fn success(&self) -> bool {
-        self.reports.len() == TARGETS.len()
+        self.reports.len() == self.targets
             && self
                 .reports
                 .iter()
                 .all(|r| r.outcome == Some(Outcome::Success))
     }
+}
+
+/// Runs dev mode against `platform` in `dir`, with `agents` agents.
+pub async fn run_on(
+    platform: DevPlatform,
+    dir: &Path,
+    agents: usize,
+    clock: SharedClock,
+    shutdown: CancellationToken,
+) -> anyhow::Result<DevOutcome> {
+    match platform {
+        DevPlatform::Simple => run(dir, agents, clock, shutdown).await,
+        DevPlatform::GenesysCloud => genesys::run(dir, agents, clock, shutdown).await,
+    }
+}
+
+/// The daemon, told to run `targets` at once and to exit when they end.
+async fn publish_now(
+    config: PathBuf,
+    targets: Vec<String>,
+    clock: SharedClock,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Vec<Report>> {
+    Ok(daemon::run(DaemonOptions {
+        config,
+        clock,
+        shutdown,
+        run_now: targets,
+        exit_when_done: true,
+        reload_on_sighup: false,
+        on_ready: None,
+    })
+    .await?)
 }
 
 fn week(clock: &SharedClock, zone: Tz) -> NaiveDate {
@@ -134,19 +181,24 @@ pub async fn run(
     }
     let config_path = bed.path.clone();
     tracing::info!(platform = %sim.base_url(), dir = %dir.display(), "simulated platform up; publishing both targets");
-    let reports = daemon::run(DaemonOptions {
-        config: config_path,
-        clock,
-        shutdown,
-        run_now: TARGETS.iter().map(|t| t.name.to_owned()).collect(),
-        exit_when_done: true,
-        reload_on_sighup: false,
-        on_ready: None,
-    })
-    .await?;
-    let record = sim.record();
+    let names = TARGETS.iter().map(|t| t.name.to_owned()).collect();
+    let reports = publish_now(config_path, names, clock, shutdown).await?;
+    let rec = sim.record();
     sim.shutdown().await?;
-    Ok(DevOutcome { reports, record })
+    let platform = format!(
+        "platform: {} requests, {} tokens issued, {} used after expiry, {} over a rate limit, {} writes or publishes while a swap was pending, peak concurrency {}",
+        rec.requests.len(),
+        rec.tokens_issued,
+        rec.expired_token_uses.len(),
+        rec.over_limit,
+        rec.swap_violations.len(),
+        rec.peak_concurrency
+    );
+    Ok(DevOutcome {
+        reports,
+        targets: TARGETS.len(),
+        platform,
+    })
 }
 
 /// The closing summary: each target's report, and what the platform saw.
@@ -155,16 +207,8 @@ pub fn render(outcome: &DevOutcome) -> String {
     for r in &outcome.reports {
         out.push_str(&r.render());
     }
-    let rec = &outcome.record;
-    out.push_str(&format!(
-        "platform: {} requests, {} tokens issued, {} used after expiry, {} over a rate limit, {} writes or publishes while a swap was pending, peak concurrency {}\n",
-        rec.requests.len(),
-        rec.tokens_issued,
-        rec.expired_token_uses.len(),
-        rec.over_limit,
-        rec.swap_violations.len(),
-        rec.peak_concurrency
-    ));
+    out.push_str(&outcome.platform);
+    out.push('\n');
     out.push_str(if outcome.success() {
         "every agent published or explained.\n"
     } else {

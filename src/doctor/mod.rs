@@ -12,9 +12,10 @@ use crate::api::scopes::{self, PUBLICATION};
 use crate::api::token::AccessToken;
 use crate::api::{PlatformClient, PlatformError};
 use crate::config::{PlatformKind, Settings, TargetSettings};
-use crate::platform::Platform;
 use crate::platform::SimpleContract;
 use crate::preflight::{self, Refusal};
+
+mod genesys;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -170,12 +171,7 @@ pub async fn check(
         }
     };
     if let PlatformKind::GenesysCloud { .. } = settings.platform.kind {
-        for target in targets {
-            let week = week.unwrap_or_else(|| {
-                crate::week::upcoming_week_start(now, target.time_zone, target.week_start_day)
-            });
-            check_through_the_seam(&mut rows, settings, client, target, week).await;
-        }
+        genesys::check(&mut rows, settings, client, targets, week, now).await;
         return finish(rows);
     }
     check_scopes(&mut rows, settings, client, &token).await;
@@ -337,111 +333,6 @@ async fn check_target(
             refusal.problems().join("; "),
         ),
     }
-}
-
-/// What a Genesys Cloud publication needs of the OAuth client's role.
-const GENESYS_PERMISSIONS: [&str; 4] = [
-    "wfm:schedule:view",
-    "wfm:schedule:edit",
-    "wfm:schedule:add",
-    "wfm:shiftTradeRequest:view",
-];
-
-/// One row per permission the role needs, with the divisions holding it.
-async fn check_permissions(
-    rows: &mut Rows,
-    settings: &Settings,
-    platform: &crate::platform::GenesysCloud,
-) {
-    for permission in GENESYS_PERMISSIONS {
-        let held = within(
-            settings,
-            Host::api(settings),
-            platform.divisions_holding(permission),
-        )
-        .await;
-        match held {
-            Ok(divisions) if divisions.is_empty() => rows.push(
-                format!("permission {permission}"),
-                Verdict::Fail,
-                format!("the OAuth client's role holds {permission} in no division: add it, in the business unit's division"),
-            ),
-            Ok(divisions) => rows.push(
-                format!("permission {permission}"),
-                Verdict::Pass,
-                format!("held in {}", divisions.join(", ")),
-            ),
-            Err(e) => rows.push(format!("permission {permission}"), Verdict::Fail, e.to_string()),
-        }
-    }
-}
-
-/// A platform's own checks, as a run makes them (Genesys Cloud): the
-/// source file, everything `prepare` refuses (business unit and its week,
-/// the schedule, activity codes, users), and the trades.
-async fn check_through_the_seam(
-    rows: &mut Rows,
-    settings: &Settings,
-    client: &PlatformClient,
-    target: &TargetSettings,
-    week: NaiveDate,
-) {
-    let name = &target.name;
-    let plan = match preflight::source(target, week) {
-        Ok(plan) => {
-            let detail = format!("{}: {} agents", plan.source.display(), plan.agents.len());
-            rows.push(format!("{name}: source"), Verdict::Pass, detail);
-            plan
-        }
-        Err(refusal) => {
-            rows.push(
-                format!("{name}: source"),
-                Verdict::Fail,
-                refusal.problems().join("; "),
-            );
-            return;
-        }
-    };
-    let locks = std::sync::Arc::new(crate::publish::KeyedLocks::default());
-    let platform = crate::platform::GenesysCloud::new(
-        client.clone(),
-        settings,
-        client.transport().clock.clone(),
-        locks,
-    );
-    check_permissions(rows, settings, &platform).await;
-    let prepared = within(settings, Host::api(settings), async {
-        platform.prepare(target, &plan).await.map_err(|r| match r {
-            Refusal::Platform(e) => e,
-            other => PlatformError::Setup(other.problems().join("; ")),
-        })
-    })
-    .await;
-    let schedule = match prepared {
-        Ok(schedule) => {
-            let detail = format!(
-                "business unit, week {week}, activity codes and users in order; schedule {}",
-                schedule.id
-            );
-            rows.push(format!("{name}: setup"), Verdict::Pass, detail);
-            schedule
-        }
-        Err(e) => {
-            rows.push(format!("{name}: setup"), Verdict::Fail, e.to_string());
-            return;
-        }
-    };
-    let swaps = within(settings, Host::api(settings), platform.swaps(&schedule)).await;
-    rows.result(format!("{name}: shift trades"), swaps, |all| {
-        let matched = all
-            .iter()
-            .filter(|s| s.status == crate::plan::SwapStatus::Pending)
-            .count();
-        format!(
-            "{} decided or matched, {matched} matched (their agents will be deferred)",
-            all.len()
-        )
-    });
 }
 
 fn finish(rows: Rows) -> Report {
