@@ -8,6 +8,7 @@ pub mod config;
 pub mod daemon;
 mod dev;
 mod doctor;
+pub mod echo;
 pub mod leader;
 pub mod plan;
 pub mod platform;

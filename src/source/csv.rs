@@ -1,6 +1,7 @@
 //! `agent_id,date,start,end,activity`, a shift a line, columns in any order.
 
 use super::{Parsed, Row};
+use crate::echo::echo;
 
 const COLUMNS: [&str; 5] = ["agent_id", "date", "start", "end", "activity"];
 
@@ -15,13 +16,25 @@ pub(super) fn parse(text: &str) -> Result<Parsed, Problems> {
         .headers()
         .map_err(|e| vec![(Some(1), format!("unreadable header: {e}"))])?
         .clone();
+    if !headers.iter().any(|h| COLUMNS.contains(&h)) {
+        // Not a schedule at all (a key, a password file): its first line
+        // is not repeated, since it may be a secret.
+        return Err(vec![(
+            Some(1),
+            format!(
+                "not a week's CSV file: its first line names none of the columns {} (the line is not shown)",
+                COLUMNS.join(", ")
+            ),
+        )]);
+    }
     let mut problems = Problems::new();
     for h in headers.iter() {
         if !COLUMNS.contains(&h) {
             problems.push((
                 Some(1),
                 format!(
-                    "unknown column \"{h}\" (the columns are {})",
+                    "unknown column {} (the columns are {})",
+                    echo(h),
                     COLUMNS.join(", ")
                 ),
             ));
