@@ -130,6 +130,17 @@ pub enum Refusal {
         schedule_id: String,
         mismatches: Vec<Mismatch>,
     },
+    /// Found while writing, not before: too many of the run's writes
+    /// answered that the platform does not know the agent.
+    #[error("schedule {schedule_id}: the platform does not know {unknown} of the {answered} agents written so far (first: {}): the source file's agent_id column holds other ids, or targets.{target}.schedule_id names another schedule; the run stopped writing and published nothing", .first.join(", "))]
+    UnknownAgents {
+        target: String,
+        schedule_id: String,
+        unknown: usize,
+        answered: usize,
+        /// The first few ids, quoted as input.
+        first: Vec<String>,
+    },
 }
 
 /// Which check refused a run, for whoever acts on the refusal (the daemon
@@ -148,6 +159,8 @@ impl Refusal {
             Refusal::Source(_) => RefusalKind::Source,
             Refusal::Platform(_) => RefusalKind::Platform,
             Refusal::Schedule { .. } => RefusalKind::Schedule,
+            // Most often the wrong id column: a corrected file is the fix.
+            Refusal::UnknownAgents { .. } => RefusalKind::Source,
         }
     }
 

@@ -398,3 +398,47 @@ async fn a_symlinked_source_is_refused_unless_the_target_follows_links() {
     let out = publish_to_the_end(&cfg, &[]).await;
     assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
 }
+
+#[tokio::test]
+async fn a_week_of_agents_the_platform_does_not_know_stops_after_a_few_writes_refused() {
+    let sim = spawn_sim(small_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    let mut csv = String::from("agent_id,date,start,end,activity\n");
+    // a-5..a-10 exist (a-1..a-4 wait for swaps); the 2,000 others do not:
+    // the id column of another system.
+    for agent in (5..=10)
+        .map(|n| format!("a-{n}"))
+        .chain((0..2000).map(|n| format!("emp-{n:05}")))
+    {
+        csv.push_str(&format!("{agent},2026-12-01,08:00,16:00,phone\n"));
+    }
+    write_source(&cfg, &csv);
+    let settings = cfg.settings();
+    let report = engine(&settings, wfm_publisher::clock::system())
+        .run(&settings.targets["chicago"], to_the_end(week()))
+        .await
+        .unwrap();
+    let text = report.render();
+    assert_eq!(report.outcome, Some(Outcome::Refused), "{text}");
+    let problem = report.problems.join("\n");
+    assert!(problem.contains("does not know"), "{problem}");
+    assert!(problem.contains("\"emp-00000\""), "{problem}");
+
+    let record = sim.record();
+    let writes = record
+        .requests
+        .iter()
+        .filter(|r| r.method == "PUT" && r.path.starts_with("/api/v2/wfm/schedule/agent/"))
+        .count();
+    // 6 known agents, 20 unknown ones, and at most the workers' writes in
+    // the air when the run stopped.
+    let ceiling = 6 + 20 + settings.workers.concurrency;
+    assert!(writes <= ceiling, "{writes} writes (at most {ceiling})");
+    assert!(
+        !record.requests.iter().any(|r| r.path.contains("publish")),
+        "nothing published"
+    );
+    let store = SqliteStore::open(&settings.store.path).unwrap();
+    let run = &store.recent_runs(1).unwrap()[0];
+    assert_eq!(run.outcome, Outcome::Refused);
+}
