@@ -334,7 +334,7 @@ async fn check_target(
         Err(refusal) => rows.push(
             format!("{name}: source"),
             Verdict::Fail,
-            refusal.problems().join("; "),
+            refusal.problems().joined("; ", "problems"),
         ),
     }
 }
@@ -397,7 +397,7 @@ async fn check_through_the_seam(
             rows.push(
                 format!("{name}: source"),
                 Verdict::Fail,
-                refusal.problems().join("; "),
+                refusal.problems().joined("; ", "problems"),
             );
             return;
         }
@@ -413,7 +413,7 @@ async fn check_through_the_seam(
     let prepared = within(settings, Host::api(settings), async {
         platform.prepare(target, &plan).await.map_err(|r| match r {
             Refusal::Platform(e) => e,
-            other => PlatformError::Setup(other.problems().join("; ")),
+            other => PlatformError::Setup(other.problems().joined("; ", "problems")),
         })
     })
     .await;

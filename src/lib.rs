@@ -2,6 +2,7 @@
 //! workforce-management platform, unattended, and explains every failure.
 
 pub mod api;
+pub mod capped;
 pub mod cli;
 pub mod clock;
 pub mod config;

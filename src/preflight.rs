@@ -6,6 +6,7 @@ use std::fmt;
 use chrono::NaiveDate;
 
 use crate::api::PlatformError;
+use crate::capped::Capped;
 use crate::config::TargetSettings;
 use crate::source::{self, SourceError, WeekPlan};
 
@@ -164,11 +165,12 @@ impl Refusal {
         }
     }
 
-    /// One line per problem, for reports and the state store.
-    pub fn problems(&self) -> Vec<String> {
+    /// One line per problem, for reports and the state store: the first
+    /// fifty, and how many in all.
+    pub fn problems(&self) -> Capped<String> {
         match self {
             Refusal::Source(e) => e.problems.iter().map(|p| p.to_string()).collect(),
-            other => vec![other.to_string()],
+            other => std::iter::once(other.to_string()).collect(),
         }
     }
 }

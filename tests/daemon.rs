@@ -1063,3 +1063,45 @@ async fn a_half_sent_admin_request_does_not_hold_the_stop() {
         closed_by_server(client, "a client at the stop").await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_problems_reach_the_webhook_and_status_as_fifty_and_a_count() {
+    const ROWS: usize = 20_000;
+    let clock = ManualClock::new(at("2026-11-26T12:00:00Z"));
+    let (hook, received) = webhook_receiver().await;
+    let sim = spawn_sim(instant_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    cfg.append(&format!(
+        "\n[notify]\nwebhook_url = \"{hook}\"\ntimeout = \"2s\"\n"
+    ));
+    let mut csv = String::from("agent_id,date,start,end,activity\n");
+    for i in 0..ROWS {
+        csv.push_str(&format!("a-{i},2026-12-01,8am,16:00,phone\n"));
+    }
+    with_week(&cfg, "2026-11-30", &csv);
+    let running = start(&cfg, Arc::new(clock.clone()), &["chicago"]).await;
+    running
+        .first_run_ends("the run to be refused", Outcome::Refused)
+        .await;
+    let status = reqwest::get(format!("{}/status", running.admin()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    eventually("the webhook to hear", || {
+        !received.lock().unwrap().is_empty()
+    })
+    .await;
+    running.stop().await;
+    assert!(status.len() < 20_000, "/status of {} bytes", status.len());
+    assert!(status.contains(&format!("and {} more problems", ROWS - 50)));
+    let got = received.lock().unwrap().clone();
+    assert_eq!(
+        got[0]["problems"].as_array().unwrap().len(),
+        50,
+        "{}",
+        got[0]
+    );
+    assert_eq!(got[0]["problems_total"], ROWS);
+}

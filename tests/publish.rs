@@ -442,3 +442,64 @@ async fn a_week_of_agents_the_platform_does_not_know_stops_after_a_few_writes_re
     let run = &store.recent_runs(1).unwrap()[0];
     assert_eq!(run.outcome, Outcome::Refused);
 }
+
+/// `n` rows, each with two mistakes (a start and an end that are not times).
+fn bad_rows(n: usize) -> String {
+    let mut csv = String::with_capacity(n * 40);
+    csv.push_str("agent_id,date,start,end,activity\n");
+    for i in 0..n {
+        csv.push_str(&format!("a-{i},2026-12-01,8am,4pm,phone\n"));
+    }
+    csv
+}
+
+#[tokio::test]
+async fn a_file_of_many_bad_rows_gives_fifty_problems_and_a_count_everywhere() {
+    const ROWS: usize = 200_000;
+    let sim = spawn_sim(small_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    write_source(&cfg, &bad_rows(ROWS));
+
+    let out = publish_to_the_end(&cfg, &[]).await;
+    assert_eq!(
+        out.code,
+        Some(2),
+        "{}",
+        &out.stdout[..out.stdout.len().min(2000)]
+    );
+    let problems = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains("problem: "))
+        .count();
+    assert_eq!(problems, 50, "{} bytes on stdout", out.stdout.len());
+    let more = format!("and {} more problems", 2 * ROWS - 50);
+    assert!(out.stdout.contains(&more), "no {more:?}");
+    assert!(
+        out.stdout.len() < 20_000,
+        "{} bytes on stdout",
+        out.stdout.len()
+    );
+    assert!(
+        out.stderr.len() < 50_000,
+        "{} bytes on stderr",
+        out.stderr.len()
+    );
+
+    let json = publish_to_the_end(&cfg, &["--json"]).await;
+    let report: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(report["problems"].as_array().unwrap().len(), 50);
+    assert_eq!(report["problems_total"], 2 * ROWS);
+
+    let store = SqliteStore::open(&cfg.dir().join("state.db")).unwrap();
+    for run in store.recent_runs(5).unwrap() {
+        let summary = run.summary.unwrap_or_default();
+        assert!(
+            summary.len() < 20_000,
+            "a summary of {} bytes",
+            summary.len()
+        );
+        assert!(summary.ends_with(&more), "{summary}");
+    }
+    assert!(only_reads(&sim.record()));
+}

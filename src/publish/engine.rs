@@ -215,7 +215,7 @@ impl Engine {
         if let Refusal::Platform(PlatformError::Cancelled) = refusal {
             // Stopped before anything was sent: nothing to record or refuse.
             report.outcome = Some(Outcome::Running);
-            report.problems = vec![PlatformError::Cancelled.to_string()];
+            report.problems = std::iter::once(PlatformError::Cancelled.to_string()).collect();
             return Ok(report);
         }
         report.problems = refusal.problems();
@@ -226,7 +226,7 @@ impl Engine {
             let run = self.new_run(target, options, &report.schedule_id, &source, source_hash);
             self.parts
                 .store
-                .refused_run(&run, &report.problems.join("\n"))?;
+                .refused_run(&run, &report.problems.joined("\n", "problems"))?;
         }
         Ok(report)
     }
