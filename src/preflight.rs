@@ -61,7 +61,9 @@ impl fmt::Display for Mismatch {
             ),
             Mismatch::BusinessUnit { target, name, known } => write!(
                 f,
-                "no business unit {name:?} that this OAuth client can see (it sees: {known}): fix targets.{target}.business_unit, or grant the client's role a division holding it"
+                "no business unit {} that this OAuth client can see (it sees: {}): fix targets.{target}.business_unit, or grant the client's role a division holding it",
+                crate::echo::echo(name),
+                crate::echo::echo_message(known)
             ),
             Mismatch::StartDay { target, found, expected } => write!(
                 f,
