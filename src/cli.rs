@@ -499,6 +499,7 @@ async fn dev(
 }
 
 async fn health(url: &str) -> ExitCode {
+    let shown = crate::api::url::shown_text(url);
     let answer = reqwest::Client::new()
         .get(url)
         .timeout(std::time::Duration::from_secs(5))
@@ -507,12 +508,12 @@ async fn health(url: &str) -> ExitCode {
     match answer {
         Ok(r) if r.status().is_success() => ExitCode::SUCCESS,
         Ok(r) => {
-            eprintln!("wfm-publisher: {url} answered {}", r.status());
+            eprintln!("wfm-publisher: {shown} answered {}", r.status());
             ExitCode::FAILURE
         }
         Err(e) => {
             eprintln!(
-                "wfm-publisher: {url}: {}",
+                "wfm-publisher: {shown}: {}",
                 crate::api::classify::transport_reason(&e)
             );
             ExitCode::FAILURE

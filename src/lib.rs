@@ -2,12 +2,14 @@
 //! workforce-management platform, unattended, and explains every failure.
 
 pub mod api;
+pub mod capped;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod daemon;
 mod dev;
 mod doctor;
+pub mod echo;
 pub mod leader;
 pub mod plan;
 pub mod platform;

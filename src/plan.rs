@@ -11,16 +11,21 @@ use sha2::{Digest, Sha256};
 /// Why `id` cannot name a schedule or an agent, if it cannot: it becomes a
 /// path segment of the platform's URLs, where `.` and `..` are resolved
 /// away (`PUT …/schedule/agent/..` is `PUT …/schedule`) and a slash adds a
-/// segment, so such an id would address another resource.
+/// segment, so such an id would address another resource. A control
+/// character is refused too: an accepted id is printed as it is.
 pub fn path_id_problem(id: &str) -> Option<String> {
+    let shown = crate::echo::echo(id);
     if id == "." || id == ".." {
         Some(format!(
-            "id \"{id}\" cannot be used: it would address another path on the platform"
+            "id {shown} cannot be used: it would address another path on the platform"
         ))
     } else if id.contains(['/', '\\']) {
         Some(format!(
-            "id \"{id}\" cannot contain '/' or '\\': it would address another path on the platform"
+            "id {shown} cannot contain '/' or '\\': it would address another path on the platform"
         ))
+    } else if id.chars().any(char::is_control) {
+        // Ids are printed in reports and logs as they are once accepted.
+        Some(format!("id {shown} cannot contain a control character"))
     } else {
         None
     }

@@ -6,6 +6,7 @@ use std::fmt;
 use chrono::NaiveDate;
 
 use crate::api::PlatformError;
+use crate::capped::Capped;
 use crate::config::TargetSettings;
 use crate::source::{self, SourceError, WeekPlan};
 
@@ -60,7 +61,9 @@ impl fmt::Display for Mismatch {
             ),
             Mismatch::BusinessUnit { target, name, known } => write!(
                 f,
-                "no business unit {name:?} that this OAuth client can see (it sees: {known}): fix targets.{target}.business_unit, or grant the client's role a division holding it"
+                "no business unit {} that this OAuth client can see (it sees: {}): fix targets.{target}.business_unit, or grant the client's role a division holding it",
+                crate::echo::echo(name),
+                crate::echo::echo_message(known)
             ),
             Mismatch::StartDay { target, found, expected } => write!(
                 f,
@@ -130,6 +133,17 @@ pub enum Refusal {
         schedule_id: String,
         mismatches: Vec<Mismatch>,
     },
+    /// Found while writing, not before: too many of the run's writes
+    /// answered that the platform does not know the agent.
+    #[error("schedule {schedule_id}: the platform does not know {unknown} of the {answered} agents written so far (first: {}): the source file's agent_id column holds other ids, or targets.{target}.schedule_id names another schedule; the run stopped writing and published nothing", .first.join(", "))]
+    UnknownAgents {
+        target: String,
+        schedule_id: String,
+        unknown: usize,
+        answered: usize,
+        /// The first few ids, quoted as input.
+        first: Vec<String>,
+    },
 }
 
 /// Which check refused a run, for whoever acts on the refusal (the daemon
@@ -148,14 +162,17 @@ impl Refusal {
             Refusal::Source(_) => RefusalKind::Source,
             Refusal::Platform(_) => RefusalKind::Platform,
             Refusal::Schedule { .. } => RefusalKind::Schedule,
+            // Most often the wrong id column: a corrected file is the fix.
+            Refusal::UnknownAgents { .. } => RefusalKind::Source,
         }
     }
 
-    /// One line per problem, for reports and the state store.
-    pub fn problems(&self) -> Vec<String> {
+    /// One line per problem, for reports and the state store: the first
+    /// fifty, and how many in all.
+    pub fn problems(&self) -> Capped<String> {
         match self {
             Refusal::Source(e) => e.problems.iter().map(|p| p.to_string()).collect(),
-            other => vec![other.to_string()],
+            other => std::iter::once(other.to_string()).collect(),
         }
     }
 }

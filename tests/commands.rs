@@ -404,3 +404,152 @@ async fn log_fields_are_values_not_debug_text() {
     assert!(log.contains("rate limited"), "no rate limit met:\n{log}");
     assert!(fields > 20, "few fields logged:\n{log}");
 }
+
+/// Secrets of the test below, each where an operator might put it.
+const ADMIN_TOKEN: &str = "admin-token-hush-7731";
+const URL_PASSWORD: &str = "url-password-hush-7732";
+const URL_QUERY_KEY: &str = "url-query-hush-7733";
+const HOOK_KEY: &str = "hook-key-hush-7734";
+
+/// What the suite's `leaks` finds, and this test's own secrets.
+fn every_leak(text: &str) -> Vec<String> {
+    let mut found = leaks(text);
+    for secret in [ADMIN_TOKEN, URL_PASSWORD, URL_QUERY_KEY, HOOK_KEY] {
+        if text.contains(secret) {
+            found.push(secret.to_owned());
+        }
+    }
+    found
+}
+
+/// The binary with `args` and `--config`, logging at trace in `format`:
+/// its exit code, and its stdout and stderr together.
+async fn traced(format: &str, args: &[&str], config: &std::path::Path) -> (Option<i32>, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
+        .args(["--log-format", format])
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "trace")
+        .output()
+        .await
+        .unwrap();
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.code(), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_known_secret_fed_through_every_path_never_comes_out() {
+    // Sunday evening before the week: the run ends at once.
+    let sim = spawn_sim(small_scenario()).await;
+    let (hook, received) = webhook_receiver().await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    std::fs::write(cfg.dir().join("admin_token"), ADMIN_TOKEN).unwrap();
+    cfg.edit("[admin]\n", "[admin]\ntoken_file = \"admin_token\"\n");
+    cfg.append(&format!(
+        "\n[notify]\nwebhook_url = \"{hook}?key={HOOK_KEY}\"\ntimeout = \"2s\"\n\n[log]\nlevel = \"trace\"\n"
+    ));
+    // The week's file is a link to the client secret, and links are followed.
+    cfg.edit(
+        "source = \"inbox/chicago/{week_start}.csv\"",
+        "source = \"inbox/chicago/{week_start}.csv\"\nfollow_symlinks = true",
+    );
+    let inbox = cfg.dir().join("inbox/chicago");
+    std::fs::create_dir_all(&inbox).unwrap();
+    std::os::unix::fs::symlink(
+        cfg.dir().join("client_secret"),
+        inbox.join("2026-11-30.csv"),
+    )
+    .unwrap();
+
+    let mut captured = String::new();
+    let publish = ["publish", "--target", "chicago", "--week", "2026-11-30"];
+    for format in ["pretty", "json"] {
+        for args in [
+            &["check", "--week", "2026-11-30"][..],
+            &["check", "--week", "2026-11-30", "--json"],
+            &publish,
+            &[&publish[..], &["--json"]].concat(),
+            &["status"],
+        ] {
+            let (_, text) = traced(format, args, &cfg.path).await;
+            captured.push_str(&text);
+        }
+    }
+    assert!(
+        captured.contains("2026-11-30.csv:1: "),
+        "the secret file was not refused as a source:\n{captured}"
+    );
+
+    // Credentials in the auth URL, in its user info and in its query, are
+    // refused at load, as a file's key and as an environment variable.
+    let base = sim.base_url();
+    let with_password = base.replacen("http://", &format!("http://user:{URL_PASSWORD}@"), 1);
+    let with_key = format!("{base}/?key={URL_QUERY_KEY}");
+    for bad in [&with_password, &with_key] {
+        let bad_cfg = TestConfig::new(bad, "publisher");
+        for format in ["pretty", "json"] {
+            let (code, text) = traced(format, &["check"], &bad_cfg.path).await;
+            assert_eq!(code, Some(2), "{text}");
+            captured.push_str(&text);
+        }
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
+            .args(["check", "--config"])
+            .arg(&cfg.path)
+            .env("WFM_PUBLISHER__PLATFORM__AUTH_BASE_URL", bad)
+            .output()
+            .await
+            .unwrap();
+        captured.push_str(&String::from_utf8_lossy(&out.stdout));
+        captured.push_str(&String::from_utf8_lossy(&out.stderr));
+    }
+
+    // The daemon, logging JSON at trace (log.level): a triggered run, the
+    // webhook, /status and /metrics.
+    let (mut child, mut log) = spawn_logging(&["run"], &cfg.path);
+    let line = next_with(&mut log, "wfm-publisher running").await;
+    captured.push_str(&line);
+    let fields: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let admin = format!("http://{}", fields["admin"].as_str().unwrap());
+    let http = reqwest::Client::new();
+    for (method, path) in [
+        (reqwest::Method::POST, "targets/chicago/runs"),
+        (reqwest::Method::GET, "status"),
+        (reqwest::Method::GET, "metrics"),
+    ] {
+        let answer = http
+            .request(method, format!("{admin}/{path}"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert!(answer.status().is_success(), "/{path}");
+        captured.push_str(&answer.text().await.unwrap());
+        if path.ends_with("runs") {
+            // The run has ended, refused, once the webhook has heard.
+            captured.push_str(&next_with(&mut log, "webhook").await);
+        }
+    }
+    kill(child.id().unwrap(), "-TERM");
+    while let Ok(Some(line)) = log.next_line().await {
+        captured.push_str(&line);
+        captured.push('\n');
+    }
+    assert_eq!(child.wait().await.unwrap().code(), Some(0));
+    let bodies = received.lock().unwrap().clone();
+    assert_eq!(
+        bodies.first().map(|b| b["outcome"].clone()),
+        Some("refused".into())
+    );
+    for body in bodies {
+        captured.push_str(&body.to_string());
+    }
+    for db in ["state.db", "state.db-wal"] {
+        if let Ok(bytes) = std::fs::read(cfg.dir().join(db)) {
+            captured.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+    assert!(captured.len() > 50_000, "little was captured:\n{captured}");
+    assert_eq!(every_leak(&captured), Vec::<String>::new());
+}

@@ -510,27 +510,6 @@ async fn metrics_parse_as_prometheus_exposition_and_status_reports_targets() {
     running.stop().await;
 }
 
-/// Collects what a webhook receives.
-async fn webhook_receiver() -> (String, Arc<std::sync::Mutex<Vec<serde_json::Value>>>) {
-    use axum::routing::post;
-    let got = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = got.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        post(move |axum::Json(body): axum::Json<serde_json::Value>| {
-            let sink = sink.clone();
-            async move {
-                sink.lock().unwrap().push(body);
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, got)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partial_run_notifies_the_webhook_and_a_dead_webhook_changes_nothing() {
     // Sunday evening before the week: swaps still pending are past their
@@ -1062,4 +1041,46 @@ async fn a_half_sent_admin_request_does_not_hold_the_stop() {
     for client in &mut clients {
         closed_by_server(client, "a client at the stop").await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_problems_reach_the_webhook_and_status_as_fifty_and_a_count() {
+    const ROWS: usize = 20_000;
+    let clock = ManualClock::new(at("2026-11-26T12:00:00Z"));
+    let (hook, received) = webhook_receiver().await;
+    let sim = spawn_sim(instant_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    cfg.append(&format!(
+        "\n[notify]\nwebhook_url = \"{hook}\"\ntimeout = \"2s\"\n"
+    ));
+    let mut csv = String::from("agent_id,date,start,end,activity\n");
+    for i in 0..ROWS {
+        csv.push_str(&format!("a-{i},2026-12-01,8am,16:00,phone\n"));
+    }
+    with_week(&cfg, "2026-11-30", &csv);
+    let running = start(&cfg, Arc::new(clock.clone()), &["chicago"]).await;
+    running
+        .first_run_ends("the run to be refused", Outcome::Refused)
+        .await;
+    let status = reqwest::get(format!("{}/status", running.admin()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    eventually("the webhook to hear", || {
+        !received.lock().unwrap().is_empty()
+    })
+    .await;
+    running.stop().await;
+    assert!(status.len() < 20_000, "/status of {} bytes", status.len());
+    assert!(status.contains(&format!("and {} more problems", ROWS - 50)));
+    let got = received.lock().unwrap().clone();
+    assert_eq!(
+        got[0]["problems"].as_array().unwrap().len(),
+        50,
+        "{}",
+        got[0]
+    );
+    assert_eq!(got[0]["problems_total"], ROWS);
 }

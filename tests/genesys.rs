@@ -213,7 +213,8 @@ async fn an_unknown_activity_or_user_is_refused_with_its_line_before_anything_is
     let clock = clock();
     let sim = sim(clock.clone()).await;
     let bed = config(&sim.base_url(), "publisher");
-    let source = format!("{SOURCE}zed@acme.example,2026-12-01,08:00,16:00,phone\nfin.fischer@acme.example,2026-12-01,09:00,17:00,chat\n");
+    let long = "x".repeat(500);
+    let source = format!("{SOURCE}zed@acme.example,2026-12-01,08:00,16:00,phone\nfin.fischer@acme.example,2026-12-01,09:00,17:00,chat\x1b[2J{long}\n");
     bed.write_week("chicago", week(), &source).unwrap();
     let report = run(&bed, clock, true).await;
     assert_eq!(
@@ -224,9 +225,14 @@ async fn an_unknown_activity_or_user_is_refused_with_its_line_before_anything_is
     );
     let problems = report.problems.join("\n");
     assert!(
-        problems.contains(&format!("{WEEK}.csv:13:")) && problems.contains("\"chat\""),
+        problems.contains(&format!("{WEEK}.csv:13:")) && problems.contains(r#""chat\u{1b}[2Jxxx"#),
         "{problems}"
     );
+    assert!(
+        !problems.contains('\x1b'),
+        "an escape reached the report: {problems}"
+    );
+    assert!(!problems.contains(&long[..100]), "not cut: {problems}");
     assert!(
         problems.contains(&format!("{WEEK}.csv:12:")) && problems.contains("zed@acme.example"),
         "{problems}"

@@ -261,3 +261,63 @@ fn every_malformed_configuration_is_refused_naming_file_and_key() {
         );
     }
 }
+
+/// Problems and whether every one is a single line of bounded length with
+/// no control character (ANSI escapes start with one).
+fn one_clean_line_each(err: &str) -> Result<(), String> {
+    for line in err.lines() {
+        if line.chars().any(char::is_control) || line.chars().count() > 400 {
+            return Err(format!("{line:?}"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn input_repeated_in_a_problem_is_quoted_cut_and_escaped() {
+    let week: NaiveDate = "2026-11-30".parse().unwrap();
+    let tz: Tz = "America/Chicago".parse().unwrap();
+    let long = "x".repeat(100_000);
+    let csv = format!(
+        "agent_id,date,start,end,activity,\"col\x1b[2J\"\n\
+         \"a\nb\",\"2026-12-01\x1b]0;owned\x07\",\"{long}\",16:00,phone,x\n"
+    );
+    let json = format!(
+        r#"{{"agents": [{{"agentId": "a-1", "shifts": [{{"date": "2026-12-01", "start": "08:00", "end": "16:00", "activity": "phone", "x{long}\u001b[31m": 1}}]}}]}}"#
+    );
+    let header_only = "agent_id,date,start,end,activity,\"c\x1b[2J\"\n";
+    let cells = "agent_id,date,start,end,activity\n\"a\nb\",\"2026-12-01\x1b]0;owned\x07\",08:00,16:00,phone\n";
+    for (text, format, expected) in [
+        (csv.as_str(), SourceFormat::Csv, 1),
+        (header_only, SourceFormat::Csv, 1),
+        (cells, SourceFormat::Csv, 1),
+        (json.as_str(), SourceFormat::Json, 1),
+    ] {
+        let err = parse_week(text, Path::new("w"), format, week, tz, STRICT, "t")
+            .expect_err("refused")
+            .to_string();
+        assert!(err.lines().count() >= expected, "{err}");
+        one_clean_line_each(&err).unwrap_or_else(|line| panic!("{line} in:\n{err}"));
+    }
+}
+
+#[test]
+fn a_file_that_is_not_a_schedule_is_refused_without_repeating_its_first_line() {
+    let week: NaiveDate = "2026-11-30".parse().unwrap();
+    let tz: Tz = "America/Chicago".parse().unwrap();
+    for secret in ["s3cr3t-client-value", "root:$y$j9T$hash:19000:0:99999:7:::"] {
+        let err = parse_week(
+            secret,
+            Path::new("w.csv"),
+            SourceFormat::Csv,
+            week,
+            tz,
+            STRICT,
+            "t",
+        )
+        .expect_err("refused")
+        .to_string();
+        assert!(err.contains("w.csv:1: not a week's CSV file"), "{err}");
+        assert!(!err.contains("s3cr3t") && !err.contains("j9T"), "{err}");
+    }
+}

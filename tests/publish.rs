@@ -56,12 +56,16 @@ async fn two_thousand_agents_with_thirty_swaps_resolving_over_a_minute() {
     );
     assert_eq!(report.published, 1940);
     assert!(report.unpublished.is_empty());
-    let approved: Vec<_> = report
-        .deferred_then_published
-        .iter()
-        .filter(|(_, note)| note.contains("approved"))
-        .collect();
-    assert_eq!(approved.len(), 16, "8 approved swaps, two agents each");
+    // The report shows the first 50 of them; the store keeps every one.
+    let store = SqliteStore::open(&settings.store.path).unwrap();
+    let run = store.recent_runs(1).unwrap()[0].id;
+    let approved = store
+        .agents(run)
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.was_deferred && a.trade.as_deref().is_some_and(|t| t.contains("approved")))
+        .count();
+    assert_eq!(approved, 16, "8 approved swaps, two agents each");
     assert_published_exactly(&sim, &spec);
 
     // Polling is one paginated list call per interval, never one per agent.
@@ -397,4 +401,109 @@ async fn a_symlinked_source_is_refused_unless_the_target_follows_links() {
     );
     let out = publish_to_the_end(&cfg, &[]).await;
     assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+}
+
+#[tokio::test]
+async fn a_week_of_agents_the_platform_does_not_know_stops_after_a_few_writes_refused() {
+    let sim = spawn_sim(small_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    let mut csv = String::from("agent_id,date,start,end,activity\n");
+    // a-5..a-10 exist (a-1..a-4 wait for swaps); the 2,000 others do not:
+    // the id column of another system.
+    for agent in (5..=10)
+        .map(|n| format!("a-{n}"))
+        .chain((0..2000).map(|n| format!("emp-{n:05}")))
+    {
+        csv.push_str(&format!("{agent},2026-12-01,08:00,16:00,phone\n"));
+    }
+    write_source(&cfg, &csv);
+    let settings = cfg.settings();
+    let report = engine(&settings, wfm_publisher::clock::system())
+        .run(&settings.targets["chicago"], to_the_end(week()))
+        .await
+        .unwrap();
+    let text = report.render();
+    assert_eq!(report.outcome, Some(Outcome::Refused), "{text}");
+    let problem = report.problems.join("\n");
+    assert!(problem.contains("does not know"), "{problem}");
+    assert!(problem.contains("\"emp-00000\""), "{problem}");
+
+    let record = sim.record();
+    let writes = record
+        .requests
+        .iter()
+        .filter(|r| r.method == "PUT" && r.path.starts_with("/api/v2/wfm/schedule/agent/"))
+        .count();
+    // 6 known agents, 20 unknown ones, and at most the workers' writes in
+    // the air when the run stopped.
+    let ceiling = 6 + 20 + settings.workers.concurrency;
+    assert!(writes <= ceiling, "{writes} writes (at most {ceiling})");
+    assert!(
+        !record.requests.iter().any(|r| r.path.contains("publish")),
+        "nothing published"
+    );
+    let store = SqliteStore::open(&settings.store.path).unwrap();
+    let run = &store.recent_runs(1).unwrap()[0];
+    assert_eq!(run.outcome, Outcome::Refused);
+}
+
+/// `n` rows, each with two mistakes (a start and an end that are not times).
+fn bad_rows(n: usize) -> String {
+    let mut csv = String::with_capacity(n * 40);
+    csv.push_str("agent_id,date,start,end,activity\n");
+    for i in 0..n {
+        csv.push_str(&format!("a-{i},2026-12-01,8am,4pm,phone\n"));
+    }
+    csv
+}
+
+#[tokio::test]
+async fn a_file_of_many_bad_rows_gives_fifty_problems_and_a_count_everywhere() {
+    const ROWS: usize = 200_000;
+    let sim = spawn_sim(small_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    write_source(&cfg, &bad_rows(ROWS));
+
+    let out = publish_to_the_end(&cfg, &[]).await;
+    assert_eq!(
+        out.code,
+        Some(2),
+        "{}",
+        &out.stdout[..out.stdout.len().min(2000)]
+    );
+    let problems = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains("problem: "))
+        .count();
+    assert_eq!(problems, 50, "{} bytes on stdout", out.stdout.len());
+    let more = format!("and {} more problems", 2 * ROWS - 50);
+    assert!(out.stdout.contains(&more), "no {more:?}");
+    assert!(
+        out.stdout.len() < 20_000,
+        "{} bytes on stdout",
+        out.stdout.len()
+    );
+    assert!(
+        out.stderr.len() < 50_000,
+        "{} bytes on stderr",
+        out.stderr.len()
+    );
+
+    let json = publish_to_the_end(&cfg, &["--json"]).await;
+    let report: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(report["problems"].as_array().unwrap().len(), 50);
+    assert_eq!(report["problems_total"], 2 * ROWS);
+
+    let store = SqliteStore::open(&cfg.dir().join("state.db")).unwrap();
+    for run in store.recent_runs(5).unwrap() {
+        let summary = run.summary.unwrap_or_default();
+        assert!(
+            summary.len() < 20_000,
+            "a summary of {} bytes",
+            summary.len()
+        );
+        assert!(summary.ends_with(&more), "{summary}");
+    }
+    assert!(only_reads(&sim.record()));
 }

@@ -411,16 +411,25 @@ async fn no_secret_reaches_a_token_error() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let base = format!("http://user:pw-4242@{closed}/");
+    // Credentials in a base URL are refused at load, without repeating them.
+    let cfg = TestConfig::new(&format!("http://user:pw-4242@{closed}/"), "publisher");
+    let refused = wfm_publisher::testbed::Testbed::settings_with(&cfg, &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("must not carry a user name or password"),
+        "{refused}"
+    );
+    assert!(
+        !refused.contains("pw-4242") && !refused.contains("user:"),
+        "{refused}"
+    );
     let quick = [
         ("WFM_PUBLISHER__RETRY__MAX_ATTEMPTS", "2"),
         ("WFM_PUBLISHER__RETRY__MAX_ELAPSED", "1s"),
     ];
+    let base = format!("http://{closed}/");
     let c = client_for(&base, clock::system(), CancellationToken::new(), &quick);
     let text = c.tokens().token().await.unwrap_err().to_string();
     assert!(text.contains(&closed.to_string()), "{text}");
-    assert!(
-        !text.contains("pw-4242") && !text.contains("user:"),
-        "{text}"
-    );
 }

@@ -7,6 +7,7 @@ use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 
 use super::model::ErrorBody;
+use crate::echo::echo_message;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Classified {
@@ -120,11 +121,15 @@ const UNADVERTISED_WAIT: Duration = Duration::from_secs(1);
 
 pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Classified {
     let error: ErrorBody = serde_json::from_slice(body).unwrap_or_default();
-    let message = || {
-        error
-            .message
-            .clone()
-            .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned())
+    // Only the platform's own error fields, escaped and cut: a body that is
+    // not its JSON (a proxy's page, an echo of the request with its bearer
+    // token) is never repeated.
+    let message = || match &error.message {
+        Some(m) => echo_message(m),
+        None => format!(
+            "an answer of {} bytes without the platform's error JSON, not shown",
+            body.len()
+        ),
     };
     let rate = RateHeaders::read(headers);
     match status.as_u16() {
@@ -143,15 +148,18 @@ pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Classif
             masked: true,
         },
         403 => Classified::Forbidden {
-            correlation_id: error.correlation_id,
+            correlation_id: error.correlation_id.as_deref().map(echo_message),
         },
         409 => Classified::Locked {
             wait: retry_after(headers).unwrap_or(Duration::from_secs(1)),
         },
         400 | 422 => Classified::Invalid {
-            code: error.code.clone().unwrap_or_else(|| "invalid".into()),
+            code: error
+                .code
+                .as_deref()
+                .map_or_else(|| "invalid".into(), echo_message),
             message: message(),
-            details: error.details.clone(),
+            details: error.details.iter().map(|d| echo_message(d)).collect(),
         },
         404 => Classified::NotFound { message: message() },
         408 | 500..=599 => Classified::Transient {
@@ -286,10 +294,11 @@ mod tests {
             (
                 418,
                 headers(&[]),
-                b"teapot",
+                b"Authorization: Bearer sim-0123",
                 Classified::Unexpected {
                     status: 418,
-                    message: "teapot".into(),
+                    message: "an answer of 30 bytes without the platform's error JSON, not shown"
+                        .into(),
                 },
             ),
         ];

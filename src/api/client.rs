@@ -542,10 +542,7 @@ impl PlatformClient {
     async fn json<T: DeserializeOwned>(&self, call: Call) -> Result<T, PlatformError> {
         let endpoint = call.endpoint();
         let body = self.send(call).await?;
-        serde_json::from_slice(&body).map_err(|e| PlatformError::Malformed {
-            endpoint,
-            message: e.to_string(),
-        })
+        serde_json::from_slice(&body).map_err(|e| PlatformError::malformed(endpoint, &e))
     }
 
     fn url(&self, segments: &[String]) -> Url {

@@ -209,6 +209,15 @@ pub enum PlatformError {
 }
 
 impl PlatformError {
+    /// An answer that is not what the contract describes. serde's message
+    /// may quote the answer, so it is escaped and cut like any input.
+    pub fn malformed(endpoint: String, error: &serde_json::Error) -> Self {
+        PlatformError::Malformed {
+            endpoint,
+            message: crate::echo::echo_message(&error.to_string()),
+        }
+    }
+
     /// One request that got no answer, not retried here.
     pub fn unanswered(endpoint: String, error: &reqwest::Error) -> Self {
         PlatformError::Unavailable {

@@ -27,6 +27,7 @@ use super::stats::ClientStats;
 use super::url::endpoint;
 use crate::clock::SharedClock;
 use crate::config::{PlatformSettings, RetrySettings};
+use crate::echo::echo_message;
 use crate::secret::Secret;
 
 #[derive(Clone)]
@@ -288,10 +289,7 @@ impl TokenManager {
                 message: format!("an answer of {} bytes, not shown", body.len()),
             });
         }
-        serde_json::from_slice(&body).map_err(|e| PlatformError::Malformed {
-            endpoint,
-            message: e.to_string(),
-        })
+        serde_json::from_slice(&body).map_err(|e| PlatformError::malformed(endpoint, &e))
     }
 }
 
@@ -480,8 +478,18 @@ impl Inner {
             endpoint: "POST /oauth/token".into(),
             message,
         };
-        let parsed: TokenResponse =
-            serde_json::from_slice(body).map_err(|e| malformed(e.to_string()))?;
+        // Not even serde's message: it may quote the answer, and whatever
+        // answers on the token endpoint may echo the client secret.
+        let parsed: TokenResponse = serde_json::from_slice(body).map_err(|e| {
+            let what = match e.classify() {
+                serde_json::error::Category::Data => "JSON, but not a token answer",
+                _ => "not JSON",
+            };
+            malformed(format!(
+                "{what} (an answer of {} bytes, not shown)",
+                body.len()
+            ))
+        })?;
         if parsed
             .token_type
             .as_deref()
@@ -581,10 +589,15 @@ impl Inner {
             }),
             400 => {
                 let e = oauth_error();
-                let error = e.as_ref().map(|e| e.error.clone()).unwrap_or_default();
-                let named = e.as_ref().and_then(|e| e.scope.clone());
+                let error = e
+                    .as_ref()
+                    .map(|e| echo_message(&e.error))
+                    .unwrap_or_default();
+                let named = e
+                    .as_ref()
+                    .and_then(|e| e.scope.as_deref().map(echo_message));
                 let description = e
-                    .and_then(|e| e.error_description)
+                    .and_then(|e| e.error_description.as_deref().map(echo_message))
                     .unwrap_or_else(|| "no description".into());
                 Err(self.refusal(&error, description, named, scope))
             }

@@ -18,17 +18,65 @@ pub fn endpoint<S: AsRef<str>>(base: &Url, segments: &[S]) -> Url {
     url
 }
 
-/// `url` fit for a message: no user name or password, and every query
-/// value hidden (chat webhooks and some proxies carry keys there).
+/// `url` fit for a message: no user name or password, every query value
+/// hidden (chat webhooks and some proxies carry keys there), no fragment.
 pub fn shown(url: &Url) -> String {
     let mut safe = url.clone();
     let _ = safe.set_username("");
     let _ = safe.set_password(None);
-    if safe.query().is_some() {
-        let keys: Vec<String> = url.query_pairs().map(|(k, _)| format!("{k}=…")).collect();
-        safe.set_query(Some(&keys.join("&")));
+    safe.set_fragment(None);
+    safe.set_query(None);
+    let mut out = safe.to_string();
+    if let Some(query) = url.query() {
+        out.push('?');
+        out.push_str(&query_names(query));
     }
-    safe.to_string()
+    out
+}
+
+/// `a=1&b=2&c` as `a=…&b=…&…`: the names, as written, without the values.
+fn query_names(query: &str) -> String {
+    let names: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) => format!("{name}=…"),
+            None => "…".to_owned(),
+        })
+        .collect();
+    names.join("&")
+}
+
+/// Configured text meant as a URL, fit for a message even when it does not
+/// parse (the message then says why): as [`shown`] when it parses; else
+/// whatever precedes an `@` in its host part, every query value and any
+/// fragment are left out.
+pub fn shown_text(text: &str) -> String {
+    // `user:pw@host` parses too, as scheme `user` and an opaque path.
+    if let Some(url) = Url::parse(text).ok().filter(|u| !u.cannot_be_a_base()) {
+        return shown(&url);
+    }
+    let text = text.split('#').next().unwrap_or_default();
+    let (address, query) = match text.split_once('?') {
+        Some((address, query)) => (address, Some(query)),
+        None => (text, None),
+    };
+    let authority_at = address.find("://").map_or(0, |at| at + 3);
+    let authority_end = address[authority_at..]
+        .find('/')
+        .map_or(address.len(), |end| authority_at + end);
+    let mut out = match address[authority_at..authority_end].rfind('@') {
+        Some(at) => format!(
+            "{}{}",
+            &address[..authority_at],
+            &address[authority_at + at + 1..]
+        ),
+        None => address.to_owned(),
+    };
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(&query_names(query));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -47,6 +95,24 @@ mod tests {
         assert!(
             text.starts_with("https://host:8443/tenant/oauth/token?key="),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn text_that_does_not_parse_is_shown_without_credentials_or_query_values() {
+        for (text, expected) in [
+            (
+                "https://u:pw-1@ho st/x?key=K1&flag#frag",
+                "https://ho st/x?key=…&…",
+            ),
+            ("u:pw-1@host:99999/x", "host:99999/x"),
+            ("not a url", "not a url"),
+        ] {
+            assert_eq!(shown_text(text), expected, "{text}");
+        }
+        assert_eq!(
+            shown_text("https://u:pw-1@host/x?key=K1#frag"),
+            "https://host/x?key=…"
         );
     }
 

@@ -9,6 +9,9 @@ use chrono::{NaiveDateTime, TimeDelta, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 use url::Url;
 
+use crate::api::url::shown_text;
+use crate::echo::{echo, echo_message};
+
 use super::settings::{
     AmbiguousTimePolicy, NonexistentTimePolicy, SourceFormat, SourcePattern, WEEK_START_PLACEHOLDER,
 };
@@ -24,24 +27,38 @@ pub(crate) const KNOWN_SCOPES: [&str; 4] = [
 
 pub(crate) fn duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s.trim()).map_err(|e| {
-        format!("invalid duration {s:?}: {e} (write e.g. \"500ms\", \"90s\", \"5m\", \"12h\")")
+        format!(
+            "invalid duration {}: {} (write e.g. \"500ms\", \"90s\", \"5m\", \"12h\")",
+            echo(s),
+            echo_message(&e.to_string())
+        )
     })
 }
 
 pub(crate) fn positive_duration(s: &str) -> Result<Duration, String> {
     let d = duration(s)?;
     if d.is_zero() {
-        return Err(format!("duration {s:?} must be greater than zero"));
+        return Err(format!("duration {} must be greater than zero", echo(s)));
     }
     Ok(d)
 }
 
 /// A base URL. `allow_insecure_http` is `None` when that flag was itself
-/// invalid: the scheme check is then skipped rather than guessed.
+/// invalid: the scheme check is then skipped rather than guessed. A user
+/// name or password in it is refused: reqwest would send them as a second
+/// `Authorization` header beside the client's own, and the platform's
+/// credentials are `client_id` and the client secret.
 pub(crate) fn base_url(s: &str, allow_insecure_http: Option<bool>) -> Result<Url, String> {
-    let url = checked_url(s, s, allow_insecure_http)?;
+    let url = checked_url(s, allow_insecure_http)?;
+    let shown = shown_text(s);
+    let shown = echo(&shown);
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "URL {shown} must not carry a user name or password (not shown): the OAuth client's credentials are platform.client_id and the client secret"
+        ));
+    }
     if url.query().is_some() {
-        return Err(format!("URL {s:?} must not have a query or fragment"));
+        return Err(format!("URL {shown} must not have a query"));
     }
     Ok(url)
 }
@@ -49,49 +66,36 @@ pub(crate) fn base_url(s: &str, allow_insecure_http: Option<bool>) -> Result<Url
 /// A webhook URL. Chat webhooks carry their key in the query string, so a
 /// query is allowed here, and no message ever quotes its values.
 pub(crate) fn webhook_url(s: &str, allow_insecure_http: Option<bool>) -> Result<Url, String> {
-    checked_url(s, &redact_query(s), allow_insecure_http)
+    checked_url(s, allow_insecure_http)
 }
 
-/// `s` with every query value (and any fragment) replaced by `…`, for
-/// messages: `https://h/x?key=…&token=…`.
-pub(crate) fn redact_query(s: &str) -> String {
-    let s = s.split('#').next().unwrap_or_default();
-    let Some((base, query)) = s.split_once('?') else {
-        return s.to_string();
-    };
-    let names: Vec<String> = query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((name, _)) => format!("{name}=…"),
-            None => "…".to_string(),
-        })
-        .collect();
-    format!("{base}?{}", names.join("&"))
-}
-
-/// Parses `s`, quoting only `shown` in problems: scheme, host, no fragment.
-fn checked_url(s: &str, shown: &str, allow_insecure_http: Option<bool>) -> Result<Url, String> {
-    let url = Url::parse(s).map_err(|e| format!("invalid URL {shown:?}: {e}"))?;
+/// Parses `s`: scheme, host, no fragment. Problems show it only as
+/// `shown_text` does: no credentials, no query values.
+fn checked_url(s: &str, allow_insecure_http: Option<bool>) -> Result<Url, String> {
+    let shown = shown_text(s);
+    let shown = echo(&shown);
+    let url = Url::parse(s).map_err(|e| format!("invalid URL {shown}: {e}"))?;
     match url.scheme() {
         "https" => {}
         "http" if allow_insecure_http != Some(false) => {}
         "http" => {
             return Err(format!(
-                "URL {shown:?} is not HTTPS; the client secret and tokens would travel in clear \
+                "URL {shown} is not HTTPS; the client secret and tokens would travel in clear \
                  (set platform.allow_insecure_http = true only for a local simulator)"
             ))
         }
         other => {
             return Err(format!(
-                "URL {shown:?} has scheme {other:?}; expected https"
+                "URL {shown} has scheme {}; expected https",
+                echo(other)
             ))
         }
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!("URL {shown:?} has no host"));
+        return Err(format!("URL {shown} has no host"));
     }
     if url.fragment().is_some() {
-        return Err(format!("URL {shown:?} must not have a fragment"));
+        return Err(format!("URL {shown} must not have a fragment"));
     }
     Ok(url)
 }
@@ -101,7 +105,13 @@ pub(crate) fn cron(s: &str) -> Result<croner::Cron, String> {
     croner::Cron::new(s)
         .with_seconds_optional()
         .parse()
-        .map_err(|e| format!("invalid cron expression {s:?}: {e}"))
+        .map_err(|e| {
+            format!(
+                "invalid cron expression {}: {}",
+                echo(s),
+                echo_message(&e.to_string())
+            )
+        })
 }
 
 /// Fires closer together than this are refused unless the target says
@@ -127,8 +137,8 @@ pub(crate) fn cron_cadence(
     };
     let Some(mut previous) = next(now).filter(|f| *f - now <= NEVER_WINDOW) else {
         return Err(format!(
-            "{:?} never fires (no matching date in the next five years, e.g. 30 February)",
-            c.pattern.to_string()
+            "{} never fires (no matching date in the next five years, e.g. 30 February)",
+            echo(&c.pattern.to_string())
         ));
     };
     if allow_frequent {
@@ -137,9 +147,9 @@ pub(crate) fn cron_cadence(
     while let Some(fire) = next(previous).filter(|f| *f - now <= CADENCE_WINDOW) {
         if fire - previous < MIN_CRON_INTERVAL {
             return Err(format!(
-                "{:?} fires more than once an hour ({previous} then {fire}); \
+                "{} fires more than once an hour ({previous} then {fire}); \
                  set allow_frequent = true in this target if that is meant",
-                c.pattern.to_string()
+                echo(&c.pattern.to_string())
             ));
         }
         previous = fire;
@@ -149,12 +159,16 @@ pub(crate) fn cron_cadence(
 
 pub(crate) fn time_zone(s: &str) -> Result<Tz, String> {
     s.parse::<Tz>()
-        .map_err(|_| format!("unknown time zone {s:?}"))
+        .map_err(|_| format!("unknown time zone {}", echo(s)))
 }
 
 pub(crate) fn weekday(s: &str) -> Result<Weekday, String> {
-    s.parse::<Weekday>()
-        .map_err(|_| format!("unknown weekday {s:?}; expected monday, tuesday, ... sunday"))
+    s.parse::<Weekday>().map_err(|_| {
+        format!(
+            "unknown weekday {}; expected monday, tuesday, ... sunday",
+            echo(s)
+        )
+    })
 }
 
 /// A `tracing` filter directive. Full parsing is left to the subscriber;
@@ -165,15 +179,20 @@ pub(crate) fn log_level(s: &str) -> Result<String, String> {
         Ok(s.to_string())
     } else {
         Err(format!(
-            "invalid log level {s:?}; expected one of trace, debug, info, warn, error, \
-             or a filter directive such as \"wfm_publisher=debug,info\""
+            "invalid log level {}; expected one of trace, debug, info, warn, error, \
+             or a filter directive such as \"wfm_publisher=debug,info\"",
+            echo(s)
         ))
     }
 }
 
 pub(crate) fn socket_addr(s: &str) -> Result<SocketAddr, String> {
-    s.parse::<SocketAddr>()
-        .map_err(|e| format!("invalid listen address {s:?}: {e} (write e.g. \"127.0.0.1:9464\")"))
+    s.parse::<SocketAddr>().map_err(|e| {
+        format!(
+            "invalid listen address {}: {e} (write e.g. \"127.0.0.1:9464\")",
+            echo(s)
+        )
+    })
 }
 
 pub(crate) fn scope(s: &str) -> Result<(), String> {
@@ -181,7 +200,8 @@ pub(crate) fn scope(s: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "unknown scope {s:?}; expected one of {}",
+            "unknown scope {}; expected one of {}",
+            echo(s),
             KNOWN_SCOPES.join(", ")
         ))
     }
@@ -195,7 +215,8 @@ pub(crate) fn target_name(s: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "invalid target name {s:?}; use only lower-case letters, digits, '_' and '-'"
+            "invalid target name {}; use only lower-case letters, digits, '_' and '-'",
+            echo(s)
         ))
     }
 }
@@ -206,7 +227,8 @@ pub(crate) fn placeholders(s: &str) -> Result<(), String> {
     let rest = s.replace(WEEK_START_PLACEHOLDER, "");
     if rest.contains('{') || rest.contains('}') {
         Err(format!(
-            "{s:?} contains an unknown placeholder; only {WEEK_START_PLACEHOLDER} is supported"
+            "{} contains an unknown placeholder; only {WEEK_START_PLACEHOLDER} is supported",
+            echo(s)
         ))
     } else {
         Ok(())
@@ -229,8 +251,7 @@ pub(crate) fn region(s: &str) -> Result<String, String> {
         Ok(s.to_ascii_lowercase())
     } else {
         Err(format!(
-            "{s:?} is not a region's domain such as mypurecloud.com, mypurecloud.ie or usw2.pure.cloud"
-        ))
+            "{} is not a region's domain such as mypurecloud.com, mypurecloud.ie or usw2.pure.cloud", echo(s)))
     }
 }
 
@@ -262,8 +283,8 @@ pub(crate) fn postgres_url(s: &str) -> Result<String, String> {
     let url = Url::parse(s).map_err(|e| format!("not a URL: {e}"))?;
     if !matches!(url.scheme(), "postgres" | "postgresql") {
         return Err(format!(
-            "expected a postgres:// URL, found scheme {:?}",
-            url.scheme()
+            "expected a postgres:// URL, found scheme {}",
+            echo(url.scheme())
         ));
     }
     if url.password().is_some() {
@@ -296,7 +317,8 @@ pub(crate) fn source(s: &str, base: &Path) -> Result<SourcePattern, String> {
         Some("json") => SourceFormat::Json,
         _ => {
             return Err(format!(
-                "source {s:?} must end in .csv or .json (the extension selects the format)"
+                "source {} must end in .csv or .json (the extension selects the format)",
+                echo(s)
             ))
         }
     };
@@ -308,7 +330,8 @@ pub(crate) fn nonexistent_policy(s: &str) -> Result<NonexistentTimePolicy, Strin
         "error" => Ok(NonexistentTimePolicy::Error),
         "shift_forward" => Ok(NonexistentTimePolicy::ShiftForward),
         _ => Err(format!(
-            "unknown policy {s:?}; expected \"error\" or \"shift_forward\""
+            "unknown policy {}; expected \"error\" or \"shift_forward\"",
+            echo(s)
         )),
     }
 }
@@ -319,7 +342,8 @@ pub(crate) fn ambiguous_policy(s: &str) -> Result<AmbiguousTimePolicy, String> {
         "earliest" => Ok(AmbiguousTimePolicy::Earliest),
         "latest" => Ok(AmbiguousTimePolicy::Latest),
         _ => Err(format!(
-            "unknown policy {s:?}; expected \"error\", \"earliest\" or \"latest\""
+            "unknown policy {}; expected \"error\", \"earliest\" or \"latest\"",
+            echo(s)
         )),
     }
 }
@@ -374,11 +398,15 @@ mod tests {
             .contains("not HTTPS"));
         assert!(base_url("ftp://x", Some(true)).is_err());
         assert!(base_url("not a url", Some(true)).is_err());
-        assert!(base_url("https://h/x?key=1", Some(false)).is_err());
-        assert_eq!(
-            redact_query("https://h/x?key=K1&token=T2&flag#frag"),
-            "https://h/x?key=…&token=…&…"
-        );
+        for url in [
+            "https://h/x?key=K1-hush",
+            "https://user:pw-hush@h/x",
+            "https://h:99999/x?key=K1-hush#pw-hush",
+            "user:pw-hush@h/x",
+        ] {
+            let problem = base_url(url, Some(false)).unwrap_err();
+            assert!(!problem.contains("hush"), "{problem}");
+        }
     }
 
     #[test]

@@ -496,7 +496,7 @@ fn describe(kind: &ValueKind, reveal: bool) -> String {
         ValueKind::U64(n) => ("integer", n.to_string()),
         ValueKind::U128(n) => ("integer", n.to_string()),
         ValueKind::Float(n) => ("float", n.to_string()),
-        ValueKind::String(s) => ("string", format!("{s:?}")),
+        ValueKind::String(s) => ("string", crate::echo::echo(s).to_string()),
         ValueKind::Table(_) => return "a table".into(),
         ValueKind::Array(_) => return "a list".into(),
     };
@@ -507,14 +507,16 @@ fn describe(kind: &ValueKind, reveal: bool) -> String {
     }
 }
 
-/// Some upstream messages span lines; a problem must fit on one.
+/// Some upstream messages span lines; a problem must fit on one, and what
+/// they quote of the file is escaped and cut like any input.
 pub(crate) fn flatten(message: &str) -> String {
-    message
+    let joined = message
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
-        .join("; ")
+        .join("; ");
+    crate::echo::echo_message(&joined)
 }
 
 /// The known key closest to a typo, if it is close enough to be the intent.

@@ -147,7 +147,10 @@ fn platform_kind(t: &mut Table, r: &mut Reader) -> Option<PlatformKind> {
             t.problem(
                 r,
                 "kind",
-                format!("{other:?} is not a platform: use \"simple\" or \"genesys-cloud\""),
+                format!(
+                    "{} is not a platform: use \"simple\" or \"genesys-cloud\"",
+                    crate::echo::echo(other)
+                ),
             );
             None
         }
@@ -485,7 +488,10 @@ fn genesys_target(t: &mut Table, r: &mut Reader, name: &str) -> Option<GenesysTa
             t.problem(
                 r,
                 "agent_ids",
-                format!("{other:?}: use \"user_id\" (Genesys user ids) or \"email\""),
+                format!(
+                    "{}: use \"user_id\" (Genesys user ids) or \"email\"",
+                    crate::echo::echo(other)
+                ),
             );
             None
         }

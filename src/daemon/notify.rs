@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use crate::capped::Capped;
 use crate::config::NotifySettings;
 use crate::publish::Report;
 use crate::source::wait::Waited;
@@ -105,7 +106,8 @@ impl Notifier {
         waited: &Waited,
     ) {
         let event = SourceEvent::SourceLate;
-        let body = source_body(event, target, &week.to_string(), waited, &[]);
+        let none = Capped::default();
+        let body = source_body(event, target, &week.to_string(), waited, &none);
         self.send(settings, body, target);
     }
 
@@ -164,8 +166,11 @@ fn run_body(report: &Report, week: &str) -> Value {
         "schedule_id": report.schedule_id,
         "outcome": outcome,
         "deferral_deadline_passed": deadline_passed,
+        // The first fifty of each, and how many in all.
         "problems": report.problems,
+        "problems_total": report.problems.len(),
         "unpublished": report.unpublished,
+        "unpublished_total": report.unpublished.len(),
     })
 }
 
@@ -174,7 +179,7 @@ fn source_body(
     target: &str,
     week: &str,
     waited: &Waited,
-    problems: &[String],
+    problems: &Capped<String>,
 ) -> Value {
     let path = waited.path.display();
     let deadline = waited.deadline;
@@ -198,6 +203,7 @@ fn source_body(
         "deadline": deadline,
         "outcome": outcome,
         "problems": problems,
+        "problems_total": problems.len(),
     })
 }
 

@@ -268,7 +268,7 @@ pub(super) fn log_report(report: &Report) {
     if matches!(report.outcome, Some(Outcome::Success)) {
         tracing::info!(target = %report.target, %outcome, published = report.published, "run ended");
     } else {
-        tracing::warn!(target = %report.target, %outcome, unpublished = report.unpublished.len(), problems = %report.problems.join("; "), "run ended");
+        tracing::warn!(target = %report.target, %outcome, unpublished = report.unpublished.len(), problems = %report.problems.joined("; ", "problems"), "run ended");
     }
     for line in report.render().lines() {
         tracing::info!(target = %report.target, "{line}");

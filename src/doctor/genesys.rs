@@ -61,7 +61,7 @@ async fn step<T>(
 ) -> Result<T, String> {
     match within(settings, Host::api(settings), async { Ok(call.await) }).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(refusal)) => Err(refusal.problems().join("; ")),
+        Ok(Err(refusal)) => Err(refusal.problems().joined("; ", "problems")),
         Err(e) => Err(e.to_string()),
     }
 }
@@ -81,7 +81,7 @@ async fn check_target(
             Some(plan)
         }
         Err(refusal) => {
-            let detail = refusal.problems().join("; ");
+            let detail = refusal.problems().joined("; ", "problems");
             rows.push(format!("{name}: source"), Verdict::Fail, detail);
             None
         }

@@ -330,7 +330,7 @@ async fn check_target(
         Err(refusal) => rows.push(
             format!("{name}: source"),
             Verdict::Fail,
-            refusal.problems().join("; "),
+            refusal.problems().joined("; ", "problems"),
         ),
     }
 }

@@ -171,6 +171,10 @@ impl Platform for SimpleContract {
                     Ok(wire::WriteOutcome::Written { .. }) => WriteOutcome::Written,
                     Ok(wire::WriteOutcome::Deferred { swap_id }) => WriteOutcome::Held { swap_id },
                     Err(e) if e.is_run_level() => return Err(e),
+                    // CONTRACT §3: a PUT's 404 is an unknown agent.
+                    Err(e @ PlatformError::NotFound { .. }) => WriteOutcome::Refused(
+                        Unpublished::new(UnpublishedKind::UnknownAgent, e.to_string()),
+                    ),
                     Err(e) => WriteOutcome::Refused(refused(&e)),
                 };
                 Ok((w.agent_id, outcome))

@@ -17,6 +17,7 @@ use super::locks::KeyedLocks;
 use super::progress::{Phase, ProgressView};
 use super::report::{Report, UnpublishedAgent};
 use super::trade::{self, Resolution};
+use super::unknown::UnknownAgents;
 use crate::api::PlatformError;
 use crate::clock::SharedClock;
 use crate::config::TargetSettings;
@@ -44,9 +45,11 @@ pub enum EngineError {
 }
 
 /// Why a run stops before its end: the platform refused the client, or
-/// could not be reached within the retry budget; or the ledger failed.
+/// could not be reached within the retry budget; what it answered makes the
+/// run's input wrong; or the ledger failed.
 enum Halt {
     Platform(PlatformError),
+    Refused(Refusal),
     Ledger(LedgerError),
 }
 
@@ -165,6 +168,11 @@ impl Engine {
                 report.problems.push(e.to_string());
                 Outcome::Failed
             }
+            Err(Halt::Refused(refusal)) => {
+                report.problems = refusal.problems();
+                report.refused = Some(refusal.kind());
+                Outcome::Refused
+            }
         };
         summarise(&ledger, &mut report);
         report.client = ctx.platform.stats();
@@ -207,7 +215,7 @@ impl Engine {
         if let Refusal::Platform(PlatformError::Cancelled) = refusal {
             // Stopped before anything was sent: nothing to record or refuse.
             report.outcome = Some(Outcome::Running);
-            report.problems = vec![PlatformError::Cancelled.to_string()];
+            report.problems = std::iter::once(PlatformError::Cancelled.to_string()).collect();
             return Ok(report);
         }
         report.problems = refusal.problems();
@@ -218,7 +226,7 @@ impl Engine {
             let run = self.new_run(target, options, &report.schedule_id, &source, source_hash);
             self.parts
                 .store
-                .refused_run(&run, &report.problems.join("\n"))?;
+                .refused_run(&run, &report.problems.joined("\n", "problems"))?;
         }
         Ok(report)
     }
@@ -309,6 +317,7 @@ impl Engine {
     ) -> Result<Outcome, Halt> {
         let cancel = &self.parts.cancel;
         let deadline = deferral_deadline(ctx.target, ctx.options.week);
+        let mut unknown = UnknownAgents::default();
         self.poll_swaps(ctx, ledger).await?;
         if ctx.options.dry_run {
             ledger.skip_unchanged(published)?;
@@ -316,7 +325,7 @@ impl Engine {
         }
         loop {
             ledger.skip_unchanged(published)?;
-            self.write_planned(ctx, ledger).await?;
+            self.write_planned(ctx, ledger, &mut unknown).await?;
             self.publish_written(ctx, ledger).await?;
             let deferred = ledger.count(StateKind::Deferred);
             if cancel.is_cancelled() || (deferred > 0 && !ctx.options.wait) {
@@ -383,7 +392,12 @@ impl Engine {
         Ok(())
     }
 
-    async fn write_planned(&self, ctx: &RunContext<'_>, ledger: &mut Ledger) -> Result<(), Halt> {
+    async fn write_planned(
+        &self,
+        ctx: &RunContext<'_>,
+        ledger: &mut Ledger,
+        unknown: &mut UnknownAgents,
+    ) -> Result<(), Halt> {
         let todo: Vec<Outgoing> = ledger
             .ids(StateKind::Planned)
             .into_iter()
@@ -401,6 +415,8 @@ impl Engine {
             .write(&ctx.schedule, todo, self.parts.cancel.clone());
         while let Some(result) = results.next().await {
             let (agent, outcome) = result?;
+            // Dropping `results` stops the writes still in the air.
+            let stop = unknown.record(&agent, &outcome, &ctx.target.name, &ctx.schedule.id);
             let event = match outcome {
                 WriteOutcome::Written => Event::Written,
                 WriteOutcome::Held { swap_id } => Event::Held { swap_id },
@@ -410,6 +426,9 @@ impl Engine {
                 }
             };
             ledger.apply(vec![(agent, event)])?;
+            if let Some(refusal) = stop {
+                return Err(Halt::Refused(refusal));
+            }
         }
         Ok(())
     }

@@ -26,9 +26,13 @@ use chrono::{DateTime, Utc};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UnpublishedKind {
-    /// The platform refused this agent's week (invalid, unknown agent, a
-    /// 403 that is neither a scope, an organization nor a swap).
+    /// The platform refused this agent's week (invalid, a 403 that is
+    /// neither a scope, an organization nor a swap).
     Refused,
+    /// The platform does not know the agent (the simple contract's 404):
+    /// counted by the engine, since many of them mean the wrong schedule
+    /// or the wrong id column rather than a few agents to fix.
+    UnknownAgent,
     /// A resolved swap and the plan disagree: never guessed.
     SwapMismatch,
     /// Still waiting for a swap when the deferral deadline passed.
@@ -41,6 +45,7 @@ impl UnpublishedKind {
     pub fn as_str(self) -> &'static str {
         match self {
             UnpublishedKind::Refused => "refused",
+            UnpublishedKind::UnknownAgent => "unknown_agent",
             UnpublishedKind::SwapMismatch => "swap_mismatch",
             UnpublishedKind::DeadlinePassed => "deadline_passed",
             UnpublishedKind::NotConfirmed => "not_confirmed",
@@ -50,6 +55,7 @@ impl UnpublishedKind {
     pub fn parse(s: &str) -> Option<Self> {
         [
             UnpublishedKind::Refused,
+            UnpublishedKind::UnknownAgent,
             UnpublishedKind::SwapMismatch,
             UnpublishedKind::DeadlinePassed,
             UnpublishedKind::NotConfirmed,

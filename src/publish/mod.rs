@@ -8,6 +8,7 @@ mod locks;
 mod progress;
 mod report;
 pub mod trade;
+mod unknown;
 
 pub use engine::{deferral_deadline, Engine, EngineError, EngineParts, RunOptions};
 pub use locks::KeyedLocks;

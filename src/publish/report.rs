@@ -4,10 +4,12 @@
 use std::path::Path;
 
 use chrono::NaiveDate;
-use serde::Serialize;
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
 
 use super::lifecycle::UnpublishedKind;
 use crate::api::stats::StatsSnapshot;
+use crate::capped::Capped;
 use crate::config::TargetSettings;
 use crate::preflight::RefusalKind;
 use crate::source::wait::Waited;
@@ -24,7 +26,9 @@ pub struct UnpublishedAgent {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+/// Lists are capped ([`crate::capped`]): each shows its first fifty items
+/// and knows how many there were; the JSON form says it in `*_total`.
+#[derive(Debug, Clone, Default)]
 pub struct Report {
     pub target: String,
     pub week_start: Option<NaiveDate>,
@@ -37,13 +41,13 @@ pub struct Report {
     /// Already published with the same content by an earlier run: not sent again.
     pub unchanged: usize,
     /// Waited for a swap, then published, with what the swap did.
-    pub deferred_then_published: Vec<(String, String)>,
+    pub deferred_then_published: Capped<(String, String)>,
     /// Left unpublished, with the reason.
-    pub unpublished: Vec<UnpublishedAgent>,
+    pub unpublished: Capped<UnpublishedAgent>,
     /// Still waiting for a swap (a run that does not wait, or a dry run).
-    pub still_deferred: Vec<(String, String)>,
+    pub still_deferred: Capped<(String, String)>,
     /// Why the run was refused or stopped.
-    pub problems: Vec<String>,
+    pub problems: Capped<String>,
     /// Which check refused it, when it was refused.
     pub refused: Option<RefusalKind>,
     /// The wait for a source file that was not there when the run started.
@@ -115,9 +119,10 @@ impl Report {
             "target {}, week {week}, schedule {}: {outcome}\n",
             self.target, self.schedule_id
         ));
-        for p in &self.problems {
+        for p in self.problems.iter() {
             out.push_str(&format!("  problem: {p}\n"));
         }
+        more(&mut out, &self.problems, "problems");
         if let Some(w) = &self.source_wait {
             let end = w.arrived.map_or_else(
                 || format!("it did not arrive by {}", w.deadline),
@@ -142,15 +147,22 @@ impl Report {
                 self.still_deferred.len()
             ));
         }
-        for (a, note) in &self.deferred_then_published {
+        for (a, note) in self.deferred_then_published.iter() {
             out.push_str(&format!("  deferred, then published: {a}: {note}\n"));
         }
-        for (a, why) in &self.still_deferred {
+        more(
+            &mut out,
+            &self.deferred_then_published,
+            "deferred, then published",
+        );
+        for (a, why) in self.still_deferred.iter() {
             out.push_str(&format!("  deferred: {a}: {why}\n"));
         }
-        for u in &self.unpublished {
+        more(&mut out, &self.still_deferred, "deferred");
+        for u in self.unpublished.iter() {
             out.push_str(&format!("  UNPUBLISHED: {}: {}\n", u.agent_id, u.reason));
         }
+        more(&mut out, &self.unpublished, "UNPUBLISHED");
         let c = &self.client;
         if c.requests > 0 {
             out.push_str(&format!(
@@ -159,5 +171,42 @@ impl Report {
             ));
         }
         out
+    }
+}
+
+/// The "and N more" line under a capped list, indented like its items.
+fn more<T>(out: &mut String, list: &Capped<T>, what: &str) {
+    if let Some(line) = list.more_line(what) {
+        out.push_str(&format!("  {line}\n"));
+    }
+}
+
+/// Every field as it is, each capped list beside its count in all.
+impl Serialize for Report {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("Report", 20)?;
+        s.serialize_field("target", &self.target)?;
+        s.serialize_field("week_start", &self.week_start)?;
+        s.serialize_field("schedule_id", &self.schedule_id)?;
+        s.serialize_field("dry_run", &self.dry_run)?;
+        s.serialize_field("outcome", &self.outcome)?;
+        s.serialize_field("agents", &self.agents)?;
+        s.serialize_field("published", &self.published)?;
+        s.serialize_field("unchanged", &self.unchanged)?;
+        s.serialize_field("deferred_then_published", &self.deferred_then_published)?;
+        s.serialize_field(
+            "deferred_then_published_total",
+            &self.deferred_then_published.len(),
+        )?;
+        s.serialize_field("unpublished", &self.unpublished)?;
+        s.serialize_field("unpublished_total", &self.unpublished.len())?;
+        s.serialize_field("still_deferred", &self.still_deferred)?;
+        s.serialize_field("still_deferred_total", &self.still_deferred.len())?;
+        s.serialize_field("problems", &self.problems)?;
+        s.serialize_field("problems_total", &self.problems.len())?;
+        s.serialize_field("refused", &self.refused)?;
+        s.serialize_field("source_wait", &self.source_wait)?;
+        s.serialize_field("client", &self.client)?;
+        s.end()
     }
 }

@@ -1,6 +1,7 @@
 //! `agent_id,date,start,end,activity`, a shift a line, columns in any order.
 
 use super::{Parsed, Row};
+use crate::echo::echo;
 
 const COLUMNS: [&str; 5] = ["agent_id", "date", "start", "end", "activity"];
 
@@ -15,28 +16,8 @@ pub(super) fn parse(text: &str) -> Result<Parsed, Problems> {
         .headers()
         .map_err(|e| vec![(Some(1), format!("unreadable header: {e}"))])?
         .clone();
+    let index = column_index(&headers)?;
     let mut problems = Problems::new();
-    for h in headers.iter() {
-        if !COLUMNS.contains(&h) {
-            problems.push((
-                Some(1),
-                format!(
-                    "unknown column \"{h}\" (the columns are {})",
-                    COLUMNS.join(", ")
-                ),
-            ));
-        }
-    }
-    let mut index = [0usize; 5];
-    for (i, name) in COLUMNS.iter().enumerate() {
-        match headers.iter().position(|h| h == *name) {
-            Some(at) => index[i] = at,
-            None => problems.push((Some(1), format!("missing column \"{name}\""))),
-        }
-    }
-    if !problems.is_empty() {
-        return Err(problems);
-    }
     let mut parsed = Parsed::default();
     for record in reader.records() {
         let record = match record {
@@ -77,5 +58,42 @@ pub(super) fn parse(text: &str) -> Result<Parsed, Problems> {
         Ok(parsed)
     } else {
         Err(problems)
+    }
+}
+
+/// Where each of [`COLUMNS`] is in the header, or the header's problems.
+fn column_index(headers: &::csv::StringRecord) -> Result<[usize; 5], Problems> {
+    if !headers.iter().any(|h| COLUMNS.contains(&h)) {
+        // Not a schedule at all (a key, a password file): its first line
+        // is not repeated, since it may be a secret.
+        return Err(vec![(
+            Some(1),
+            format!(
+                "not a week's CSV file: its first line names none of the columns {} (the line is not shown)",
+                COLUMNS.join(", ")
+            ),
+        )]);
+    }
+    let mut problems = Problems::new();
+    for h in headers.iter().filter(|h| !COLUMNS.contains(h)) {
+        problems.push((
+            Some(1),
+            format!(
+                "unknown column {} (the columns are {})",
+                echo(h),
+                COLUMNS.join(", ")
+            ),
+        ));
+    }
+    let mut index = [0usize; 5];
+    for (i, name) in COLUMNS.iter().enumerate() {
+        match headers.iter().position(|h| h == *name) {
+            Some(at) => index[i] = at,
+            None => problems.push((Some(1), format!("missing column \"{name}\""))),
+        }
+    }
+    match problems.is_empty() {
+        true => Ok(index),
+        false => Err(problems),
     }
 }

@@ -6,6 +6,7 @@
 use serde::Deserialize;
 
 use super::{Parsed, Row};
+use crate::echo::echo_message;
 
 type Problems = Vec<(Option<usize>, String)>;
 
@@ -43,7 +44,7 @@ pub(super) fn parse(text: &str) -> Result<Parsed, Problems> {
     let file: File = serde_json::from_str(text).map_err(|e| {
         vec![(
             (e.line() > 0).then_some(e.line()),
-            format!("not a week in JSON: {e}"),
+            format!("not a week in JSON: {}", echo_message(&e.to_string())),
         )]
     })?;
     let lines = agent_lines(text);

@@ -79,8 +79,7 @@ pub struct SourceError {
 
 impl fmt::Display for SourceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let lines: Vec<String> = self.problems.iter().map(|p| p.to_string()).collect();
-        f.write_str(&lines.join("\n"))
+        f.write_str(&crate::capped::lines(&self.problems, "problems"))
     }
 }
 

@@ -9,6 +9,7 @@ use chrono_tz::Tz;
 use super::local_time::to_utc;
 use super::{Parsed, Row};
 use crate::config::DstPolicy;
+use crate::echo::echo;
 use crate::plan::{AgentWeek, Shift};
 
 type Problems = Vec<(Option<usize>, String)>;
@@ -36,20 +37,23 @@ fn shift(
     let date = NaiveDate::parse_from_str(&row.date, "%Y-%m-%d").ok();
     if date.is_none() {
         problems.push(format!(
-            "{at}date \"{}\" is not a date like 2026-11-30",
-            row.date
+            "{at}date {} is not a date like 2026-11-30",
+            echo(&row.date)
         ));
     }
     let start = time(&row.start);
     if start.is_none() {
         problems.push(format!(
-            "{at}start \"{}\" is not a time like 08:00",
-            row.start
+            "{at}start {} is not a time like 08:00",
+            echo(&row.start)
         ));
     }
     let end = time(&row.end);
     if end.is_none() {
-        problems.push(format!("{at}end \"{}\" is not a time like 16:00", row.end));
+        problems.push(format!(
+            "{at}end {} is not a time like 16:00",
+            echo(&row.end)
+        ));
     }
     let last_day = week_start + TimeDelta::days(6);
     if let Some(d) = date {
@@ -111,7 +115,7 @@ pub(super) fn week(
             let first = first.map_or("above".to_owned(), |l| format!("on line {l}"));
             problems.push((
                 *line,
-                format!("agent {agent} is listed twice (first {first})"),
+                format!("agent {} is listed twice (first {first})", echo(agent)),
             ));
         }
         weeks.entry(agent.clone()).or_default();
@@ -135,7 +139,8 @@ pub(super) fn week(
                 problems.push((
                     *b_line,
                     format!(
-                        "{agent}'s shift from {} overlaps the one from {}{other}",
+                        "{}'s shift from {} overlaps the one from {}{other}",
+                        echo(agent),
                         b.start.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
                         a.start.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
                     ),

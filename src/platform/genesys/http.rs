@@ -20,6 +20,7 @@ use crate::api::classify::{transport_reason, Advertised};
 use crate::api::retry;
 use crate::api::throttle::Bucket;
 use crate::api::{Access, PlatformClient, PlatformError};
+use crate::echo::echo_message;
 
 /// Without `Retry-After`, a 429 or 503 waits this long (what the .NET SDK does).
 const DEFAULT_WAIT: Duration = Duration::from_secs(3);
@@ -85,10 +86,7 @@ impl GenesysHttp {
         let endpoint = format!("{method} /{path}");
         let body = body.map(|b| serde_json::to_vec(b).expect("request bodies serialize"));
         let (_, bytes) = self.send(method, path, body).await?;
-        serde_json::from_slice(&bytes).map_err(|e| PlatformError::Malformed {
-            endpoint,
-            message: e.to_string(),
-        })
+        serde_json::from_slice(&bytes).map_err(|e| PlatformError::malformed(endpoint, &e))
     }
 
     /// A GET whose 403 is not explained: the doctor's own look-ups.
@@ -99,10 +97,7 @@ impl GenesysHttp {
     ) -> Result<T, PlatformError> {
         let endpoint = format!("{method} /{path}");
         let (_, bytes) = self.exchange(method, path, None).await?;
-        serde_json::from_slice(&bytes).map_err(|e| PlatformError::Malformed {
-            endpoint,
-            message: e.to_string(),
-        })
+        serde_json::from_slice(&bytes).map_err(|e| PlatformError::malformed(endpoint, &e))
     }
 
     /// A call that may answer 200 or 202, with the status.
@@ -115,10 +110,8 @@ impl GenesysHttp {
         let endpoint = format!("{method} /{path}");
         let body = serde_json::to_vec(body).expect("request bodies serialize");
         let (status, bytes) = self.send(method, path, Some(body)).await?;
-        let parsed = serde_json::from_slice(&bytes).map_err(|e| PlatformError::Malformed {
-            endpoint,
-            message: e.to_string(),
-        })?;
+        let parsed =
+            serde_json::from_slice(&bytes).map_err(|e| PlatformError::malformed(endpoint, &e))?;
         Ok((status, parsed))
     }
 
@@ -240,9 +233,8 @@ impl GenesysHttp {
     async fn read(&self, endpoint: &str, response: reqwest::Response) -> Next {
         let status = response.status();
         let headers = response.headers().clone();
-        let correlation = header(&headers, "inin-correlation-id")
-            .unwrap_or("(none)")
-            .to_owned();
+        let correlation =
+            header(&headers, "inin-correlation-id").map_or("(none)".into(), echo_message);
         let retry_after = number(&headers, "retry-after").map(Duration::from_secs);
         let bytes = match response.bytes().await {
             Ok(b) => b,
@@ -252,7 +244,10 @@ impl GenesysHttp {
             return Next::Done(status, bytes);
         }
         let error: ErrorBody = serde_json::from_slice(&bytes).unwrap_or_default();
-        let code = error.code.clone().unwrap_or_else(|| "(no code)".into());
+        let code = error
+            .code
+            .as_deref()
+            .map_or_else(|| "(no code)".into(), echo_message);
         match status.as_u16() {
             401 => Next::Reauthorize,
             429 => {
@@ -267,7 +262,7 @@ impl GenesysHttp {
             ),
             403 => Next::Fail(PlatformError::MissingPermission {
                 endpoint: endpoint.to_owned(),
-                permission: error.permissions().unwrap_or_else(|| error.text()),
+                permission: echo_message(&error.permissions().unwrap_or_else(|| error.text())),
                 code,
                 correlation_id: correlation,
                 access: Box::new(Access::Unknown),
@@ -276,7 +271,7 @@ impl GenesysHttp {
                 endpoint: endpoint.to_owned(),
                 status: other,
                 code,
-                message: error.text(),
+                message: echo_message(&error.text()),
                 correlation_id: correlation,
             }),
         }
@@ -310,10 +305,19 @@ impl GenesysHttp {
             endpoint,
             status: status.as_u16(),
             code: "upload".into(),
-            // The storage service's own words, cut short: never a secret
-            // (the signed URL is not repeated).
-            message: text.chars().take(200).collect(),
+            // Only the storage service's error code: its message may
+            // repeat the signed request (S3's SignatureDoesNotMatch does).
+            message: storage_code(&text).map_or_else(
+                || format!("an answer of {} bytes, not shown", text.len()),
+                echo_message,
+            ),
             correlation_id: "(none)".into(),
         })
     }
+}
+
+/// The `<Code>` of a storage service's XML error (S3 and its likes).
+fn storage_code(body: &str) -> Option<&str> {
+    let (_, rest) = body.split_once("<Code>")?;
+    rest.split_once("</Code>").map(|(code, _)| code)
 }

@@ -16,6 +16,7 @@ use super::wire::{
 };
 use crate::api::{Access, PermissionGap, PlatformError};
 use crate::config::{AgentIds, GenesysTarget, TargetSettings};
+use crate::echo::{echo, echo_message};
 use crate::preflight::{Mismatch, Refusal};
 use crate::source::{SourceError, SourceProblem, WeekPlan};
 
@@ -167,7 +168,7 @@ pub async fn business_unit(http: &GenesysHttp, target: &TargetSettings) -> Resul
     else {
         let names: Vec<&str> = listed.entities.iter().map(|b| b.name.as_str()).collect();
         return Err(Refusal::Schedule {
-            schedule_id: format!("business unit {wanted:?}"),
+            schedule_id: format!("business unit {}", echo(wanted)),
             mismatches: vec![Mismatch::BusinessUnit {
                 target: target.name.clone(),
                 name: wanted.clone(),
@@ -312,8 +313,9 @@ fn map_activities(
                     .map(|c| c.name.as_str())
                     .collect();
                 problems.push(problem(plan, *line, format!(
-                    "activity {wanted:?} is not an active activity code of business unit {unit} (it has: {}); map it under [targets.NAME.activity_codes]",
-                    known.join(", ")
+                    "activity {} is not an active activity code of business unit {unit} (it has: {}); map it under [targets.NAME.activity_codes]",
+                    echo(wanted),
+                    echo_message(&known.join(", "))
                 )));
             }
         }
@@ -358,7 +360,8 @@ pub async fn users(
         .keys()
         .filter(|a| !found.contains_key(*a))
         .map(|a| problem(plan, plan.lines.agents.get(a).copied().flatten(), format!(
-            "no Genesys Cloud user has the e-mail address {a:?}: fix the file, or set targets.NAME.agent_ids = \"user_id\" if the column holds user ids"
+            "no Genesys Cloud user has the e-mail address {}: fix the file, or set targets.NAME.agent_ids = \"user_id\" if the column holds user ids",
+            echo(a)
         )))
         .collect();
     match problems.is_empty() {

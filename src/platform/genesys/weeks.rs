@@ -108,10 +108,7 @@ async fn download(http: &GenesysHttp, url: &str) -> Result<AgentSchedules, Platf
         elapsed_secs: 0,
         reason: "the download did not answer with the result".into(),
     })?;
-    serde_json::from_slice(&bytes).map_err(|e| PlatformError::Malformed {
-        endpoint,
-        message: e.to_string(),
-    })
+    serde_json::from_slice(&bytes).map_err(|e| PlatformError::malformed(endpoint, &e))
 }
 
 /// The publisher's week of what the platform holds: each shift with the
