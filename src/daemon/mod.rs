@@ -38,6 +38,9 @@ pub enum DaemonError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Another process publishes from the same SQLite store.
+    #[error(transparent)]
+    Locked(#[from] crate::store::LockError),
     #[error("cannot set up the platform client: {0}")]
     Client(#[from] crate::api::PlatformError),
     #[error("cannot listen on {addr} for the admin endpoint: {source}")]
@@ -110,6 +113,13 @@ pub struct Daemon {
     notifier: notify::Notifier,
 }
 
+/// The daemon, its triggers, and the store's run lock (SQLite).
+type Opened = (
+    Arc<Daemon>,
+    mpsc::UnboundedReceiver<Trigger>,
+    Option<crate::store::StoreLock>,
+);
+
 /// What an engine of the daemon shares with the daemon.
 struct Shared<'a> {
     store: &'a Arc<dyn Store>,
@@ -147,12 +157,15 @@ impl Daemon {
     /// Loads the configuration, opens the store, builds the engine.
     /// With a shared store, the lease is kept from here on, until
     /// `lease_stop`.
+    /// With SQLite, the store's run lock is taken first and returned, to be
+    /// held until the daemon stops.
     fn open(
         options: &DaemonOptions,
         lease_stop: &CancellationToken,
-    ) -> Result<(Arc<Daemon>, mpsc::UnboundedReceiver<Trigger>), DaemonError> {
+    ) -> Result<Opened, DaemonError> {
         let settings = Settings::load(&options.config)?;
         settings.log_warnings();
+        let lock = crate::store::run_lock(&settings.store, "the daemon (`wfm-publisher run`)")?;
         let opened = crate::store::open(&settings.store)?;
         let store = opened.store;
         let gate = opened.lease.as_ref().map(|l| l.leadership().send_gate());
@@ -186,7 +199,7 @@ impl Daemon {
             admin_addr: Mutex::new(None),
             notifier: notify::Notifier::start(),
         };
-        Ok((Arc::new(daemon), trigger_rx))
+        Ok((Arc::new(daemon), trigger_rx, lock))
     }
 
     pub fn settings(&self) -> Arc<Settings> {
@@ -358,7 +371,7 @@ fn needs_restart(old: &Settings, new: &Settings) -> Vec<&'static str> {
 /// reports of the runs it finished.
 pub async fn run(mut options: DaemonOptions) -> Result<Vec<Report>, DaemonError> {
     let lease_stop = CancellationToken::new();
-    let (daemon, trigger_rx) = Daemon::open(&options, &lease_stop)?;
+    let (daemon, trigger_rx, _lock) = Daemon::open(&options, &lease_stop)?;
     // Before anything says "ready": until this handler exists, a SIGHUP from
     // `systemctl reload` (or anyone) would kill the process by default.
     let hangup = if options.reload_on_sighup {
