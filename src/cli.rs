@@ -28,6 +28,10 @@ pub mod exit {
     pub const REFUSED: u8 = 2;
     /// Done in part: agents left unpublished, with the reasons reported.
     pub const PARTIAL: u8 = 3;
+    /// Failed for a cause that passes (the platform down or failing, its
+    /// OAuth server unreachable, the machine short of a resource): the run
+    /// is kept and resumes when run again later. sysexits' EX_TEMPFAIL.
+    pub const FAILED: u8 = 75;
     /// Stopped by SIGINT (Ctrl-C) before the end: 128 + 2, by convention.
     /// What was sent finished; the rest resumes at the next run.
     pub const INTERRUPTED: u8 = 130;

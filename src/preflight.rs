@@ -151,6 +151,17 @@ impl Refusal {
         }
     }
 
+    /// Not a refusal but a failure that passes (the platform unreachable
+    /// or failing, the machine short of a resource): the run ends failed
+    /// and is tried again. Only configuration and input problems refuse.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Refusal::Source(e) => e.transient,
+            Refusal::Platform(e) => e.is_transient(),
+            Refusal::Schedule { .. } => false,
+        }
+    }
+
     /// One line per problem, for reports and the state store.
     pub fn problems(&self) -> Vec<String> {
         match self {

@@ -514,3 +514,44 @@ async fn status_check_and_a_dry_run_never_create_a_store() {
         .collect();
     assert!(created.is_empty(), "created {created:?}");
 }
+
+#[tokio::test]
+async fn an_outage_fails_publish_with_exit_75_and_the_next_run_completes_it() {
+    let sim = spawn_sim(small_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    let inbox = cfg.dir().join("inbox/chicago");
+    std::fs::create_dir_all(&inbox).unwrap();
+    let week = "agent_id,date,start,end,activity\na-5,2026-12-01,08:00,16:00,phone\na-6,2026-12-01,08:00,16:00,email\n";
+    std::fs::write(inbox.join("2026-11-30.csv"), week).unwrap();
+    let publish = || {
+        publish_swapped(&cfg, &["--no-wait"])
+            .env("WFM_PUBLISHER__RETRY__MAX_ATTEMPTS", "2")
+            .env("WFM_PUBLISHER__RETRY__MAX_ELAPSED", "1s")
+            .output()
+    };
+    // The OAuth server down, then every API call answering 503.
+    sim.reconfigure(|live| live.faults.token_error_rate = 1.0);
+    let down = publish().await.unwrap();
+    let stdout = String::from_utf8_lossy(&down.stdout);
+    assert_eq!(
+        down.status.code(),
+        Some(75),
+        "token endpoint down: {stdout}"
+    );
+    assert!(stdout.contains(": failed"), "{stdout}");
+    sim.reconfigure(|live| {
+        live.faults.token_error_rate = 0.0;
+        live.faults.error_rate = 1.0;
+        live.faults.error_statuses = vec![503];
+    });
+    let down = publish().await.unwrap();
+    let stdout = String::from_utf8_lossy(&down.stdout);
+    assert_eq!(down.status.code(), Some(75), "503 everywhere: {stdout}");
+    assert!(!stdout.contains("raise retry.max_elapsed"), "{stdout}");
+
+    sim.reconfigure(|live| live.faults.error_rate = 0.0);
+    let up = publish().await.unwrap();
+    let stdout = String::from_utf8_lossy(&up.stdout);
+    assert_eq!(up.status.code(), Some(0), "{stdout}");
+    assert_eq!(sim.record().published.len(), 2);
+}

@@ -1063,3 +1063,73 @@ async fn a_half_sent_admin_request_does_not_hold_the_stop() {
         closed_by_server(client, "a client at the stop").await;
     }
 }
+
+/// The value of `metric`'s sample for the chicago target, whatever its type.
+async fn chicago_value(running: &Running, metric: &str) -> f64 {
+    let url = format!("{}/metrics", running.admin());
+    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    let sample = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == metric && s.labels.get("target") == Some("chicago"))
+        .unwrap_or_else(|| panic!("{metric} missing from:\n{text}"));
+    match sample.value {
+        prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Counter(v) => v,
+        ref other => panic!("{metric}: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_failed_by_an_outage_is_retried_with_backoff_and_shown_in_status() {
+    let (sim, cfg) = small_week_setup().await;
+    // One attempt per call: the outage fails the run at once, on any clock.
+    cfg.edit("max_attempts = 6", "max_attempts = 1");
+    sim.reconfigure(|live| {
+        live.faults.error_rate = 1.0;
+        live.faults.error_statuses = vec![503];
+    });
+    // Thursday 04:00 in Chicago; the job is at 06:00 (12:00Z).
+    let clock = ManualClock::new(at("2026-11-26T10:00:00Z"));
+    let running = start(&cfg, Arc::new(clock.clone()), &[]).await;
+    assert!(running.daemon.trigger("chicago", "test"));
+    running
+        .first_run_ends("the run to fail", Outcome::Failed)
+        .await;
+    eventually("the retry to be planned", || {
+        running.daemon.retry("chicago").is_some()
+    })
+    .await;
+    let status = get_json(format!("{}/status", running.admin())).await;
+    let retry = &status["targets"][0]["retry"];
+    assert_eq!(retry["state"], "waiting", "{status}");
+    assert_eq!(retry["attempt"], 1, "{status}");
+    assert_eq!(retry["week"], "2026-11-30", "{status}");
+    let next: DateTime<Utc> = retry["next_attempt"].as_str().unwrap().parse().unwrap();
+    assert!(
+        next >= at("2026-11-26T10:01:00Z") && next <= at("2026-11-26T10:02:00Z"),
+        "retry.run_initial_delay (1 min) with jitter: {next}"
+    );
+    assert_eq!(
+        retry["until"], "2026-11-26T12:00:00Z",
+        "the next run comes first"
+    );
+    assert_eq!(chicago_value(&running, "wfm_run_retries_total").await, 0.0);
+
+    // The outage ends; the retry comes when due.
+    sim.reconfigure(|live| live.faults.error_rate = 0.0);
+    clock.advance(Duration::from_secs(150));
+    eventually("the retry to succeed", || {
+        running.latest_is(Outcome::Success)
+    })
+    .await;
+    eventually("the retry to end", || {
+        running.daemon.retry("chicago").is_none()
+    })
+    .await;
+    assert_eq!(sim.record().published.len(), 2);
+    assert_eq!(chicago_value(&running, "wfm_run_retries_total").await, 1.0);
+    let status = get_json(format!("{}/status", running.admin())).await;
+    assert!(status["targets"][0]["retry"].is_null(), "{status}");
+    running.stop().await;
+}

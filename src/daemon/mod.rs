@@ -7,9 +7,11 @@ mod cron;
 mod late;
 mod metrics;
 mod notify;
+mod retry;
 mod runs;
 
 pub use late::RunPhase;
+pub use retry::Retry;
 
 use runs::Runs;
 
@@ -98,6 +100,8 @@ pub struct Daemon {
     /// What each running target's run is doing (waiting for its source...).
     phases: Mutex<BTreeMap<String, RunPhase>>,
     next_runs: Mutex<BTreeMap<String, DateTime<Utc>>>,
+    /// Each target's failed run waiting to be tried again, or being tried.
+    retries: Mutex<BTreeMap<String, Retry>>,
     triggers: mpsc::UnboundedSender<Trigger>,
     /// Cancelled at the stop, and at the end of each term of the lease:
     /// the runs of a term stop sending when it ends.
@@ -191,6 +195,7 @@ impl Daemon {
             running: Mutex::new(BTreeSet::new()),
             phases: Mutex::new(BTreeMap::new()),
             next_runs: Mutex::new(BTreeMap::new()),
+            retries: Mutex::new(BTreeMap::new()),
             triggers,
             work: Mutex::new(work),
             roles,
@@ -265,6 +270,11 @@ impl Daemon {
 
     pub fn next_runs(&self) -> BTreeMap<String, DateTime<Utc>> {
         self.next_runs.lock().expect("next runs").clone()
+    }
+
+    /// Where `target`'s retry of a failed run stands, if it has one.
+    pub fn retry(&self, target: &str) -> Option<Retry> {
+        self.retries.lock().expect("retries").get(target).cloned()
     }
 
     /// The admin endpoint's bound address, once it listens.
@@ -438,13 +448,17 @@ async fn main_loop(
     loop {
         let fires = runs.next_fires();
         let clock = runs.daemon.clock.clone();
-        let sleep = match fires.values().map(|f| f.at).min() {
+        let retry_at = runs.next_retry();
+        let sleep = match fires.values().map(|f| f.at).chain(retry_at).min() {
             Some(at) => clock.sleep((at - clock.now()).to_std().unwrap_or_default()),
             None => Box::pin(std::future::pending()),
         };
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = sleep => runs.fire_due(&fires),
+            _ = sleep => {
+                runs.fire_due(&fires);
+                runs.retry_due();
+            }
             Some(trigger) = triggers.recv() => {
                 runs.start(trigger);
             }

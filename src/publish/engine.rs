@@ -211,14 +211,28 @@ impl Engine {
             return Ok(report);
         }
         report.problems = refusal.problems();
-        report.refused = Some(refusal.kind());
-        report.outcome = Some(Outcome::Refused);
+        let transient = refusal.is_transient();
+        // A cause that passes fails the run, resumable: tried again later.
+        let outcome = match transient {
+            true => Outcome::Failed,
+            false => Outcome::Refused,
+        };
+        report.refused = (!transient).then(|| refusal.kind());
+        report.outcome = Some(outcome);
         if !options.dry_run {
             let source = target.source.path_for(options.week).display().to_string();
             let run = self.new_run(target, options, &report.schedule_id, &source, source_hash);
-            self.parts
-                .store
-                .refused_run(&run, &report.problems.join("\n"))?;
+            let why = report.problems.join("\n");
+            match transient {
+                true => {
+                    let id = self.parts.store.create_run(&run, &[])?;
+                    let now = self.parts.clock.now();
+                    self.parts.store.finish_run(id, outcome, &why, now)?;
+                }
+                false => {
+                    self.parts.store.refused_run(&run, &why)?;
+                }
+            }
         }
         Ok(report)
     }
@@ -265,7 +279,10 @@ impl Engine {
             return Ok((ledger, None));
         }
         if let Some(open) = store.open_run(&ctx.target.name, plan.week_start)? {
-            if open.run.source_hash == plan.source_hash && open.run.schedule_id == *schedule_id {
+            let same =
+                open.run.source_hash == plan.source_hash && open.run.schedule_id == *schedule_id;
+            // A run that failed before it planned anything has nothing to resume.
+            if same && !open.agents.is_empty() {
                 tracing::Span::current().record("run", open.run.id);
                 tracing::info!("resuming the unfinished run");
                 let sink = Box::new(StoreSink {
@@ -275,11 +292,15 @@ impl Engine {
                 let ledger = start(open.agents, open.applied_swaps, sink);
                 return Ok((ledger, Some(open.run.id)));
             }
-            tracing::info!(run = open.run.id, "the source file changed: starting over");
+            let why = match same {
+                true => "it stopped before it planned anything; a new run took over",
+                false => "the source file changed; a new run took over",
+            };
+            tracing::info!(run = open.run.id, "starting over: {why}");
             store.finish_run(
                 open.run.id,
                 Outcome::Superseded,
-                "the source file changed; a new run took over",
+                why,
                 self.parts.clock.now(),
             )?;
         }

@@ -80,7 +80,7 @@ pub async fn prepare(
             let mut problems = a.problems;
             problems.extend(b.problems);
             problems.sort_by_key(|p| p.line);
-            return Err(Refusal::Source(SourceError { problems }));
+            return Err(Refusal::Source(SourceError::new(problems)));
         }
         (Err(e), _) | (_, Err(e)) => return Err(e),
     };
@@ -226,7 +226,7 @@ fn activity_codes(
     }
     match problems.is_empty() {
         true => Ok(found),
-        false => Err(Refusal::Source(SourceError { problems })),
+        false => Err(Refusal::Source(SourceError::new(problems))),
     }
 }
 
@@ -269,7 +269,7 @@ async fn users(
         .collect();
     match problems.is_empty() {
         true => Ok(found),
-        false => Err(Refusal::Source(SourceError { problems })),
+        false => Err(Refusal::Source(SourceError::new(problems))),
     }
 }
 
