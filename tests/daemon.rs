@@ -625,8 +625,9 @@ async fn get_json(url: String) -> serde_json::Value {
     reqwest::get(url).await.unwrap().json().await.unwrap()
 }
 
-/// The value of the sample of `metric` for the chicago target.
-async fn chicago_gauge(running: &Running, metric: &str) -> f64 {
+/// The value of the sample of `metric` (a gauge or a counter) for the
+/// chicago target.
+async fn chicago_value(running: &Running, metric: &str) -> f64 {
     let url = format!("{}/metrics", running.admin());
     let text = reqwest::get(url).await.unwrap().text().await.unwrap();
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
@@ -636,8 +637,8 @@ async fn chicago_gauge(running: &Running, metric: &str) -> f64 {
         .find(|s| s.metric == metric && s.labels.get("target") == Some("chicago"))
         .unwrap_or_else(|| panic!("{metric} missing from:\n{text}"));
     match sample.value {
-        prometheus_parse::Value::Gauge(v) => v,
-        ref other => panic!("{metric} is not a gauge: {other:?}"),
+        prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Counter(v) => v,
+        ref other => panic!("{metric} is neither a gauge nor a counter: {other:?}"),
     }
 }
 
@@ -663,9 +664,9 @@ async fn a_source_file_arriving_after_the_cron_time_is_waited_for_then_published
     assert_eq!(phase["phase"], "waiting_for_source", "{status}");
     assert_eq!(phase["path"], source_path(&cfg).display().to_string());
     assert_eq!(phase["deadline"], SOURCE_DEADLINE);
-    assert_eq!(chicago_gauge(&running, "wfm_waiting_for_source").await, 1.0);
+    assert_eq!(chicago_value(&running, "wfm_waiting_for_source").await, 1.0);
     let deadline = at(SOURCE_DEADLINE).timestamp() as f64;
-    let gauge = chicago_gauge(&running, "wfm_source_deadline_timestamp_seconds").await;
+    let gauge = chicago_value(&running, "wfm_source_deadline_timestamp_seconds").await;
     assert_eq!(gauge, deadline);
 
     // Two hours late, written in place.
@@ -679,7 +680,7 @@ async fn a_source_file_arriving_after_the_cron_time_is_waited_for_then_published
     assert_eq!(sim.record().published.len(), 2);
     eventually("the run to end", || !running.daemon.is_running("chicago")).await;
     assert_eq!(running.daemon.phase("chicago"), None);
-    assert_eq!(chicago_gauge(&running, "wfm_waiting_for_source").await, 0.0);
+    assert_eq!(chicago_value(&running, "wfm_waiting_for_source").await, 0.0);
     running.stop().await;
 }
 
@@ -1061,22 +1062,6 @@ async fn a_half_sent_admin_request_does_not_hold_the_stop() {
         .expect("the stop is not held by an unfinished request");
     for client in &mut clients {
         closed_by_server(client, "a client at the stop").await;
-    }
-}
-
-/// The value of `metric`'s sample for the chicago target, whatever its type.
-async fn chicago_value(running: &Running, metric: &str) -> f64 {
-    let url = format!("{}/metrics", running.admin());
-    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
-    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
-    let sample = scrape
-        .samples
-        .iter()
-        .find(|s| s.metric == metric && s.labels.get("target") == Some("chicago"))
-        .unwrap_or_else(|| panic!("{metric} missing from:\n{text}"));
-    match sample.value {
-        prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Counter(v) => v,
-        ref other => panic!("{metric}: {other:?}"),
     }
 }
 
