@@ -108,6 +108,11 @@ pub enum Command {
         /// instead of refused at once.
         #[arg(long)]
         wait_for_source: bool,
+        /// Take over a week the platform shows published but the store has
+        /// no record of (a new or emptied store): approved shift trades are
+        /// listed and applied before anything is written.
+        #[arg(long)]
+        adopt: bool,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -222,6 +227,7 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
             dry_run,
             no_wait,
             wait_for_source,
+            adopt,
             json,
             quiet,
         } => {
@@ -230,6 +236,7 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
                 dry_run,
                 no_wait,
                 wait_for_source,
+                adopt,
                 json,
                 quiet,
             };
@@ -302,6 +309,7 @@ struct PublishArgs {
     dry_run: bool,
     no_wait: bool,
     wait_for_source: bool,
+    adopt: bool,
     json: bool,
     quiet: bool,
 }
@@ -363,6 +371,7 @@ async fn publish(
         week,
         dry_run: how.dry_run,
         wait: !how.no_wait,
+        adopt: how.adopt,
     };
     let report = if how.wait_for_source {
         wait_then_run(&engine, target, options).await?

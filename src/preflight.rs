@@ -130,6 +130,16 @@ pub enum Refusal {
         schedule_id: String,
         mismatches: Vec<Mismatch>,
     },
+    /// The platform shows the week published, and the store has no record
+    /// of publishing it: a new, moved or emptied store would otherwise
+    /// start over and write the source file over what is there, approved
+    /// shift trades included.
+    #[error("schedule {schedule_id} is already published on the platform, but the state store has no record of publishing target {target}'s week of {week} (a new, moved or emptied store?): nothing was sent, so that the source file does not overwrite what is there, approved shift trades included. If this store is to take the week over, run `wfm-publisher publish --config FILE --target {target} --week {week} --adopt` (with the daemon stopped: it holds the store's run lock); it applies the approved trades before writing")]
+    Unrecorded {
+        schedule_id: String,
+        target: String,
+        week: NaiveDate,
+    },
 }
 
 /// Which check refused a run, for whoever acts on the refusal (the daemon
@@ -140,6 +150,8 @@ pub enum RefusalKind {
     Source,
     Platform,
     Schedule,
+    /// Published already, unknown to the store: `publish --adopt` takes it over.
+    AlreadyPublished,
 }
 
 impl Refusal {
@@ -148,6 +160,7 @@ impl Refusal {
             Refusal::Source(_) => RefusalKind::Source,
             Refusal::Platform(_) => RefusalKind::Platform,
             Refusal::Schedule { .. } => RefusalKind::Schedule,
+            Refusal::Unrecorded { .. } => RefusalKind::AlreadyPublished,
         }
     }
 
@@ -158,7 +171,7 @@ impl Refusal {
         match self {
             Refusal::Source(e) => e.transient,
             Refusal::Platform(e) => e.is_transient(),
-            Refusal::Schedule { .. } => false,
+            Refusal::Schedule { .. } | Refusal::Unrecorded { .. } => false,
         }
     }
 

@@ -1118,3 +1118,44 @@ async fn a_run_failed_by_an_outage_is_retried_with_backoff_and_shown_in_status()
     assert!(status["targets"][0]["retry"].is_null(), "{status}");
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_published_week_unknown_to_the_store_is_refused_and_status_says_how_to_adopt() {
+    let (sim, cfg) = small_week_setup().await;
+    // Published by someone else, or by this publisher before its store was lost.
+    let raw = Raw::new(&sim);
+    let token = raw.publisher_token().await;
+    assert_eq!(
+        raw.put_week(&token, "a-1", monday_shift()).await.status,
+        200
+    );
+    assert_eq!(raw.publish(&token, &["a-1"]).await.status, 200);
+    let before = sim.record().requests.len();
+    let clock = ManualClock::new(at("2026-11-26T10:00:00Z"));
+    let running = start(&cfg, Arc::new(clock.clone()), &[]).await;
+    assert!(running.daemon.trigger("chicago", "test"));
+    running
+        .first_run_ends("the refusal", Outcome::Refused)
+        .await;
+    let summary = running.runs()[0].summary.clone().unwrap();
+    assert!(summary.contains("is already published"), "{summary}");
+    let sent = common::publishing::changes_since(&sim.record(), before);
+    assert!(sent.is_empty(), "sent {sent:?}");
+    eventually("the refusal to be noted", || {
+        running.daemon.adoption("chicago").is_some()
+    })
+    .await;
+    let status = get_json(format!("{}/status", running.admin())).await;
+    let adopt = &status["targets"][0]["adopt"];
+    assert_eq!(adopt["week"], "2026-11-30", "{status}");
+    let command = adopt["command"].as_str().unwrap();
+    assert!(
+        command.ends_with("--target chicago --week 2026-11-30 --adopt"),
+        "{command}"
+    );
+    assert!(
+        running.daemon.retry("chicago").is_none(),
+        "a refusal is not retried"
+    );
+    running.stop().await;
+}

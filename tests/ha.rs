@@ -277,11 +277,7 @@ async fn publish_beside_a_daemon_on_postgresql_is_refused_naming_the_holder() {
     let holder = format!(":{}:", pid.unwrap());
     assert!(stderr.contains("holds the publishing lease"), "{stderr}");
     assert!(stderr.contains(&holder), "the daemon named: {stderr}");
-    let sent: Vec<_> = sim.record().requests[before..]
-        .iter()
-        .filter(|r| r.method != "GET" && !r.path.starts_with("/oauth/"))
-        .map(|r| r.path.clone())
-        .collect();
+    let sent = changes_since(&sim.record(), before);
     assert!(sent.is_empty(), "the refused publish sent {sent:?}");
     signal(&daemon, libc::SIGTERM);
 }

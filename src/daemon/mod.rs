@@ -64,6 +64,14 @@ pub struct Trigger {
     pub claimed: bool,
 }
 
+/// What `/status` says to take over a week the store has no record of.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Adoption {
+    pub week: NaiveDate,
+    pub command: String,
+    pub note: &'static str,
+}
+
 /// Why [`Daemon::start_if_idle`] started nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NotStarted {
@@ -102,6 +110,9 @@ pub struct Daemon {
     next_runs: Mutex<BTreeMap<String, DateTime<Utc>>>,
     /// Each target's failed run waiting to be tried again, or being tried.
     retries: Mutex<BTreeMap<String, Retry>>,
+    /// The week of each target whose last run was refused because the
+    /// platform shows it published and the store knows nothing of it.
+    unrecorded: Mutex<BTreeMap<String, NaiveDate>>,
     triggers: mpsc::UnboundedSender<Trigger>,
     /// Cancelled at the stop, and at the end of each term of the lease:
     /// the runs of a term stop sending when it ends.
@@ -196,6 +207,7 @@ impl Daemon {
             phases: Mutex::new(BTreeMap::new()),
             next_runs: Mutex::new(BTreeMap::new()),
             retries: Mutex::new(BTreeMap::new()),
+            unrecorded: Mutex::new(BTreeMap::new()),
             triggers,
             work: Mutex::new(work),
             roles,
@@ -275,6 +287,20 @@ impl Daemon {
     /// Where `target`'s retry of a failed run stands, if it has one.
     pub fn retry(&self, target: &str) -> Option<Retry> {
         self.retries.lock().expect("retries").get(target).cloned()
+    }
+
+    /// How to adopt `target`'s week, when its last run was refused because
+    /// the platform shows it published and the store knows nothing of it.
+    pub fn adoption(&self, target: &str) -> Option<Adoption> {
+        let week = *self.unrecorded.lock().expect("unrecorded").get(target)?;
+        Some(Adoption {
+            week,
+            command: format!(
+                "wfm-publisher publish --config {} --target {target} --week {week} --adopt",
+                self.config.display()
+            ),
+            note: "stop the daemon first (it holds the store's run lock), run the command, start the daemon again; the command applies the platform's approved shift trades before writing",
+        })
     }
 
     /// The admin endpoint's bound address, once it listens.

@@ -14,6 +14,7 @@ use super::retry::{self, Retry};
 use super::{cron, status, Daemon, DaemonError, Trigger};
 use crate::clock::SharedClock;
 use crate::config::TargetSettings;
+use crate::preflight::RefusalKind;
 use crate::publish::{EngineError, Report};
 use crate::store::{Outcome, Role, Store, StoreError};
 
@@ -299,6 +300,13 @@ impl Runs {
                 if let Some(week) = report.week_start {
                     let outcome = report.outcome;
                     self.retry_event(&target, week, retry::Event::Ended { week, outcome });
+                    let mut unrecorded = self.daemon.unrecorded.lock().expect("unrecorded");
+                    match report.refused {
+                        Some(RefusalKind::AlreadyPublished) => {
+                            unrecorded.insert(target.clone(), week)
+                        }
+                        _ => unrecorded.remove(&target),
+                    };
                 }
                 log_report(&report);
                 self.daemon

@@ -33,6 +33,10 @@ pub struct RunOptions {
     pub dry_run: bool,
     /// Wait for pending swaps until they resolve or the deadline passes.
     pub wait: bool,
+    /// Publish a week the platform shows published though the store has
+    /// no record of it (a new or emptied store): approved trades are
+    /// listed and applied before anything is written, as in every run.
+    pub adopt: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -148,6 +152,15 @@ impl Engine {
         };
         // The platform may have found or created the schedule.
         report.schedule_id = schedule.id.clone();
+        if schedule.published && !options.adopt && self.unrecorded(target, &plan, &schedule)? {
+            let refusal = Refusal::Unrecorded {
+                schedule_id: schedule.id,
+                target: target.name.clone(),
+                week: options.week,
+            };
+            let hash = plan.source_hash.clone();
+            return self.refuse(report, target, options, &hash, &refusal, &*platform);
+        }
         let ctx = RunContext {
             target,
             options,
@@ -178,6 +191,22 @@ impl Engine {
             self.parts.store.finish_run(run, outcome, &summary, now)?;
         }
         Ok(report)
+    }
+
+    /// Whether the store knows nothing of publishing `target`'s week: no
+    /// unfinished run of it that planned its agents, no content published
+    /// to its schedule.
+    fn unrecorded(
+        &self,
+        target: &TargetSettings,
+        plan: &WeekPlan,
+        schedule: &Schedule,
+    ) -> Result<bool, StoreError> {
+        let store = &self.parts.store;
+        // A run that failed before it planned anything knows nothing either.
+        let open = store.open_run(&target.name, plan.week_start)?;
+        Ok(open.is_none_or(|o| o.agents.is_empty())
+            && store.published_hashes(&schedule.id)?.is_empty())
     }
 
     /// Records `target`'s week as refused without reading its source file:

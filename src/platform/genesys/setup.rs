@@ -27,6 +27,8 @@ pub struct Facts {
     /// The week's id: the date of the business unit's start day.
     pub week: NaiveDate,
     pub schedule_id: String,
+    /// The schedule's `published` flag when the run prepared.
+    pub published: bool,
     pub management_units: Vec<String>,
     /// Source agent id → Genesys user id, and back.
     pub users: BTreeMap<String, String>,
@@ -84,11 +86,12 @@ pub async fn prepare(
         }
         (Err(e), _) | (_, Err(e)) => return Err(e),
     };
-    let schedule_id = schedule(http, target, g, &unit.id, plan.week_start).await?;
+    let found = schedule(http, target, g, &unit.id, plan.week_start).await?;
     Ok(Facts {
         business_unit: unit.id,
         week: plan.week_start,
-        schedule_id,
+        schedule_id: found.id,
+        published: found.published,
         management_units: mus.entities.into_iter().map(|m| m.id).collect(),
         agents: users.iter().map(|(a, u)| (u.clone(), a.clone())).collect(),
         users,
@@ -281,7 +284,7 @@ async fn schedule(
     g: &GenesysTarget,
     unit: &str,
     week: NaiveDate,
-) -> Result<String, Refusal> {
+) -> Result<ScheduleMeta, Refusal> {
     let path = format!("{WFM}/businessunits/{unit}/weeks/{week}/schedules");
     let listed: Entities<ScheduleMeta> = http
         .json(
@@ -292,8 +295,8 @@ async fn schedule(
         .await?;
     let configured = target.schedule_id_for(week);
     if !configured.is_empty() {
-        return match listed.entities.iter().find(|s| s.id == configured) {
-            Some(s) => Ok(s.id.clone()),
+        return match listed.entities.into_iter().find(|s| s.id == configured) {
+            Some(s) => Ok(s),
             None => Err(Refusal::Schedule {
                 schedule_id: configured.clone(),
                 mismatches: vec![Mismatch::NoSchedule {
@@ -306,13 +309,12 @@ async fn schedule(
     let description = g.description_for(week);
     if let Some(s) = listed
         .entities
-        .iter()
+        .into_iter()
         .find(|s| s.description.as_deref() == Some(&description))
     {
-        return Ok(s.id.clone());
+        return Ok(s);
     }
     tracing::info!(%description, %week, "creating the week's schedule");
     let body = json!({"description": description, "weekCount": 1});
-    let created: ScheduleMeta = http.json(Method::POST, &path, Some(&body)).await?;
-    Ok(created.id)
+    Ok(http.json(Method::POST, &path, Some(&body)).await?)
 }
