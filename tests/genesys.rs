@@ -265,7 +265,9 @@ async fn a_published_schedule_the_store_does_not_know_is_refused_unless_adopted(
         "{}",
         adopted.render()
     );
-    assert!(!sim.record().uploads.is_empty());
+    // Past the refusal, the week planned; what is written then depends on
+    // the trades' timelines.
+    assert!(adopted.agents > 0, "{}", adopted.render());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -193,7 +193,7 @@ mod tests {
         let second = transition(Some(running), failed(), &l, &p).unwrap();
         assert!(matches!(second, Retry::Waiting { attempt: 2, .. }));
         // Past the cap, the next attempt would fall after the next run.
-        let late = limits("2026-11-26T13:55:00Z");
+        let late = limits("2026-11-26T13:59:00Z");
         assert_eq!(transition(Some(second), failed(), &late, &p), None);
     }
 
