@@ -28,6 +28,10 @@ pub mod exit {
     pub const REFUSED: u8 = 2;
     /// Done in part: agents left unpublished, with the reasons reported.
     pub const PARTIAL: u8 = 3;
+    /// Failed for a cause that passes (the platform down or failing, its
+    /// OAuth server unreachable, the machine short of a resource): the run
+    /// is kept and resumes when run again later. sysexits' EX_TEMPFAIL.
+    pub const FAILED: u8 = 75;
     /// Stopped by SIGINT (Ctrl-C) before the end: 128 + 2, by convention.
     /// What was sent finished; the rest resumes at the next run.
     pub const INTERRUPTED: u8 = 130;
@@ -104,6 +108,11 @@ pub enum Command {
         /// instead of refused at once.
         #[arg(long)]
         wait_for_source: bool,
+        /// Take over a week the platform shows published but the store has
+        /// no record of (a new or emptied store): approved shift trades are
+        /// listed and applied before anything is written.
+        #[arg(long)]
+        adopt: bool,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -167,11 +176,6 @@ fn target<'a>(
     })
 }
 
-/// The store for reading (`status`): no lease needed.
-fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn crate::store::Store>> {
-    Ok(crate::store::open(&settings.store)?.store)
-}
-
 /// Loads the configuration or says every problem with it, one per line.
 fn load_settings(path: &Path) -> Result<Settings, ExitCode> {
     Settings::load(path).map_err(|e| {
@@ -227,6 +231,7 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
             dry_run,
             no_wait,
             wait_for_source,
+            adopt,
             json,
             quiet,
         } => {
@@ -235,6 +240,7 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
                 dry_run,
                 no_wait,
                 wait_for_source,
+                adopt,
                 json,
                 quiet,
             };
@@ -311,6 +317,7 @@ struct PublishArgs {
     dry_run: bool,
     no_wait: bool,
     wait_for_source: bool,
+    adopt: bool,
     json: bool,
     quiet: bool,
 }
@@ -349,8 +356,8 @@ async fn publish(
     let cancel = cancelled_by_shutdown_signal(|| {
         tracing::warn!("stopping: requests already sent finish, the rest resumes at the next run")
     });
-    let (store, lock) = match run_lock(&settings, how.dry_run, &cancel).await? {
-        Ok(opened) => opened,
+    let held = match run_lock(&settings, how.dry_run, &cancel).await? {
+        Ok(held) => held,
         Err(code) => return Ok(code),
     };
     let locks = Arc::new(KeyedLocks::default());
@@ -360,9 +367,9 @@ async fn publish(
             clock.clone(),
             locks.clone(),
             cancel.clone(),
-            lock.as_ref().map(RunLock::send_gate),
+            held.lease.as_ref().map(RunLock::send_gate),
         )?,
-        store,
+        store: held.store,
         clock,
         locks,
         progress,
@@ -372,39 +379,75 @@ async fn publish(
         week,
         dry_run: how.dry_run,
         wait: !how.no_wait,
+        adopt: how.adopt,
     };
     let report = if how.wait_for_source {
         wait_then_run(&engine, target, options).await?
     } else {
         engine.run(target, options).await?
     };
-    if let Some(lock) = lock {
-        lock.release().await;
+    if let Some(lease) = held.lease {
+        lease.release().await;
     }
     print_report(how.json, &report, Report::render)?;
     Ok(ExitCode::from(publish_exit_code(&report)))
 }
 
-/// The store, and with PostgreSQL the lease as the run lock: a second
-/// publisher (a daemon or another `publish`) is refused at once, naming the
-/// holder, exit 2. A dry run writes nothing and needs no lock.
+/// The store, held for publishing: a second publisher (a daemon or another
+/// `publish`) is refused at once, naming the holder, exit 2. With SQLite
+/// the store's file lock, with PostgreSQL the lease.
+struct Publishing {
+    store: Arc<dyn crate::store::Store>,
+    lease: Option<RunLock>,
+    /// Held until the process ends.
+    _lock: Option<crate::store::StoreLock>,
+}
+
+/// A dry run writes nothing and needs no lock; it reads the store when
+/// there is one, and creates none.
 async fn run_lock(
     settings: &Settings,
     dry_run: bool,
     cancel: &tokio_util::sync::CancellationToken,
-) -> anyhow::Result<Result<(Arc<dyn crate::store::Store>, Option<RunLock>), ExitCode>> {
+) -> anyhow::Result<Result<Publishing, ExitCode>> {
+    let unlocked = |store| Publishing {
+        store,
+        lease: None,
+        _lock: None,
+    };
+    if dry_run {
+        let store = match crate::store::open_existing(&settings.store)? {
+            Some(store) => store,
+            None => Arc::new(crate::store::SqliteStore::in_memory(&settings.store.path)?),
+        };
+        return Ok(Ok(unlocked(store)));
+    }
+    let lock = match crate::store::run_lock(&settings.store, "`wfm-publisher publish`") {
+        Ok(lock) => lock,
+        Err(e @ crate::store::LockError::Held { .. }) => return Ok(Err(refused(&e))),
+        Err(e) => return Err(e.into()),
+    };
     let opened = crate::store::open(&settings.store)?;
-    let Some(lease) = opened.lease.filter(|_| !dry_run) else {
-        return Ok(Ok((opened.store, None)));
+    let Some(lease) = opened.lease else {
+        return Ok(Ok(Publishing {
+            _lock: lock,
+            ..unlocked(opened.store)
+        }));
     };
     match RunLock::take(lease, cancel.clone()).await {
-        Ok(lock) => Ok(Ok((opened.store, Some(lock)))),
-        Err(e @ RunLockError::Held { .. }) => {
-            eprintln!("wfm-publisher: {e}");
-            Ok(Err(ExitCode::from(exit::REFUSED)))
-        }
+        Ok(lease) => Ok(Ok(Publishing {
+            lease: Some(lease),
+            ..unlocked(opened.store)
+        })),
+        Err(e @ RunLockError::Held { .. }) => Ok(Err(refused(&e))),
         Err(RunLockError::Store(e)) => Err(e.into()),
     }
+}
+
+/// Says `why` and gives the exit code of a refusal.
+fn refused(why: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("wfm-publisher: {why}");
+    ExitCode::from(exit::REFUSED)
 }
 
 /// `publish --wait-for-source`: a missing file is waited for as the daemon
@@ -466,7 +509,7 @@ async fn daemon(config: PathBuf, format: LogFormat) -> anyhow::Result<ExitCode> 
     telemetry::init(format, &settings.log.level);
     drop(settings);
     let shutdown = cancelled_by_shutdown_signal(|| tracing::info!("stop requested"));
-    crate::daemon::run(crate::daemon::DaemonOptions {
+    let ran = crate::daemon::run(crate::daemon::DaemonOptions {
         config,
         clock: crate::clock::system(),
         shutdown,
@@ -475,8 +518,12 @@ async fn daemon(config: PathBuf, format: LogFormat) -> anyhow::Result<ExitCode> 
         reload_on_sighup: true,
         on_ready: None,
     })
-    .await?;
-    Ok(ExitCode::SUCCESS)
+    .await;
+    match ran {
+        Ok(_) => Ok(ExitCode::SUCCESS),
+        Err(e @ crate::daemon::DaemonError::Locked(_)) => Ok(refused(&e)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn dev(
@@ -526,7 +573,15 @@ fn status(config: &Path, json: bool) -> anyhow::Result<ExitCode> {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
-    let store = open_store(&settings)?;
+    let store = match crate::store::open_existing(&settings.store)? {
+        Some(store) => store,
+        None => {
+            let missing = crate::store::StoreError::Missing {
+                path: settings.store.path.display().to_string(),
+            };
+            return Ok(refused(&missing));
+        }
+    };
     let status = crate::status::read(store.as_ref())?;
     print_report(json, &status, crate::status::Status::render)?;
     Ok(ExitCode::SUCCESS)

@@ -144,6 +144,16 @@ pub enum Refusal {
         /// The first few ids, quoted as input.
         first: Vec<String>,
     },
+    /// The platform shows the week published, and the store has no record
+    /// of publishing it: a new, moved or emptied store would otherwise
+    /// start over and write the source file over what is there, approved
+    /// shift trades included.
+    #[error("schedule {schedule_id} is already published on the platform, but the state store has no record of publishing target {target}'s week of {week} (a new, moved or emptied store?): nothing was sent, so that the source file does not overwrite what is there, approved shift trades included. If this store is to take the week over, run `wfm-publisher publish --config FILE --target {target} --week {week} --adopt` (with the daemon stopped: it holds the store's run lock); it applies the approved trades before writing")]
+    Unrecorded {
+        schedule_id: String,
+        target: String,
+        week: NaiveDate,
+    },
 }
 
 /// Which check refused a run, for whoever acts on the refusal (the daemon
@@ -154,6 +164,8 @@ pub enum RefusalKind {
     Source,
     Platform,
     Schedule,
+    /// Published already, unknown to the store: `publish --adopt` takes it over.
+    AlreadyPublished,
 }
 
 impl Refusal {
@@ -164,6 +176,20 @@ impl Refusal {
             Refusal::Schedule { .. } => RefusalKind::Schedule,
             // Most often the wrong id column: a corrected file is the fix.
             Refusal::UnknownAgents { .. } => RefusalKind::Source,
+            Refusal::Unrecorded { .. } => RefusalKind::AlreadyPublished,
+        }
+    }
+
+    /// Not a refusal but a failure that passes (the platform unreachable
+    /// or failing, the machine short of a resource): the run ends failed
+    /// and is tried again. Only configuration and input problems refuse.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Refusal::Source(e) => e.transient,
+            Refusal::Platform(e) => e.is_transient(),
+            Refusal::Schedule { .. }
+            | Refusal::Unrecorded { .. }
+            | Refusal::UnknownAgents { .. } => false,
         }
     }
 

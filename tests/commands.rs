@@ -553,3 +553,189 @@ async fn a_known_secret_fed_through_every_path_never_comes_out() {
     assert!(captured.len() > 50_000, "little was captured:\n{captured}");
     assert_eq!(every_leak(&captured), Vec::<String>::new());
 }
+
+/// The binary's `publish` of the week of SWAPPED_WEEK, on `cfg`'s store.
+fn publish_swapped(cfg: &TestConfig, extra: &[&str]) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"));
+    cmd.args(["--log-format", "json", "publish", "--target", "chicago"])
+        .args(["--week", "2026-11-30", "--config"])
+        .arg(&cfg.path)
+        .args(extra)
+        .env_remove("RUST_LOG")
+        .kill_on_drop(true);
+    cmd
+}
+
+#[tokio::test]
+async fn one_publisher_per_sqlite_store_and_a_killed_one_is_taken_over() {
+    let sim = spawn_sim(small_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    let inbox = cfg.dir().join("inbox/chicago");
+    std::fs::create_dir_all(&inbox).unwrap();
+    std::fs::write(inbox.join("2026-11-30.csv"), SWAPPED_WEEK).unwrap();
+    // The first waits for swap sw-1 (pending for 20 s): still running.
+    let mut first = publish_swapped(&cfg, &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(first.stderr.take().unwrap()).lines();
+    next_with(&mut log, "deferred: pending shift swap").await;
+    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+    let pid = first.id().unwrap();
+    let publishes = || {
+        sim.record()
+            .requests
+            .iter()
+            .filter(|r| r.path.ends_with("/schedule/publish"))
+            .count()
+    };
+    let before = publishes();
+
+    let second = publish_swapped(&cfg, &["--no-wait"])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("`wfm-publisher publish` (pid {pid} on ")),
+        "the holder named: {stderr}"
+    );
+    let daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
+        .args(["run", "--config"])
+        .arg(&cfg.path)
+        .env_remove("RUST_LOG")
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&daemon.stderr);
+    assert_eq!(
+        daemon.status.code(),
+        Some(2),
+        "the daemon beside it: {stderr}"
+    );
+    assert!(stderr.contains(&format!("(pid {pid} on ")), "{stderr}");
+    assert_eq!(publishes(), before, "a refused process published");
+
+    // kill -9: the kernel drops the lock with the process; the next one
+    // takes it over and resumes the run.
+    first.start_kill().unwrap();
+    first.wait().await.unwrap();
+    let third = publish_swapped(&cfg, &["--no-wait"])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&third.stderr);
+    assert!(!stderr.contains("run lock"), "{stderr}");
+    assert!(stderr.contains("resuming the unfinished run"), "{stderr}");
+}
+
+#[tokio::test]
+async fn publish_is_refused_beside_the_daemon_on_its_sqlite_store() {
+    let sim = spawn_sim(small_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    let (mut daemon, mut log) = spawn_logging(&["run"], &cfg.path);
+    next_with(&mut log, "wfm-publisher running").await;
+    let out = publish_swapped(&cfg, &["--no-wait"])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let holder = format!(
+        "the daemon (`wfm-publisher run`) (pid {} on ",
+        daemon.id().unwrap()
+    );
+    assert!(stderr.contains(&holder), "{stderr}");
+    kill(daemon.id().unwrap(), "-TERM");
+    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+    assert_eq!(daemon.wait().await.unwrap().code(), Some(0));
+}
+
+#[tokio::test]
+async fn status_check_and_a_dry_run_never_create_a_store() {
+    let sim = spawn_sim(small_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    cfg.edit("path = \"state.db\"", "path = \"stat.db\"");
+    let inbox = cfg.dir().join("inbox/chicago");
+    std::fs::create_dir_all(&inbox).unwrap();
+    std::fs::write(inbox.join("2026-11-30.csv"), SWAPPED_WEEK).unwrap();
+    let run = |args: &[&str]| {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
+            .args(args)
+            .arg("--config")
+            .arg(&cfg.path)
+            .env_remove("RUST_LOG")
+            .output()
+    };
+    let status = run(&["status"]).await.unwrap();
+    let stderr = String::from_utf8_lossy(&status.stderr);
+    assert_eq!(status.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("stat.db does not exist"), "{stderr}");
+    let dry = run(&[
+        "publish",
+        "--target",
+        "chicago",
+        "--week",
+        "2026-11-30",
+        "--dry-run",
+    ])
+    .await
+    .unwrap();
+    assert_eq!(
+        dry.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&dry.stdout)
+    );
+    run(&["check", "--week", "2026-11-30"]).await.unwrap();
+    let created: Vec<_> = std::fs::read_dir(cfg.dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("stat.db"))
+        .collect();
+    assert!(created.is_empty(), "created {created:?}");
+}
+
+#[tokio::test]
+async fn an_outage_fails_publish_with_exit_75_and_the_next_run_completes_it() {
+    let sim = spawn_sim(small_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    let inbox = cfg.dir().join("inbox/chicago");
+    std::fs::create_dir_all(&inbox).unwrap();
+    let week = "agent_id,date,start,end,activity\na-5,2026-12-01,08:00,16:00,phone\na-6,2026-12-01,08:00,16:00,email\n";
+    std::fs::write(inbox.join("2026-11-30.csv"), week).unwrap();
+    let publish = || {
+        publish_swapped(&cfg, &["--no-wait"])
+            .env("WFM_PUBLISHER__RETRY__MAX_ATTEMPTS", "2")
+            .env("WFM_PUBLISHER__RETRY__MAX_ELAPSED", "1s")
+            .output()
+    };
+    // The OAuth server down, then every API call answering 503.
+    sim.reconfigure(|live| live.faults.token_error_rate = 1.0);
+    let down = publish().await.unwrap();
+    let stdout = String::from_utf8_lossy(&down.stdout);
+    assert_eq!(
+        down.status.code(),
+        Some(75),
+        "token endpoint down: {stdout}"
+    );
+    assert!(stdout.contains(": failed"), "{stdout}");
+    sim.reconfigure(|live| {
+        live.faults.token_error_rate = 0.0;
+        live.faults.error_rate = 1.0;
+        live.faults.error_statuses = vec![503];
+    });
+    let down = publish().await.unwrap();
+    let stdout = String::from_utf8_lossy(&down.stdout);
+    assert_eq!(down.status.code(), Some(75), "503 everywhere: {stdout}");
+    assert!(!stdout.contains("raise retry.max_elapsed"), "{stdout}");
+
+    sim.reconfigure(|live| live.faults.error_rate = 0.0);
+    let up = publish().await.unwrap();
+    let stdout = String::from_utf8_lossy(&up.stdout);
+    assert_eq!(up.status.code(), Some(0), "{stdout}");
+    assert_eq!(sim.record().published.len(), 2);
+}

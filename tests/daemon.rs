@@ -604,8 +604,9 @@ async fn get_json(url: String) -> serde_json::Value {
     reqwest::get(url).await.unwrap().json().await.unwrap()
 }
 
-/// The value of the sample of `metric` for the chicago target.
-async fn chicago_gauge(running: &Running, metric: &str) -> f64 {
+/// The value of the sample of `metric` (a gauge or a counter) for the
+/// chicago target.
+async fn chicago_value(running: &Running, metric: &str) -> f64 {
     let url = format!("{}/metrics", running.admin());
     let text = reqwest::get(url).await.unwrap().text().await.unwrap();
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
@@ -615,8 +616,8 @@ async fn chicago_gauge(running: &Running, metric: &str) -> f64 {
         .find(|s| s.metric == metric && s.labels.get("target") == Some("chicago"))
         .unwrap_or_else(|| panic!("{metric} missing from:\n{text}"));
     match sample.value {
-        prometheus_parse::Value::Gauge(v) => v,
-        ref other => panic!("{metric} is not a gauge: {other:?}"),
+        prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Counter(v) => v,
+        ref other => panic!("{metric} is neither a gauge nor a counter: {other:?}"),
     }
 }
 
@@ -642,9 +643,9 @@ async fn a_source_file_arriving_after_the_cron_time_is_waited_for_then_published
     assert_eq!(phase["phase"], "waiting_for_source", "{status}");
     assert_eq!(phase["path"], source_path(&cfg).display().to_string());
     assert_eq!(phase["deadline"], SOURCE_DEADLINE);
-    assert_eq!(chicago_gauge(&running, "wfm_waiting_for_source").await, 1.0);
+    assert_eq!(chicago_value(&running, "wfm_waiting_for_source").await, 1.0);
     let deadline = at(SOURCE_DEADLINE).timestamp() as f64;
-    let gauge = chicago_gauge(&running, "wfm_source_deadline_timestamp_seconds").await;
+    let gauge = chicago_value(&running, "wfm_source_deadline_timestamp_seconds").await;
     assert_eq!(gauge, deadline);
 
     // Two hours late, written in place.
@@ -658,7 +659,7 @@ async fn a_source_file_arriving_after_the_cron_time_is_waited_for_then_published
     assert_eq!(sim.record().published.len(), 2);
     eventually("the run to end", || !running.daemon.is_running("chicago")).await;
     assert_eq!(running.daemon.phase("chicago"), None);
-    assert_eq!(chicago_gauge(&running, "wfm_waiting_for_source").await, 0.0);
+    assert_eq!(chicago_value(&running, "wfm_waiting_for_source").await, 0.0);
     running.stop().await;
 }
 
@@ -1083,4 +1084,99 @@ async fn many_problems_reach_the_webhook_and_status_as_fifty_and_a_count() {
         got[0]
     );
     assert_eq!(got[0]["problems_total"], ROWS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_failed_by_an_outage_is_retried_with_backoff_and_shown_in_status() {
+    let (sim, cfg) = small_week_setup().await;
+    // One attempt per call: the outage fails the run at once, on any clock.
+    cfg.edit("max_attempts = 6", "max_attempts = 1");
+    sim.reconfigure(|live| {
+        live.faults.error_rate = 1.0;
+        live.faults.error_statuses = vec![503];
+    });
+    // Thursday 04:00 in Chicago; the job is at 06:00 (12:00Z).
+    let clock = ManualClock::new(at("2026-11-26T10:00:00Z"));
+    let running = start(&cfg, Arc::new(clock.clone()), &[]).await;
+    assert!(running.daemon.trigger("chicago", "test"));
+    running
+        .first_run_ends("the run to fail", Outcome::Failed)
+        .await;
+    eventually("the retry to be planned", || {
+        running.daemon.retry("chicago").is_some()
+    })
+    .await;
+    let status = get_json(format!("{}/status", running.admin())).await;
+    let retry = &status["targets"][0]["retry"];
+    assert_eq!(retry["state"], "waiting", "{status}");
+    assert_eq!(retry["attempt"], 1, "{status}");
+    assert_eq!(retry["week"], "2026-11-30", "{status}");
+    let next: DateTime<Utc> = retry["next_attempt"].as_str().unwrap().parse().unwrap();
+    assert!(
+        next >= at("2026-11-26T10:01:00Z") && next <= at("2026-11-26T10:02:00Z"),
+        "retry.run_initial_delay (1 min) with jitter: {next}"
+    );
+    assert_eq!(
+        retry["until"], "2026-11-26T12:00:00Z",
+        "the next run comes first"
+    );
+    assert_eq!(chicago_value(&running, "wfm_run_retries_total").await, 0.0);
+
+    // The outage ends; the retry comes when due.
+    sim.reconfigure(|live| live.faults.error_rate = 0.0);
+    clock.advance(Duration::from_secs(150));
+    eventually("the retry to succeed", || {
+        running.latest_is(Outcome::Success)
+    })
+    .await;
+    eventually("the retry to end", || {
+        running.daemon.retry("chicago").is_none()
+    })
+    .await;
+    assert_eq!(sim.record().published.len(), 2);
+    assert_eq!(chicago_value(&running, "wfm_run_retries_total").await, 1.0);
+    let status = get_json(format!("{}/status", running.admin())).await;
+    assert!(status["targets"][0]["retry"].is_null(), "{status}");
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_published_week_unknown_to_the_store_is_refused_and_status_says_how_to_adopt() {
+    let (sim, cfg) = small_week_setup().await;
+    // Published by someone else, or by this publisher before its store was lost.
+    let raw = Raw::new(&sim);
+    let token = raw.publisher_token().await;
+    assert_eq!(
+        raw.put_week(&token, "a-1", monday_shift()).await.status,
+        200
+    );
+    assert_eq!(raw.publish(&token, &["a-1"]).await.status, 200);
+    let before = sim.record().requests.len();
+    let clock = ManualClock::new(at("2026-11-26T10:00:00Z"));
+    let running = start(&cfg, Arc::new(clock.clone()), &[]).await;
+    assert!(running.daemon.trigger("chicago", "test"));
+    running
+        .first_run_ends("the refusal", Outcome::Refused)
+        .await;
+    let summary = running.runs()[0].summary.clone().unwrap();
+    assert!(summary.contains("is already published"), "{summary}");
+    let sent = common::publishing::changes_since(&sim.record(), before);
+    assert!(sent.is_empty(), "sent {sent:?}");
+    eventually("the refusal to be noted", || {
+        running.daemon.adoption("chicago").is_some()
+    })
+    .await;
+    let status = get_json(format!("{}/status", running.admin())).await;
+    let adopt = &status["targets"][0]["adopt"];
+    assert_eq!(adopt["week"], "2026-11-30", "{status}");
+    let command = adopt["command"].as_str().unwrap();
+    assert!(
+        command.ends_with("--target chicago --week 2026-11-30 --adopt"),
+        "{command}"
+    );
+    assert!(
+        running.daemon.retry("chicago").is_none(),
+        "a refusal is not retried"
+    );
+    running.stop().await;
 }

@@ -109,13 +109,20 @@ eve.evans@acme.example,2026-12-04,09:00,17:00,email
 fin.fischer@acme.example,2026-12-03,09:00,17:00,email
 ";
 
+/// A run of the week; sched-w48 is published already and every test's
+/// store is new, so it is adopted.
 async fn run(bed: &Testbed, clock: SharedClock, wait: bool) -> Report {
+    run_with(bed, clock, wait, true).await
+}
+
+async fn run_with(bed: &Testbed, clock: SharedClock, wait: bool, adopt: bool) -> Report {
     let settings = bed.settings_with(&[]).unwrap();
     let engine = testbed::engine(&settings, clock).unwrap();
     let options = RunOptions {
         week: week(),
         dry_run: false,
         wait,
+        adopt,
     };
     engine
         .run(&settings.targets["chicago"], options)
@@ -239,6 +246,34 @@ async fn an_unknown_activity_or_user_is_refused_with_its_line_before_anything_is
     );
     let record = sim.record();
     assert!(record.uploads.is_empty(), "nothing uploaded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_published_schedule_the_store_does_not_know_is_refused_unless_adopted() {
+    let clock = clock();
+    let sim = sim(clock.clone()).await;
+    let bed = config(&sim.base_url(), "publisher");
+    bed.write_week("chicago", week(), SOURCE).unwrap();
+    let report = run_with(&bed, clock.clone(), false, false).await;
+    let text = report.render();
+    assert_eq!(report.outcome, Some(Outcome::Refused), "{text}");
+    assert_eq!(report.exit_code(), 2);
+    assert!(
+        text.contains("schedule sched-w48 is already published"),
+        "{text}"
+    );
+    assert!(text.contains("--adopt"), "{text}");
+    assert!(sim.record().uploads.is_empty(), "nothing uploaded");
+    let adopted = run_with(&bed, clock, false, true).await;
+    assert_ne!(
+        adopted.outcome,
+        Some(Outcome::Refused),
+        "{}",
+        adopted.render()
+    );
+    // Past the refusal, the week planned; what is written then depends on
+    // the trades' timelines.
+    assert!(adopted.agents > 0, "{}", adopted.render());
 }
 
 /// A run as `client` of the week without trades (every agent is written,

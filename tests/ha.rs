@@ -244,6 +244,44 @@ async fn a_leader_stopped_past_its_lease_sends_nothing_after_it_resumes() {
     }
 }
 
+/// `publish` beside a daemon on the same PostgreSQL store: the lease is its
+/// run lock, so it is refused at once, exit 2, naming the daemon.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_beside_a_daemon_on_postgresql_is_refused_naming_the_holder() {
+    let pg = PgCluster::start();
+    let url = pg.url();
+    let sim = spawn_sim(small_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    write_source(
+        &cfg,
+        "agent_id,date,start,end,activity\na-5,2026-12-01,08:00,16:00,phone\n",
+    );
+    let daemon = replica(&cfg, &url, "daemon", None);
+    let pid = daemon.id();
+    until("the daemon takes the lease", 30_000, || async {
+        leader_pid(&url).await == pid
+    })
+    .await;
+    let before = sim.record().requests.len();
+    let out = Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
+        .args(["publish", "--target", "chicago", "--week", "2026-11-30"])
+        .arg("--config")
+        .arg(&cfg.path)
+        .env("WFM_PUBLISHER__STORE__URL", &url)
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let holder = format!(":{}:", pid.unwrap());
+    assert!(stderr.contains("holds the publishing lease"), "{stderr}");
+    assert!(stderr.contains(&holder), "the daemon named: {stderr}");
+    let sent = changes_since(&sim.record(), before);
+    assert!(sent.is_empty(), "the refused publish sent {sent:?}");
+    signal(&daemon, libc::SIGTERM);
+}
+
 /// Takeover time with the default lease (TTL 15 s, renewed every 5 s):
 /// from `kill -9` of the leader to the standby's first request to the
 /// platform. A measurement for docs/BENCHMARKS.md, not an assertion:

@@ -94,13 +94,8 @@ async fn two_thousand_agents_with_thirty_swaps_resolving_over_a_minute() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_at_twelve_points_then_resume_publishes_exactly_the_plan() {
-    // The publisher runs on the real clock here, so the week is the coming
-    // one: its deferral deadline is always ahead.
-    let week = wfm_publisher::week::upcoming_week_start(
-        Utc::now() + chrono::TimeDelta::days(7),
-        "America/Chicago".parse().unwrap(),
-        chrono::Weekday::Mon,
-    );
+    // The publisher runs on the real clock here.
+    let week = future_week();
     let spec = spec_for(week, 300, 8, Duration::from_secs(4));
     let (sim, cfg) = sample_setup(&spec).await;
     // Kill after this many more requests reach the platform, each time.
@@ -506,4 +501,40 @@ async fn a_file_of_many_bad_rows_gives_fifty_problems_and_a_count_everywhere() {
         assert!(summary.ends_with(&more), "{summary}");
     }
     assert!(only_reads(&sim.record()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_store_refuses_a_published_week_until_adopted_and_adoption_keeps_the_trades() {
+    let week = future_week();
+    let spec = spec_for(week, 40, 4, Duration::from_secs(2));
+    let (sim, cfg) = sample_setup(&spec).await;
+    let out = publish_week_to_the_end(&cfg, week, &[]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stdout);
+    assert_published_exactly(&sim, &spec);
+
+    // The store is lost (its -wal with it).
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(cfg.dir().join(format!("state.db{suffix}")));
+    }
+    let before = sim.record().requests.len();
+    let out = publish_week_to_the_end(&cfg, week, &[]).await;
+    let stdout = &out.stdout;
+    assert_eq!(out.code, Some(2), "{stdout}");
+    assert!(
+        stdout.contains("is already published on the platform"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("--week {week} --adopt")),
+        "{stdout}"
+    );
+    assert_eq!(changes_since(&sim.record(), before), Vec::<String>::new());
+    let dry = publish_week_to_the_end(&cfg, week, &["--dry-run"]).await;
+    assert_eq!(dry.code, Some(2), "a dry run says so too: {}", dry.stdout);
+
+    let out = publish_week_to_the_end(&cfg, week, &["--adopt"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stdout);
+    // The approved trades were applied before writing: every agent holds
+    // the traded week, and nothing published changed.
+    assert_published_exactly(&sim, &spec);
 }

@@ -17,16 +17,6 @@ use wfm_publisher::clock::{ScaledClock, SharedClock};
 use wfm_publisher::sample::SampleSpec;
 use wfm_publisher::store::Outcome;
 
-/// The week after the coming one: its deferral deadline is always ahead of
-/// the real clock that a publisher process runs on.
-fn future_week() -> NaiveDate {
-    wfm_publisher::week::upcoming_week_start(
-        Utc::now() + chrono::TimeDelta::days(7),
-        "America/Chicago".parse().unwrap(),
-        chrono::Weekday::Mon,
-    )
-}
-
 async fn kill_at_random_points(agents: usize, swaps: usize, kills_wanted: usize, seed: u64) {
     let week = future_week();
     let spec = spec_for(week, agents, swaps, Duration::from_secs(5));

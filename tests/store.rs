@@ -91,9 +91,10 @@ fn contract(reopen: &dyn Fn() -> Box<dyn Store>) {
     };
     let traded = [row("a-1", week(10), AgentState::Planned)];
     store.save_trade(run, "s-1", &swap, &traded).unwrap();
+    let twice = store.save_trade(run, "s-1", &swap, &traded).unwrap_err();
     assert!(
-        store.save_trade(run, "s-1", &swap, &traded).is_err(),
-        "a trade applies once"
+        matches!(twice, StoreError::SwapAlreadyApplied { .. }),
+        "a trade applies once, said in words: {twice}"
     );
     let open = store.open_run("chicago", monday()).unwrap().unwrap();
     assert_eq!(open.applied_swaps, vec!["sw-1".to_owned()]);

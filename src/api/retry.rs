@@ -29,16 +29,28 @@ pub fn after_failures(policy: &RetrySettings, failures: u32, permanent: bool) ->
     if permanent {
         return policy.max_delay.mul_f64(0.9 + 0.1 * fastrand::f64());
     }
+    nth_delay(policy.initial_delay, policy.max_delay, failures)
+}
+
+/// How long the daemon waits before running a failed run again for the
+/// `attempt`-th time: from `run_initial_delay`, doubling with jitter, up to
+/// `run_max_delay`.
+pub fn before_run_retry(policy: &RetrySettings, attempt: u32) -> Duration {
+    nth_delay(policy.run_initial_delay, policy.run_max_delay, attempt)
+}
+
+/// The `n`-th (from 1) delay of a capped exponential backoff with jitter.
+fn nth_delay(initial: Duration, max: Duration, n: u32) -> Duration {
     ExponentialBuilder::default()
-        .with_min_delay(policy.initial_delay)
-        .with_max_delay(policy.max_delay)
+        .with_min_delay(initial)
+        .with_max_delay(max)
         .without_max_times()
         .with_jitter()
         .build()
         // Past 64 doublings every delay is the cap; no need to walk further.
-        .nth(failures.saturating_sub(1).min(64) as usize)
-        .unwrap_or(policy.max_delay)
-        .min(policy.max_delay)
+        .nth(n.saturating_sub(1).min(64) as usize)
+        .unwrap_or(max)
+        .min(max)
 }
 
 #[cfg(test)]
@@ -51,6 +63,8 @@ mod tests {
             max_delay: Duration::from_secs(10),
             max_attempts: 3,
             max_elapsed: Duration::from_secs(60),
+            run_initial_delay: Duration::from_secs(60),
+            run_max_delay: Duration::from_secs(1800),
         }
     }
 

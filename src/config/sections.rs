@@ -240,25 +240,58 @@ fn retry(t: &mut Table, r: &mut Reader) -> Option<RetrySettings> {
     let max_elapsed = t
         .parsed(r, "max_elapsed", parse::positive_duration)
         .or(secs(300));
-    if let (Some(initial), Some(max)) = (initial_delay, max_delay) {
-        if initial > max {
-            t.problem(
-                r,
-                "initial_delay",
-                format!(
-                    "must not exceed retry.max_delay ({})",
-                    humantime::format_duration(max)
-                ),
-            );
-            return None;
-        }
+    let run_initial_delay = t
+        .parsed(r, "run_initial_delay", parse::positive_duration)
+        .or(secs(60));
+    let run_max_delay = t
+        .parsed(r, "run_max_delay", parse::positive_duration)
+        .or(secs(30 * 60));
+    let ordered = at_most(
+        t,
+        r,
+        ("initial_delay", initial_delay),
+        ("max_delay", max_delay),
+    ) & at_most(
+        t,
+        r,
+        ("run_initial_delay", run_initial_delay),
+        ("run_max_delay", run_max_delay),
+    );
+    if !ordered {
+        return None;
     }
     Some(RetrySettings {
         initial_delay: initial_delay?,
         max_delay: max_delay?,
         max_attempts: max_attempts?,
         max_elapsed: max_elapsed?,
+        run_initial_delay: run_initial_delay?,
+        run_max_delay: run_max_delay?,
     })
+}
+
+/// Whether the `[retry]` delay `low` is at most `high`; says so when not.
+fn at_most(
+    t: &mut Table,
+    r: &mut Reader,
+    (low_key, low): (&str, Option<Duration>),
+    (high_key, high): (&str, Option<Duration>),
+) -> bool {
+    let (Some(low), Some(high)) = (low, high) else {
+        return true;
+    };
+    if low <= high {
+        return true;
+    }
+    t.problem(
+        r,
+        low_key,
+        format!(
+            "must not exceed retry.{high_key} ({})",
+            humantime::format_duration(high)
+        ),
+    );
+    false
 }
 
 fn workers(t: &mut Table, r: &mut Reader) -> Option<WorkerSettings> {

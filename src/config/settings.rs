@@ -101,6 +101,10 @@ pub struct RetrySettings {
     pub max_delay: Duration,
     pub max_attempts: u32,
     pub max_elapsed: Duration,
+    /// The daemon's first wait before running a failed run again...
+    pub run_initial_delay: Duration,
+    /// ...doubling up to this.
+    pub run_max_delay: Duration,
 }
 
 #[derive(Debug, Clone)]

@@ -215,6 +215,8 @@ async fn status(State(daemon): State<Arc<Daemon>>, headers: HeaderMap) -> Respon
                 "next_run": next.get(&t.name),
                 "running": daemon.is_running(&t.name),
                 "phase": daemon.phase(&t.name),
+                "retry": daemon.retry(&t.name),
+                "adopt": daemon.adoption(&t.name),
                 "last_run": last.map(|l| &l.last_run),
                 "agents": last.map(|l| &l.agents),
             })

@@ -67,6 +67,9 @@ pub(super) async fn run(
         week,
         dry_run: false,
         wait: true,
+        // Adopting a week the store does not know is a person's decision:
+        // `publish --adopt`, said in the refusal and in /status.
+        adopt: false,
     };
     let now = daemon.clock.now();
     let mut watch = Watch::for_target(&target, week, now, deferral_deadline(&target, week));

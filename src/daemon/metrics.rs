@@ -55,6 +55,10 @@ const PLAIN_COUNTERS: [(&str, &str); 7] = [
 pub fn register(settings: &Settings) {
     describe_counter!("wfm_runs_total", "Runs ended, by target and outcome.");
     describe_counter!(
+        "wfm_run_retries_total",
+        "Failed runs started again by the daemon (retry.run_initial_delay, run_max_delay), by target."
+    );
+    describe_counter!(
         "wfm_api_requests_total",
         "Platform API requests, by endpoint and HTTP status (no_answer: none came)."
     );
@@ -82,6 +86,7 @@ pub fn register(settings: &Settings) {
         metrics::counter!(name).increment(0);
     }
     for target in settings.targets.keys() {
+        metrics::counter!("wfm_run_retries_total", "target" => target.clone()).increment(0);
         for outcome in OUTCOMES {
             metrics::counter!("wfm_runs_total", "target" => target.clone(), "outcome" => outcome.to_string())
                 .increment(0);

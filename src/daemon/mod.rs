@@ -7,9 +7,11 @@ mod cron;
 mod late;
 mod metrics;
 mod notify;
+mod retry;
 mod runs;
 
 pub use late::RunPhase;
+pub use retry::Retry;
 
 use runs::Runs;
 
@@ -38,6 +40,9 @@ pub enum DaemonError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Another process publishes from the same SQLite store.
+    #[error(transparent)]
+    Locked(#[from] crate::store::LockError),
     #[error("cannot set up the platform client: {0}")]
     Client(#[from] crate::api::PlatformError),
     #[error("cannot listen on {addr} for the admin endpoint: {source}")]
@@ -57,6 +62,14 @@ pub struct Trigger {
     pub reason: &'static str,
     /// The target was already marked running by [`Daemon::start_if_idle`].
     pub claimed: bool,
+}
+
+/// What `/status` says to take over a week the store has no record of.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Adoption {
+    pub week: NaiveDate,
+    pub command: String,
+    pub note: &'static str,
 }
 
 /// Why [`Daemon::start_if_idle`] started nothing.
@@ -95,6 +108,11 @@ pub struct Daemon {
     /// What each running target's run is doing (waiting for its source...).
     phases: Mutex<BTreeMap<String, RunPhase>>,
     next_runs: Mutex<BTreeMap<String, DateTime<Utc>>>,
+    /// Each target's failed run waiting to be tried again, or being tried.
+    retries: Mutex<BTreeMap<String, Retry>>,
+    /// The week of each target whose last run was refused because the
+    /// platform shows it published and the store knows nothing of it.
+    unrecorded: Mutex<BTreeMap<String, NaiveDate>>,
     triggers: mpsc::UnboundedSender<Trigger>,
     /// Cancelled at the stop, and at the end of each term of the lease:
     /// the runs of a term stop sending when it ends.
@@ -109,6 +127,13 @@ pub struct Daemon {
     /// The webhook's queue, shared by runs and the waits for late files.
     notifier: notify::Notifier,
 }
+
+/// The daemon, its triggers, and the store's run lock (SQLite).
+type Opened = (
+    Arc<Daemon>,
+    mpsc::UnboundedReceiver<Trigger>,
+    Option<crate::store::StoreLock>,
+);
 
 /// What an engine of the daemon shares with the daemon.
 struct Shared<'a> {
@@ -147,12 +172,15 @@ impl Daemon {
     /// Loads the configuration, opens the store, builds the engine.
     /// With a shared store, the lease is kept from here on, until
     /// `lease_stop`.
+    /// With SQLite, the store's run lock is taken first and returned, to be
+    /// held until the daemon stops.
     fn open(
         options: &DaemonOptions,
         lease_stop: &CancellationToken,
-    ) -> Result<(Arc<Daemon>, mpsc::UnboundedReceiver<Trigger>), DaemonError> {
+    ) -> Result<Opened, DaemonError> {
         let settings = Settings::load(&options.config)?;
         settings.log_warnings();
+        let lock = crate::store::run_lock(&settings.store, "the daemon (`wfm-publisher run`)")?;
         let opened = crate::store::open(&settings.store)?;
         let store = opened.store;
         let gate = opened.lease.as_ref().map(|l| l.leadership().send_gate());
@@ -178,6 +206,8 @@ impl Daemon {
             running: Mutex::new(BTreeSet::new()),
             phases: Mutex::new(BTreeMap::new()),
             next_runs: Mutex::new(BTreeMap::new()),
+            retries: Mutex::new(BTreeMap::new()),
+            unrecorded: Mutex::new(BTreeMap::new()),
             triggers,
             work: Mutex::new(work),
             roles,
@@ -186,7 +216,7 @@ impl Daemon {
             admin_addr: Mutex::new(None),
             notifier: notify::Notifier::start(),
         };
-        Ok((Arc::new(daemon), trigger_rx))
+        Ok((Arc::new(daemon), trigger_rx, lock))
     }
 
     pub fn settings(&self) -> Arc<Settings> {
@@ -252,6 +282,25 @@ impl Daemon {
 
     pub fn next_runs(&self) -> BTreeMap<String, DateTime<Utc>> {
         self.next_runs.lock().expect("next runs").clone()
+    }
+
+    /// Where `target`'s retry of a failed run stands, if it has one.
+    pub fn retry(&self, target: &str) -> Option<Retry> {
+        self.retries.lock().expect("retries").get(target).cloned()
+    }
+
+    /// How to adopt `target`'s week, when its last run was refused because
+    /// the platform shows it published and the store knows nothing of it.
+    pub fn adoption(&self, target: &str) -> Option<Adoption> {
+        let week = *self.unrecorded.lock().expect("unrecorded").get(target)?;
+        Some(Adoption {
+            week,
+            command: format!(
+                "wfm-publisher publish --config {} --target {target} --week {week} --adopt",
+                self.config.display()
+            ),
+            note: "stop the daemon first (it holds the store's run lock), run the command, start the daemon again; the command applies the platform's approved shift trades before writing",
+        })
     }
 
     /// The admin endpoint's bound address, once it listens.
@@ -358,7 +407,7 @@ fn needs_restart(old: &Settings, new: &Settings) -> Vec<&'static str> {
 /// reports of the runs it finished.
 pub async fn run(mut options: DaemonOptions) -> Result<Vec<Report>, DaemonError> {
     let lease_stop = CancellationToken::new();
-    let (daemon, trigger_rx) = Daemon::open(&options, &lease_stop)?;
+    let (daemon, trigger_rx, _lock) = Daemon::open(&options, &lease_stop)?;
     // Before anything says "ready": until this handler exists, a SIGHUP from
     // `systemctl reload` (or anyone) would kill the process by default.
     let hangup = if options.reload_on_sighup {
@@ -425,13 +474,17 @@ async fn main_loop(
     loop {
         let fires = runs.next_fires();
         let clock = runs.daemon.clock.clone();
-        let sleep = match fires.values().map(|f| f.at).min() {
+        let retry_at = runs.next_retry();
+        let sleep = match fires.values().map(|f| f.at).chain(retry_at).min() {
             Some(at) => clock.sleep((at - clock.now()).to_std().unwrap_or_default()),
             None => Box::pin(std::future::pending()),
         };
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = sleep => runs.fire_due(&fires),
+            _ = sleep => {
+                runs.fire_due(&fires);
+                runs.retry_due();
+            }
             Some(trigger) = triggers.recv() => {
                 runs.start(trigger);
             }

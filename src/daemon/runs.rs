@@ -10,9 +10,11 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::retry::{self, Retry};
 use super::{cron, status, Daemon, DaemonError, Trigger};
 use crate::clock::SharedClock;
 use crate::config::TargetSettings;
+use crate::preflight::RefusalKind;
 use crate::publish::{EngineError, Report};
 use crate::store::{Outcome, Role, Store, StoreError};
 
@@ -212,10 +214,100 @@ impl Runs {
         }
     }
 
+    /// When the first retry of a failed run is due.
+    pub(super) fn next_retry(&self) -> Option<DateTime<Utc>> {
+        let retries = self.daemon.retries.lock().expect("retries");
+        retries.values().filter_map(Retry::due_at).min()
+    }
+
+    /// Starts the retries of failed runs that are due.
+    pub(super) fn retry_due(&mut self) {
+        let now = self.daemon.clock.now();
+        let due: Vec<(String, NaiveDate)> = {
+            let retries = self.daemon.retries.lock().expect("retries");
+            retries
+                .iter()
+                .filter_map(|(target, r)| match r {
+                    Retry::Waiting {
+                        week, next_attempt, ..
+                    } if *next_attempt <= now => Some((target.clone(), *week)),
+                    _ => None,
+                })
+                .collect()
+        };
+        for (target, week) in due {
+            let started = self.start(Trigger {
+                target: target.clone(),
+                week: Some(week),
+                reason: "retrying a failed run",
+                claimed: false,
+            });
+            if started {
+                metrics::counter!("wfm_run_retries_total", "target" => target.clone()).increment(1);
+            }
+            let event = match started {
+                true => retry::Event::Started,
+                false => retry::Event::NotStarted,
+            };
+            self.retry_event(&target, week, event);
+        }
+    }
+
+    /// Applies `event` to `target`'s retry, the run's `week` giving the limits.
+    fn retry_event(&self, target: &str, week: NaiveDate, event: retry::Event) {
+        let daemon = &self.daemon;
+        let settings = daemon.settings();
+        let Some(target_settings) = settings.targets.get(target) else {
+            daemon.retries.lock().expect("retries").remove(target);
+            return;
+        };
+        let limits = retry::Limits {
+            now: daemon.clock.now(),
+            deadline: crate::publish::deferral_deadline(target_settings, week),
+            next_run: daemon.next_runs().get(target).copied(),
+        };
+        let mut retries = daemon.retries.lock().expect("retries");
+        let before = retries.remove(target);
+        let after = retry::transition(before, event, &limits, &settings.retry);
+        if let retry::Event::Ended {
+            outcome: Some(Outcome::Failed),
+            ..
+        } = event
+        {
+            match &after {
+                Some(Retry::Waiting {
+                    attempt,
+                    next_attempt,
+                    until,
+                    ..
+                }) => {
+                    tracing::warn!(%target, %week, attempt, next_attempt = %next_attempt, until = %until, "the run failed: trying it again")
+                }
+                _ => {
+                    tracing::warn!(%target, %week, "the run failed: no retry before the deferral deadline or the next scheduled run")
+                }
+            }
+        }
+        if let Some(after) = after {
+            retries.insert(target.to_owned(), after);
+        }
+    }
+
     pub(super) async fn ended(&mut self, target: String, result: Result<Report, EngineError>) {
         self.daemon.release(&target);
         match result {
             Ok(report) => {
+                if let Some(week) = report.week_start {
+                    let outcome = report.outcome;
+                    self.retry_event(&target, week, retry::Event::Ended { week, outcome });
+                    let mut unrecorded = self.daemon.unrecorded.lock().expect("unrecorded");
+                    match report.refused {
+                        Some(RefusalKind::AlreadyPublished) => {
+                            unrecorded.insert(target.clone(), week)
+                        }
+                        _ => unrecorded.remove(&target),
+                    };
+                }
                 log_report(&report);
                 self.daemon
                     .notifier

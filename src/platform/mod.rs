@@ -62,6 +62,10 @@ pub fn connect(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schedule {
     pub id: String,
+    /// Whether the platform shows it published already (the simple
+    /// contract's `state`, Genesys Cloud's `published` flag): by this
+    /// publisher, or by someone or something else.
+    pub published: bool,
 }
 
 /// What became of one agent's week sent to the platform.

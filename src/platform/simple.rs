@@ -139,7 +139,10 @@ impl Platform for SimpleContract {
                     mismatches,
                 });
             }
-            Ok(Schedule { id })
+            Ok(Schedule {
+                id,
+                published: facts.state == "published",
+            })
         })
     }
 

@@ -34,6 +34,10 @@ pub struct RunOptions {
     pub dry_run: bool,
     /// Wait for pending swaps until they resolve or the deadline passes.
     pub wait: bool,
+    /// Publish a week the platform shows published though the store has
+    /// no record of it (a new or emptied store): approved trades are
+    /// listed and applied before anything is written, as in every run.
+    pub adopt: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -151,6 +155,15 @@ impl Engine {
         };
         // The platform may have found or created the schedule.
         report.schedule_id = schedule.id.clone();
+        if schedule.published && !options.adopt && self.unrecorded(target, &plan, &schedule)? {
+            let refusal = Refusal::Unrecorded {
+                schedule_id: schedule.id,
+                target: target.name.clone(),
+                week: options.week,
+            };
+            let hash = plan.source_hash.clone();
+            return self.refuse(report, target, options, &hash, &refusal, &*platform);
+        }
         let ctx = RunContext {
             target,
             options,
@@ -188,6 +201,22 @@ impl Engine {
         Ok(report)
     }
 
+    /// Whether the store knows nothing of publishing `target`'s week: no
+    /// unfinished run of it that planned its agents, no content published
+    /// to its schedule.
+    fn unrecorded(
+        &self,
+        target: &TargetSettings,
+        plan: &WeekPlan,
+        schedule: &Schedule,
+    ) -> Result<bool, StoreError> {
+        let store = &self.parts.store;
+        // A run that failed before it planned anything knows nothing either.
+        let open = store.open_run(&target.name, plan.week_start)?;
+        Ok(open.is_none_or(|o| o.agents.is_empty())
+            && store.published_hashes(&schedule.id)?.is_empty())
+    }
+
     /// Records `target`'s week as refused without reading its source file:
     /// the file did not arrive complete before the wait's deadline, and a
     /// file still being written must not be read. Nothing is sent.
@@ -219,14 +248,28 @@ impl Engine {
             return Ok(report);
         }
         report.problems = refusal.problems();
-        report.refused = Some(refusal.kind());
-        report.outcome = Some(Outcome::Refused);
+        let transient = refusal.is_transient();
+        // A cause that passes fails the run, resumable: tried again later.
+        let outcome = match transient {
+            true => Outcome::Failed,
+            false => Outcome::Refused,
+        };
+        report.refused = (!transient).then(|| refusal.kind());
+        report.outcome = Some(outcome);
         if !options.dry_run {
             let source = target.source.path_for(options.week).display().to_string();
             let run = self.new_run(target, options, &report.schedule_id, &source, source_hash);
-            self.parts
-                .store
-                .refused_run(&run, &report.problems.joined("\n", "problems"))?;
+            let why = report.problems.joined("\n", "problems");
+            match transient {
+                true => {
+                    let id = self.parts.store.create_run(&run, &[])?;
+                    let now = self.parts.clock.now();
+                    self.parts.store.finish_run(id, outcome, &why, now)?;
+                }
+                false => {
+                    self.parts.store.refused_run(&run, &why)?;
+                }
+            }
         }
         Ok(report)
     }
@@ -273,7 +316,10 @@ impl Engine {
             return Ok((ledger, None));
         }
         if let Some(open) = store.open_run(&ctx.target.name, plan.week_start)? {
-            if open.run.source_hash == plan.source_hash && open.run.schedule_id == *schedule_id {
+            let same =
+                open.run.source_hash == plan.source_hash && open.run.schedule_id == *schedule_id;
+            // A run that failed before it planned anything has nothing to resume.
+            if same && !open.agents.is_empty() {
                 tracing::Span::current().record("run", open.run.id);
                 tracing::info!("resuming the unfinished run");
                 let sink = Box::new(StoreSink {
@@ -283,11 +329,15 @@ impl Engine {
                 let ledger = start(open.agents, open.applied_swaps, sink);
                 return Ok((ledger, Some(open.run.id)));
             }
-            tracing::info!(run = open.run.id, "the source file changed: starting over");
+            let why = match same {
+                true => "it stopped before it planned anything; a new run took over",
+                false => "the source file changed; a new run took over",
+            };
+            tracing::info!(run = open.run.id, "starting over: {why}");
             store.finish_run(
                 open.run.id,
                 Outcome::Superseded,
-                "the source file changed; a new run took over",
+                why,
                 self.parts.clock.now(),
             )?;
         }

@@ -98,6 +98,7 @@ impl Report {
         match self.outcome {
             Some(Outcome::Success) => exit::SUCCESS,
             Some(Outcome::Refused) => exit::REFUSED,
+            Some(Outcome::Failed) => exit::FAILED,
             _ if self.dry_run && self.problems.is_empty() => exit::SUCCESS,
             _ if self.dry_run => exit::REFUSED,
             _ => exit::PARTIAL,

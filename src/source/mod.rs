@@ -75,6 +75,38 @@ impl fmt::Display for SourceProblem {
 #[derive(Debug, Clone, thiserror::Error)]
 pub struct SourceError {
     pub problems: Vec<SourceProblem>,
+    /// The file could not be read for a cause that passes (too many open
+    /// files, out of memory, a stale network handle): not the file's
+    /// fault, worth reading again later.
+    pub transient: bool,
+}
+
+impl SourceError {
+    /// The file's own problems: a person has to fix them.
+    pub fn new(problems: Vec<SourceProblem>) -> Self {
+        SourceError {
+            problems,
+            transient: false,
+        }
+    }
+}
+
+/// Whether reading failed for a cause of the machine that passes, rather
+/// than of the file or its path.
+fn passes(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        e.kind(),
+        K::Interrupted
+            | K::WouldBlock
+            | K::TimedOut
+            | K::OutOfMemory
+            | K::ResourceBusy
+            | K::StaleNetworkFileHandle
+    ) || matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
 }
 
 impl fmt::Display for SourceError {
@@ -108,13 +140,11 @@ struct Parsed {
 pub fn load_week(target: &TargetSettings, week_start: NaiveDate) -> Result<WeekPlan, SourceError> {
     let path = target.source.path_for(week_start);
     if let Some(message) = not_a_plain_file(&path, target) {
-        return Err(SourceError {
-            problems: vec![SourceProblem {
-                file: path,
-                line: None,
-                message,
-            }],
-        });
+        return Err(SourceError::new(vec![SourceProblem {
+            file: path,
+            line: None,
+            message,
+        }]));
     }
     let bytes = std::fs::read(&path).map_err(|e| SourceError {
         problems: vec![SourceProblem {
@@ -125,16 +155,20 @@ pub fn load_week(target: &TargetSettings, week_start: NaiveDate) -> Result<WeekP
                     "the week's source file does not exist: put it there, or fix targets.{}.source",
                     target.name
                 ),
+                _ if passes(&e) => format!(
+                    "cannot read the week's source file now ({e}): the machine is short of a resource; the run is tried again"
+                ),
                 _ => format!("cannot read the week's source file: {e}"),
             },
         }],
+        transient: passes(&e),
     })?;
-    let text = String::from_utf8(bytes).map_err(|e| SourceError {
-        problems: vec![SourceProblem {
+    let text = String::from_utf8(bytes).map_err(|e| {
+        SourceError::new(vec![SourceProblem {
             file: path.clone(),
             line: None,
             message: format!("not UTF-8 text: {e}"),
-        }],
+        }])
     })?;
     parse_week(
         &text,
@@ -181,19 +215,22 @@ pub fn parse_week(
         SourceFormat::Csv => csv::parse(text),
         SourceFormat::Json => json::parse(text),
     }
-    .map_err(|problems| SourceError {
-        problems: problems
-            .into_iter()
-            .map(|(line, m)| problem(line, m))
-            .collect(),
-    })?;
-    let agents =
-        validate::week(&parsed, week_start, tz, dst, target).map_err(|problems| SourceError {
-            problems: problems
+    .map_err(|problems| {
+        SourceError::new(
+            problems
                 .into_iter()
                 .map(|(line, m)| problem(line, m))
                 .collect(),
-        })?;
+        )
+    })?;
+    let agents = validate::week(&parsed, week_start, tz, dst, target).map_err(|problems| {
+        SourceError::new(
+            problems
+                .into_iter()
+                .map(|(line, m)| problem(line, m))
+                .collect(),
+        )
+    })?;
     let lines = SourceLines::of(&parsed);
     Ok(WeekPlan {
         lines,

@@ -85,16 +85,14 @@ impl Watch {
     /// The refusal of a run whose file did not arrive complete in time,
     /// naming the file.
     pub fn never_arrived(&self, target: &str) -> SourceError {
-        SourceError {
-            problems: vec![SourceProblem {
-                file: self.path.clone(),
-                line: None,
-                message: format!(
-                    "the week's source file did not arrive complete by {}: put it there and trigger a run, or fix targets.{target}.source",
-                    self.deadline
-                ),
-            }],
-        }
+        SourceError::new(vec![SourceProblem {
+            file: self.path.clone(),
+            line: None,
+            message: format!(
+                "the week's source file did not arrive complete by {}: put it there and trigger a run, or fix targets.{target}.source",
+                self.deadline
+            ),
+        }])
     }
 }
 

@@ -6,6 +6,7 @@
 //! shared by replicas, which also holds the lease that lets exactly one of
 //! them publish (`store.url`).
 
+mod lock;
 mod postgres;
 mod rows;
 mod sqlite;
@@ -21,6 +22,7 @@ use serde::Serialize;
 use crate::plan::{AgentWeek, ContentHash, SwapStatus};
 use crate::publish::lifecycle::AgentState;
 
+pub use lock::{LockError, StoreLock};
 pub use postgres::{Leadership, Lease, PostgresStore, Role};
 pub use sqlite::SqliteStore;
 
@@ -38,6 +40,17 @@ pub enum StoreError {
     /// the write's): the write was refused, nothing of it was saved.
     #[error("state store {store}: write refused: this process no longer holds the publishing lease{}", fence.map(|f| format!(" (fencing token {f} is over)")).unwrap_or_default())]
     Fenced { store: String, fence: Option<i64> },
+    /// Reading a store that is not there: nothing is created on a read.
+    #[error("state store {path} does not exist: no run was ever recorded there; check store.path (`publish` and the daemon create it)")]
+    Missing { path: String },
+    /// A run applying one swap twice: only another process working on the
+    /// same run does that (the run lock keeps it out).
+    #[error("state store {store}: run {run} has already applied swap {swap_id}; another process is working on this run: stop it, then run again")]
+    SwapAlreadyApplied {
+        store: String,
+        run: RunId,
+        swap_id: String,
+    },
 }
 
 impl StoreError {
@@ -54,7 +67,8 @@ pub struct Opened {
     pub lease: Option<Lease>,
 }
 
-/// Opens `store.url` when set, else the SQLite file `store.path`.
+/// Opens `store.url` when set, else the SQLite file `store.path`,
+/// created (mode 0600) when missing.
 pub fn open(settings: &crate::config::StoreSettings) -> Result<Opened, StoreError> {
     match &settings.postgres {
         Some(pg) => {
@@ -69,6 +83,40 @@ pub fn open(settings: &crate::config::StoreSettings) -> Result<Opened, StoreErro
             lease: None,
         }),
     }
+}
+
+/// The configured store, to read only: `None` when the SQLite file does not
+/// exist, which is never created here (a mistyped `store.path` must not
+/// leave an empty database behind).
+pub fn open_existing(
+    settings: &crate::config::StoreSettings,
+) -> Result<Option<Arc<dyn Store>>, StoreError> {
+    match &settings.postgres {
+        Some(_) => Ok(Some(open(settings)?.store)),
+        None => {
+            Ok(SqliteStore::open_existing(&settings.path)?.map(|s| Arc::new(s) as Arc<dyn Store>))
+        }
+    }
+}
+
+/// The run lock of the configured store for a process that publishes
+/// (`role` says which, for the one refused): with SQLite, the store's
+/// file lock; with PostgreSQL, `None`: the lease is the run lock there.
+pub fn run_lock(
+    settings: &crate::config::StoreSettings,
+    role: &str,
+) -> Result<Option<StoreLock>, LockError> {
+    match &settings.postgres {
+        Some(_) => Ok(None),
+        None => StoreLock::take(&settings.path, role).map(Some),
+    }
+}
+
+/// This machine's name, as holders of locks and leases say who they are.
+pub(crate) fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "unknown-host".into())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

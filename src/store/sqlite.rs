@@ -8,11 +8,12 @@
 //! sent again.
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Mutex;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Row};
 
 use super::rows::{resumable_outcomes, shifts_json, state_columns, RawAgent, AGENT_COLUMNS};
 use super::*;
@@ -98,15 +99,52 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// Opens the database at `path`, creating it (and its directory) when
+    /// missing. A new file is made mode 0600, before SQLite opens it: its
+    /// `-wal` and `-shm` files take their mode from it, and run summaries
+    /// are nobody else's to read.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let shown = path.display().to_string();
+        let fail = |message: String| StoreError::Sqlite {
+            path: shown.clone(),
+            message,
+        };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Sqlite {
-                path: shown.clone(),
-                message: format!("cannot create its directory: {e}"),
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| fail(format!("cannot create its directory: {e}")))?;
         }
-        let conn = Connection::open(path).map_err(|e| StoreError::Sqlite {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| fail(format!("cannot create it: {e}")))?;
+        Self::connect(path, OpenFlags::default())
+    }
+
+    /// Opens the database at `path` if it exists; never creates it.
+    pub fn open_existing(path: &Path) -> Result<Option<Self>, StoreError> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let flags = OpenFlags::default() - OpenFlags::SQLITE_OPEN_CREATE;
+        Self::connect(path, flags).map(Some)
+    }
+
+    /// An empty store in memory, for a dry run where there is no file:
+    /// nothing recorded, nothing created.
+    pub fn in_memory(shown: &Path) -> Result<Self, StoreError> {
+        Self::connect_to(shown, Connection::open_in_memory())
+    }
+
+    fn connect(path: &Path, flags: OpenFlags) -> Result<Self, StoreError> {
+        Self::connect_to(path, Connection::open_with_flags(path, flags))
+    }
+
+    fn connect_to(shown: &Path, conn: rusqlite::Result<Connection>) -> Result<Self, StoreError> {
+        let shown = shown.display().to_string();
+        let conn = conn.map_err(|e| StoreError::Sqlite {
             path: shown.clone(),
             message: e.to_string(),
         })?;
@@ -355,15 +393,32 @@ impl Store for SqliteStore {
         swap: &AppliedSwap<'_>,
         agents: &[AgentRow],
     ) -> Result<(), StoreError> {
-        self.with(|c| {
+        let saved = self.with(|c| {
             let tx = c.transaction()?;
-            tx.execute(
+            let inserted = tx.execute(
                 "INSERT INTO applied_swaps (run_id, swap_id, resolution) VALUES (?1, ?2, ?3)",
                 params![run, swap.swap_id, swap.resolution.as_str()],
-            )?;
+            );
+            match inserted {
+                // The one constraint this insert can break: the swap is there.
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == ErrorCode::ConstraintViolation =>
+                {
+                    return Ok(false)
+                }
+                other => other?,
+            };
             Self::save_rows(&tx, run, schedule_id, agents)?;
-            tx.commit()
-        })
+            tx.commit().map(|()| true)
+        })?;
+        match saved {
+            true => Ok(()),
+            false => Err(StoreError::SwapAlreadyApplied {
+                store: self.path.clone(),
+                run,
+                swap_id: swap.swap_id.to_owned(),
+            }),
+        }
     }
 
     fn published_hashes(
@@ -536,5 +591,57 @@ INSERT INTO published VALUES ('s-1', 'a-1', 'HASH8');
         // Opening again does not migrate twice.
         let store = SqliteStore::open(&path).unwrap();
         assert_eq!(store.agents(1).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn a_swap_applied_twice_is_named_not_a_raw_constraint() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
+        let run = NewRun {
+            target: "chicago",
+            week_start: NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+            schedule_id: "s-1",
+            source: "in.csv",
+            source_hash: "h",
+            started_at: "2026-11-26T12:00:00Z".parse().unwrap(),
+        };
+        let id = store.create_run(&run, &[]).unwrap();
+        let swap = AppliedSwap {
+            swap_id: "sw-1",
+            resolution: SwapStatus::Approved,
+        };
+        store.save_trade(id, "s-1", &swap, &[]).unwrap();
+        let twice = store.save_trade(id, "s-1", &swap, &[]).unwrap_err();
+        let message = twice.to_string();
+        assert!(
+            matches!(twice, StoreError::SwapAlreadyApplied { .. }),
+            "{message}"
+        );
+        assert!(!message.contains("UNIQUE"), "{message}");
+        assert!(message.contains("sw-1"), "{message}");
+    }
+
+    #[test]
+    fn a_new_database_and_its_wal_and_shm_are_mode_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let store = SqliteStore::open(&path).unwrap();
+        store.recent_runs(1).unwrap();
+        for suffix in ["", "-wal", "-shm"] {
+            let file = format!("{}{suffix}", path.display());
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{file}: {mode:o}");
+        }
+    }
+
+    #[test]
+    fn opening_an_existing_store_never_creates_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("typo.db");
+        assert!(SqliteStore::open_existing(&path).unwrap().is_none());
+        assert!(!path.exists());
+        SqliteStore::open(&path).unwrap();
+        assert!(SqliteStore::open_existing(&path).unwrap().is_some());
     }
 }

@@ -185,6 +185,26 @@ pub async fn publish_output(
     (out.status.code(), stdout)
 }
 
+/// The week after the coming one: its deferral deadline is always ahead of
+/// the real clock that a publisher process runs on.
+pub fn future_week() -> NaiveDate {
+    wfm_publisher::week::upcoming_week_start(
+        chrono::Utc::now() + chrono::TimeDelta::days(7),
+        "America/Chicago".parse().unwrap(),
+        chrono::Weekday::Mon,
+    )
+}
+
+/// The paths of the calls that change something (not a read, not a token)
+/// among the platform's requests from the `from`-th on.
+pub fn changes_since(record: &Record, from: usize) -> Vec<String> {
+    record.requests[from..]
+        .iter()
+        .filter(|r| r.method != "GET" && !r.path.starts_with("/oauth/"))
+        .map(|r| r.path.clone())
+        .collect()
+}
+
 pub fn only_reads(record: &Record) -> bool {
     record
         .requests
@@ -198,5 +218,6 @@ pub fn to_the_end(week: NaiveDate) -> RunOptions {
         week,
         dry_run: false,
         wait: true,
+        adopt: false,
     }
 }

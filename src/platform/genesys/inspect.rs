@@ -80,7 +80,8 @@ impl GenesysCloud {
         week: NaiveDate,
     ) -> Result<Option<String>, Refusal> {
         setup::check_week(target, unit, week)?;
-        setup::find_schedule(&self.http, target, unit, week).await
+        let found = setup::find_schedule(&self.http, target, unit, week).await?;
+        Ok(found.map(|s| s.id))
     }
 
     /// Every source activity mapped to an active code of `unit`.
@@ -113,7 +114,7 @@ impl GenesysCloud {
         users: BTreeMap<String, String>,
     ) -> Result<Vec<Swap>, PlatformError> {
         let mus = setup::management_units(&self.http, unit).await?;
-        let facts = Facts::new(unit, week, String::new(), mus, users, BTreeMap::new());
+        let facts = Facts::new(unit, week, (String::new(), false), mus, users, BTreeMap::new());
         trades::query(&self.http, &self.clock, &facts).await
     }
 }

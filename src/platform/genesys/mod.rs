@@ -320,9 +320,12 @@ impl Platform for GenesysCloud {
     ) -> BoxFuture<'a, Result<Schedule, Refusal>> {
         Box::pin(async move {
             let facts = setup::prepare(&self.http, target, plan).await?;
-            let id = facts.schedule_id.clone();
+            let schedule = Schedule {
+                id: facts.schedule_id.clone(),
+                published: facts.published,
+            };
             *self.facts.lock().expect("run facts") = Some(facts);
-            Ok(Schedule { id })
+            Ok(schedule)
         })
     }
 

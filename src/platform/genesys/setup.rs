@@ -29,6 +29,8 @@ pub struct Facts {
     /// The week's id: the date of the business unit's start day.
     pub week: NaiveDate,
     pub schedule_id: String,
+    /// The schedule's `published` flag when the run prepared.
+    pub published: bool,
     pub management_units: Vec<String>,
     /// Source agent id → Genesys user id, and back.
     pub users: BTreeMap<String, String>,
@@ -97,18 +99,18 @@ pub async fn prepare(
             let mut problems = a.problems;
             problems.extend(b.problems);
             problems.sort_by_key(|p| p.line);
-            return Err(Refusal::Source(SourceError { problems }));
+            return Err(Refusal::Source(SourceError::new(problems)));
         }
         (Err(e), _) | (_, Err(e)) => return Err(e),
     };
-    let schedule_id = match find_schedule(http, target, &unit, plan.week_start).await? {
-        Some(id) => id,
+    let found = match find_schedule(http, target, &unit, plan.week_start).await? {
+        Some(found) => found,
         None => create_schedule(http, g, &unit, plan.week_start).await?,
     };
     Ok(Facts::new(
         &unit,
         plan.week_start,
-        schedule_id,
+        (found.id, found.published),
         management_units,
         users,
         codes,
@@ -119,7 +121,7 @@ impl Facts {
     pub fn new(
         unit: &Unit,
         week: NaiveDate,
-        schedule_id: String,
+        (schedule_id, published): (String, bool),
         management_units: Vec<String>,
         users: BTreeMap<String, String>,
         codes: BTreeMap<String, String>,
@@ -128,6 +130,7 @@ impl Facts {
             business_unit: unit.id.clone(),
             week,
             schedule_id,
+            published,
             management_units,
             agents: users.iter().map(|(a, u)| (u.clone(), a.clone())).collect(),
             users,
@@ -322,7 +325,7 @@ fn map_activities(
     }
     match problems.is_empty() {
         true => Ok(found),
-        false => Err(Refusal::Source(SourceError { problems })),
+        false => Err(Refusal::Source(SourceError::new(problems))),
     }
 }
 
@@ -366,7 +369,7 @@ pub async fn users(
         .collect();
     match problems.is_empty() {
         true => Ok(found),
-        false => Err(Refusal::Source(SourceError { problems })),
+        false => Err(Refusal::Source(SourceError::new(problems))),
     }
 }
 
@@ -377,7 +380,7 @@ pub async fn find_schedule(
     target: &TargetSettings,
     unit: &Unit,
     week: NaiveDate,
-) -> Result<Option<String>, Refusal> {
+) -> Result<Option<ScheduleMeta>, Refusal> {
     let g = genesys(target)?;
     let path = format!("{WFM}/businessunits/{}/weeks/{week}/schedules", unit.id);
     let listed: Entities<ScheduleMeta> = http
@@ -389,8 +392,8 @@ pub async fn find_schedule(
         .await?;
     let configured = target.schedule_id_for(week);
     if !configured.is_empty() {
-        return match listed.entities.iter().find(|s| s.id == configured) {
-            Some(s) => Ok(Some(s.id.clone())),
+        return match listed.entities.into_iter().find(|s| s.id == configured) {
+            Some(s) => Ok(Some(s)),
             None => Err(Refusal::Schedule {
                 schedule_id: configured.clone(),
                 mismatches: vec![Mismatch::NoSchedule {
@@ -403,9 +406,9 @@ pub async fn find_schedule(
     let description = g.description_for(week);
     Ok(listed
         .entities
-        .iter()
+        .into_iter()
         .find(|s| s.description.as_deref() == Some(&description))
-        .map(|s| s.id.clone()))
+        )
 }
 
 /// Creates the week's schedule with the target's description
@@ -415,11 +418,10 @@ async fn create_schedule(
     g: &GenesysTarget,
     unit: &Unit,
     week: NaiveDate,
-) -> Result<String, Refusal> {
+) -> Result<ScheduleMeta, Refusal> {
     let path = format!("{WFM}/businessunits/{}/weeks/{week}/schedules", unit.id);
     let description = g.description_for(week);
     tracing::info!(%description, %week, "creating the week's schedule");
     let body = json!({"description": description, "weekCount": 1});
-    let created: ScheduleMeta = http.json(Method::POST, &path, Some(&body)).await?;
-    Ok(created.id)
+    Ok(http.json(Method::POST, &path, Some(&body)).await?)
 }

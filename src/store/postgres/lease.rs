@@ -39,9 +39,7 @@ struct Term {
 
 impl Leadership {
     pub fn new() -> Self {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_owned())
-            .unwrap_or_else(|_| "unknown-host".into());
+        let host = crate::store::host_name();
         let holder = format!(
             "{host}:{}:{}",
             std::process::id(),

@@ -74,16 +74,30 @@ impl Store for PostgresStore {
     ) -> Result<(), StoreError> {
         let (schedule, rows) = (schedule_id.to_owned(), Columns::of(agents));
         let (swap_id, resolution) = (swap.swap_id.to_owned(), swap.resolution.as_str());
-        self.write(move |tx| {
+        let id = swap_id.clone();
+        let saved = self.write(move |tx| {
             Box::pin(async move {
-                tx.execute(
-                    "INSERT INTO applied_swaps (run_id, swap_id, resolution) VALUES ($1, $2, $3)",
-                    &[&run, &swap_id, &resolution],
-                )
-                .await?;
-                rows.save(tx, run, &schedule).await
+                let inserted = tx
+                    .execute(
+                        "INSERT INTO applied_swaps (run_id, swap_id, resolution) VALUES ($1, $2, $3)
+                         ON CONFLICT (run_id, swap_id) DO NOTHING",
+                        &[&run, &id, &resolution],
+                    )
+                    .await?;
+                if inserted == 0 {
+                    return Ok(false);
+                }
+                rows.save(tx, run, &schedule).await.map(|()| true)
             })
-        })
+        })?;
+        match saved {
+            true => Ok(()),
+            false => Err(StoreError::SwapAlreadyApplied {
+                store: self.connector.shown().to_owned(),
+                run,
+                swap_id,
+            }),
+        }
     }
 
     fn published_hashes(
