@@ -114,7 +114,14 @@ impl GenesysCloud {
         users: BTreeMap<String, String>,
     ) -> Result<Vec<Swap>, PlatformError> {
         let mus = setup::management_units(&self.http, unit).await?;
-        let facts = Facts::new(unit, week, (String::new(), false), mus, users, BTreeMap::new());
+        let facts = Facts::new(
+            unit,
+            week,
+            (String::new(), false),
+            mus,
+            users,
+            BTreeMap::new(),
+        );
         trades::query(&self.http, &self.clock, &facts).await
     }
 }

@@ -407,8 +407,7 @@ pub async fn find_schedule(
     Ok(listed
         .entities
         .into_iter()
-        .find(|s| s.description.as_deref() == Some(&description))
-        )
+        .find(|s| s.description.as_deref() == Some(&description)))
 }
 
 /// Creates the week's schedule with the target's description
