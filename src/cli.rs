@@ -514,6 +514,7 @@ async fn daemon(config: PathBuf, format: LogFormat) -> anyhow::Result<ExitCode> 
         clock: crate::clock::system(),
         shutdown,
         run_now: Vec::new(),
+        adopt_run_now: false,
         exit_when_done: false,
         reload_on_sighup: true,
         on_ready: None,

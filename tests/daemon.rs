@@ -58,6 +58,7 @@ async fn start(cfg: &TestConfig, clock: SharedClock, run_now: &[&str]) -> Runnin
         clock,
         shutdown: shutdown.clone(),
         run_now: run_now.iter().map(|s| s.to_string()).collect(),
+        adopt_run_now: false,
         exit_when_done: false,
         reload_on_sighup: false,
         on_ready: Some(tx),

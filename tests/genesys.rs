@@ -403,7 +403,7 @@ async fn rate_limits_and_retries_are_told_as_episodes_not_a_line_per_request() {
     let sim = spawn(noisy, clock_at(1.0)).await;
     let bed = config(&sim.base_url(), "publisher");
     bed.write_week("chicago", week(), SOURCE).unwrap();
-    let (code, stdout, stderr) = binary(&bed, &["publish", "--target", "chicago"]).await;
+    let (code, stdout, stderr) = binary(&bed, &["publish", "--target", "chicago", "--adopt"]).await;
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     let refused = sim
         .record()

@@ -58,6 +58,7 @@ pub(super) async fn run(
     daemon: Arc<Daemon>,
     target: TargetSettings,
     week: NaiveDate,
+    adopt: bool,
 ) -> Result<Report, EngineError> {
     let phase = PhaseGuard {
         daemon: &daemon,
@@ -68,8 +69,9 @@ pub(super) async fn run(
         dry_run: false,
         wait: true,
         // Adopting a week the store does not know is a person's decision:
-        // `publish --adopt`, said in the refusal and in /status.
-        adopt: false,
+        // `publish --adopt`, said in the refusal and in /status (or dev
+        // mode's, for its fresh sandbox).
+        adopt,
     };
     let now = daemon.clock.now();
     let mut watch = Watch::for_target(&target, week, now, deferral_deadline(&target, week));

@@ -62,6 +62,9 @@ pub struct Trigger {
     pub reason: &'static str,
     /// The target was already marked running by [`Daemon::start_if_idle`].
     pub claimed: bool,
+    /// Take over a published week the store has no record of (dev mode's
+    /// fresh sandbox only; otherwise a person decides, `publish --adopt`).
+    pub adopt: bool,
 }
 
 /// What `/status` says to take over a week the store has no record of.
@@ -91,6 +94,10 @@ pub struct DaemonOptions {
     pub run_now: Vec<String>,
     /// Stop once every run started at once has ended (dev mode).
     pub exit_when_done: bool,
+    /// The runs started at once adopt a published week the store does not
+    /// know (dev mode: a fresh store over a simulated platform whose week
+    /// is published already, as Genesys Cloud's trades need).
+    pub adopt_run_now: bool,
     /// Reload on SIGHUP (a test reloads through [`Daemon::reload`] instead).
     pub reload_on_sighup: bool,
     /// Handed the running daemon once it is ready (tests, embedding).
@@ -342,6 +349,7 @@ impl Daemon {
             week: None,
             reason,
             claimed,
+            adopt: false,
         };
         self.triggers.send(trigger).is_ok()
     }
@@ -440,7 +448,7 @@ pub async fn run(mut options: DaemonOptions) -> Result<Vec<Report>, DaemonError>
     );
     // With a lease, what starts at boot starts when the lease is taken.
     if daemon.roles.is_none() {
-        runs.start_at_boot(&options.run_now)?;
+        runs.start_at_boot(&options.run_now, options.adopt_run_now)?;
     }
     let roles = daemon.roles.clone();
     main_loop(&mut runs, &options.shutdown, trigger_rx, hangup, roles).await;

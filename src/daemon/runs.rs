@@ -85,7 +85,7 @@ impl Runs {
         let started = self
             .daemon
             .new_term()
-            .and_then(|()| self.start_at_boot(&[]));
+            .and_then(|()| self.start_at_boot(&[], false));
         if let Err(e) = started {
             tracing::error!(error = %e, "cannot start the runs of this term");
         }
@@ -120,9 +120,10 @@ impl Runs {
         status(&format!("publishing {} week {week}", target.name));
         let done = self.done_tx.clone();
         let daemon = daemon.clone();
+        let adopt = trigger.adopt;
         self.tasks.spawn(async move {
             let name = target.name.clone();
-            let result = super::late::run(daemon, target, week).await;
+            let result = super::late::run(daemon, target, week, adopt).await;
             let _ = done.send((name, result));
         });
         true
@@ -131,7 +132,11 @@ impl Runs {
     /// What starts with the daemon: runs a crash or restart interrupted
     /// (resumed, not started over), runs missed while down (within each
     /// target's catch-up window), and `run_now`.
-    pub(super) fn start_at_boot(&mut self, run_now: &[String]) -> Result<(), DaemonError> {
+    pub(super) fn start_at_boot(
+        &mut self,
+        run_now: &[String],
+        adopt: bool,
+    ) -> Result<(), DaemonError> {
         let store = self.daemon.store.clone();
         for (target, week) in unfinished_runs(store.as_ref())? {
             let reason = "resuming an interrupted run";
@@ -140,6 +145,7 @@ impl Runs {
                 week: Some(week),
                 reason,
                 claimed: false,
+                adopt: false,
             });
         }
         let now = self.daemon.clock.now();
@@ -159,6 +165,7 @@ impl Runs {
                     week: None,
                     reason,
                     claimed: false,
+                    adopt: false,
                 });
             }
         }
@@ -169,6 +176,7 @@ impl Runs {
                 week: None,
                 reason,
                 claimed: false,
+                adopt,
             }) {
                 self.waiting_for.insert(target.clone());
             }
@@ -210,6 +218,7 @@ impl Runs {
                 week: None,
                 reason,
                 claimed: false,
+                adopt: false,
             });
         }
     }
@@ -241,6 +250,7 @@ impl Runs {
                 week: Some(week),
                 reason: "retrying a failed run",
                 claimed: false,
+                adopt: false,
             });
             if started {
                 metrics::counter!("wfm_run_retries_total", "target" => target.clone()).increment(1);

@@ -130,6 +130,9 @@ async fn publish_now(
         shutdown,
         run_now: targets,
         exit_when_done: true,
+        // A fresh sandbox over a simulated platform: its store has no
+        // record of the week the simulator shows published already.
+        adopt_run_now: true,
         reload_on_sighup: false,
         on_ready: None,
     })
