@@ -52,47 +52,11 @@ async fn spawn(scenario: Scenario, clock: SharedClock) -> GenesysHandle {
 
 /// A Genesys Cloud configuration against the simulator as `client`.
 fn config(base: &str, client: &str) -> Testbed {
-    let text = format!(
-        r#"
-[platform]
-kind = "genesys-cloud"
-auth_base_url = "{base}"
-api_base_url = "{base}"
-allow_insecure_http = true
-client_id = "{client}"
-client_secret_file = "client_secret"
-
-# A limit of its own far above what these tests send: the simulator's
-# clock runs a hundred times real time, and its trades move meanwhile.
-[rate_limits.default]
-requests = 1000
-per = "1s"
-
-[retry]
-initial_delay = "20ms"
-max_delay = "500ms"
-max_attempts = 6
-max_elapsed = "120s"
-
-[store]
-path = "state.db"
-
-[targets.chicago]
-time_zone = "America/Chicago"
-cron = "0 6 * * 4"
-source = "inbox/chicago/{{week_start}}.csv"
-business_unit = "Chicago Support"
-schedule_id = "sched-w48"
-agent_ids = "email"
-
-[targets.chicago.deferral]
-poll_interval = "5s"
-"#
-    );
-    let bed = Testbed::new(None, "config.toml", &text).unwrap();
-    bed.write("client_secret", &format!("{client}-secret"))
-        .unwrap();
-    bed
+    common::genesys::config(
+        base,
+        client,
+        "schedule_id = \"sched-w48\"\nagent_ids = \"email\"",
+    )
 }
 
 /// The week: Monday to Saturday, local times in Chicago (UTC−6).
