@@ -5,9 +5,17 @@
 //!   old shifts deleted by id and its new ones added, with its version, in
 //!   one gzip upload followed to its end on the notifications websocket
 //!   (re-reading the schedule's version without one). An agent whose week
-//!   is already what the platform holds is not sent again: after a crash
-//!   or `kill -9` the restart re-reads and finishes instead of uploading
-//!   the same content twice, so no operation id needs to survive.
+//!   is already what the platform holds is not sent again.
+//! - **Durability**: each update is journaled (`platform::journal`) before
+//!   each step that depends on it: the upload key before the upload, the
+//!   upload before `…/update`, the `operationId` before it is followed,
+//!   then its end, with the agents and content hashes it carries. After a
+//!   crash or `kill -9`, the next run settles what was left in flight
+//!   before it writes (`recovery`): it drops an upload never confirmed,
+//!   sends a recent confirmed upload's key to `…/update` (never an older
+//!   one), follows a submitted operation, and re-checks each against what
+//!   it carried, so a completed operation is never uploaded again and a
+//!   running one is waited for, not raced.
 //! - **Publishing** sets the whole schedule's one-way `published` flag, in
 //!   an update of its own, once every agent not deferred has been written;
 //!   agents deferred by a trade are written later into the published
