@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{NaiveDate, TimeZone, Utc};
 use wfm_publisher::clock::{ScaledClock, SharedClock};
 use wfm_publisher::publish::{Report, RunOptions};
-use wfm_publisher::sim::genesys::{GenesysHandle, Scenario};
+use wfm_publisher::sim::genesys::{GenesysHandle, Record, Scenario};
 use wfm_publisher::store::Outcome;
 use wfm_publisher::testbed::{self, Testbed};
 
@@ -52,47 +52,11 @@ async fn spawn(scenario: Scenario, clock: SharedClock) -> GenesysHandle {
 
 /// A Genesys Cloud configuration against the simulator as `client`.
 fn config(base: &str, client: &str) -> Testbed {
-    let text = format!(
-        r#"
-[platform]
-kind = "genesys-cloud"
-auth_base_url = "{base}"
-api_base_url = "{base}"
-allow_insecure_http = true
-client_id = "{client}"
-client_secret_file = "client_secret"
-
-# A limit of its own far above what these tests send: the simulator's
-# clock runs a hundred times real time, and its trades move meanwhile.
-[rate_limits.default]
-requests = 1000
-per = "1s"
-
-[retry]
-initial_delay = "20ms"
-max_delay = "500ms"
-max_attempts = 6
-max_elapsed = "120s"
-
-[store]
-path = "state.db"
-
-[targets.chicago]
-time_zone = "America/Chicago"
-cron = "0 6 * * 4"
-source = "inbox/chicago/{{week_start}}.csv"
-business_unit = "Chicago Support"
-schedule_id = "sched-w48"
-agent_ids = "email"
-
-[targets.chicago.deferral]
-poll_interval = "5s"
-"#
-    );
-    let bed = Testbed::new(None, "config.toml", &text).unwrap();
-    bed.write("client_secret", &format!("{client}-secret"))
-        .unwrap();
-    bed
+    common::genesys::config(
+        base,
+        client,
+        "schedule_id = \"sched-w48\"\nagent_ids = \"email\"",
+    )
 }
 
 /// The week: Monday to Saturday, local times in Chicago (UTC−6).
@@ -524,4 +488,126 @@ async fn check_says_where_each_permission_is_held_against_the_units_division() {
     assert_eq!(verdict, "FAIL", "{stdout}");
     assert!(detail.contains("authorized: false"), "{detail}");
     assert!(detail.contains("held in division EMEA"), "{detail}");
+}
+
+/// The scenario without trades, every week written in one update, and
+/// `tweak` applied.
+fn quiet(tweak: impl FnOnce(&mut Scenario)) -> Scenario {
+    let mut s = scenario();
+    s.trades.clear();
+    tweak(&mut s);
+    s
+}
+
+fn assert_each_content_uploaded_once(sim: &GenesysHandle) {
+    let record = sim.record();
+    let again: Vec<_> = record
+        .uploads_per_content()
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .collect();
+    assert!(again.is_empty(), "uploaded more than once: {again:?}");
+    assert_eq!(record.published.get("sched-w48"), Some(&true));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_in_flight_at_kill_9_is_followed_after_the_restart_not_uploaded_again() {
+    use tokio::io::AsyncBufReadExt;
+    // The process runs on the real clock: so does the platform, whose
+    // update takes three seconds to end.
+    let clock = wfm_publisher::clock::system();
+    let scenario = quiet(|s| s.server.operation_delay = Duration::from_secs(3));
+    let sim = spawn(scenario, clock).await;
+    let bed = config(&sim.base_url(), "publisher");
+    bed.write_week("chicago", week(), SOURCE).unwrap();
+
+    // A new store, and the platform's week published already.
+    let mut child = common::publishing::publish_process_for(&bed, week(), &["--adopt"]).await;
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if line.contains("schedule update sent") {
+            break;
+        }
+    }
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    let record = sim.record();
+    assert_eq!(record.operations.len(), 1);
+    assert_eq!(
+        record.operations[0].outcome,
+        wfm_publisher::sim::genesys::Outcome::Processing,
+        "killed while the update was in flight"
+    );
+
+    let (code, stdout) = common::publishing::publish_output(&bed, week(), &["--adopt"]).await;
+    assert_eq!(code, Some(0), "{stdout}");
+    assert_each_content_uploaded_once(&sim);
+}
+
+/// The operations the bed's state store has journaled and not ended.
+fn unfinished(bed: &Testbed) -> Vec<(i64, wfm_publisher::platform::journal::Operation)> {
+    use wfm_publisher::store::{SqliteStore, Store};
+    let store = SqliteStore::open(&bed.dir().join("state.db")).unwrap();
+    store.unfinished_operations("sched-w48").unwrap()
+}
+
+/// The next run, to its success; what the platform saw.
+async fn resumed(sim: &GenesysHandle, bed: &Testbed, clock: SharedClock) -> Record {
+    let report = run(bed, clock, true).await;
+    assert_eq!(
+        report.outcome,
+        Some(Outcome::Success),
+        "{}",
+        report.render()
+    );
+    sim.record()
+}
+
+/// A first run stopped after its upload, before `…/update` answered (the
+/// platform refuses the call); what the journal holds then.
+async fn stopped_after_the_upload(clock: SharedClock) -> (GenesysHandle, Testbed, String) {
+    let scenario = quiet(|s| s.faults.forbid_paths = vec!["/update$".into()]);
+    let sim = spawn(scenario, clock.clone()).await;
+    let bed = config(&sim.base_url(), "publisher");
+    bed.write_week("chicago", week(), SOURCE).unwrap();
+    let first = run(&bed, clock, true).await;
+    assert_eq!(first.outcome, Some(Outcome::Failed), "{}", first.render());
+    let key = sim.record().uploads[0].upload_key.clone();
+    let open = unfinished(&bed);
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].1.upload_key, key, "the key journaled");
+    assert_eq!(
+        open[0].1.state,
+        wfm_publisher::platform::journal::OperationState::Uploaded
+    );
+    sim.reconfigure(|live| live.faults.forbid_paths.clear());
+    (sim, bed, key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_upload_key_is_sent_to_update_by_the_next_run_instead_of_uploading_again() {
+    let clock = clock_at(200.0);
+    let (sim, bed, key) = stopped_after_the_upload(clock.clone()).await;
+    let record = resumed(&sim, &bed, clock).await;
+    assert!(
+        record.operations.iter().any(|o| o.upload_key == key),
+        "the recorded key was used"
+    );
+    assert_each_content_uploaded_once(&sim);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_upload_key_is_never_sent_to_update() {
+    // Two hundred times real time: ten minutes, the upload URL's life,
+    // pass in three seconds.
+    let clock = clock_at(200.0);
+    let (sim, bed, key) = stopped_after_the_upload(clock.clone()).await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let record = resumed(&sim, &bed, clock).await;
+    assert!(
+        record.operations.iter().all(|o| o.upload_key != key),
+        "an expired key was sent to …/update"
+    );
+    let open = unfinished(&bed);
+    assert!(open.is_empty(), "the old key's entry ended: {open:?}");
 }

@@ -262,6 +262,16 @@ async fn publish_beside_a_daemon_on_postgresql_is_refused_naming_the_holder() {
         leader_pid(&url).await == pid
     })
     .await;
+    // The daemon catches up the week itself first; a changed file then
+    // gives the refused `publish` something it would send.
+    until("the daemon's own run publishes", 30_000, || async {
+        !sim.record().published.is_empty()
+    })
+    .await;
+    write_source(
+        &cfg,
+        "agent_id,date,start,end,activity\na-5,2026-12-01,09:00,17:00,phone\n",
+    );
     let before = sim.record().requests.len();
     let out = Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
         .args(["publish", "--target", "chicago", "--week", "2026-11-30"])

@@ -70,6 +70,125 @@ async fn kill_9_at_a_hundred_random_points_with_two_thousand_agents() {
     kill_at_random_points(2000, 30, 100, 7).await;
 }
 
+/// The Genesys Cloud acceptance run (issue 14): a week of `agents` agents
+/// with trades in every state, Matched ones decided while it runs, a
+/// little latency and some 503s, and `publish` killed with SIGKILL at
+/// random points until `kills_wanted`; then one run to the end.
+async fn genesys_kill_at_random_points(agents: usize, kills_wanted: usize, seed: u64) {
+    let started = std::time::Instant::now();
+    let week = future_week();
+    // Decided while the kills go on: they take about 0.8 s each.
+    let soon = Duration::from_millis(400 * kills_wanted as u64);
+    let big = common::genesys::big_week(agents, week, soon, soon * 2);
+    let mut scenario = big.scenario.clone();
+    scenario.server.operation_delay = Duration::from_millis(1500);
+    scenario.server.trade_job_async_rate = 0.3;
+    scenario.server.trade_job_delay = Duration::from_millis(200);
+    scenario.faults.latency = Duration::from_millis(2);
+    scenario.faults.error_rate = 0.03;
+    let sim = wfm_publisher::sim::spawn(scenario, wfm_publisher::clock::system(), loopback())
+        .await
+        .unwrap();
+    let bed = common::genesys::config(&sim.base_url(), "publisher", "schedule_id = \"sched-2000\"");
+    // An update whose end no process heard is given this long.
+    bed.edit("max_elapsed = \"120s\"", "max_elapsed = \"20s\"")
+        .unwrap();
+    bed.write_week("chicago", week, &big.csv).unwrap();
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut kills = 0;
+    while kills < kills_wanted {
+        // After some requests, or some time: waiting on an operation or
+        // for trades sends few.
+        let target = sim.record().requests.len() + rng.usize(1..40);
+        let until = tokio::time::Instant::now() + Duration::from_millis(rng.u64(50..2500));
+        // A new store, and the platform's week published already.
+        let mut child = publish_process_for(&bed, week, &["--adopt"]).await;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "a run ended early: {status}");
+                break;
+            }
+            if sim.record().requests.len() >= target || tokio::time::Instant::now() >= until {
+                child.start_kill().unwrap();
+                child.wait().await.unwrap();
+                kills += 1;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        if child.try_wait().unwrap().is_some_and(|s| s.success()) {
+            break;
+        }
+    }
+    let (code, stdout) = publish_output(&bed, week, &["--adopt"]).await;
+    assert_eq!(code, Some(0), "{stdout}");
+    let record = sim.record();
+    eprintln!(
+        "{agents} agents, {kills} kills, {:.1}s, {} uploads accepted, {} operations",
+        started.elapsed().as_secs_f64(),
+        record
+            .uploads
+            .iter()
+            .filter(|u| u.refused.is_none())
+            .count(),
+        record.operations.len()
+    );
+    assert!(kills >= kills_wanted.min(3), "killed only {kills} times");
+    assert_genesys_acceptance(&big, &record);
+}
+
+/// Every agent as planned (approved trades applied), no approved trade
+/// undone or broken, no completed operation uploaded again, no write to
+/// an agent while its trade was Matched, and the trades did move while
+/// the run went on.
+fn assert_genesys_acceptance(
+    big: &common::genesys::BigWeek,
+    record: &wfm_publisher::sim::genesys::Record,
+) {
+    use wfm_publisher::sim::genesys::TradeState::*;
+    let expected = big.expected(record);
+    let held = common::genesys::BigWeek::held(record);
+    for (agent, week) in &expected {
+        assert_eq!(held.get(agent), Some(week), "{agent}");
+    }
+    assert!(
+        record.trade_failures.is_empty(),
+        "approvals broken: {:?}",
+        record.trade_failures
+    );
+    let again = record.uploaded_after_completion();
+    assert!(
+        again.is_empty(),
+        "uploaded again after completing: {again:?}"
+    );
+    assert!(
+        record.trade_violations.is_empty(),
+        "writes while Matched: {:?}",
+        record.trade_violations
+    );
+    for decided in [Approved, Denied, Expired, Canceled] {
+        assert!(
+            record
+                .trade_moves
+                .iter()
+                .any(|m| m.from == Matched && m.to == decided),
+            "no trade went from Matched to {decided:?}"
+        );
+    }
+    assert_eq!(record.published.get("sched-2000"), Some(&true));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn genesys_kill_9_at_random_points_publishes_every_agent_once() {
+    genesys_kill_at_random_points(300, 8, 20261126).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "heavy: 2,000 agents, 60 kills"]
+async fn genesys_kill_9_at_sixty_random_points_with_two_thousand_agents() {
+    genesys_kill_at_random_points(2000, 60, 14).await;
+}
+
 struct Faulty {
     spec: SampleSpec,
     clock: SharedClock,

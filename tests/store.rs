@@ -10,6 +10,7 @@ use chrono::{NaiveDate, Utc};
 use common::postgres::PgCluster;
 use wfm_publisher::config::PostgresSettings;
 use wfm_publisher::plan::{AgentWeek, Shift, SwapStatus};
+use wfm_publisher::platform::journal::{CarriedWeek, Operation, OperationEnd, OperationState};
 use wfm_publisher::publish::lifecycle::AgentState;
 use wfm_publisher::store::{
     AgentRow, AppliedSwap, Lease, NewRun, Outcome, PostgresStore, Role, SqliteStore, Store,
@@ -110,6 +111,58 @@ fn contract(reopen: &dyn Fn() -> Box<dyn Store>) {
     let refused = store.refused_run(&new_run(), "no source").unwrap();
     assert_eq!(store.recent_runs(1).unwrap()[0].id, refused);
     assert_eq!(store.agents(run).unwrap().len(), 2);
+    journal(&*store, run);
+    // What an operation went through survives a restart.
+    let open = reopen().unfinished_operations("s-1").unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(
+        open[0].1.state,
+        OperationState::Submitted {
+            operation_id: "op-7".into()
+        }
+    );
+}
+
+/// The operations journal: two updates begun, one ended, the other
+/// still in flight.
+fn journal(store: &dyn Store, run: i64) {
+    let operation = |key: &str| Operation {
+        schedule_id: "s-1".into(),
+        upload_key: key.into(),
+        issued_at: "2026-11-26T06:00:00Z".parse().unwrap(),
+        schedule_version: 12,
+        sets_published: false,
+        agents: vec![CarriedWeek {
+            agent_id: "a-1".into(),
+            hash: week(8).hash().clone(),
+        }],
+        state: OperationState::Uploading,
+    };
+    let first = store.begin_operation(run, &operation("key-1")).unwrap();
+    let second = store.begin_operation(run, &operation("key-2")).unwrap();
+    let open = store.unfinished_operations("s-1").unwrap();
+    assert_eq!(
+        open,
+        vec![(first, operation("key-1")), (second, operation("key-2"))]
+    );
+    assert!(store.unfinished_operations("s-2").unwrap().is_empty());
+    let ended = OperationState::Ended(OperationEnd::Abandoned);
+    store
+        .save_operation_state(first, &ended, Utc::now())
+        .unwrap();
+    let submitted = OperationState::Submitted {
+        operation_id: "op-7".into(),
+    };
+    store
+        .save_operation_state(second, &OperationState::Uploaded, Utc::now())
+        .unwrap();
+    store
+        .save_operation_state(second, &submitted, Utc::now())
+        .unwrap();
+    let open = store.unfinished_operations("s-1").unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].0, second);
+    assert_eq!(open[0].1.state, submitted);
 }
 
 #[test]

@@ -206,6 +206,11 @@ pub enum PlatformError {
 
     #[error("cannot set up the HTTP client: {0}")]
     Setup(String),
+
+    /// The run's journal of platform operations could not be written or
+    /// read: nothing more is sent without it.
+    #[error(transparent)]
+    Journal(#[from] crate::platform::journal::JournalError),
 }
 
 impl PlatformError {

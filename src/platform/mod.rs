@@ -6,6 +6,7 @@
 //! whole-schedule publish flag for Genesys Cloud).
 
 mod genesys;
+pub mod journal;
 mod simple;
 
 use std::sync::Arc;
@@ -138,6 +139,18 @@ pub trait Platform: Send + Sync {
         weeks: Vec<Outgoing>,
         cancel: CancellationToken,
     ) -> BoxStream<'a, Result<(String, WriteOutcome), PlatformError>>;
+
+    /// Takes the run's journal of platform operations and settles what a
+    /// stopped process left in flight on the run's schedule (finished, or
+    /// re-checked and ended), before the run's first write. Called once
+    /// per run, after `prepare`. A platform whose writes end when they are
+    /// answered keeps no journal.
+    fn recover<'a>(
+        &'a self,
+        _journal: Arc<dyn journal::Journal>,
+    ) -> BoxFuture<'a, Result<(), PlatformError>> {
+        Box::pin(async { Ok(()) })
+    }
 
     /// Publishes written agents; yields one batch of decisions per call
     /// the platform answered. Starts nothing new once `cancel` is cancelled.

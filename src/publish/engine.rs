@@ -11,6 +11,7 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::journal::RunJournal;
 use super::ledger::{DryRun, Ledger, LedgerError, StoreSink};
 use super::lifecycle::{AgentState, Event, StateKind, Unpublished, UnpublishedKind};
 use super::locks::KeyedLocks;
@@ -172,7 +173,11 @@ impl Engine {
         };
         let (mut ledger, run) = self.open_ledger(&ctx, &plan)?;
         let published = self.parts.store.published_hashes(&ctx.schedule.id)?;
-        let outcome = match self.drive(&ctx, &mut ledger, &published).await {
+        let driven = match self.recover(&ctx, run).await {
+            Ok(()) => self.drive(&ctx, &mut ledger, &published).await,
+            Err(e) => Err(e),
+        };
+        let outcome = match driven {
             Ok(o) => o,
             Err(Halt::Ledger(e)) => return Err(e.into()),
             // Stopped, not failed: the next start resumes the run.
@@ -357,6 +362,17 @@ impl Engine {
             run,
         });
         Ok((start(rows, Vec::new(), sink), Some(run)))
+    }
+
+    /// Hands the run's platform view its journal, and lets it settle what
+    /// a stopped process left in flight. A dry run sends nothing.
+    async fn recover(&self, ctx: &RunContext<'_>, run: Option<RunId>) -> Result<(), Halt> {
+        let Some(run) = run else { return Ok(()) };
+        let journal = Arc::new(RunJournal {
+            store: self.parts.store.clone(),
+            run,
+        });
+        Ok(ctx.platform.recover(journal).await?)
     }
 
     async fn drive(

@@ -2,6 +2,7 @@
 //! platform, with shift-swap deferral and durable state.
 
 mod engine;
+mod journal;
 mod ledger;
 pub mod lifecycle;
 mod locks;

@@ -301,13 +301,7 @@ fn api_call(
         Err(r) => return *r,
     };
     let now = shared.server_now(&p);
-    let result = if p
-        .scenario
-        .faults
-        .forbid_paths
-        .iter()
-        .any(|f| path.contains(f.as_str()))
-    {
+    let result = if p.scenario.faults.forbids(path) {
         Err(ApiError::Forbidden(ForbiddenCause::Unexplained))
     } else {
         handler(&mut p, &caller, now)

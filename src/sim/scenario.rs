@@ -162,7 +162,8 @@ pub struct Faults {
     /// Periods, from the simulator's start, when the token endpoint answers 503.
     pub token_outages: Vec<Outage>,
     /// `/api/v2` paths containing any of these answer 403 for no reason the
-    /// publisher can find: the platform's own unexplained refusals.
+    /// publisher can find: the platform's own unexplained refusals. An
+    /// entry ending in `$` matches only the end of a path.
     pub forbid_paths: Vec<String>,
 }
 
@@ -176,6 +177,14 @@ pub struct Drawn {
 }
 
 impl Faults {
+    /// Whether `forbid_paths` refuses `path`.
+    pub fn forbids(&self, path: &str) -> bool {
+        self.forbid_paths.iter().any(|f| match f.strip_suffix('$') {
+            Some(end) => path.ends_with(end),
+            None => path.contains(f.as_str()),
+        })
+    }
+
     /// Casts the dice for one request to `path`; only `/api/v2` calls get
     /// injected errors.
     pub fn draw(&self, rng: &mut fastrand::Rng, path: &str) -> Drawn {

@@ -20,6 +20,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::plan::{AgentWeek, ContentHash, SwapStatus};
+use crate::platform::journal::{EntryId, Operation, OperationState};
 use crate::publish::lifecycle::AgentState;
 
 pub use lock::{LockError, StoreLock};
@@ -279,4 +280,23 @@ pub trait Store: Send + Sync {
 
     /// Agents waiting for a swap in unfinished runs.
     fn pending_deferrals(&self) -> Result<Vec<PendingDeferral>, StoreError>;
+
+    /// Journals a platform operation of `run` (`platform::journal`): a new
+    /// entry, its id.
+    fn begin_operation(&self, run: RunId, operation: &Operation) -> Result<EntryId, StoreError>;
+
+    /// Saves a journaled operation's new state (ended at `at`, if it ended).
+    fn save_operation_state(
+        &self,
+        id: EntryId,
+        state: &OperationState,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// The journaled operations on `schedule_id` not ended yet, by any
+    /// run, oldest first.
+    fn unfinished_operations(
+        &self,
+        schedule_id: &str,
+    ) -> Result<Vec<(EntryId, Operation)>, StoreError>;
 }

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::{AgentRow, Outcome};
 use crate::plan::{AgentWeek, ContentHash, Shift};
+use crate::platform::journal::{CarriedWeek, EntryId, Operation, OperationEnd, OperationState};
 use crate::publish::lifecycle::{AgentState, Unpublished, UnpublishedKind};
 
 /// An agent's row read as text, turned into typed values afterwards so
@@ -133,4 +134,86 @@ pub(super) fn resumable_outcomes() -> String {
         .map(|o| format!("'{o}'"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A journaled operation's row read as values, typed afterwards.
+pub(super) struct RawOperation {
+    pub id: EntryId,
+    pub schedule_id: String,
+    pub upload_key: String,
+    pub issued_at: DateTime<Utc>,
+    pub schedule_version: i64,
+    pub sets_published: bool,
+    pub agents: String,
+    pub state: String,
+    pub operation_id: Option<String>,
+}
+
+pub(super) const OPERATION_COLUMNS: &str = "id, schedule_id, upload_key, issued_at, schedule_version, sets_published, agents, state, operation_id";
+
+/// How a carried week is kept in the `agents` column.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredCarried {
+    agent: String,
+    hash: String,
+}
+
+pub(super) fn carried_json(agents: &[CarriedWeek]) -> String {
+    let stored: Vec<StoredCarried> = agents
+        .iter()
+        .map(|a| StoredCarried {
+            agent: a.agent_id.clone(),
+            hash: a.hash.as_str().to_owned(),
+        })
+        .collect();
+    serde_json::to_string(&stored).expect("carried weeks serialize")
+}
+
+/// The `state` and `operation_id` columns of an operation's state.
+pub(super) fn operation_state_columns(state: &OperationState) -> (&'static str, Option<&str>) {
+    match state {
+        OperationState::Uploading => ("uploading", None),
+        OperationState::Uploaded => ("uploaded", None),
+        OperationState::Submitted { operation_id } => ("submitted", Some(operation_id)),
+        OperationState::Ended(OperationEnd::Complete) => ("complete", None),
+        OperationState::Ended(OperationEnd::Failed) => ("failed", None),
+        OperationState::Ended(OperationEnd::Abandoned) => ("abandoned", None),
+    }
+}
+
+/// The states of an operation not ended yet, for the stores' queries.
+pub(super) const UNFINISHED_OPERATIONS: &str = "'uploading', 'uploaded', 'submitted'";
+
+impl RawOperation {
+    pub(super) fn decode(self) -> Result<(EntryId, Operation), String> {
+        let id = self.id;
+        let stored: Vec<StoredCarried> = serde_json::from_str(&self.agents)
+            .map_err(|e| format!("operation {id}: agents: {e}"))?;
+        let state = match (self.state.as_str(), self.operation_id) {
+            ("uploading", _) => OperationState::Uploading,
+            ("uploaded", _) => OperationState::Uploaded,
+            ("submitted", Some(operation_id)) => OperationState::Submitted { operation_id },
+            ("complete", _) => OperationState::Ended(OperationEnd::Complete),
+            ("failed", _) => OperationState::Ended(OperationEnd::Failed),
+            ("abandoned", _) => OperationState::Ended(OperationEnd::Abandoned),
+            (other, _) => return Err(format!("operation {id}: state {other:?}")),
+        };
+        let operation = Operation {
+            schedule_id: self.schedule_id,
+            upload_key: self.upload_key,
+            issued_at: self.issued_at,
+            schedule_version: u64::try_from(self.schedule_version)
+                .map_err(|e| format!("operation {id}: schedule_version: {e}"))?,
+            sets_published: self.sets_published,
+            agents: stored
+                .into_iter()
+                .map(|c| CarriedWeek {
+                    agent_id: c.agent,
+                    hash: ContentHash::from_stored(c.hash),
+                })
+                .collect(),
+            state,
+        };
+        Ok((id, operation))
+    }
 }

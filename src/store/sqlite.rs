@@ -15,7 +15,10 @@ use std::sync::Mutex;
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Row};
 
-use super::rows::{resumable_outcomes, shifts_json, state_columns, RawAgent, AGENT_COLUMNS};
+use super::rows::{
+    carried_json, operation_state_columns, resumable_outcomes, shifts_json, state_columns,
+    RawAgent, RawOperation, AGENT_COLUMNS, OPERATION_COLUMNS, UNFINISHED_OPERATIONS,
+};
 use super::*;
 
 /// The schema as this version writes it. `PRAGMA user_version` says which
@@ -59,9 +62,25 @@ CREATE TABLE IF NOT EXISTS published (
     content_hash TEXT NOT NULL,
     PRIMARY KEY (schedule_id, agent_id)
 );
+CREATE TABLE IF NOT EXISTS operations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id INTEGER NOT NULL REFERENCES runs (id),
+    schedule_id TEXT NOT NULL,
+    upload_key TEXT NOT NULL,
+    issued_at TEXT NOT NULL,
+    schedule_version INTEGER NOT NULL,
+    sets_published INTEGER NOT NULL,
+    agents TEXT NOT NULL,
+    state TEXT NOT NULL,
+    operation_id TEXT,
+    ended_at TEXT
+);
+CREATE INDEX IF NOT EXISTS operations_by_schedule ON operations (schedule_id, state);
 ";
 
-const SCHEMA_VERSION: i64 = 1;
+/// Version 2 added the journal of platform operations (`operations`),
+/// created by `SCHEMA` itself: nothing of version 1 changes.
+const SCHEMA_VERSION: i64 = 2;
 
 /// Version 0 (the first release) kept an unpublished agent as status
 /// `failed` with only prose for a reason. Version 1 names the state
@@ -229,6 +248,24 @@ fn raw_agent(row: &Row<'_>) -> rusqlite::Result<RawAgent> {
 
 fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339()
+}
+
+/// An operation's row, its time still text.
+fn raw_operation(row: &Row<'_>) -> rusqlite::Result<(RawOperation, String)> {
+    Ok((
+        RawOperation {
+            id: row.get(0)?,
+            schedule_id: row.get(1)?,
+            upload_key: row.get(2)?,
+            issued_at: DateTime::UNIX_EPOCH,
+            schedule_version: row.get(4)?,
+            sets_published: row.get(5)?,
+            agents: row.get(6)?,
+            state: row.get(7)?,
+            operation_id: row.get(8)?,
+        },
+        row.get(3)?,
+    ))
 }
 
 impl SqliteStore {
@@ -508,6 +545,69 @@ impl Store for SqliteStore {
             })
             .collect()
     }
+
+    fn begin_operation(&self, run: RunId, operation: &Operation) -> Result<EntryId, StoreError> {
+        let (state, operation_id) = operation_state_columns(&operation.state);
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO operations (run_id, schedule_id, upload_key, issued_at, schedule_version,
+                   sets_published, agents, state, operation_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    run,
+                    operation.schedule_id,
+                    operation.upload_key,
+                    time(operation.issued_at),
+                    operation.schedule_version as i64,
+                    operation.sets_published,
+                    carried_json(&operation.agents),
+                    state,
+                    operation_id
+                ],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    fn save_operation_state(
+        &self,
+        id: EntryId,
+        state: &OperationState,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (state_text, operation_id) = operation_state_columns(state);
+        let ended = matches!(state, OperationState::Ended(_)).then(|| time(at));
+        self.with(|c| {
+            c.execute(
+                "UPDATE operations SET state = ?2, operation_id = coalesce(?3, operation_id),
+                   ended_at = ?4 WHERE id = ?1",
+                params![id, state_text, operation_id, ended],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn unfinished_operations(
+        &self,
+        schedule_id: &str,
+    ) -> Result<Vec<(EntryId, Operation)>, StoreError> {
+        let raws = self.with(|c| {
+            let mut q = c.prepare(&format!(
+                "SELECT {OPERATION_COLUMNS} FROM operations
+                 WHERE schedule_id = ?1 AND state IN ({UNFINISHED_OPERATIONS}) ORDER BY id"
+            ))?;
+            let rows = q.query_map(params![schedule_id], raw_operation)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        raws.into_iter()
+            .map(|(mut raw, issued)| {
+                raw.issued_at = DateTime::parse_from_rfc3339(&issued)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|e| self.corrupt(format!("operation {}: issued_at: {e}", raw.id)))?;
+                raw.decode().map_err(|m| self.corrupt(m))
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -643,5 +743,42 @@ INSERT INTO published VALUES ('s-1', 'a-1', 'HASH8');
         assert!(!path.exists());
         SqliteStore::open(&path).unwrap();
         assert!(SqliteStore::open_existing(&path).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_database_of_version_1_gains_the_operations_journal_and_resumes() {
+        use crate::platform::journal::{Operation, OperationState};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let hash8 = week(8).hash().to_string();
+        let v1 = format!(
+            "{}{MIGRATE_0_TO_1}PRAGMA user_version = 1;",
+            FIRST_RELEASE.replace("HASH8", &hash8)
+        );
+        Connection::open(&path).unwrap().execute_batch(&v1).unwrap();
+        let store = SqliteStore::open(&path).unwrap();
+        let version: i64 = store
+            .with(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let monday = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+        let open = store.open_run("chicago", monday).unwrap().unwrap();
+        assert_eq!(open.agents.len(), 4);
+        let operation = Operation {
+            schedule_id: "s-1".into(),
+            upload_key: "key-1".into(),
+            issued_at: "2026-11-26T06:00:00Z".parse().unwrap(),
+            schedule_version: 3,
+            sets_published: true,
+            agents: Vec::new(),
+            state: OperationState::Uploading,
+        };
+        let id = store.begin_operation(open.run.id, &operation).unwrap();
+        drop(store);
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(
+            store.unfinished_operations("s-1").unwrap(),
+            vec![(id, operation)]
+        );
     }
 }

@@ -10,6 +10,7 @@ use wfm_publisher::config::Settings;
 use wfm_publisher::publish::{Engine, RunOptions};
 use wfm_publisher::sample::{self, SampleSpec, Weeks};
 use wfm_publisher::sim::{Record, Scenario, SimHandle};
+use wfm_publisher::testbed::Testbed;
 
 use super::{small_scenario, TestConfig};
 
@@ -143,7 +144,7 @@ pub async fn publish_process(cfg: &TestConfig, extra: &[&str]) -> tokio::process
 }
 
 pub async fn publish_process_for(
-    cfg: &TestConfig,
+    cfg: &Testbed,
     week: NaiveDate,
     extra: &[&str],
 ) -> tokio::process::Child {
@@ -175,7 +176,7 @@ pub async fn publish_process_for(
 
 /// Runs `publish` for `week` to its end: its exit code and its stdout.
 pub async fn publish_output(
-    cfg: &TestConfig,
+    cfg: &Testbed,
     week: NaiveDate,
     extra: &[&str],
 ) -> (Option<i32>, String) {

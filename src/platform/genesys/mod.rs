@@ -5,9 +5,17 @@
 //!   old shifts deleted by id and its new ones added, with its version, in
 //!   one gzip upload followed to its end on the notifications websocket
 //!   (re-reading the schedule's version without one). An agent whose week
-//!   is already what the platform holds is not sent again: after a crash
-//!   or `kill -9` the restart re-reads and finishes instead of uploading
-//!   the same content twice, so no operation id needs to survive.
+//!   is already what the platform holds is not sent again.
+//! - **Durability**: each update is journaled (`platform::journal`) before
+//!   each step that depends on it: the upload key before the upload, the
+//!   upload before `…/update`, the `operationId` before it is followed,
+//!   then its end, with the agents and content hashes it carries. After a
+//!   crash or `kill -9`, the next run settles what was left in flight
+//!   before it writes (`recovery`): it drops an upload never confirmed,
+//!   sends a recent confirmed upload's key to `…/update` (never an older
+//!   one), follows a submitted operation, and re-checks each against what
+//!   it carried, so a completed operation is never uploaded again and a
+//!   running one is waited for, not raced.
 //! - **Publishing** sets the whole schedule's one-way `published` flag, in
 //!   an update of its own, once every agent not deferred has been written;
 //!   agents deferred by a trade are written later into the published
@@ -25,6 +33,7 @@ mod access;
 mod http;
 mod inspect;
 mod operation;
+mod recovery;
 mod setup;
 mod trades;
 mod weeks;
@@ -39,6 +48,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use reqwest::Method;
 use tokio_util::sync::CancellationToken;
 
+use super::journal::{CarriedWeek, Journal};
 use super::{Activity, Outgoing, Platform, PublishBatch, Schedule, WriteOutcome};
 use crate::api::stats::StatsSnapshot;
 use crate::api::{PlatformClient, PlatformError};
@@ -50,7 +60,7 @@ use crate::publish::KeyedLocks;
 use crate::source::WeekPlan;
 use http::GenesysHttp;
 pub use inspect::Identity;
-use operation::Ended;
+use operation::{Ended, Updater};
 use setup::Facts;
 pub use setup::Unit;
 use wire::{ScheduleMeta, Upload, Version};
@@ -70,6 +80,8 @@ pub struct GenesysCloud {
     facts: Arc<Mutex<Option<Facts>>>,
     /// Trades already approved when the run last listed them.
     approved: Arc<Mutex<BTreeSet<String>>>,
+    /// Where this run records its updates (`recover` hands it over).
+    journal: Arc<Mutex<Option<Arc<dyn Journal>>>>,
 }
 
 impl GenesysCloud {
@@ -86,6 +98,7 @@ impl GenesysCloud {
             deadline: settings.retry.max_elapsed,
             facts: Arc::new(Mutex::new(None)),
             approved: Arc::new(Mutex::new(BTreeSet::new())),
+            journal: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -99,6 +112,23 @@ impl GenesysCloud {
                     "Genesys Cloud: a run's calls came before its preparation".into(),
                 )
             })
+    }
+
+    /// Sends and follows this run's updates, journaling each step.
+    fn updater<'a>(&'a self, facts: &'a Facts) -> Result<Updater<'a>, PlatformError> {
+        let journal = self.journal.lock().expect("run journal").clone();
+        let journal = journal.ok_or_else(|| {
+            PlatformError::Setup(
+                "Genesys Cloud: a run's writes came before its operations journal".into(),
+            )
+        })?;
+        Ok(Updater {
+            http: &self.http,
+            clock: &self.clock,
+            facts,
+            deadline: self.deadline,
+            journal,
+        })
     }
 
     /// One unapplied update per business unit at a time, across runs.
@@ -150,13 +180,14 @@ impl GenesysCloud {
     }
 
     /// The agents of `weeks` whose week differs from what the platform
-    /// holds now, as an update, or None when every one is as planned.
+    /// holds now, as an update with the weeks it carries, or None when
+    /// every one is as planned.
     async fn changes(
         &self,
         facts: &Facts,
         weeks: &[Outgoing],
         version: u64,
-    ) -> Result<Option<Upload>, PlatformError> {
+    ) -> Result<Option<(Upload, Vec<CarriedWeek>)>, PlatformError> {
         let user = |agent: &str| {
             facts
                 .users
@@ -166,15 +197,19 @@ impl GenesysCloud {
         };
         let users: Vec<String> = weeks.iter().map(|w| user(&w.agent_id)).collect();
         let current = weeks::read(&self.http, &self.clock, facts, &users).await?;
-        let agent_schedules: Vec<_> = weeks
+        let (agent_schedules, carried): (Vec<_>, Vec<_>) = weeks
             .iter()
             .filter_map(|w| {
                 let id = user(&w.agent_id);
                 let held = current.get(&id);
                 let same = held.is_some_and(|c| weeks::week_of(c, facts).hash() == w.week.hash());
-                (!same).then(|| weeks::upload(&id, &w.week, held, facts))
+                let carried = CarriedWeek {
+                    agent_id: w.agent_id.clone(),
+                    hash: w.week.hash().clone(),
+                };
+                (!same).then(|| (weeks::upload(&id, &w.week, held, facts), carried))
             })
-            .collect();
+            .unzip();
         if agent_schedules.is_empty() {
             return Ok(None);
         }
@@ -183,11 +218,12 @@ impl GenesysCloud {
             of = weeks.len(),
             "writing agents' weeks"
         );
-        Ok(Some(Upload {
+        let upload = Upload {
             metadata: Version { version },
             published: None,
             agent_schedules,
-        }))
+        };
+        Ok(Some((upload, carried)))
     }
 
     /// Writes every agent of `weeks` a trade does not hold, in one update
@@ -198,6 +234,7 @@ impl GenesysCloud {
         weeks: Vec<Outgoing>,
     ) -> Result<Vec<(String, WriteOutcome)>, PlatformError> {
         let facts = self.facts()?;
+        let updater = self.updater(&facts)?;
         let _unit = self.unit_lock(&facts).await;
         let mut last = None;
         for _ in 0..UPDATE_ATTEMPTS {
@@ -213,10 +250,7 @@ impl GenesysCloud {
                 .await?
             {
                 None => Ended::Complete,
-                Some(upload) => {
-                    operation::update(&self.http, &self.clock, &facts, &upload, self.deadline)
-                        .await?
-                }
+                Some((upload, carried)) => updater.send(&upload, carried).await?,
             };
             match ended {
                 Ended::Complete => {
@@ -248,6 +282,7 @@ impl GenesysCloud {
     /// Sets the schedule's `published` flag, once.
     async fn publish_all(&self, agents: Vec<String>) -> Result<PublishBatch, PlatformError> {
         let facts = self.facts()?;
+        let updater = self.updater(&facts)?;
         let _unit = self.unit_lock(&facts).await;
         let mut last = None;
         for _ in 0..UPDATE_ATTEMPTS {
@@ -266,8 +301,7 @@ impl GenesysCloud {
                 published: Some(true),
                 agent_schedules: Vec::new(),
             };
-            match operation::update(&self.http, &self.clock, &facts, &upload, self.deadline).await?
-            {
+            match updater.send(&upload, Vec::new()).await? {
                 Ended::Complete => {}
                 Ended::Failed {
                     operation_id,
@@ -297,6 +331,7 @@ impl Platform for GenesysCloud {
             http: self.http.for_run(),
             facts: Arc::new(Mutex::new(None)),
             approved: Arc::new(Mutex::new(BTreeSet::new())),
+            journal: Arc::new(Mutex::new(None)),
             ..self.clone()
         })
     }
@@ -326,6 +361,19 @@ impl Platform for GenesysCloud {
             };
             *self.facts.lock().expect("run facts") = Some(facts);
             Ok(schedule)
+        })
+    }
+
+    fn recover<'a>(
+        &'a self,
+        journal: Arc<dyn Journal>,
+    ) -> BoxFuture<'a, Result<(), PlatformError>> {
+        Box::pin(async move {
+            *self.journal.lock().expect("run journal") = Some(journal);
+            let facts = self.facts()?;
+            let updater = self.updater(&facts)?;
+            let _unit = self.unit_lock(&facts).await;
+            recovery::settle(&updater).await
         })
     }
 

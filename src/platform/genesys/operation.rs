@@ -3,9 +3,11 @@
 //! URL for the gzip body's exact length, `PUT` it with the returned
 //! headers, `POST …/update`, and follow the asynchronous operation to its
 //! end on the websocket; without a socket, re-read the schedule's version.
+//! Each step is journaled before the next is sent (`platform::journal`).
 //! One update per business unit at a time: the caller holds its lock.
 
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -18,11 +20,14 @@ use super::setup::Facts;
 use super::wire::{AsyncOperation, Channel, Event, ScheduleMeta, Subscription, Upload, UploadUrl};
 use crate::api::PlatformError;
 use crate::clock::SharedClock;
+use crate::platform::journal::{
+    CarriedWeek, Journal, Operation, OperationEvent, OperationState, Tracked,
+};
 
 /// How often the fallback re-reads the schedule's version.
 const POLL: Duration = Duration::from_secs(2);
 
-type Socket =
+pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// How an update ended.
@@ -43,60 +48,117 @@ fn gzip(body: &[u8]) -> Vec<u8> {
     encoder.finish().expect("writing to memory")
 }
 
-/// Sends `upload` as one update of the run's schedule and waits for its end.
-pub async fn update(
-    http: &GenesysHttp,
-    clock: &SharedClock,
-    facts: &Facts,
-    upload: &Upload,
-    deadline: Duration,
-) -> Result<Ended, PlatformError> {
-    let socket = subscribe(http, facts).await;
-    let body = gzip(&serde_json::to_vec(upload).expect("uploads serialize"));
-    let path = facts.schedule_path();
-    let url: UploadUrl = http
-        .json(
-            Method::POST,
-            &format!("{path}/update/uploadurl"),
-            Some(&json!({"contentLengthBytes": body.len()})),
-        )
-        .await?;
-    http.put_upload(&url.url, &url.headers, body).await?;
-    let started: AsyncOperation = http
-        .json(
-            Method::POST,
-            &format!("{path}/update"),
-            Some(&json!({"uploadKey": url.upload_key})),
-        )
-        .await?;
-    let operation_id = started.operation_id.clone().unwrap_or_default();
-    tracing::info!(operation = %operation_id, status = %started.status, "schedule update sent");
-    match started.status.as_str() {
-        "Complete" => return Ok(Ended::Complete),
-        "Error" | "Canceled" => {
-            return Ok(Ended::Failed {
+/// What sending and following an update needs: the run's view of the
+/// platform and its journal, where each step is recorded before the next
+/// is sent.
+pub struct Updater<'a> {
+    pub http: &'a GenesysHttp,
+    pub clock: &'a SharedClock,
+    pub facts: &'a Facts,
+    /// How long an update may take to end.
+    pub deadline: Duration,
+    pub journal: Arc<dyn Journal>,
+}
+
+impl Updater<'_> {
+    /// Sends `upload`, carrying `agents`' weeks, as one update of the
+    /// run's schedule and waits for its end. The upload key is journaled
+    /// before the upload, the upload before `…/update`, the operation's id
+    /// before it is followed, and its end.
+    pub async fn send(
+        &self,
+        upload: &Upload,
+        agents: Vec<CarriedWeek>,
+    ) -> Result<Ended, PlatformError> {
+        let socket = subscribe(self.http, self.facts).await;
+        let body = gzip(&serde_json::to_vec(upload).expect("uploads serialize"));
+        let url: UploadUrl = self
+            .http
+            .json(
+                Method::POST,
+                &format!("{}/update/uploadurl", self.facts.schedule_path()),
+                Some(&json!({"contentLengthBytes": body.len()})),
+            )
+            .await?;
+        let operation = Operation {
+            schedule_id: self.facts.schedule_id.clone(),
+            upload_key: url.upload_key.clone(),
+            issued_at: self.clock.now(),
+            schedule_version: upload.metadata.version,
+            sets_published: upload.published == Some(true),
+            agents,
+            state: OperationState::Uploading,
+        };
+        let mut op = Tracked::begin(self.journal.clone(), operation)?;
+        if let Err(e) = self.http.put_upload(&url.url, &url.headers, body).await {
+            // Its key never reaches `…/update`.
+            op.on(OperationEvent::Abandoned, self.clock.now())?;
+            return Err(e);
+        }
+        op.on(OperationEvent::Uploaded, self.clock.now())?;
+        self.submit(&mut op, socket).await
+    }
+
+    /// `POST …/update` with the operation's upload key, then follows the
+    /// operation to its end.
+    pub async fn submit(
+        &self,
+        op: &mut Tracked,
+        socket: Option<Socket>,
+    ) -> Result<Ended, PlatformError> {
+        let started: AsyncOperation = self
+            .http
+            .json(
+                Method::POST,
+                &format!("{}/update", self.facts.schedule_path()),
+                Some(&json!({"uploadKey": op.operation.upload_key})),
+            )
+            .await?;
+        let operation_id = started.operation_id.clone().unwrap_or_default();
+        let submitted = OperationEvent::Submitted {
+            operation_id: operation_id.clone(),
+        };
+        op.on(submitted, self.clock.now())?;
+        tracing::info!(operation = %operation_id, status = %started.status, "schedule update sent");
+        let ended = match started.status.as_str() {
+            "Complete" => Ended::Complete,
+            "Error" | "Canceled" => Ended::Failed {
                 operation_id,
                 status: started.status,
-            })
-        }
-        _ => {}
+            },
+            _ => {
+                let sent = op.operation.schedule_version;
+                self.follow(socket, Some(&operation_id), sent).await?
+            }
+        };
+        let event = match ended {
+            Ended::Complete => OperationEvent::Completed,
+            Ended::Failed { .. } => OperationEvent::Failed,
+        };
+        op.on(event, self.clock.now())?;
+        Ok(ended)
     }
-    let waited = match socket {
-        Some(socket) => on_socket(socket, &operation_id, clock, deadline).await,
-        None => None,
-    };
-    match waited {
-        Some(ended) => Ok(ended),
-        None => {
-            by_version(
-                http,
-                clock,
-                facts,
-                upload.metadata.version,
-                &operation_id,
-                deadline,
-            )
-            .await
+
+    /// The end of an operation in flight: on the socket, else (or when it
+    /// falls silent) by the schedule's version moving past `sent`. Without
+    /// an id, any end of an update of the business unit is this one's:
+    /// one update per business unit is in flight at a time.
+    pub async fn follow(
+        &self,
+        socket: Option<Socket>,
+        operation_id: Option<&str>,
+        sent: u64,
+    ) -> Result<Ended, PlatformError> {
+        let waited = match socket {
+            Some(socket) => on_socket(socket, operation_id, self.clock, self.deadline).await,
+            None => None,
+        };
+        match waited {
+            Some(ended) => Ok(ended),
+            None => {
+                let id = operation_id.unwrap_or("(unknown)");
+                by_version(self.http, self.clock, self.facts, sent, id, self.deadline).await
+            }
         }
     }
 }
@@ -104,7 +166,7 @@ pub async fn update(
 /// A socket subscribed to the business unit's schedules topic, or none
 /// (the caller then re-reads versions): a missing permission for the topic
 /// comes back `Rejected`, and a socket is a convenience, not a requirement.
-async fn subscribe(http: &GenesysHttp, facts: &Facts) -> Option<Socket> {
+pub async fn subscribe(http: &GenesysHttp, facts: &Facts) -> Option<Socket> {
     let topic = format!(
         "v2.workforcemanagement.businessunits.{}.schedules",
         facts.business_unit
@@ -156,7 +218,7 @@ async fn subscribe(http: &GenesysHttp, facts: &Facts) -> Option<Socket> {
 /// closes or stays silent past `deadline`.
 async fn on_socket(
     mut socket: Socket,
-    operation_id: &str,
+    operation_id: Option<&str>,
     clock: &SharedClock,
     deadline: Duration,
 ) -> Option<Ended> {
@@ -180,15 +242,15 @@ async fn on_socket(
         };
         // Users report bare `{"status":"Error"}` events without an id; with
         // one update of this business unit at a time, it is this one.
-        let ours = body
-            .operation_id
-            .as_deref()
-            .is_none_or(|id| id == operation_id);
+        let ours = match (body.operation_id.as_deref(), operation_id) {
+            (Some(theirs), Some(mine)) => theirs == mine,
+            _ => true,
+        };
         match body.status.as_deref() {
             Some("Complete") if ours => return Some(Ended::Complete),
             Some(status @ ("Error" | "Canceled")) if ours => {
                 return Some(Ended::Failed {
-                    operation_id: operation_id.to_owned(),
+                    operation_id: operation_id.unwrap_or("(unknown)").to_owned(),
                     status: status.to_owned(),
                 })
             }

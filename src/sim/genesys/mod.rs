@@ -102,7 +102,8 @@ use chrono::{DateTime, Utc};
 use crate::clock::SharedClock;
 
 pub use record::{
-    OperationEntry, Outcome, Record, RequestEntry, TradeFailure, TradeViolation, UploadEntry,
+    Content, ContentMark, OperationEntry, Outcome, Record, RequestEntry, TradeFailure, TradeMove,
+    TradeViolation, UploadEntry,
 };
 pub use scenario::{Scenario, TradeState};
 use state::State;

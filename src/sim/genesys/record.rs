@@ -42,6 +42,8 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OperationEntry {
     pub operation_id: String,
+    /// The upload key `…/update` took.
+    pub upload_key: String,
     pub schedule_id: String,
     pub client_id: String,
     pub outcome: Outcome,
@@ -64,6 +66,28 @@ pub struct TradeFailure {
     pub failure_reason: &'static str,
 }
 
+/// A trade's move from one state to another, as it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TradeMove {
+    pub trade_id: String,
+    pub from: TradeState,
+    pub to: TradeState,
+    pub at: DateTime<Utc>,
+}
+
+/// One agent's change in an update, as uploaded: the schedule, the user,
+/// and the change itself (shifts added, shift ids deleted), written out.
+pub type Content = (String, String, String);
+
+/// What happened to a content, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContentMark {
+    /// A `PUT` of an upload carrying it was accepted.
+    Uploaded,
+    /// An operation carrying it completed: the platform holds it.
+    Completed,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Record {
     pub requests: Vec<RequestEntry>,
@@ -76,6 +100,11 @@ pub struct Record {
     pub trade_violations: Vec<TradeViolation>,
     /// Approvals the platform could not apply.
     pub trade_failures: Vec<TradeFailure>,
+    /// Every move of a trade; a move into Approved was applied.
+    pub trade_moves: Vec<TradeMove>,
+    /// Each content uploaded and each completed, in order. A schedule's
+    /// `published: true` counts as the content `(schedule, "", "published")`.
+    pub contents: BTreeMap<Content, Vec<ContentMark>>,
     /// Filled by the snapshot: each schedule's published flag.
     pub published: BTreeMap<String, bool>,
     /// Filled by the snapshot: each schedule's version.
@@ -93,5 +122,31 @@ impl Record {
 
     pub fn operation(&self, id: &str) -> Option<&OperationEntry> {
         self.operations.iter().find(|o| o.operation_id == id)
+    }
+
+    /// How many accepted uploads carried each content.
+    pub fn uploads_per_content(&self) -> BTreeMap<&Content, usize> {
+        self.contents
+            .iter()
+            .map(|(c, marks)| {
+                let n = marks
+                    .iter()
+                    .filter(|m| **m == ContentMark::Uploaded)
+                    .count();
+                (c, n)
+            })
+            .collect()
+    }
+
+    /// Contents uploaded again after an operation carrying them completed.
+    pub fn uploaded_after_completion(&self) -> Vec<&Content> {
+        self.contents
+            .iter()
+            .filter(|(_, marks)| {
+                let done = marks.iter().position(|m| *m == ContentMark::Completed);
+                done.is_some_and(|i| marks[i..].contains(&ContentMark::Uploaded))
+            })
+            .map(|(c, _)| c)
+            .collect()
     }
 }

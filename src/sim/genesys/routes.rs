@@ -315,13 +315,7 @@ fn admit(
             return Err((e, admitted));
         }
     }
-    if st
-        .scenario
-        .faults
-        .forbid_paths
-        .iter()
-        .any(|f| path.contains(f.as_str()))
-    {
+    if st.scenario.faults.forbids(path) {
         return Err((GError::missing(&["(unexplained)"]), admitted));
     }
     st.advance_trades(now);

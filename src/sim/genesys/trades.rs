@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::access::Caller;
 use super::errors::{GError, TRADE_JOB_LIMIT};
 use super::model::{self, Schedule};
-use super::record::TradeFailure;
+use super::record::{TradeFailure, TradeMove};
 use super::scenario::{self, Scenario, TradeState};
 use super::state::{delta, State};
 
@@ -197,6 +197,13 @@ impl State {
         t.state = into;
         t.updated = at;
         t.version += 1;
+        let moved = TradeMove {
+            trade_id: t.def.id.clone(),
+            from,
+            to: into,
+            at,
+        };
+        self.record.trade_moves.push(moved);
     }
 
     /// Applies an approved trade to the week's published schedule: each

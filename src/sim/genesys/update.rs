@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::access::{Caller, EditScope};
 use super::errors::GError;
 use super::model::{Activity, AgentSchedule, Shift};
-use super::record::{OperationEntry, Outcome, TradeViolation};
+use super::record::{Content, ContentMark, OperationEntry, Outcome, TradeViolation};
 use super::scenario::TradeState;
 use super::state::State;
 
@@ -123,6 +123,62 @@ pub struct ActivityUpload {
     pub external_activity_type: Option<String>,
 }
 
+impl UploadSchema {
+    /// Each agent's change this upload carries, written out, and the
+    /// published flag when it sets it: what the record counts.
+    pub fn contents(&self, schedule_id: &str) -> Vec<Content> {
+        let mut out: Vec<Content> = self
+            .agent_schedules
+            .iter()
+            .map(|a| {
+                let mut kept: Vec<String> = a
+                    .shifts
+                    .iter()
+                    .filter(|s| s.delete != Some(true))
+                    .map(|s| {
+                        let codes = s
+                            .activities
+                            .iter()
+                            .flatten()
+                            .map(|x| x.activity_code_id.as_str());
+                        let codes: Vec<&str> = codes.collect();
+                        format!(
+                            "{:?} {:?} {:?} {}",
+                            s.id,
+                            s.start_date,
+                            s.length_minutes,
+                            codes.join("+")
+                        )
+                    })
+                    .collect();
+                kept.sort();
+                let mut deleted: Vec<&str> = a
+                    .shifts
+                    .iter()
+                    .filter(|s| s.delete == Some(true))
+                    .filter_map(|s| s.id.as_deref())
+                    .collect();
+                deleted.sort();
+                let whole = if a.delete == Some(true) {
+                    " and the schedule"
+                } else {
+                    ""
+                };
+                let change = format!(
+                    "set [{}] delete [{}]{whole}",
+                    kept.join(", "),
+                    deleted.join(", ")
+                );
+                (schedule_id.to_owned(), a.user_id.clone(), change)
+            })
+            .collect();
+        if self.published == Some(true) {
+            out.push((schedule_id.to_owned(), String::new(), "published".into()));
+        }
+        out
+    }
+}
+
 /// Parses an uploaded body: JSON in the schema's shape, unknown fields refused.
 pub fn parse(json: &[u8]) -> Result<UploadSchema, String> {
     serde_json::from_slice(json).map_err(|e| format!("not an UpdateScheduleUploadSchema: {e}"))
@@ -173,6 +229,7 @@ impl State {
         let teams = team_scope(scope, request.team_ids)?;
         let upload = self.take_upload(&request.upload_key, bu, sid)?;
         let operation_id = self.new_id("op");
+        let upload_key = request.upload_key;
         self.pending_ops.insert(
             operation_id.clone(),
             PendingOp {
@@ -185,6 +242,7 @@ impl State {
         );
         self.record.operations.push(OperationEntry {
             operation_id: operation_id.clone(),
+            upload_key,
             schedule_id: sid.to_owned(),
             client_id: caller.client_id.clone(),
             outcome: Outcome::Processing,
@@ -206,6 +264,13 @@ impl State {
         }
         let answer = json!({"status": "Processing", "operationId": operation_id});
         Ok((answer, Some(operation_id)))
+    }
+
+    /// Notes what became of each of `contents`.
+    pub fn mark(&mut self, contents: Vec<Content>, mark: ContentMark) {
+        for c in contents {
+            self.record.contents.entry(c).or_default().push(mark);
+        }
     }
 
     /// The parsed body behind a key, which this call uses up.
@@ -239,7 +304,11 @@ impl State {
             return (String::new(), Value::Null);
         };
         let outcome = match self.apply(&op, operation_id, now) {
-            Ok(version) => Outcome::Complete { version },
+            Ok(version) => {
+                let contents = op.upload.contents(&op.schedule_id);
+                self.mark(contents, ContentMark::Completed);
+                Outcome::Complete { version }
+            }
             Err(reason) => Outcome::Error(reason),
         };
         if let Some(entry) = self

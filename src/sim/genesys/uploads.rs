@@ -131,6 +131,7 @@ impl State {
     ) -> Result<(), StoreRefusal> {
         let result = self.check_upload(key, query, headers, body, now);
         if let Some(upload) = self.uploads.get_mut(key) {
+            let schedule_id = upload.schedule_id.clone();
             let refused = match &result {
                 Ok(parsed) => {
                     upload.body = Some(parsed.clone());
@@ -138,7 +139,10 @@ impl State {
                 }
                 Err(e) => Some(e.message.clone()),
             };
-            let schedule_id = upload.schedule_id.clone();
+            if let Ok(parsed) = &result {
+                let contents = parsed.contents(&schedule_id);
+                self.mark(contents, super::record::ContentMark::Uploaded);
+            }
             self.record.uploads.push(UploadEntry {
                 upload_key: key.to_owned(),
                 schedule_id,

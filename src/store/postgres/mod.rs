@@ -16,7 +16,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use futures::future::BoxFuture;
 use tokio_postgres::{Client, Row, Transaction};
 
-use super::rows::{resumable_outcomes, shifts_json, state_columns, RawAgent, AGENT_COLUMNS};
+use super::rows::{
+    carried_json, operation_state_columns, resumable_outcomes, shifts_json, state_columns,
+    RawAgent, RawOperation, AGENT_COLUMNS, OPERATION_COLUMNS, UNFINISHED_OPERATIONS,
+};
 use super::*;
 use crate::config::PostgresSettings;
 use connection::{Bridge, Connector};

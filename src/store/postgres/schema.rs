@@ -6,7 +6,7 @@
 use tokio_postgres::Client;
 
 /// Each migration once, in order; `schema_migrations` says which ran.
-const MIGRATIONS: [(i32, &str); 1] = [(1, V1)];
+const MIGRATIONS: [(i32, &str); 2] = [(1, V1), (2, V2)];
 
 const V1: &str = "
 CREATE TABLE runs (
@@ -56,6 +56,24 @@ CREATE TABLE leader (
     elected_at TIMESTAMPTZ NOT NULL,
     expires_at TIMESTAMPTZ NOT NULL
 );
+";
+
+/// The journal of platform operations (`platform::journal`).
+const V2: &str = "
+CREATE TABLE operations (
+    id BIGSERIAL PRIMARY KEY,
+    run_id BIGINT NOT NULL REFERENCES runs (id),
+    schedule_id TEXT NOT NULL,
+    upload_key TEXT NOT NULL,
+    issued_at TIMESTAMPTZ NOT NULL,
+    schedule_version BIGINT NOT NULL,
+    sets_published BOOLEAN NOT NULL,
+    agents TEXT NOT NULL,
+    state TEXT NOT NULL,
+    operation_id TEXT,
+    ended_at TIMESTAMPTZ
+);
+CREATE INDEX operations_by_schedule ON operations (schedule_id, state);
 ";
 
 /// Runs every migration the database has not had yet, in one transaction.

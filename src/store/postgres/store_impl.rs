@@ -181,6 +181,94 @@ impl Store for PostgresStore {
             })
             .collect())
     }
+
+    fn begin_operation(&self, run: RunId, operation: &Operation) -> Result<EntryId, StoreError> {
+        let (state, operation_id) = operation_state_columns(&operation.state);
+        let (state, operation_id) = (state.to_owned(), operation_id.map(str::to_owned));
+        let op = operation.clone();
+        let agents = carried_json(&operation.agents);
+        self.write(move |tx| {
+            Box::pin(async move {
+                let version = op.schedule_version as i64;
+                let row = tx
+                    .query_one(
+                        "INSERT INTO operations (run_id, schedule_id, upload_key, issued_at,
+                           schedule_version, sets_published, agents, state, operation_id)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                        &[
+                            &run,
+                            &op.schedule_id,
+                            &op.upload_key,
+                            &op.issued_at,
+                            &version,
+                            &op.sets_published,
+                            &agents,
+                            &state,
+                            &operation_id,
+                        ],
+                    )
+                    .await?;
+                Ok(row.get(0))
+            })
+        })
+    }
+
+    fn save_operation_state(
+        &self,
+        id: EntryId,
+        state: &OperationState,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (text, operation_id) = operation_state_columns(state);
+        let (text, operation_id) = (text.to_owned(), operation_id.map(str::to_owned));
+        let ended = matches!(state, OperationState::Ended(_)).then_some(at);
+        self.write(move |tx| {
+            Box::pin(async move {
+                tx.execute(
+                    "UPDATE operations SET state = $2, operation_id = coalesce($3, operation_id),
+                       ended_at = $4 WHERE id = $1",
+                    &[&id, &text, &operation_id, &ended],
+                )
+                .await
+                .map(|_| ())
+            })
+        })
+    }
+
+    fn unfinished_operations(
+        &self,
+        schedule_id: &str,
+    ) -> Result<Vec<(EntryId, Operation)>, StoreError> {
+        let schedule = schedule_id.to_owned();
+        let rows = self.with(move |c| {
+            Box::pin(async move {
+                let query = format!(
+                    "SELECT {OPERATION_COLUMNS} FROM operations
+                     WHERE schedule_id = $1 AND state IN ({UNFINISHED_OPERATIONS}) ORDER BY id"
+                );
+                c.query(&query, &[&schedule]).await
+            })
+        })?;
+        rows.iter().map(|r| self.operation(r)).collect()
+    }
+}
+
+impl PostgresStore {
+    fn operation(&self, r: &Row) -> Result<(EntryId, Operation), StoreError> {
+        RawOperation {
+            id: r.get(0),
+            schedule_id: r.get(1),
+            upload_key: r.get(2),
+            issued_at: r.get(3),
+            schedule_version: r.get(4),
+            sets_published: r.get(5),
+            agents: r.get(6),
+            state: r.get(7),
+            operation_id: r.get(8),
+        }
+        .decode()
+        .map_err(|m| self.corrupt(m))
+    }
 }
 
 fn agents_query() -> String {

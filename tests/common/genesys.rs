@@ -1,0 +1,210 @@
+//! Publishing to the Genesys simulator: a configuration against it, and a
+//! generated week of many agents with trades in every state, with what
+//! each agent must hold at the end.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
+use wfm_publisher::sim::genesys::scenario::{Step, Trade};
+use wfm_publisher::sim::genesys::{Record, Scenario, TradeState};
+use wfm_publisher::testbed::Testbed;
+
+/// A Genesys Cloud configuration against the simulator as `client`;
+/// `target` is the rest of `[targets.chicago]` (which schedule, how agents
+/// are named).
+pub fn config(base: &str, client: &str, target: &str) -> Testbed {
+    let text = format!(
+        r#"
+[platform]
+kind = "genesys-cloud"
+auth_base_url = "{base}"
+api_base_url = "{base}"
+allow_insecure_http = true
+client_id = "{client}"
+client_secret_file = "client_secret"
+
+# A limit of its own far above what these tests send: the simulator's
+# clock may run faster than real time, and its trades move meanwhile.
+[rate_limits.default]
+requests = 1000
+per = "1s"
+
+[retry]
+initial_delay = "20ms"
+max_delay = "500ms"
+max_attempts = 6
+max_elapsed = "120s"
+
+[store]
+path = "state.db"
+
+[targets.chicago]
+time_zone = "America/Chicago"
+cron = "0 6 * * 4"
+source = "inbox/chicago/{{week_start}}.csv"
+business_unit = "Chicago Support"
+{target}
+
+[targets.chicago.deferral]
+poll_interval = "5s"
+"#
+    );
+    let bed = Testbed::new(None, "config.toml", &text).unwrap();
+    bed.write("client_secret", &format!("{client}-secret"))
+        .unwrap();
+    bed
+}
+
+/// What each agent holds: (start, minutes), sorted.
+pub type Held = Vec<(DateTime<Utc>, i64)>;
+
+/// One side of a trade: an agent and the shift it gives.
+pub type Side = (String, Held);
+
+/// A generated week of `agents` agents (config/sim-genesys-2000.toml's
+/// organization) for `week`, a Monday: the scenario, the source file, and
+/// the weeks as planned.
+pub struct BigWeek {
+    pub scenario: Scenario,
+    pub csv: String,
+    pub planned: BTreeMap<String, Held>,
+    /// Each trade's pair: the initiator with its Monday shift, the
+    /// receiver with its Saturday shift.
+    pub pairs: BTreeMap<String, (Side, Side)>,
+}
+
+/// How each pair's trade starts and moves: Matched ones are decided
+/// during the run (the first after `soon`, the others after `later`);
+/// Unmatched ones defer nobody; the decided ones stand.
+fn trade_plan(k: usize) -> (TradeState, Vec<(u64, TradeState)>) {
+    use TradeState::*;
+    match k % 9 {
+        0 => (Matched, vec![(1, Approved)]),
+        1 => (Matched, vec![(1, Denied)]),
+        2 => (Matched, vec![(2, Expired)]),
+        3 => (Matched, vec![(2, Canceled)]),
+        4 => (Unmatched, vec![]),
+        5 => (Unmatched, vec![(1, Canceled)]),
+        6 => (Denied, vec![]),
+        7 => (Expired, vec![]),
+        _ => (Matched, vec![(2, Approved)]),
+    }
+}
+
+/// `agents` agents, a trade between agents 20k+1 and 20k+2 for every k;
+/// Matched trades are decided `soon` and `later` after the simulator
+/// starts. Every agent's plan moves one day an hour later than the
+/// platform holds (odd agents' Wednesday, even agents' Thursday), so that
+/// every one is written; the traded shifts stay.
+pub fn big_week(agents: usize, week: NaiveDate, soon: Duration, later: Duration) -> BigWeek {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sim-genesys-2000.toml");
+    let mut scenario = Scenario::load(&path).expect("the 2,000-agent scenario loads");
+    scenario.generated_users[0].count = agents;
+    scenario.schedules[0].week_date = week;
+    scenario.rate_limits.per_token.limit = 100_000;
+    scenario.rate_limits.trade_jobs.limit = 100_000;
+    let tz = chrono_tz::America::Chicago;
+    let at = |day: i64, hour: u32| {
+        let date = week + TimeDelta::days(day);
+        tz.from_local_datetime(&date.and_hms_opt(hour, 0, 0).unwrap())
+            .unwrap()
+            .with_timezone(&Utc)
+    };
+    let mut planned = BTreeMap::new();
+    let mut csv = String::from("agent_id,date,start,end,activity\n");
+    for n in 1..=agents {
+        let (days, hour, moved) = if n % 2 == 1 {
+            (0..5, 8, 2)
+        } else {
+            (1..6, 12, 3)
+        };
+        let mut held = Held::new();
+        for d in days {
+            let h = if d == moved { hour + 1 } else { hour };
+            let date = week + TimeDelta::days(d);
+            csv.push_str(&format!(
+                "agent-{n},{date},{h:02}:00,{:02}:00,phone\n",
+                h + 8
+            ));
+            held.push((at(d, h), 480));
+        }
+        held.sort();
+        planned.insert(format!("agent-{n}"), held);
+    }
+    let expiration = at(0, 0);
+    let mut pairs = BTreeMap::new();
+    scenario.trades.clear();
+    for k in 0..agents / 20 {
+        let (a, b) = (20 * k + 1, 20 * k + 2);
+        let (state, steps) = trade_plan(k);
+        let id = format!("t-{k}");
+        let timeline = steps
+            .into_iter()
+            .map(|(which, state)| Step {
+                after: if which == 1 { soon } else { later },
+                state,
+            })
+            .collect();
+        scenario.trades.push(Trade {
+            id: id.clone(),
+            schedule: "sched-2000".into(),
+            initiating_user: format!("agent-{a}"),
+            initiating_shift: format!("agent-{a}-d0"),
+            receiving_user: Some(format!("agent-{b}")),
+            receiving_shift: Some(format!("agent-{b}-d5")),
+            state,
+            expiration,
+            one_sided: false,
+            timeline,
+        });
+        let given = (format!("agent-{a}"), vec![(at(0, 8), 480)]);
+        let back = (format!("agent-{b}"), vec![(at(5, 12), 480)]);
+        pairs.insert(id, (given, back));
+    }
+    BigWeek {
+        scenario,
+        csv,
+        planned,
+        pairs,
+    }
+}
+
+impl BigWeek {
+    /// What every agent must hold once the trades `record` shows approved
+    /// are applied: each pair's shifts exchanged.
+    pub fn expected(&self, record: &Record) -> BTreeMap<String, Held> {
+        let mut weeks = self.planned.clone();
+        for (id, ((a, given), (b, back))) in &self.pairs {
+            if record.trade_states.get(id) != Some(&TradeState::Approved) {
+                continue;
+            }
+            let mut move_shift = |from: &str, to: &str, shifts: &Held| {
+                weeks.get_mut(from).unwrap().retain(|s| !shifts.contains(s));
+                weeks.get_mut(to).unwrap().extend(shifts.iter().copied());
+            };
+            move_shift(a, b, given);
+            move_shift(b, a, back);
+        }
+        weeks.values_mut().for_each(|w| w.sort());
+        weeks
+    }
+
+    /// What every agent holds on the platform now.
+    pub fn held(record: &Record) -> BTreeMap<String, Held> {
+        record
+            .holdings
+            .iter()
+            .filter(|((schedule, _), _)| schedule == "sched-2000")
+            .map(|((_, user), shifts)| {
+                let mut held: Held = shifts
+                    .iter()
+                    .map(|s| (s.start_date, s.length_minutes))
+                    .collect();
+                held.sort();
+                (user.clone(), held)
+            })
+            .collect()
+    }
+}
