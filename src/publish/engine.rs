@@ -21,7 +21,7 @@ use crate::api::PlatformError;
 use crate::clock::SharedClock;
 use crate::config::TargetSettings;
 use crate::plan::{ContentHash, Swap, SwapStatus};
-use crate::platform::{Outgoing, Platform, Schedule, WriteOutcome};
+use crate::platform::{Outgoing, Platform, PublishBatch, Publishing, Schedule, WriteOutcome};
 use crate::preflight::{self, Refusal};
 use crate::source::WeekPlan;
 use crate::store::{AgentRow, NewRun, Outcome, RunId, Store, StoreError};
@@ -316,8 +316,7 @@ impl Engine {
         }
         loop {
             ledger.skip_unchanged(published)?;
-            self.write_planned(ctx, ledger).await?;
-            self.publish_written(ctx, ledger).await?;
+            self.write_and_publish(ctx, ledger).await?;
             let deferred = ledger.count(StateKind::Deferred);
             if cancel.is_cancelled() || (deferred > 0 && !ctx.options.wait) {
                 return Ok(Outcome::Running);
@@ -383,70 +382,124 @@ impl Engine {
         Ok(())
     }
 
-    async fn write_planned(&self, ctx: &RunContext<'_>, ledger: &mut Ledger) -> Result<(), Halt> {
-        let todo: Vec<Outgoing> = ledger
-            .ids(StateKind::Planned)
-            .into_iter()
-            .filter_map(|agent_id| {
-                let week = ledger.get(&agent_id)?.week.clone();
-                Some(Outgoing { agent_id, week })
-            })
-            .collect();
-        if todo.is_empty() {
-            return Ok(());
-        }
-        ledger.phase(Phase::Writing);
-        let mut results = ctx
-            .platform
-            .write(&ctx.schedule, todo, self.parts.cancel.clone());
-        while let Some(result) = results.next().await {
-            let (agent, outcome) = result?;
-            let event = match outcome {
-                WriteOutcome::Written => Event::Written,
-                WriteOutcome::Held { swap_id } => Event::Held { swap_id },
-                WriteOutcome::Refused(why) => {
-                    tracing::warn!(%agent, error = %why, "agent's week refused");
-                    Event::Refused(why)
+    /// Writes the planned agents and publishes the written ones, as the
+    /// platform publishes: a batch as soon as one is written, while later
+    /// agents are still being written (the platform's client holds those
+    /// writes while the schedule is locked by the publish); or, for a
+    /// whole-schedule publish, once every agent not deferred is written.
+    /// One publish at a time; each agent's state is recorded before
+    /// anything that depends on it is sent.
+    async fn write_and_publish(
+        &self,
+        ctx: &RunContext<'_>,
+        ledger: &mut Ledger,
+    ) -> Result<(), Halt> {
+        let cancel = &self.parts.cancel;
+        let todo = planned(ledger);
+        let mut writes = (!todo.is_empty()).then(|| {
+            ledger.phase(Phase::Writing);
+            ctx.platform.write(&ctx.schedule, todo, cancel.clone())
+        });
+        let mut publishes = None;
+        loop {
+            if publishes.is_none() && !cancel.is_cancelled() {
+                let writing = writes.is_some();
+                if let Some(agents) = next_publish(ledger, ctx.platform.publishing(), writing) {
+                    if !writing {
+                        ledger.phase(Phase::Publishing);
+                    }
+                    publishes = Some(ctx.platform.publish(&ctx.schedule, agents, cancel.clone()));
                 }
-            };
-            ledger.apply(vec![(agent, event)])?;
+            }
+            if writes.is_none() && publishes.is_none() {
+                return Ok(());
+            }
+            tokio::select! {
+                w = next_of(&mut writes), if writes.is_some() => match w {
+                    Some(w) => record_write(ledger, w?)?,
+                    None => writes = None,
+                },
+                p = next_of(&mut publishes), if publishes.is_some() => match p {
+                    Some(batch) => record_publish(ledger, batch?)?,
+                    None => publishes = None,
+                },
+            }
         }
-        Ok(())
     }
+}
 
-    async fn publish_written(&self, ctx: &RunContext<'_>, ledger: &mut Ledger) -> Result<(), Halt> {
-        let written = ledger.ids(StateKind::Written);
-        if written.is_empty() {
-            return Ok(());
-        }
-        ledger.phase(Phase::Publishing);
-        let mut batches = ctx
-            .platform
-            .publish(&ctx.schedule, written, self.parts.cancel.clone());
-        while let Some(batch) = batches.next().await {
-            let batch = batch?;
-            metrics::counter!("wfm_agents_published_total").increment(batch.published.len() as u64);
-            let events = batch
-                .published
+/// The planned agents' weeks, to write.
+fn planned(ledger: &Ledger) -> Vec<Outgoing> {
+    ledger
+        .ids(StateKind::Planned)
+        .into_iter()
+        .filter_map(|agent_id| {
+            let week = ledger.get(&agent_id)?.week.clone();
+            Some(Outgoing { agent_id, week })
+        })
+        .collect()
+}
+
+/// The agents the next publish takes, if it is time for one: a full batch
+/// while writes go on, whatever is written once they are over.
+fn next_publish(ledger: &Ledger, publishing: Publishing, writing: bool) -> Option<Vec<String>> {
+    let written = ledger.count(StateKind::Written);
+    match publishing {
+        _ if written == 0 => None,
+        Publishing::Incremental { batch } if writing => (written >= batch).then(|| {
+            ledger
+                .ids(StateKind::Written)
                 .into_iter()
-                .map(|a| (a, Event::Published))
-                .chain(
-                    batch
-                        .held
-                        .into_iter()
-                        .map(|(a, swap_id)| (a, Event::Held { swap_id })),
-                )
-                .chain(
-                    batch
-                        .refused
-                        .into_iter()
-                        .map(|(a, why)| (a, Event::Refused(why))),
-                )
-                .collect();
-            ledger.apply(events)?;
-        }
-        Ok(())
+                .take(batch)
+                .collect()
+        }),
+        Publishing::WholeSchedule if writing => None,
+        _ => Some(ledger.ids(StateKind::Written)),
     }
+}
+
+/// The next item of a stream that may be over already.
+async fn next_of<S: futures::Stream + Unpin>(stream: &mut Option<S>) -> Option<S::Item> {
+    match stream {
+        Some(s) => s.next().await,
+        None => None,
+    }
+}
+
+fn record_write(ledger: &mut Ledger, (agent, outcome): (String, WriteOutcome)) -> Result<(), Halt> {
+    let event = match outcome {
+        WriteOutcome::Written => Event::Written,
+        WriteOutcome::Held { swap_id } => Event::Held { swap_id },
+        WriteOutcome::Refused(why) => {
+            tracing::warn!(%agent, error = %why, "agent's week refused");
+            Event::Refused(why)
+        }
+    };
+    ledger.apply(vec![(agent, event)])?;
+    Ok(())
+}
+
+fn record_publish(ledger: &mut Ledger, batch: PublishBatch) -> Result<(), Halt> {
+    metrics::counter!("wfm_agents_published_total").increment(batch.published.len() as u64);
+    let events = batch
+        .published
+        .into_iter()
+        .map(|a| (a, Event::Published))
+        .chain(
+            batch
+                .held
+                .into_iter()
+                .map(|(a, swap_id)| (a, Event::Held { swap_id })),
+        )
+        .chain(
+            batch
+                .refused
+                .into_iter()
+                .map(|(a, why)| (a, Event::Refused(why))),
+        )
+        .collect();
+    ledger.apply(events)?;
+    Ok(())
 }
 
 /// Applies a decided swap to the ledger: the weeks it gives its agents, or
