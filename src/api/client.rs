@@ -563,11 +563,15 @@ impl PlatformClient {
                         elapsed_secs: elapsed.as_secs(),
                     });
                 }
-                if let LockRole::Write(schedule) = call.lock_role() {
-                    let _waiting = i.waits.lock();
-                    let trip = i.throttle.round_trip();
-                    i.publish_locks.wait_writable(schedule, trip).await;
-                }
+                // Kept until the write is answered, when it probes the lock.
+                let _probe = match call.lock_role() {
+                    LockRole::Write(schedule) => {
+                        let _waiting = i.waits.lock();
+                        let trip = i.throttle.round_trip();
+                        i.publish_locks.wait_writable(schedule, trip).await
+                    }
+                    _ => None,
+                };
                 i.throttle.acquire(attempt.bucket).await;
                 let token = {
                     let _waiting = i.waits.token();

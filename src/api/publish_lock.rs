@@ -21,6 +21,10 @@ use crate::clock::SharedClock;
 /// to be clear, rather than trying the middle.
 const PRECISION: Duration = Duration::from_millis(5);
 
+/// Until a write has gone through after an answer, one write at a time
+/// probes the lock, this long after the last one met it.
+const PROBE_STEP: Duration = Duration::from_millis(20);
+
 /// How long the platform keeps the lock after answering a publish, as
 /// offsets from when the platform sent its answer to when a write arrived.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +71,8 @@ struct ScheduleLock {
     /// When the last successful publish's answer came back.
     answered: Option<DateTime<Utc>>,
     hold: Hold,
+    /// A write is probing the lock, the others wait for its answer.
+    probing: bool,
 }
 
 /// When a write to a schedule may go.
@@ -76,6 +82,10 @@ enum Writable {
     At(DateTime<Utc>),
     /// After this client's publish of it is answered.
     AfterPublish,
+    /// Now, alone: nothing says yet when the lock ends.
+    Probe,
+    /// After the probe in flight is answered.
+    AfterProbe,
 }
 
 #[derive(Debug)]
@@ -83,6 +93,19 @@ pub struct PublishLocks {
     clock: SharedClock,
     schedules: Mutex<HashMap<String, ScheduleLock>>,
     changed: Notify,
+}
+
+/// A write probing the lock, until dropped.
+pub struct Probe<'a> {
+    locks: &'a PublishLocks,
+    schedule: String,
+}
+
+impl Drop for Probe<'_> {
+    fn drop(&mut self) {
+        self.locks.with(&self.schedule, |s| s.probing = false);
+        self.locks.changed.notify_waiters();
+    }
 }
 
 /// A publish in flight, until dropped.
@@ -131,21 +154,34 @@ impl PublishLocks {
             let at = answered + delta(s.hold.next_try()) - delta(round_trip);
             if at > self.clock.now() {
                 Writable::At(at)
-            } else {
+            } else if s.hold.clear.is_some() {
                 Writable::Now
+            } else if s.probing {
+                Writable::AfterProbe
+            } else {
+                s.probing = true;
+                Writable::Probe
             }
         })
     }
 
-    /// Waits until a write to `schedule` may go.
-    pub async fn wait_writable(&self, schedule: &str, round_trip: Duration) {
+    /// Waits until a write to `schedule` may go; the write is the probe of
+    /// the lock when it comes back with a guard, to keep until it is
+    /// answered.
+    pub async fn wait_writable(&self, schedule: &str, round_trip: Duration) -> Option<Probe<'_>> {
         loop {
             let changed = self.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
             match self.writable(schedule, round_trip) {
-                Writable::Now => return,
-                Writable::AfterPublish => changed.await,
+                Writable::Now => return None,
+                Writable::Probe => {
+                    return Some(Probe {
+                        locks: self,
+                        schedule: schedule.to_owned(),
+                    })
+                }
+                Writable::AfterPublish | Writable::AfterProbe => changed.await,
                 Writable::At(at) => {
                     let wait = (at - self.clock.now()).to_std().unwrap_or_default();
                     self.clock.sleep(wait).await;
@@ -155,12 +191,16 @@ impl PublishLocks {
     }
 
     /// How long a write that met the lock waits: up to the point known to
-    /// be clear, never longer than the platform's `Retry-After`.
+    /// be clear, or a probe's step while none is, never longer than the
+    /// platform's `Retry-After`.
     pub fn after_refusal(&self, schedule: &str, hint: Duration, round_trip: Duration) -> Duration {
         let now = self.clock.now();
         self.with(schedule, |s| {
-            let (Some(answered), Some(clear)) = (s.answered, s.hold.clear) else {
+            let Some(answered) = s.answered else {
                 return hint;
+            };
+            let Some(clear) = s.hold.clear else {
+                return PROBE_STEP.min(hint);
             };
             let at = answered + delta(clear) - delta(round_trip);
             (at - now).to_std().unwrap_or_default().min(hint)
@@ -258,9 +298,12 @@ mod tests {
         assert_eq!(locks.writable("s", rtt), Writable::AfterPublish);
         locks.published("s");
         drop(publishing);
-        // Nothing learned yet: writes try at once.
-        assert_eq!(locks.writable("s", rtt), Writable::Now);
+        // Nothing learned yet: one write probes at once, the others wait
+        // for its answer; met by the lock, it probes again shortly.
+        assert_eq!(locks.writable("s", rtt), Writable::Probe);
+        assert_eq!(locks.writable("s", rtt), Writable::AfterProbe);
         locks.observe_write("s", t0, rtt, true);
+        assert_eq!(locks.after_refusal("s", ms(1000), rtt), PROBE_STEP);
         let later = t0 + TimeDelta::milliseconds(1000);
         locks.observe_write("s", later, rtt, false);
         // Halfway between 40 ms (locked) and 1,040 ms (clear) after the
