@@ -208,7 +208,7 @@ fn wire_shifts(week: &AgentWeek) -> Vec<model::Shift> {
         .map(|s| model::Shift {
             start_time: s.start,
             end_time: s.end,
-            activity: Some(s.activity.clone()),
+            activity: Some(s.activity.to_string()),
         })
         .collect()
 }

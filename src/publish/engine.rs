@@ -154,7 +154,8 @@ impl Engine {
             platform,
             schedule,
         };
-        let (mut ledger, run) = self.open_ledger(&ctx, &plan)?;
+        // The ledger takes the plan's weeks over, rather than a copy.
+        let (mut ledger, run) = self.open_ledger(&ctx, plan)?;
         let published = self.parts.store.published_hashes(&ctx.schedule.id)?;
         let outcome = match self.drive(&ctx, &mut ledger, &published).await {
             Ok(o) => o,
@@ -247,8 +248,17 @@ impl Engine {
     fn open_ledger(
         &self,
         ctx: &RunContext<'_>,
-        plan: &WeekPlan,
+        plan: WeekPlan,
     ) -> Result<(Ledger, Option<RunId>), StoreError> {
+        // Where each agent is in the file served the platform's preparation.
+        let WeekPlan {
+            agents,
+            source,
+            source_hash,
+            week_start,
+            lines,
+        } = plan;
+        drop(lines);
         let store = &self.parts.store;
         let schedule_id = &ctx.schedule.id;
         let start = |rows: Vec<AgentRow>, applied: Vec<String>, sink| {
@@ -261,11 +271,11 @@ impl Engine {
             Ledger::new(sink, schedule_id, rows, applied, progress)
         };
         if ctx.options.dry_run {
-            let ledger = start(Ledger::planned(&plan.agents), Vec::new(), Box::new(DryRun));
+            let ledger = start(Ledger::planned(agents), Vec::new(), Box::new(DryRun));
             return Ok((ledger, None));
         }
-        if let Some(open) = store.open_run(&ctx.target.name, plan.week_start)? {
-            if open.run.source_hash == plan.source_hash && open.run.schedule_id == *schedule_id {
+        if let Some(open) = store.open_run(&ctx.target.name, week_start)? {
+            if open.run.source_hash == source_hash && open.run.schedule_id == *schedule_id {
                 tracing::Span::current().record("run", open.run.id);
                 tracing::info!("resuming the unfinished run");
                 let sink = Box::new(StoreSink {
@@ -283,15 +293,9 @@ impl Engine {
                 self.parts.clock.now(),
             )?;
         }
-        let rows = Ledger::planned(&plan.agents);
-        let source = plan.source.display().to_string();
-        let new = self.new_run(
-            ctx.target,
-            ctx.options,
-            schedule_id,
-            &source,
-            &plan.source_hash,
-        );
+        let source = source.display().to_string();
+        let rows = Ledger::planned(agents);
+        let new = self.new_run(ctx.target, ctx.options, schedule_id, &source, &source_hash);
         let run = store.create_run(&new, &rows)?;
         tracing::Span::current().record("run", run);
         let sink = Box::new(StoreSink {

@@ -2,6 +2,7 @@
 //! one problem per mistake, each with its line.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use chrono::{NaiveDate, NaiveTime, TimeDelta};
 use chrono_tz::Tz;
@@ -20,6 +21,7 @@ fn time(s: &str) -> Option<NaiveTime> {
 /// One row as a shift in UTC, or its problems.
 fn shift(
     row: &Row<'_>,
+    activity: Arc<str>,
     week_start: NaiveDate,
     tz: Tz,
     dst: DstPolicy,
@@ -74,7 +76,7 @@ fn shift(
         (Ok(start), Ok(end)) if problems.is_empty() => Ok(Shift {
             start,
             end,
-            activity: row.activity.to_owned(),
+            activity,
         }),
         (from, to) => {
             problems.extend(from.err());
@@ -102,6 +104,8 @@ pub(super) struct WeekBuilder<'a> {
     /// Each unusable id once, at its first place (a JSON agent and its shifts).
     refused: BTreeSet<String>,
     lines: SourceLines,
+    /// Each activity once, shared by its shifts.
+    activities: BTreeSet<Arc<str>>,
 }
 
 impl<'a> WeekBuilder<'a> {
@@ -117,6 +121,7 @@ impl<'a> WeekBuilder<'a> {
             declared: BTreeMap::new(),
             refused: BTreeSet::new(),
             lines: SourceLines::default(),
+            activities: BTreeSet::new(),
         }
     }
 
@@ -149,6 +154,15 @@ impl<'a> WeekBuilder<'a> {
         self.weeks.entry(agent.to_owned()).or_default();
     }
 
+    fn activity(&mut self, name: &str) -> Arc<str> {
+        if let Some(known) = self.activities.get(name) {
+            return known.clone();
+        }
+        let new: Arc<str> = name.into();
+        self.activities.insert(new.clone());
+        new
+    }
+
     /// One shift as written.
     pub(super) fn row(&mut self, row: &Row<'_>) {
         self.check_id(row.agent, row.line);
@@ -160,7 +174,15 @@ impl<'a> WeekBuilder<'a> {
                 .activities
                 .insert(row.activity.to_owned(), row.line);
         }
-        match shift(row, self.week_start, self.tz, self.dst, self.target) {
+        let activity = self.activity(row.activity);
+        match shift(
+            row,
+            activity,
+            self.week_start,
+            self.tz,
+            self.dst,
+            self.target,
+        ) {
             Ok(s) => match self.weeks.get_mut(row.agent) {
                 Some(week) => week.push((s, row.line)),
                 None => {
