@@ -135,7 +135,7 @@ pub enum Refusal {
     },
     /// Found while writing, not before: too many of the run's writes
     /// answered that the platform does not know the agent.
-    #[error("schedule {schedule_id}: the platform does not know {unknown} of the {answered} agents written so far (first: {}): the source file's agent_id column holds other ids, or targets.{target}.schedule_id names another schedule; the run stopped writing and published nothing", .first.join(", "))]
+    #[error("schedule {schedule_id}: the platform does not know {unknown} of the {answered} agents written so far (first: {}): the source file's agent_id column holds other ids, or targets.{target}.schedule_id names another schedule; the run stopped writing and publishes nothing more", .first.join(", "))]
     UnknownAgents {
         target: String,
         schedule_id: String,

@@ -258,6 +258,25 @@ fn source_wait_keys_default_parse_and_are_located() {
 }
 
 #[test]
+fn max_source_bytes_defaults_to_64_mib_parses_and_is_located() {
+    let s = load(&write(VALID)).unwrap();
+    assert_eq!(s.targets["chicago"].max_source_bytes, 64 * 1024 * 1024);
+
+    let s = load(&write(&with(
+        "targets.chicago",
+        "max_source_bytes = 1048576",
+    )))
+    .unwrap();
+    assert_eq!(s.targets["chicago"].max_source_bytes, 1_048_576);
+
+    let key = "targets.chicago.max_source_bytes";
+    let (f, err) = errors(&with("targets.chicago", "max_source_bytes = 0"));
+    assert_line(&err, &file(&f), key, "out of range");
+    let (f, err) = errors(&with("targets.chicago", "max_source_bytes = \"64MB\""));
+    assert_line(&err, &file(&f), key, "expected an integer");
+}
+
+#[test]
 fn bad_cron() {
     let (f, err) = errors(&VALID.replace("0 6 * * 4", "0 25 * * 4"));
     assert_line(

@@ -89,6 +89,33 @@ async fn latest_outcome(url: &str) -> Option<String> {
     rows.first().map(|r| r.get(0))
 }
 
+/// The runs the store holds and the end of each replica's log, for a
+/// failure to explain itself.
+async fn what_happened(url: &str, cfg: &TestConfig, replicas: usize) -> String {
+    let runs = query(
+        url,
+        "SELECT id, outcome, coalesce(summary, '') FROM runs ORDER BY id",
+    )
+    .await;
+    let mut out = String::new();
+    for r in runs {
+        let (id, outcome, summary): (i64, String, String) = (r.get(0), r.get(1), r.get(2));
+        out.push_str(&format!(
+            "run {id} {outcome}: {}\n",
+            summary.lines().take(8).collect::<Vec<_>>().join(" | ")
+        ));
+    }
+    for i in 0..=replicas + 1 {
+        let log = std::fs::read_to_string(cfg.dir().join(format!("r{i}.log"))).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(15).collect();
+        out.push_str(&format!(
+            "--- r{i}.log, last lines:\n{}\n",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        ));
+    }
+    out
+}
+
 /// Polls `check` every 20 ms; gives up (failing the test) after `limit`
 /// tries, which only a hang reaches.
 async fn until<F: std::future::Future<Output = bool>>(
@@ -155,10 +182,19 @@ async fn kill_9_of_the_leader_at_random_points_the_standby_finishes_once() {
         }
         replicas.push(replica(&cfg, &url, &format!("r{}", kills + 1), None));
     }
-    until("the standby finishes the run", 30_000, || async {
-        latest_outcome(&url).await.as_deref() == Some("success")
-    })
-    .await;
+    let mut finished = false;
+    for _ in 0..6_000 {
+        finished = latest_outcome(&url).await.as_deref() == Some("success");
+        if finished {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        finished,
+        "the standby never finished the run:\n{}",
+        what_happened(&url, &cfg, kills).await
+    );
     for r in &replicas {
         signal(r, libc::SIGTERM);
     }

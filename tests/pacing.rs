@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::publishing::{assert_published_exactly, engine, scenario_for, spec, to_the_end, week};
+use common::publishing::{publish_exactly, scenario_for, spec};
 use common::TestConfig;
 use wfm_publisher::sim::WindowKind;
 
@@ -38,13 +38,7 @@ async fn refusals(kind: WindowKind, times: u32) -> usize {
         // More workers than the limit, so the budget, not the pool, paces.
         ("WFM_PUBLISHER__WORKERS__CONCURRENCY", "64"),
     ]);
-    let report = engine(&settings, wfm_publisher::clock::system())
-        .run(&settings.targets["chicago"], to_the_end(week()))
-        .await
-        .unwrap();
-    assert!(report.problems.is_empty(), "{:?}", report.problems);
-    assert_published_exactly(&sim, &spec);
-    let record = sim.record();
+    let record = publish_exactly(&sim, &spec, &settings).await;
     record.count_status(429) + record.count_status(403)
 }
 
@@ -64,4 +58,31 @@ async fn sliding_windows_at_and_above_the_advertised_limit() {
 async fn token_buckets_at_and_above_the_advertised_limit() {
     assert_eq!(refusals(WindowKind::TokenBucket, 1).await, 0);
     assert_eq!(refusals(WindowKind::TokenBucket, 2).await, 0);
+}
+
+/// The simple contract publishes the agents it names (500 a call), so the
+/// first batches go while later agents are still being written: in the
+/// order the platform received them, a publish comes before the last
+/// write. Every agent is still published exactly as planned, none before
+/// its write, and no publish overlaps another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishes_go_while_later_agents_are_written() {
+    let spec = spec(2_000, 0, Duration::from_secs(1));
+    let (sim, cfg) = common::publishing::sample_setup(&spec).await;
+    let record = publish_exactly(&sim, &spec, &cfg.settings()).await;
+    let accepted = |method: &str| {
+        let requests = record.requests.iter().enumerate();
+        requests
+            .filter(|(_, r)| r.method == method && r.path.starts_with("/api/") && r.status == 200)
+            .map(|(i, _)| i)
+            .collect::<Vec<_>>()
+    };
+    let (writes, publishes) = (accepted("PUT"), accepted("POST"));
+    assert_eq!(writes.len(), 2_000);
+    assert_eq!(publishes.len(), 4, "500 agents a publish");
+    assert!(
+        publishes[0] < *writes.last().unwrap(),
+        "the first publish went after every write"
+    );
+    assert_eq!(record.publish_conflicts, 0);
 }

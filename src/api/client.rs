@@ -16,6 +16,7 @@ use super::model::{
     AgentWeek, Entities, Organization, PublishResult, ScheduleInfo, Shift, Swap, SwapPage,
     SwapStatus, Template, WriteResult,
 };
+use super::publish_lock::PublishLocks;
 use super::retry;
 use super::scopes::{self, parse_scope_list, Operation};
 use super::stats::{ClientStats, StatsSnapshot};
@@ -44,6 +45,15 @@ struct Call {
     diagnose: bool,
 }
 
+/// What a call is to its schedule's publish lock.
+enum LockRole<'a> {
+    /// A write: waits for the lock, and tells what it met.
+    Write(&'a str),
+    /// A publish: holds writes back while it is in flight.
+    Publish(&'a str),
+    None,
+}
+
 impl Call {
     fn new(op: Operation, method: Method, segments: &[&str]) -> Self {
         Call {
@@ -59,6 +69,14 @@ impl Call {
 
     fn endpoint(&self) -> String {
         format!("{} /{}", self.method, self.segments.join("/"))
+    }
+
+    fn lock_role(&self) -> LockRole<'_> {
+        match (self.op, &self.subject.schedule_id) {
+            (Operation::WriteAgent, Some(s)) => LockRole::Write(s),
+            (Operation::Publish, Some(s)) => LockRole::Publish(s),
+            _ => LockRole::None,
+        }
     }
 }
 
@@ -130,6 +148,7 @@ struct Inner {
     waits: Waits,
     schedule_orgs: Mutex<HashMap<String, String>>,
     gate: std::sync::OnceLock<SendGate>,
+    publish_locks: PublishLocks,
 }
 
 /// What a client's calls go through, lent to another platform's call loop.
@@ -215,10 +234,11 @@ impl PlatformClient {
                 timeout: p.request_timeout,
                 trouble: Trouble::new(clock.clone()),
                 waits: Waits::default(),
-                clock,
                 stats,
                 schedule_orgs: Mutex::new(HashMap::new()),
                 gate: std::sync::OnceLock::new(),
+                publish_locks: PublishLocks::new(clock.clone()),
+                clock,
             }),
             run: None,
         })
@@ -576,6 +596,15 @@ impl PlatformClient {
                         elapsed_secs: elapsed.as_secs(),
                     });
                 }
+                // Kept until the write is answered, when it probes the lock.
+                let _probe = match call.lock_role() {
+                    LockRole::Write(schedule) => {
+                        let _waiting = i.waits.lock();
+                        let trip = i.throttle.round_trip();
+                        i.publish_locks.wait_writable(schedule, trip).await
+                    }
+                    _ => None,
+                };
                 i.throttle.acquire(attempt.bucket).await;
                 let token = {
                     let _waiting = i.waits.token();
@@ -585,7 +614,12 @@ impl PlatformClient {
                     return Err(PlatformError::Cancelled);
                 }
                 attempt.count += 1;
+                let publishing = match call.lock_role() {
+                    LockRole::Publish(schedule) => Some(i.publish_locks.publishing(schedule)),
+                    _ => None,
+                };
                 let (answer, body) = self.exchange(&call, &attempt, &token).await;
+                drop(publishing);
                 match self
                     .next_step(&call, &mut attempt, answer, &token, elapsed)
                     .await
@@ -653,6 +687,18 @@ impl PlatformClient {
             }
         }
         let classified = classify(status, &headers, &body);
+        let locked = matches!(classified, Classified::Locked { .. });
+        match call.lock_role() {
+            LockRole::Write(schedule) => {
+                let trip = i.throttle.round_trip();
+                i.publish_locks
+                    .observe_write(schedule, sent_at, trip, locked);
+            }
+            LockRole::Publish(schedule) if status.is_success() => {
+                i.publish_locks.published(schedule)
+            }
+            _ => {}
+        }
         (Answer { classified, hinted }, body)
     }
 
@@ -689,6 +735,13 @@ impl PlatformClient {
                 Step::Again
             }
             Classified::Locked { wait } => {
+                let wait = match call.lock_role() {
+                    LockRole::Write(schedule) => {
+                        let trip = i.throttle.round_trip();
+                        i.publish_locks.after_refusal(schedule, wait, trip)
+                    }
+                    _ => wait,
+                };
                 self.count(|s| &s.locked);
                 self.trouble().event(TroubleKind::Locked, &endpoint);
                 tracing::debug!(%endpoint, wait_ms = millis(wait), "schedule locked by a publish; waiting");

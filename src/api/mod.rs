@@ -6,6 +6,7 @@ pub(crate) mod classify;
 pub mod client;
 pub mod error;
 pub mod model;
+pub(crate) mod publish_lock;
 pub(crate) mod retry;
 pub mod scopes;
 pub mod stats;

@@ -203,6 +203,11 @@ impl Throttle {
         self.shortest_trip.fetch_min(nanos, Ordering::Relaxed);
     }
 
+    /// The shortest round trip seen (zero before the first).
+    pub fn round_trip(&self) -> Duration {
+        self.travel() * 2
+    }
+
     /// The one-way trip, estimated as half the shortest round trip seen.
     fn travel(&self) -> Duration {
         match self.shortest_trip.load(Ordering::Relaxed) {

@@ -486,6 +486,9 @@ fn target(
     let dst = section(t, r, "dst", dst);
     let source_wait = source_wait(t, r);
     let follow_symlinks = t.bool(r, "follow_symlinks").or(false);
+    let max_source_bytes = t
+        .integer(r, "max_source_bytes", 1, i64::MAX)
+        .or(crate::source::DEFAULT_MAX_SOURCE_BYTES);
     let (cron, parsed_cron) = cron?;
     allow_frequent?;
     Some(TargetSettings {
@@ -502,6 +505,7 @@ fn target(
         dst: dst?,
         source_wait: source_wait?,
         follow_symlinks: follow_symlinks?,
+        max_source_bytes: max_source_bytes?,
     })
 }
 

@@ -182,6 +182,8 @@ pub struct TargetSettings {
     /// could make the publisher read, and echo in its errors, any file the
     /// service can read.
     pub follow_symlinks: bool,
+    /// A week's file larger than this is refused before it is read.
+    pub max_source_bytes: u64,
 }
 
 /// What a Genesys Cloud target publishes into.

@@ -90,6 +90,18 @@ pub struct PublishBatch {
     pub refused: Vec<(String, Unpublished)>,
 }
 
+/// How a platform publishes, for the engine to place its publishes among
+/// the writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Publishing {
+    /// Written agents are published in calls of at most `batch` agents,
+    /// which may go while later agents are still being written.
+    Incremental { batch: usize },
+    /// One publish covers the whole schedule: it goes once every agent not
+    /// deferred has been written.
+    WholeSchedule,
+}
+
 /// One agent's week to write.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
@@ -111,6 +123,9 @@ pub trait Platform: Send + Sync {
     /// This view's statistics and what the platform's workers wait for
     /// now, for a run's progress.
     fn activity(&self) -> Activity;
+
+    /// Whether written agents can be published while others are written.
+    fn publishing(&self) -> Publishing;
 
     /// Whether a run could start now: the platform's credentials work.
     fn ready(&self) -> BoxFuture<'_, Result<(), PlatformError>>;

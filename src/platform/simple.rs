@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 use futures::stream::{BoxStream, StreamExt};
 use tokio_util::sync::CancellationToken;
 
-use super::{Outgoing, Platform, PublishBatch, Schedule, WriteOutcome};
+use super::{Outgoing, Platform, PublishBatch, Publishing, Schedule, WriteOutcome};
 use crate::api::model::{self, ScheduleInfo};
 use crate::api::scopes::PUBLICATION;
 use crate::api::stats::StatsSnapshot;
@@ -118,6 +118,15 @@ impl Platform for SimpleContract {
         self.client.activity()
     }
 
+    /// Each publish names its agents (CONTRACT §3), so the written ones go
+    /// while later ones are written; the client holds writes back while
+    /// the schedule's lock is held.
+    fn publishing(&self) -> Publishing {
+        Publishing::Incremental {
+            batch: PUBLISH_BATCH,
+        }
+    }
+
     fn ready(&self) -> BoxFuture<'_, Result<(), PlatformError>> {
         Box::pin(async move { self.client.tokens().probe().await.map(|_| ()) })
     }
@@ -206,7 +215,7 @@ fn wire_shifts(week: &AgentWeek) -> Vec<model::Shift> {
         .map(|s| model::Shift {
             start_time: s.start,
             end_time: s.end,
-            activity: Some(s.activity.clone()),
+            activity: Some(s.activity.to_string()),
         })
         .collect()
 }

@@ -23,7 +23,7 @@ use crate::api::PlatformError;
 use crate::clock::SharedClock;
 use crate::config::TargetSettings;
 use crate::plan::{ContentHash, Swap, SwapStatus};
-use crate::platform::{Outgoing, Platform, Schedule, WriteOutcome};
+use crate::platform::{Outgoing, Platform, PublishBatch, Publishing, Schedule, WriteOutcome};
 use crate::preflight::{self, Refusal};
 use crate::source::WeekPlan;
 use crate::store::{AgentRow, NewRun, Outcome, RunId, Store, StoreError};
@@ -171,7 +171,8 @@ impl Engine {
             platform,
             schedule,
         };
-        let (mut ledger, run) = self.open_ledger(&ctx, &plan)?;
+        // The ledger takes the plan's weeks over, rather than a copy.
+        let (mut ledger, run) = self.open_ledger(&ctx, plan)?;
         let published = self.parts.store.published_hashes(&ctx.schedule.id)?;
         let driven = match self.recover(&ctx, run).await {
             Ok(()) => self.drive(&ctx, &mut ledger, &published).await,
@@ -303,8 +304,17 @@ impl Engine {
     fn open_ledger(
         &self,
         ctx: &RunContext<'_>,
-        plan: &WeekPlan,
+        plan: WeekPlan,
     ) -> Result<(Ledger, Option<RunId>), StoreError> {
+        // Where each agent is in the file served the platform's preparation.
+        let WeekPlan {
+            agents,
+            source,
+            source_hash,
+            week_start,
+            lines,
+        } = plan;
+        drop(lines);
         let store = &self.parts.store;
         let schedule_id = &ctx.schedule.id;
         let start = |rows: Vec<AgentRow>, applied: Vec<String>, sink| {
@@ -317,12 +327,11 @@ impl Engine {
             Ledger::new(sink, schedule_id, rows, applied, progress)
         };
         if ctx.options.dry_run {
-            let ledger = start(Ledger::planned(&plan.agents), Vec::new(), Box::new(DryRun));
+            let ledger = start(Ledger::planned(agents), Vec::new(), Box::new(DryRun));
             return Ok((ledger, None));
         }
-        if let Some(open) = store.open_run(&ctx.target.name, plan.week_start)? {
-            let same =
-                open.run.source_hash == plan.source_hash && open.run.schedule_id == *schedule_id;
+        if let Some(open) = store.open_run(&ctx.target.name, week_start)? {
+            let same = open.run.source_hash == source_hash && open.run.schedule_id == *schedule_id;
             // A run that failed before it planned anything has nothing to resume.
             if same && !open.agents.is_empty() {
                 tracing::Span::current().record("run", open.run.id);
@@ -346,15 +355,9 @@ impl Engine {
                 self.parts.clock.now(),
             )?;
         }
-        let rows = Ledger::planned(&plan.agents);
-        let source = plan.source.display().to_string();
-        let new = self.new_run(
-            ctx.target,
-            ctx.options,
-            schedule_id,
-            &source,
-            &plan.source_hash,
-        );
+        let source = source.display().to_string();
+        let rows = Ledger::planned(agents);
+        let new = self.new_run(ctx.target, ctx.options, schedule_id, &source, &source_hash);
         let run = store.create_run(&new, &rows)?;
         tracing::Span::current().record("run", run);
         let sink = Box::new(StoreSink {
@@ -391,8 +394,7 @@ impl Engine {
         }
         loop {
             ledger.skip_unchanged(published)?;
-            self.write_planned(ctx, ledger, &mut unknown).await?;
-            self.publish_written(ctx, ledger).await?;
+            self.write_and_publish(ctx, ledger, &mut unknown).await?;
             let deferred = ledger.count(StateKind::Deferred);
             if cancel.is_cancelled() || (deferred > 0 && !ctx.options.wait) {
                 return Ok(Outcome::Running);
@@ -458,80 +460,147 @@ impl Engine {
         Ok(())
     }
 
-    async fn write_planned(
+    /// Writes the planned agents and publishes the written ones, as the
+    /// platform publishes: a batch as soon as one is written, while later
+    /// agents are still being written (the platform's client holds those
+    /// writes while the schedule is locked by the publish); or, for a
+    /// whole-schedule publish, once every agent not deferred is written.
+    /// One publish at a time; each agent's state is recorded before
+    /// anything that depends on it is sent.
+    async fn write_and_publish(
         &self,
         ctx: &RunContext<'_>,
         ledger: &mut Ledger,
         unknown: &mut UnknownAgents,
     ) -> Result<(), Halt> {
-        let todo: Vec<Outgoing> = ledger
-            .ids(StateKind::Planned)
-            .into_iter()
-            .filter_map(|agent_id| {
-                let week = ledger.get(&agent_id)?.week.clone();
-                Some(Outgoing { agent_id, week })
-            })
-            .collect();
-        if todo.is_empty() {
-            return Ok(());
-        }
-        ledger.phase(Phase::Writing);
-        let mut results = ctx
-            .platform
-            .write(&ctx.schedule, todo, self.parts.cancel.clone());
-        while let Some(result) = results.next().await {
-            let (agent, outcome) = result?;
-            // Dropping `results` stops the writes still in the air.
-            let stop = unknown.record(&agent, &outcome, &ctx.target.name, &ctx.schedule.id);
-            let event = match outcome {
-                WriteOutcome::Written => Event::Written,
-                WriteOutcome::Held { swap_id } => Event::Held { swap_id },
-                WriteOutcome::Refused(why) => {
-                    tracing::warn!(%agent, error = %why, "agent's week refused");
-                    Event::Refused(why)
+        let cancel = &self.parts.cancel;
+        let todo = planned(ledger);
+        let mut writes = (!todo.is_empty()).then(|| {
+            ledger.phase(Phase::Writing);
+            ctx.platform.write(&ctx.schedule, todo, cancel.clone())
+        });
+        let mut publishes = None;
+        loop {
+            if publishes.is_none() && !cancel.is_cancelled() {
+                let writing = writes.is_some();
+                if let Some(agents) = next_publish(ledger, ctx.platform.publishing(), writing) {
+                    if !writing {
+                        ledger.phase(Phase::Publishing);
+                    }
+                    publishes = Some(ctx.platform.publish(&ctx.schedule, agents, cancel.clone()));
                 }
-            };
-            ledger.apply(vec![(agent, event)])?;
-            if let Some(refusal) = stop {
-                return Err(Halt::Refused(refusal));
+            }
+            if writes.is_none() && publishes.is_none() {
+                return Ok(());
+            }
+            tokio::select! {
+                w = next_of(&mut writes), if writes.is_some() => match w {
+                    Some(w) => {
+                        let (agent, outcome) = w?;
+                        let stop = unknown.record(&agent, &outcome, &ctx.target.name, &ctx.schedule.id);
+                        record_write(ledger, (agent, outcome))?;
+                        // Dropping the streams stops what is still in the air.
+                        if let Some(refusal) = stop {
+                            return Err(Halt::Refused(refusal));
+                        }
+                    }
+                    None => writes = None,
+                },
+                p = next_of(&mut publishes), if publishes.is_some() => match p {
+                    Some(batch) => record_publish(ledger, batch?)?,
+                    None => publishes = None,
+                },
             }
         }
-        Ok(())
     }
+}
 
-    async fn publish_written(&self, ctx: &RunContext<'_>, ledger: &mut Ledger) -> Result<(), Halt> {
-        let written = ledger.ids(StateKind::Written);
-        if written.is_empty() {
-            return Ok(());
-        }
-        ledger.phase(Phase::Publishing);
-        let mut batches = ctx
-            .platform
-            .publish(&ctx.schedule, written, self.parts.cancel.clone());
-        while let Some(batch) = batches.next().await {
-            let batch = batch?;
-            metrics::counter!("wfm_agents_published_total").increment(batch.published.len() as u64);
-            let events = batch
-                .published
+/// The planned agents' weeks, to write, in an order spread over the ids
+/// (see [`spread`]).
+fn planned(ledger: &Ledger) -> Vec<Outgoing> {
+    let mut todo: Vec<Outgoing> = ledger
+        .ids(StateKind::Planned)
+        .into_iter()
+        .filter_map(|agent_id| {
+            let week = ledger.get(&agent_id)?.week.clone();
+            Some(Outgoing { agent_id, week })
+        })
+        .collect();
+    todo.sort_by(|a, b| spread(&a.agent_id).cmp(&spread(&b.agent_id)));
+    todo
+}
+
+/// A key that orders ids as if at random, the same way every time: the
+/// first answers are then a fair sample of the week, so that the share of
+/// unknown agents among them (`unknown.rs`) is the whole file's, not that
+/// of ids that sort first (new hires with a prefix of their own, say).
+fn spread(agent_id: &str) -> (u64, &str) {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    agent_id.hash(&mut h);
+    (h.finish(), agent_id)
+}
+
+/// The agents the next publish takes, if it is time for one: a full batch
+/// while writes go on, whatever is written once they are over.
+fn next_publish(ledger: &Ledger, publishing: Publishing, writing: bool) -> Option<Vec<String>> {
+    let written = ledger.count(StateKind::Written);
+    match publishing {
+        _ if written == 0 => None,
+        Publishing::Incremental { batch } if writing => (written >= batch).then(|| {
+            ledger
+                .ids(StateKind::Written)
                 .into_iter()
-                .map(|a| (a, Event::Published))
-                .chain(
-                    batch
-                        .held
-                        .into_iter()
-                        .map(|(a, swap_id)| (a, Event::Held { swap_id })),
-                )
-                .chain(
-                    batch
-                        .refused
-                        .into_iter()
-                        .map(|(a, why)| (a, Event::Refused(why))),
-                )
-                .collect();
-            ledger.apply(events)?;
-        }
-        Ok(())
+                .take(batch)
+                .collect()
+        }),
+        Publishing::WholeSchedule if writing => None,
+        _ => Some(ledger.ids(StateKind::Written)),
     }
+}
+
+/// The next item of a stream that may be over already.
+async fn next_of<S: futures::Stream + Unpin>(stream: &mut Option<S>) -> Option<S::Item> {
+    match stream {
+        Some(s) => s.next().await,
+        None => None,
+    }
+}
+
+fn record_write(ledger: &mut Ledger, (agent, outcome): (String, WriteOutcome)) -> Result<(), Halt> {
+    let event = match outcome {
+        WriteOutcome::Written => Event::Written,
+        WriteOutcome::Held { swap_id } => Event::Held { swap_id },
+        WriteOutcome::Refused(why) => {
+            tracing::warn!(%agent, error = %why, "agent's week refused");
+            Event::Refused(why)
+        }
+    };
+    ledger.apply(vec![(agent, event)])?;
+    Ok(())
+}
+
+fn record_publish(ledger: &mut Ledger, batch: PublishBatch) -> Result<(), Halt> {
+    metrics::counter!("wfm_agents_published_total").increment(batch.published.len() as u64);
+    let events = batch
+        .published
+        .into_iter()
+        .map(|a| (a, Event::Published))
+        .chain(
+            batch
+                .held
+                .into_iter()
+                .map(|(a, swap_id)| (a, Event::Held { swap_id })),
+        )
+        .chain(
+            batch
+                .refused
+                .into_iter()
+                .map(|(a, why)| (a, Event::Refused(why))),
+        )
+        .collect();
+    ledger.apply(events)?;
+    Ok(())
 }
 
 /// Applies a decided swap to the ledger: the weeks it gives its agents, or
@@ -651,4 +720,29 @@ pub fn deferral_deadline(target: &TargetSettings, week: NaiveDate) -> DateTime<U
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or_else(|| week.and_hms_opt(0, 0, 0).expect("midnight").and_utc());
     start - TimeDelta::from_std(target.deferral.deadline).unwrap_or(TimeDelta::zero())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spread;
+
+    #[test]
+    fn writes_go_in_an_order_spread_over_the_ids() {
+        // 25 ids that sort first among 1,000: written first, they would
+        // be 25 unknown agents in a row and stop the run.
+        let mut ids: Vec<String> = (0..25).map(|i| format!("aaa-{i:02}")).collect();
+        ids.extend((0..975).map(|i| format!("emp-{i:04}")));
+        ids.sort_by(|a, b| spread(a).cmp(&spread(b)));
+        let early = ids[..200]
+            .iter()
+            .filter(|id| id.starts_with("aaa-"))
+            .count();
+        assert!(
+            early < 20,
+            "{early} of the first 200 writes are the 25 ids that sort first"
+        );
+        let mut again = ids.clone();
+        again.sort_by(|a, b| spread(a).cmp(&spread(b)));
+        assert_eq!(ids, again, "the same order every time");
+    }
 }

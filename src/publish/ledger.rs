@@ -69,8 +69,12 @@ impl Sink for DryRun {
 pub struct Ledger {
     sink: Box<dyn Sink>,
     schedule_id: String,
-    agents: BTreeMap<String, AgentRow>,
-    by_state: BTreeMap<StateKind, BTreeSet<String>>,
+    /// Every agent's row, sorted by agent id and found by binary search:
+    /// at 50,000 agents, a map keyed by a copy of each id, and a copy of
+    /// every row while the map was built, were a fifth of the run's memory.
+    agents: Vec<AgentRow>,
+    /// Where each state's agents are in `agents`.
+    by_state: BTreeMap<StateKind, BTreeSet<usize>>,
     applied: BTreeSet<String>,
     /// Agents this run found already published with the same content.
     unchanged: usize,
@@ -81,21 +85,19 @@ impl Ledger {
     pub fn new(
         sink: Box<dyn Sink>,
         schedule_id: &str,
-        rows: Vec<AgentRow>,
+        mut rows: Vec<AgentRow>,
         applied: impl IntoIterator<Item = String>,
         progress: Arc<dyn Progress>,
     ) -> Self {
-        let mut by_state: BTreeMap<StateKind, BTreeSet<String>> = BTreeMap::new();
-        for r in &rows {
-            by_state
-                .entry(r.state.kind())
-                .or_default()
-                .insert(r.agent_id.clone());
+        rows.sort_unstable_by(|a, b| a.agent_id.cmp(&b.agent_id));
+        let mut by_state: BTreeMap<StateKind, BTreeSet<usize>> = BTreeMap::new();
+        for (i, r) in rows.iter().enumerate() {
+            by_state.entry(r.state.kind()).or_default().insert(i);
         }
         let ledger = Ledger {
             sink,
             schedule_id: schedule_id.to_owned(),
-            agents: rows.into_iter().map(|r| (r.agent_id.clone(), r)).collect(),
+            agents: rows,
             by_state,
             applied: applied.into_iter().collect(),
             unchanged: 0,
@@ -106,16 +108,22 @@ impl Ledger {
     }
 
     /// The rows of a run that starts: every agent planned.
-    pub fn planned(plan: &BTreeMap<String, AgentWeek>) -> Vec<AgentRow> {
-        plan.iter()
-            .map(|(agent, week)| AgentRow {
-                agent_id: agent.clone(),
-                week: week.clone(),
+    pub fn planned(plan: BTreeMap<String, AgentWeek>) -> Vec<AgentRow> {
+        plan.into_iter()
+            .map(|(agent_id, week)| AgentRow {
+                agent_id,
+                week,
                 state: AgentState::Planned,
                 was_deferred: false,
                 trade: None,
             })
             .collect()
+    }
+
+    fn index(&self, agent: &str) -> Option<usize> {
+        self.agents
+            .binary_search_by(|r| r.agent_id.as_str().cmp(agent))
+            .ok()
     }
 
     pub fn agent_count(&self) -> usize {
@@ -130,16 +138,16 @@ impl Ledger {
     pub fn ids(&self, kind: StateKind) -> Vec<String> {
         self.by_state
             .get(&kind)
-            .map(|s| s.iter().cloned().collect())
+            .map(|s| s.iter().map(|&i| self.agents[i].agent_id.clone()).collect())
             .unwrap_or_default()
     }
 
     pub fn get(&self, agent: &str) -> Option<&AgentRow> {
-        self.agents.get(agent)
+        self.index(agent).map(|i| &self.agents[i])
     }
 
     pub fn rows(&self) -> impl Iterator<Item = &AgentRow> {
-        self.agents.values()
+        self.agents.iter()
     }
 
     pub fn is_applied(&self, swap_id: &str) -> bool {
@@ -189,7 +197,7 @@ impl Ledger {
         let same: Vec<(String, Event)> = self
             .ids(StateKind::Planned)
             .into_iter()
-            .filter(|a| published.get(a) == Some(self.agents[a].week.hash()))
+            .filter(|a| self.get(a).map(|r| r.week.hash()) == published.get(a))
             .map(|a| (a, Event::Unchanged))
             .collect();
         if same.is_empty() {
@@ -207,10 +215,9 @@ impl Ledger {
             .collect();
         let events: Vec<(String, Event)> = weeks
             .values()
-            .filter(|t| self.agents.contains_key(&t.agent_id))
-            .map(|t| {
-                let changed = self.agents[&t.agent_id].week.hash() != t.week.hash();
-                (t.agent_id.clone(), Event::Replanned { changed })
+            .filter_map(|t| {
+                let changed = self.get(&t.agent_id)?.week.hash() != t.week.hash();
+                Some((t.agent_id.clone(), Event::Replanned { changed }))
             })
             .collect();
         let rows = self.next_rows(&events, |agent| weeks.get(agent))?;
@@ -222,7 +229,7 @@ impl Ledger {
     pub fn refuse_trade(&mut self, swap: &Swap, why: Unpublished) -> Result<(), LedgerError> {
         let events: Vec<(String, Event)> = [&swap.requester.agent_id, &swap.recipient.agent_id]
             .into_iter()
-            .filter(|a| self.agents.contains_key(*a))
+            .filter(|a| self.get(a).is_some())
             .map(|a| (a.clone(), Event::Refused(why.clone())))
             .collect();
         let rows = self.next_rows(&events, |_| None)?;
@@ -248,7 +255,7 @@ impl Ledger {
     ) -> Result<Vec<AgentRow>, LedgerError> {
         let mut rows = Vec::with_capacity(events.len());
         for (agent, event) in events {
-            let Some(row) = self.agents.get(agent) else {
+            let Some(row) = self.get(agent) else {
                 continue;
             };
             let state = lifecycle::transition(agent, &row.state, event)?;
@@ -269,20 +276,18 @@ impl Ledger {
     fn commit(&mut self, rows: Vec<AgentRow>) {
         let moved = !rows.is_empty();
         for row in rows {
-            let before = self.agents[&row.agent_id].state.kind();
+            // Every row of `next_rows` is one of the ledger's.
+            let Some(i) = self.index(&row.agent_id) else {
+                continue;
+            };
+            let before = self.agents[i].state.kind();
             let after = row.state.kind();
             self.count_metrics(before, &row.state);
             if before != after {
-                self.by_state
-                    .entry(before)
-                    .or_default()
-                    .remove(&row.agent_id);
-                self.by_state
-                    .entry(after)
-                    .or_default()
-                    .insert(row.agent_id.clone());
+                self.by_state.entry(before).or_default().remove(&i);
+                self.by_state.entry(after).or_default().insert(i);
             }
-            self.agents.insert(row.agent_id.clone(), row);
+            self.agents[i] = row;
         }
         if moved {
             self.progress.update(self.counts());

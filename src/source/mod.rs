@@ -9,6 +9,7 @@ pub mod wait;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
@@ -17,6 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{DstPolicy, SourceFormat, TargetSettings};
 use crate::plan::AgentWeek;
+use validate::WeekBuilder;
 
 pub use local_time::to_utc;
 
@@ -37,23 +39,6 @@ pub struct WeekPlan {
 pub struct SourceLines {
     pub agents: BTreeMap<String, Option<usize>>,
     pub activities: BTreeMap<String, Option<usize>>,
-}
-
-impl SourceLines {
-    fn of(parsed: &Parsed) -> Self {
-        let mut lines = SourceLines::default();
-        for (agent, line) in &parsed.agents {
-            lines.agents.entry(agent.clone()).or_insert(*line);
-        }
-        for row in &parsed.rows {
-            lines.agents.entry(row.agent.clone()).or_insert(row.line);
-            lines
-                .activities
-                .entry(row.activity.clone())
-                .or_insert(row.line);
-        }
-        lines
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,69 +101,149 @@ impl fmt::Display for SourceError {
 }
 
 /// One shift as written in the file, before any checking.
-#[derive(Debug, Clone)]
-struct Row {
+#[derive(Debug, Clone, Copy)]
+struct Row<'r> {
     line: Option<usize>,
-    /// Where in a JSON file, e.g. `agents[3].shifts[1]`; empty for CSV.
-    place: String,
-    agent: String,
-    date: String,
-    start: String,
-    end: String,
-    activity: String,
+    /// Where in a JSON file, e.g. `agents[3].shifts[1]: `; empty for CSV.
+    place: &'r str,
+    agent: &'r str,
+    date: &'r str,
+    start: &'r str,
+    end: &'r str,
+    activity: &'r str,
 }
 
-/// What a file says, before checking: its shifts, and (JSON) the agents it
-/// lists, which may have no shifts at all.
-#[derive(Debug, Default)]
-struct Parsed {
-    rows: Vec<Row>,
-    agents: Vec<(String, Option<usize>)>,
-}
+/// The size over which a week's file is not read, unless the target says
+/// otherwise (`targets.NAME.max_source_bytes`).
+pub const DEFAULT_MAX_SOURCE_BYTES: u64 = 64 * 1024 * 1024;
 
-/// Reads `target`'s file for the week starting on `week_start`.
+/// Reads `target`'s file for the week starting on `week_start`, a row at a
+/// time: memory follows the week's plan, not the file's size.
 pub fn load_week(target: &TargetSettings, week_start: NaiveDate) -> Result<WeekPlan, SourceError> {
     let path = target.source.path_for(week_start);
-    if let Some(message) = not_a_plain_file(&path, target) {
-        return Err(SourceError::new(vec![SourceProblem {
-            file: path,
-            line: None,
-            message,
-        }]));
-    }
-    let bytes = std::fs::read(&path).map_err(|e| SourceError {
-        problems: vec![SourceProblem {
-            file: path.clone(),
-            line: None,
-            message: match e.kind() {
-                std::io::ErrorKind::NotFound => format!(
-                    "the week's source file does not exist: put it there, or fix targets.{}.source",
-                    target.name
-                ),
-                _ if passes(&e) => format!(
-                    "cannot read the week's source file now ({e}): the machine is short of a resource; the run is tried again"
-                ),
-                _ => format!("cannot read the week's source file: {e}"),
-            },
-        }],
-        transient: passes(&e),
-    })?;
-    let text = String::from_utf8(bytes).map_err(|e| {
+    let refuse = |message: String| {
         SourceError::new(vec![SourceProblem {
             file: path.clone(),
             line: None,
-            message: format!("not UTF-8 text: {e}"),
+            message,
         }])
+    };
+    if let Some(message) = not_a_plain_file(&path, target) {
+        return Err(refuse(message));
+    }
+    let file = std::fs::File::open(&path).map_err(|e| SourceError {
+        transient: passes(&e),
+        ..refuse(match e.kind() {
+            std::io::ErrorKind::NotFound => format!(
+                "the week's source file does not exist: put it there, or fix targets.{}.source",
+                target.name
+            ),
+            _ if passes(&e) => format!(
+                "cannot read the week's source file now ({e}): the machine is short of a resource; the run is tried again"
+            ),
+            _ => format!("cannot read the week's source file: {e}"),
+        })
     })?;
-    parse_week(
-        &text,
-        &path,
-        target.source.format,
+    let limit = target.max_source_bytes;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if size > limit {
+        return Err(refuse(too_big(size, limit, &target.name)));
+    }
+    // The file may grow after it was measured: never more than the limit
+    // is read, and a file found longer is refused all the same.
+    let input = Tally::new(file.take(limit + 1));
+    let read = Reading {
+        origin: &path,
+        format: target.source.format,
         week_start,
-        target.time_zone,
-        target.dst,
-        &target.name,
+        tz: target.time_zone,
+        dst: target.dst,
+        target: &target.name,
+    };
+    let (result, bytes) = read.week(input);
+    if bytes > limit {
+        return Err(refuse(too_big(bytes, limit, &target.name)));
+    }
+    result
+}
+
+fn too_big(size: u64, limit: u64, target: &str) -> String {
+    format!(
+        "is {size} bytes, over the limit of {limit} (targets.{target}.max_source_bytes): not read; raise targets.{target}.max_source_bytes if a week really is this large"
     )
+}
+
+/// A reader that hashes and counts every byte it passes on.
+struct Tally<R> {
+    inner: R,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<R> Tally<R> {
+    fn new(inner: R) -> Self {
+        Tally {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for Tally<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+/// One week's file, and how to read it.
+struct Reading<'a> {
+    origin: &'a Path,
+    format: SourceFormat,
+    week_start: NaiveDate,
+    tz: Tz,
+    dst: DstPolicy,
+    target: &'a str,
+}
+
+impl Reading<'_> {
+    fn problem(&self, (line, message): (Option<usize>, String)) -> SourceProblem {
+        SourceProblem {
+            file: self.origin.to_path_buf(),
+            line,
+            message,
+        }
+    }
+
+    /// Reads every row of `input` into a week, then the rest of `input`,
+    /// so that the hash is the whole file's. Returns the week, and how many
+    /// bytes were read.
+    fn week<R: Read>(&self, input: Tally<R>) -> (Result<WeekPlan, SourceError>, u64) {
+        let mut week = WeekBuilder::new(self.week_start, self.tz, self.dst, self.target);
+        let mut input = match self.format {
+            SourceFormat::Csv => csv::read(input, &mut week),
+            SourceFormat::Json => json::read(BufReader::new(input), &mut week).into_inner(),
+        };
+        if let Err(e) = std::io::copy(&mut input, &mut std::io::sink()) {
+            week.unreadable(None, format!("cannot read the week's source file: {e}"));
+        }
+        let result = match week.finish() {
+            Ok((agents, lines)) => Ok(WeekPlan {
+                lines,
+                week_start: self.week_start,
+                source: self.origin.to_path_buf(),
+                source_hash: hex::encode(input.hasher.finalize()),
+                agents,
+            }),
+            Err(problems) => Err(SourceError::new(
+                problems.into_iter().map(|p| self.problem(p)).collect(),
+            )),
+        };
+        (result, input.bytes)
+    }
 }
 
 /// Why `path` is not read as a week: a symbolic link (unless the target
@@ -206,37 +271,13 @@ pub fn parse_week(
     dst: DstPolicy,
     target: &str,
 ) -> Result<WeekPlan, SourceError> {
-    let problem = |line: Option<usize>, message: String| SourceProblem {
-        file: origin.to_path_buf(),
-        line,
-        message,
-    };
-    let parsed = match format {
-        SourceFormat::Csv => csv::parse(text),
-        SourceFormat::Json => json::parse(text),
-    }
-    .map_err(|problems| {
-        SourceError::new(
-            problems
-                .into_iter()
-                .map(|(line, m)| problem(line, m))
-                .collect(),
-        )
-    })?;
-    let agents = validate::week(&parsed, week_start, tz, dst, target).map_err(|problems| {
-        SourceError::new(
-            problems
-                .into_iter()
-                .map(|(line, m)| problem(line, m))
-                .collect(),
-        )
-    })?;
-    let lines = SourceLines::of(&parsed);
-    Ok(WeekPlan {
-        lines,
+    let read = Reading {
+        origin,
+        format,
         week_start,
-        source: origin.to_path_buf(),
-        source_hash: hex::encode(Sha256::digest(text.as_bytes())),
-        agents,
-    })
+        tz,
+        dst,
+        target,
+    };
+    read.week(Tally::new(text.as_bytes())).0
 }

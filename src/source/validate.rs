@@ -2,12 +2,13 @@
 //! one problem per mistake, each with its line.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use chrono::{NaiveDate, NaiveTime, TimeDelta};
 use chrono_tz::Tz;
 
 use super::local_time::to_utc;
-use super::{Parsed, Row};
+use super::{Row, SourceLines};
 use crate::config::DstPolicy;
 use crate::echo::echo;
 use crate::plan::{AgentWeek, Shift};
@@ -20,7 +21,8 @@ fn time(s: &str) -> Option<NaiveTime> {
 
 /// One row as a shift in UTC, or its problems.
 fn shift(
-    row: &Row,
+    row: &Row<'_>,
+    activity: Arc<str>,
     week_start: NaiveDate,
     tz: Tz,
     dst: DstPolicy,
@@ -34,25 +36,25 @@ fn shift(
     if row.activity.is_empty() {
         problems.push(format!("{at}activity is empty"));
     }
-    let date = NaiveDate::parse_from_str(&row.date, "%Y-%m-%d").ok();
+    let date = NaiveDate::parse_from_str(row.date, "%Y-%m-%d").ok();
     if date.is_none() {
         problems.push(format!(
             "{at}date {} is not a date like 2026-11-30",
-            echo(&row.date)
+            echo(row.date)
         ));
     }
-    let start = time(&row.start);
+    let start = time(row.start);
     if start.is_none() {
         problems.push(format!(
             "{at}start {} is not a time like 08:00",
-            echo(&row.start)
+            echo(row.start)
         ));
     }
-    let end = time(&row.end);
+    let end = time(row.end);
     if end.is_none() {
         problems.push(format!(
             "{at}end {} is not a time like 16:00",
-            echo(&row.end)
+            echo(row.end)
         ));
     }
     let last_day = week_start + TimeDelta::days(6);
@@ -78,7 +80,7 @@ fn shift(
         (Ok(start), Ok(end)) if problems.is_empty() => Ok(Shift {
             start,
             end,
-            activity: row.activity.clone(),
+            activity,
         }),
         (from, to) => {
             problems.extend(from.err());
@@ -88,83 +90,159 @@ fn shift(
     }
 }
 
-pub(super) fn week(
-    parsed: &Parsed,
+/// A week built row by row as the file is read, so that memory follows
+/// the plan, not the file: each row becomes a shift (or its problems) at
+/// once, and only the shifts are kept.
+pub(super) struct WeekBuilder<'a> {
     week_start: NaiveDate,
     tz: Tz,
     dst: DstPolicy,
-    target: &str,
-) -> Result<BTreeMap<String, AgentWeek>, Problems> {
-    let mut problems = Problems::new();
-    let mut weeks: BTreeMap<String, Vec<(Shift, Option<usize>)>> = BTreeMap::new();
-    let mut declared: BTreeMap<&str, Option<usize>> = BTreeMap::new();
-    // Each unusable id once, at its first place (a JSON agent and its shifts).
-    let mut refused = BTreeSet::new();
-    let mut check_id = |agent: &str, line: Option<usize>, problems: &mut Problems| {
+    target: &'a str,
+    /// What the file's syntax got wrong: when there is any, it is all that
+    /// is reported, the rows being unreliable.
+    unreadable: Problems,
+    problems: Problems,
+    weeks: BTreeMap<String, Vec<(Shift, Option<usize>)>>,
+    /// The agents a JSON file lists, with their line.
+    declared: BTreeMap<String, Option<usize>>,
+    /// Each unusable id once, at its first place (a JSON agent and its shifts).
+    refused: BTreeSet<String>,
+    lines: SourceLines,
+    /// Each activity once, shared by its shifts.
+    activities: BTreeSet<Arc<str>>,
+}
+
+impl<'a> WeekBuilder<'a> {
+    pub(super) fn new(week_start: NaiveDate, tz: Tz, dst: DstPolicy, target: &'a str) -> Self {
+        WeekBuilder {
+            week_start,
+            tz,
+            dst,
+            target,
+            unreadable: Problems::new(),
+            problems: Problems::new(),
+            weeks: BTreeMap::new(),
+            declared: BTreeMap::new(),
+            refused: BTreeSet::new(),
+            lines: SourceLines::default(),
+            activities: BTreeSet::new(),
+        }
+    }
+
+    /// The file cannot be read as rows at `line`.
+    pub(super) fn unreadable(&mut self, line: Option<usize>, message: String) {
+        self.unreadable.push((line, message));
+    }
+
+    fn check_id(&mut self, agent: &str, line: Option<usize>) {
         if let Some(problem) = crate::plan::path_id_problem(agent) {
-            if refused.insert(agent.to_owned()) {
-                problems.push((line, format!("agent {problem}")));
+            if self.refused.insert(agent.to_owned()) {
+                self.problems.push((line, format!("agent {problem}")));
             }
         }
-    };
-    for (agent, line) in &parsed.agents {
-        check_id(agent, *line, &mut problems);
+    }
+
+    /// An agent a JSON file lists, which may have no shifts.
+    pub(super) fn agent(&mut self, agent: &str, line: Option<usize>) {
+        self.check_id(agent, line);
         if agent.is_empty() {
-            problems.push((*line, "agentId is empty".into()));
-        } else if let Some(first) = declared.insert(agent, *line) {
+            self.problems.push((line, "agentId is empty".into()));
+        } else if let Some(first) = self.declared.insert(agent.to_owned(), line) {
             let first = first.map_or("above".to_owned(), |l| format!("on line {l}"));
-            problems.push((
-                *line,
+            self.problems.push((
+                line,
                 format!("agent {} is listed twice (first {first})", echo(agent)),
             ));
         }
-        weeks.entry(agent.clone()).or_default();
+        self.lines.agents.entry(agent.to_owned()).or_insert(line);
+        self.weeks.entry(agent.to_owned()).or_default();
     }
-    for row in &parsed.rows {
-        check_id(&row.agent, row.line, &mut problems);
-        match shift(row, week_start, tz, dst, target) {
-            Ok(s) => weeks
-                .entry(row.agent.clone())
-                .or_default()
-                .push((s, row.line)),
-            Err(ps) => problems.extend(ps.into_iter().map(|p| (row.line, p))),
+
+    fn activity(&mut self, name: &str) -> Arc<str> {
+        if let Some(known) = self.activities.get(name) {
+            return known.clone();
+        }
+        let new: Arc<str> = name.into();
+        self.activities.insert(new.clone());
+        new
+    }
+
+    /// One shift as written.
+    pub(super) fn row(&mut self, row: &Row<'_>) {
+        self.check_id(row.agent, row.line);
+        if !self.lines.agents.contains_key(row.agent) {
+            self.lines.agents.insert(row.agent.to_owned(), row.line);
+        }
+        if !self.lines.activities.contains_key(row.activity) {
+            self.lines
+                .activities
+                .insert(row.activity.to_owned(), row.line);
+        }
+        let activity = self.activity(row.activity);
+        match shift(
+            row,
+            activity,
+            self.week_start,
+            self.tz,
+            self.dst,
+            self.target,
+        ) {
+            Ok(s) => match self.weeks.get_mut(row.agent) {
+                Some(week) => week.push((s, row.line)),
+                None => {
+                    self.weeks.insert(row.agent.to_owned(), vec![(s, row.line)]);
+                }
+            },
+            Err(ps) => self.problems.extend(ps.into_iter().map(|p| (row.line, p))),
         }
     }
-    for (agent, shifts) in &mut weeks {
-        shifts.sort_by_key(|(s, _)| s.start);
-        for pair in shifts.windows(2) {
-            let ((a, a_line), (b, b_line)) = (&pair[0], &pair[1]);
-            if b.start < a.end {
-                let other = a_line.map_or(String::new(), |l| format!(" on line {l}"));
-                problems.push((
-                    *b_line,
-                    format!(
-                        "{}'s shift from {} overlaps the one from {}{other}",
-                        echo(agent),
-                        b.start.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
-                        a.start.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
-                    ),
-                ));
-            }
+
+    /// Every agent's week, or every problem, by line.
+    pub(super) fn finish(mut self) -> Result<(BTreeMap<String, AgentWeek>, SourceLines), Problems> {
+        if !self.unreadable.is_empty() {
+            return Err(self.unreadable);
+        }
+        for (agent, shifts) in &mut self.weeks {
+            overlaps(agent, shifts, self.tz, &mut self.problems);
+        }
+        if self.weeks.is_empty() && self.problems.is_empty() {
+            self.problems.push((
+                None,
+                "no agents and no shifts: an empty week publishes nothing".into(),
+            ));
+        }
+        if !self.problems.is_empty() {
+            self.problems.sort_by_key(|(line, _)| *line);
+            return Err(self.problems);
+        }
+        let weeks = self
+            .weeks
+            .into_iter()
+            .map(|(a, shifts)| {
+                let week = AgentWeek::new(shifts.into_iter().map(|(s, _)| s).collect());
+                (a, week)
+            })
+            .collect();
+        Ok((weeks, self.lines))
+    }
+}
+
+/// Sorts an agent's shifts and reports each that overlaps the one before.
+fn overlaps(agent: &str, shifts: &mut [(Shift, Option<usize>)], tz: Tz, problems: &mut Problems) {
+    shifts.sort_by_key(|(s, _)| s.start);
+    for pair in shifts.windows(2) {
+        let ((a, a_line), (b, b_line)) = (&pair[0], &pair[1]);
+        if b.start < a.end {
+            let other = a_line.map_or(String::new(), |l| format!(" on line {l}"));
+            problems.push((
+                *b_line,
+                format!(
+                    "{}'s shift from {} overlaps the one from {}{other}",
+                    echo(agent),
+                    b.start.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
+                    a.start.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
+                ),
+            ));
         }
     }
-    if weeks.is_empty() && problems.is_empty() {
-        problems.push((
-            None,
-            "no agents and no shifts: an empty week publishes nothing".into(),
-        ));
-    }
-    if !problems.is_empty() {
-        problems.sort_by_key(|(line, _)| *line);
-        return Err(problems);
-    }
-    Ok(weeks
-        .into_iter()
-        .map(|(a, shifts)| {
-            (
-                a,
-                AgentWeek::new(shifts.into_iter().map(|(s, _)| s).collect()),
-            )
-        })
-        .collect())
 }

@@ -144,11 +144,13 @@ fn stamp(path: &Path) -> Option<Stamp> {
     })
 }
 
-/// Hex SHA-256 of the file's bytes; None if it cannot be read (gone again).
+/// Hex SHA-256 of the file's bytes, read a buffer at a time (a week's
+/// file may be large); None if it cannot be read (gone again).
 pub fn content_hash(path: &Path) -> Option<String> {
-    std::fs::read(path)
-        .ok()
-        .map(|bytes| hex::encode(Sha256::digest(bytes)))
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).ok()?;
+    Some(hex::encode(hasher.finalize()))
 }
 
 /// Waits until `watch.path` is complete (and, with `unless_hash`, differs

@@ -45,7 +45,7 @@ pub(super) fn shifts_json(week: &AgentWeek) -> String {
         .map(|s| StoredShift {
             start_time: s.start,
             end_time: s.end,
-            activity: Some(s.activity.clone()),
+            activity: Some(s.activity.to_string()),
         })
         .collect();
     serde_json::to_string(&stored).expect("shifts serialize")
@@ -95,7 +95,7 @@ impl RawAgent {
                 .map(|s| Shift {
                     start: s.start_time,
                     end: s.end_time,
-                    activity: s.activity.unwrap_or_default(),
+                    activity: s.activity.unwrap_or_default().into(),
                 })
                 .collect(),
             ContentHash::from_stored(self.content_hash),

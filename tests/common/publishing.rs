@@ -105,6 +105,18 @@ pub fn engine(settings: &Settings, clock: SharedClock) -> Engine {
     wfm_publisher::testbed::engine(settings, clock).unwrap()
 }
 
+/// Publishes `spec`'s week to its end on the real clock, checks that the
+/// platform holds exactly the plan, and returns what the platform saw.
+pub async fn publish_exactly(sim: &SimHandle, spec: &SampleSpec, settings: &Settings) -> Record {
+    let report = engine(settings, wfm_publisher::clock::system())
+        .run(&settings.targets["chicago"], to_the_end(spec.week_start))
+        .await
+        .unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_published_exactly(sim, spec);
+    sim.record()
+}
+
 pub fn published(record: &Record) -> Weeks {
     record
         .published

@@ -49,7 +49,7 @@ use reqwest::Method;
 use tokio_util::sync::CancellationToken;
 
 use super::journal::{CarriedWeek, Journal};
-use super::{Activity, Outgoing, Platform, PublishBatch, Schedule, WriteOutcome};
+use super::{Activity, Outgoing, Platform, PublishBatch, Publishing, Schedule, WriteOutcome};
 use crate::api::stats::StatsSnapshot;
 use crate::api::{PlatformClient, PlatformError};
 use crate::clock::SharedClock;
@@ -342,6 +342,12 @@ impl Platform for GenesysCloud {
 
     fn activity(&self) -> Activity {
         self.http.client().activity()
+    }
+
+    /// `published` is one flag for the whole schedule: set once every
+    /// agent not deferred is written.
+    fn publishing(&self) -> Publishing {
+        Publishing::WholeSchedule
     }
 
     fn ready(&self) -> BoxFuture<'_, Result<(), PlatformError>> {

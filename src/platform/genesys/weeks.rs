@@ -127,7 +127,7 @@ fn shift_of(s: &ScheduledShift, facts: &Facts) -> Shift {
     Shift {
         start: s.start_date,
         end: s.start_date + TimeDelta::minutes(s.length_minutes),
-        activity: facts.activities.get(&code).cloned().unwrap_or(code),
+        activity: facts.activities.get(&code).cloned().unwrap_or(code).into(),
     }
 }
 
@@ -166,7 +166,7 @@ pub fn upload(
                 start_date: Some(s.start),
                 length_minutes: Some(minutes),
                 activities: vec![Activity {
-                    activity_code_id: facts.codes.get(&s.activity).cloned().unwrap_or_default(),
+                    activity_code_id: facts.codes.get(&*s.activity).cloned().unwrap_or_default(),
                     start_date: s.start,
                     length_minutes: minutes,
                 }],

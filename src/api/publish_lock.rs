@@ -1,0 +1,322 @@
+//! What the client knows of each schedule's publish lock, so that writes
+//! wait for it instead of meeting a `409 schedule_locked`. A write that
+//! meets the lock waits for the `Retry-After` the platform sends, in whole
+//! seconds: a second lost by every worker at every publish, for a lock of
+//! a fraction of one. So writes to a schedule wait while this client's
+//! publish of it is in flight, and after its answer for the time the
+//! platform keeps the lock (CONTRACT §3: "a few seconds"), learned from
+//! the writes themselves: the longest time after an answer a write still
+//! met the lock, and the shortest it did not.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use tokio::sync::Notify;
+
+use crate::clock::SharedClock;
+
+/// How close the two bounds must be before writes go at the one known
+/// to be clear, rather than trying the middle.
+const PRECISION: Duration = Duration::from_millis(5);
+
+/// Until a write has gone through after an answer, one write at a time
+/// probes the lock, this long after the last one met it.
+const PROBE_STEP: Duration = Duration::from_millis(20);
+
+/// How long the platform keeps the lock after answering a publish, as
+/// offsets from when the platform sent its answer to when a write arrived.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Hold {
+    /// The latest offset at which a write met the lock.
+    locked: Duration,
+    /// The earliest offset at which a write did not, once one has.
+    clear: Option<Duration>,
+}
+
+impl Hold {
+    fn met_lock(&mut self, offset: Duration) {
+        self.locked = self.locked.max(offset);
+        // Locked where it was once clear: the platform holds it longer now.
+        if self.clear.is_some_and(|c| c <= offset) {
+            self.clear = None;
+        }
+    }
+
+    fn went_through(&mut self, offset: Duration) {
+        if offset <= self.locked {
+            // Clear where it was once locked: the platform holds it less now.
+            self.locked = Duration::ZERO;
+        }
+        self.clear = Some(self.clear.map_or(offset, |c| c.min(offset)));
+    }
+
+    /// When writes go after the next answer: midway between the bounds, so
+    /// that each publish halves what is not known, and at the clear bound
+    /// once the two are close.
+    fn next_try(&self) -> Duration {
+        match self.clear {
+            None => self.locked,
+            Some(c) if c.saturating_sub(self.locked) <= PRECISION => c,
+            Some(c) => self.locked + (c.saturating_sub(self.locked)) / 2,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct ScheduleLock {
+    /// This client's publishes of the schedule sent and not yet answered.
+    publishing: usize,
+    /// When the last successful publish's answer came back.
+    answered: Option<DateTime<Utc>>,
+    hold: Hold,
+    /// A write is probing the lock, the others wait for its answer.
+    probing: bool,
+}
+
+/// When a write to a schedule may go.
+#[derive(Debug, PartialEq, Eq)]
+enum Writable {
+    Now,
+    At(DateTime<Utc>),
+    /// After this client's publish of it is answered.
+    AfterPublish,
+    /// Now, alone: nothing says yet when the lock ends.
+    Probe,
+    /// After the probe in flight is answered.
+    AfterProbe,
+}
+
+#[derive(Debug)]
+pub struct PublishLocks {
+    clock: SharedClock,
+    schedules: Mutex<HashMap<String, ScheduleLock>>,
+    changed: Notify,
+}
+
+/// A write probing the lock, until dropped.
+pub struct Probe<'a> {
+    locks: &'a PublishLocks,
+    schedule: String,
+}
+
+impl Drop for Probe<'_> {
+    fn drop(&mut self) {
+        self.locks.with(&self.schedule, |s| s.probing = false);
+        self.locks.changed.notify_waiters();
+    }
+}
+
+/// A publish in flight, until dropped.
+pub struct Publishing<'a> {
+    locks: &'a PublishLocks,
+    schedule: String,
+}
+
+impl Drop for Publishing<'_> {
+    fn drop(&mut self) {
+        self.locks.with(&self.schedule, |s| {
+            s.publishing = s.publishing.saturating_sub(1)
+        });
+        self.locks.changed.notify_waiters();
+    }
+}
+
+fn delta(d: Duration) -> TimeDelta {
+    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
+
+impl PublishLocks {
+    pub fn new(clock: SharedClock) -> Self {
+        PublishLocks {
+            clock,
+            schedules: Mutex::new(HashMap::new()),
+            changed: Notify::new(),
+        }
+    }
+
+    fn with<T>(&self, schedule: &str, f: impl FnOnce(&mut ScheduleLock) -> T) -> T {
+        let mut all = self.schedules.lock().expect("publish locks");
+        f(all.entry(schedule.to_owned()).or_default())
+    }
+
+    /// `round_trip` is the shortest seen: a write leaves that much before
+    /// the time it is to arrive, counted from the answer's departure.
+    fn writable(&self, schedule: &str, round_trip: Duration) -> Writable {
+        self.with(schedule, |s| {
+            if s.publishing > 0 {
+                return Writable::AfterPublish;
+            }
+            let Some(answered) = s.answered else {
+                return Writable::Now;
+            };
+            let at = answered + delta(s.hold.next_try()) - delta(round_trip);
+            if at > self.clock.now() {
+                Writable::At(at)
+            } else if s.hold.clear.is_some() {
+                Writable::Now
+            } else if s.probing {
+                Writable::AfterProbe
+            } else {
+                s.probing = true;
+                Writable::Probe
+            }
+        })
+    }
+
+    /// Waits until a write to `schedule` may go; the write is the probe of
+    /// the lock when it comes back with a guard, to keep until it is
+    /// answered.
+    pub async fn wait_writable(&self, schedule: &str, round_trip: Duration) -> Option<Probe<'_>> {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            match self.writable(schedule, round_trip) {
+                Writable::Now => return None,
+                Writable::Probe => {
+                    return Some(Probe {
+                        locks: self,
+                        schedule: schedule.to_owned(),
+                    })
+                }
+                Writable::AfterPublish | Writable::AfterProbe => changed.await,
+                Writable::At(at) => {
+                    let wait = (at - self.clock.now()).to_std().unwrap_or_default();
+                    self.clock.sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    /// How long a write that met the lock waits: up to the point known to
+    /// be clear, or a probe's step while none is, never longer than the
+    /// platform's `Retry-After`.
+    pub fn after_refusal(&self, schedule: &str, hint: Duration, round_trip: Duration) -> Duration {
+        let now = self.clock.now();
+        self.with(schedule, |s| {
+            let Some(answered) = s.answered else {
+                return hint;
+            };
+            let Some(clear) = s.hold.clear else {
+                return PROBE_STEP.min(hint);
+            };
+            let at = answered + delta(clear) - delta(round_trip);
+            (at - now).to_std().unwrap_or_default().min(hint)
+        })
+    }
+
+    /// A publish of `schedule` leaves now; writes wait until the guard drops.
+    pub fn publishing(&self, schedule: &str) -> Publishing<'_> {
+        self.with(schedule, |s| s.publishing += 1);
+        Publishing {
+            locks: self,
+            schedule: schedule.to_owned(),
+        }
+    }
+
+    /// A publish of `schedule` was answered with success now.
+    pub fn published(&self, schedule: &str) {
+        let now = self.clock.now();
+        self.with(schedule, |s| s.answered = Some(now));
+    }
+
+    /// A write to `schedule` that left at `sent_at` met the lock or not.
+    pub fn observe_write(
+        &self,
+        schedule: &str,
+        sent_at: DateTime<Utc>,
+        round_trip: Duration,
+        locked: bool,
+    ) {
+        self.with(schedule, |s| {
+            let Some(answered) = s.answered else { return };
+            // Left before the answer came back, or while another publish
+            // ran: it says nothing of the time after an answer.
+            if sent_at < answered || s.publishing > 0 {
+                return;
+            }
+            let offset = (sent_at - answered).to_std().unwrap_or_default() + round_trip;
+            if locked {
+                s.hold.met_lock(offset);
+            } else {
+                s.hold.went_through(offset);
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn the_hold_is_found_by_halving_what_is_not_known() {
+        let mut hold = Hold::default();
+        assert_eq!(hold.next_try(), ms(0));
+        hold.met_lock(ms(10));
+        hold.went_through(ms(1050));
+        assert_eq!(hold.next_try(), ms(530));
+        hold.went_through(ms(530));
+        assert_eq!(hold.next_try(), ms(270));
+        hold.met_lock(ms(270));
+        hold.met_lock(ms(396));
+        hold.went_through(ms(500));
+        assert_eq!(hold.next_try(), ms(448));
+        hold.met_lock(ms(498));
+        // Close enough: the clear bound.
+        assert_eq!(hold.next_try(), ms(500));
+    }
+
+    #[test]
+    fn a_hold_that_changes_is_learned_again() {
+        let mut hold = Hold::default();
+        hold.met_lock(ms(400));
+        hold.went_through(ms(402));
+        assert_eq!(hold.next_try(), ms(402));
+        // Longer now: the clear bound is forgotten.
+        hold.met_lock(ms(700));
+        assert_eq!(hold.next_try(), ms(700));
+        // Shorter now: the locked bound is forgotten.
+        hold.went_through(ms(100));
+        assert_eq!(hold.next_try(), ms(50));
+    }
+
+    #[tokio::test]
+    async fn writes_wait_while_a_publish_is_in_flight_and_for_the_hold_after_it() {
+        let t0: DateTime<Utc> = "2026-11-30T00:00:00Z".parse().unwrap();
+        let clock = std::sync::Arc::new(crate::clock::ManualClock::new(t0));
+        let locks = PublishLocks::new(clock.clone());
+        let rtt = ms(40);
+        assert_eq!(locks.writable("s", rtt), Writable::Now);
+        let publishing = locks.publishing("s");
+        assert_eq!(locks.writable("s", rtt), Writable::AfterPublish);
+        locks.published("s");
+        drop(publishing);
+        // Nothing learned yet: one write probes at once, the others wait
+        // for its answer; met by the lock, it probes again shortly.
+        assert_eq!(locks.writable("s", rtt), Writable::Probe);
+        assert_eq!(locks.writable("s", rtt), Writable::AfterProbe);
+        locks.observe_write("s", t0, rtt, true);
+        assert_eq!(locks.after_refusal("s", ms(1000), rtt), PROBE_STEP);
+        let later = t0 + TimeDelta::milliseconds(1000);
+        locks.observe_write("s", later, rtt, false);
+        // Halfway between 40 ms (locked) and 1,040 ms (clear) after the
+        // answer left, less the round trip.
+        let publishing = locks.publishing("s");
+        locks.published("s");
+        drop(publishing);
+        assert_eq!(
+            locks.writable("s", rtt),
+            Writable::At(t0 + TimeDelta::milliseconds(540 - 40))
+        );
+        // A write that meets the lock waits until the point known clear.
+        assert_eq!(locks.after_refusal("s", ms(1000), rtt), ms(1000));
+        assert_eq!(locks.after_refusal("s", ms(300), rtt), ms(300));
+    }
+}
