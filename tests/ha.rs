@@ -57,6 +57,10 @@ fn replica_on(
             "300ms",
         )
         .env("WFM_PUBLISHER__WORKERS__CONCURRENCY", "8")
+        // A run failed by the database's restart is retried within the
+        // test's patience, not after the default minute.
+        .env("WFM_PUBLISHER__RETRY__RUN_INITIAL_DELAY", "1s")
+        .env("WFM_PUBLISHER__RETRY__RUN_MAX_DELAY", "2s")
         .env("RUST_LOG", "info");
     if let Some(base) = platform {
         cmd.env("WFM_PUBLISHER__PLATFORM__API_BASE_URL", base)
