@@ -13,6 +13,8 @@ use common::postgres::PgCluster;
 use common::publishing::*;
 use common::*;
 use tokio::process::{Child, Command};
+use wfm_publisher::sample::SampleSpec;
+use wfm_publisher::sim::SimHandle;
 
 /// The week a daemon started now publishes (its catch-up run's week).
 fn upcoming_week() -> NaiveDate {
@@ -141,17 +143,27 @@ fn signal(child: &Child, sig: i32) {
     assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_of_the_leader_at_random_points_the_standby_finishes_once() {
+/// A throwaway cluster, and the simulator with a week of 2,000 agents and
+/// `swaps` swaps resolving within `resolve`, its file in place.
+async fn week_of_2000(
+    swaps: usize,
+    resolve: Duration,
+) -> (PgCluster, String, SampleSpec, SimHandle, TestConfig) {
     let pg = PgCluster::start();
     let url = pg.url();
     let week = upcoming_week();
-    let spec = spec_for(week, 2000, 30, Duration::from_secs(20));
+    let spec = spec_for(week, 2000, swaps, resolve);
     let (mut scenario, csv) = scenario_for(&spec);
     scenario.faults.latency = Duration::from_millis(2);
     let sim = spawn_sim(scenario).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
     write_source_for(&cfg, week, &csv);
+    (pg, url, spec, sim, cfg)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_leader_at_random_points_the_standby_finishes_once() {
+    let (pg, url, spec, sim, cfg) = week_of_2000(30, Duration::from_secs(20)).await;
 
     let mut replicas = vec![
         replica(&cfg, &url, "r0", None),
@@ -339,15 +351,7 @@ async fn publish_beside_a_daemon_on_postgresql_is_refused_naming_the_holder() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement: about 30 s of waiting out the lease"]
 async fn takeover_time_with_the_default_lease() {
-    let pg = PgCluster::start();
-    let url = pg.url();
-    let week = upcoming_week();
-    let spec = spec_for(week, 2000, 10, Duration::from_secs(60));
-    let (mut scenario, csv) = scenario_for(&spec);
-    scenario.faults.latency = Duration::from_millis(2);
-    let sim = spawn_sim(scenario).await;
-    let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    write_source_for(&cfg, week, &csv);
+    let (_pg, url, _spec, sim, cfg) = week_of_2000(10, Duration::from_secs(60)).await;
     let mut leader = replica_with_lease(&cfg, &url, "leader", "15s", "5s");
     let pid = leader.id();
     until("the leader publishes", 30_000, || async {
