@@ -605,6 +605,25 @@ async fn get_json(url: String) -> serde_json::Value {
     reqwest::get(url).await.unwrap().json().await.unwrap()
 }
 
+/// chicago's `wfm_runs_total` for `outcome`.
+async fn runs_ended(running: &Running, outcome: &str) -> f64 {
+    let url = format!("{}/metrics", running.admin());
+    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    scrape
+        .samples
+        .iter()
+        .find(|s| {
+            s.metric == "wfm_runs_total"
+                && s.labels.get("target") == Some("chicago")
+                && s.labels.get("outcome") == Some(outcome)
+        })
+        .map_or(0.0, |s| match s.value {
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) => v,
+            _ => 0.0,
+        })
+}
+
 /// The value of the sample of `metric` (a gauge or a counter) for the
 /// chicago target.
 async fn chicago_value(running: &Running, metric: &str) -> f64 {
@@ -1064,6 +1083,12 @@ async fn many_problems_reach_the_webhook_and_status_as_fifty_and_a_count() {
     running
         .first_run_ends("the run to be refused", Outcome::Refused)
         .await;
+    // The recorder is the process's, shared by this file's daemons: this
+    // run at least (none was ever counted before).
+    assert!(
+        runs_ended(&running, "refused").await >= 1.0,
+        "a refused run counts"
+    );
     let status = reqwest::get(format!("{}/status", running.admin()))
         .await
         .unwrap()

@@ -196,8 +196,7 @@ impl Engine {
         summarise(&ledger, &mut report);
         report.client = ctx.platform.stats();
         report.outcome = Some(outcome);
-        metrics::counter!("wfm_runs_total", "target" => target.name.clone(), "outcome" => outcome.to_string())
-            .increment(1);
+        count_run(target, outcome);
         ledger.finish();
         if let Some(run) = run.filter(|_| outcome != Outcome::Running) {
             let summary = report.render();
@@ -262,6 +261,7 @@ impl Engine {
         };
         report.refused = (!transient).then(|| refusal.kind());
         report.outcome = Some(outcome);
+        count_run(target, outcome);
         if !options.dry_run {
             let source = target.source.path_for(options.week).display().to_string();
             let run = self.new_run(target, options, &report.schedule_id, &source, source_hash);
@@ -513,6 +513,12 @@ impl Engine {
             }
         }
     }
+}
+
+/// Counts a run that ended, refused ones included, by how it ended.
+fn count_run(target: &TargetSettings, outcome: Outcome) {
+    metrics::counter!("wfm_runs_total", "target" => target.name.clone(), "outcome" => outcome.to_string())
+        .increment(1);
 }
 
 /// The planned agents' weeks, to write, in an order spread over the ids
