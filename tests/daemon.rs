@@ -605,35 +605,31 @@ async fn get_json(url: String) -> serde_json::Value {
     reqwest::get(url).await.unwrap().json().await.unwrap()
 }
 
-/// chicago's `wfm_runs_total` for `outcome`.
+/// chicago's `wfm_runs_total` for `outcome` (every outcome's series is
+/// there from the start, at zero).
 async fn runs_ended(running: &Running, outcome: &str) -> f64 {
-    let url = format!("{}/metrics", running.admin());
-    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
-    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
-    scrape
-        .samples
-        .iter()
-        .find(|s| {
-            s.metric == "wfm_runs_total"
-                && s.labels.get("target") == Some("chicago")
-                && s.labels.get("outcome") == Some(outcome)
-        })
-        .map_or(0.0, |s| match s.value {
-            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) => v,
-            _ => 0.0,
-        })
+    chicago_sample(running, "wfm_runs_total", Some(outcome)).await
 }
 
 /// The value of the sample of `metric` (a gauge or a counter) for the
 /// chicago target.
 async fn chicago_value(running: &Running, metric: &str) -> f64 {
+    chicago_sample(running, metric, None).await
+}
+
+/// The value of chicago's sample of `metric`, of `outcome` when given.
+async fn chicago_sample(running: &Running, metric: &str, outcome: Option<&str>) -> f64 {
     let url = format!("{}/metrics", running.admin());
     let text = reqwest::get(url).await.unwrap().text().await.unwrap();
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
     let sample = scrape
         .samples
         .iter()
-        .find(|s| s.metric == metric && s.labels.get("target") == Some("chicago"))
+        .find(|s| {
+            s.metric == metric
+                && s.labels.get("target") == Some("chicago")
+                && outcome.is_none_or(|o| s.labels.get("outcome") == Some(o))
+        })
         .unwrap_or_else(|| panic!("{metric} missing from:\n{text}"));
     match sample.value {
         prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Counter(v) => v,

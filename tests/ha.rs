@@ -122,20 +122,28 @@ async fn what_happened(url: &str, cfg: &TestConfig, replicas: usize) -> String {
     out
 }
 
+/// Polls `check` every 20 ms, at most `limit` times: whether it held.
+async fn polled<F: std::future::Future<Output = bool>>(
+    limit: usize,
+    mut check: impl FnMut() -> F,
+) -> bool {
+    for _ in 0..limit {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
 /// Polls `check` every 20 ms; gives up (failing the test) after `limit`
 /// tries, which only a hang reaches.
 async fn until<F: std::future::Future<Output = bool>>(
     what: &str,
     limit: usize,
-    mut check: impl FnMut() -> F,
+    check: impl FnMut() -> F,
 ) {
-    for _ in 0..limit {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("never happened: {what}");
+    assert!(polled(limit, check).await, "never happened: {what}");
 }
 
 fn signal(child: &Child, sig: i32) {
@@ -198,14 +206,10 @@ async fn kill_9_of_the_leader_at_random_points_the_standby_finishes_once() {
         }
         replicas.push(replica(&cfg, &url, &format!("r{}", kills + 1), None));
     }
-    let mut finished = false;
-    for _ in 0..6_000 {
-        finished = latest_outcome(&url).await.as_deref() == Some("success");
-        if finished {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let finished = polled(6_000, || async {
+        latest_outcome(&url).await.as_deref() == Some("success")
+    })
+    .await;
     assert!(
         finished,
         "the standby never finished the run:\n{}",
