@@ -12,10 +12,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use chrono::{NaiveDate, Utc};
+use chrono::{NaiveDate, TimeDelta, Utc};
 use wfm_publisher::clock;
 use wfm_publisher::sample::{self, SampleSpec};
-use wfm_publisher::sim::{Scenario, SimHandle, WindowKind};
+use wfm_publisher::sim::{self, Scenario, SimHandle, WindowKind};
 use wfm_publisher::testbed::{self, Testbed};
 
 /// The platform's limits in every scenario, advertised in its headers.
@@ -274,6 +274,9 @@ struct Row {
     settled: Option<Duration>,
     /// First to last agent write, and first to last publish, as the platform saw them.
     phases: Option<(Duration, Duration)>,
+    /// How near the busiest window of each bucket (default, publish) came
+    /// to the limit, as the platform counted.
+    headroom: (Option<TimeDelta>, Option<TimeDelta>),
     gate_holds: u64,
 }
 
@@ -339,6 +342,11 @@ async fn publication(
         (*last - *first).to_std().ok()
     };
     let phases = span("PUT").zip(span("POST"));
+    let window = TimeDelta::seconds(1);
+    let headroom = (
+        sim::headroom(&record.counted.default, WRITE_RATE as usize, window),
+        sim::headroom(&record.counted.publish, PUBLISH_RATE as usize, window),
+    );
     let published = record.published.len();
     assert_eq!(published, agents, "{name}: every agent published");
     Row {
@@ -354,6 +362,7 @@ async fn publication(
         m,
         settled,
         phases,
+        headroom,
     }
 }
 
@@ -449,6 +458,7 @@ async fn naive(agents: usize, latency: u64) -> Row {
         retries: 0,
         settled: None,
         phases: None,
+        headroom: (None, None),
         gate_holds: 0,
         m: Measured {
             wall: started.elapsed(),
@@ -502,7 +512,7 @@ async fn idle(secs: u64) -> (i64, Duration) {
 
 fn render(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| scenario | agents | latency | wall (s) | floor (s) | efficiency | writes (s) | publishes (s) | requests | 429s | masked 403s | refused | 409s | retries | holds | last 429 after (s) | peak RSS (MB) | CPU (s) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| scenario | agents | latency | wall (s) | floor (s) | efficiency | writes (s) | publishes (s) | requests | 429s | masked 403s | refused | 409s | retries | holds | last 429 after (s) | headroom (ms) | peak RSS (MB) | CPU (s) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         let fl = floor(r.agents);
@@ -511,7 +521,7 @@ fn render(rows: &[Row]) -> String {
             |d: Option<Duration>| d.map_or("-".to_owned(), |d| format!("{:.1}", d.as_secs_f64()));
         let refused = (r.rejected_429 + r.masked_403) as f64 / r.requests.max(1) as f64;
         out.push_str(&format!(
-            "| {} | {} | {} ms | {:.1} | {:.1} | {:.2} | {} | {} | {} | {} | {} | {:.2}% | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} ms | {:.1} | {:.1} | {:.2} | {} | {} | {} | {} | {} | {:.2}% | {} | {} | {} | {} | {} | {} | {} |\n",
             r.name,
             r.agents,
             r.latency,
@@ -528,11 +538,18 @@ fn render(rows: &[Row]) -> String {
             r.retries,
             r.gate_holds,
             secs(r.settled),
+            headroom(r.headroom),
             rss(&r.m),
             cpu(&r.m),
         ));
     }
     out
+}
+
+/// The closest either bucket came to its limit, in ms: `default / publish`.
+fn headroom((default, publish): (Option<TimeDelta>, Option<TimeDelta>)) -> String {
+    let ms = |d: Option<TimeDelta>| d.map_or("-".to_owned(), |d| d.num_milliseconds().to_string());
+    format!("{} / {}", ms(default), ms(publish))
 }
 
 fn rss(m: &Measured) -> String {

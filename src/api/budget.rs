@@ -16,6 +16,11 @@
 //! misaligned by travel), the difference is reserved until that answer's
 //! reset. Before the first answer one call goes alone, so that a burst at
 //! start cannot overrun a budget nobody has read yet.
+//!
+//! A call is logged when the gate lets it go, and logged again, later, when
+//! its request really leaves ([`Slot`]): between the two it may wait for a
+//! token, a connection or a core, and a log that kept the gate's time would
+//! free its place in the window too early by that much.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -49,50 +54,126 @@ enum Known {
 #[derive(Debug)]
 struct State {
     known: Known,
-    /// When each call of the last window left, oldest first.
-    sends: VecDeque<DateTime<Utc>>,
+    /// When each call of the last window left, oldest first, by slot.
+    sends: VecDeque<(u64, DateTime<Utc>)>,
+    /// The next slot's number.
+    next_slot: u64,
     /// Calls the platform counted that the log does not, until when.
     reserved: Option<(u64, DateTime<Utc>)>,
+    /// This bucket's round trips.
+    trips: Trips,
 }
 
 /// Whether a call may leave now, or until when it waits (`None`: until an
 /// answer arrives).
 enum Decision {
-    Go,
+    Go(Slot),
     Wait(Option<DateTime<Utc>>),
 }
+
+/// A call the budget let go: its place in the log, if it took one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot(Option<u64>);
 
 fn delta(d: Duration) -> TimeDelta {
     TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
 }
 
-/// Travel time varies from call to call, and a call is logged when the
-/// gate lets it go, before its token and request are ready: a call logged
-/// just over a window after another may still land in the same window.
-/// This much more keeps them apart. 5 ms + 0.5% let a sliding-window server
-/// refuse 2–16 calls of 1,200 with 64 workers on two busy cores
-/// (tests/pacing.rs); 25 ms + 1% refused none.
-fn margin(window: Duration) -> TimeDelta {
+/// Travel time varies from call to call: a call that left just over a
+/// window after another may still land in the same window. The log keeps
+/// calls apart by the window and a margin: the spread of this bucket's
+/// round trips over the last two windows (slowest less fastest), which
+/// bounds how much the way there of a call now can differ from that of a
+/// call a window ago wherever the platform takes about the same time over
+/// each. Never less than [`MARGIN_FLOOR`], never more than
+/// [`margin_ceiling`].
+const MARGIN_FLOOR: TimeDelta = TimeDelta::milliseconds(5);
+
+/// The margin before round trips are known, and the most they can ask
+/// for (a platform whose work takes longer on some calls than others would
+/// otherwise slow the bucket down for no reason). 5 ms + 0.5% logged from
+/// the gate let a sliding-window server refuse 2–16 calls of 1,200 with 64
+/// workers on two busy cores (tests/pacing.rs); this refused none.
+fn margin_ceiling(window: Duration) -> TimeDelta {
     delta(window / 100 + Duration::from_millis(25))
+}
+
+/// Round trips the margin needs before it is measured.
+const TRIPS_NEEDED: u64 = 8;
+
+/// The slowest and fastest round trips answered since some time: two
+/// monotonic queues of (answered at, trip).
+#[derive(Debug, Default)]
+struct Trips {
+    slowest: VecDeque<(DateTime<Utc>, TimeDelta)>,
+    fastest: VecDeque<(DateTime<Utc>, TimeDelta)>,
+    seen: u64,
+}
+
+impl Trips {
+    fn add(&mut self, at: DateTime<Utc>, trip: TimeDelta) {
+        while self.slowest.back().is_some_and(|(_, d)| *d <= trip) {
+            self.slowest.pop_back();
+        }
+        self.slowest.push_back((at, trip));
+        while self.fastest.back().is_some_and(|(_, d)| *d >= trip) {
+            self.fastest.pop_back();
+        }
+        self.fastest.push_back((at, trip));
+        self.seen += 1;
+    }
+
+    fn forget_before(&mut self, since: DateTime<Utc>) {
+        for queue in [&mut self.slowest, &mut self.fastest] {
+            while queue.len() > 1 && queue.front().is_some_and(|(at, _)| *at < since) {
+                queue.pop_front();
+            }
+        }
+    }
+
+    fn spread(&self) -> Option<TimeDelta> {
+        let (_, slowest) = self.slowest.front()?;
+        let (_, fastest) = self.fastest.front()?;
+        (self.seen >= TRIPS_NEEDED).then(|| *slowest - *fastest)
+    }
 }
 
 impl State {
     fn decide(&mut self, now: DateTime<Utc>) -> Decision {
         let (limit, window) = match &mut self.known {
-            Known::Unadvertised => return Decision::Go,
+            Known::Unadvertised => return Decision::Go(Slot(None)),
             Known::Nothing { probe } => {
                 return match *probe {
                     Some(p) if now < p + PROBE_PATIENCE => Decision::Wait(Some(p + PROBE_PATIENCE)),
                     _ => {
                         *probe = Some(now);
-                        Decision::Go
+                        Decision::Go(Slot(None))
                     }
                 }
             }
             Known::Advertised { limit, window } => (*limit, *window),
         };
-        let span = delta(window) + margin(window);
-        while self.sends.front().is_some_and(|s| *s + span <= now) {
+        match self.room(now, limit, window) {
+            Ok(()) => {
+                let slot = self.next_slot;
+                self.next_slot += 1;
+                self.sends.push_back((slot, now));
+                Decision::Go(Slot(Some(slot)))
+            }
+            Err(until) => Decision::Wait(until),
+        }
+    }
+
+    /// Whether the log has room for a call at `now`, or until when it has
+    /// none (`None`: until an answer says more).
+    fn room(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: u64,
+        window: Duration,
+    ) -> Result<(), Option<DateTime<Utc>>> {
+        let span = delta(window) + self.margin(window);
+        while self.sends.front().is_some_and(|(_, s)| *s + span <= now) {
             self.sends.pop_front();
         }
         let reserved = match self.reserved {
@@ -100,15 +181,54 @@ impl State {
             _ => 0,
         };
         if (self.sends.len() as u64) + reserved < limit {
-            self.sends.push_back(now);
-            return Decision::Go;
+            return Ok(());
         }
-        let freed = self.sends.front().map(|s| *s + span);
+        let freed = self.sends.front().map(|(_, s)| *s + span);
         let unreserved = self.reserved.map(|(_, until)| until).filter(|u| *u > now);
-        Decision::Wait(match (freed, unreserved) {
+        Err(match (freed, unreserved) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         })
+    }
+
+    /// When a call would next go, where the budget is advertised.
+    fn next_go(&mut self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let Known::Advertised { limit, window } = self.known else {
+            return None;
+        };
+        match self.room(now, limit, window) {
+            Ok(()) => Some(now),
+            Err(until) => until,
+        }
+    }
+
+    /// The call of `slot` left at `at`: its place in the log moves there,
+    /// keeping the log in order.
+    fn left(&mut self, slot: u64, at: DateTime<Utc>) {
+        let Some(i) = self.sends.iter().rposition(|(s, _)| *s == slot) else {
+            return;
+        };
+        if self.sends[i].1 >= at {
+            return;
+        }
+        self.sends.remove(i);
+        let after = self.sends.iter().rposition(|(_, t)| *t <= at);
+        self.sends.insert(after.map_or(0, |a| a + 1), (slot, at));
+    }
+
+    fn margin(&self, window: Duration) -> TimeDelta {
+        let ceiling = margin_ceiling(window);
+        self.trips
+            .spread()
+            .map_or(ceiling, |s| s.clamp(MARGIN_FLOOR, ceiling))
+    }
+
+    /// A call answered at `at` after `trip`.
+    fn timed(&mut self, at: DateTime<Utc>, trip: TimeDelta) {
+        self.trips.add(at, trip);
+        if let Known::Advertised { window, .. } = self.known {
+            self.trips.forget_before(at - delta(window * 2));
+        }
     }
 
     fn observe(&mut self, sent_at: DateTime<Utc>, arrived: DateTime<Utc>, adv: Advertised) {
@@ -122,13 +242,15 @@ impl State {
         };
         if self.sends.is_empty() {
             // The first answer: its own call was never logged.
-            self.sends.push_back(sent_at);
+            let slot = self.next_slot;
+            self.next_slot += 1;
+            self.sends.push_back((slot, sent_at));
         }
         let span = delta(window);
         let logged = self
             .sends
             .iter()
-            .filter(|s| **s > sent_at - span && **s <= sent_at)
+            .filter(|(_, s)| *s > sent_at - span && *s <= sent_at)
             .count() as u64;
         let expected = adv.limit.saturating_sub(logged);
         let excess = expected.saturating_sub(adv.remaining);
@@ -154,7 +276,9 @@ impl Default for Budget {
             state: Mutex::new(State {
                 known: Known::Nothing { probe: None },
                 sends: VecDeque::new(),
+                next_slot: 0,
                 reserved: None,
+                trips: Trips::default(),
             }),
             answered: Notify::new(),
         }
@@ -163,15 +287,15 @@ impl Default for Budget {
 
 impl Budget {
     /// Waits until the advertised budget has room for one more call, and
-    /// counts it as sent.
-    pub async fn acquire(&self, clock: &SharedClock) {
+    /// counts it as sent from now, until [`Budget::left`] says when.
+    pub async fn acquire(&self, clock: &SharedClock) -> Slot {
         loop {
             let answered = self.answered.notified();
             tokio::pin!(answered);
             answered.as_mut().enable();
             let decision = self.state.lock().expect("budget").decide(clock.now());
             match decision {
-                Decision::Go => return,
+                Decision::Go(slot) => return slot,
                 Decision::Wait(None) => answered.await,
                 Decision::Wait(Some(until)) => {
                     let wait = (until - clock.now()).to_std().unwrap_or_default();
@@ -184,15 +308,25 @@ impl Budget {
         }
     }
 
-    /// An answer to a call that left at `sent_at` and reached the platform
-    /// at about `arrived`, with what it advertised, if anything.
+    /// The call `slot` was given left at `at`.
+    pub fn left(&self, slot: Slot, at: DateTime<Utc>) {
+        if let Slot(Some(slot)) = slot {
+            self.state.lock().expect("budget").left(slot, at);
+        }
+    }
+
+    /// An answer, after `trip`, to a call that left at `sent_at` and
+    /// reached the platform at about `arrived`, with what it advertised, if
+    /// anything.
     pub fn observe(
         &self,
         sent_at: DateTime<Utc>,
         arrived: DateTime<Utc>,
+        trip: TimeDelta,
         advertised: Option<Advertised>,
     ) {
         let mut state = self.state.lock().expect("budget");
+        state.timed(sent_at + trip, trip);
         match advertised {
             Some(adv) => state.observe(sent_at, arrived, adv),
             None if matches!(state.known, Known::Nothing { .. }) => {
@@ -202,6 +336,23 @@ impl Budget {
         }
         drop(state);
         self.answered.notify_waiters();
+    }
+
+    /// When a call would next go, if the platform advertises this bucket's
+    /// budget (otherwise nothing says).
+    pub fn next_go(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.state.lock().expect("budget").next_go(now)
+    }
+
+    /// How much later than another a call may arrive: the margin the log
+    /// keeps (its ceiling where the window is not known yet).
+    pub fn jitter(&self) -> Duration {
+        let state = self.state.lock().expect("budget");
+        let window = match state.known {
+            Known::Advertised { window, .. } => window,
+            _ => Duration::ZERO,
+        };
+        state.margin(window).to_std().unwrap_or_default()
     }
 
     /// Whether the platform advertises this bucket's budget: then the
@@ -234,7 +385,9 @@ mod tests {
         State {
             known: Known::Nothing { probe: None },
             sends: VecDeque::new(),
+            next_slot: 0,
             reserved: None,
+            trips: Trips::default(),
         }
     }
 
@@ -247,7 +400,7 @@ mod tests {
     }
 
     fn goes(d: Decision) -> bool {
-        matches!(d, Decision::Go)
+        matches!(d, Decision::Go(_))
     }
 
     #[test]
@@ -298,5 +451,73 @@ mod tests {
         s.observe(at(20), at(30), advertised(3, 1, 20));
         assert!(goes(s.decide(at(40))));
         assert!(!goes(s.decide(at(15_000))));
+    }
+
+    /// Known to allow `limit` a second, with these round trips answered
+    /// at these times (ms).
+    fn timed(limit: u64, trips: &[(i64, i64)]) -> State {
+        let mut s = fresh();
+        s.known = Known::Advertised {
+            limit,
+            window: Duration::from_secs(1),
+        };
+        for &(when, trip) in trips {
+            s.timed(at(when), TimeDelta::milliseconds(trip));
+        }
+        s
+    }
+
+    fn waits_until(d: Decision) -> Option<DateTime<Utc>> {
+        match d {
+            Decision::Wait(until) => until,
+            Decision::Go(_) => panic!("the call must wait"),
+        }
+    }
+
+    #[test]
+    fn the_margin_is_the_spread_of_the_round_trips() {
+        // Too few answers: the ceiling, 25 ms + 1%.
+        let s = timed(1, &[(0, 20), (1, 21)]);
+        assert_eq!(s.margin(Duration::from_secs(1)), TimeDelta::milliseconds(35));
+        // Trips within 3 ms of each other: the floor.
+        let trips: Vec<_> = (0..8).map(|i| (i, 20 + i % 4)).collect();
+        let mut s = timed(1, &trips);
+        assert_eq!(s.margin(Duration::from_secs(1)), MARGIN_FLOOR);
+        // A slower one widens it to the spread, and the next call keeps
+        // that much more than a window from the last.
+        s.timed(at(8), TimeDelta::milliseconds(32));
+        assert!(goes(s.decide(at(10))));
+        assert_eq!(waits_until(s.decide(at(20))), Some(at(10 + 1_000 + 12)));
+        // Never more than the ceiling.
+        s.timed(at(9), TimeDelta::milliseconds(400));
+        assert_eq!(s.margin(Duration::from_secs(1)), TimeDelta::milliseconds(35));
+    }
+
+    #[test]
+    fn a_slow_trip_counts_for_two_windows() {
+        let mut trips: Vec<_> = (0..8).map(|i| (i, 20)).collect();
+        trips.push((10, 30));
+        trips.extend((1..=15).map(|i| (10 + i * 100, 20)));
+        let mut s = timed(1, &trips);
+        // 1.5 s after it, the slow trip still sets the margin: a call of
+        // a window ago may have gone the slow way.
+        assert_eq!(s.margin(Duration::from_secs(1)), TimeDelta::milliseconds(10));
+        s.timed(at(2_100), TimeDelta::milliseconds(20));
+        assert_eq!(s.margin(Duration::from_secs(1)), MARGIN_FLOOR);
+    }
+
+    #[test]
+    fn a_call_holds_its_place_from_when_it_left_not_from_the_gate() {
+        let mut s = timed(2, &[]);
+        let Decision::Go(Slot(Some(first))) = s.decide(at(0)) else {
+            panic!("the first call goes");
+        };
+        assert!(goes(s.decide(at(10))));
+        // The first waited half a second for a token before it left.
+        s.left(first, at(500));
+        // The second's place is free a window and the margin after it
+        // left; the first's only that long after it really left.
+        assert!(goes(s.decide(at(1_045))));
+        assert_eq!(waits_until(s.decide(at(1_046))), Some(at(1_535)));
     }
 }

@@ -20,7 +20,7 @@ use super::publish_lock::PublishLocks;
 use super::retry;
 use super::scopes::{self, parse_scope_list, Operation};
 use super::stats::{ClientStats, StatsSnapshot};
-use super::throttle::{Bucket, Throttle};
+use super::throttle::{Bucket, Throttle, Ticket};
 use super::token::{AccessToken, TokenManager};
 use super::trouble::{Activity, Trouble, TroubleKind, Waits};
 use crate::clock::{CancellableClock, SharedClock};
@@ -596,16 +596,27 @@ impl PlatformClient {
                         elapsed_secs: elapsed.as_secs(),
                     });
                 }
-                // Kept until the write is answered, when it probes the lock.
+                // Writes stop when they could arrive after this publish.
+                let _due = match call.lock_role() {
+                    LockRole::Publish(schedule) => i
+                        .throttle
+                        .next_go(attempt.bucket)
+                        .map(|at| i.publish_locks.due(schedule, at)),
+                    _ => None,
+                };
+                let ticket = i.throttle.acquire(attempt.bucket).await;
+                // After the budget, which may hold a write while a publish
+                // leaves; kept until the write is answered, when it probes
+                // the lock.
                 let _probe = match call.lock_role() {
                     LockRole::Write(schedule) => {
                         let _waiting = i.waits.lock();
                         let trip = i.throttle.round_trip();
-                        i.publish_locks.wait_writable(schedule, trip).await
+                        let jitter = i.throttle.jitter(attempt.bucket);
+                        i.publish_locks.wait_writable(schedule, trip, jitter).await
                     }
                     _ => None,
                 };
-                i.throttle.acquire(attempt.bucket).await;
                 let token = {
                     let _waiting = i.waits.token();
                     i.tokens.token().await?
@@ -618,7 +629,7 @@ impl PlatformClient {
                     LockRole::Publish(schedule) => Some(i.publish_locks.publishing(schedule)),
                     _ => None,
                 };
-                let (answer, body) = self.exchange(&call, &attempt, &token).await;
+                let (answer, body) = self.exchange(&call, &attempt, &token, ticket).await;
                 drop(publishing);
                 match self
                     .next_step(&call, &mut attempt, answer, &token, elapsed)
@@ -639,9 +650,9 @@ impl PlatformClient {
         call: &Call,
         attempt: &Attempt,
         token: &AccessToken,
+        ticket: Ticket,
     ) -> (Answer, axum::body::Bytes) {
         let i = &self.inner;
-        let sent_at = i.clock.now();
         self.count(|s| &s.requests);
         let mut request = i
             .http
@@ -656,6 +667,7 @@ impl PlatformClient {
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body.clone());
         }
+        let sent_at = i.throttle.leaves(ticket);
         let response = match request.send().await {
             Ok(r) => r,
             Err(e) => {
@@ -669,7 +681,6 @@ impl PlatformClient {
         metrics::counter!("wfm_api_requests_total", "endpoint" => call.op.label(), "status" => status.as_u16().to_string())
             .increment(1);
         let headers = response.headers().clone();
-        i.throttle.observe_trip(i.clock.now() - sent_at);
         // Every answer, refusals included, tells the gate what is left.
         i.throttle
             .observe(attempt.bucket, sent_at, Advertised::read(&headers));

@@ -73,6 +73,9 @@ struct ScheduleLock {
     hold: Hold,
     /// A write is probing the lock, the others wait for its answer.
     probing: bool,
+    /// When this client's next publish of it is due to leave: writes that
+    /// could still be on their way then wait for it (and its hold).
+    due: Option<DateTime<Utc>>,
 }
 
 /// When a write to a schedule may go.
@@ -104,6 +107,19 @@ pub struct Probe<'a> {
 impl Drop for Probe<'_> {
     fn drop(&mut self) {
         self.locks.with(&self.schedule, |s| s.probing = false);
+        self.locks.changed.notify_waiters();
+    }
+}
+
+/// A publish waiting for its bucket, until dropped.
+pub struct Due<'a> {
+    locks: &'a PublishLocks,
+    schedule: String,
+}
+
+impl Drop for Due<'_> {
+    fn drop(&mut self) {
+        self.locks.with(&self.schedule, |s| s.due = None);
         self.locks.changed.notify_waiters();
     }
 }
@@ -143,16 +159,22 @@ impl PublishLocks {
 
     /// `round_trip` is the shortest seen: a write leaves that much before
     /// the time it is to arrive, counted from the answer's departure.
-    fn writable(&self, schedule: &str, round_trip: Duration) -> Writable {
+    /// `jitter` is how much later than another a call may arrive: a write
+    /// leaving within it of a publish may arrive after the publish.
+    fn writable(&self, schedule: &str, round_trip: Duration, jitter: Duration) -> Writable {
+        let now = self.clock.now();
         self.with(schedule, |s| {
-            if s.publishing > 0 {
+            let publish_near = s.due.is_some_and(|due| now + delta(jitter) >= due);
+            if s.publishing > 0 || publish_near {
                 return Writable::AfterPublish;
             }
             let Some(answered) = s.answered else {
                 return Writable::Now;
             };
-            let at = answered + delta(s.hold.next_try()) - delta(round_trip);
-            if at > self.clock.now() {
+            // Later by the jitter: a write that went through early on a slow
+            // way there makes the clear bound look earlier than it is.
+            let at = answered + delta(s.hold.next_try()) + delta(jitter) - delta(round_trip);
+            if at > now {
                 Writable::At(at)
             } else if s.hold.clear.is_some() {
                 Writable::Now
@@ -168,12 +190,17 @@ impl PublishLocks {
     /// Waits until a write to `schedule` may go; the write is the probe of
     /// the lock when it comes back with a guard, to keep until it is
     /// answered.
-    pub async fn wait_writable(&self, schedule: &str, round_trip: Duration) -> Option<Probe<'_>> {
+    pub async fn wait_writable(
+        &self,
+        schedule: &str,
+        round_trip: Duration,
+        jitter: Duration,
+    ) -> Option<Probe<'_>> {
         loop {
             let changed = self.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            match self.writable(schedule, round_trip) {
+            match self.writable(schedule, round_trip, jitter) {
                 Writable::Now => return None,
                 Writable::Probe => {
                     return Some(Probe {
@@ -205,6 +232,17 @@ impl PublishLocks {
             let at = answered + delta(clear) - delta(round_trip);
             (at - now).to_std().unwrap_or_default().min(hint)
         })
+    }
+
+    /// A publish of `schedule` is due to leave at `at`, when its bucket
+    /// allows: from just before then, writes wait for it until the guard
+    /// drops.
+    pub fn due(&self, schedule: &str, at: DateTime<Utc>) -> Due<'_> {
+        self.with(schedule, |s| s.due = Some(at));
+        Due {
+            locks: self,
+            schedule: schedule.to_owned(),
+        }
     }
 
     /// A publish of `schedule` leaves now; writes wait until the guard drops.
@@ -293,30 +331,50 @@ mod tests {
         let clock = std::sync::Arc::new(crate::clock::ManualClock::new(t0));
         let locks = PublishLocks::new(clock.clone());
         let rtt = ms(40);
-        assert_eq!(locks.writable("s", rtt), Writable::Now);
+        assert_eq!(locks.writable("s", rtt, ms(10)), Writable::Now);
         let publishing = locks.publishing("s");
-        assert_eq!(locks.writable("s", rtt), Writable::AfterPublish);
+        assert_eq!(locks.writable("s", rtt, ms(10)), Writable::AfterPublish);
         locks.published("s");
         drop(publishing);
         // Nothing learned yet: one write probes at once, the others wait
         // for its answer; met by the lock, it probes again shortly.
-        assert_eq!(locks.writable("s", rtt), Writable::Probe);
-        assert_eq!(locks.writable("s", rtt), Writable::AfterProbe);
+        assert_eq!(locks.writable("s", rtt, ms(10)), Writable::Probe);
+        assert_eq!(locks.writable("s", rtt, ms(10)), Writable::AfterProbe);
         locks.observe_write("s", t0, rtt, true);
         assert_eq!(locks.after_refusal("s", ms(1000), rtt), PROBE_STEP);
         let later = t0 + TimeDelta::milliseconds(1000);
         locks.observe_write("s", later, rtt, false);
         // Halfway between 40 ms (locked) and 1,040 ms (clear) after the
-        // answer left, less the round trip.
+        // answer left, less the round trip, and later by the jitter: a write
+        // that went through on a slow way there showed a clear bound earlier
+        // than the platform's (at exactly the bound, writes met the lock
+        // tens of times a publish).
         let publishing = locks.publishing("s");
         locks.published("s");
         drop(publishing);
         assert_eq!(
-            locks.writable("s", rtt),
-            Writable::At(t0 + TimeDelta::milliseconds(540 - 40))
+            locks.writable("s", rtt, ms(10)),
+            Writable::At(t0 + TimeDelta::milliseconds(540 - 40 + 10))
         );
         // A write that meets the lock waits until the point known clear.
         assert_eq!(locks.after_refusal("s", ms(1000), rtt), ms(1000));
         assert_eq!(locks.after_refusal("s", ms(300), rtt), ms(300));
+    }
+
+    #[tokio::test]
+    async fn writes_stop_just_before_a_publish_is_due_to_leave() {
+        let t0: DateTime<Utc> = "2026-11-30T00:00:00Z".parse().unwrap();
+        let clock = std::sync::Arc::new(crate::clock::ManualClock::new(t0));
+        let locks = PublishLocks::new(clock.clone());
+        let (rtt, jitter) = (ms(40), ms(10));
+        let due = locks.due("s", t0 + TimeDelta::milliseconds(500));
+        // Well before it, writes go; other schedules are not held.
+        assert_eq!(locks.writable("s", rtt, jitter), Writable::Now);
+        clock.advance(ms(491));
+        assert_eq!(locks.writable("s", rtt, jitter), Writable::AfterPublish);
+        assert_eq!(locks.writable("t", rtt, jitter), Writable::Now);
+        // The publish gave up waiting: writes go again.
+        drop(due);
+        assert_eq!(locks.writable("s", rtt, jitter), Writable::Now);
     }
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
-use super::budget::Budget;
+use super::budget::{Budget, Slot};
 use super::classify::Advertised;
 use crate::clock::SharedClock;
 use crate::config::RateLimit;
@@ -99,6 +99,14 @@ impl Lane {
     }
 }
 
+/// A call let through by [`Throttle::acquire`], until it leaves.
+#[must_use = "a call let through says when it leaves"]
+#[derive(Debug)]
+pub struct Ticket {
+    bucket: Bucket,
+    slot: Slot,
+}
+
 pub struct Throttle {
     default: Lane,
     publish: Lane,
@@ -130,8 +138,9 @@ impl Throttle {
         }
     }
 
-    /// Waits until a call from `bucket` may go out.
-    pub async fn acquire(&self, bucket: Bucket) {
+    /// Waits until a call from `bucket` may go out; the ticket says when it
+    /// does ([`Throttle::leaves`]).
+    pub async fn acquire(&self, bucket: Bucket) -> Ticket {
         let lane = self.lane(bucket);
         self.wait_gate(lane).await;
         // The configured rate is a ceiling for platforms that advertise
@@ -143,8 +152,31 @@ impl Throttle {
         }
         // The gate may have closed while this call queued.
         self.wait_gate(lane).await;
-        // Last, so that the budget logs when the call really leaves.
-        lane.budget.acquire(&self.clock).await;
+        // Last, so that the budget logs the call as close as it can to
+        // when it leaves.
+        let slot = lane.budget.acquire(&self.clock).await;
+        Ticket { bucket, slot }
+    }
+
+    /// When a call from `bucket` would next go, if the platform advertises
+    /// its budget: the budget's time, or the gate's if that is later.
+    pub fn next_go(&self, bucket: Bucket) -> Option<DateTime<Utc>> {
+        let lane = self.lane(bucket);
+        let budget = lane.budget.next_go(self.clock.now())?;
+        let gate = *lane.gate.lock().expect("throttle gate");
+        Some(gate.map_or(budget, |g| g.max(budget)))
+    }
+
+    /// How much later than another a call from `bucket` may arrive.
+    pub fn jitter(&self, bucket: Bucket) -> Duration {
+        self.lane(bucket).budget.jitter()
+    }
+
+    /// The call of `ticket` leaves now, its request built: returns when.
+    pub fn leaves(&self, ticket: Ticket) -> DateTime<Utc> {
+        let now = self.clock.now();
+        self.lane(ticket.bucket).budget.left(ticket.slot, now);
+        now
     }
 
     async fn wait_until(&self, until: DateTime<Utc>) {
@@ -198,7 +230,7 @@ impl Throttle {
     /// Records how long a call took to be answered, to estimate the one-way
     /// trip: the shortest round trip seen, halved. The shortest, so that a
     /// publish's processing time on the platform is not taken for travel.
-    pub fn observe_trip(&self, trip: TimeDelta) {
+    fn observe_trip(&self, trip: TimeDelta) {
         let nanos = trip.num_nanoseconds().unwrap_or(i64::MAX).max(0) as u64;
         self.shortest_trip.fetch_min(nanos, Ordering::Relaxed);
     }
@@ -223,10 +255,12 @@ impl Throttle {
     /// latency); counted from the answer, it would also wait out the
     /// platform's processing time.
     pub fn observe(&self, bucket: Bucket, sent_at: DateTime<Utc>, advertised: Option<Advertised>) {
+        let trip = self.clock.now() - sent_at;
+        self.observe_trip(trip);
         let arrived = sent_at + delta(self.travel());
         self.lane(bucket)
             .budget
-            .observe(sent_at, arrived, advertised);
+            .observe(sent_at, arrived, trip, advertised);
     }
 
     /// A call from `bucket` got no answer.

@@ -21,7 +21,10 @@ use crate::clock::SharedClock;
 
 use platform::Platform;
 pub use platform::KNOWN_SCOPES;
-pub use record::{ExpiredUse, ForbiddenCause, PublishEvent, Record, RequestEntry, SwapViolation};
+pub use record::{
+    headroom, Counted, ExpiredUse, ForbiddenCause, PublishEvent, Record, RequestEntry,
+    SwapViolation,
+};
 pub use scenario::{Outage, Scenario, ScenarioError, WindowKind};
 pub use wire::{Shift, SwapStatus};
 

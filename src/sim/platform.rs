@@ -392,6 +392,11 @@ impl Platform {
             reset_secs: taken.reset_secs,
         };
         if taken.accepted {
+            let counted = match kind {
+                BucketKind::Default => &mut self.record.counted.default,
+                BucketKind::Publish => &mut self.record.counted.publish,
+            };
+            counted.push(now);
             return Ok(info);
         }
         self.record.over_limit += 1;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use super::wire::Shift;
 
@@ -66,6 +66,8 @@ pub struct Record {
     pub expired_token_uses: Vec<ExpiredUse>,
     /// Calls refused for a rate limit, as 429 or masked as 403.
     pub over_limit: usize,
+    /// When each call a bucket accepted was counted, by bucket, in order.
+    pub counted: Counted,
     pub swap_violations: Vec<SwapViolation>,
     pub peak_concurrency: usize,
     /// Accepted writes, per (schedule, agent).
@@ -78,6 +80,26 @@ pub struct Record {
     /// Publishes that arrived while another publish of the same schedule
     /// was running: a publisher should never send one.
     pub publish_conflicts: usize,
+}
+
+/// When the rate limiter counted each accepted call, per bucket.
+#[derive(Debug, Clone, Default)]
+pub struct Counted {
+    pub default: Vec<DateTime<Utc>>,
+    pub publish: Vec<DateTime<Utc>>,
+}
+
+/// How near calls counted at `times` came to a limit of `limit` per
+/// `window`: the shortest span holding `limit` + 1 of them, less the
+/// window. A sliding window refuses exactly when this is negative; fixed
+/// windows and token buckets of the same limit accept whatever it does.
+/// `None` while fewer than `limit` + 1 calls were counted.
+pub fn headroom(times: &[DateTime<Utc>], limit: usize, window: TimeDelta) -> Option<TimeDelta> {
+    times
+        .iter()
+        .zip(times.iter().skip(limit))
+        .map(|(first, last)| *last - *first - window)
+        .min()
 }
 
 impl Record {

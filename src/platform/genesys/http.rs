@@ -167,7 +167,7 @@ impl GenesysHttp {
         let mut delays = retry::delays(t.retry);
         let mut reauthorized = false;
         loop {
-            t.throttle.acquire(Bucket::Default).await;
+            let ticket = t.throttle.acquire(Bucket::Default).await;
             let token = self.client.tokens().token().await?;
             if !self.client.may_send() {
                 return Err(PlatformError::Cancelled);
@@ -183,10 +183,9 @@ impl GenesysHttp {
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .body(body.clone());
             }
-            let sent_at = t.clock.now();
+            let sent_at = t.throttle.leaves(ticket);
             let next = match request.send().await {
                 Ok(response) => {
-                    t.throttle.observe_trip(t.clock.now() - sent_at);
                     let advertised = Advertised::read(response.headers());
                     t.throttle.observe(Bucket::Default, sent_at, advertised);
                     self.read(&endpoint, response).await
