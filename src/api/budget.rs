@@ -82,11 +82,15 @@ fn delta(d: Duration) -> TimeDelta {
 /// Travel time varies from call to call: a call that left just over a
 /// window after another may still land in the same window. The log keeps
 /// calls apart by the window and a margin: the spread of this bucket's
-/// round trips over the last two windows (slowest less fastest), which
-/// bounds how much the way there of a call now can differ from that of a
-/// call a window ago wherever the platform takes about the same time over
-/// each. Never less than [`MARGIN_FLOOR`], never more than
-/// [`margin_ceiling`].
+/// round trips (slowest less fastest) over the last two windows and at
+/// least the last [`TRIPS_KEPT`] answers, which bounds how much the way
+/// there of a call now can differ from that of a call a window ago
+/// wherever the platform takes about the same time over each. Never less
+/// than [`MARGIN_FLOOR`], never more than [`margin_ceiling`]. Two windows
+/// alone were not enough for a bucket of one call a second: its spread
+/// over two or three answers missed a publish that took 5 ms longer on
+/// its way than the one before (one 429 in 100 publishes, 256 workers at
+/// 100 ms on two cores).
 const MARGIN_FLOOR: TimeDelta = TimeDelta::milliseconds(5);
 
 /// The margin before round trips are known, and the most they can ask
@@ -99,41 +103,50 @@ fn margin_ceiling(window: Duration) -> TimeDelta {
 }
 
 /// Round trips the margin needs before it is measured.
-const TRIPS_NEEDED: u64 = 8;
+const TRIPS_NEEDED: u64 = 16;
 
-/// The slowest and fastest round trips answered since some time: two
-/// monotonic queues of (answered at, trip).
+/// Answers the spread is taken over, however old.
+const TRIPS_KEPT: u64 = 64;
+
+/// The slowest and fastest round trips of the answers kept: two monotonic
+/// queues of (answer's number, answered at, trip).
 #[derive(Debug, Default)]
 struct Trips {
-    slowest: VecDeque<(DateTime<Utc>, TimeDelta)>,
-    fastest: VecDeque<(DateTime<Utc>, TimeDelta)>,
+    slowest: VecDeque<(u64, DateTime<Utc>, TimeDelta)>,
+    fastest: VecDeque<(u64, DateTime<Utc>, TimeDelta)>,
     seen: u64,
 }
 
 impl Trips {
     fn add(&mut self, at: DateTime<Utc>, trip: TimeDelta) {
-        while self.slowest.back().is_some_and(|(_, d)| *d <= trip) {
+        while self.slowest.back().is_some_and(|(_, _, d)| *d <= trip) {
             self.slowest.pop_back();
         }
-        self.slowest.push_back((at, trip));
-        while self.fastest.back().is_some_and(|(_, d)| *d >= trip) {
+        self.slowest.push_back((self.seen, at, trip));
+        while self.fastest.back().is_some_and(|(_, _, d)| *d >= trip) {
             self.fastest.pop_back();
         }
-        self.fastest.push_back((at, trip));
+        self.fastest.push_back((self.seen, at, trip));
         self.seen += 1;
     }
 
+    /// Forgets answers from before `since` that are not among the last
+    /// [`TRIPS_KEPT`].
     fn forget_before(&mut self, since: DateTime<Utc>) {
+        let recent = self.seen.saturating_sub(TRIPS_KEPT);
         for queue in [&mut self.slowest, &mut self.fastest] {
-            while queue.len() > 1 && queue.front().is_some_and(|(at, _)| *at < since) {
+            while queue
+                .front()
+                .is_some_and(|(n, at, _)| *at < since && *n < recent)
+            {
                 queue.pop_front();
             }
         }
     }
 
     fn spread(&self) -> Option<TimeDelta> {
-        let (_, slowest) = self.slowest.front()?;
-        let (_, fastest) = self.fastest.front()?;
+        let (_, _, slowest) = self.slowest.front()?;
+        let (_, _, fastest) = self.fastest.front()?;
         (self.seen >= TRIPS_NEEDED).then(|| *slowest - *fastest)
     }
 }
@@ -478,9 +491,12 @@ mod tests {
     fn the_margin_is_the_spread_of_the_round_trips() {
         // Too few answers: the ceiling, 25 ms + 1%.
         let s = timed(1, &[(0, 20), (1, 21)]);
-        assert_eq!(s.margin(Duration::from_secs(1)), TimeDelta::milliseconds(35));
+        assert_eq!(
+            s.margin(Duration::from_secs(1)),
+            TimeDelta::milliseconds(35)
+        );
         // Trips within 3 ms of each other: the floor.
-        let trips: Vec<_> = (0..8).map(|i| (i, 20 + i % 4)).collect();
+        let trips: Vec<_> = (0..16).map(|i| (i, 20 + i % 4)).collect();
         let mut s = timed(1, &trips);
         assert_eq!(s.margin(Duration::from_secs(1)), MARGIN_FLOOR);
         // A slower one widens it to the spread, and the next call keeps
@@ -490,19 +506,33 @@ mod tests {
         assert_eq!(waits_until(s.decide(at(20))), Some(at(10 + 1_000 + 12)));
         // Never more than the ceiling.
         s.timed(at(9), TimeDelta::milliseconds(400));
-        assert_eq!(s.margin(Duration::from_secs(1)), TimeDelta::milliseconds(35));
+        assert_eq!(
+            s.margin(Duration::from_secs(1)),
+            TimeDelta::milliseconds(35)
+        );
     }
 
     #[test]
-    fn a_slow_trip_counts_for_two_windows() {
-        let mut trips: Vec<_> = (0..8).map(|i| (i, 20)).collect();
-        trips.push((10, 30));
-        trips.extend((1..=15).map(|i| (10 + i * 100, 20)));
-        let mut s = timed(1, &trips);
-        // 1.5 s after it, the slow trip still sets the margin: a call of
-        // a window ago may have gone the slow way.
-        assert_eq!(s.margin(Duration::from_secs(1)), TimeDelta::milliseconds(10));
+    fn a_slow_trip_counts_for_two_windows_and_the_last_answers() {
+        let slow = |s: &State| s.margin(Duration::from_secs(1)) == TimeDelta::milliseconds(10);
+        let mut trips: Vec<_> = (0..16).map(|i| (i, 20)).collect();
+        trips.push((20, 30));
+        // A hundred fast answers within the next window: a call of a
+        // window ago may have gone the slow way.
+        trips.extend((21..121).map(|i| (i, 20)));
+        let mut s = timed(1000, &trips);
+        assert!(slow(&s));
+        // Two windows on, and a hundred answers since: forgotten.
         s.timed(at(2_100), TimeDelta::milliseconds(20));
+        assert_eq!(s.margin(Duration::from_secs(1)), MARGIN_FLOOR);
+        // A bucket of one call a second keeps its last 64 answers however
+        // old: two windows hold only two or three of them.
+        let mut trips: Vec<_> = (0..16).map(|i| (i * 1_000, 300)).collect();
+        trips.push((16_000, 310));
+        trips.extend((17..80).map(|i| (i * 1_000, 300)));
+        let mut s = timed(1, &trips);
+        assert!(slow(&s));
+        s.timed(at(80_000), TimeDelta::milliseconds(300));
         assert_eq!(s.margin(Duration::from_secs(1)), MARGIN_FLOOR);
     }
 

@@ -98,7 +98,7 @@ impl RawAgent {
                     activity: s.activity.unwrap_or_default().into(),
                 })
                 .collect(),
-            ContentHash::from_stored(self.content_hash),
+            stored_hash(&format!("agent {id}"), &self.content_hash)?,
         );
         let state = match self.status.as_str() {
             "planned" => AgentState::Planned,
@@ -149,6 +149,17 @@ pub(super) struct RawOperation {
     pub operation_id: Option<String>,
 }
 
+/// A content hash as a store keeps it (hex), or what is wrong with it,
+/// naming `whose`.
+pub(super) fn stored_hash(whose: &str, hex: &str) -> Result<ContentHash, String> {
+    ContentHash::from_stored(hex).ok_or_else(|| {
+        format!(
+            "{whose}: content hash {} is not 64 hex digits",
+            crate::echo::echo(hex)
+        )
+    })
+}
+
 pub(super) const OPERATION_COLUMNS: &str = "id, schedule_id, upload_key, issued_at, schedule_version, sets_published, agents, state, operation_id";
 
 /// How a carried week is kept in the `agents` column.
@@ -163,7 +174,7 @@ pub(super) fn carried_json(agents: &[CarriedWeek]) -> String {
         .iter()
         .map(|a| StoredCarried {
             agent: a.agent_id.clone(),
-            hash: a.hash.as_str().to_owned(),
+            hash: a.hash.hex(),
         })
         .collect();
     serde_json::to_string(&stored).expect("carried weeks serialize")
@@ -207,11 +218,14 @@ impl RawOperation {
             sets_published: self.sets_published,
             agents: stored
                 .into_iter()
-                .map(|c| CarriedWeek {
-                    agent_id: c.agent,
-                    hash: ContentHash::from_stored(c.hash),
+                .map(|c| {
+                    let hash = stored_hash(&format!("operation {id}: agent {}", c.agent), &c.hash)?;
+                    Ok(CarriedWeek {
+                        agent_id: c.agent,
+                        hash,
+                    })
                 })
-                .collect(),
+                .collect::<Result<_, String>>()?,
             state,
         };
         Ok((id, operation))

@@ -17,7 +17,7 @@ use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Row}
 
 use super::rows::{
     carried_json, operation_state_columns, resumable_outcomes, shifts_json, state_columns,
-    RawAgent, RawOperation, AGENT_COLUMNS, OPERATION_COLUMNS, UNFINISHED_OPERATIONS,
+    stored_hash, RawAgent, RawOperation, AGENT_COLUMNS, OPERATION_COLUMNS, UNFINISHED_OPERATIONS,
 };
 use super::*;
 
@@ -319,7 +319,7 @@ impl SqliteStore {
                 run,
                 a.agent_id,
                 shifts_json(&a.week),
-                a.week.hash().as_str(),
+                a.week.hash().hex(),
                 state.status,
                 state.reason,
                 state.reason_kind,
@@ -328,7 +328,7 @@ impl SqliteStore {
                 a.was_deferred
             ])?;
             if a.state == AgentState::Published {
-                published.execute(params![schedule_id, a.agent_id, a.week.hash().as_str()])?;
+                published.execute(params![schedule_id, a.agent_id, a.week.hash().hex()])?;
             }
         }
         Ok(())
@@ -466,10 +466,16 @@ impl Store for SqliteStore {
             let mut q =
                 c.prepare("SELECT agent_id, content_hash FROM published WHERE schedule_id = ?1")?;
             let rows = q.query_map(params![schedule_id], |r| {
-                Ok((r.get(0)?, ContentHash::from_stored(r.get(1)?)))
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
             })?;
-            rows.collect()
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })?
+        .into_iter()
+        .map(|(agent, hex)| {
+            let hash = stored_hash(&format!("published agent {agent}"), &hex);
+            Ok((agent, hash.map_err(|m| self.corrupt(m))?))
         })
+        .collect()
     }
 
     fn finish_run(
@@ -625,7 +631,8 @@ mod tests {
     }
 
     /// What the first release's `SqliteStore::open` created, and rows as it
-    /// wrote them.
+    /// wrote them (`HASH8`, `EMPTY`: the hashes of `week(8)` and of no
+    /// shifts; see [`first_release`]).
     const FIRST_RELEASE: &str = r#"
 CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, target TEXT NOT NULL, week_start TEXT NOT NULL,
   schedule_id TEXT NOT NULL, source TEXT NOT NULL, source_hash TEXT NOT NULL, started_at TEXT NOT NULL,
@@ -641,12 +648,18 @@ CREATE TABLE published (schedule_id TEXT NOT NULL, agent_id TEXT NOT NULL, conte
 INSERT INTO runs VALUES (1, 'chicago', '2026-11-30', 's-1', 'in.csv', 'h', '2026-11-26T06:00:00+00:00', NULL, 'running', NULL);
 INSERT INTO agents VALUES (1, 'a-1', '[{"startTime":"2026-11-30T08:00:00Z","endTime":"2026-11-30T16:00:00Z","activity":"phone"}]',
   'HASH8', 'published', NULL, NULL, NULL, 0);
-INSERT INTO agents VALUES (1, 'a-2', '[]', 'h2', 'failed',
+INSERT INTO agents VALUES (1, 'a-2', '[]', 'EMPTY', 'failed',
   'swap sw-9 still pending at the deferral deadline 2026-11-29 06:00:00 UTC: unpublished; resolve the swap, then run `wfm-publisher publish` for this target and week again', 'sw-9', NULL, 1);
-INSERT INTO agents VALUES (1, 'a-3', '[]', 'h3', 'failed', 'the platform rejected PUT /api/v2/wfm/schedule/agent/a-3 (invalid_shift: overlap)', NULL, NULL, 0);
-INSERT INTO agents VALUES (1, 'a-4', '[]', 'h4', 'deferred', NULL, 'sw-4', NULL, 1);
+INSERT INTO agents VALUES (1, 'a-3', '[]', 'EMPTY', 'failed', 'the platform rejected PUT /api/v2/wfm/schedule/agent/a-3 (invalid_shift: overlap)', NULL, NULL, 0);
+INSERT INTO agents VALUES (1, 'a-4', '[]', 'EMPTY', 'deferred', NULL, 'sw-4', NULL, 1);
 INSERT INTO published VALUES ('s-1', 'a-1', 'HASH8');
 "#;
+
+    fn first_release() -> String {
+        FIRST_RELEASE
+            .replace("HASH8", &week(8).hash().to_string())
+            .replace("EMPTY", &AgentWeek::new(Vec::new()).hash().to_string())
+    }
 
     #[test]
     fn a_database_of_the_first_release_is_migrated_and_resumes() {
@@ -655,7 +668,7 @@ INSERT INTO published VALUES ('s-1', 'a-1', 'HASH8');
         let hash8 = week(8).hash().to_string();
         Connection::open(&path)
             .unwrap()
-            .execute_batch(&FIRST_RELEASE.replace("HASH8", &hash8))
+            .execute_batch(&first_release())
             .unwrap();
         let store = SqliteStore::open(&path).unwrap();
         let monday = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
@@ -683,10 +696,7 @@ INSERT INTO published VALUES ('s-1', 'a-1', 'HASH8');
                 swap_id: "sw-4".into()
             }
         );
-        assert_eq!(
-            store.published_hashes("s-1").unwrap()["a-1"].as_str(),
-            hash8
-        );
+        assert_eq!(store.published_hashes("s-1").unwrap()["a-1"].hex(), hash8);
         drop(store);
         // Opening again does not migrate twice.
         let store = SqliteStore::open(&path).unwrap();
@@ -746,14 +756,33 @@ INSERT INTO published VALUES ('s-1', 'a-1', 'HASH8');
     }
 
     #[test]
+    fn a_stored_hash_that_is_not_hex_is_named_as_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let store = SqliteStore::open(&path).unwrap();
+        store
+            .with(|c| {
+                c.execute(
+                    "INSERT INTO published VALUES ('s-1', 'a-1', 'not a hash')",
+                    [],
+                )
+            })
+            .unwrap();
+        let err = store.published_hashes("s-1").unwrap_err().to_string();
+        assert!(
+            err.contains("corrupt row: published agent a-1: content hash \"not a hash\" is not 64 hex digits"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_database_of_version_1_gains_the_operations_journal_and_resumes() {
         use crate::platform::journal::{Operation, OperationState};
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
-        let hash8 = week(8).hash().to_string();
         let v1 = format!(
             "{}{MIGRATE_0_TO_1}PRAGMA user_version = 1;",
-            FIRST_RELEASE.replace("HASH8", &hash8)
+            first_release()
         );
         Connection::open(&path).unwrap().execute_batch(&v1).unwrap();
         let store = SqliteStore::open(&path).unwrap();

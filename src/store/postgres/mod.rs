@@ -18,7 +18,7 @@ use tokio_postgres::{Client, Row, Transaction};
 
 use super::rows::{
     carried_json, operation_state_columns, resumable_outcomes, shifts_json, state_columns,
-    RawAgent, RawOperation, AGENT_COLUMNS, OPERATION_COLUMNS, UNFINISHED_OPERATIONS,
+    stored_hash, RawAgent, RawOperation, AGENT_COLUMNS, OPERATION_COLUMNS, UNFINISHED_OPERATIONS,
 };
 use super::*;
 use crate::config::PostgresSettings;
@@ -227,7 +227,7 @@ impl Columns {
             let state = state_columns(&a.state);
             c.ids.push(a.agent_id.clone());
             c.shifts.push(shifts_json(&a.week));
-            c.hashes.push(a.week.hash().as_str().to_owned());
+            c.hashes.push(a.week.hash().hex());
             c.status.push(state.status.to_owned());
             c.reasons.push(state.reason.map(str::to_owned));
             c.kinds.push(state.reason_kind.map(str::to_owned));
@@ -236,7 +236,7 @@ impl Columns {
             c.deferred.push(a.was_deferred);
             if a.state == AgentState::Published {
                 c.published_ids.push(a.agent_id.clone());
-                c.published_hashes.push(a.week.hash().as_str().to_owned());
+                c.published_hashes.push(a.week.hash().hex());
             }
         }
         c

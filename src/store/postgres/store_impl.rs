@@ -114,10 +114,13 @@ impl Store for PostgresStore {
                 .await
             })
         })?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get(0), ContentHash::from_stored(r.get(1))))
-            .collect())
+        rows.iter()
+            .map(|r| {
+                let (agent, hex): (String, String) = (r.get(0), r.get(1));
+                let hash = stored_hash(&format!("published agent {agent}"), &hex);
+                Ok((agent, hash.map_err(|m| self.corrupt(m))?))
+            })
+            .collect()
     }
 
     fn finish_run(
