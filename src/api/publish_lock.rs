@@ -78,6 +78,32 @@ struct ScheduleLock {
     due: Option<DateTime<Utc>>,
 }
 
+impl ScheduleLock {
+    /// When a write may go, seen at `now` (see [`PublishLocks::writable`]);
+    /// `Probe` means one may, claiming the probe.
+    fn writable(&self, now: DateTime<Utc>, round_trip: Duration, jitter: Duration) -> Writable {
+        let publish_near = self.due.is_some_and(|due| now + delta(jitter) >= due);
+        if self.publishing > 0 || publish_near {
+            return Writable::AfterPublish;
+        }
+        let Some(answered) = self.answered else {
+            return Writable::Now;
+        };
+        // Later by the jitter: a write that went through early on a slow
+        // way there makes the clear bound look earlier than it is.
+        let at = answered + delta(self.hold.next_try()) + delta(jitter) - delta(round_trip);
+        if at > now {
+            Writable::At(at)
+        } else if self.hold.clear.is_some() {
+            Writable::Now
+        } else if self.probing {
+            Writable::AfterProbe
+        } else {
+            Writable::Probe
+        }
+    }
+}
+
 /// When a write to a schedule may go.
 #[derive(Debug, PartialEq, Eq)]
 enum Writable {
@@ -164,26 +190,19 @@ impl PublishLocks {
     fn writable(&self, schedule: &str, round_trip: Duration, jitter: Duration) -> Writable {
         let now = self.clock.now();
         self.with(schedule, |s| {
-            let publish_near = s.due.is_some_and(|due| now + delta(jitter) >= due);
-            if s.publishing > 0 || publish_near {
-                return Writable::AfterPublish;
-            }
-            let Some(answered) = s.answered else {
-                return Writable::Now;
-            };
-            // Later by the jitter: a write that went through early on a slow
-            // way there makes the clear bound look earlier than it is.
-            let at = answered + delta(s.hold.next_try()) + delta(jitter) - delta(round_trip);
-            if at > now {
-                Writable::At(at)
-            } else if s.hold.clear.is_some() {
-                Writable::Now
-            } else if s.probing {
-                Writable::AfterProbe
-            } else {
+            let writable = s.writable(now, round_trip, jitter);
+            if writable == Writable::Probe {
                 s.probing = true;
-                Writable::Probe
             }
+            writable
+        })
+    }
+
+    /// Whether a write to `schedule` may go now, without waiting or probing.
+    pub fn clear(&self, schedule: &str, round_trip: Duration, jitter: Duration) -> bool {
+        let now = self.clock.now();
+        self.with(schedule, |s| {
+            s.writable(now, round_trip, jitter) == Writable::Now
         })
     }
 
@@ -359,6 +378,11 @@ mod tests {
         // A write that meets the lock waits until the point known clear.
         assert_eq!(locks.after_refusal("s", ms(1000), rtt), ms(1000));
         assert_eq!(locks.after_refusal("s", ms(300), rtt), ms(300));
+        // A write that got its turn from the budget meanwhile is not clear
+        // to go until then either.
+        assert!(!locks.clear("s", rtt, ms(10)));
+        clock.advance(ms(511));
+        assert!(locks.clear("s", rtt, ms(10)));
     }
 
     #[tokio::test]

@@ -172,6 +172,12 @@ impl Throttle {
         self.lane(bucket).budget.jitter()
     }
 
+    /// The call of `ticket` will not leave after all: its place in the
+    /// budget goes to another.
+    pub fn unused(&self, ticket: Ticket) {
+        self.lane(ticket.bucket).budget.unused(ticket.slot);
+    }
+
     /// The call of `ticket` leaves now, its request built: returns when.
     pub fn leaves(&self, ticket: Ticket) -> DateTime<Utc> {
         let now = self.clock.now();
