@@ -124,46 +124,28 @@ pub struct PublishLocks {
     changed: Notify,
 }
 
+/// What this client holds on a schedule's lock until dropped: a write
+/// probing it, a publish due to leave, a publish in flight. Dropped, it
+/// undoes what it held and wakes the writes waiting.
+pub struct Held<'a> {
+    locks: &'a PublishLocks,
+    schedule: String,
+    release: fn(&mut ScheduleLock),
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.locks.with(&self.schedule, self.release);
+        self.locks.changed.notify_waiters();
+    }
+}
+
 /// A write probing the lock, until dropped.
-pub struct Probe<'a> {
-    locks: &'a PublishLocks,
-    schedule: String,
-}
-
-impl Drop for Probe<'_> {
-    fn drop(&mut self) {
-        self.locks.with(&self.schedule, |s| s.probing = false);
-        self.locks.changed.notify_waiters();
-    }
-}
-
+pub type Probe<'a> = Held<'a>;
 /// A publish waiting for its bucket, until dropped.
-pub struct Due<'a> {
-    locks: &'a PublishLocks,
-    schedule: String,
-}
-
-impl Drop for Due<'_> {
-    fn drop(&mut self) {
-        self.locks.with(&self.schedule, |s| s.due = None);
-        self.locks.changed.notify_waiters();
-    }
-}
-
+pub type Due<'a> = Held<'a>;
 /// A publish in flight, until dropped.
-pub struct Publishing<'a> {
-    locks: &'a PublishLocks,
-    schedule: String,
-}
-
-impl Drop for Publishing<'_> {
-    fn drop(&mut self) {
-        self.locks.with(&self.schedule, |s| {
-            s.publishing = s.publishing.saturating_sub(1)
-        });
-        self.locks.changed.notify_waiters();
-    }
-}
+pub type Publishing<'a> = Held<'a>;
 
 fn delta(d: Duration) -> TimeDelta {
     TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
@@ -221,12 +203,7 @@ impl PublishLocks {
             changed.as_mut().enable();
             match self.writable(schedule, round_trip, jitter) {
                 Writable::Now => return None,
-                Writable::Probe => {
-                    return Some(Probe {
-                        locks: self,
-                        schedule: schedule.to_owned(),
-                    })
-                }
+                Writable::Probe => return Some(self.held(schedule, |s| s.probing = false)),
                 Writable::AfterPublish | Writable::AfterProbe => changed.await,
                 Writable::At(at) => {
                     let wait = (at - self.clock.now()).to_std().unwrap_or_default();
@@ -258,18 +235,20 @@ impl PublishLocks {
     /// drops.
     pub fn due(&self, schedule: &str, at: DateTime<Utc>) -> Due<'_> {
         self.with(schedule, |s| s.due = Some(at));
-        Due {
-            locks: self,
-            schedule: schedule.to_owned(),
-        }
+        self.held(schedule, |s| s.due = None)
     }
 
     /// A publish of `schedule` leaves now; writes wait until the guard drops.
     pub fn publishing(&self, schedule: &str) -> Publishing<'_> {
         self.with(schedule, |s| s.publishing += 1);
-        Publishing {
+        self.held(schedule, |s| s.publishing = s.publishing.saturating_sub(1))
+    }
+
+    fn held(&self, schedule: &str, release: fn(&mut ScheduleLock)) -> Held<'_> {
+        Held {
             locks: self,
             schedule: schedule.to_owned(),
+            release,
         }
     }
 
