@@ -264,9 +264,7 @@ async fn an_interrupted_publish_exits_with_the_signals_code() {
     for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
         let sim = spawn_sim(small_scenario()).await;
         let cfg = TestConfig::new(&sim.base_url(), "publisher");
-        let inbox = cfg.dir().join("inbox/chicago");
-        std::fs::create_dir_all(&inbox).unwrap();
-        std::fs::write(inbox.join("2026-11-30.csv"), SWAPPED_WEEK).unwrap();
+        common::publishing::write_source(&cfg, SWAPPED_WEEK);
         let args = ["publish", "--target", "chicago", "--week", "2026-11-30"];
         let (mut child, mut log) = spawn_logging(&args, &cfg.path);
         next_with(&mut log, "deferred: pending shift swap").await;
@@ -373,13 +371,11 @@ async fn log_fields_are_values_not_debug_text() {
     scenario.server.advertise_rate_limits = false;
     let sim = spawn_sim(scenario).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    let inbox = cfg.dir().join("inbox/chicago");
-    std::fs::create_dir_all(&inbox).unwrap();
     let mut week = String::from("agent_id,date,start,end,activity\n");
     for agent in 5..=10 {
         week.push_str(&format!("a-{agent},2026-12-01,08:00,16:00,phone\n"));
     }
-    std::fs::write(inbox.join("2026-11-30.csv"), week).unwrap();
+    common::publishing::write_source(&cfg, &week);
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
         .args(["--log-format", "json", "publish", "--target", "chicago"])
         .args(["--week", "2026-11-30", "--no-wait", "--config"])
@@ -570,9 +566,7 @@ fn publish_swapped(cfg: &TestConfig, extra: &[&str]) -> tokio::process::Command 
 async fn one_publisher_per_sqlite_store_and_a_killed_one_is_taken_over() {
     let sim = spawn_sim(small_scenario()).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    let inbox = cfg.dir().join("inbox/chicago");
-    std::fs::create_dir_all(&inbox).unwrap();
-    std::fs::write(inbox.join("2026-11-30.csv"), SWAPPED_WEEK).unwrap();
+    common::publishing::write_source(&cfg, SWAPPED_WEEK);
     // The first waits for swap sw-1 (pending for 20 s): still running.
     let mut first = publish_swapped(&cfg, &[])
         .stdout(Stdio::null())
@@ -659,9 +653,7 @@ async fn status_check_and_a_dry_run_never_create_a_store() {
     let sim = spawn_sim(small_scenario()).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
     cfg.edit("path = \"state.db\"", "path = \"stat.db\"");
-    let inbox = cfg.dir().join("inbox/chicago");
-    std::fs::create_dir_all(&inbox).unwrap();
-    std::fs::write(inbox.join("2026-11-30.csv"), SWAPPED_WEEK).unwrap();
+    common::publishing::write_source(&cfg, SWAPPED_WEEK);
     let run = |args: &[&str]| {
         tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
             .args(args)
@@ -703,10 +695,8 @@ async fn status_check_and_a_dry_run_never_create_a_store() {
 async fn an_outage_fails_publish_with_exit_75_and_the_next_run_completes_it() {
     let sim = spawn_sim(small_scenario()).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    let inbox = cfg.dir().join("inbox/chicago");
-    std::fs::create_dir_all(&inbox).unwrap();
     let week = "agent_id,date,start,end,activity\na-5,2026-12-01,08:00,16:00,phone\na-6,2026-12-01,08:00,16:00,email\n";
-    std::fs::write(inbox.join("2026-11-30.csv"), week).unwrap();
+    common::publishing::write_source(&cfg, week);
     let publish = || {
         publish_swapped(&cfg, &["--no-wait"])
             .env("WFM_PUBLISHER__RETRY__MAX_ATTEMPTS", "2")

@@ -116,21 +116,31 @@ const TRIPS_KEPT: u64 = 16;
 /// queues of (answer's number, answered at, trip).
 #[derive(Debug, Default)]
 struct Trips {
-    slowest: VecDeque<(u64, DateTime<Utc>, TimeDelta)>,
-    fastest: VecDeque<(u64, DateTime<Utc>, TimeDelta)>,
+    slowest: VecDeque<TripEntry>,
+    fastest: VecDeque<TripEntry>,
     seen: u64,
+}
+
+type TripEntry = (u64, DateTime<Utc>, TimeDelta);
+
+/// Appends `entry` to a monotonic queue, first dropping the entries it
+/// outranks: they can never be the front while it is kept.
+fn ranked(
+    queue: &mut VecDeque<TripEntry>,
+    entry: TripEntry,
+    outranks: fn(TimeDelta, TimeDelta) -> bool,
+) {
+    while queue.back().is_some_and(|(_, _, d)| outranks(entry.2, *d)) {
+        queue.pop_back();
+    }
+    queue.push_back(entry);
 }
 
 impl Trips {
     fn add(&mut self, at: DateTime<Utc>, trip: TimeDelta) {
-        while self.slowest.back().is_some_and(|(_, _, d)| *d <= trip) {
-            self.slowest.pop_back();
-        }
-        self.slowest.push_back((self.seen, at, trip));
-        while self.fastest.back().is_some_and(|(_, _, d)| *d >= trip) {
-            self.fastest.pop_back();
-        }
-        self.fastest.push_back((self.seen, at, trip));
+        let entry = (self.seen, at, trip);
+        ranked(&mut self.slowest, entry, |newer, older| newer >= older);
+        ranked(&mut self.fastest, entry, |newer, older| newer <= older);
         self.seen += 1;
     }
 

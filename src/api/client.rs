@@ -639,12 +639,12 @@ impl PlatformClient {
         bucket: Bucket,
     ) -> (Ticket, Option<Probe<'_>>, Option<Due<'_>>) {
         let i = &self.inner;
+        let timing = || (i.throttle.round_trip(), i.throttle.jitter(bucket));
         loop {
             let (probe, due) = match call.lock_role() {
                 LockRole::Write(schedule) => {
                     let _waiting = i.waits.lock();
-                    let trip = i.throttle.round_trip();
-                    let jitter = i.throttle.jitter(bucket);
+                    let (trip, jitter) = timing();
                     (
                         i.publish_locks.wait_writable(schedule, trip, jitter).await,
                         None,
@@ -659,8 +659,7 @@ impl PlatformClient {
             let ticket = i.throttle.acquire(bucket).await;
             let overtaken = match call.lock_role() {
                 LockRole::Write(schedule) if probe.is_none() => {
-                    let trip = i.throttle.round_trip();
-                    let jitter = i.throttle.jitter(bucket);
+                    let (trip, jitter) = timing();
                     !i.publish_locks.clear(schedule, trip, jitter)
                 }
                 _ => false,
