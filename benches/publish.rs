@@ -23,6 +23,8 @@ const WRITE_RATE: f64 = 1000.0; // calls per second, default bucket
 const PUBLISH_RATE: f64 = 1.0; // calls per second, publish bucket
 /// The publisher's workers (`--workers`, default 128).
 static WORKERS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+/// Where each row's requests are written, one CSV a row (`--timeline`).
+static TIMELINE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
 /// What the publisher is configured to: exactly the advertised limit, with
 /// the default burst. The advertised budget, not a margin an operator would
 /// have to guess, keeps it from being refused.
@@ -75,6 +77,11 @@ fn args() -> Args {
             "--workers" => {
                 let workers = argv[i + 1].parse().expect("a number of workers");
                 WORKERS.set(workers).expect("--workers once");
+            }
+            "--timeline" => {
+                let dir = std::path::PathBuf::from(&argv[i + 1]);
+                std::fs::create_dir_all(&dir).expect("a directory for --timeline");
+                TIMELINE.set(dir).expect("--timeline once");
             }
             _ => {
                 i += 1;
@@ -349,6 +356,9 @@ async fn publication(
     );
     let published = record.published.len();
     assert_eq!(published, agents, "{name}: every agent published");
+    if let Some(dir) = TIMELINE.get() {
+        write_timeline(dir, &format!("{name} {agents} {latency}ms"), &record);
+    }
     Row {
         name: name.to_owned(),
         agents,
@@ -364,6 +374,25 @@ async fn publication(
         phases,
         headroom,
     }
+}
+
+/// Every request the platform saw, in milliseconds from the first: what a
+/// wall time is made of, for whoever wants to look.
+fn write_timeline(dir: &Path, row: &str, record: &sim::Record) {
+    let Some(first) = record.requests.first().map(|r| r.at) else {
+        return;
+    };
+    let mut csv = String::from("ms,method,path,status\n");
+    for r in &record.requests {
+        let ms = (r.at - first).num_microseconds().unwrap_or(0) as f64 / 1000.0;
+        let path = if r.method == "PUT" { "agent" } else { &r.path };
+        csv.push_str(&format!("{ms:.1},{},{path},{}\n", r.method, r.status));
+    }
+    let file: String = row
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    std::fs::write(dir.join(format!("{file}.csv")), csv).expect("the timeline written");
 }
 
 /// A dry run of an `agents`-agent week: reads, validates and plans the
