@@ -21,8 +21,10 @@ use crate::clock::SharedClock;
 /// to be clear, rather than trying the middle.
 const PRECISION: Duration = Duration::from_millis(5);
 
-/// Until a write has gone through after an answer, one write at a time
-/// probes the lock, this long after the last one met it.
+/// Until a write has gone through after an answer, one write probes the
+/// lock every this long, without waiting for the answer to the one before:
+/// waiting for it, a probe went every round trip (120 ms at 100 ms
+/// latency), and the first lock's end was found that much late.
 const PROBE_STEP: Duration = Duration::from_millis(20);
 
 /// How long the platform keeps the lock after answering a publish, as
@@ -71,8 +73,8 @@ struct ScheduleLock {
     /// When the last successful publish's answer came back.
     answered: Option<DateTime<Utc>>,
     hold: Hold,
-    /// A write is probing the lock, the others wait for its answer.
-    probing: bool,
+    /// When the last write probing the lock left.
+    probed: Option<DateTime<Utc>>,
     /// When this client's next publish of it is due to leave: writes that
     /// could still be on their way then wait for it (and its hold).
     due: Option<DateTime<Utc>>,
@@ -96,10 +98,11 @@ impl ScheduleLock {
             Writable::At(at)
         } else if self.hold.clear.is_some() {
             Writable::Now
-        } else if self.probing {
-            Writable::AfterProbe
         } else {
-            Writable::Probe
+            match self.probed.map(|p| p + delta(PROBE_STEP)) {
+                Some(next) if next > now => Writable::At(next),
+                _ => Writable::Probe,
+            }
         }
     }
 }
@@ -111,10 +114,8 @@ enum Writable {
     At(DateTime<Utc>),
     /// After this client's publish of it is answered.
     AfterPublish,
-    /// Now, alone: nothing says yet when the lock ends.
+    /// Now, as the probe of its step: nothing says yet when the lock ends.
     Probe,
-    /// After the probe in flight is answered.
-    AfterProbe,
 }
 
 #[derive(Debug)]
@@ -174,7 +175,7 @@ impl PublishLocks {
         self.with(schedule, |s| {
             let writable = s.writable(now, round_trip, jitter);
             if writable == Writable::Probe {
-                s.probing = true;
+                s.probed = Some(now);
             }
             writable
         })
@@ -203,8 +204,8 @@ impl PublishLocks {
             changed.as_mut().enable();
             match self.writable(schedule, round_trip, jitter) {
                 Writable::Now => return None,
-                Writable::Probe => return Some(self.held(schedule, |s| s.probing = false)),
-                Writable::AfterPublish | Writable::AfterProbe => changed.await,
+                Writable::Probe => return Some(self.held(schedule, |_| {})),
+                Writable::AfterPublish => changed.await,
                 Writable::At(at) => {
                     let wait = (at - self.clock.now()).to_std().unwrap_or_default();
                     self.clock.sleep(wait).await;
@@ -334,10 +335,14 @@ mod tests {
         assert_eq!(locks.writable("s", rtt, ms(10)), Writable::AfterPublish);
         locks.published("s");
         drop(publishing);
-        // Nothing learned yet: one write probes at once, the others wait
-        // for its answer; met by the lock, it probes again shortly.
+        // Nothing learned yet: one write probes at once, the next a step
+        // later, whether the first is answered or not; met by the lock, a
+        // probe tries again shortly.
         assert_eq!(locks.writable("s", rtt, ms(10)), Writable::Probe);
-        assert_eq!(locks.writable("s", rtt, ms(10)), Writable::AfterProbe);
+        let step = t0 + delta(PROBE_STEP);
+        assert_eq!(locks.writable("s", rtt, ms(10)), Writable::At(step));
+        clock.advance(PROBE_STEP);
+        assert_eq!(locks.writable("s", rtt, ms(10)), Writable::Probe);
         locks.observe_write("s", t0, rtt, true);
         assert_eq!(locks.after_refusal("s", ms(1000), rtt), PROBE_STEP);
         let later = t0 + TimeDelta::milliseconds(1000);
@@ -352,7 +357,7 @@ mod tests {
         drop(publishing);
         assert_eq!(
             locks.writable("s", rtt, ms(10)),
-            Writable::At(t0 + TimeDelta::milliseconds(540 - 40 + 10))
+            Writable::At(step + TimeDelta::milliseconds(540 - 40 + 10))
         );
         // A write that meets the lock waits until the point known clear.
         assert_eq!(locks.after_refusal("s", ms(1000), rtt), ms(1000));
