@@ -54,8 +54,8 @@ enum Known {
 #[derive(Debug)]
 struct State {
     known: Known,
-    /// When each call of the last window left, oldest first, by slot.
-    sends: VecDeque<(u64, DateTime<Utc>)>,
+    /// The calls of the last window, by when they hold their place until.
+    sends: VecDeque<Sent>,
     /// The next slot's number.
     next_slot: u64,
     /// Calls the platform counted that the log does not, until when.
@@ -71,6 +71,26 @@ enum Decision {
     Wait(Option<DateTime<Utc>>),
 }
 
+/// A call in the log: when it left (when the gate let it go, until it
+/// says), and until when it holds its place (later, for a call whose
+/// answer showed it may have reached the platform late).
+#[derive(Debug, Clone, Copy)]
+struct Sent {
+    slot: u64,
+    left: DateTime<Utc>,
+    held: DateTime<Utc>,
+}
+
+impl Sent {
+    fn new(slot: u64, at: DateTime<Utc>) -> Self {
+        Sent {
+            slot,
+            left: at,
+            held: at,
+        }
+    }
+}
+
 /// A call the budget let go: its place in the log, if it took one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Slot(Option<u64>);
@@ -80,29 +100,31 @@ fn delta(d: Duration) -> TimeDelta {
 }
 
 /// Travel time varies from call to call: a call that left just over a
-/// window after another may still land in the same window. The log keeps
-/// calls apart by the window and a margin: the spread of this bucket's
-/// round trips (slowest less fastest) over the last two windows and at
-/// least the last [`TRIPS_KEPT`] answers, which bounds how much the way
-/// there of a call now can differ from that of a call a window ago
-/// wherever the platform takes about the same time over each. Never less
-/// than [`MARGIN_FLOOR`], never more than [`margin_ceiling`]. Two windows
-/// alone were not enough for a bucket of one call a second: its spread
-/// over two or three answers missed a publish that took 5 ms longer on
-/// its way than the one before (one 429 in 100 publishes, 256 workers at
-/// 100 ms on two cores).
+/// window after another may still land in the same window. So each answer
+/// moves its call's place in the log later by how much longer its round
+/// trip took than the bucket's fastest of late: at most that much more of
+/// it went on the way there. Calls are then kept apart by the window and
+/// this margin, for a call that goes faster than the fastest seen (the
+/// ceiling before [`TRIPS_FIRST`] answers).
+///
+/// One margin for all calls, the spread of the round trips (slowest less
+/// fastest), held every call apart by the slowest's delay; capped at
+/// [`margin_ceiling`], it fell short of a first burst of 256 new
+/// connections on two cores, whose slowest took 60 ms longer than the
+/// fastest (30 of 10,000 calls refused by a sliding window).
 const MARGIN_FLOOR: TimeDelta = TimeDelta::milliseconds(5);
 
-/// The margin before round trips are known, and the most they can ask
-/// for (a platform whose work takes longer on some calls than others would
-/// otherwise slow the bucket down for no reason). 5 ms + 0.5% logged from
-/// the gate let a sliding-window server refuse 2–16 calls of 1,200 with 64
-/// workers on two busy cores (tests/pacing.rs); this refused none.
+/// The margin before round trips are known, and the most their spread
+/// counts for in the jitter (a platform whose work takes longer on some
+/// calls than others would otherwise hold writes back for no reason). A
+/// margin of 5 ms and 0.5% logged from the gate let a sliding-window server
+/// refuse 2–16 calls of 1,200 with 64 workers on two busy cores
+/// (tests/pacing.rs); this refused none.
 fn margin_ceiling(window: Duration) -> TimeDelta {
     delta(window / 100 + Duration::from_millis(25))
 }
 
-/// Round trips the margin needs before their spread is taken as it is.
+/// Round trips the jitter needs before their spread is taken as it is.
 /// From [`TRIPS_FIRST`] answers up to these, the spread is widened by
 /// √(TRIPS_NEEDED ÷ answers): the range of a few draws falls short of that
 /// of sixteen by about that much (for normally distributed trips the
@@ -112,7 +134,8 @@ fn margin_ceiling(window: Duration) -> TimeDelta {
 /// a 10,000-agent run).
 const TRIPS_NEEDED: u64 = 16;
 
-/// Round trips below which their spread says nothing: the ceiling holds.
+/// Round trips below which neither their spread nor the fastest of them
+/// says enough: the ceiling holds.
 const TRIPS_FIRST: u64 = 4;
 
 /// Answers the spread is taken over, however old.
@@ -168,6 +191,10 @@ impl Trips {
         }
     }
 
+    fn fastest(&self) -> Option<TimeDelta> {
+        self.fastest.front().map(|(_, _, trip)| *trip)
+    }
+
     fn spread(&self) -> Option<TimeDelta> {
         let (_, _, slowest) = self.slowest.front()?;
         let (_, _, fastest) = self.fastest.front()?;
@@ -202,7 +229,7 @@ impl State {
             Ok(()) => {
                 let slot = self.next_slot;
                 self.next_slot += 1;
-                self.sends.push_back((slot, now));
+                self.sends.push_back(Sent::new(slot, now));
                 Decision::Go(Slot(Some(slot)))
             }
             Err(until) => Decision::Wait(until),
@@ -218,7 +245,7 @@ impl State {
         window: Duration,
     ) -> Result<(), Option<DateTime<Utc>>> {
         let span = delta(window) + self.margin(window);
-        while self.sends.front().is_some_and(|(_, s)| *s + span <= now) {
+        while self.sends.front().is_some_and(|c| c.held + span <= now) {
             self.sends.pop_front();
         }
         let reserved = match self.reserved {
@@ -228,7 +255,7 @@ impl State {
         if (self.sends.len() as u64) + reserved < limit {
             return Ok(());
         }
-        let freed = self.sends.front().map(|(_, s)| *s + span);
+        let freed = self.sends.front().map(|c| c.held + span);
         let unreserved = self.reserved.map(|(_, until)| until).filter(|u| *u > now);
         Err(match (freed, unreserved) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -249,7 +276,7 @@ impl State {
 
     /// The call of `slot` will not leave: its place is free again.
     fn unused(&mut self, slot: u64) {
-        if let Some(i) = self.sends.iter().rposition(|(s, _)| *s == slot) {
+        if let Some(i) = self.sends.iter().rposition(|c| c.slot == slot) {
             self.sends.remove(i);
         }
     }
@@ -257,29 +284,61 @@ impl State {
     /// The call of `slot` left at `at`: its place in the log moves there,
     /// keeping the log in order.
     fn left(&mut self, slot: u64, at: DateTime<Utc>) {
-        let Some(i) = self.sends.iter().rposition(|(s, _)| *s == slot) else {
+        let Some(i) = self.sends.iter().rposition(|c| c.slot == slot) else {
             return;
         };
-        if self.sends[i].1 >= at {
-            return;
+        if self.sends[i].left < at {
+            self.sends[i].left = at;
+            self.held_until(i, at);
         }
-        self.sends.remove(i);
-        let after = self.sends.iter().rposition(|(_, t)| *t <= at);
-        self.sends.insert(after.map_or(0, |a| a + 1), (slot, at));
     }
 
+    /// The call at `i` holds its place until `at`, if that is later,
+    /// keeping the log in order.
+    fn held_until(&mut self, i: usize, at: DateTime<Utc>) {
+        if self.sends[i].held >= at {
+            return;
+        }
+        let Some(mut call) = self.sends.remove(i) else {
+            return;
+        };
+        call.held = at;
+        let after = self.sends.iter().rposition(|c| c.held <= at);
+        self.sends.insert(after.map_or(0, |a| a + 1), call);
+    }
+
+    /// How much more than a window the log keeps calls apart, once each
+    /// answered call's place has moved by its own delay.
     fn margin(&self, window: Duration) -> TimeDelta {
+        if self.trips.seen < TRIPS_FIRST {
+            margin_ceiling(window)
+        } else {
+            MARGIN_FLOOR
+        }
+    }
+
+    /// How much later than another a call may arrive: the spread of the
+    /// round trips, within the floor and the ceiling.
+    fn jitter(&self, window: Duration) -> TimeDelta {
         let ceiling = margin_ceiling(window);
         self.trips
             .spread()
             .map_or(ceiling, |s| s.clamp(MARGIN_FLOOR, ceiling))
     }
 
-    /// A call answered at `at` after `trip`.
-    fn timed(&mut self, at: DateTime<Utc>, trip: TimeDelta) {
+    /// A call that left at `sent_at` was answered after `trip`: its place
+    /// in the log moves later by what it took over the fastest trip kept.
+    fn timed(&mut self, sent_at: DateTime<Utc>, trip: TimeDelta) {
+        let at = sent_at + trip;
         self.trips.add(at, trip);
         if let Known::Advertised { window, .. } = self.known {
             self.trips.forget_before(at - delta(window * 2));
+        }
+        let delay = self.trips.fastest().map_or(TimeDelta::zero(), |f| trip - f);
+        if delay > TimeDelta::zero() {
+            if let Some(i) = self.sends.iter().rposition(|c| c.left == sent_at) {
+                self.held_until(i, sent_at + delay);
+            }
         }
     }
 
@@ -296,13 +355,13 @@ impl State {
             // The first answer: its own call was never logged.
             let slot = self.next_slot;
             self.next_slot += 1;
-            self.sends.push_back((slot, sent_at));
+            self.sends.push_back(Sent::new(slot, sent_at));
         }
         let span = delta(window);
         let logged = self
             .sends
             .iter()
-            .filter(|(_, s)| *s > sent_at - span && *s <= sent_at)
+            .filter(|c| c.left > sent_at - span && c.left <= sent_at)
             .count() as u64;
         let expected = adv.limit.saturating_sub(logged);
         let excess = expected.saturating_sub(adv.remaining);
@@ -386,7 +445,7 @@ impl Budget {
         advertised: Option<Advertised>,
     ) {
         let mut state = self.state.lock().expect("budget");
-        state.timed(sent_at + trip, trip);
+        state.timed(sent_at, trip);
         match advertised {
             Some(adv) => state.observe(sent_at, arrived, adv),
             None if matches!(state.known, Known::Nothing { .. }) => {
@@ -412,7 +471,7 @@ impl Budget {
             Known::Advertised { window, .. } => window,
             _ => Duration::ZERO,
         };
-        state.margin(window).to_std().unwrap_or_default()
+        state.jitter(window).to_std().unwrap_or_default()
     }
 
     /// Whether the platform advertises this bucket's budget: then the
@@ -513,8 +572,8 @@ mod tests {
         assert!(!goes(s.decide(at(15_000))));
     }
 
-    /// Known to allow `limit` a second, with these round trips answered
-    /// at these times (ms).
+    /// Known to allow `limit` a second, with these round trips of calls
+    /// that left at these times (ms).
     fn timed(limit: u64, trips: &[(i64, i64)]) -> State {
         let mut s = fresh();
         s.known = Known::Advertised {
@@ -535,45 +594,67 @@ mod tests {
     }
 
     #[test]
-    fn the_margin_is_the_spread_of_the_round_trips() {
+    fn the_jitter_is_the_spread_of_the_round_trips() {
+        let jitter = |s: &State| s.jitter(Duration::from_secs(1));
         // Too few answers: the ceiling, 25 ms + 1%.
         let s = timed(1, &[(0, 20), (1, 21), (2, 28)]);
-        assert_eq!(
-            s.margin(Duration::from_secs(1)),
-            TimeDelta::milliseconds(35)
-        );
+        assert_eq!(jitter(&s), TimeDelta::milliseconds(35));
         // Four: their spread, twice over (√(16 ÷ 4)); eight: √2 times.
         let s = timed(1, &[(0, 20), (1, 21), (2, 28), (3, 24)]);
-        assert_eq!(
-            s.margin(Duration::from_secs(1)),
-            TimeDelta::milliseconds(16)
-        );
+        assert_eq!(jitter(&s), TimeDelta::milliseconds(16));
         let trips: Vec<_> = (0..8).map(|i| (i, 20 + i % 2 * 10)).collect();
         let s = timed(1, &trips);
-        assert_eq!(
-            s.margin(Duration::from_secs(1)).num_microseconds(),
-            Some(14_142)
-        );
-        // Trips within 3 ms of each other: the floor.
+        assert_eq!(jitter(&s).num_microseconds(), Some(14_142));
+        // Trips within 3 ms of each other: the floor; a slower one widens
+        // it to the spread, but never past the ceiling.
         let trips: Vec<_> = (0..16).map(|i| (i, 20 + i % 4)).collect();
         let mut s = timed(1, &trips);
-        assert_eq!(s.margin(Duration::from_secs(1)), MARGIN_FLOOR);
-        // A slower one widens it to the spread, and the next call keeps
-        // that much more than a window from the last.
+        assert_eq!(jitter(&s), MARGIN_FLOOR);
         s.timed(at(8), TimeDelta::milliseconds(32));
-        assert!(goes(s.decide(at(10))));
-        assert_eq!(waits_until(s.decide(at(20))), Some(at(10 + 1_000 + 12)));
-        // Never more than the ceiling.
+        assert_eq!(jitter(&s), TimeDelta::milliseconds(12));
         s.timed(at(9), TimeDelta::milliseconds(400));
-        assert_eq!(
-            s.margin(Duration::from_secs(1)),
-            TimeDelta::milliseconds(35)
-        );
+        assert_eq!(jitter(&s), TimeDelta::milliseconds(35));
+    }
+
+    #[test]
+    fn a_slow_call_holds_its_place_for_as_long_as_it_was_slow() {
+        let trips: Vec<_> = (0..16).map(|i| (i, 20)).collect();
+        let mut s = timed(2, &trips);
+        // Past the first answers, calls are kept a window and the floor
+        // apart, whatever the round trips' spread.
+        let Decision::Go(Slot(Some(first))) = s.decide(at(100)) else {
+            panic!("the first call goes");
+        };
+        s.left(first, at(100));
+        assert!(goes(s.decide(at(110))));
+        // The first took 32 ms more than the fastest: it may have reached
+        // the platform that much later, and holds its place that long.
+        s.timed(at(100), TimeDelta::milliseconds(52));
+        assert_eq!(waits_until(s.decide(at(600))), Some(at(110 + 1_005)));
+        assert!(goes(s.decide(at(1_115))));
+        let free = 100 + 32 + 1_000 + 5;
+        assert_eq!(waits_until(s.decide(at(1_116))), Some(at(free)));
+        assert!(goes(s.decide(at(free))));
+        // The answer still counts the call where it left: the platform's
+        // count matches the log, and nothing more is held back.
+        let trips: Vec<_> = (0..16).map(|i| (i, 20)).collect();
+        let mut s = timed(1, &trips);
+        let Decision::Go(Slot(Some(slot))) = s.decide(at(100)) else {
+            panic!("the call goes");
+        };
+        s.left(slot, at(100));
+        s.timed(at(100), TimeDelta::milliseconds(52));
+        s.observe(at(100), at(150), advertised(1, 0, 1));
+        assert!(goes(s.decide(at(100 + 32 + 1_005))));
+        // Before four answers, the ceiling keeps them apart.
+        let mut s = timed(1, &[(0, 20)]);
+        assert!(goes(s.decide(at(100))));
+        assert_eq!(waits_until(s.decide(at(200))), Some(at(100 + 1_035)));
     }
 
     #[test]
     fn a_slow_trip_counts_for_two_windows_and_the_last_answers() {
-        let slow = |s: &State| s.margin(Duration::from_secs(1)) == TimeDelta::milliseconds(10);
+        let slow = |s: &State| s.jitter(Duration::from_secs(1)) == TimeDelta::milliseconds(10);
         let mut trips: Vec<_> = (0..16).map(|i| (i, 20)).collect();
         trips.push((20, 30));
         // A hundred fast answers within the next window: a call of a
@@ -583,7 +664,7 @@ mod tests {
         assert!(slow(&s));
         // Two windows on, and a hundred answers since: forgotten.
         s.timed(at(2_100), TimeDelta::milliseconds(20));
-        assert_eq!(s.margin(Duration::from_secs(1)), MARGIN_FLOOR);
+        assert_eq!(s.jitter(Duration::from_secs(1)), MARGIN_FLOOR);
         // A bucket of one call a second keeps its last 16 answers however
         // old: two windows hold only two or three of them.
         let mut trips: Vec<_> = (0..16).map(|i| (i * 1_000, 300)).collect();
@@ -592,7 +673,7 @@ mod tests {
         let mut s = timed(1, &trips);
         assert!(slow(&s));
         s.timed(at(32_000), TimeDelta::milliseconds(300));
-        assert_eq!(s.margin(Duration::from_secs(1)), MARGIN_FLOOR);
+        assert_eq!(s.jitter(Duration::from_secs(1)), MARGIN_FLOOR);
     }
 
     #[test]
