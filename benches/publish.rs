@@ -21,7 +21,7 @@ use wfm_publisher::testbed::{self, Testbed};
 /// The platform's limits in every scenario, advertised in its headers.
 const WRITE_RATE: f64 = 1000.0; // calls per second, default bucket
 const PUBLISH_RATE: f64 = 1.0; // calls per second, publish bucket
-/// The publisher's workers (`--workers`, default 128).
+/// The publisher's workers (`--workers`, default 256, the configuration's).
 static WORKERS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
 /// Where each row's requests are written, one CSV a row (`--timeline`).
 static TIMELINE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
@@ -167,7 +167,7 @@ fn write_config(base: &str, client_rate: f64, csv: &str) -> Testbed {
         "initial_delay = \"100ms\"\nmax_delay = \"2s\"\nmax_attempts = 10",
     )
     .unwrap();
-    let workers = WORKERS.get().copied().unwrap_or(128);
+    let workers = WORKERS.get().copied().unwrap_or(256);
     bed.append(&format!("\n[workers]\nconcurrency = {workers}\n"))
         .unwrap();
     bed
@@ -260,7 +260,7 @@ async fn spawn(s: Scenario) -> SimHandle {
 /// overlap, the last publish's own work. A publish's lock between two
 /// calls overlaps the wait for the bucket, and the writes of a window fit
 /// in the part of it the lock leaves (a window's budget is spent in a
-/// fraction of it at these latencies and 128 workers).
+/// fraction of it at these latencies and 256 workers).
 fn floor(agents: usize) -> f64 {
     let n = agents as f64;
     let publishes = (n / BATCH).ceil();

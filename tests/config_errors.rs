@@ -94,7 +94,7 @@ fn valid_minimal_config_loads_with_defaults() {
     assert_eq!(s.rate_limits.publish.per, Duration::from_secs(2));
     assert_eq!(s.retry.initial_delay, Duration::from_millis(500));
     assert_eq!(s.retry.max_attempts, 8);
-    assert_eq!(s.workers.concurrency, 128);
+    assert_eq!(s.workers.concurrency, 256);
     assert_eq!(
         s.store.path,
         PathBuf::from("/var/lib/wfm-publisher/state.db")

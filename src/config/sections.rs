@@ -295,7 +295,7 @@ fn at_most(
 }
 
 fn workers(t: &mut Table, r: &mut Reader) -> Option<WorkerSettings> {
-    let concurrency = t.integer(r, "concurrency", 1, 256).or(128);
+    let concurrency = t.integer(r, "concurrency", 1, 256).or(256);
     let shutdown_grace = t
         .parsed(r, "shutdown_grace", parse::positive_duration)
         .or(secs(30));
