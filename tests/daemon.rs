@@ -253,6 +253,30 @@ async fn a_run_missed_while_down_is_made_up_once_at_start() {
     running.stop().await;
 }
 
+/// `dev` asks for a run at once and exits when it ends; a run that the
+/// start catches up for the same target is that run, and the daemon waits
+/// for it (it exited at once, cancelling it, whenever dev mode started
+/// within a target's catch-up window).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_asked_for_at_once_is_waited_for_when_a_catch_up_started_it() {
+    let (_sim, cfg) = small_week_setup().await;
+    let clock = ManualClock::new(at("2026-11-26T14:00:00Z"));
+    let reports = daemon::run(DaemonOptions {
+        config: cfg.path.clone(),
+        clock: Arc::new(clock),
+        shutdown: CancellationToken::new(),
+        run_now: vec!["chicago".into()],
+        adopt_run_now: false,
+        exit_when_done: true,
+        reload_on_sighup: false,
+        on_ready: None,
+    })
+    .await
+    .unwrap();
+    let outcomes: Vec<_> = reports.iter().map(|r| r.outcome).collect();
+    assert_eq!(outcomes, [Some(Outcome::Success)]);
+}
+
 fn deferring_setup(sim_base: &str) -> TestConfig {
     let cfg = TestConfig::new(sim_base, "publisher");
     cfg.append("\n[targets.chicago.deferral]\npoll_interval = \"1s\"\n");

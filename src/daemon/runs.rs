@@ -130,26 +130,48 @@ impl Runs {
     }
 
     /// What starts with the daemon: runs a crash or restart interrupted
-    /// (resumed, not started over), runs missed while down (within each
-    /// target's catch-up window), and `run_now`.
+    /// (resumed, not started over), `run_now`, and runs missed while down
+    /// (within each target's catch-up window) of targets not started yet.
+    /// A `run_now` target whose interrupted run resumes waits for that run.
     pub(super) fn start_at_boot(
         &mut self,
         run_now: &[String],
         adopt: bool,
     ) -> Result<(), DaemonError> {
         let store = self.daemon.store.clone();
+        let mut started = BTreeSet::new();
         for (target, week) in unfinished_runs(store.as_ref())? {
             let reason = "resuming an interrupted run";
-            self.start(Trigger {
-                target,
+            if self.start(Trigger {
+                target: target.clone(),
                 week: Some(week),
                 reason,
                 claimed: false,
                 adopt: false,
-            });
+            }) {
+                started.insert(target);
+            }
+        }
+        for target in run_now {
+            let reason = "started at once";
+            if started.contains(target)
+                || self.start(Trigger {
+                    target: target.clone(),
+                    week: None,
+                    reason,
+                    claimed: false,
+                    adopt,
+                })
+            {
+                self.waiting_for.insert(target.clone());
+                started.insert(target.clone());
+            }
         }
         let now = self.daemon.clock.now();
         for target in self.daemon.settings().targets.values() {
+            if started.contains(&target.name) {
+                continue;
+            }
             let last = last_run_start(store.as_ref(), &target.name)?;
             if let Some(fire) = cron::missed(
                 &target.parsed_cron,
@@ -167,18 +189,6 @@ impl Runs {
                     claimed: false,
                     adopt: false,
                 });
-            }
-        }
-        for target in run_now {
-            let reason = "started at once";
-            if self.start(Trigger {
-                target: target.clone(),
-                week: None,
-                reason,
-                claimed: false,
-                adopt,
-            }) {
-                self.waiting_for.insert(target.clone());
             }
         }
         if self.exit_when_done && self.waiting_for.is_empty() {
