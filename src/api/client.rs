@@ -16,7 +16,7 @@ use super::model::{
     AgentWeek, Entities, Organization, PublishResult, ScheduleInfo, Shift, Swap, SwapPage,
     SwapStatus, Template, WriteResult,
 };
-use super::publish_lock::{Due, Probe, PublishLocks};
+use super::publish_lock::{Due, PublishLocks};
 use super::retry;
 use super::scopes::{self, parse_scope_list, Operation};
 use super::stats::{ClientStats, StatsSnapshot};
@@ -597,7 +597,7 @@ impl PlatformClient {
                     });
                 }
                 // Both kept until the call is answered.
-                let (ticket, _probe, _due) = self.cleared(&call, attempt.bucket).await;
+                let (ticket, _due) = self.cleared(&call, attempt.bucket).await;
                 let token = {
                     let _waiting = i.waits.token();
                     i.tokens.token().await?
@@ -630,14 +630,10 @@ impl PlatformClient {
     /// gets the writes one by one when the lock clears, not all at once
     /// (waited after, 183 of 10,000 writes met a 429); and looked at again
     /// after, since a publish may have come and gone meanwhile (not looked
-    /// at, a thousand writes in 10,000 met its lock). A write that
-    /// probes the lock comes back with the probe; a publish with the notice
-    /// that stops writes just before it is due to leave.
-    async fn cleared(
-        &self,
-        call: &Call,
-        bucket: Bucket,
-    ) -> (Ticket, Option<Probe<'_>>, Option<Due<'_>>) {
+    /// at, a thousand writes in 10,000 met its lock), unless it probes the
+    /// lock. A publish comes back with the notice that stops writes just
+    /// before it is due to leave.
+    async fn cleared(&self, call: &Call, bucket: Bucket) -> (Ticket, Option<Due<'_>>) {
         let i = &self.inner;
         let timing = || (i.throttle.round_trip(), i.throttle.jitter(bucket));
         loop {
@@ -652,20 +648,20 @@ impl PlatformClient {
                 }
                 LockRole::Publish(schedule) => {
                     let due = i.throttle.next_go(bucket);
-                    (None, due.map(|at| i.publish_locks.due(schedule, at)))
+                    (false, due.map(|at| i.publish_locks.due(schedule, at)))
                 }
-                LockRole::None => (None, None),
+                LockRole::None => (false, None),
             };
             let ticket = i.throttle.acquire(bucket).await;
             let overtaken = match call.lock_role() {
-                LockRole::Write(schedule) if probe.is_none() => {
+                LockRole::Write(schedule) if !probe => {
                     let (trip, jitter) = timing();
                     !i.publish_locks.clear(schedule, trip, jitter)
                 }
                 _ => false,
             };
             if !overtaken {
-                return (ticket, probe, due);
+                return (ticket, due);
             }
             i.throttle.unused(ticket);
         }

@@ -125,8 +125,8 @@ pub struct PublishLocks {
     changed: Notify,
 }
 
-/// What this client holds on a schedule's lock until dropped: a write
-/// probing it, a publish due to leave, a publish in flight. Dropped, it
+/// What this client holds on a schedule's lock until dropped: a publish
+/// due to leave, a publish in flight. Dropped, it
 /// undoes what it held and wakes the writes waiting.
 pub struct Held<'a> {
     locks: &'a PublishLocks,
@@ -141,8 +141,6 @@ impl Drop for Held<'_> {
     }
 }
 
-/// A write probing the lock, until dropped.
-pub type Probe<'a> = Held<'a>;
 /// A publish waiting for its bucket, until dropped.
 pub type Due<'a> = Held<'a>;
 /// A publish in flight, until dropped.
@@ -189,22 +187,21 @@ impl PublishLocks {
         })
     }
 
-    /// Waits until a write to `schedule` may go; the write is the probe of
-    /// the lock when it comes back with a guard, to keep until it is
-    /// answered.
+    /// Waits until a write to `schedule` may go; true when the write is the
+    /// probe of the lock for its step.
     pub async fn wait_writable(
         &self,
         schedule: &str,
         round_trip: Duration,
         jitter: Duration,
-    ) -> Option<Probe<'_>> {
+    ) -> bool {
         loop {
             let changed = self.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
             match self.writable(schedule, round_trip, jitter) {
-                Writable::Now => return None,
-                Writable::Probe => return Some(self.held(schedule, |_| {})),
+                Writable::Now => return false,
+                Writable::Probe => return true,
                 Writable::AfterPublish => changed.await,
                 Writable::At(at) => {
                     let wait = (at - self.clock.now()).to_std().unwrap_or_default();
