@@ -331,17 +331,19 @@ impl State {
             .map_or(ceiling, |s| s.clamp(MARGIN_FLOOR, ceiling))
     }
 
-    /// A call that left at `sent_at` was answered after `trip`: its place
-    /// in the log moves later by what it took over the fastest trip kept.
-    fn timed(&mut self, sent_at: DateTime<Utc>, trip: TimeDelta) {
+    /// The call of `slot`, which left at `sent_at`, was answered after
+    /// `trip`: its place in the log moves later by what it took over the
+    /// fastest trip kept.
+    fn timed(&mut self, slot: Slot, sent_at: DateTime<Utc>, trip: TimeDelta) {
         let at = sent_at + trip;
         self.trips.add(at, trip);
         if let Known::Advertised { window, .. } = self.known {
             self.trips.forget_before(at - delta(window * 2));
         }
         let delay = self.trips.fastest().map_or(TimeDelta::zero(), |f| trip - f);
+        let Slot(Some(slot)) = slot else { return };
         if delay > TimeDelta::zero() {
-            if let Some(i) = self.sends.iter().rposition(|c| c.left == sent_at) {
+            if let Some(i) = self.sends.iter().rposition(|c| c.slot == slot) {
                 self.held_until(i, sent_at + delay);
             }
         }
@@ -439,18 +441,19 @@ impl Budget {
         }
     }
 
-    /// An answer, after `trip`, to a call that left at `sent_at` and
-    /// reached the platform at about `arrived`, with what it advertised, if
-    /// anything.
+    /// An answer, after `trip`, to the call of `slot`, which left at
+    /// `sent_at` and reached the platform at about `arrived`, with what it
+    /// advertised, if anything.
     pub fn observe(
         &self,
+        slot: Slot,
         sent_at: DateTime<Utc>,
         arrived: DateTime<Utc>,
         trip: TimeDelta,
         advertised: Option<Advertised>,
     ) {
         let mut state = self.state.lock().expect("budget");
-        state.timed(sent_at, trip);
+        state.timed(slot, sent_at, trip);
         match advertised {
             Some(adv) => state.observe(sent_at, arrived, adv),
             None if matches!(state.known, Known::Nothing { .. }) => {
@@ -586,7 +589,7 @@ mod tests {
             window: Duration::from_secs(1),
         };
         for &(when, trip) in trips {
-            s.timed(at(when), TimeDelta::milliseconds(trip));
+            s.timed(Slot(None), at(when), TimeDelta::milliseconds(trip));
         }
         s
     }
@@ -615,9 +618,9 @@ mod tests {
         let trips: Vec<_> = (0..16).map(|i| (i, 20 + i % 4)).collect();
         let mut s = timed(1, &trips);
         assert_eq!(jitter(&s), MARGIN_FLOOR);
-        s.timed(at(8), TimeDelta::milliseconds(32));
+        s.timed(Slot(None), at(8), TimeDelta::milliseconds(32));
         assert_eq!(jitter(&s), TimeDelta::milliseconds(12));
-        s.timed(at(9), TimeDelta::milliseconds(400));
+        s.timed(Slot(None), at(9), TimeDelta::milliseconds(400));
         assert_eq!(jitter(&s), TimeDelta::milliseconds(35));
     }
 
@@ -634,7 +637,7 @@ mod tests {
         assert!(goes(s.decide(at(110))));
         // The first took 32 ms more than the fastest: it may have reached
         // the platform that much later, and holds its place that long.
-        s.timed(at(100), TimeDelta::milliseconds(52));
+        s.timed(Slot(Some(first)), at(100), TimeDelta::milliseconds(52));
         assert_eq!(waits_until(s.decide(at(600))), Some(at(110 + 1_008)));
         assert!(goes(s.decide(at(1_118))));
         let free = 100 + 32 + 1_000 + 8;
@@ -648,7 +651,7 @@ mod tests {
             panic!("the call goes");
         };
         s.left(slot, at(100));
-        s.timed(at(100), TimeDelta::milliseconds(52));
+        s.timed(Slot(Some(slot)), at(100), TimeDelta::milliseconds(52));
         s.observe(at(100), at(150), advertised(1, 0, 1));
         assert!(goes(s.decide(at(100 + 32 + 1_008))));
         // Before two answers, the ceiling keeps them apart.
@@ -668,7 +671,7 @@ mod tests {
         let mut s = timed(1000, &trips);
         assert!(slow(&s));
         // Two windows on, and a hundred answers since: forgotten.
-        s.timed(at(2_100), TimeDelta::milliseconds(20));
+        s.timed(Slot(None), at(2_100), TimeDelta::milliseconds(20));
         assert_eq!(s.jitter(Duration::from_secs(1)), MARGIN_FLOOR);
         // A bucket of one call a second keeps its last 16 answers however
         // old: two windows hold only two or three of them.
@@ -677,7 +680,7 @@ mod tests {
         trips.extend((17..32).map(|i| (i * 1_000, 300)));
         let mut s = timed(1, &trips);
         assert!(slow(&s));
-        s.timed(at(32_000), TimeDelta::milliseconds(300));
+        s.timed(Slot(None), at(32_000), TimeDelta::milliseconds(300));
         assert_eq!(s.jitter(Duration::from_secs(1)), MARGIN_FLOOR);
     }
 

@@ -691,7 +691,8 @@ impl PlatformClient {
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body.clone());
         }
-        let sent_at = i.throttle.leaves(ticket);
+        let departure = i.throttle.leaves(ticket);
+        let sent_at = departure.at;
         let response = match request.send().await {
             Ok(r) => r,
             Err(e) => {
@@ -706,8 +707,7 @@ impl PlatformClient {
             .increment(1);
         let headers = response.headers().clone();
         // Every answer, refusals included, tells the gate what is left.
-        i.throttle
-            .observe(attempt.bucket, sent_at, Advertised::read(&headers));
+        i.throttle.observe(departure, Advertised::read(&headers));
         let body = match response.bytes().await {
             Ok(body) => body,
             Err(e) => return (Answer::unhinted(classify_transport(&e)), Default::default()),

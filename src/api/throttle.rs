@@ -107,6 +107,14 @@ pub struct Ticket {
     slot: Slot,
 }
 
+/// A call that left: where it stands in its bucket's budget, and when.
+#[derive(Debug, Clone, Copy)]
+pub struct Departure {
+    bucket: Bucket,
+    slot: Slot,
+    pub at: DateTime<Utc>,
+}
+
 pub struct Throttle {
     default: Lane,
     publish: Lane,
@@ -178,11 +186,15 @@ impl Throttle {
         self.lane(ticket.bucket).budget.unused(ticket.slot);
     }
 
-    /// The call of `ticket` leaves now, its request built: returns when.
-    pub fn leaves(&self, ticket: Ticket) -> DateTime<Utc> {
+    /// The call of `ticket` leaves now, its request built.
+    pub fn leaves(&self, ticket: Ticket) -> Departure {
         let now = self.clock.now();
         self.lane(ticket.bucket).budget.left(ticket.slot, now);
-        now
+        Departure {
+            bucket: ticket.bucket,
+            slot: ticket.slot,
+            at: now,
+        }
     }
 
     async fn wait_until(&self, until: DateTime<Utc>) {
@@ -254,19 +266,20 @@ impl Throttle {
         }
     }
 
-    /// An answer to a call from `bucket` that left at `sent_at`, with the
-    /// budget it advertised, if any. The platform counted the call when it
+    /// An answer to the call of `departure`, with the budget it advertised,
+    /// if any. The platform counted the call when it
     /// arrived; counted from when it left, a reserve would end before the
     /// platform's window does (measured: 4 429s in 100 publishes at 100 ms
     /// latency); counted from the answer, it would also wait out the
     /// platform's processing time.
-    pub fn observe(&self, bucket: Bucket, sent_at: DateTime<Utc>, advertised: Option<Advertised>) {
-        let trip = self.clock.now() - sent_at;
+    pub fn observe(&self, departure: Departure, advertised: Option<Advertised>) {
+        let Departure { bucket, slot, at } = departure;
+        let trip = self.clock.now() - at;
         self.observe_trip(trip);
-        let arrived = sent_at + delta(self.travel());
+        let arrived = at + delta(self.travel());
         self.lane(bucket)
             .budget
-            .observe(sent_at, arrived, trip, advertised);
+            .observe(slot, at, arrived, trip, advertised);
     }
 
     /// A call from `bucket` got no answer.

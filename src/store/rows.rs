@@ -3,6 +3,8 @@
 //! its reason's kind and its swap. Values only: which state follows which
 //! is decided in `publish::lifecycle`.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 
 use super::{AgentRow, Outcome};
@@ -147,6 +149,19 @@ pub(super) struct RawOperation {
     pub agents: String,
     pub state: String,
     pub operation_id: Option<String>,
+}
+
+/// The `published` table's (agent, hex hash) rows of a schedule, or what
+/// is wrong with the first whose hash is not one.
+pub(super) fn published_rows(
+    rows: impl IntoIterator<Item = (String, String)>,
+) -> Result<BTreeMap<String, ContentHash>, String> {
+    rows.into_iter()
+        .map(|(agent, hex)| {
+            let hash = stored_hash(&format!("published agent {agent}"), &hex)?;
+            Ok((agent, hash))
+        })
+        .collect()
 }
 
 /// A content hash as a store keeps it (hex), or what is wrong with it,

@@ -16,8 +16,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Row};
 
 use super::rows::{
-    carried_json, operation_state_columns, resumable_outcomes, shifts_json, state_columns,
-    stored_hash, RawAgent, RawOperation, AGENT_COLUMNS, OPERATION_COLUMNS, UNFINISHED_OPERATIONS,
+    carried_json, operation_state_columns, published_rows, resumable_outcomes, shifts_json,
+    state_columns, RawAgent, RawOperation, AGENT_COLUMNS, OPERATION_COLUMNS, UNFINISHED_OPERATIONS,
 };
 use super::*;
 
@@ -462,20 +462,13 @@ impl Store for SqliteStore {
         &self,
         schedule_id: &str,
     ) -> Result<BTreeMap<String, ContentHash>, StoreError> {
-        self.with(|c| {
+        let rows = self.with(|c| {
             let mut q =
                 c.prepare("SELECT agent_id, content_hash FROM published WHERE schedule_id = ?1")?;
-            let rows = q.query_map(params![schedule_id], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })?;
+            let rows = q.query_map(params![schedule_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
-        })?
-        .into_iter()
-        .map(|(agent, hex)| {
-            let hash = stored_hash(&format!("published agent {agent}"), &hex);
-            Ok((agent, hash.map_err(|m| self.corrupt(m))?))
-        })
-        .collect()
+        })?;
+        published_rows(rows).map_err(|m| self.corrupt(m))
     }
 
     fn finish_run(

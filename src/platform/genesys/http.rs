@@ -183,11 +183,11 @@ impl GenesysHttp {
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .body(body.clone());
             }
-            let sent_at = t.throttle.leaves(ticket);
+            let departure = t.throttle.leaves(ticket);
             let next = match request.send().await {
                 Ok(response) => {
                     let advertised = Advertised::read(response.headers());
-                    t.throttle.observe(Bucket::Default, sent_at, advertised);
+                    t.throttle.observe(departure, advertised);
                     self.read(&endpoint, response).await
                 }
                 Err(e) => {

@@ -114,13 +114,7 @@ impl Store for PostgresStore {
                 .await
             })
         })?;
-        rows.iter()
-            .map(|r| {
-                let (agent, hex): (String, String) = (r.get(0), r.get(1));
-                let hash = stored_hash(&format!("published agent {agent}"), &hex);
-                Ok((agent, hash.map_err(|m| self.corrupt(m))?))
-            })
-            .collect()
+        published_rows(rows.iter().map(|r| (r.get(0), r.get(1)))).map_err(|m| self.corrupt(m))
     }
 
     fn finish_run(
