@@ -72,6 +72,14 @@ pub enum Command {
         /// Address to listen on; port 0 picks a free one.
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
+        /// Serve the scenario's first week as this week (YYYY-MM-DD, the
+        /// same weekday), every other date moved with it. Default: the
+        /// first coming week whose swap cut-off is more than two hours ahead.
+        #[arg(long, conflicts_with = "as_written")]
+        week: Option<NaiveDate>,
+        /// Serve the scenario's dates as written in the file.
+        #[arg(long)]
+        as_written: bool,
     },
     /// Preflight: token, scopes, organization, schedules, swaps and sources,
     /// one row each with the fix. Exits 0 only if a publication would succeed.
@@ -217,7 +225,19 @@ pub fn main() -> ExitCode {
 
 async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Sim { scenario, listen } => sim(&scenario, listen, format).await,
+        Command::Sim {
+            scenario,
+            listen,
+            week,
+            as_written,
+        } => {
+            let dating = match (week, as_written) {
+                (Some(week), _) => crate::sim::Dating::Week(week),
+                (None, true) => crate::sim::Dating::AsWritten,
+                (None, false) => crate::sim::Dating::Coming(crate::clock::system().now()),
+            };
+            sim(&scenario, dating, listen, format).await
+        }
         Command::Check {
             config,
             target,
@@ -257,15 +277,26 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn sim(scenario: &Path, listen: SocketAddr, format: LogFormat) -> anyhow::Result<ExitCode> {
+async fn sim(
+    scenario: &Path,
+    dating: crate::sim::Dating,
+    listen: SocketAddr,
+    format: LogFormat,
+) -> anyhow::Result<ExitCode> {
     telemetry::init(format, "info");
-    let loaded = crate::sim::AnyScenario::load(scenario)?;
+    let (loaded, redated) = crate::sim::AnyScenario::load_dated(scenario, dating)?;
     let signalled = shutdown_signal();
     let handle = crate::sim::spawn(loaded, crate::clock::system(), listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     // Scripts read this line to learn the port.
     println!("listening on {}", handle.base_url());
+    if let Some(r) = redated {
+        println!(
+            "serving the week of {} (the scenario was written for {}; --as-written keeps its dates)",
+            r.served, r.written
+        );
+    }
     tracing::info!(addr = %handle.addr(), scenario = %scenario.display(), "simulator serving");
     signalled.await;
     handle.shutdown().await?;

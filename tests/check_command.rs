@@ -15,7 +15,7 @@ async fn check(cfg: &TestConfig, extra: &[&str]) -> Run {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
         .args(["--log-format", "json", "check", "--config"])
         .arg(&cfg.path)
-        .args(["--week", "2026-11-30"])
+        .args(["--week", &week().to_string()])
         .args(extra)
         .env_remove("RUST_LOG")
         .output()
@@ -32,8 +32,11 @@ fn with_source(cfg: &TestConfig) {
     let dir = cfg.dir().join("inbox/chicago");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
-        dir.join("2026-11-30.csv"),
-        "agent_id,date,start,end,activity\na-1,2026-11-30,08:00,16:00,phone\n",
+        dir.join(format!("{}.csv", week())),
+        format!(
+            "agent_id,date,start,end,activity\na-1,{},08:00,16:00,phone\n",
+            week()
+        ),
     )
     .unwrap();
 }
@@ -123,7 +126,10 @@ async fn a_missing_source_file_fails_its_row() {
     let failing = failing_rows(&run);
     assert_eq!(failing.len(), 1, "{}", run.stdout);
     assert!(
-        failing[0].contains("2026-11-30.csv: the week's source file does not exist"),
+        failing[0].contains(&format!(
+            "{}.csv: the week's source file does not exist",
+            week()
+        )),
         "{}",
         failing[0]
     );
@@ -138,15 +144,19 @@ async fn a_source_file_publish_would_refuse_fails_its_row() {
     let dir = cfg.dir().join("inbox/chicago");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
-        dir.join("2026-11-30.csv"),
-        "agent_id,date,start,end,activity\na-1,2026-11-30,08:00,16:00,phone\na-1,2026-11-30,12:00,18:00,phone\n",
+        dir.join(format!("{}.csv", week())),
+        format!("agent_id,date,start,end,activity\na-1,{},08:00,16:00,phone\na-1,{},12:00,18:00,phone\n", week(), week()),
     )
     .unwrap();
     let run = check(&cfg, &[]).await;
     assert_eq!(run.code, 2, "{}", run.stdout);
     let failing = failing_rows(&run);
     assert_eq!(failing.len(), 1, "{}", run.stdout);
-    assert!(failing[0].contains("2026-11-30.csv:3:"), "{}", failing[0]);
+    assert!(
+        failing[0].contains(&format!("{}.csv:3:", week())),
+        "{}",
+        failing[0]
+    );
     assert!(failing[0].contains("overlaps"), "{}", failing[0]);
 }
 

@@ -168,7 +168,7 @@ async fn each_403_cause_gets_its_own_diagnosis() {
     // Missing scope: the platform dropped wfm:admin.
     let no_admin = client(&TestConfig::new(&base, "no-admin"), clock::system(), &[]);
     let err = no_admin
-        .publish(SCHEDULE, &["a-5".into()])
+        .publish(&schedule_id(), &["a-5".into()])
         .await
         .unwrap_err();
     assert!(
@@ -186,7 +186,7 @@ async fn each_403_cause_gets_its_own_diagnosis() {
     // Another organization's client.
     let other = client(&TestConfig::new(&base, "other-org"), clock::system(), &[]);
     let err = other
-        .write_agent(SCHEDULE, "a-5", &monday())
+        .write_agent(&schedule_id(), "a-5", &monday())
         .await
         .unwrap_err();
     let text = err.to_string();
@@ -195,7 +195,7 @@ async fn each_403_cause_gets_its_own_diagnosis() {
         "{text}"
     );
     assert!(
-        text.contains("org-globex") && text.contains(SCHEDULE),
+        text.contains("org-globex") && text.contains(&schedule_id()),
         "{text}"
     );
 
@@ -203,7 +203,7 @@ async fn each_403_cause_gets_its_own_diagnosis() {
     let publisher = client(&TestConfig::new(&base, "publisher"), clock::system(), &[]);
     assert_eq!(
         publisher
-            .write_agent(SCHEDULE, "a-1", &monday())
+            .write_agent(&schedule_id(), "a-1", &monday())
             .await
             .unwrap(),
         WriteOutcome::Deferred {
@@ -212,7 +212,7 @@ async fn each_403_cause_gets_its_own_diagnosis() {
     );
     assert_eq!(
         publisher
-            .publish(SCHEDULE, &["a-5".into(), "a-4".into()])
+            .publish(&schedule_id(), &["a-5".into(), "a-4".into()])
             .await
             .unwrap(),
         PublishOutcome::Deferred {
@@ -226,7 +226,7 @@ async fn each_403_cause_gets_its_own_diagnosis() {
     // Everything in order and still refused: permanent, with the correlationId.
     sim.reconfigure(|p| p.faults.forbid_paths = vec!["/agent/a-9".into()]);
     let err = publisher
-        .write_agent(SCHEDULE, "a-9", &monday())
+        .write_agent(&schedule_id(), "a-9", &monday())
         .await
         .unwrap_err();
     let text = err.to_string();
@@ -384,10 +384,14 @@ async fn locked_schedules_are_waited_out() {
     let sim = spawn_sim(scenario).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
     let c = client(&cfg, clock::system(), &[]);
-    c.write_agent(SCHEDULE, "a-5", &monday()).await.unwrap();
-    c.publish(SCHEDULE, &["a-5".into()]).await.unwrap();
+    c.write_agent(&schedule_id(), "a-5", &monday())
+        .await
+        .unwrap();
+    c.publish(&schedule_id(), &["a-5".into()]).await.unwrap();
     // Locked for a second after the publish: the write waits, then lands.
-    c.write_agent(SCHEDULE, "a-6", &monday()).await.unwrap();
+    c.write_agent(&schedule_id(), "a-6", &monday())
+        .await
+        .unwrap();
     assert!(sim.record().count_status(409) >= 1);
     assert!(c.stats().locked >= 1);
 }
@@ -405,17 +409,17 @@ async fn reads_follow_every_page_and_bad_answers_are_located() {
     let sim = spawn_sim(scenario).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
     let c = client(&cfg, clock::system(), &[]);
-    assert_eq!(c.swaps(SCHEDULE, None).await.unwrap().len(), 252);
+    assert_eq!(c.swaps(&schedule_id(), None).await.unwrap().len(), 252);
     assert_eq!(c.organization().await.unwrap().id, "org-acme");
     assert_eq!(c.templates().await.unwrap()[0].id, "tpl-day");
-    let info = c.schedule(SCHEDULE).await.unwrap();
+    let info = c.schedule(&schedule_id()).await.unwrap();
     assert_eq!(info.time_zone, "America/Chicago");
     assert_eq!(c.swap("sw-1").await.unwrap().requester.agent_id, "a-1");
     let err = c.schedule("nope").await.unwrap_err();
     assert!(matches!(err, PlatformError::NotFound { .. }), "{err}");
     let err = c
         .write_agent(
-            SCHEDULE,
+            &schedule_id(),
             "a-6",
             &[Shift {
                 start_time: "2026-11-30T22:00:00Z".parse().unwrap(),

@@ -185,13 +185,13 @@ async fn no_secret_reaches_a_log_line_or_an_error_even_at_trace_level() {
     ] {
         let cfg = TestConfig::with_secret(&sim.base_url(), client, secret);
         for args in [
-            vec!["check", "--week", "2026-11-30"],
+            vec!["check", "--week", &week().to_string()],
             vec![
                 "publish",
                 "--target",
                 "chicago",
                 "--week",
-                "2026-11-30",
+                &week().to_string(),
                 "--no-wait",
             ],
         ] {
@@ -257,15 +257,27 @@ async fn under_systemd_it_says_ready_what_it_does_and_pets_the_watchdog() {
 
 /// a-1 and a-2 are the agents of the small scenario's swap sw-1, pending
 /// for its first 20 s: a publish that waits for it is still running then.
-const SWAPPED_WEEK: &str = "agent_id,date,start,end,activity\na-1,2026-12-01,08:00,16:00,phone\na-2,2026-12-01,08:00,16:00,email\n";
+fn swapped_week() -> String {
+    format!(
+        "agent_id,date,start,end,activity\na-1,{},08:00,16:00,phone\na-2,{},08:00,16:00,email\n",
+        day(1),
+        day(1)
+    )
+}
 
 #[tokio::test]
 async fn an_interrupted_publish_exits_with_the_signals_code() {
     for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
         let sim = spawn_sim(small_scenario()).await;
         let cfg = TestConfig::new(&sim.base_url(), "publisher");
-        common::publishing::write_source(&cfg, SWAPPED_WEEK);
-        let args = ["publish", "--target", "chicago", "--week", "2026-11-30"];
+        common::publishing::write_source(&cfg, &swapped_week());
+        let args = [
+            "publish",
+            "--target",
+            "chicago",
+            "--week",
+            &week().to_string(),
+        ];
         let (mut child, mut log) = spawn_logging(&args, &cfg.path);
         next_with(&mut log, "deferred: pending shift swap").await;
         kill(child.id().unwrap(), signal);
@@ -373,12 +385,17 @@ async fn log_fields_are_values_not_debug_text() {
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
     let mut week = String::from("agent_id,date,start,end,activity\n");
     for agent in 5..=10 {
-        week.push_str(&format!("a-{agent},2026-12-01,08:00,16:00,phone\n"));
+        week.push_str(&format!("a-{agent},{},08:00,16:00,phone\n", day(1)));
     }
     common::publishing::write_source(&cfg, &week);
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
         .args(["--log-format", "json", "publish", "--target", "chicago"])
-        .args(["--week", "2026-11-30", "--no-wait", "--config"])
+        .args([
+            "--week",
+            &common::week().to_string(),
+            "--no-wait",
+            "--config",
+        ])
         .arg(&cfg.path)
         .env("RUST_LOG", "debug")
         .output()
@@ -455,16 +472,22 @@ async fn a_known_secret_fed_through_every_path_never_comes_out() {
     std::fs::create_dir_all(&inbox).unwrap();
     std::os::unix::fs::symlink(
         cfg.dir().join("client_secret"),
-        inbox.join("2026-11-30.csv"),
+        inbox.join(format!("{}.csv", week())),
     )
     .unwrap();
 
     let mut captured = String::new();
-    let publish = ["publish", "--target", "chicago", "--week", "2026-11-30"];
+    let publish = [
+        "publish",
+        "--target",
+        "chicago",
+        "--week",
+        &week().to_string(),
+    ];
     for format in ["pretty", "json"] {
         for args in [
-            &["check", "--week", "2026-11-30"][..],
-            &["check", "--week", "2026-11-30", "--json"],
+            &["check", "--week", &week().to_string()][..],
+            &["check", "--week", &week().to_string(), "--json"],
             &publish,
             &[&publish[..], &["--json"]].concat(),
             &["status"],
@@ -474,7 +497,7 @@ async fn a_known_secret_fed_through_every_path_never_comes_out() {
         }
     }
     assert!(
-        captured.contains("2026-11-30.csv:1: "),
+        captured.contains(&format!("{}.csv:1: ", week())),
         "the secret file was not refused as a source:\n{captured}"
     );
 
@@ -550,11 +573,11 @@ async fn a_known_secret_fed_through_every_path_never_comes_out() {
     assert_eq!(every_leak(&captured), Vec::<String>::new());
 }
 
-/// The binary's `publish` of the week of SWAPPED_WEEK, on `cfg`'s store.
+/// The binary's `publish` of the week of swapped_week(), on `cfg`'s store.
 fn publish_swapped(cfg: &TestConfig, extra: &[&str]) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"));
     cmd.args(["--log-format", "json", "publish", "--target", "chicago"])
-        .args(["--week", "2026-11-30", "--config"])
+        .args(["--week", &week().to_string(), "--config"])
         .arg(&cfg.path)
         .args(extra)
         .env_remove("RUST_LOG")
@@ -566,7 +589,7 @@ fn publish_swapped(cfg: &TestConfig, extra: &[&str]) -> tokio::process::Command 
 async fn one_publisher_per_sqlite_store_and_a_killed_one_is_taken_over() {
     let sim = spawn_sim(small_scenario()).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    common::publishing::write_source(&cfg, SWAPPED_WEEK);
+    common::publishing::write_source(&cfg, &swapped_week());
     // The first waits for swap sw-1 (pending for 20 s): still running.
     let mut first = publish_swapped(&cfg, &[])
         .stdout(Stdio::null())
@@ -653,7 +676,7 @@ async fn status_check_and_a_dry_run_never_create_a_store() {
     let sim = spawn_sim(small_scenario()).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
     cfg.edit("path = \"state.db\"", "path = \"stat.db\"");
-    common::publishing::write_source(&cfg, SWAPPED_WEEK);
+    common::publishing::write_source(&cfg, &swapped_week());
     let run = |args: &[&str]| {
         tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
             .args(args)
@@ -671,7 +694,7 @@ async fn status_check_and_a_dry_run_never_create_a_store() {
         "--target",
         "chicago",
         "--week",
-        "2026-11-30",
+        &week().to_string(),
         "--dry-run",
     ])
     .await
@@ -682,7 +705,9 @@ async fn status_check_and_a_dry_run_never_create_a_store() {
         "{}",
         String::from_utf8_lossy(&dry.stdout)
     );
-    run(&["check", "--week", "2026-11-30"]).await.unwrap();
+    run(&["check", "--week", &week().to_string()])
+        .await
+        .unwrap();
     let created: Vec<_> = std::fs::read_dir(cfg.dir())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -695,7 +720,11 @@ async fn status_check_and_a_dry_run_never_create_a_store() {
 async fn an_outage_fails_publish_with_exit_75_and_the_next_run_completes_it() {
     let sim = spawn_sim(small_scenario()).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    let week = "agent_id,date,start,end,activity\na-5,2026-12-01,08:00,16:00,phone\na-6,2026-12-01,08:00,16:00,email\n";
+    let week = &format!(
+        "agent_id,date,start,end,activity\na-5,{},08:00,16:00,phone\na-6,{},08:00,16:00,email\n",
+        day(1),
+        day(1)
+    );
     common::publishing::write_source(&cfg, week);
     let publish = || {
         publish_swapped(&cfg, &["--no-wait"])

@@ -7,11 +7,11 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use common::*;
 use tokio_util::sync::CancellationToken;
 use wfm_publisher::clock::{Clock, ManualClock, SharedClock};
-use wfm_publisher::daemon::{self, Daemon, DaemonOptions};
+use wfm_publisher::daemon::{self, Daemon, DaemonOptions, RunNow};
 use wfm_publisher::sample::{self, SampleSpec};
 use wfm_publisher::sim::{Scenario, SimHandle};
 use wfm_publisher::store::{Outcome, RunRecord, SqliteStore, Store};
@@ -57,7 +57,13 @@ async fn start(cfg: &TestConfig, clock: SharedClock, run_now: &[&str]) -> Runnin
         config: cfg.path.clone(),
         clock,
         shutdown: shutdown.clone(),
-        run_now: run_now.iter().map(|s| s.to_string()).collect(),
+        run_now: run_now
+            .iter()
+            .map(|s| RunNow {
+                target: s.to_string(),
+                week: None,
+            })
+            .collect(),
         adopt_run_now: false,
         exit_when_done: false,
         reload_on_sighup: false,
@@ -82,6 +88,12 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+/// The week config/sim-small.toml is written for: the coming week of
+/// these tests' manual clocks, which start on 2026-11-25.
+fn written_week() -> NaiveDate {
+    "2026-11-30".parse().unwrap()
+}
+
 fn at(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
 }
@@ -89,7 +101,7 @@ fn at(s: &str) -> DateTime<Utc> {
 /// A platform whose publishes and locks take no time, so a manual clock
 /// never has to move for them.
 fn instant_scenario() -> Scenario {
-    let mut s = small_scenario();
+    let mut s = small_scenario_as_written();
     s.server.publish_duration = Duration::ZERO;
     s.server.publish_lock = Duration::ZERO;
     s
@@ -265,7 +277,10 @@ async fn a_run_asked_for_at_once_is_waited_for_when_a_catch_up_started_it() {
         config: cfg.path.clone(),
         clock: Arc::new(clock),
         shutdown: CancellationToken::new(),
-        run_now: vec!["chicago".into()],
+        run_now: vec![RunNow {
+            target: "chicago".into(),
+            week: None,
+        }],
         adopt_run_now: false,
         exit_when_done: true,
         reload_on_sighup: false,
@@ -286,7 +301,7 @@ fn deferring_setup(sim_base: &str) -> TestConfig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_overlapping_runs_and_shutdown_mid_run_resumes_at_the_next_start() {
     let spec = SampleSpec {
-        schedule_id: SCHEDULE.into(),
+        schedule_id: "chicago-2026-11-30".into(),
         org_id: "org-acme".into(),
         time_zone: "America/Chicago".parse().unwrap(),
         week_start: "2026-11-30".parse().unwrap(),
@@ -1190,10 +1205,12 @@ async fn a_run_failed_by_an_outage_is_retried_with_backoff_and_shown_in_status()
 async fn a_published_week_unknown_to_the_store_is_refused_and_status_says_how_to_adopt() {
     let (sim, cfg) = small_week_setup().await;
     // Published by someone else, or by this publisher before its store was lost.
-    let raw = Raw::new(&sim);
+    let raw = Raw::of_week(&sim, written_week());
     let token = raw.publisher_token().await;
     assert_eq!(
-        raw.put_week(&token, "a-1", monday_shift()).await.status,
+        raw.put_week(&token, "a-1", monday_shift_of(written_week()))
+            .await
+            .status,
         200
     );
     assert_eq!(raw.publish(&token, &["a-1"]).await.status, 200);

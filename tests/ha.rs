@@ -310,7 +310,10 @@ async fn publish_beside_a_daemon_on_postgresql_is_refused_naming_the_holder() {
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
     write_source(
         &cfg,
-        "agent_id,date,start,end,activity\na-5,2026-12-01,08:00,16:00,phone\n",
+        &format!(
+            "agent_id,date,start,end,activity\na-5,{},08:00,16:00,phone\n",
+            day(1)
+        ),
     );
     let daemon = replica(&cfg, &url, "daemon", None);
     let pid = daemon.id();
@@ -326,11 +329,20 @@ async fn publish_beside_a_daemon_on_postgresql_is_refused_naming_the_holder() {
     .await;
     write_source(
         &cfg,
-        "agent_id,date,start,end,activity\na-5,2026-12-01,09:00,17:00,phone\n",
+        &format!(
+            "agent_id,date,start,end,activity\na-5,{},09:00,17:00,phone\n",
+            day(1)
+        ),
     );
     let before = sim.record().requests.len();
     let out = Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
-        .args(["publish", "--target", "chicago", "--week", "2026-11-30"])
+        .args([
+            "publish",
+            "--target",
+            "chicago",
+            "--week",
+            &week().to_string(),
+        ])
         .arg("--config")
         .arg(&cfg.path)
         .env("WFM_PUBLISHER__STORE__URL", &url)

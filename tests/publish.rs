@@ -25,7 +25,7 @@ async fn two_thousand_agents_with_thirty_swaps_resolving_over_a_minute() {
         swap.resolve_after = swap.resolve_after.map(|d| d + Duration::from_secs(30));
     }
     // Ten simulated seconds a second, from a Thursday before the week.
-    let origin: DateTime<Utc> = "2026-11-26T12:00:00Z".parse().unwrap();
+    let origin: DateTime<Utc> = utc_at(-4, 6, 0).parse().unwrap();
     let clock: SharedClock = Arc::new(ScaledClock::new(origin, 10.0));
     let sim = spawn_sim_with_clock(scenario, clock.clone()).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
@@ -190,26 +190,25 @@ async fn weeks_with_the_dst_changes_of_chicago_publish_the_right_instants() {
 #[tokio::test]
 async fn invalid_files_are_refused_with_file_and_line_and_nothing_is_sent() {
     let header = "agent_id,date,start,end,activity\n";
+    let (monday, next_wednesday) = (week(), day(9));
     let cases = [
         (
-            "agent_id,date,start,end,activity,mood\na-1,2026-11-30,08:00,16:00,phone,ok\n",
+            &*format!("agent_id,date,start,end,activity,mood\na-1,{monday},08:00,16:00,phone,ok\n"),
             ":1:",
             "mood",
         ),
         (
-            &*format!("{header}a-1,2026-11-30,8 o'clock,16:00,phone\n"),
+            &*format!("{header}a-1,{monday},8 o'clock,16:00,phone\n"),
             ":2:",
             "8 o'clock",
         ),
         (
-            &*format!(
-                "{header}a-1,2026-11-30,08:00,16:00,phone\na-1,2026-11-30,12:00,20:00,phone\n"
-            ),
+            &*format!("{header}a-1,{monday},08:00,16:00,phone\na-1,{monday},12:00,20:00,phone\n"),
             ":3:",
             "overlap",
         ),
         (
-            &*format!("{header}a-1,2026-12-09,08:00,16:00,phone\n"),
+            &*format!("{header}a-1,{next_wednesday},08:00,16:00,phone\n"),
             ":2:",
             "week",
         ),
@@ -232,7 +231,7 @@ async fn invalid_files_are_refused_with_file_and_line_and_nothing_is_sent() {
             .find(|l| l.contains("problem:"))
             .unwrap_or_else(|| panic!("no problem line for {text:?}: {stdout}"));
         assert!(
-            problem.contains(&format!("2026-11-30.csv{line}")),
+            problem.contains(&format!("{monday}.csv{line}")),
             "{problem}"
         );
         assert!(problem.to_lowercase().contains(what), "{problem}");
@@ -255,7 +254,10 @@ async fn a_dry_run_prints_the_plan_and_only_reads() {
     assert!(stdout.contains("dry run"), "{stdout}");
     assert!(stdout.contains("40 agents: 32 to publish"), "{stdout}");
     assert!(
-        stdout.contains("deferred: a-1: waiting for shift swap chicago-2026-11-30-sw-1"),
+        stdout.contains(&format!(
+            "deferred: a-1: waiting for shift swap chicago-{}-sw-1",
+            week()
+        )),
         "{stdout}"
     );
     assert!(only_reads(&sim.record()));
@@ -300,10 +302,7 @@ async fn deferred_agents_past_the_deadline_are_reported_unpublished() {
     let spec = spec(10, 1, Duration::from_secs(3600));
     let (scenario, csv) = scenario_for(&spec);
     // The week has started: the deadline has passed already.
-    let clock: SharedClock = Arc::new(ScaledClock::new(
-        "2026-11-30T09:00:00Z".parse().unwrap(),
-        1.0,
-    ));
+    let clock: SharedClock = Arc::new(ScaledClock::new(utc_at(0, 3, 0).parse().unwrap(), 1.0));
     let sim = spawn_sim_with_clock(scenario, clock.clone()).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
     write_source(&cfg, &csv);
@@ -409,7 +408,7 @@ async fn a_week_of_agents_the_platform_does_not_know_stops_after_a_few_writes_re
         .map(|n| format!("a-{n}"))
         .chain((0..2000).map(|n| format!("emp-{n:05}")))
     {
-        csv.push_str(&format!("{agent},2026-12-01,08:00,16:00,phone\n"));
+        csv.push_str(&format!("{agent},{},08:00,16:00,phone\n", day(1)));
     }
     write_source(&cfg, &csv);
     let settings = cfg.settings();
@@ -449,7 +448,7 @@ fn bad_rows(n: usize) -> String {
     let mut csv = String::with_capacity(n * 40);
     csv.push_str("agent_id,date,start,end,activity\n");
     for i in 0..n {
-        csv.push_str(&format!("a-{i},2026-12-01,8am,4pm,phone\n"));
+        csv.push_str(&format!("a-{i},{},8am,4pm,phone\n", day(1)));
     }
     csv
 }

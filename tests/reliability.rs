@@ -202,11 +202,11 @@ async fn publish_through(
     tweak: impl FnOnce(&mut wfm_publisher::sim::Scenario),
     overrides: &[(&str, &str)],
 ) -> (wfm_publisher::publish::Report, wfm_publisher::sim::Record) {
-    let week: NaiveDate = "2026-11-30".parse().unwrap();
+    let week: NaiveDate = week();
     let spec = spec_for(week, agents, 4, Duration::from_secs(30));
     let (mut scenario, csv) = scenario_for(&spec);
     tweak(&mut scenario);
-    let origin: DateTime<Utc> = "2026-11-26T12:00:00Z".parse().unwrap();
+    let origin: DateTime<Utc> = utc_at(-4, 6, 0).parse().unwrap();
     let faulty = Faulty {
         spec,
         clock: Arc::new(ScaledClock::new(origin, factor)),
@@ -287,7 +287,7 @@ async fn rate_limits_masked_as_403() {
     // Another consumer of the same OAuth client spends the bucket as the
     // run goes: the platform counts calls the publisher never sent, so its
     // budget cannot foresee them, and the refusals come as masked 403s.
-    let week: NaiveDate = "2026-11-30".parse().unwrap();
+    let week: NaiveDate = week();
     let spec = spec_for(week, 200, 4, Duration::from_secs(30));
     let (mut scenario, csv) = scenario_for(&spec);
     scenario.server.forbidden_for_rate_limit = true;
@@ -361,7 +361,7 @@ async fn a_server_clock_ten_minutes_ahead_or_behind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_targets_sharing_one_schedule_never_publish_at_once() {
-    let week: NaiveDate = "2026-11-30".parse().unwrap();
+    let week: NaiveDate = week();
     let spec = spec_for(week, 1200, 0, Duration::from_secs(1));
     let (mut scenario, csv) = scenario_for(&spec);
     scenario.server.publish_duration = Duration::from_millis(200);

@@ -38,7 +38,10 @@ async fn too_many_open_files_reading_the_source_fails_the_run_and_the_next_resum
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
     write_source(
         &cfg,
-        "agent_id,date,start,end,activity\na-5,2026-12-01,08:00,16:00,phone\n",
+        &format!(
+            "agent_id,date,start,end,activity\na-5,{},08:00,16:00,phone\n",
+            day(1)
+        ),
     );
     let settings = cfg.settings();
     let engine = engine(&settings, wfm_publisher::clock::system());

@@ -21,8 +21,11 @@ fn hanging_config(server: &Hanging) -> TestConfig {
     let inbox = cfg.dir().join("inbox/chicago");
     std::fs::create_dir_all(&inbox).unwrap();
     std::fs::write(
-        inbox.join("2026-11-30.csv"),
-        "agent_id,date,start,end,activity\na-5,2026-11-30,08:00,16:00,phone\n",
+        inbox.join(format!("{}.csv", week())),
+        format!(
+            "agent_id,date,start,end,activity\na-5,{},08:00,16:00,phone\n",
+            week()
+        ),
     )
     .unwrap();
     cfg
@@ -34,7 +37,7 @@ fn spawn(cfg: &TestConfig, args: &[&str]) -> tokio::process::Child {
         .args(args)
         .arg("--config")
         .arg(&cfg.path)
-        .args(["--week", "2026-11-30"])
+        .args(["--week", &week().to_string()])
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -212,7 +212,7 @@ async fn every_403_cause_has_the_same_body() {
 
     let missing_scope = raw.publish(&no_admin, &["a-5"]).await;
     let wrong_org = raw
-        .get(&format!("/api/v2/wfm/schedule/{SCHEDULE}"), &other)
+        .get(&format!("/api/v2/wfm/schedule/{}", schedule_id()), &other)
         .await;
     let pending = raw.put_week(&publisher, "a-1", json!([])).await;
     sim.reconfigure(|p| {
@@ -331,8 +331,8 @@ async fn a_schedule_belongs_to_one_organization() {
     let raw = Raw::new(&sim);
     let other = raw.token("other-org", "other-org-secret", ALL).await;
     for path in [
-        format!("/api/v2/wfm/schedule/{SCHEDULE}"),
-        format!("/api/v2/wfm/shiftswaps?scheduleId={SCHEDULE}"),
+        format!("/api/v2/wfm/schedule/{}", schedule_id()),
+        format!("/api/v2/wfm/shiftswaps?scheduleId={}", schedule_id()),
         "/api/v2/wfm/shiftswaps/sw-1".to_owned(),
     ] {
         assert_eq!(raw.get(&path, &other).await.status, 403, "{path}");
@@ -370,11 +370,11 @@ async fn reads_need_their_scopes() {
         assert_eq!(raw.get(path, &only_write).await.status, 403, "{path}");
     }
     let s = raw
-        .get(&format!("/api/v2/wfm/schedule/{SCHEDULE}"), &token)
+        .get(&format!("/api/v2/wfm/schedule/{}", schedule_id()), &token)
         .await;
     assert_eq!(s.status, 200);
     assert_eq!(s.body["orgId"], "org-acme");
-    assert_eq!(s.body["weekStart"], "2026-11-30");
+    assert_eq!(s.body["weekStart"], week().to_string());
     assert_eq!(s.body["timeZone"], "America/Chicago");
     assert_eq!(s.body["state"], "draft");
     assert!(s.body["version"].is_u64());
@@ -404,7 +404,10 @@ async fn swaps_paginate_filter_and_resolve_on_their_timeline() {
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let mut path = format!("/api/v2/wfm/shiftswaps?scheduleId={SCHEDULE}&pageSize=3");
+        let mut path = format!(
+            "/api/v2/wfm/shiftswaps?scheduleId={}&pageSize=3",
+            schedule_id()
+        );
         if let Some(c) = &cursor {
             path.push_str(&format!("&cursor={c}"));
         }
@@ -422,7 +425,10 @@ async fn swaps_paginate_filter_and_resolve_on_their_timeline() {
 
     let pending = raw
         .get(
-            &format!("/api/v2/wfm/shiftswaps?scheduleId={SCHEDULE}&status=pending"),
+            &format!(
+                "/api/v2/wfm/shiftswaps?scheduleId={}&status=pending",
+                schedule_id()
+            ),
             &token,
         )
         .await;
@@ -449,7 +455,10 @@ async fn swaps_paginate_filter_and_resolve_on_their_timeline() {
     );
     let bad = raw
         .get(
-            &format!("/api/v2/wfm/shiftswaps?scheduleId={SCHEDULE}&pageSize=101"),
+            &format!(
+                "/api/v2/wfm/shiftswaps?scheduleId={}&pageSize=101",
+                schedule_id()
+            ),
             &token,
         )
         .await;
@@ -464,23 +473,23 @@ async fn agent_week_writes_and_their_refusals() {
     let ok = raw.put_week(&token, "a-5", monday_shift()).await;
     assert_eq!(ok.status, 200);
     assert_eq!(ok.body["agentId"], "a-5");
-    assert_eq!(ok.body["scheduleId"], SCHEDULE);
+    assert_eq!(ok.body["scheduleId"], schedule_id());
     let again = raw.put_week(&token, "a-5", monday_shift()).await;
     assert_eq!(again.status, 200, "the same body twice is harmless");
 
     let invalid = [
         (
-            json!([{"startTime": "2026-11-30T22:00:00Z", "endTime": "2026-11-30T14:00:00Z", "activity": "phone"}]),
+            json!([{"startTime": &utc_at(0, 16, 0).to_string(), "endTime": &utc_at(0, 8, 0).to_string(), "activity": "phone"}]),
             "endTime is not after startTime",
         ),
         (
-            json!([{"startTime": "2026-12-09T14:00:00Z", "endTime": "2026-12-09T22:00:00Z", "activity": "phone"}]),
+            json!([{"startTime": &utc_at(9, 8, 0).to_string(), "endTime": &utc_at(9, 16, 0).to_string(), "activity": "phone"}]),
             "outside the schedule's week",
         ),
         (
             json!([
-                {"startTime": "2026-11-30T14:00:00Z", "endTime": "2026-11-30T22:00:00Z", "activity": "phone"},
-                {"startTime": "2026-11-30T20:00:00Z", "endTime": "2026-12-01T02:00:00Z", "activity": "email"}
+                {"startTime": &utc_at(0, 8, 0).to_string(), "endTime": &utc_at(0, 16, 0).to_string(), "activity": "phone"},
+                {"startTime": &utc_at(0, 14, 0).to_string(), "endTime": &utc_at(0, 20, 0).to_string(), "activity": "email"}
             ]),
             "overlaps",
         ),
@@ -510,10 +519,10 @@ async fn agent_week_writes_and_their_refusals() {
     );
 
     let record = sim.record();
-    assert_eq!(record.writes[&(SCHEDULE.to_owned(), "a-5".to_owned())], 2);
+    assert_eq!(record.writes[&(schedule_id(), "a-5".to_owned())], 2);
     assert!(!record
         .holdings
-        .contains_key(&(SCHEDULE.to_owned(), "a-6".to_owned())));
+        .contains_key(&(schedule_id(), "a-6".to_owned())));
     assert_eq!(record.swap_violations.len(), 1);
     assert_eq!(record.swap_violations[0].agent_id, "a-2");
 }
@@ -550,12 +559,12 @@ async fn publish_commits_holdings_and_locks_the_schedule() {
     );
 
     let record = sim.record();
-    let key = |a: &str| (SCHEDULE.to_owned(), a.to_owned());
+    let key = |a: &str| (schedule_id(), a.to_owned());
     assert_eq!(record.published[&key("a-5")].len(), 1);
     assert_eq!(record.published[&key("a-6")], vec![]);
     assert!(record.peak_concurrency >= 2);
     let schedule = raw
-        .get(&format!("/api/v2/wfm/schedule/{SCHEDULE}"), &token)
+        .get(&format!("/api/v2/wfm/schedule/{}", schedule_id()), &token)
         .await;
     assert_eq!(schedule.body["state"], "published");
 }
@@ -588,7 +597,7 @@ async fn a_resolved_swap_frees_its_agents_and_shifts_are_not_rewritten() {
     assert!(
         !record
             .holdings
-            .contains_key(&(SCHEDULE.to_owned(), "a-2".to_owned())),
+            .contains_key(&(schedule_id(), "a-2".to_owned())),
         "approval does not write the traded shifts"
     );
     assert_eq!(raw.put_week(&token, "a-1", json!([])).await.status, 200);
@@ -611,7 +620,7 @@ async fn record_flags_an_agent_republished_with_other_content() {
     raw.publish(&token, &["a-5"]).await;
     assert_eq!(
         sim.record().republished_with_changes(),
-        vec![(SCHEDULE.to_owned(), "a-5".to_owned())]
+        vec![(schedule_id(), "a-5".to_owned())]
     );
 }
 
@@ -676,9 +685,19 @@ async fn sim_command_prints_its_address_and_serves() {
     let line = lines.next_line().await.unwrap().unwrap();
     let base = line.strip_prefix("listening on ").unwrap().to_owned();
     assert!(base.starts_with("http://127.0.0.1:"));
+    // Served for the coming week, not the past one the file was written for.
+    let dated = lines.next_line().await.unwrap().unwrap();
+    assert_eq!(
+        dated,
+        format!(
+            "serving the week of {} (the scenario was written for 2026-11-30; --as-written keeps its dates)",
+            week()
+        )
+    );
     let raw = Raw {
         base,
         http: reqwest::Client::new(),
+        schedule: schedule_id(),
     };
     let token = raw.publisher_token().await;
     assert_eq!(

@@ -84,6 +84,14 @@ pub enum NotStarted {
     Standby,
 }
 
+/// A run started with the daemon, as if triggered (dev mode).
+#[derive(Debug, Clone)]
+pub struct RunNow {
+    pub target: String,
+    /// `None`: the coming week, as a scheduled run would take.
+    pub week: Option<chrono::NaiveDate>,
+}
+
 pub struct DaemonOptions {
     pub config: PathBuf,
     pub clock: SharedClock,
@@ -91,7 +99,7 @@ pub struct DaemonOptions {
     /// what was sent finish within `workers.shutdown_grace`, exit.
     pub shutdown: CancellationToken,
     /// Runs to start at once, as if triggered (dev mode).
-    pub run_now: Vec<String>,
+    pub run_now: Vec<RunNow>,
     /// Stop once every run started at once has ended (dev mode).
     pub exit_when_done: bool,
     /// The runs started at once adopt a published week the store does not

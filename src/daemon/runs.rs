@@ -135,7 +135,7 @@ impl Runs {
     /// A `run_now` target whose interrupted run resumes waits for that run.
     pub(super) fn start_at_boot(
         &mut self,
-        run_now: &[String],
+        run_now: &[super::RunNow],
         adopt: bool,
     ) -> Result<(), DaemonError> {
         let store = self.daemon.store.clone();
@@ -152,19 +152,19 @@ impl Runs {
                 started.insert(target);
             }
         }
-        for target in run_now {
+        for run in run_now {
             let reason = "started at once";
-            if started.contains(target)
+            if started.contains(&run.target)
                 || self.start(Trigger {
-                    target: target.clone(),
-                    week: None,
+                    target: run.target.clone(),
+                    week: run.week,
                     reason,
                     claimed: false,
                     adopt,
                 })
             {
-                self.waiting_for.insert(target.clone());
-                started.insert(target.clone());
+                self.waiting_for.insert(run.target.clone());
+                started.insert(run.target.clone());
             }
         }
         let now = self.daemon.clock.now();

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{publish_now, DevOutcome};
 use crate::clock::SharedClock;
+use crate::daemon::RunNow;
 use crate::sim::genesys::Scenario;
 use crate::testbed::Testbed;
 
@@ -205,7 +206,8 @@ pub async fn run(
     clock: SharedClock,
     shutdown: CancellationToken,
 ) -> anyhow::Result<DevOutcome> {
-    let week = super::week(&clock, chrono_tz::America::Chicago);
+    let bed = Testbed::new(Some(dir), "config/dev-genesys.toml", CONFIG)?;
+    let (week, _) = super::open_week(&bed, TARGET, &clock)?;
     let scenario = Scenario::parse(&scenario(agents, week), "dev Genesys scenario")?;
     let loopback = "127.0.0.1:0".parse().expect("a socket address");
     let sim = crate::sim::spawn(scenario, clock.clone(), loopback)
@@ -218,7 +220,11 @@ pub async fn run(
         &source(agents, week),
     )?;
     tracing::info!(platform = %sim.base_url(), dir = %dir.display(), "simulated Genesys Cloud up; publishing the sample business unit");
-    let reports = publish_now(bed.path.clone(), vec![TARGET.into()], clock, shutdown).await?;
+    let run = RunNow {
+        target: TARGET.into(),
+        week: Some(week),
+    };
+    let reports = publish_now(bed.path.clone(), vec![run], clock, shutdown).await?;
     let rec = sim.record();
     sim.shutdown().await?;
     let platform = format!(

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use chrono::{NaiveDate, Weekday};
+use chrono::{NaiveDate, TimeDelta};
 use chrono_tz::Tz;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
-use crate::daemon::{self, DaemonOptions};
+use crate::daemon::{self, DaemonOptions, RunNow};
 use crate::publish::Report;
 use crate::sample::{self, SampleSpec};
 use crate::sim::Scenario;
@@ -29,7 +29,6 @@ struct Target {
     name: &'static str,
     prefix: &'static str,
     schedule_prefix: &'static str,
-    zone: &'static str,
 }
 
 const TARGETS: [Target; 2] = [
@@ -37,13 +36,11 @@ const TARGETS: [Target; 2] = [
         name: "chicago",
         prefix: "chi-",
         schedule_prefix: "chi-",
-        zone: "America/Chicago",
     },
     Target {
         name: "new_york",
         prefix: "nyc-",
         schedule_prefix: "nyc-",
-        zone: "America/New_York",
     },
 ];
 
@@ -117,10 +114,14 @@ pub async fn run_on(
     }
 }
 
-/// The daemon, told to run `targets` at once and to exit when they end.
+/// How far ahead of now the published week's deferral deadline must be:
+/// the sample's swaps resolve within seconds, a run takes under a minute.
+const DEADLINE_MARGIN: TimeDelta = TimeDelta::hours(2);
+
+/// The daemon, told to run `runs` at once and to exit when they end.
 async fn publish_now(
     config: PathBuf,
-    targets: Vec<String>,
+    runs: Vec<RunNow>,
     clock: SharedClock,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Vec<Report>> {
@@ -128,7 +129,7 @@ async fn publish_now(
         config,
         clock,
         shutdown,
-        run_now: targets,
+        run_now: runs,
         exit_when_done: true,
         // A fresh sandbox over a simulated platform: its store has no
         // record of the week the simulator shows published already.
@@ -139,8 +140,25 @@ async fn publish_now(
     .await?)
 }
 
-fn week(clock: &SharedClock, zone: Tz) -> NaiveDate {
-    crate::week::upcoming_week_start(clock.now(), zone, Weekday::Mon)
+/// The week dev mode publishes for `target` of the configuration in `bed`:
+/// the first one whose swaps can still be decided before its deferral
+/// deadline, said in the log; and the target's time zone.
+fn open_week(bed: &Testbed, target: &str, clock: &SharedClock) -> anyhow::Result<(NaiveDate, Tz)> {
+    let settings = bed.settings_with(&[])?;
+    let target = settings
+        .targets
+        .get(target)
+        .with_context(|| format!("the dev configuration has no target {target}"))?;
+    let cutoff = TimeDelta::from_std(target.deferral.deadline)? + DEADLINE_MARGIN;
+    let week = crate::week::first_week_with_cutoff_ahead(
+        clock.now(),
+        target.time_zone,
+        target.week_start_day,
+        cutoff,
+    );
+    let deadline = crate::publish::deferral_deadline(target, week);
+    tracing::info!(target = %target.name, %week, %deadline, "dev mode publishes the first week whose swap cut-off is ahead");
+    Ok((week, target.time_zone))
 }
 
 /// Runs dev mode in `dir` (its configuration, inbox and state), with
@@ -152,10 +170,10 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<DevOutcome> {
     let mut scenario = Scenario::parse(SCENARIO, "dev scenario")?;
-    let mut weeks = Vec::new();
+    let bed = Testbed::new(Some(dir), "config/dev.toml", DEV_CONFIG)?;
+    let mut runs = Vec::new();
     for t in &TARGETS {
-        let zone: Tz = t.zone.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-        let week = week(&clock, zone);
+        let (week, zone) = open_week(&bed, t.name, &clock)?;
         let spec = SampleSpec {
             schedule_id: format!("{}{week}", t.schedule_prefix),
             org_id: "org-dev".into(),
@@ -167,25 +185,25 @@ pub async fn run(
             resolve_within: Duration::from_secs(8),
         };
         let generated = sample::generate(&spec);
-        weeks.push((
-            format!("examples/inbox/{}/{week}.csv", t.name),
-            generated.csv,
-        ));
+        bed.write(
+            &format!("examples/inbox/{}/{week}.csv", t.name),
+            &generated.csv,
+        )?;
         scenario.schedules.push(generated.schedule);
         scenario.swaps.extend(generated.swaps);
+        runs.push(RunNow {
+            target: t.name.to_owned(),
+            week: Some(week),
+        });
     }
     let sim = testbed::spawn_sim(scenario, clock.clone())
         .await
         .context("cannot start the simulator")?;
     let config = DEV_CONFIG.replace("http://127.0.0.1:0", &sim.base_url());
     let bed = Testbed::new(Some(dir), "config/dev.toml", &config)?;
-    for (path, csv) in &weeks {
-        bed.write(path, csv)?;
-    }
     let config_path = bed.path.clone();
     tracing::info!(platform = %sim.base_url(), dir = %dir.display(), "simulated platform up; publishing both targets");
-    let names = TARGETS.iter().map(|t| t.name.to_owned()).collect();
-    let reports = publish_now(config_path, names, clock, shutdown).await?;
+    let reports = publish_now(config_path, runs, clock, shutdown).await?;
     let rec = sim.record();
     sim.shutdown().await?;
     let platform = format!(

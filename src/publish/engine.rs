@@ -742,12 +742,8 @@ fn summarise(ledger: &Ledger, report: &mut Report) {
 /// When deferred agents are given up on: `deferral.deadline` before the
 /// week's first local midnight.
 pub fn deferral_deadline(target: &TargetSettings, week: NaiveDate) -> DateTime<Utc> {
-    let start = week
-        .and_hms_opt(0, 0, 0)
-        .and_then(|t| t.and_local_timezone(target.time_zone).earliest())
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_else(|| week.and_hms_opt(0, 0, 0).expect("midnight").and_utc());
-    start - TimeDelta::from_std(target.deferral.deadline).unwrap_or(TimeDelta::zero())
+    crate::week::starts_at(week, target.time_zone)
+        - TimeDelta::from_std(target.deferral.deadline).unwrap_or(TimeDelta::zero())
 }
 
 #[cfg(test)]

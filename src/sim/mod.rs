@@ -5,6 +5,7 @@ pub mod genesys;
 mod limits;
 mod platform;
 mod record;
+pub mod redate;
 mod routes;
 pub mod scenario;
 mod wire;
@@ -13,7 +14,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
+use chrono_tz::Tz;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -108,20 +110,100 @@ pub enum AnyScenario {
     Genesys(Box<genesys::Scenario>),
 }
 
+/// Which week a scenario file is served for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dating {
+    /// The dates the file holds.
+    AsWritten,
+    /// Its first schedule's week moved to this one (the same weekday).
+    Week(NaiveDate),
+    /// Its first schedule's week moved to the first coming week whose swap
+    /// cut-off, at the publisher's default deadline, is still two hours ahead
+    /// of this instant.
+    Coming(DateTime<Utc>),
+}
+
+/// The week a scenario was written for and the one it is served for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Redated {
+    pub written: NaiveDate,
+    pub served: NaiveDate,
+}
+
+/// The publisher's default `deferral.deadline` and two hours for the run.
+const COMING_CUTOFF: TimeDelta = TimeDelta::hours(14);
+
 impl AnyScenario {
     pub fn load(path: &std::path::Path) -> Result<Self, ScenarioError> {
+        Ok(Self::load_dated(path, Dating::AsWritten)?.0)
+    }
+
+    /// Loads `path` for the week `dating` says; `None` where the scenario
+    /// has no schedule to date by.
+    pub fn load_dated(
+        path: &std::path::Path,
+        dating: Dating,
+    ) -> Result<(Self, Option<Redated>), ScenarioError> {
         let (text, shown) = scenario::read(path)?;
-        let table: toml::Table = toml::from_str(&text).map_err(|e| ScenarioError::Parse {
-            path: shown.clone(),
+        let written = Self::parse(&text, &shown)?;
+        let Some((anchor, tz)) = written.first_week() else {
+            return Ok((written, None));
+        };
+        let served = match dating {
+            Dating::AsWritten => anchor,
+            Dating::Week(week) => week,
+            Dating::Coming(now) => {
+                crate::week::first_week_with_cutoff_ahead(now, tz, anchor.weekday(), COMING_CUTOFF)
+            }
+        };
+        if served.weekday() != anchor.weekday() {
+            return Err(ScenarioError::Invalid {
+                path: shown,
+                key: "week".into(),
+                message: format!(
+                    "{served} is a {}; the scenario's weeks start on a {}",
+                    served.weekday(),
+                    anchor.weekday()
+                ),
+            });
+        }
+        let redated = Redated {
+            written: anchor,
+            served,
+        };
+        if served == anchor {
+            return Ok((written, Some(redated)));
+        }
+        let weeks = redate::weeks_between(anchor, served);
+        let moved = Self::parse(&redate::shift_weeks(&text, weeks, tz), &shown)?;
+        Ok((moved, Some(redated)))
+    }
+
+    fn parse(text: &str, shown: &str) -> Result<Self, ScenarioError> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| ScenarioError::Parse {
+            path: shown.to_owned(),
             source: Box::new(e),
         })?;
         match table.get("kind") {
-            None => Ok(AnyScenario::Simple(Box::new(Scenario::parse(
-                &text, &shown,
-            )?))),
+            None => Ok(AnyScenario::Simple(Box::new(Scenario::parse(text, shown)?))),
             Some(_) => Ok(AnyScenario::Genesys(Box::new(genesys::Scenario::parse(
-                &text, &shown,
+                text, shown,
             )?))),
+        }
+    }
+
+    /// The first schedule's week and the time zone its times are in.
+    fn first_week(&self) -> Option<(NaiveDate, Tz)> {
+        match self {
+            AnyScenario::Simple(s) => s.schedules.first().map(|s| (s.week_start, s.time_zone)),
+            AnyScenario::Genesys(g) => {
+                let schedule = g.schedules.first()?;
+                let unit = g
+                    .business_units
+                    .iter()
+                    .find(|b| b.id == schedule.business_unit)?;
+                Some((schedule.week_date, unit.time_zone))
+            }
         }
     }
 }

@@ -9,20 +9,64 @@ pub mod publishing;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use chrono::{NaiveDate, TimeDelta, Weekday};
 
 use serde_json::Value;
 use wfm_publisher::clock::{self, SharedClock};
-use wfm_publisher::sim::{Scenario, SimHandle};
+use wfm_publisher::sim::{AnyScenario, Dating, Scenario, SimHandle};
 use wfm_publisher::testbed::{self, Testbed};
 
-pub const SCHEDULE: &str = "chicago-2026-11-30";
+/// The week the tests publish, read once from the clock that the binary,
+/// the simulator and the library's system clock all read (faked with them
+/// under libfaketime): the first coming Monday whose swap cut-off (the
+/// default 12 hours before it starts in Chicago) is more than two hours
+/// ahead, so a test's swaps are decided before it whatever the hour.
+pub fn week() -> NaiveDate {
+    static WEEK: OnceLock<NaiveDate> = OnceLock::new();
+    *WEEK.get_or_init(|| {
+        wfm_publisher::week::first_week_with_cutoff_ahead(
+            clock::system().now(),
+            chrono_tz::America::Chicago,
+            Weekday::Mon,
+            TimeDelta::hours(14),
+        )
+    })
+}
+
+/// Day `n` of the test week (0: Monday).
+pub fn day(n: i64) -> NaiveDate {
+    week() + TimeDelta::days(n)
+}
+
+/// The test week's schedule in the small scenario.
+pub fn schedule_id() -> String {
+    format!("chicago-{}", week())
+}
 
 pub fn repo_file(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
+/// config/sim-small.toml served for the test week, as `wfm-publisher sim`
+/// serves it for the coming one.
 pub fn small_scenario() -> Scenario {
-    Scenario::load(&repo_file("config/sim-small.toml")).expect("the small scenario loads")
+    small_scenario_dated(Dating::Week(week()))
+}
+
+/// config/sim-small.toml with its dates as written (the week of
+/// 2026-11-30): for tests whose manual clock starts before that week.
+pub fn small_scenario_as_written() -> Scenario {
+    small_scenario_dated(Dating::AsWritten)
+}
+
+fn small_scenario_dated(dating: Dating) -> Scenario {
+    match AnyScenario::load_dated(&repo_file("config/sim-small.toml"), dating) {
+        Ok((AnyScenario::Simple(s), _)) => *s,
+        Ok(_) => panic!("config/sim-small.toml is a scenario of the simple contract"),
+        Err(e) => panic!("the small scenario loads: {e}"),
+    }
 }
 
 pub fn loopback() -> SocketAddr {
@@ -43,6 +87,8 @@ pub async fn spawn_sim_with_clock(scenario: Scenario, clock: SharedClock) -> Sim
 pub struct Raw {
     pub base: String,
     pub http: reqwest::Client,
+    /// The schedule `put_week` and `publish` address.
+    pub schedule: String,
 }
 
 pub struct Answer {
@@ -61,10 +107,17 @@ impl Answer {
 }
 
 impl Raw {
+    /// A client of the test week's schedule.
     pub fn new(sim: &SimHandle) -> Self {
+        Self::of_week(sim, week())
+    }
+
+    /// A client of the small scenario's schedule of `week`.
+    pub fn of_week(sim: &SimHandle, week: NaiveDate) -> Self {
         Raw {
             base: sim.base_url(),
             http: reqwest::Client::new(),
+            schedule: format!("chicago-{week}"),
         }
     }
 
@@ -139,7 +192,7 @@ impl Raw {
             reqwest::Method::PUT,
             &format!("/api/v2/wfm/schedule/agent/{agent}"),
             token,
-            Some(serde_json::json!({"scheduleId": SCHEDULE, "shifts": shifts})),
+            Some(serde_json::json!({"scheduleId": self.schedule, "shifts": shifts})),
         )
         .await
     }
@@ -149,7 +202,7 @@ impl Raw {
             reqwest::Method::POST,
             "/api/v2/wfm/schedule/publish",
             token,
-            Some(serde_json::json!({"scheduleId": SCHEDULE, "agentIds": agents})),
+            Some(serde_json::json!({"scheduleId": self.schedule, "agentIds": agents})),
         )
         .await
     }
@@ -164,9 +217,14 @@ pub fn kill(pid: u32, signal: &str) {
     assert!(status.success());
 }
 
-/// Monday 08:00-16:00 in Chicago during the week of 2026-11-30.
+/// Monday 08:00-16:00 in Chicago during the test week.
 pub fn monday_shift() -> Value {
-    serde_json::json!([{"startTime": "2026-11-30T14:00:00Z", "endTime": "2026-11-30T22:00:00Z", "activity": "phone"}])
+    monday_shift_of(week())
+}
+
+/// Monday 08:00-16:00 in Chicago during the week of `week`.
+pub fn monday_shift_of(week: NaiveDate) -> Value {
+    serde_json::json!([{"startTime": utc_on(week, 8, 0), "endTime": utc_on(week, 16, 0), "activity": "phone"}])
 }
 
 /// The library's testbed with the standard configuration, failing the test
@@ -232,4 +290,20 @@ pub async fn webhook_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (url, got)
+}
+
+/// `hour:minute` in Chicago on day `n` of the test week, in UTC as the
+/// contract writes it (`2026-11-30T14:00:00Z`).
+pub fn utc_at(n: i64, hour: u32, minute: u32) -> String {
+    utc_on(day(n), hour, minute)
+}
+
+/// `hour:minute` in Chicago on `date`, in UTC as the contract writes it.
+pub fn utc_on(date: NaiveDate, hour: u32, minute: u32) -> String {
+    date.and_hms_opt(hour, minute, 0)
+        .unwrap()
+        .and_local_timezone(chrono_tz::America::Chicago)
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

@@ -14,9 +14,7 @@ use wfm_publisher::testbed::Testbed;
 
 use super::{small_scenario, TestConfig};
 
-pub fn week() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2026, 11, 30).unwrap()
-}
+pub use super::week;
 
 pub fn spec(agents: usize, swaps: usize, resolve_within: Duration) -> SampleSpec {
     spec_for(week(), agents, swaps, resolve_within)
