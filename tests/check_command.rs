@@ -18,9 +18,9 @@ async fn check(cfg: &TestConfig, extra: &[&str]) -> Run {
         .args(["--week", &week().to_string()])
         .args(extra)
         .env_remove("RUST_LOG")
-        .output()
-        .await
-        .unwrap();
+        .kill_on_drop(true)
+        .output();
+    let out = patiently("`check` to end", out).await.unwrap();
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -18,9 +18,9 @@ async fn dev(args: &[&str]) -> (Option<i32>, String) {
         .arg("--dir")
         .arg(dir.path())
         .env_remove("RUST_LOG")
-        .output()
-        .await
-        .unwrap();
+        .kill_on_drop(true)
+        .output();
+    let out = patiently("`dev` to end", out).await.unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     (out.status.code(), stdout)
 }

@@ -122,12 +122,13 @@ async fn what_happened(url: &str, cfg: &TestConfig, replicas: usize) -> String {
     out
 }
 
-/// Polls `check` every 20 ms, at most `limit` times: whether it held.
+/// Polls `check` every 20 ms for at most `patience`: whether it held.
 async fn polled<F: std::future::Future<Output = bool>>(
-    limit: usize,
+    patience: Duration,
     mut check: impl FnMut() -> F,
 ) -> bool {
-    for _ in 0..limit {
+    let give_up = tokio::time::Instant::now() + patience;
+    while tokio::time::Instant::now() < give_up {
         if check().await {
             return true;
         }
@@ -136,14 +137,13 @@ async fn polled<F: std::future::Future<Output = bool>>(
     false
 }
 
-/// Polls `check` every 20 ms; gives up (failing the test) after `limit`
-/// tries, which only a hang reaches.
-async fn until<F: std::future::Future<Output = bool>>(
-    what: &str,
-    limit: usize,
-    check: impl FnMut() -> F,
-) {
-    assert!(polled(limit, check).await, "never happened: {what}");
+/// Polls `check` every 20 ms; fails the test, naming `what`, after
+/// `common::PATIENCE`.
+async fn until<F: std::future::Future<Output = bool>>(what: &str, check: impl FnMut() -> F) {
+    assert!(
+        polled(PATIENCE, check).await,
+        "never happened within {PATIENCE:?}: {what}"
+    );
 }
 
 fn signal(child: &Child, sig: i32) {
@@ -182,7 +182,7 @@ async fn kill_9_of_the_leader_at_random_points_the_standby_finishes_once() {
     let mut kills = 0;
     while kills < kills_wanted {
         let target = sim.record().requests.len() + rng.usize(100..900);
-        until("the run goes on", 30_000, || async {
+        until("the run goes on", || async {
             sim.record().requests.len() >= target
                 || latest_outcome(&url).await.as_deref() == Some("success")
         })
@@ -206,7 +206,7 @@ async fn kill_9_of_the_leader_at_random_points_the_standby_finishes_once() {
         }
         replicas.push(replica(&cfg, &url, &format!("r{}", kills + 1), None));
     }
-    let finished = polled(6_000, || async {
+    let finished = polled(PATIENCE, || async {
         latest_outcome(&url).await.as_deref() == Some("success")
     })
     .await;
@@ -261,14 +261,14 @@ async fn a_leader_stopped_past_its_lease_sends_nothing_after_it_resumes() {
 
     let leader = replica(&cfg, &url, "leader", None);
     let pid = leader.id();
-    until("the leader publishes", 30_000, || async {
+    until("the leader publishes", || async {
         leader_pid(&url).await == pid && first.record().requests.len() > 200
     })
     .await;
     let standby = replica(&cfg, &url, "standby", Some(&second.base_url()));
     signal(&leader, libc::SIGSTOP);
     let standby_pid = standby.id();
-    until("the standby takes over", 30_000, || async {
+    until("the standby takes over", || async {
         leader_pid(&url).await == standby_pid
     })
     .await;
@@ -282,7 +282,7 @@ async fn a_leader_stopped_past_its_lease_sends_nothing_after_it_resumes() {
     let before = sends(&first);
     signal(&leader, libc::SIGCONT);
     let log = cfg.dir().join("leader.log");
-    until("the old leader knows it lost the lease", 30_000, || async {
+    until("the old leader knows it lost the lease", || async {
         std::fs::read_to_string(&log).is_ok_and(|l| l.contains("lost the publishing lease"))
     })
     .await;
@@ -306,33 +306,32 @@ async fn a_leader_stopped_past_its_lease_sends_nothing_after_it_resumes() {
 async fn publish_beside_a_daemon_on_postgresql_is_refused_naming_the_holder() {
     let pg = PgCluster::start();
     let url = pg.url();
-    let sim = spawn_sim(small_scenario()).await;
+    // The week the daemon's catch-up takes: the coming one, by its clock.
+    let week = upcoming_week();
+    let sim = spawn_sim(small_scenario_for(week)).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    write_source(
+    let tuesday = week + chrono::TimeDelta::days(1);
+    write_source_for(
         &cfg,
-        &format!(
-            "agent_id,date,start,end,activity\na-5,{},08:00,16:00,phone\n",
-            day(1)
-        ),
+        week,
+        &format!("agent_id,date,start,end,activity\na-5,{tuesday},08:00,16:00,phone\n"),
     );
     let daemon = replica(&cfg, &url, "daemon", None);
     let pid = daemon.id();
-    until("the daemon takes the lease", 30_000, || async {
+    until("the daemon takes the lease", || async {
         leader_pid(&url).await == pid
     })
     .await;
     // The daemon catches up the week itself first; a changed file then
     // gives the refused `publish` something it would send.
-    until("the daemon's own run publishes", 30_000, || async {
+    until("the daemon's own run publishes", || async {
         !sim.record().published.is_empty()
     })
     .await;
-    write_source(
+    write_source_for(
         &cfg,
-        &format!(
-            "agent_id,date,start,end,activity\na-5,{},09:00,17:00,phone\n",
-            day(1)
-        ),
+        week,
+        &format!("agent_id,date,start,end,activity\na-5,{tuesday},09:00,17:00,phone\n"),
     );
     let before = sim.record().requests.len();
     let out = Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
@@ -341,7 +340,7 @@ async fn publish_beside_a_daemon_on_postgresql_is_refused_naming_the_holder() {
             "--target",
             "chicago",
             "--week",
-            &week().to_string(),
+            &week.to_string(),
         ])
         .arg("--config")
         .arg(&cfg.path)
@@ -370,7 +369,7 @@ async fn takeover_time_with_the_default_lease() {
     let (_pg, url, _spec, sim, cfg) = week_of_2000(10, Duration::from_secs(60)).await;
     let mut leader = replica_with_lease(&cfg, &url, "leader", "15s", "5s");
     let pid = leader.id();
-    until("the leader publishes", 30_000, || async {
+    until("the leader publishes", || async {
         leader_pid(&url).await == pid && sim.record().requests.len() > 300
     })
     .await;
@@ -381,12 +380,12 @@ async fn takeover_time_with_the_default_lease() {
     leader.wait().await.unwrap();
     let killed = std::time::Instant::now();
     let before = sim.record().requests.len();
-    until("the standby takes the lease", 30_000, || async {
+    until("the standby takes the lease", || async {
         leader_pid(&url).await == standby_pid
     })
     .await;
     let elected = killed.elapsed();
-    until("the standby sends", 30_000, || async {
+    until("the standby sends", || async {
         sim.record().requests.len() > before
     })
     .await;

@@ -569,6 +569,34 @@ async fn publish_commits_holdings_and_locks_the_schedule() {
     assert_eq!(schedule.body["state"], "published");
 }
 
+/// A platform finishes a publish it accepted whether or not the caller is
+/// still there: a publisher killed mid-call must not leave the schedule
+/// locked for good (the kill -9 test met exactly that).
+#[tokio::test]
+async fn a_publish_whose_caller_hangs_up_still_ends_and_frees_the_schedule() {
+    let mut scenario = small_scenario();
+    scenario.server.publish_duration = Duration::from_millis(300);
+    scenario.server.publish_lock = Duration::from_millis(100);
+    let sim = spawn_sim(scenario).await;
+    let raw = Raw::new(&sim);
+    let token = raw.publisher_token().await;
+    raw.put_week(&token, "a-5", monday_shift()).await;
+    let hung_up = raw
+        .http
+        .post(format!("{}/api/v2/wfm/schedule/publish", raw.base))
+        .bearer_auth(&token)
+        .json(&json!({"scheduleId": schedule_id(), "agentIds": ["a-5"]}))
+        .timeout(Duration::from_millis(100))
+        .send()
+        .await;
+    assert!(hung_up.unwrap_err().is_timeout());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let again = raw.publish(&token, &["a-5"]).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    let events = sim.record().publish_events.len();
+    assert_eq!(events, 2, "the first publish was done too");
+}
+
 #[tokio::test]
 async fn publish_refusals() {
     let sim = spawn_sim(small_scenario()).await;

@@ -387,13 +387,19 @@ async fn publish(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
         }
     };
     // The lock is held while the platform "works", so concurrent writes and
-    // publishes of this schedule meet a 409.
-    shared.clock.sleep(duration).await;
-    let result = {
-        let mut p = shared.platform.lock().expect("simulator state");
-        let now = shared.server_now(&p);
-        p.finish_publish(&request, now)
-    };
+    // publishes of this schedule meet a 409. The work is the platform's, not
+    // the connection's: a caller that hangs up (a publisher killed mid-call)
+    // does not stop it, or the schedule would stay locked for good.
+    let work = tokio::spawn({
+        let shared = shared.clone();
+        async move {
+            shared.clock.sleep(duration).await;
+            let mut p = shared.platform.lock().expect("simulator state");
+            let now = shared.server_now(&p);
+            p.finish_publish(&request, now)
+        }
+    });
+    let result = work.await.expect("a publish's work does not panic");
     finish(Ok(result), &caller, info, advertise)
 }
 

@@ -45,6 +45,19 @@ pub fn schedule_id() -> String {
     format!("chicago-{}", week())
 }
 
+/// How long one step of a test (a process to its end, a state to come
+/// about) may take before the test fails saying what it waited for: steps
+/// take seconds, so only a hang reaches it, and it is under two minutes.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(110);
+
+/// `step` to its end, or a failure naming `what` after [`PATIENCE`].
+pub async fn patiently<T>(what: &str, step: impl std::future::Future<Output = T>) -> T {
+    match tokio::time::timeout(PATIENCE, step).await {
+        Ok(done) => done,
+        Err(_) => panic!("still waiting after {PATIENCE:?} for {what}"),
+    }
+}
+
 pub fn repo_file(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
@@ -52,7 +65,12 @@ pub fn repo_file(rel: &str) -> PathBuf {
 /// config/sim-small.toml served for the test week, as `wfm-publisher sim`
 /// serves it for the coming one.
 pub fn small_scenario() -> Scenario {
-    small_scenario_dated(Dating::Week(week()))
+    small_scenario_for(week())
+}
+
+/// config/sim-small.toml served for the week of `week`, a Monday.
+pub fn small_scenario_for(week: NaiveDate) -> Scenario {
+    small_scenario_dated(Dating::Week(week))
 }
 
 /// config/sim-small.toml with its dates as written (the week of

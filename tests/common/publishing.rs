@@ -79,9 +79,8 @@ pub async fn publish_week_to_the_end(
     week: NaiveDate,
     extra: &[&str],
 ) -> Finished {
-    let out = publish_process_for(cfg, week, extra)
-        .await
-        .wait_with_output()
+    let child = publish_process_for(cfg, week, extra).await;
+    let out = super::patiently("`publish` to end", child.wait_with_output())
         .await
         .unwrap();
     Finished {
@@ -191,7 +190,9 @@ pub async fn publish_output(
     extra: &[&str],
 ) -> (Option<i32>, String) {
     let child = publish_process_for(cfg, week, extra).await;
-    let out = child.wait_with_output().await.unwrap();
+    let out = super::patiently("`publish` to end", child.wait_with_output())
+        .await
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     (out.status.code(), stdout)
 }
