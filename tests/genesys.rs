@@ -563,6 +563,53 @@ async fn resumed(sim: &GenesysHandle, bed: &Testbed, clock: SharedClock) -> Reco
     sim.record()
 }
 
+/// Issue 25 item 1: an administrator's save while the update is processed
+/// moves the schedule's version and the update ends in `Error`. Without
+/// the websocket, the run must not take the moved version for its own
+/// update: it reads back what it carried, finds it not applied, and sends
+/// again from a fresh read, so it reports success only when every agent
+/// holds its week.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_another_editor_made_fail_is_not_counted_as_written() {
+    let clock = clock();
+    let scenario = quiet(|s| {
+        s.server.concurrent_edits = 1;
+        s.faults.forbid_paths = vec!["/api/v2/notifications/channels".into()];
+    });
+    let sim = spawn(scenario, clock.clone()).await;
+    let bed = config(&sim.base_url(), "publisher");
+    bed.write_week("chicago", week(), SOURCE).unwrap();
+    let report = run(&bed, clock, true).await;
+    assert_eq!(
+        report.outcome,
+        Some(Outcome::Success),
+        "{}",
+        report.render()
+    );
+    // Reported written: held by the platform.
+    assert_eq!(
+        held(&sim, "u-eve"),
+        vec![
+            ("2026-11-30T15:00:00+00:00".into(), 480),
+            ("2026-12-04T15:00:00+00:00".into(), 480)
+        ],
+        "{}",
+        report.render()
+    );
+    assert!(held(&sim, "u-fin").contains(&("2026-12-03T15:00:00+00:00".into(), 480)));
+    let record = sim.record();
+    assert_eq!(record.concurrent_edits, 1);
+    assert!(
+        record
+            .operations
+            .iter()
+            .any(|o| matches!(o.outcome, wfm_publisher::sim::genesys::Outcome::Error(_))),
+        "the first update ended in Error: {:?}",
+        record.operations
+    );
+    assert_eq!(record.published.get("sched-w48"), Some(&true));
+}
+
 /// A first run stopped after its upload, before `…/update` answered (the
 /// platform refuses the call); what the journal holds then.
 async fn stopped_after_the_upload(clock: SharedClock) -> (GenesysHandle, Testbed, String) {

@@ -2,7 +2,9 @@
 //! 7–10): subscribe to the business unit's schedules topic, get an upload
 //! URL for the gzip body's exact length, `PUT` it with the returned
 //! headers, `POST …/update`, and follow the asynchronous operation to its
-//! end on the websocket; without a socket, re-read the schedule's version.
+//! end on the websocket; without a socket, read back what it carried each
+//! time the schedule's version moves (anyone's edit moves it: a moved
+//! version alone proves nothing).
 //! Each step is journaled before the next is sent (`platform::journal`).
 //! One update per business unit at a time: the caller holds its lock.
 
@@ -17,6 +19,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::http::GenesysHttp;
 use super::setup::Facts;
+use super::weeks;
 use super::wire::{AsyncOperation, Channel, Event, ScheduleMeta, Subscription, Upload, UploadUrl};
 use crate::api::PlatformError;
 use crate::clock::SharedClock;
@@ -26,6 +29,10 @@ use crate::platform::journal::{
 
 /// How often the fallback re-reads the schedule's version.
 const POLL: Duration = Duration::from_secs(2);
+
+/// How long the notifications websocket may take to open: a host that
+/// accepts the connection and never answers must not hold the run.
+const SOCKET_OPEN: Duration = Duration::from_secs(10);
 
 pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -127,8 +134,8 @@ impl Updater<'_> {
                 status: started.status,
             },
             _ => {
-                let sent = op.operation.schedule_version;
-                self.follow(socket, Some(&operation_id), sent).await?
+                self.follow(socket, &op.operation, Some(&operation_id))
+                    .await?
             }
         };
         let event = match ended {
@@ -140,14 +147,14 @@ impl Updater<'_> {
     }
 
     /// The end of an operation in flight: on the socket, else (or when it
-    /// falls silent) by the schedule's version moving past `sent`. Without
-    /// an id, any end of an update of the business unit is this one's:
-    /// one update per business unit is in flight at a time.
+    /// falls silent) by reading back what it carried. Without an id, any
+    /// end of an update of the business unit is this one's: one update per
+    /// business unit is in flight at a time.
     pub async fn follow(
         &self,
         socket: Option<Socket>,
+        operation: &Operation,
         operation_id: Option<&str>,
-        sent: u64,
     ) -> Result<Ended, PlatformError> {
         let waited = match socket {
             Some(socket) => on_socket(socket, operation_id, self.clock, self.deadline).await,
@@ -157,10 +164,87 @@ impl Updater<'_> {
             Some(ended) => Ok(ended),
             None => {
                 let id = operation_id.unwrap_or("(unknown)");
-                by_version(self.http, self.clock, self.facts, sent, id, self.deadline).await
+                self.by_content(operation, id).await
             }
         }
     }
+
+    /// The fallback without a socket: applied once every agent the update
+    /// carried holds what it carried (and the schedule is published, if it
+    /// set the flag), looked at each time the schedule's version moves past
+    /// the one it was built on. A moved version alone proves nothing: an
+    /// administrator's save moves it too, and then this update ends in
+    /// `Error`. Not applied within the deadline: failed.
+    async fn by_content(
+        &self,
+        operation: &Operation,
+        operation_id: &str,
+    ) -> Result<Ended, PlatformError> {
+        let started = self.clock.now();
+        let mut looked_at = operation.schedule_version;
+        loop {
+            let meta: ScheduleMeta = self
+                .http
+                .json(Method::GET, &self.facts.schedule_path(), None::<&()>)
+                .await?;
+            if meta.metadata.version > looked_at {
+                looked_at = meta.metadata.version;
+                if look(self, operation).await? == Look::Applied {
+                    return Ok(Ended::Complete);
+                }
+            }
+            if (self.clock.now() - started).to_std().unwrap_or_default() >= self.deadline {
+                return Ok(Ended::Failed {
+                    operation_id: operation_id.to_owned(),
+                    status: "not applied: its agents do not hold what it carried".into(),
+                });
+            }
+            self.clock.sleep(POLL).await;
+        }
+    }
+}
+
+/// An operation as the platform shows it now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Look {
+    Applied,
+    /// The schedule moved on without it.
+    NotApplied,
+    /// The schedule is still at the version it was built on.
+    Pending,
+}
+
+/// Whether `op` is applied: every agent it carried holds what it carried,
+/// and the schedule is published if it set the flag.
+pub async fn look(u: &Updater<'_>, op: &Operation) -> Result<Look, PlatformError> {
+    let meta: ScheduleMeta = u
+        .http
+        .json(Method::GET, &u.facts.schedule_path(), None::<&()>)
+        .await?;
+    let user = |agent: &str| {
+        u.facts
+            .users
+            .get(agent)
+            .cloned()
+            .unwrap_or_else(|| agent.to_owned())
+    };
+    let users: Vec<String> = op.agents.iter().map(|a| user(&a.agent_id)).collect();
+    let held = if users.is_empty() {
+        Default::default()
+    } else {
+        weeks::read(u.http, u.clock, u.facts, &users).await?
+    };
+    let carried = op.agents.iter().all(|a| {
+        held.get(&user(&a.agent_id))
+            .is_some_and(|c| weeks::week_of(c, u.facts).hash() == &a.hash)
+    });
+    Ok(if carried && (!op.sets_published || meta.published) {
+        Look::Applied
+    } else if meta.metadata.version > op.schedule_version {
+        Look::NotApplied
+    } else {
+        Look::Pending
+    })
 }
 
 /// A socket subscribed to the business unit's schedules topic, or none
@@ -177,7 +261,7 @@ pub async fn subscribe(http: &GenesysHttp, facts: &Facts) -> Option<Socket> {
     {
         Ok(c) => c,
         Err(e) => {
-            tracing::info!(error = %e, "no notification channel: following the update by its version");
+            tracing::info!(error = %e, "no notification channel: following the update by what it carried");
             return None;
         }
     };
@@ -196,19 +280,24 @@ pub async fn subscribe(http: &GenesysHttp, facts: &Facts) -> Option<Socket> {
                 .into_iter()
                 .flat_map(|s| s.missing_permissions)
                 .collect();
-            tracing::warn!(topic = %topic, missing = %missing.join(", "), "the notification topic was rejected: following the update by its version");
+            tracing::warn!(topic = %topic, missing = %missing.join(", "), "the notification topic was rejected: following the update by what it carried");
             return None;
         }
         Ok(_) => {}
         Err(e) => {
-            tracing::info!(error = %e, "no subscription: following the update by its version");
+            tracing::info!(error = %e, "no subscription: following the update by what it carried");
             return None;
         }
     }
-    match tokio_tungstenite::connect_async(channel.connect_uri.as_str()).await {
-        Ok((socket, _)) => Some(socket),
-        Err(e) => {
-            tracing::info!(reason = %e, "the notification socket did not open: following the update by its version");
+    let opening = tokio_tungstenite::connect_async(channel.connect_uri.as_str());
+    match tokio::time::timeout(SOCKET_OPEN, opening).await {
+        Ok(Ok((socket, _))) => Some(socket),
+        Ok(Err(e)) => {
+            tracing::info!(reason = %e, "the notification socket did not open: following the update by what it carried");
+            None
+        }
+        Err(_) => {
+            tracing::info!(within = ?SOCKET_OPEN, "the notification socket did not open in time: following the update by what it carried");
             None
         }
     }
@@ -256,32 +345,5 @@ async fn on_socket(
             }
             _ => {}
         }
-    }
-}
-
-/// The fallback: the update is applied once the schedule's version moves.
-async fn by_version(
-    http: &GenesysHttp,
-    clock: &SharedClock,
-    facts: &Facts,
-    sent: u64,
-    operation_id: &str,
-    deadline: Duration,
-) -> Result<Ended, PlatformError> {
-    let started = clock.now();
-    loop {
-        let meta: ScheduleMeta = http
-            .json(Method::GET, &facts.schedule_path(), None::<&()>)
-            .await?;
-        if meta.metadata.version > sent {
-            return Ok(Ended::Complete);
-        }
-        if (clock.now() - started).to_std().unwrap_or_default() >= deadline {
-            return Ok(Ended::Failed {
-                operation_id: operation_id.to_owned(),
-                status: "without a new version".into(),
-            });
-        }
-        clock.sleep(POLL).await;
     }
 }

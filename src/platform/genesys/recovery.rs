@@ -19,27 +19,13 @@
 
 use std::time::Duration;
 
-use reqwest::Method;
-
-use super::operation::{subscribe, Updater};
-use super::weeks;
-use super::wire::ScheduleMeta;
+use super::operation::{look, subscribe, Look, Updater};
 use crate::api::PlatformError;
 use crate::platform::journal::{Operation, OperationEvent, OperationState, Tracked};
 
 /// How long after its issue an upload key is used again: well inside the
 /// life of a presigned upload URL, which the platform does not state.
 pub const KEY_REUSE: Duration = Duration::from_secs(5 * 60);
-
-/// An operation as the platform shows it now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Look {
-    Applied,
-    /// The schedule moved on without it.
-    NotApplied,
-    /// The schedule is still at the version it was built on.
-    Pending,
-}
 
 /// Settles every unfinished operation of the run's schedule, oldest first.
 pub async fn settle(u: &Updater<'_>) -> Result<(), PlatformError> {
@@ -105,8 +91,7 @@ async fn recheck(
             journal: u.journal.clone(),
             ..*u
         };
-        rest.follow(socket, operation_id, op.operation.schedule_version)
-            .await?;
+        rest.follow(socket, &op.operation, operation_id).await?;
         seen = look(u, &op.operation).await?;
     }
     let event = match seen {
@@ -114,35 +99,4 @@ async fn recheck(
         Look::NotApplied | Look::Pending => OperationEvent::Failed,
     };
     Ok(op.on(event, u.clock.now())?)
-}
-
-async fn look(u: &Updater<'_>, op: &Operation) -> Result<Look, PlatformError> {
-    let meta: ScheduleMeta = u
-        .http
-        .json(Method::GET, &u.facts.schedule_path(), None::<&()>)
-        .await?;
-    let user = |agent: &str| {
-        u.facts
-            .users
-            .get(agent)
-            .cloned()
-            .unwrap_or_else(|| agent.to_owned())
-    };
-    let users: Vec<String> = op.agents.iter().map(|a| user(&a.agent_id)).collect();
-    let held = if users.is_empty() {
-        Default::default()
-    } else {
-        weeks::read(u.http, u.clock, u.facts, &users).await?
-    };
-    let carried = op.agents.iter().all(|a| {
-        held.get(&user(&a.agent_id))
-            .is_some_and(|c| weeks::week_of(c, u.facts).hash() == &a.hash)
-    });
-    Ok(if carried && (!op.sets_published || meta.published) {
-        Look::Applied
-    } else if meta.metadata.version > op.schedule_version {
-        Look::NotApplied
-    } else {
-        Look::Pending
-    })
 }

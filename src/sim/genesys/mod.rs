@@ -48,7 +48,9 @@
 //!   exactly `{"status":"Error"}`). Success bumps the schedule's version by
 //!   one and each written agent's by one; `published:true` publishes the
 //!   schedule and un-publishes any other of the BU with the same week date;
-//!   `published:false` changes nothing (one-way).
+//!   `published:false` changes nothing (one-way). `server.concurrent_edits`
+//!   has another editor save the schedule while the next updates are
+//!   processed: the version moves under them, and they end in `Error`.
 //! * Writing an agent with a Matched trade in the schedule's weeks is
 //!   accepted and recorded as a [`record::TradeViolation`].
 //! * Agent queries: `managementUnitId` required (400); at

@@ -97,6 +97,9 @@ pub struct Record {
     pub peak_concurrency: usize,
     pub uploads: Vec<UploadEntry>,
     pub operations: Vec<OperationEntry>,
+    /// Saves by another editor made while an update was processed
+    /// (`server.concurrent_edits`).
+    pub concurrent_edits: usize,
     pub trade_violations: Vec<TradeViolation>,
     /// Approvals the platform could not apply.
     pub trade_failures: Vec<TradeFailure>,

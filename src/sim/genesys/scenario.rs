@@ -53,6 +53,10 @@ pub struct Server {
     pub operation_delay: Duration,
     /// Share of `…/update` calls answered `Complete` inline.
     pub update_inline_rate: f64,
+    /// How many of the next updates meet another editor's save (a WFM
+    /// administrator in the UI) while they are processed: the schedule's
+    /// version moves under them and they end in `Error`.
+    pub concurrent_edits: u32,
     /// Share of agent-schedule queries first answered `Processing`.
     pub agent_query_processing_rate: f64,
     /// Agent queries with more agent schedules than this answer with a
@@ -82,6 +86,7 @@ impl Default for Server {
             seed: 1,
             operation_delay: Duration::from_secs(2),
             update_inline_rate: 0.0,
+            concurrent_edits: 0,
             agent_query_processing_rate: 0.0,
             inline_agent_limit: 500,
             upload_url_lifetime: Duration::from_secs(600),

@@ -247,6 +247,15 @@ impl State {
             client_id: caller.client_id.clone(),
             outcome: Outcome::Processing,
         });
+        if self.scenario.server.concurrent_edits > 0 {
+            self.scenario.server.concurrent_edits -= 1;
+            let i = self.schedule_index(bu, sid)?;
+            let s = &mut self.schedules[i];
+            s.version += 1;
+            s.modified = now;
+            s.modified_by = "another editor".into();
+            self.record.concurrent_edits += 1;
+        }
         if self.roll(self.scenario.server.update_inline_rate) {
             let (_, event) = self.complete_operation(&operation_id, now);
             self.notify(&topic(bu), event.clone());
