@@ -202,7 +202,7 @@ async fn token_info_and_organization_need_no_permission() {
     let t = g.token("wrong-div").await;
     let me = g.get("/api/v2/tokens/me", &t).await;
     assert_eq!(me.body["organization"]["id"], "org-acme");
-    assert_eq!(me.body["oAuthClient"]["id"], "wrong-div");
+    assert_eq!(me.body["OAuthClient"]["id"], "wrong-div");
     assert_eq!(
         g.get("/api/v2/organizations/me", &t).await.body["name"],
         "Acme Support"

@@ -115,6 +115,14 @@ pub enum PlatformError {
         gaps: Vec<PermissionGap>,
     },
 
+    /// Found before a run reads anything else: permissions the role does
+    /// not hold where the business unit is (the same words as `check`'s).
+    #[error("business unit {unit}: {}", .gaps.iter().map(|g| g.access.explain(&g.permission)).collect::<Vec<_>>().join("; "))]
+    PermissionsMissing {
+        unit: String,
+        gaps: Vec<PermissionGap>,
+    },
+
     /// An asynchronous operation of the platform ended without success.
     #[error("{what}: the platform's operation {operation_id} ended {status}: {hint}")]
     OperationFailed {
@@ -248,6 +256,27 @@ impl PlatformError {
     }
 
     /// Worth running again later, as opposed to needing a person to fix something.
+    /// An answer about who the publisher is or what its role may do: it
+    /// stays the same until an administrator changes the grant, so a run it
+    /// stops is refused (told what to grant), not retried. A permission the
+    /// role is seen to hold where it is needed is the exception: a grant
+    /// made minutes ago may not apply yet, so that run is retried.
+    pub fn is_access(&self) -> bool {
+        match self {
+            PlatformError::MissingPermission { access, .. } => {
+                !matches!(**access, Access::Held { .. })
+            }
+            PlatformError::InvalidClient { .. }
+            | PlatformError::InvalidScope { .. }
+            | PlatformError::UnauthorizedClient { .. }
+            | PlatformError::UnitNotAuthorized { .. }
+            | PlatformError::PermissionsMissing { .. }
+            | PlatformError::MissingScope { .. }
+            | PlatformError::WrongOrganization { .. } => true,
+            _ => false,
+        }
+    }
+
     pub fn is_transient(&self) -> bool {
         matches!(
             self,

@@ -185,6 +185,13 @@ impl Engine {
             Err(Halt::Ledger(e)) => return Err(e.into()),
             // Stopped, not failed: the next start resumes the run.
             Err(Halt::Platform(PlatformError::Cancelled)) => Outcome::Running,
+            // A missing grant found mid-run: retrying changes nothing.
+            Err(Halt::Platform(e)) if e.is_access() => {
+                let refusal = Refusal::Platform(e);
+                report.problems = refusal.problems();
+                report.refused = Some(refusal.kind());
+                Outcome::Refused
+            }
             Err(Halt::Platform(e)) => {
                 report.problems.push(e.to_string());
                 Outcome::Failed

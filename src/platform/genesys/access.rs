@@ -10,7 +10,10 @@ use reqwest::Method;
 
 use super::http::GenesysHttp;
 use super::wire::{AuthzSubject, DivisionsPermitted};
-use crate::api::{Access, PlatformError};
+use chrono::NaiveDate;
+
+use crate::api::{Access, PermissionGap, PlatformError};
+use crate::config::TargetSettings;
 
 /// Every permission a publication needs of the role, in the business
 /// unit's division; `wfm:schedule:add` only when the week's schedule is
@@ -22,6 +25,57 @@ pub const NEEDED: [&str; 5] = [
     "wfm:schedule:add",
     "wfm:shiftTradeRequest:view",
 ];
+
+/// The permissions a publication of `target`'s `week` needs of the role:
+/// `wfm:schedule:add` only where the run creates the week's schedule.
+pub fn needed(target: &TargetSettings, week: NaiveDate) -> Vec<&'static str> {
+    let creates = target.schedule_id_for(week).is_empty();
+    NEEDED
+        .into_iter()
+        .filter(|p| creates || *p != "wfm:schedule:add")
+        .collect()
+}
+
+/// Each of `permissions` the role does not hold, usably, in `unit`'s
+/// division, with where it holds it instead (`Unknown` where the look-up
+/// failed).
+pub async fn gaps(
+    http: &GenesysHttp,
+    permissions: &[&str],
+    unit: &UnitDivision,
+) -> Vec<PermissionGap> {
+    let mut gaps = Vec::new();
+    for permission in permissions {
+        let access = of(http, permission, unit).await.unwrap_or(Access::Unknown);
+        if !suffices(permission, &access) {
+            gaps.push(PermissionGap {
+                permission: (*permission).to_owned(),
+                access,
+            });
+        }
+    }
+    gaps
+}
+
+/// The permission a call of the publisher's needs (`endpoint` as
+/// "METHOD /path"), for a 403 whose body names none.
+pub fn needed_by(endpoint: &str) -> Option<&'static str> {
+    let (method, path) = endpoint.split_once(' ')?;
+    let path = path.split('?').next().unwrap_or(path);
+    Some(if path.contains("/shifttrading/") {
+        "wfm:shiftTradeRequest:view"
+    } else if path.contains("/schedules/") && path.contains("/update") {
+        "wfm:schedule:edit"
+    } else if method == "POST" && path.ends_with("/schedules") {
+        "wfm:schedule:add"
+    } else if path.contains("/schedules") {
+        "wfm:schedule:view"
+    } else if path.contains("/businessunits") {
+        "wfm:businessUnit:view"
+    } else {
+        return None;
+    })
+}
 
 /// The permission whose condition the publisher cannot meet: updates
 /// would need `teamIds`.

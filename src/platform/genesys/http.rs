@@ -15,7 +15,7 @@ use serde::Serialize;
 use std::sync::{Arc, Mutex};
 
 use super::access::{self, UnitDivision};
-use super::wire::ErrorBody;
+use super::wire::{is_permission, ErrorBody};
 use crate::api::classify::{transport_reason, Advertised};
 use crate::api::retry;
 use crate::api::throttle::Bucket;
@@ -134,7 +134,7 @@ impl GenesysHttp {
                     access,
                 }),
                 Some(unit),
-            ) if *access == Access::Unknown => {
+            ) if *access == Access::Unknown && is_permission(&permission) => {
                 // Of several ("requires any"), the first is the one to grant.
                 let first = permission.split(", ").next().unwrap_or_default().to_owned();
                 let access = access::of(self, &first, &unit).await;
@@ -261,7 +261,7 @@ impl GenesysHttp {
             ),
             403 => Next::Fail(PlatformError::MissingPermission {
                 endpoint: endpoint.to_owned(),
-                permission: echo_message(&error.permissions().unwrap_or_else(|| error.text())),
+                permission: echo_message(&missing_permission(endpoint, &error)),
                 code,
                 correlation_id: correlation,
                 access: Box::new(Access::Unknown),
@@ -313,6 +313,15 @@ impl GenesysHttp {
             correlation_id: "(none)".into(),
         })
     }
+}
+
+/// What a 403 says is missing: the permissions its body names, else the one
+/// the endpoint needs, else its message as it stands.
+fn missing_permission(endpoint: &str, error: &ErrorBody) -> String {
+    error
+        .permissions()
+        .or_else(|| access::needed_by(endpoint).map(str::to_owned))
+        .unwrap_or_else(|| format!("a permission the platform did not name ({})", error.text()))
 }
 
 /// The `<Code>` of a storage service's XML error (S3 and its likes).

@@ -60,11 +60,7 @@ impl GenesysCloud {
 
     /// The permissions a publication of `target` needs of the role.
     pub fn needed(target: &TargetSettings, week: NaiveDate) -> Vec<&'static str> {
-        let creates = target.schedule_id_for(week).is_empty();
-        access::NEEDED
-            .into_iter()
-            .filter(|p| creates || *p != "wfm:schedule:add")
-            .collect()
+        access::needed(target, week)
     }
 
     /// Whether `access` lets a publication use `permission`.

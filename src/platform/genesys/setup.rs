@@ -89,6 +89,20 @@ pub async fn prepare(
     let g = genesys(target)?;
     let unit = business_unit(http, target).await?;
     check_week(target, &unit, plan.week_start)?;
+    // What `check` asks, before the reads a run spends its budget on: a
+    // missing grant refuses the run here, not at its first write.
+    if let Some(division) = &unit.division {
+        let needed = access::needed(target, plan.week_start);
+        let mut gaps = access::gaps(http, &needed, division).await;
+        // A look-up that failed proves nothing: the calls will tell.
+        gaps.retain(|g| g.access != Access::Unknown);
+        if !gaps.is_empty() {
+            return Err(Refusal::Platform(PlatformError::PermissionsMissing {
+                unit: unit.name.clone(),
+                gaps,
+            }));
+        }
+    }
     let management_units = management_units(http, &unit).await?;
     // Both checked before either refuses: every bad line at once.
     let codes = activity_codes(http, g, &unit, plan).await;
@@ -211,17 +225,7 @@ async fn not_authorized(
 ) -> PlatformError {
     let mut gaps = Vec::new();
     if let Some(unit) = &division {
-        for permission in access::NEEDED {
-            let access = access::of(http, permission, unit)
-                .await
-                .unwrap_or(Access::Unknown);
-            if !access::suffices(permission, &access) {
-                gaps.push(PermissionGap {
-                    permission: permission.to_owned(),
-                    access,
-                });
-            }
-        }
+        gaps = access::gaps(http, &access::NEEDED, unit).await;
     }
     if gaps.is_empty() {
         gaps = access::NEEDED

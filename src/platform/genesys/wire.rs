@@ -110,7 +110,8 @@ impl GrantPolicy {
 #[serde(rename_all = "camelCase")]
 pub struct TokenInfo {
     pub organization: Named,
-    #[serde(default)]
+    /// `OAuthClient` in the SDKs' `TokenInfo`; `oAuthClient` accepted too.
+    #[serde(default, rename = "OAuthClient", alias = "oAuthClient")]
     pub o_auth_client: Option<Named>,
 }
 
@@ -390,20 +391,47 @@ impl ErrorBody {
         }
     }
 
-    /// The permission(s) a `missing.permissions` answer names.
+    /// The permission(s) a `missing.permissions` answer names: in
+    /// `messageParams.permissions` where it has them, else those written in
+    /// the message ("…following permissions assigned: [wfm:schedule:edit]",
+    /// `messageParams` empty, as observed; no documentation names its keys).
     pub fn permissions(&self) -> Option<String> {
-        match self.message_params.get("permissions")? {
-            serde_json::Value::String(s) => Some(s.clone()),
-            serde_json::Value::Array(items) => Some(
-                items
-                    .iter()
-                    .filter_map(|v| v.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
-            other => Some(other.to_string()),
+        let from_params = match self.message_params.get("permissions") {
+            Some(serde_json::Value::String(s)) => permission_names(s),
+            Some(serde_json::Value::Array(items)) => items
+                .iter()
+                .filter_map(|v| v.as_str())
+                .flat_map(permission_names)
+                .collect(),
+            _ => Vec::new(),
+        };
+        let names = match from_params.is_empty() {
+            true => permission_names(&self.text()),
+            false => from_params,
+        };
+        (!names.is_empty()).then(|| names.join(", "))
+    }
+}
+
+/// Whether `text` is permission names, ", "-separated, and nothing else.
+pub fn is_permission(text: &str) -> bool {
+    let names = permission_names(text);
+    !names.is_empty() && names.join(", ") == text
+}
+
+/// The words of `text` shaped like a permission (`domain:entity:action`),
+/// in order, each once.
+fn permission_names(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let words = text.split(|c: char| !(c.is_ascii_alphanumeric() || c == ':' || c == '*'));
+    for word in words {
+        let parts: Vec<&str> = word.split(':').collect();
+        let shaped = parts.len() == 3 && parts.iter().all(|p| !p.is_empty());
+        if shaped && !names.iter().any(|n| n == word) {
+            names.push(word.to_owned());
         }
     }
+    names
 }
 
 #[cfg(test)]
@@ -420,6 +448,23 @@ mod tests {
         .unwrap();
         assert_eq!(body.text(), "Missing permission wfm:schedule:edit");
         assert_eq!(body.permissions().as_deref(), Some("wfm:schedule:edit"));
+    }
+
+    #[test]
+    fn permissions_written_only_in_the_message_are_found() {
+        let body: ErrorBody = serde_json::from_str(
+            r#"{"code":"missing.any.permissions","messageParams":{},
+                "message":"Unable to perform the requested action. You must have at least one of the following permissions assigned: [wfm:schedule:edit, wfm:schedule:add]"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            body.permissions().as_deref(),
+            Some("wfm:schedule:edit, wfm:schedule:add")
+        );
+        let none: ErrorBody =
+            serde_json::from_str(r#"{"message":"Unable to perform the requested action."}"#)
+                .unwrap();
+        assert_eq!(none.permissions(), None);
     }
 
     #[test]

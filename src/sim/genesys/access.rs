@@ -248,7 +248,7 @@ impl State {
             "organization": {"id": org.id, "name": org.name},
             "homeOrganization": {"id": org.id, "name": org.name},
             "authorizedScope": [],
-            "oAuthClient": {"id": caller.client_id, "name": name, "organization": {"id": org.id}},
+            "OAuthClient": {"id": caller.client_id, "name": name, "organization": {"id": org.id}},
         })
     }
 

@@ -5,6 +5,8 @@
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
+use super::scenario::PermissionErrors;
+
 /// Which limit a `429` hit, as `ErrorBody.limit` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LimitName {
@@ -151,15 +153,23 @@ impl GError {
         }
     }
 
-    /// The JSON body, with `context_id` as `contextId`.
-    pub fn body(&self, context_id: &str) -> Value {
+    /// The JSON body, with `context_id` as `contextId`; a missing
+    /// permission named as `style` says.
+    pub fn body(&self, context_id: &str, style: PermissionErrors) -> Value {
         if let GError::OAuth {
             error, description, ..
         } = self
         {
             return json!({"error": error, "description": description, "error_description": description});
         }
-        let (code, with_params, params) = self.parts();
+        let (code, with_params, params) = match (self, style) {
+            (GError::Missing { permissions }, PermissionErrors::InMessage) => (
+                self.code(),
+                format!("Unable to perform the requested action. You must have at least one of the following permissions assigned: [{}]", permissions.join(", ")),
+                json!({}),
+            ),
+            _ => self.parts(),
+        };
         let mut message = with_params.clone();
         if let Some(map) = params.as_object() {
             for (k, v) in map {

@@ -107,7 +107,7 @@ pub use record::{
     Content, ContentMark, OperationEntry, Outcome, Record, RequestEntry, TradeFailure, TradeMove,
     TradeViolation, UploadEntry,
 };
-pub use scenario::{Scenario, TradeState};
+pub use scenario::{PermissionErrors, Scenario, TradeState};
 use state::State;
 
 /// The `kind` of a Genesys Cloud scenario file.

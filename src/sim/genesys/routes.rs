@@ -358,7 +358,8 @@ async fn gateway(Axum(shared): Ctx, mut request: Request, next: Next) -> Respons
             Err((e, a)) => (failure(e), Some(a)),
         },
     };
-    let code = render(&mut response, &correlation);
+    let style = shared.lock().scenario.server.permission_errors;
+    let code = render(&mut response, &correlation, style);
     decorate(
         &shared,
         &mut response,
@@ -383,9 +384,13 @@ async fn gateway(Axum(shared): Ctx, mut request: Request, next: Next) -> Respons
 }
 
 /// Puts a refusal's body on the wire; its code, for the record.
-fn render(response: &mut Response, correlation: &str) -> Option<String> {
+fn render(
+    response: &mut Response,
+    correlation: &str,
+    style: super::scenario::PermissionErrors,
+) -> Option<String> {
     let e = response.extensions_mut().remove::<GError>()?;
-    let mut rendered = (e.status(), Json(e.body(correlation))).into_response();
+    let mut rendered = (e.status(), Json(e.body(correlation, style))).into_response();
     if let Some(secs) = e.retry_after() {
         set(&mut rendered, "retry-after", secs.to_string());
     }

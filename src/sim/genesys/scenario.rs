@@ -78,6 +78,10 @@ pub struct Server {
     /// `bare`: an failed update's event body is exactly `{"status":"Error"}`;
     /// `with-operation-id`: it also carries `operationId` and `eventType`.
     pub error_event: ErrorEvent,
+    /// `with-params`: a 403 names its permissions in `messageParams`;
+    /// `in-message`: only in the message, `messageParams` empty, as
+    /// observed (no documentation gives `messageParams` keys).
+    pub permission_errors: PermissionErrors,
 }
 
 impl Default for Server {
@@ -95,8 +99,16 @@ impl Default for Server {
             trade_job_delay: Duration::from_secs(2),
             legacy_trades_until: NaiveDate::from_ymd_opt(2026, 8, 24).expect("a date"),
             error_event: ErrorEvent::Bare,
+            permission_errors: PermissionErrors::WithParams,
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PermissionErrors {
+    WithParams,
+    InMessage,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
