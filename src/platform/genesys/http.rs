@@ -276,6 +276,30 @@ impl GenesysHttp {
         }
     }
 
+    /// A result too large to pass inline, fetched from the `downloadUrl`
+    /// the platform put it at (no token: the URL is presigned).
+    pub async fn download<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        what: &str,
+    ) -> Result<T, PlatformError> {
+        let t = self.client.transport();
+        let endpoint = format!("GET the download of {what}");
+        self.client.count(|s| &s.requests);
+        let answer = t.http.get(url).timeout(t.timeout).send().await;
+        let bytes = match answer {
+            Ok(r) if r.status().is_success() => r.bytes().await.ok(),
+            _ => None,
+        };
+        let bytes = bytes.ok_or_else(|| PlatformError::Unavailable {
+            endpoint: endpoint.clone(),
+            attempts: 1,
+            elapsed_secs: 0,
+            reason: "the download did not answer with the result".into(),
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| PlatformError::malformed(endpoint, &e))
+    }
+
     /// `PUT` of an upload to its presigned URL, with exactly the headers
     /// the platform returned and no token (the URL carries its signature).
     pub async fn put_upload(

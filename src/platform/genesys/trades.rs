@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::http::GenesysHttp;
 use super::setup::{Facts, WFM};
-use super::wire::{Trade, TradeJob, TradeSide};
+use super::wire::{DownloadedTrades, Trade, TradeJob, TradeSide};
 use crate::api::PlatformError;
 use crate::clock::SharedClock;
 use crate::plan::{Span, Swap, SwapParty, SwapStatus};
@@ -63,10 +63,22 @@ pub async fn query(
             hint: "the shift trade query failed; the run retries at the next poll".into(),
         });
     }
-    let trades = job
-        .query_trades_result
-        .map(|r| r.entities)
-        .unwrap_or_default();
+    // The size at which the platform moves a result to a download is not
+    // documented: the field is honoured whenever it is there.
+    let trades = match (job.download_url, job.query_trades_result) {
+        (Some(url), _) => {
+            let downloaded: DownloadedTrades = http.download(&url, "the shift trades").await?;
+            downloaded.trades()
+        }
+        (None, Some(result)) => result.entities,
+        (None, None) => {
+            return Err(PlatformError::Malformed {
+                endpoint: format!("POST /{path}"),
+                message: "a Complete trade query with neither queryTradesResult nor downloadUrl"
+                    .into(),
+            })
+        }
+    };
     Ok(trades.iter().filter_map(|t| swap(t, facts)).collect())
 }
 

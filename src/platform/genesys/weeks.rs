@@ -64,7 +64,7 @@ async fn query(
     for _ in 0..REQUERIES {
         let answer: AgentQueryAnswer = http.json(Method::POST, path, Some(body)).await?;
         if let Some(url) = &answer.download_url {
-            return download(http, url).await;
+            return http.download(url, "the agents' schedules").await;
         }
         match (answer.status.as_str(), answer.result) {
             ("Complete", Some(result)) => return Ok(result),
@@ -91,24 +91,6 @@ async fn query(
         what: "the agents' schedules",
         elapsed_secs: REQUERY.as_secs() * u64::from(REQUERIES),
     })
-}
-
-/// A result too large to pass inline, fetched from where the platform put it.
-async fn download(http: &GenesysHttp, url: &str) -> Result<AgentSchedules, PlatformError> {
-    let t = http.client().transport();
-    let endpoint = "GET the agents' schedules download".to_owned();
-    let answer = t.http.get(url).timeout(t.timeout).send().await;
-    let bytes = match answer {
-        Ok(r) if r.status().is_success() => r.bytes().await.ok(),
-        _ => None,
-    };
-    let bytes = bytes.ok_or_else(|| PlatformError::Unavailable {
-        endpoint: endpoint.clone(),
-        attempts: 1,
-        elapsed_secs: 0,
-        reason: "the download did not answer with the result".into(),
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| PlatformError::malformed(endpoint, &e))
 }
 
 /// The publisher's week of what the platform holds: each shift with the

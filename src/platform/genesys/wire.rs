@@ -321,6 +321,34 @@ pub struct TradeJob {
     pub status: String,
     #[serde(default)]
     pub query_trades_result: Option<Entities<Trade>>,
+    /// Where the result is instead, when it is too large to pass inline.
+    #[serde(default)]
+    pub download_url: Option<String>,
+}
+
+/// A trade job's result as downloaded: "the same schema as would
+/// normally be returned", which for a job is its `queryTradesResult` or
+/// the job itself; both are read.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum DownloadedTrades {
+    // First: a listing's `entities` may be absent, so it matches anything.
+    Job {
+        #[serde(rename = "queryTradesResult")]
+        query_trades_result: Entities<Trade>,
+    },
+    Listing(Entities<Trade>),
+}
+
+impl DownloadedTrades {
+    pub fn trades(self) -> Vec<Trade> {
+        match self {
+            DownloadedTrades::Listing(e) => e.entities,
+            DownloadedTrades::Job {
+                query_trades_result,
+            } => query_trades_result.entities,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

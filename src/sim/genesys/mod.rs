@@ -57,7 +57,9 @@
 //!   `agent_query_processing_rate` the first answer is `Processing` with an
 //!   `operationId`, and the same query asked again after `operation_delay`
 //!   answers `Complete`. More than `inline_agent_limit` agent schedules come
-//!   as a `downloadUrl` (plain JSON `{agentSchedules, businessUnitTimeZone}`).
+//!   as a `downloadUrl` (plain JSON `{agentSchedules, businessUnitTimeZone}`);
+//!   a trade query job with more than `inline_trade_limit` trades answers
+//!   a `downloadUrl` (`{"entities": [...]}`) instead of `queryTradesResult`.
 //! * Trades move along their scenario timelines and expire at their
 //!   `expiration`. Allowed moves: Unmatched → Matched, Denied, Expired,
 //!   Canceled; Matched → Approved, Denied, Expired, Canceled. Approval applies

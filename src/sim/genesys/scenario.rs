@@ -62,6 +62,10 @@ pub struct Server {
     /// Agent queries with more agent schedules than this answer with a
     /// `downloadUrl` instead of an inline result.
     pub inline_agent_limit: usize,
+    /// More trades than this in a query job's result come as a
+    /// `downloadUrl` (`{"entities": [...]}`) instead of `queryTradesResult`:
+    /// the size at which Genesys does so is not documented.
+    pub inline_trade_limit: usize,
     /// How long a presigned upload URL stays valid.
     #[serde(with = "humantime_serde")]
     pub upload_url_lifetime: Duration,
@@ -93,6 +97,7 @@ impl Default for Server {
             concurrent_edits: 0,
             agent_query_processing_rate: 0.0,
             inline_agent_limit: 500,
+            inline_trade_limit: 1000,
             upload_url_lifetime: Duration::from_secs(600),
             channel_lifetime: Duration::from_secs(86_400),
             trade_job_async_rate: 0.0,

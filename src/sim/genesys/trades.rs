@@ -361,12 +361,21 @@ impl State {
                 json!({"id": id, "status": "Processing", "type": "QueryTrades"}),
             ));
         }
-        let entities = self.matching_trades(&q);
-        Ok((
-            200,
-            json!({"id": id, "status": "Complete", "type": "QueryTrades",
-                        "queryTradesResult": {"entities": entities}}),
-        ))
+        let result = json!({"entities": self.matching_trades(&q)});
+        Ok((200, self.deliver_trades(&id, result)))
+    }
+
+    /// A completed trade job: its result inline, or behind a `downloadUrl`
+    /// when it holds more than `inline_trade_limit` trades.
+    fn deliver_trades(&mut self, id: &str, result: Value) -> Value {
+        let count = result["entities"].as_array().map_or(0, Vec::len);
+        if count <= self.scenario.server.inline_trade_limit {
+            return json!({"id": id, "status": "Complete", "type": "QueryTrades", "queryTradesResult": result});
+        }
+        let key = self.new_id("dl");
+        let url = format!("{}/downloads/{key}", self.base_url);
+        self.downloads.insert(key, result);
+        json!({"id": id, "status": "Complete", "type": "QueryTrades", "downloadUrl": url})
     }
 
     /// `GET …/trades/query/jobs/{jobId}`.
@@ -395,9 +404,7 @@ impl State {
         if let Some(j) = self.jobs.get_mut(id) {
             j.result = Some(result.clone());
         }
-        Ok(
-            json!({"id": id, "status": "Complete", "type": "QueryTrades", "queryTradesResult": result}),
-        )
+        Ok(self.deliver_trades(id, result))
     }
 
     /// `GET WFM/managementunits/{mu}/weeks/{weekDateId}/shifttrades`, gone
