@@ -80,7 +80,18 @@ async fn run(bed: &Testbed, clock: SharedClock, wait: bool) -> Report {
 }
 
 async fn run_with(bed: &Testbed, clock: SharedClock, wait: bool, adopt: bool) -> Report {
-    let settings = bed.settings_with(&[]).unwrap();
+    run_overriding(bed, clock, wait, adopt, &[]).await
+}
+
+/// A run with `overrides` as `WFM_PUBLISHER__…` variables.
+async fn run_overriding(
+    bed: &Testbed,
+    clock: SharedClock,
+    wait: bool,
+    adopt: bool,
+    overrides: &[(&str, &str)],
+) -> Report {
+    let settings = bed.settings_with(overrides).unwrap();
     let engine = testbed::engine(&settings, clock).unwrap();
     let options = RunOptions {
         week: week(),
@@ -199,7 +210,10 @@ async fn trades_served_at_a_download_url_hold_their_agents() {
     assert!(first.still_deferred.len() >= 4, "{}", first.render());
     let record = sim.record();
     assert!(
-        record.requests.iter().any(|r| r.path.starts_with("/downloads/")),
+        record
+            .requests
+            .iter()
+            .any(|r| r.path.starts_with("/downloads/")),
         "the trades were downloaded"
     );
     assert!(
@@ -207,6 +221,68 @@ async fn trades_served_at_a_download_url_hold_their_agents() {
         "writes while Matched: {:?}",
         record.trade_violations
     );
+}
+
+/// Issue 25 item 6: trade query jobs have a budget of their own (here 5
+/// in 6 s, Genesys' 5 a minute scaled down). A poll faster than it allows
+/// is slowed to it, and a write right after a poll uses the poll's
+/// listing: the run's trade queries never meet a 429, and the trade
+/// decided mid-run is still applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trade_listings_keep_to_the_trade_jobs_budget() {
+    let clock = clock_at(1.0);
+    let scenario = quiet(|s| {
+        let mut matched = scenario()
+            .trades
+            .into_iter()
+            .find(|t| t.id == "t-matched")
+            .unwrap();
+        matched.timeline = vec![wfm_publisher::sim::genesys::scenario::Step {
+            after: Duration::from_secs(3),
+            state: wfm_publisher::sim::genesys::TradeState::Approved,
+        }];
+        s.trades = vec![matched];
+        s.rate_limits.trade_jobs.limit = 5;
+        s.rate_limits.trade_jobs.window = Duration::from_secs(6);
+    });
+    let sim = spawn(scenario, clock.clone()).await;
+    let bed = config(&sim.base_url(), "publisher");
+    bed.write_week("chicago", week(), SOURCE).unwrap();
+    let overrides = [
+        ("WFM_PUBLISHER__RATE_LIMITS__TRADE_JOBS__REQUESTS", "5"),
+        ("WFM_PUBLISHER__RATE_LIMITS__TRADE_JOBS__PER", "6s"),
+        (
+            "WFM_PUBLISHER__TARGETS__CHICAGO__DEFERRAL__POLL_INTERVAL",
+            "300ms",
+        ),
+    ];
+    let report = run_overriding(&bed, clock, true, true, &overrides).await;
+    assert_eq!(
+        report.outcome,
+        Some(Outcome::Success),
+        "{}",
+        report.render()
+    );
+    let record = sim.record();
+    let jobs: Vec<u16> = record
+        .requests
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/trades/query/jobs"))
+        .map(|r| r.status)
+        .collect();
+    assert!(jobs.iter().all(|s| *s == 200 || *s == 202), "{jobs:?}");
+    assert!(
+        jobs.len() >= 2,
+        "listed at the start and after the decision: {jobs:?}"
+    );
+    // Issue 25 item 7: the first write reads both management units; the
+    // second, of cho and dev once their trade is decided, only theirs.
+    let reads = record
+        .requests
+        .iter()
+        .filter(|r| r.path.ends_with("/agentschedules/query"))
+        .count();
+    assert_eq!(reads, 3, "agent schedule queries");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -224,11 +224,7 @@ impl PlatformClient {
             inner: Arc::new(Inner {
                 http,
                 api_base: p.api_base_url.clone(),
-                throttle: Throttle::new(
-                    &settings.rate_limits.default,
-                    &settings.rate_limits.publish,
-                    clock.clone(),
-                ),
+                throttle: Throttle::new(&settings.rate_limits, clock.clone()),
                 tokens,
                 retry: settings.retry.clone(),
                 timeout: p.request_timeout,

@@ -17,12 +17,14 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use super::budget::{Budget, Slot};
 use super::classify::Advertised;
 use crate::clock::SharedClock;
-use crate::config::RateLimit;
+use crate::config::{RateLimit, RateLimits};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bucket {
     Default,
     Publish,
+    /// Genesys Cloud's shift-trade query jobs.
+    TradeJobs,
 }
 
 /// Spacing learned from unadvertised 429s. Each refusal widens the spacing
@@ -118,6 +120,7 @@ pub struct Departure {
 pub struct Throttle {
     default: Lane,
     publish: Lane,
+    trade_jobs: Lane,
     clock: SharedClock,
     waits: AtomicU64,
     /// The shortest round trip seen, in nanoseconds.
@@ -129,10 +132,11 @@ fn delta(d: Duration) -> TimeDelta {
 }
 
 impl Throttle {
-    pub fn new(default: &RateLimit, publish: &RateLimit, clock: SharedClock) -> Self {
+    pub fn new(limits: &RateLimits, clock: SharedClock) -> Self {
         Throttle {
-            default: Lane::new(default),
-            publish: Lane::new(publish),
+            default: Lane::new(&limits.default),
+            publish: Lane::new(&limits.publish),
+            trade_jobs: Lane::new(&limits.trade_jobs),
             clock,
             waits: AtomicU64::new(0),
             shortest_trip: AtomicU64::new(u64::MAX),
@@ -143,6 +147,7 @@ impl Throttle {
         match bucket {
             Bucket::Default => &self.default,
             Bucket::Publish => &self.publish,
+            Bucket::TradeJobs => &self.trade_jobs,
         }
     }
 
@@ -343,7 +348,12 @@ mod tests {
             per: Duration::from_secs(1),
             burst: 1,
         };
-        let throttle = Throttle::new(&rate, &rate, std::sync::Arc::new(clock));
+        let limits = RateLimits {
+            default: rate.clone(),
+            publish: rate.clone(),
+            trade_jobs: rate,
+        };
+        let throttle = Throttle::new(&limits, std::sync::Arc::new(clock));
         // A cheap call came back in 40 ms; a publish took 300 ms to answer,
         // most of it the platform's work, not travel.
         throttle.observe_trip(TimeDelta::milliseconds(40));

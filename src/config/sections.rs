@@ -205,9 +205,11 @@ fn scopes(t: &mut Table, r: &mut Reader) -> Option<Vec<String>> {
 fn rate_limits(t: &mut Table, r: &mut Reader) -> Option<RateLimits> {
     let default = section(t, r, "default", |t, r| rate_limit(t, r, 10, secs(1)));
     let publish = section(t, r, "publish", |t, r| rate_limit(t, r, 1, secs(2)));
+    let trade_jobs = section(t, r, "trade_jobs", |t, r| rate_limit(t, r, 5, secs(60)));
     Some(RateLimits {
         default: default?,
         publish: publish?,
+        trade_jobs: trade_jobs?,
     })
 }
 

@@ -86,6 +86,10 @@ pub struct RateLimits {
     pub default: RateLimit,
     /// The platform's much stricter `publish` bucket.
     pub publish: RateLimit,
+    /// Genesys Cloud's shift-trade query jobs
+    /// (`shift.trading.rate.per.user.per.minute`, 5 a minute), a bucket of
+    /// their own beside the per-token one every call counts in.
+    pub trade_jobs: RateLimit,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,6 +10,7 @@ pub mod journal;
 mod simple;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
@@ -126,6 +127,12 @@ pub trait Platform: Send + Sync {
 
     /// Whether written agents can be published while others are written.
     fn publishing(&self) -> Publishing;
+
+    /// The shortest interval between two swap listings that the platform's
+    /// limits allow a run (one listing a poll).
+    fn poll_floor(&self) -> Duration {
+        Duration::ZERO
+    }
 
     /// Whether a run could start now: the platform's credentials work.
     fn ready(&self) -> BoxFuture<'_, Result<(), PlatformError>>;

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use futures::StreamExt;
@@ -407,6 +408,7 @@ impl Engine {
             ledger.skip_unchanged(published)?;
             return Ok(Outcome::Running);
         }
+        let poll_interval = poll_interval(ctx);
         loop {
             ledger.skip_unchanged(published)?;
             self.write_and_publish(ctx, ledger, &mut unknown).await?;
@@ -425,7 +427,7 @@ impl Engine {
             let wait = (deadline - now)
                 .to_std()
                 .unwrap_or_default()
-                .min(ctx.target.deferral.poll_interval);
+                .min(poll_interval);
             let next_poll = now + TimeDelta::from_std(wait).unwrap_or_default();
             ledger.phase(Phase::Swaps { next_poll });
             tokio::select! {
@@ -744,6 +746,18 @@ fn summarise(ledger: &Ledger, report: &mut Report) {
     }
     report.unchanged = ledger.unchanged();
     report.published = report.published.saturating_sub(ledger.unchanged());
+}
+
+/// How often a run lists swaps: the target's `deferral.poll_interval`, or
+/// the platform's floor where the interval is faster than its limits allow
+/// (said once a run).
+fn poll_interval(ctx: &RunContext<'_>) -> Duration {
+    let configured = ctx.target.deferral.poll_interval;
+    let floor = ctx.platform.poll_floor();
+    if configured < floor {
+        tracing::warn!(target = %ctx.target.name, configured = %humantime::format_duration(configured), polling_every = %humantime::format_duration(floor), "deferral.poll_interval is faster than the platform's shift-trade query budget allows (rate_limits.trade_jobs): polling at the budget's pace");
+    }
+    configured.max(floor)
 }
 
 /// When deferred agents are given up on: `deferral.deadline` before the

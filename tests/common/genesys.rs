@@ -30,6 +30,12 @@ client_secret_file = "client_secret"
 requests = 1000
 per = "1s"
 
+# Likewise the trade-jobs budget: its pacing is measured on the real
+# clock, and the simulator's minute may pass in a second.
+[rate_limits.trade_jobs]
+requests = 1000
+per = "1s"
+
 [retry]
 initial_delay = "20ms"
 max_delay = "500ms"

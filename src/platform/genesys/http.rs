@@ -166,8 +166,9 @@ impl GenesysHttp {
         let started = t.clock.now();
         let mut delays = retry::delays(t.retry);
         let mut reauthorized = false;
+        let bucket = bucket_of(&method, path);
         loop {
-            let ticket = t.throttle.acquire(Bucket::Default).await;
+            let ticket = self.turn(bucket).await;
             let token = self.client.tokens().token().await?;
             if !self.client.may_send() {
                 return Err(PlatformError::Cancelled);
@@ -188,7 +189,7 @@ impl GenesysHttp {
                 Ok(response) => {
                     let advertised = Advertised::read(response.headers());
                     t.throttle.observe(departure, advertised);
-                    self.read(&endpoint, response).await
+                    self.read(&endpoint, bucket, response).await
                 }
                 Err(e) => {
                     t.throttle.unanswered(Bucket::Default);
@@ -228,8 +229,20 @@ impl GenesysHttp {
         }
     }
 
-    /// Classifies one answer (the gate has seen its rate-limit headers).
-    async fn read(&self, endpoint: &str, response: reqwest::Response) -> Next {
+    /// A call's turn: in the per-token bucket every call counts in, after
+    /// one in `bucket` if the call has a narrower bucket of its own.
+    async fn turn(&self, bucket: Bucket) -> crate::api::throttle::Ticket {
+        let throttle = &self.client.transport().throttle;
+        if bucket != Bucket::Default {
+            let narrow = throttle.acquire(bucket).await;
+            throttle.leaves(narrow);
+        }
+        throttle.acquire(Bucket::Default).await
+    }
+
+    /// Classifies one answer (the gate has seen its rate-limit headers); a
+    /// 429 holds only `bucket`, the one the call was refused in.
+    async fn read(&self, endpoint: &str, bucket: Bucket, response: reqwest::Response) -> Next {
         let status = response.status();
         let headers = response.headers().clone();
         let correlation =
@@ -251,8 +264,7 @@ impl GenesysHttp {
             401 => Next::Reauthorize,
             429 => {
                 let wait = retry_after.unwrap_or(DEFAULT_WAIT);
-                self.client
-                    .rate_limited(Bucket::Default, endpoint, wait, false);
+                self.client.rate_limited(bucket, endpoint, wait, false);
                 Next::RateLimited(wait, format!("429 {code}"))
             }
             408 | 500..=599 => Next::Wait(
@@ -336,6 +348,15 @@ impl GenesysHttp {
             ),
             correlation_id: "(none)".into(),
         })
+    }
+}
+
+/// The bucket a call is counted in beside the per-token one: creating a
+/// shift-trade query job has a limit of its own (5 a minute).
+fn bucket_of(method: &Method, path: &str) -> Bucket {
+    match *method == Method::POST && path.ends_with("/shifttrading/trades/query/jobs") {
+        true => Bucket::TradeJobs,
+        false => Bucket::Default,
     }
 }
 

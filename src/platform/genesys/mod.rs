@@ -43,6 +43,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream, StreamExt};
 use reqwest::Method;
@@ -68,6 +69,14 @@ use wire::{ScheduleMeta, Upload, Version};
 /// How many times an update is built from a fresh read and sent.
 const UPDATE_ATTEMPTS: u32 = 3;
 
+/// How old a trade listing may be for a write to use it rather than list
+/// again: a write follows its poll within moments; older, a trade may have
+/// been decided since.
+const LISTING_REUSE: Duration = Duration::from_secs(5);
+
+/// A trade listing and when it was taken.
+type Listing = (DateTime<Utc>, Vec<Swap>);
+
 #[derive(Clone)]
 pub struct GenesysCloud {
     http: GenesysHttp,
@@ -76,10 +85,15 @@ pub struct GenesysCloud {
     locks: Arc<KeyedLocks>,
     /// How long an update may take to end.
     deadline: Duration,
+    /// One trade listing's share of the trade-jobs budget.
+    poll_floor: Duration,
     /// What this run learned in `prepare`.
     facts: Arc<Mutex<Option<Facts>>>,
     /// Trades already approved when the run last listed them.
     approved: Arc<Mutex<BTreeSet<String>>>,
+    /// The run's last trade listing and when it was taken, for the write
+    /// that follows a poll at once.
+    listing: Arc<Mutex<Option<Listing>>>,
     /// Where this run records its updates (`recover` hands it over).
     journal: Arc<Mutex<Option<Arc<dyn Journal>>>>,
 }
@@ -96,8 +110,13 @@ impl GenesysCloud {
             clock,
             locks,
             deadline: settings.retry.max_elapsed,
+            poll_floor: {
+                let jobs = &settings.rate_limits.trade_jobs;
+                jobs.per / jobs.requests.max(1)
+            },
             facts: Arc::new(Mutex::new(None)),
             approved: Arc::new(Mutex::new(BTreeSet::new())),
+            listing: Arc::new(Mutex::new(None)),
             journal: Arc::new(Mutex::new(None)),
         }
     }
@@ -162,9 +181,13 @@ impl GenesysCloud {
         &self,
         facts: &Facts,
         weeks: &[Outgoing],
+        fresh: bool,
     ) -> Result<BTreeMap<String, String>, PlatformError> {
         let seen = self.approved.lock().expect("approved trades").clone();
-        let trades = trades::query(&self.http, &self.clock, facts).await?;
+        let trades = match self.recent_listing().filter(|_| !fresh) {
+            Some(trades) => trades,
+            None => self.list_trades(facts).await?,
+        };
         let mut held = BTreeMap::new();
         for t in trades {
             let holds = match t.status {
@@ -177,6 +200,23 @@ impl GenesysCloud {
             }
         }
         Ok(held)
+    }
+
+    /// The run's trades, listed now by a query job (which spends the
+    /// trade-jobs budget) and remembered.
+    async fn list_trades(&self, facts: &Facts) -> Result<Vec<Swap>, PlatformError> {
+        let trades = trades::query(&self.http, &self.clock, facts).await?;
+        *self.listing.lock().expect("trade listing") = Some((self.clock.now(), trades.clone()));
+        Ok(trades)
+    }
+
+    /// The last listing, if it was taken a moment ago: a write right after
+    /// a poll uses the poll's listing instead of spending another job.
+    fn recent_listing(&self) -> Option<Vec<Swap>> {
+        let listing = self.listing.lock().expect("trade listing");
+        let (at, trades) = listing.as_ref()?;
+        let age = (self.clock.now() - *at).to_std().unwrap_or_default();
+        (age < LISTING_REUSE).then(|| trades.clone())
     }
 
     /// The agents of `weeks` whose week differs from what the platform
@@ -237,8 +277,9 @@ impl GenesysCloud {
         let updater = self.updater(&facts)?;
         let _unit = self.unit_lock(&facts).await;
         let mut last = None;
-        for _ in 0..UPDATE_ATTEMPTS {
-            let held = self.held_by_trades(&facts, &weeks).await?;
+        for attempt in 0..UPDATE_ATTEMPTS {
+            // A failed attempt may have met a trade approved meanwhile.
+            let held = self.held_by_trades(&facts, &weeks, attempt > 0).await?;
             let sending: Vec<Outgoing> = weeks
                 .iter()
                 .filter(|w| !held.contains_key(&w.agent_id))
@@ -331,6 +372,7 @@ impl Platform for GenesysCloud {
             http: self.http.for_run(),
             facts: Arc::new(Mutex::new(None)),
             approved: Arc::new(Mutex::new(BTreeSet::new())),
+            listing: Arc::new(Mutex::new(None)),
             journal: Arc::new(Mutex::new(None)),
             ..self.clone()
         })
@@ -348,6 +390,12 @@ impl Platform for GenesysCloud {
     /// agent not deferred is written.
     fn publishing(&self) -> Publishing {
         Publishing::WholeSchedule
+    }
+
+    /// Each poll lists trades with a query job, which has a budget of its
+    /// own (5 a minute): polling faster would spend it and stall the run.
+    fn poll_floor(&self) -> Duration {
+        self.poll_floor
     }
 
     fn ready(&self) -> BoxFuture<'_, Result<(), PlatformError>> {
@@ -388,7 +436,7 @@ impl Platform for GenesysCloud {
         _schedule: &'a Schedule,
     ) -> BoxFuture<'a, Result<Vec<Swap>, PlatformError>> {
         Box::pin(async move {
-            let swaps = trades::query(&self.http, &self.clock, &self.facts()?).await?;
+            let swaps = self.list_trades(&self.facts()?).await?;
             let approved = swaps.iter().filter(|s| s.status == SwapStatus::Approved);
             self.approved
                 .lock()

@@ -4,6 +4,7 @@
 //! schedule, found by id or description or created.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use chrono::{Datelike, NaiveDate};
 use reqwest::Method;
@@ -38,6 +39,10 @@ pub struct Facts {
     /// Source activity → activity code id, and code id → source activity.
     pub codes: BTreeMap<String, String>,
     pub activities: BTreeMap<String, String>,
+    /// The management unit the run found each user's schedule in. Shared
+    /// by the run's copies of its facts, so that a read after the first
+    /// asks only the units of the users it reads.
+    pub homes: Arc<Mutex<BTreeMap<String, String>>>,
 }
 
 impl Facts {
@@ -150,6 +155,7 @@ impl Facts {
             users,
             activities: codes.iter().map(|(a, c)| (c.clone(), a.clone())).collect(),
             codes,
+            homes: Arc::default(),
         }
     }
 }
