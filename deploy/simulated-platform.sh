@@ -44,7 +44,7 @@ TOML
 # the background; sets sim_pid, and sim_base to its URL, or fails saying why.
 sim_start() {
   local bin="$1" dir="$2"
-  "$bin" --log-format json sim --scenario "$dir/scenario.toml" --listen 127.0.0.1:0 \
+  "$bin" --log-format json sim --scenario "$dir/scenario.toml" --as-written --listen 127.0.0.1:0 \
     > "$dir/sim.out" 2>"$dir/sim.log" &
   # shellcheck disable=SC2034 # read by the scripts that source this file
   sim_pid=$!

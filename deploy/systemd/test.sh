@@ -141,7 +141,7 @@ in_container mkdir -p /etc/systemd/system/wfm-publisher.service.d
 in_container sh -c 'printf "[Service]\nWatchdogSec=3s\nRestartSec=1s\nLimitCORE=0\n" > /etc/systemd/system/wfm-publisher.service.d/test.conf'
 
 in_container systemd-run --unit wfm-sim --quiet \
-  /src/target/release/wfm-publisher --log-format json sim --scenario /src/scenario.toml --listen "127.0.0.1:$sim_port"
+  /src/target/release/wfm-publisher --log-format json sim --scenario /src/scenario.toml --as-written --listen "127.0.0.1:$sim_port"
 wait_for 20 "the simulator did not start" curl -sS -o /dev/null "http://127.0.0.1:$sim_port/"
 echo "simulator running as wfm-sim.service on 127.0.0.1:$sim_port"
 
