@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -573,4 +574,77 @@ async fn a_source_over_the_size_limit_is_refused_before_it_is_read() {
         "{}",
         out.stdout
     );
+}
+
+/// Issue 32 item 6: an outage stops run 1 mid-week (some agents published,
+/// some written); a retry during the outage fails before it plans anything;
+/// once the platform is back, the next run resumes run 1, and a publish
+/// after that sends nothing: no agent is written or published twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_that_fails_before_planning_does_not_hide_the_run_it_retries() {
+    let spec = spec(1200, 0, Duration::from_secs(1));
+    let (sim, cfg) = sample_setup(&spec).await;
+    // Short retries while the platform is down, so that a run fails soon.
+    let down = cfg.settings_with(&[
+        ("WFM_PUBLISHER__RETRY__MAX_ATTEMPTS", "2"),
+        ("WFM_PUBLISHER__RETRY__MAX_ELAPSED", "1s"),
+    ]);
+    let up = cfg.settings();
+    let run = |settings: &wfm_publisher::config::Settings| {
+        let engine = engine(settings, wfm_publisher::clock::system());
+        let target = settings.targets["chicago"].clone();
+        async move { engine.run(&target, to_the_end(week())).await.unwrap() }
+    };
+    let outage = |on: bool| {
+        sim.reconfigure(|live| {
+            live.faults.error_rate = if on { 1.0 } else { 0.0 };
+            live.faults.error_statuses = vec![503];
+        })
+    };
+    // The outage begins once 700 agents are written (500 published).
+    let first = tokio::spawn(run(&down));
+    patiently("700 writes", async {
+        while sim.record().writes.len() < 700 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+    outage(true);
+    let first = first.await.unwrap();
+    assert_eq!(first.outcome, Some(Outcome::Failed), "{}", first.render());
+    let retried = run(&down).await;
+    assert_eq!(
+        retried.outcome,
+        Some(Outcome::Failed),
+        "{}",
+        retried.render()
+    );
+    outage(false);
+    let resumed = run(&up).await;
+    assert_eq!(
+        resumed.outcome,
+        Some(Outcome::Success),
+        "{}",
+        resumed.render()
+    );
+    let before = sim.record().requests.len();
+    let again = run(&up).await;
+    assert_eq!(again.outcome, Some(Outcome::Success), "{}", again.render());
+    let record = sim.record();
+    assert!(
+        changes_since(&record, before).is_empty(),
+        "the finished week sent again: {:?}",
+        changes_since(&record, before)
+    );
+    let twice: Vec<_> = record.writes.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "written twice: {} agents", twice.len());
+    let mut published = BTreeMap::new();
+    for e in &record.publish_events {
+        *published.entry(e.agent_id.clone()).or_insert(0) += 1;
+    }
+    assert!(
+        published.values().all(|n| *n == 1),
+        "an agent published twice"
+    );
+    assert_published_exactly(&sim, &spec);
 }

@@ -276,12 +276,22 @@ impl Engine {
             let source = target.source.path_for(options.week).display().to_string();
             let run = self.new_run(target, options, &report.schedule_id, &source, source_hash);
             let why = report.problems.joined("\n", "problems");
+            let now = self.parts.clock.now();
+            let store = &self.parts.store;
             match transient {
-                true => {
-                    let id = self.parts.store.create_run(&run, &[])?;
-                    let now = self.parts.clock.now();
-                    self.parts.store.finish_run(id, outcome, &why, now)?;
-                }
+                // A retry that failed before it planned anything: the run it
+                // retries stays the week's open run, this failure its latest
+                // word. A new empty run would hide it, and the next attempt
+                // would start over and send its written agents again.
+                true => match store.open_run(&target.name, options.week)? {
+                    Some(open) if !open.agents.is_empty() => {
+                        store.finish_run(open.run.id, outcome, &why, now)?
+                    }
+                    _ => {
+                        let id = store.create_run(&run, &[])?;
+                        store.finish_run(id, outcome, &why, now)?;
+                    }
+                },
                 false => {
                     self.parts.store.refused_run(&run, &why)?;
                 }
