@@ -433,3 +433,34 @@ async fn no_secret_reaches_a_token_error() {
     let text = c.tokens().token().await.unwrap_err().to_string();
     assert!(text.contains(&closed.to_string()), "{text}");
 }
+
+/// Issue 32 item 2: a token request is behind the send gate like every
+/// API call: a process that lost the lease (stopped past it, or cut off
+/// from its database) asks the OAuth server for nothing, its background
+/// refresher included, until the gate opens again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_token_request_leaves_while_the_send_gate_is_closed() {
+    let server = FakeOAuth::spawn(TOKEN_PATH, Reply::Token(json!({"expires_in": 10}))).await;
+    let manual = ManualClock::new(Utc::now());
+    let c = client(&server, Arc::new(manual.clone()), &[]);
+    let open = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let gate = open.clone();
+    c.set_send_gate(Arc::new(move || {
+        gate.load(std::sync::atomic::Ordering::SeqCst)
+    }));
+    let _refresher = c.tokens().spawn_refresher();
+    let err = c.tokens().token().await.unwrap_err();
+    assert!(matches!(err, PlatformError::Cancelled), "{err}");
+    walk(&manual, Duration::from_secs(30)).await;
+    assert_eq!(
+        server.requests(),
+        0,
+        "a token request left through a closed gate"
+    );
+    open.store(true, std::sync::atomic::Ordering::SeqCst);
+    c.tokens()
+        .token()
+        .await
+        .expect("a token once the gate opens");
+    assert_eq!(server.requests(), 1);
+}

@@ -242,6 +242,7 @@ impl PlatformClient {
 
     /// Every request from now on first asks `gate`; set once.
     pub fn set_send_gate(&self, gate: SendGate) {
+        self.inner.tokens.set_send_gate(gate.clone());
         let _ = self.inner.gate.set(gate);
     }
 

@@ -19,6 +19,7 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use super::client::SendGate;
 use super::error::PlatformError;
 use super::model::{OAuthError, TokenResponse};
 use super::retry;
@@ -101,6 +102,9 @@ struct Inner {
     /// Locked before `state` wherever both are held.
     flight: Mutex<Option<Flight>>,
     serial: std::sync::atomic::AtomicU64,
+    /// Asked before every token request, as before every API call: a
+    /// process that lost the lease sends nothing, its refresher included.
+    gate: std::sync::OnceLock<SendGate>,
 }
 
 /// One per OAuth client, shared by every worker.
@@ -150,6 +154,7 @@ impl TokenManager {
                 state: Mutex::new(State::default()),
                 flight: Mutex::new(None),
                 serial: Default::default(),
+                gate: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -206,6 +211,11 @@ impl TokenManager {
             .shared();
         *slot = Some(flight.clone());
         Ok(flight)
+    }
+
+    /// Every token request from now on first asks `gate`; set once.
+    pub fn set_send_gate(&self, gate: SendGate) {
+        let _ = self.inner.gate.set(gate);
     }
 
     /// Drops `token` if it is still the current one: the platform said it
@@ -430,6 +440,9 @@ impl Inner {
         let mut delays = retry::delays(&self.retry);
         let mut attempts = 0;
         loop {
+            if !self.gate.get().is_none_or(|open| open()) {
+                return Err(PlatformError::Cancelled);
+            }
             attempts += 1;
             ClientStats::bump(&self.stats.token_requests);
             metrics::counter!("wfm_token_requests_total").increment(1);
