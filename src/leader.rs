@@ -62,7 +62,9 @@ async fn keep_loop(mut lease: Lease, tx: watch::Sender<Role>, stop: Cancellation
             Err(e) => {
                 metrics::counter!("wfm_lease_renew_failures_total").increment(1);
                 tracing::warn!(error = %e, "lease round failed: standing by");
-                Role::Standby { holder: None }
+                Role::Unreachable {
+                    reason: e.to_string(),
+                }
             }
         };
         note_change(&before, &role);
@@ -96,7 +98,11 @@ fn note_change(before: &Role, after: &Role) {
             let holder = holder.as_deref().unwrap_or("nobody known");
             tracing::warn!(%holder, "lost the publishing lease: standing by");
         }
-        (Role::Standby { .. }, Role::Standby { .. }) => {}
+        (Role::Leader { .. }, Role::Unreachable { .. }) => {
+            metrics::gauge!("wfm_lease_held").set(0.0);
+            tracing::warn!("gave the publishing lease up: the database did not answer");
+        }
+        (Role::Standby { .. } | Role::Unreachable { .. }, _) => {}
     }
 }
 

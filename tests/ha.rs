@@ -41,8 +41,21 @@ fn replica_on(
     url: &str,
     name: &str,
     platform: Option<&str>,
-    (ttl, renew): (&str, &str),
+    lease: (&str, &str),
 ) -> Child {
+    replica_command(cfg, url, name, platform, lease)
+        .spawn()
+        .unwrap()
+}
+
+/// A replica's command, to add to before it starts.
+fn replica_command(
+    cfg: &TestConfig,
+    url: &str,
+    name: &str,
+    platform: Option<&str>,
+    (ttl, renew): (&str, &str),
+) -> Command {
     let log = std::fs::File::create(cfg.dir().join(format!("{name}.log"))).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wfm-publisher"));
     cmd.args(["--log-format", "json", "run", "--config"])
@@ -68,11 +81,8 @@ fn replica_on(
         cmd.env("WFM_PUBLISHER__PLATFORM__API_BASE_URL", base)
             .env("WFM_PUBLISHER__PLATFORM__AUTH_BASE_URL", base);
     }
-    cmd.stdout(Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap()
+    cmd.stdout(Stdio::null()).stderr(log).kill_on_drop(true);
+    cmd
 }
 
 async fn query(url: &str, sql: &str) -> Vec<tokio_postgres::Row> {
@@ -396,4 +406,146 @@ async fn takeover_time_with_the_default_lease() {
         resumed.as_secs_f64()
     );
     drop(standby);
+}
+
+/// The admin address a replica logged when it started.
+async fn admin_of(cfg: &TestConfig, name: &str) -> String {
+    let path = cfg.dir().join(format!("{name}.log"));
+    let mut admin = None;
+    until("the replica to say where its admin endpoint is", || {
+        let log = std::fs::read_to_string(&path).unwrap_or_default();
+        admin = log
+            .split("\"admin\":\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .map(str::to_owned);
+        let found = admin.is_some();
+        async move { found }
+    })
+    .await;
+    admin.unwrap()
+}
+
+/// Issue 32 item 1: the leader's link to PostgreSQL is cut without a
+/// close (a relay that stops forwarding). The leader stays responsive
+/// (`/healthz` answers throughout), gives the lease up and sends nothing
+/// to the platform once its lease can have expired, the standby takes
+/// over, and after the link heals the week ends published once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_cut_off_from_its_database_stays_responsive_and_stops_sending() {
+    let pg = PgCluster::start();
+    let url = pg.url();
+    let week = upcoming_week();
+    let spec = spec_for(week, 2000, 4, Duration::from_secs(8));
+    let (mut scenario, csv) = scenario_for(&spec);
+    scenario.faults.latency = Duration::from_millis(2);
+    // The standby has an OAuth client of its own, so that the platform
+    // tells the two replicas' requests apart.
+    let mut standby_client = scenario.clients[0].clone();
+    standby_client.client_id = "publisher-b".into();
+    scenario.clients.push(standby_client);
+    let sim = spawn_sim(scenario).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    write_source_for(&cfg, week, &csv);
+    let relay =
+        common::relay::Relay::start(format!("127.0.0.1:{}", pg.port).parse().unwrap()).await;
+    let relayed = url.replace(
+        &format!(":{}/", pg.port),
+        &format!(":{}/", relay.addr.port()),
+    );
+
+    let leader = replica(&cfg, &relayed, "leader", None);
+    until("the leader takes the lease", || async {
+        leader_pid(&url).await == leader.id()
+    })
+    .await;
+    let standby = replica_command(&cfg, &url, "standby", None, ("3s", "1s"))
+        .env("WFM_PUBLISHER__PLATFORM__CLIENT_ID", "publisher-b")
+        .spawn()
+        .unwrap();
+    let admin = admin_of(&cfg, "leader").await;
+    until("the leader writes", || async {
+        sim.record().writes.len() >= 300
+    })
+    .await;
+
+    relay.cut();
+    let cut_at = Utc::now();
+    // Probes as a kubelet sends them: liveness and readiness, each on its
+    // own, for 8 s of cut; readiness reads the store.
+    let probe = |path: &'static str| {
+        let url = format!("http://{admin}{path}");
+        async move {
+            let client = reqwest::Client::new();
+            let mut answers = Vec::new();
+            let until = tokio::time::Instant::now() + Duration::from_secs(8);
+            while tokio::time::Instant::now() < until {
+                let answer = client
+                    .get(&url)
+                    .timeout(Duration::from_secs(1))
+                    .send()
+                    .await;
+                answers.push(match answer {
+                    Ok(a) => Some(a.text().await.unwrap_or_default()),
+                    Err(_) => None,
+                });
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            answers
+        }
+    };
+    let (healthz, readyz) = tokio::join!(probe("/healthz"), probe("/readyz"));
+    let unanswered = healthz.iter().filter(|a| a.is_none()).count();
+    assert_eq!(
+        unanswered, 0,
+        "/healthz went unanswered {unanswered} times during the cut"
+    );
+    assert!(
+        readyz
+            .iter()
+            .flatten()
+            .any(|a| a.contains("standby: database unreachable")),
+        "/readyz never said the database was unreachable: {readyz:?}"
+    );
+    let leader_log = std::fs::read_to_string(cfg.dir().join("leader.log")).unwrap();
+    assert!(
+        leader_log.contains("lease round failed"),
+        "the leader never noticed:\n{leader_log}"
+    );
+    // Nothing from the cut-off leader once its lease (3 s) can have ended.
+    let record = sim.record();
+    let late: Vec<_> = record
+        .requests
+        .iter()
+        .filter(|r| r.client_id.as_deref() == Some("publisher"))
+        .filter(|r| r.at > cut_at + chrono::TimeDelta::milliseconds(3_500))
+        .map(|r| format!("{} {} at {}", r.method, r.path, r.at))
+        .collect();
+    assert!(late.is_empty(), "the cut-off leader sent {late:?}");
+
+    relay.heal();
+    let finished = polled(PATIENCE, || async {
+        latest_outcome(&url).await.as_deref() == Some("success")
+    })
+    .await;
+    assert!(
+        finished,
+        "the week never finished:\n{}",
+        what_happened(&url, &cfg, 0).await
+    );
+    for r in [&leader, &standby] {
+        signal(r, libc::SIGTERM);
+    }
+    for mut r in [leader, standby] {
+        r.wait().await.unwrap();
+    }
+    assert_published_exactly(&sim, &spec);
+    let record = sim.record();
+    let mut times: BTreeMap<&str, usize> = BTreeMap::new();
+    for e in &record.publish_events {
+        *times.entry(e.agent_id.as_str()).or_default() += 1;
+    }
+    let again: usize = times.values().map(|n| n - 1).sum();
+    // At most the batch in flight at the cut (500 agents) again.
+    assert!(again <= 500, "{again} agents published again");
 }

@@ -168,6 +168,11 @@ async fn connection(
 /// a recent failure is the answer without asking the OAuth server: frequent
 /// probes with a wrong secret could get the OAuth client locked out there.
 async fn readyz(State(daemon): State<Arc<Daemon>>) -> Response {
+    // Said at once, from the lease's last round: a store call now would
+    // only wait for the database to time out.
+    if let Some(reason) = daemon.lease_unreachable() {
+        return not_ready(format!("standby: database unreachable ({reason})"));
+    }
     if let Err(e) = daemon.store.recent_runs(1) {
         return not_ready(e.to_string());
     }

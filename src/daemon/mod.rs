@@ -255,6 +255,16 @@ impl Daemon {
         match self.roles.as_ref().map(|r| r.borrow().clone()) {
             None | Some(Role::Leader { .. }) => ("leader", None),
             Some(Role::Standby { holder }) => ("standby", holder),
+            Some(Role::Unreachable { .. }) => ("standby", None),
+        }
+    }
+
+    /// Why the last lease round failed, while it is the latest word: the
+    /// database could not be reached.
+    pub fn lease_unreachable(&self) -> Option<String> {
+        match self.roles.as_ref().map(|r| r.borrow().clone()) {
+            Some(Role::Unreachable { reason }) => Some(reason),
+            _ => None,
         }
     }
 

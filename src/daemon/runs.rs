@@ -70,7 +70,7 @@ impl Runs {
     pub(super) fn role_changed(&mut self, role: Role) {
         let term = match role {
             Role::Leader { fence } => Some(fence),
-            Role::Standby { .. } => None,
+            Role::Standby { .. } | Role::Unreachable { .. } => None,
         };
         if term == self.term {
             return;

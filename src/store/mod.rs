@@ -114,6 +114,19 @@ pub fn run_lock(
 }
 
 /// This machine's name, as holders of locks and leases say who they are.
+/// Runs `f`, which blocks on the database, without holding one of the
+/// runtime's workers: on a multi-thread runtime the worker hands its other
+/// tasks over first, so a slow or cut-off database never stalls the admin
+/// endpoint or the lease (two cores: two workers). Elsewhere (a
+/// current-thread runtime, no runtime) it just runs.
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 pub(crate) fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())

@@ -185,10 +185,12 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut conn).map_err(|e| StoreError::Sqlite {
-            path: self.path.clone(),
-            message: e.to_string(),
+        super::blocking(|| {
+            let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut conn).map_err(|e| StoreError::Sqlite {
+                path: self.path.clone(),
+                message: e.to_string(),
+            })
         })
     }
 

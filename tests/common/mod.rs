@@ -6,6 +6,7 @@ pub mod genesys;
 pub mod oauth;
 pub mod postgres;
 pub mod publishing;
+pub mod relay;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

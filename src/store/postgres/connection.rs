@@ -3,9 +3,11 @@
 //! store's connection runs on.
 //!
 //! The `Store` trait stays synchronous (the engine calls it between sends,
-//! as it does SQLite): a call blocks its caller on the query while the
-//! connection's socket is driven by a dedicated one-thread runtime, so a
-//! store call never needs the caller's runtime and never nests one.
+//! as it does SQLite): a call blocks its caller on the query, off the
+//! caller's runtime workers (`store::blocking`), while the connection's
+//! socket and the call's deadline are driven by a dedicated one-thread
+//! runtime, so a store call never needs the caller's runtime, never nests
+//! one, and never waits past its deadline.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +39,12 @@ impl Connector {
         })?;
         if let Some(password) = &settings.password {
             config.password(password.expose());
+        }
+        // The server gives up on a statement as the client does: at the
+        // lease's TTL (unless the URL sets its own options).
+        if config.get_options().is_none() {
+            let ms = settings.lease_ttl.as_millis().max(1);
+            config.options(format!("-c statement_timeout={ms}"));
         }
         config
             .connect_timeout(CONNECT_TIMEOUT)
@@ -126,7 +134,8 @@ impl Bridge {
         })
     }
 
-    /// Connects on the bridge, blocking the caller until it is done.
+    /// Connects on the bridge, blocking the caller until it is done (the
+    /// connector's own timeout bounds it).
     pub fn connect(&self, connector: &Arc<Connector>) -> Result<Client, StoreError> {
         let connector = connector.clone();
         let runtime = self.runtime.as_ref().expect("the runtime lives until drop");
@@ -137,6 +146,19 @@ impl Bridge {
                 message: format!("the connection task failed: {e}"),
             })
         })
+    }
+
+    /// `work` to its end, blocking the caller, or None after `deadline`.
+    /// The deadline's timer is the bridge's, which its own thread drives:
+    /// the caller's runtime may have no worker free to drive one.
+    pub fn wait<T>(
+        &self,
+        deadline: Duration,
+        work: impl std::future::Future<Output = T>,
+    ) -> Option<T> {
+        let runtime = self.runtime.as_ref().expect("the runtime lives until drop");
+        let _bridge = runtime.enter();
+        futures::executor::block_on(tokio::time::timeout(deadline, work)).ok()
     }
 }
 

@@ -98,6 +98,11 @@ pub enum Role {
     Standby {
         holder: Option<String>,
     },
+    /// The last round could not reach the database: standing by, and not
+    /// ready to take over until it can.
+    Unreachable {
+        reason: String,
+    },
 }
 
 /// Elects or renews, on the database clock. The fence stays while the same

@@ -56,6 +56,10 @@ pub struct PostgresStore {
     /// renews on a connection of its own so a long batch never delays it.
     client: Mutex<Option<Client>>,
     leadership: Arc<Leadership>,
+    /// How long one call may wait for the database: the lease's TTL, past
+    /// which the lease is gone whatever the call does. A link cut without
+    /// a close (packets dropped) otherwise leaves a call waiting for good.
+    deadline: std::time::Duration,
     /// `SET LOCAL idle_in_transaction_session_timeout` of every write: a
     /// process frozen mid-transaction (SIGSTOP, a VM pause) would hold the
     /// lease row `FOR SHARE` and block every takeover; the server ends its
@@ -78,6 +82,7 @@ impl PostgresStore {
             bridge,
             client: Mutex::new(None),
             leadership: leadership.clone(),
+            deadline: settings.lease_ttl,
             idle_limit: format!(
                 "SET LOCAL idle_in_transaction_session_timeout = {}",
                 settings.lease_renew.as_millis().max(1)
@@ -98,22 +103,39 @@ impl PostgresStore {
     }
 
     /// Runs `f` on the connection, (re)connecting first when it is gone,
-    /// e.g. after the database restarted.
+    /// e.g. after the database restarted. The caller's thread waits, but
+    /// off the runtime's workers (`super::blocking`), so the rest of the
+    /// process (the admin endpoint, the lease) goes on; and for at most
+    /// `deadline`, after which the connection is dropped and made anew.
     fn with<T>(
         &self,
         f: impl for<'c> FnOnce(&'c mut Client) -> BoxFuture<'c, Result<T, PgError>>,
     ) -> Result<T, StoreError> {
-        let mut slot = self.client.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.as_ref().is_none_or(Client::is_closed) {
-            *slot = Some(self.bridge.connect(&self.connector)?);
-        }
-        let client = slot.as_mut().expect("connected just now");
-        let result = futures::executor::block_on(f(client));
-        result.map_err(|e| {
-            if slot.as_ref().is_some_and(Client::is_closed) {
-                *slot = None;
+        super::blocking(|| {
+            let mut slot = self.client.lock().unwrap_or_else(|p| p.into_inner());
+            if slot.as_ref().is_none_or(Client::is_closed) {
+                *slot = Some(self.bridge.connect(&self.connector)?);
             }
-            self.connector.error(&e)
+            let client = slot.as_mut().expect("connected just now");
+            match self.bridge.wait(self.deadline, f(client)) {
+                Some(Ok(value)) => Ok(value),
+                Some(Err(e)) => {
+                    if slot.as_ref().is_some_and(Client::is_closed) {
+                        *slot = None;
+                    }
+                    Err(self.connector.error(&e))
+                }
+                None => {
+                    *slot = None;
+                    Err(StoreError::Postgres {
+                        store: self.connector.shown().to_owned(),
+                        message: format!(
+                            "the database did not answer within {}",
+                            humantime::format_duration(self.deadline)
+                        ),
+                    })
+                }
+            }
         })
     }
 
