@@ -303,3 +303,61 @@ fn the_store_reconnects_after_the_database_restarts() {
         .finish_run(run, Outcome::Success, "done", Utc::now())
         .unwrap();
 }
+
+/// A private CA, and a certificate it signed for `name` (not 127.0.0.1):
+/// the CA's PEM, the server's certificate and key.
+fn private_ca(name: &str) -> (String, String, String) {
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let server = rcgen::CertificateParams::new(vec![name.to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    (ca_cert.pem(), server.pem(), key.serialize_pem())
+}
+
+/// Issue 32 item 4: TLS as libpq's `sslmode` and `sslrootcert` mean it, so
+/// that a database with a private CA (or a cloud provider's own) can be
+/// verified, and `require` does not verify where libpq's does not.
+#[test]
+fn tls_follows_libpq_sslmode_and_sslrootcert() {
+    let (ca, cert, key) = private_ca("db.internal");
+    let (other_ca, _, _) = private_ca("db.internal");
+    let pg = PgCluster::start_with_tls(&cert, &key);
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    let other_file = dir.path().join("other.pem");
+    std::fs::write(&ca_file, ca).unwrap();
+    std::fs::write(&other_file, other_ca).unwrap();
+    let base = format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port);
+    let with = |query: String| PostgresStore::open(&settings(&format!("{base}?{query}")));
+    let root = |file: &std::path::Path| format!("sslrootcert={}", file.display());
+    // The chain is the private CA's, the name is not 127.0.0.1.
+    assert!(with(format!("sslmode=verify-ca&{}", root(&ca_file))).is_ok());
+    let wrong_name = with(format!("sslmode=verify-full&{}", root(&ca_file)));
+    assert!(
+        wrong_name.is_err(),
+        "verify-full took a certificate for another name"
+    );
+    // Without the CA file, the Mozilla roots do not know a private CA.
+    assert!(with("sslmode=verify-ca".into()).is_err());
+    // libpq's require encrypts without verifying, unless given a CA file.
+    assert!(with("sslmode=require".into()).is_ok());
+    let other = with(format!("sslmode=require&{}", root(&other_file)));
+    assert!(
+        other.is_err(),
+        "require with another CA's file took the server"
+    );
+    let message = match other {
+        Err(e) => e.to_string(),
+        Ok(_) => unreachable!(),
+    };
+    assert!(
+        message.contains("certificate") || message.contains("Certificate"),
+        "{message}"
+    );
+}

@@ -13,6 +13,7 @@
 mod error;
 mod loader;
 mod parse;
+mod postgres_url;
 mod reader;
 mod secrets;
 mod sections;
@@ -22,6 +23,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, Problem};
+pub use postgres_url::{split as split_postgres_url, PostgresTls, SslMode};
 pub use settings::*;
 
 use reader::{Reader, Table};

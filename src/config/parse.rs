@@ -294,7 +294,9 @@ pub(crate) fn postgres_url(s: &str) -> Result<String, String> {
                 .into(),
         );
     }
-    s.parse::<tokio_postgres::Config>()
+    let (driver_url, _) = super::postgres_url::split(s)?;
+    driver_url
+        .parse::<tokio_postgres::Config>()
         .map_err(|e| format!("not a PostgreSQL connection URL: {e}"))?;
     Ok(s.to_owned())
 }

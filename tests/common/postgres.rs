@@ -4,6 +4,7 @@
 //! (initdb refuses root), stopped and deleted on drop. No Docker.
 
 use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,6 +15,8 @@ pub struct PgCluster {
     dir: tempfile::TempDir,
     bin: PathBuf,
     pub port: u16,
+    /// Started with `ssl = on` (its certificate in the data directory).
+    tls: bool,
 }
 
 /// Debian's versioned binaries (the newest), else whatever is on PATH.
@@ -51,6 +54,15 @@ fn free_port() -> u16 {
 
 impl PgCluster {
     pub fn start() -> PgCluster {
+        Self::start_with(None)
+    }
+
+    /// A cluster that also accepts TLS, with `cert` and `key` (PEM).
+    pub fn start_with_tls(cert: &str, key: &str) -> PgCluster {
+        Self::start_with(Some((cert, key)))
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> PgCluster {
         let dir = tempfile::Builder::new().prefix("wfm-pg").tempdir().unwrap();
         if unsafe { libc::geteuid() } == 0 {
             std::os::unix::fs::chown(dir.path(), Some(NOBODY), Some(NOBODY)).unwrap();
@@ -59,6 +71,7 @@ impl PgCluster {
             bin: bin_dir(),
             port: free_port(),
             dir,
+            tls: tls.is_some(),
         };
         let data = cluster.data();
         cluster.run(
@@ -74,6 +87,16 @@ impl PgCluster {
                 "--no-sync",
             ],
         );
+        if let Some((cert, key)) = tls {
+            for (name, pem) in [("server.crt", cert), ("server.key", key)] {
+                let path = data.join(name);
+                std::fs::write(&path, pem).unwrap();
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+                if unsafe { libc::geteuid() } == 0 {
+                    std::os::unix::fs::chown(&path, Some(NOBODY), Some(NOBODY)).unwrap();
+                }
+            }
+        }
         cluster.pg_ctl_start();
         cluster
     }
@@ -115,11 +138,14 @@ impl PgCluster {
     }
 
     fn pg_ctl_start(&self) {
-        let options = format!(
+        let mut options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50",
             self.port,
             self.dir.path().display()
         );
+        if self.tls {
+            options.push_str(" -c ssl=on");
+        }
         let data = self.data();
         let log = self.dir.path().join("log");
         self.run(

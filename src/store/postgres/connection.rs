@@ -33,10 +33,17 @@ pub struct Connector {
 impl Connector {
     pub fn new(settings: &PostgresSettings) -> Result<Self, StoreError> {
         let shown = settings.url.clone();
-        let mut config: Config = settings.url.parse().map_err(|e| StoreError::Postgres {
+        let invalid = |message: String| StoreError::Postgres {
             store: shown.clone(),
-            message: format!("not a PostgreSQL connection URL: {e}"),
-        })?;
+            message,
+        };
+        let (driver_url, tls) =
+            crate::config::split_postgres_url(&settings.url).map_err(invalid)?;
+        let mut config: Config = driver_url
+            .parse()
+            .map_err(|e| invalid(format!("not a PostgreSQL connection URL: {e}")))?;
+        let (mode, tls) = super::tls::configure(&tls).map_err(invalid)?;
+        config.ssl_mode(mode);
         if let Some(password) = &settings.password {
             config.password(password.expose());
         }
@@ -53,7 +60,7 @@ impl Connector {
             .application_name("wfm-publisher");
         Ok(Connector {
             config,
-            tls: MakeRustlsConnect::new(tls_config()),
+            tls: MakeRustlsConnect::new(tls),
             shown,
         })
     }
@@ -102,18 +109,6 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
             text
         }
     }
-}
-
-/// Server certificates are checked against the Mozilla roots (the same
-/// ones the platform client trusts); `sslmode=disable` in the URL turns
-/// TLS off, `require` makes it mandatory.
-fn tls_config() -> rustls::ClientConfig {
-    let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .expect("ring supports the default protocol versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth()
 }
 
 /// The runtime the store's connection lives on. Dropped in the background,

@@ -8,6 +8,7 @@
 mod connection;
 mod lease;
 mod schema;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
