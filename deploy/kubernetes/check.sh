@@ -43,7 +43,7 @@ sys.exit(1 if failed else 0)
 PY
 echo "deployment settings: as required"
 
-"$venv/bin/kubernetes-validate" --strict --quiet ha/deployment.yaml ha/pdb.yaml ha/database-secret.yaml
+"$venv/bin/kubernetes-validate" --strict --quiet ha/deployment.yaml ha/pdb.yaml ha/database-secret.yaml ha/inbox-pvc.yaml
 "$venv/bin/python" - <<'PY'
 import sys, yaml
 
@@ -58,7 +58,12 @@ checks = {
     "two replicas": d["spec"]["replicas"] == 2,
     "database URL from the Secret": url.get("name") == "wfm-publisher-database" and url.get("key") == "url",
     "password as a file": "WFM_PUBLISHER__STORE__PASSWORD_FILE" in env,
-    "no PVC": not any("persistentVolumeClaim" in v for v in pod["volumes"]),
+    "no state PVC": not any(v.get("persistentVolumeClaim", {}).get("claimName") == "wfm-publisher-state" for v in pod["volumes"]),
+    "the inbox on a shared volume": any(v.get("persistentVolumeClaim", {}).get("claimName") == "wfm-publisher-inbox" for v in pod["volumes"])
+        and yaml.safe_load(open("ha/inbox-pvc.yaml"))["spec"]["accessModes"] == ["ReadWriteMany"]
+        and "inbox-pvc.yaml" in k["resources"],
+    "the inbox where the targets look": any(m["name"] == "inbox" and m["mountPath"] == "/var/lib/wfm-publisher/inbox" and m.get("readOnly") for m in c["volumeMounts"])
+        and "/var/lib/wfm-publisher/inbox/" in open("configmap.yaml").read(),
     "PDB keeps one": pdb["spec"]["minAvailable"] == 1,
     "PDB selects the pods": pdb["spec"]["selector"]["matchLabels"] == d["spec"]["selector"]["matchLabels"],
     "kustomization lists the PDB": "pdb.yaml" in k["resources"],
@@ -69,4 +74,4 @@ for name in failed:
     print(f"ha/: {name}: not as required", file=sys.stderr)
 sys.exit(1 if failed else 0)
 PY
-echo "ha/: two replicas, PDB, database URL from a Secret: as required"
+echo "ha/: two replicas, PDB, database URL from a Secret, the inbox on a ReadWriteMany volume: as required"
