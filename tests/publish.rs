@@ -648,3 +648,57 @@ async fn a_retry_that_fails_before_planning_does_not_hide_the_run_it_retries() {
     );
     assert_published_exactly(&sim, &spec);
 }
+
+/// Issue 32 item 3: swaps are listed every poll interval while the writes
+/// go on, not only after them: a swap approved a moment into a long write
+/// phase has its agents written beside the others, not after them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swap_decided_while_writing_has_its_agents_written_meanwhile() {
+    let spec = spec(2000, 1, Duration::from_secs(1));
+    let (mut scenario, csv) = scenario_for(&spec);
+    // 400 calls a second: the writes take 5 s, the swap is decided at 1 s.
+    scenario.rate_limits.default.limit = 400;
+    for swap in &mut scenario.swaps {
+        swap.resolve_after = Some(Duration::from_secs(1));
+        swap.resolution = Some(wfm_publisher::sim::SwapStatus::Approved);
+    }
+    let traded: Vec<String> = scenario
+        .swaps
+        .iter()
+        .flat_map(|s| [s.requester.agent_id.clone(), s.recipient.agent_id.clone()])
+        .collect();
+    let sim = spawn_sim(scenario).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    write_source(&cfg, &csv);
+    let settings = cfg.settings_with(&[(
+        "WFM_PUBLISHER__TARGETS__CHICAGO__DEFERRAL__POLL_INTERVAL",
+        "300ms",
+    )]);
+    let report = engine(&settings, wfm_publisher::clock::system())
+        .run(&settings.targets["chicago"], to_the_end(week()))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.outcome,
+        Some(Outcome::Success),
+        "{}",
+        report.render()
+    );
+    let record = sim.record();
+    let puts: Vec<&str> = record
+        .requests
+        .iter()
+        .filter(|r| r.method == "PUT" && r.status == 200)
+        .map(|r| r.path.rsplit('/').next().unwrap())
+        .collect();
+    let traded_at = puts
+        .iter()
+        .position(|a| traded.iter().any(|t| t == a))
+        .unwrap();
+    assert!(
+        traded_at < puts.len() - 200,
+        "the traded agents were written at {traded_at} of {} writes",
+        puts.len()
+    );
+    assert_published_exactly(&sim, &spec);
+}

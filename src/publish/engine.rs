@@ -421,7 +421,8 @@ impl Engine {
         let poll_interval = poll_interval(ctx);
         loop {
             ledger.skip_unchanged(published)?;
-            self.write_and_publish(ctx, ledger, &mut unknown).await?;
+            self.write_and_publish(ctx, ledger, &mut unknown, poll_interval)
+                .await?;
             let deferred = ledger.count(StateKind::Deferred);
             if cancel.is_cancelled() || (deferred > 0 && !ctx.options.wait) {
                 return Ok(Outcome::Running);
@@ -464,20 +465,25 @@ impl Engine {
     /// writes while the schedule is locked by the publish); or, for a
     /// whole-schedule publish, once every agent not deferred is written.
     /// One publish at a time; each agent's state is recorded before
-    /// anything that depends on it is sent.
+    /// anything that depends on it is sent. Swaps are listed every `poll`
+    /// meanwhile: agents a decision releases are written at once, beside
+    /// the writes under way.
     async fn write_and_publish(
         &self,
         ctx: &RunContext<'_>,
         ledger: &mut Ledger,
         unknown: &mut UnknownAgents,
+        poll: Duration,
     ) -> Result<(), Halt> {
         let cancel = &self.parts.cancel;
         let todo = planned(ledger);
+        let mut sent: BTreeSet<String> = todo.iter().map(|o| o.agent_id.clone()).collect();
         let mut writes = (!todo.is_empty()).then(|| {
             ledger.phase(Phase::Writing);
             ctx.platform.write(&ctx.schedule, todo, cancel.clone())
         });
         let mut publishes = None;
+        let mut tick = self.parts.clock.sleep(poll);
         loop {
             if publishes.is_none() && !cancel.is_cancelled() {
                 let writing = writes.is_some();
@@ -491,6 +497,10 @@ impl Engine {
             if writes.is_none() && publishes.is_none() {
                 return Ok(());
             }
+            let polling = writes.is_some()
+                && ctx.options.wait
+                && !cancel.is_cancelled()
+                && ledger.count(StateKind::Deferred) > 0;
             tokio::select! {
                 w = next_of(&mut writes), if writes.is_some() => match w {
                     Some(w) => {
@@ -508,6 +518,19 @@ impl Engine {
                     Some(batch) => record_publish(ledger, batch?)?,
                     None => publishes = None,
                 },
+                _ = &mut tick, if polling => {
+                    tick = self.parts.clock.sleep(poll);
+                    let swaps = ctx.platform.swaps(&ctx.schedule).await?;
+                    apply_swaps_while_writing(ledger, &swaps)?;
+                    let released: Vec<Outgoing> = planned(ledger)
+                        .into_iter()
+                        .filter(|o| sent.insert(o.agent_id.clone()))
+                        .collect();
+                    if !released.is_empty() {
+                        let more = ctx.platform.write(&ctx.schedule, released, cancel.clone());
+                        writes = writes.map(|w| futures::stream::select(w, more).boxed());
+                    }
+                }
             }
         }
     }
@@ -654,14 +677,7 @@ fn apply_swaps(ledger: &mut Ledger, swaps: &[Swap]) -> Result<(), Halt> {
     for swap in decided(swaps, ledger) {
         resolve(ledger, swap)?;
     }
-    let listed: BTreeSet<&str> = swaps.iter().map(|s| s.id.as_str()).collect();
-    let released: Vec<(String, Event)> = waiting(ledger)
-        .filter(|(_, swap)| !listed.contains(swap.as_str()))
-        .map(|(agent, _)| (agent, Event::Released))
-        .collect();
-    // The platform no longer lists the swap: like a cancellation, the
-    // original week stands.
-    ledger.apply(released)?;
+    release_gone(ledger, swaps)?;
     let mut pending: HashMap<&str, &str> = HashMap::new();
     for s in swaps.iter().filter(|s| s.status == SwapStatus::Pending) {
         pending.entry(&s.requester.agent_id).or_insert(&s.id);
@@ -678,6 +694,40 @@ fn apply_swaps(ledger: &mut Ledger, swaps: &[Swap]) -> Result<(), Halt> {
         .collect();
     ledger.apply(held)?;
     Ok(())
+}
+
+/// Agents waiting on a swap the platform no longer lists are released:
+/// like a cancellation, the original week stands.
+fn release_gone(ledger: &mut Ledger, swaps: &[Swap]) -> Result<(), Halt> {
+    let listed: BTreeSet<&str> = swaps.iter().map(|s| s.id.as_str()).collect();
+    let released: Vec<(String, Event)> = waiting(ledger)
+        .filter(|(_, swap)| !listed.contains(swap.as_str()))
+        .map(|(agent, _)| (agent, Event::Released))
+        .collect();
+    Ok(ledger.apply(released)?)
+}
+
+/// A listing taken while writes are under way, applied only where it
+/// concerns agents waiting on a swap: a decision of which every one of the
+/// run's agents is deferred, a swap gone. Agents being written are left to
+/// the listing after the writes.
+fn apply_swaps_while_writing(ledger: &mut Ledger, swaps: &[Swap]) -> Result<(), Halt> {
+    let waiting_agents: BTreeSet<String> = waiting(ledger).map(|(agent, _)| agent).collect();
+    let only_waiting = |s: &&Swap| {
+        [&s.requester.agent_id, &s.recipient.agent_id]
+            .into_iter()
+            .filter(|a| ledger.get(a).is_some())
+            .all(|a| waiting_agents.contains(a))
+    };
+    let settled: Vec<Swap> = decided(swaps, ledger)
+        .into_iter()
+        .filter(only_waiting)
+        .cloned()
+        .collect();
+    for swap in &settled {
+        resolve(ledger, swap)?;
+    }
+    release_gone(ledger, swaps)
 }
 
 /// The first listing of the schedule's swaps, started while the ledger
