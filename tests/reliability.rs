@@ -418,3 +418,40 @@ source = "inbox/west/{week_start}.csv"
     );
     assert!(record.republished_with_changes().is_empty());
 }
+
+/// Issue 27 item 2: a platform that asks for an absurd wait (a 429, a 503
+/// or a 409 with `Retry-After: 10000000000000`) neither panics the
+/// publisher nor holds it for ever: the wait is clamped where it is read,
+/// and a call that could not use it within its retry budget gives up at
+/// once, so the run fails (to be tried again) and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_absurd_wait_from_the_platform_fails_the_run_at_once() {
+    for status in [429, 503, 409] {
+        let spec = spec_for(week(), 20, 0, Duration::from_secs(1));
+        let (mut scenario, csv) = scenario_for(&spec);
+        scenario.faults.error_rate = 1.0;
+        scenario.faults.error_statuses = vec![status];
+        scenario.faults.error_retry_after = Some(10_000_000_000_000);
+        let sim = spawn_sim(scenario).await;
+        let cfg = TestConfig::new(&sim.base_url(), "publisher");
+        write_source(&cfg, &csv);
+        let settings = cfg.settings();
+        let report = patiently(
+            "the run to give up",
+            engine(&settings, wfm_publisher::clock::system())
+                .run(&settings.targets["chicago"], to_the_end(week())),
+        )
+        .await
+        .unwrap();
+        let problems = report.problems.join("\n");
+        assert_eq!(
+            report.outcome,
+            Some(Outcome::Failed),
+            "{status}: {problems}"
+        );
+        assert!(
+            problems.contains("asked to wait 3600s"),
+            "{status}: {problems}"
+        );
+    }
+}

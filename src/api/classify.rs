@@ -73,23 +73,36 @@ pub struct Advertised {
     pub reset: Duration,
 }
 
-/// Seconds, whole or fractional (`"1"`, `"0.25"`).
+/// The longest wait a platform's answer may ask for: a header saying more
+/// (`Retry-After: 10000000000000`, a reset of `1e15`) is clamped here, where
+/// it is read, so that no date arithmetic downstream overflows and no call
+/// waits for ever.
+pub const LONGEST_WAIT: Duration = Duration::from_secs(3600);
+
+/// Seconds, whole or fractional (`"1"`, `"0.25"`), at most [`LONGEST_WAIT`].
 fn header_secs(headers: &HeaderMap, name: &str) -> Option<Duration> {
     let secs: f64 = headers.get(name)?.to_str().ok()?.trim().parse().ok()?;
-    Duration::try_from_secs_f64(secs).ok()
+    // Negative or NaN: not a wait.
+    if secs.is_nan() || secs < 0.0 {
+        return None;
+    }
+    Some(Duration::from_secs_f64(
+        secs.min(LONGEST_WAIT.as_secs_f64()),
+    ))
 }
 
 impl Advertised {
     pub fn read(headers: &HeaderMap) -> Option<Self> {
         let simple = || {
             Some(Advertised {
-                limit: header_u64(headers, "x-ratelimit-limit")?,
+                limit: header_u64(headers, "x-ratelimit-limit").filter(|l| *l > 0)?,
                 remaining: header_u64(headers, "x-ratelimit-remaining")?,
                 reset: header_secs(headers, "x-ratelimit-reset")?,
             })
         };
         let genesys = || {
-            let limit = header_u64(headers, "inin-ratelimit-allowed")?;
+            // An allowance of 0 says nothing usable: nothing advertised.
+            let limit = header_u64(headers, "inin-ratelimit-allowed").filter(|l| *l > 0)?;
             let used = header_u64(headers, "inin-ratelimit-count")?;
             Some(Advertised {
                 limit,
@@ -111,9 +124,10 @@ impl RateHeaders {
     }
 }
 
-/// `Retry-After` in seconds (the platform never sends an HTTP date).
+/// `Retry-After` in seconds (the platform never sends an HTTP date), at
+/// most [`LONGEST_WAIT`].
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    header_u64(headers, "retry-after").map(Duration::from_secs)
+    header_u64(headers, "retry-after").map(|s| Duration::from_secs(s).min(LONGEST_WAIT))
 }
 
 /// When a rate limit gives no hint at all, wait this long.
@@ -204,6 +218,38 @@ mod tests {
             h.insert(*k, HeaderValue::from_str(v).unwrap());
         }
         h
+    }
+
+    /// Issue 27 item 2: absurd waits are clamped where they are read; an
+    /// allowance of 0 advertises nothing.
+    #[test]
+    fn absurd_waits_are_clamped_and_a_zero_allowance_is_no_budget() {
+        let long = headers(&[("retry-after", "10000000000000")]);
+        assert_eq!(retry_after(&long), Some(LONGEST_WAIT));
+        let reset = headers(&[
+            ("x-ratelimit-limit", "10"),
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", "1e15"),
+        ]);
+        assert_eq!(Advertised::read(&reset).unwrap().reset, LONGEST_WAIT);
+        let genesys = headers(&[
+            ("inin-ratelimit-allowed", "300"),
+            ("inin-ratelimit-count", "300"),
+            ("inin-ratelimit-reset", "1e15"),
+        ]);
+        assert_eq!(Advertised::read(&genesys).unwrap().reset, LONGEST_WAIT);
+        let nothing = headers(&[
+            ("inin-ratelimit-allowed", "0"),
+            ("inin-ratelimit-count", "0"),
+            ("inin-ratelimit-reset", "1"),
+        ]);
+        assert_eq!(Advertised::read(&nothing), None);
+        let negative = headers(&[
+            ("x-ratelimit-limit", "10"),
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", "-5"),
+        ]);
+        assert_eq!(Advertised::read(&negative), None);
     }
 
     #[test]

@@ -761,6 +761,9 @@ impl PlatformClient {
             Classified::Unauthorized => Step::Fail(PlatformError::Unauthorized { endpoint }),
             Classified::RateLimited { wait, masked } => {
                 self.rate_limited(attempt.bucket, &endpoint, wait, masked);
+                if retry::beyond_budget(&i.retry, elapsed, wait) {
+                    return Step::Fail(too_long(endpoint, &i.retry, elapsed, wait));
+                }
                 if !answer.hinted {
                     i.throttle.slow_down(attempt.bucket);
                 }
@@ -774,6 +777,9 @@ impl PlatformClient {
                     }
                     _ => wait,
                 };
+                if retry::beyond_budget(&i.retry, elapsed, wait) {
+                    return Step::Fail(too_long(endpoint, &i.retry, elapsed, wait));
+                }
                 self.count(|s| &s.locked);
                 self.trouble().event(TroubleKind::Locked, &endpoint);
                 tracing::debug!(%endpoint, wait_ms = millis(wait), "schedule locked by a publish; waiting");
@@ -790,6 +796,9 @@ impl PlatformClient {
                         reason,
                     });
                 };
+                if let Some(w) = wait.filter(|w| retry::beyond_budget(&i.retry, elapsed, *w)) {
+                    return Step::Fail(too_long(endpoint, &i.retry, elapsed, w));
+                }
                 let delay = wait.map_or(delay, |w| w.max(delay));
                 self.retrying(&endpoint);
                 tracing::debug!(%endpoint, %reason, attempt = attempt.count, retry_in_ms = millis(delay), "transient failure; retrying");
@@ -988,4 +997,18 @@ fn to_body<T: serde::Serialize>(value: &T) -> Vec<u8> {
 /// compare, not Rust's debug text.
 pub(crate) fn millis(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A call the platform told to wait longer than its retry budget has left.
+pub(crate) fn too_long(
+    endpoint: String,
+    policy: &crate::config::RetrySettings,
+    elapsed: Duration,
+    wait: Duration,
+) -> PlatformError {
+    PlatformError::WaitTooLong {
+        endpoint,
+        wait_secs: wait.as_secs(),
+        left_secs: policy.max_elapsed.saturating_sub(elapsed).as_secs(),
+    }
 }

@@ -202,6 +202,15 @@ pub enum PlatformError {
         elapsed_secs: u64,
     },
 
+    /// The platform asked for a wait (`Retry-After`, a rate-limit reset)
+    /// that the call's retry budget cannot hold: it gives up at once.
+    #[error("{endpoint}: the platform asked to wait {wait_secs}s, more than the {left_secs}s left of retry.max_elapsed: not waiting; the run is tried again later (raise retry.max_elapsed to wait such answers out)")]
+    WaitTooLong {
+        endpoint: String,
+        wait_secs: u64,
+        left_secs: u64,
+    },
+
     #[error("{endpoint} answered HTTP {status} ({message}), which the platform's contract does not describe")]
     Unexpected {
         endpoint: String,
@@ -284,6 +293,7 @@ impl PlatformError {
                 | PlatformError::Unavailable { .. }
                 | PlatformError::NoAnswer { .. }
                 | PlatformError::GaveUpWaiting { .. }
+                | PlatformError::WaitTooLong { .. }
                 | PlatformError::OperationFailed { .. }
         )
     }

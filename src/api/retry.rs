@@ -20,6 +20,13 @@ pub fn delays(policy: &RetrySettings) -> Delays {
         .build()
 }
 
+/// Whether waiting `wait` (as the platform asked) would take the call past
+/// `retry.max_elapsed`, `elapsed` into it: then the call gives up now
+/// rather than sit out a wait it cannot use.
+pub fn beyond_budget(policy: &RetrySettings, elapsed: Duration, wait: Duration) -> bool {
+    elapsed.saturating_add(wait) > policy.max_elapsed
+}
+
 /// How long to wait after the `failures`-th failed token flight in a row:
 /// exponential with jitter from `initial_delay`, capped at `max_delay`. A
 /// permanent failure (a wrong secret, a refused scope, a captive portal) will

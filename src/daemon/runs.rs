@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use futures::FutureExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -123,7 +124,13 @@ impl Runs {
         let adopt = trigger.adopt;
         self.tasks.spawn(async move {
             let name = target.name.clone();
-            let result = super::late::run(daemon, target, week, adopt).await;
+            let run = std::panic::AssertUnwindSafe(super::late::run(daemon, target, week, adopt));
+            // A panic must still end the run, or its target stays running
+            // for good and every trigger of it is refused.
+            let result = run
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| Err(EngineError::Panicked(panic_text(panic.as_ref()))));
             let _ = done.send((name, result));
         });
         true
@@ -334,7 +341,7 @@ impl Runs {
                     .run_ended(&self.daemon.settings().notify, &report);
                 self.reports.push(report);
             }
-            Err(e) => tracing::error!(%target, error = %e, "run stopped by the state store"),
+            Err(e) => tracing::error!(%target, error = %e, "run stopped before its end"),
         }
         status("idle");
         self.waiting_for.remove(&target);
@@ -406,4 +413,13 @@ fn last_run_start(store: &dyn Store, target: &str) -> Result<Option<DateTime<Utc
         .into_iter()
         .find(|r| r.target == target)
         .map(|r| r.started_at))
+}
+
+/// What a panic said, when it said it as text.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }

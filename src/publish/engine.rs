@@ -49,6 +49,10 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// The run's task panicked: a defect. The daemon releases the target,
+    /// and the run, still open in the store, resumes at the next trigger.
+    #[error("the run stopped on an internal error (a defect: please report it): {0}")]
+    Panicked(String),
 }
 
 /// Why a run stops before its end: the platform refused the client, or

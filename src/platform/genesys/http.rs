@@ -50,10 +50,6 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn number(headers: &HeaderMap, name: &str) -> Option<u64> {
-    header(headers, name).and_then(|v| v.trim().parse().ok())
-}
-
 impl GenesysHttp {
     pub fn new(client: PlatformClient) -> Self {
         GenesysHttp {
@@ -210,6 +206,11 @@ impl GenesysHttp {
                 Next::Reauthorize => return Err(PlatformError::Unauthorized { endpoint }),
                 Next::Fail(e) => return Err(e),
                 Next::Wait(wait, reason) | Next::RateLimited(wait, reason) => {
+                    if retry::beyond_budget(t.retry, elapsed, wait) {
+                        return Err(crate::api::client::too_long(
+                            endpoint, t.retry, elapsed, wait,
+                        ));
+                    }
                     let delay = delays.next().filter(|_| elapsed < t.retry.max_elapsed);
                     let Some(delay) = delay else {
                         return Err(PlatformError::Unavailable {
@@ -247,7 +248,7 @@ impl GenesysHttp {
         let headers = response.headers().clone();
         let correlation =
             header(&headers, "inin-correlation-id").map_or("(none)".into(), echo_message);
-        let retry_after = number(&headers, "retry-after").map(Duration::from_secs);
+        let retry_after = crate::api::classify::retry_after(&headers);
         let bytes = match response.bytes().await {
             Ok(b) => b,
             Err(e) => return Next::Wait(Duration::ZERO, transport_reason(&e)),
