@@ -9,6 +9,8 @@
 //! The publisher runs as its own process (the release binary), so its peak
 //! RSS and CPU time are its own, read from wait4's rusage.
 
+mod common;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -17,6 +19,8 @@ use wfm_publisher::clock;
 use wfm_publisher::sample::{self, SampleSpec};
 use wfm_publisher::sim::{self, Scenario, SimHandle, WindowKind};
 use wfm_publisher::testbed::{self, Testbed};
+
+use common::{run_publisher, Measured, Stderr};
 
 /// The platform's limits in every scenario, advertised in its headers.
 const WRITE_RATE: f64 = 1000.0; // calls per second, default bucket
@@ -173,82 +177,6 @@ fn write_config(base: &str, client_rate: f64, csv: &str) -> Testbed {
     bed
 }
 
-struct Measured {
-    wall: Duration,
-    peak_rss_kb: i64,
-    cpu: Duration,
-    report: serde_json::Value,
-}
-
-/// Runs the publisher binary to its end and reads its rusage.
-// The child is reaped by wait4, which std's wait cannot replace: only wait4
-// returns the rusage.
-#[allow(clippy::zombie_processes)]
-fn run_publisher(dir: &Path, wrap: Option<&str>, args: &[&str]) -> Measured {
-    let started = Instant::now();
-    let publisher = env!("CARGO_BIN_EXE_wfm-publisher");
-    let mut command = match wrap {
-        Some(wrap) => {
-            let mut words = wrap.split_whitespace();
-            let mut c = std::process::Command::new(words.next().expect("a command to wrap in"));
-            c.args(words).arg(publisher);
-            c
-        }
-        None => std::process::Command::new(publisher),
-    };
-    let child = command
-        .args(["--log-format", "json"])
-        .args(args)
-        .current_dir(dir)
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as libc::pid_t;
-    // VmHWM of the process's own address space: wait4's ru_maxrss would
-    // also count the benchmark's memory, inherited at fork.
-    let peak = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
-    let watcher = {
-        let peak = peak.clone();
-        std::thread::spawn(move || loop {
-            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-            match status.lines().find(|l| l.starts_with("VmHWM:")) {
-                Some(l) => {
-                    let kb = l
-                        .split_whitespace()
-                        .nth(1)
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0);
-                    peak.fetch_max(kb, std::sync::atomic::Ordering::Relaxed);
-                }
-                None => return,
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        })
-    };
-    let mut stdout = child.stdout.expect("piped");
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut stdout, &mut s).unwrap();
-        s
-    });
-    // SAFETY: plain wait4 on our own child, with valid out-pointers.
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let wall = started.elapsed();
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    let out = reader.join().unwrap();
-    watcher.join().unwrap();
-    Measured {
-        wall,
-        peak_rss_kb: peak.load(std::sync::atomic::Ordering::Relaxed),
-        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
-        report: serde_json::from_str(&out).unwrap_or(serde_json::Value::Null),
-    }
-}
-
 async fn spawn(s: Scenario) -> SimHandle {
     testbed::spawn_sim(s, clock::system()).await.unwrap()
 }
@@ -304,7 +232,7 @@ impl Runner {
         let (dir, wrap) = (dir.to_path_buf(), self.wrap.clone());
         tokio::task::spawn_blocking(move || {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            run_publisher(&dir, wrap.as_deref(), &args)
+            run_publisher(&dir, wrap.as_deref(), Stderr::Discard, &args)
         })
         .await
         .unwrap()
@@ -489,12 +417,7 @@ async fn naive(agents: usize, latency: u64) -> Row {
         phases: None,
         headroom: (None, None),
         gate_holds: 0,
-        m: Measured {
-            wall: started.elapsed(),
-            peak_rss_kb: 0,
-            cpu: Duration::ZERO,
-            report: serde_json::Value::Null,
-        },
+        m: Measured::wall_only(started),
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
-use wfm_publisher::sim::genesys::scenario::{Step, Trade};
+use wfm_publisher::sim::genesys::scenario::{ManagementUnit, Step, Trade, UserBlock};
 use wfm_publisher::sim::genesys::{Record, Scenario, TradeState};
 use wfm_publisher::testbed::Testbed;
 
@@ -68,9 +68,9 @@ pub type Held = Vec<(DateTime<Utc>, i64)>;
 /// One side of a trade: an agent and the shift it gives.
 pub type Side = (String, Held);
 
-/// A generated week of `agents` agents (config/sim-genesys-2000.toml's
-/// organization) for `week`, a Monday: the scenario, the source file, and
-/// the weeks as planned.
+/// A generated week (config/sim-genesys-2000.toml's organization) for
+/// `week`, a Monday: the scenario, the source file, and the weeks as
+/// planned.
 pub struct BigWeek {
     pub scenario: Scenario,
     pub csv: String,
@@ -79,6 +79,24 @@ pub struct BigWeek {
     /// receiver with its Saturday shift.
     pub pairs: BTreeMap<String, (Side, Side)>,
 }
+
+/// A management unit of Chicago Support and its block of generated users,
+/// `{prefix}{n}` in `team`.
+pub struct Unit {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub prefix: &'static str,
+    pub team: &'static str,
+}
+
+/// config/sim-genesys-2000.toml's one management unit and its agents,
+/// `agent-1`, `agent-2`...
+pub const PHONES: Unit = Unit {
+    id: "mu-phones",
+    name: "Chicago Phones",
+    prefix: "agent-",
+    team: "team-phones",
+};
 
 /// How each pair's trade starts and moves: Matched ones are decided
 /// during the run (the first after `soon`, the others after `later`);
@@ -98,86 +116,127 @@ fn trade_plan(k: usize) -> (TradeState, Vec<(u64, TradeState)>) {
     }
 }
 
-/// `agents` agents, a trade between agents 20k+1 and 20k+2 for every k;
-/// Matched trades are decided `soon` and `later` after the simulator
-/// starts. Every agent's plan moves one day an hour later than the
-/// platform holds (odd agents' Wednesday, even agents' Thursday), so that
-/// every one is written; the traded shifts stay.
+/// `agents` agents in the one management unit [`PHONES`], with the rate
+/// limits lifted: [`BigWeek::in_units`].
 pub fn big_week(agents: usize, week: NaiveDate, soon: Duration, later: Duration) -> BigWeek {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sim-genesys-2000.toml");
-    let mut scenario = Scenario::load(&path).expect("the 2,000-agent scenario loads");
-    scenario.generated_users[0].count = agents;
-    scenario.schedules[0].week_date = week;
-    scenario.rate_limits.per_token.limit = 100_000;
-    scenario.rate_limits.trade_jobs.limit = 100_000;
-    let tz = chrono_tz::America::Chicago;
-    let at = |day: i64, hour: u32| {
-        let date = week + TimeDelta::days(day);
-        tz.from_local_datetime(&date.and_hms_opt(hour, 0, 0).unwrap())
-            .unwrap()
-            .with_timezone(&Utc)
-    };
-    let mut planned = BTreeMap::new();
-    let mut csv = String::from("agent_id,date,start,end,activity\n");
-    for n in 1..=agents {
-        let (days, hour, moved) = if n % 2 == 1 {
-            (0..5, 8, 2)
-        } else {
-            (1..6, 12, 3)
-        };
-        let mut held = Held::new();
-        for d in days {
-            let h = if d == moved { hour + 1 } else { hour };
-            let date = week + TimeDelta::days(d);
-            csv.push_str(&format!(
-                "agent-{n},{date},{h:02}:00,{:02}:00,phone\n",
-                h + 8
-            ));
-            held.push((at(d, h), 480));
-        }
-        held.sort();
-        planned.insert(format!("agent-{n}"), held);
-    }
-    let expiration = at(0, 0);
-    let mut pairs = BTreeMap::new();
-    scenario.trades.clear();
-    for k in 0..agents / 20 {
-        let (a, b) = (20 * k + 1, 20 * k + 2);
-        let (state, steps) = trade_plan(k);
-        let id = format!("t-{k}");
-        let timeline = steps
-            .into_iter()
-            .map(|(which, state)| Step {
-                after: if which == 1 { soon } else { later },
-                state,
-            })
-            .collect();
-        scenario.trades.push(Trade {
-            id: id.clone(),
-            schedule: "sched-2000".into(),
-            initiating_user: format!("agent-{a}"),
-            initiating_shift: format!("agent-{a}-d0"),
-            receiving_user: Some(format!("agent-{b}")),
-            receiving_shift: Some(format!("agent-{b}-d5")),
-            state,
-            expiration,
-            one_sided: false,
-            timeline,
-        });
-        let given = (format!("agent-{a}"), vec![(at(0, 8), 480)]);
-        let back = (format!("agent-{b}"), vec![(at(5, 12), 480)]);
-        pairs.insert(id, (given, back));
-    }
-    BigWeek {
-        scenario,
-        csv,
-        planned,
-        pairs,
-    }
+    BigWeek::in_units(&[PHONES], agents, week, soon, later)
 }
 
 impl BigWeek {
+    /// `per_unit` agents in each of `units` (the scenario's management
+    /// units, in that order), with the rate limits lifted far above what a
+    /// test sends; a trade between agents 20k+1 and 20k+2 of each unit for
+    /// every k, numbered `t-0`, `t-1`... across the units. Matched trades
+    /// are decided `soon` and `later` after the simulator starts. Every
+    /// agent's plan moves one day an hour later than the platform holds
+    /// (odd agents' Wednesday, even agents' Thursday), so that every one is
+    /// written; the traded shifts stay.
+    pub fn in_units(
+        units: &[Unit],
+        per_unit: usize,
+        week: NaiveDate,
+        soon: Duration,
+        later: Duration,
+    ) -> BigWeek {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sim-genesys-2000.toml");
+        let mut scenario = Scenario::load(&path).expect("the 2,000-agent scenario loads");
+        scenario.rate_limits.per_token.limit = 100_000;
+        scenario.rate_limits.trade_jobs.limit = 100_000;
+        let home = scenario.management_units[0].clone();
+        scenario.management_units = units
+            .iter()
+            .map(|u| ManagementUnit {
+                id: u.id.into(),
+                name: u.name.into(),
+                ..home.clone()
+            })
+            .collect();
+        let template = scenario.generated_users[0].clone();
+        scenario.generated_users = units
+            .iter()
+            .map(|u| UserBlock {
+                prefix: u.prefix.into(),
+                count: per_unit,
+                email_domain: template.email_domain.clone(),
+                management_unit: u.id.into(),
+                team: Some(u.team.into()),
+            })
+            .collect();
+        scenario.schedules[0].week_date = week;
+        scenario.schedules[0].generated_agents = units.iter().map(|u| u.prefix.into()).collect();
+        let tz = chrono_tz::America::Chicago;
+        let at = |day: i64, hour: u32| {
+            let date = week + TimeDelta::days(day);
+            tz.from_local_datetime(&date.and_hms_opt(hour, 0, 0).unwrap())
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        let mut planned = BTreeMap::new();
+        let mut csv = String::from("agent_id,date,start,end,activity\n");
+        for Unit { prefix, .. } in units {
+            for n in 1..=per_unit {
+                let (days, hour, moved) = if n % 2 == 1 {
+                    (0..5, 8, 2)
+                } else {
+                    (1..6, 12, 3)
+                };
+                let mut held = Held::new();
+                for d in days {
+                    let h = if d == moved { hour + 1 } else { hour };
+                    let date = week + TimeDelta::days(d);
+                    csv.push_str(&format!(
+                        "{prefix}{n},{date},{h:02}:00,{:02}:00,phone\n",
+                        h + 8
+                    ));
+                    held.push((at(d, h), 480));
+                }
+                held.sort();
+                planned.insert(format!("{prefix}{n}"), held);
+            }
+        }
+        let expiration = at(0, 0);
+        let mut pairs = BTreeMap::new();
+        scenario.trades.clear();
+        let each_pair = units
+            .iter()
+            .flat_map(|&Unit { prefix, .. }| (0..per_unit / 20).map(move |j| (prefix, j)));
+        for (k, (prefix, j)) in each_pair.enumerate() {
+            let a = format!("{prefix}{}", 20 * j + 1);
+            let b = format!("{prefix}{}", 20 * j + 2);
+            let (state, steps) = trade_plan(k);
+            let id = format!("t-{k}");
+            let timeline = steps
+                .into_iter()
+                .map(|(which, state)| Step {
+                    after: if which == 1 { soon } else { later },
+                    state,
+                })
+                .collect();
+            scenario.trades.push(Trade {
+                id: id.clone(),
+                schedule: "sched-2000".into(),
+                initiating_user: a.clone(),
+                initiating_shift: format!("{a}-d0"),
+                receiving_user: Some(b.clone()),
+                receiving_shift: Some(format!("{b}-d5")),
+                state,
+                expiration,
+                one_sided: false,
+                timeline,
+            });
+            let given = (a, vec![(at(0, 8), 480)]);
+            let back = (b, vec![(at(5, 12), 480)]);
+            pairs.insert(id, (given, back));
+        }
+        BigWeek {
+            scenario,
+            csv,
+            planned,
+            pairs,
+        }
+    }
+
     /// What every agent must hold once the trades `record` shows approved
     /// are applied: each pair's shifts exchanged.
     pub fn expected(&self, record: &Record) -> BTreeMap<String, Held> {
