@@ -1243,3 +1243,53 @@ async fn a_published_week_unknown_to_the_store_is_refused_and_status_says_how_to
     );
     running.stop().await;
 }
+
+/// Issue 27 item 8: a webhook answering 307 is not followed: the report
+/// (and the hook URL's key, as a Referer) never reaches the other host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_that_redirects_is_not_followed() {
+    use axum::routing::post;
+    let (elsewhere, received_elsewhere) = webhook_receiver().await;
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = hits.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let to = elsewhere.clone();
+            async move {
+                (
+                    axum::http::StatusCode::TEMPORARY_REDIRECT,
+                    [("location", to)],
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook?key=s3cret", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let clock = ManualClock::new(at("2026-11-26T12:00:00Z"));
+    let sim = spawn_sim(instant_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    cfg.append(&format!(
+        "\n[notify]\nwebhook_url = \"{hook}\"\ntimeout = \"2s\"\n"
+    ));
+    with_week(
+        &cfg,
+        "2026-11-30",
+        "agent_id,date,start,end,activity\na-1,2026-12-01,8am,16:00,phone\n",
+    );
+    let running = start(&cfg, Arc::new(clock.clone()), &["chicago"]).await;
+    running
+        .first_run_ends("the run to be refused", Outcome::Refused)
+        .await;
+    eventually("the webhook to be called", || {
+        hits.load(std::sync::atomic::Ordering::SeqCst) > 0
+    })
+    .await;
+    running.stop().await;
+    assert!(
+        received_elsewhere.lock().unwrap().is_empty(),
+        "the redirect was followed"
+    );
+}

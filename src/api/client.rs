@@ -206,7 +206,12 @@ impl PlatformClient {
     ) -> Result<Self, PlatformError> {
         let clock: SharedClock = Arc::new(CancellableClock::new(clock, cancel.clone()));
         let p = &settings.platform;
+        // No redirects and no Referer: an answer of 3xx from the platform
+        // or its OAuth server must not carry a bearer token, a client secret
+        // or schedule data to a host nobody configured.
         let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
             .connect_timeout(p.connect_timeout)
             .user_agent(concat!("wfm-publisher/", env!("CARGO_PKG_VERSION")))
             .build()

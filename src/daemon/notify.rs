@@ -59,7 +59,13 @@ impl Notifier {
         let closing = CancellationToken::new();
         let stop = closing.clone();
         let task = tokio::spawn(async move {
-            let client = reqwest::Client::new();
+            // A webhook that redirects is not followed: its report (and the
+            // URL's key, as a Referer) would go to another host.
+            let client = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .referer(false)
+                .build()
+                .unwrap_or_default();
             loop {
                 let next = tokio::select! {
                     n = rx.recv() => n,
