@@ -14,5 +14,13 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 static MALLOC_CONF: Option<&u8> = Some(&b"narenas:1\0"[0]);
 
 fn main() -> std::process::ExitCode {
+    // First, before any secret is read: a core dump (or a ptrace by another
+    // process of the same user) would hold the client secret, the admin
+    // token and the database password. Not dumpable also makes /proc/PID's
+    // files root's.
+    // SAFETY: prctl(PR_SET_DUMPABLE, 0) only changes this process's flag.
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
     wfm_publisher::cli::main()
 }

@@ -758,3 +758,37 @@ async fn an_outage_fails_publish_with_exit_75_and_the_next_run_completes_it() {
     assert_eq!(up.status.code(), Some(0), "{stdout}");
     assert_eq!(sim.record().published.len(), 2);
 }
+
+/// Issue 27 item 9: the process is not dumpable from its start: no core
+/// dump holds its secrets, and /proc/PID's files are root's, not its user's
+/// (which is how this test sees the flag from outside).
+#[tokio::test]
+async fn the_process_is_not_dumpable() {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"));
+    cmd.args(["sim", "--as-written", "--scenario"])
+        .arg(repo_file("config/sim-small.toml"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    // As another user than root when the tests run as root: a dumpable
+    // process's /proc files would then be that user's.
+    if unsafe { libc::geteuid() } == 0 {
+        cmd.uid(65534).gid(65534);
+    }
+    let mut child = tokio::process::Command::from(cmd)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    patiently("the simulator to start", lines.next_line())
+        .await
+        .unwrap();
+    let status = std::fs::metadata(format!("/proc/{}/status", child.id().unwrap())).unwrap();
+    assert_eq!(
+        status.uid(),
+        0,
+        "/proc/PID/status is not root's: the process is dumpable"
+    );
+    child.kill().await.unwrap();
+}

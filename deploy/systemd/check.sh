@@ -25,6 +25,9 @@ sed "s|/usr/bin/wfm-publisher|$(realpath "$bin")|" "$unit" > "$work/wfm-publishe
 systemd-analyze verify "$work/wfm-publisher.service"
 echo "systemd-analyze verify: clean"
 
+# A core dump would hold the secrets.
+grep -qx 'LimitCORE=0' "$unit" || { echo "$unit: LimitCORE=0 is missing" >&2; exit 1; }
+
 report="$(systemd-analyze security --offline=true "$work/wfm-publisher.service")"
 exposure="$(printf '%s\n' "$report" | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\).*/\1/p')"
 [ -n "$exposure" ] || { printf '%s\n' "$report"; echo "could not read the exposure level" >&2; exit 1; }
