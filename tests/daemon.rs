@@ -1293,3 +1293,37 @@ async fn a_webhook_that_redirects_is_not_followed() {
         "the redirect was followed"
     );
 }
+
+/// Issue 27 item 13: on its default loopback address, where no token is
+/// asked, the admin endpoint answers only requests that name a loopback
+/// host: a page that rebinds its own name to 127.0.0.1 is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_naming_another_host_is_refused_on_loopback() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_sim, cfg) = small_week_setup().await;
+    let clock = ManualClock::new(at("2026-11-25T12:00:00Z"));
+    let running = start(&cfg, Arc::new(clock.clone()), &[]).await;
+    let addr = running.admin().trim_start_matches("http://").to_owned();
+    let status_line = |host: &'static str| {
+        let addr = addr.clone();
+        async move {
+            let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            let request =
+                format!("GET /status HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+            stream.write_all(request.as_bytes()).await.unwrap();
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).await.unwrap();
+            answer.lines().next().unwrap_or_default().to_owned()
+        }
+    };
+    assert!(status_line("rebind.attacker.example")
+        .await
+        .contains(" 421 "));
+    assert!(status_line("rebind.attacker.example:80")
+        .await
+        .contains(" 421 "));
+    assert!(status_line("localhost").await.contains(" 200 "));
+    assert!(status_line("127.0.0.1:9464").await.contains(" 200 "));
+    assert!(status_line("[::1]:9464").await.contains(" 200 "));
+    running.stop().await;
+}

@@ -77,8 +77,49 @@ pub async fn serve(
             limits.request_timeout,
             bounded,
         ))
+        .layer(middleware::from_fn_with_state(
+            listen.ip().is_loopback(),
+            loopback_host,
+        ))
         .with_state(daemon);
     Ok(tokio::spawn(accept_loop(listener, app, limits, stop)))
+}
+
+/// On a loopback address (where no token is required), a request must name
+/// a loopback host: a page elsewhere that rebinds its own name to 127.0.0.1
+/// (DNS rebinding) sends its name in `Host`, and is refused with 421.
+async fn loopback_host(State(loopback): State<bool>, request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(axum::http::header::HOST)
+        .map(|h| h.to_str().unwrap_or("\u{fffd}"));
+    if loopback && !host.is_none_or(names_loopback) {
+        return (
+            StatusCode::MISDIRECTED_REQUEST,
+            Json(json!({"error": "this endpoint answers only requests for localhost, 127.0.0.1 or [::1]"})),
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
+/// Whether a `Host` header names this machine's loopback: `localhost`,
+/// an address of 127.0.0.0/8 or `[::1]`, with or without a port.
+fn names_loopback(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                name
+            } else {
+                host
+            }
+        }),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Answers 503 to a request not answered within `limit`.
