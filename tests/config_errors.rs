@@ -1001,3 +1001,33 @@ fn write_in<'a>(f: &'a Fixture, toml: &str) -> &'a Fixture {
     fs::write(&f.path, toml).unwrap();
     f
 }
+
+/// Issue 27 items 1 and 3: a password in the store URL's query is refused
+/// without being repeated; off loopback an unverified sslmode is said, and
+/// no sslmode at all means verify-full.
+#[test]
+fn a_store_url_keeps_its_password_out_and_says_when_it_is_not_verified() {
+    let store = |url: &str| format!("{VALID}\n[store]\nurl = \"{url}\"\n");
+    let (f, err) = errors(&store("postgres://wfm@db.example/wfm?password=s3cr3t-db"));
+    assert_line(&err, &file(&f), "store.url", "must not contain a password");
+    assert!(!err.to_string().contains("s3cr3t-db"), "{err}");
+    for (mode, said) in [("prefer", true), ("require", true), ("verify-full", false)] {
+        let f = write(&store(&format!(
+            "postgres://wfm@db.example/wfm?sslmode={mode}"
+        )));
+        let s = load(&f).unwrap();
+        let warned = s
+            .warnings
+            .iter()
+            .any(|w| w.to_string().contains("store.url: sslmode="));
+        assert_eq!(warned, said, "sslmode={mode}: {:?}", s.warnings);
+    }
+    let f = write(&store("postgres://wfm@127.0.0.1/wfm?sslmode=disable"));
+    assert!(
+        load(&f).unwrap().warnings.is_empty(),
+        "loopback is this machine"
+    );
+    let (_, tls) =
+        wfm_publisher::config::split_postgres_url("postgres://wfm@db.example/wfm").unwrap();
+    assert_eq!(tls.mode, wfm_publisher::config::SslMode::VerifyFull);
+}

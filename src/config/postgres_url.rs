@@ -24,6 +24,18 @@ pub enum SslMode {
     VerifyFull,
 }
 
+impl std::fmt::Display for SslMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SslMode::Disable => "disable",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        })
+    }
+}
+
 /// How the store's connections use TLS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostgresTls {
@@ -48,7 +60,13 @@ impl PostgresTls {
 /// TLS they ask for. A password anywhere in it is refused: URLs are shown.
 pub fn split(url: &str) -> Result<(String, PostgresTls), String> {
     let mut parsed = Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
-    let mut mode = SslMode::Prefer;
+    // libpq's default is prefer, which a man in the middle downgrades to
+    // clear text (the password with it): off loopback the default here is
+    // verify-full.
+    let mut mode = match on_loopback(&parsed) {
+        true => SslMode::Prefer,
+        false => SslMode::VerifyFull,
+    };
     let mut root_cert = None;
     let mut kept = Vec::new();
     for (key, value) in parsed.query_pairs() {
@@ -71,6 +89,43 @@ pub fn split(url: &str) -> Result<(String, PostgresTls), String> {
         parsed.query_pairs_mut().extend_pairs(kept);
     }
     Ok((parsed.to_string(), PostgresTls { mode, root_cert }))
+}
+
+/// Whether the URL's host is this machine (a name of loopback, an address
+/// of it, or a Unix socket directory).
+pub fn on_loopback(url: &Url) -> bool {
+    // `postgres:` is not a special scheme: its host comes as text, an
+    // address included.
+    match url.host() {
+        Some(url::Host::Domain(d)) => {
+            let bare = d.trim_start_matches('[').trim_end_matches(']');
+            d.eq_ignore_ascii_case("localhost")
+                || d.starts_with('/')
+                || bare
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => true,
+    }
+}
+
+/// The URL as shown in messages, logs and `/readyz`: its query's values
+/// hidden, whatever they hold.
+pub fn shown(url: &str) -> String {
+    let Ok(mut parsed) = Url::parse(url) else {
+        return "(a store URL that does not parse)".into();
+    };
+    let keys: Vec<String> = parsed.query_pairs().map(|(k, _)| k.into_owned()).collect();
+    parsed.set_query(None);
+    if !keys.is_empty() {
+        let mut q = parsed.query_pairs_mut();
+        for k in keys {
+            q.append_pair(&k, "…");
+        }
+    }
+    parsed.to_string()
 }
 
 fn ssl_mode(value: &str) -> Result<SslMode, String> {
@@ -101,10 +156,17 @@ mod tests {
         assert_eq!(url, "postgres://wfm@db:5432/wfm?application_name=x");
         assert_eq!(tls.mode, SslMode::VerifyFull);
         assert_eq!(tls.root_cert, Some(PathBuf::from("/etc/ca.pem")));
-        let (url, tls) = split("postgres://wfm@db/wfm").unwrap();
-        assert_eq!(url, "postgres://wfm@db/wfm");
-        assert_eq!(tls.mode, SslMode::Prefer);
+        let (url, tls) = split("postgres://wfm@127.0.0.1/wfm").unwrap();
+        assert_eq!(url, "postgres://wfm@127.0.0.1/wfm");
+        assert_eq!(tls.mode, SslMode::Prefer, "libpq's default on loopback");
         assert!(!tls.verifies_chain());
+        // Issue 27 item 3: off loopback, verified unless told otherwise.
+        let (_, tls) = split("postgres://wfm@db.example/wfm").unwrap();
+        assert_eq!(tls.mode, SslMode::VerifyFull);
+        assert_eq!(
+            shown("postgres://wfm@db/wfm?sslmode=require&application_name=secret"),
+            "postgres://wfm@db/wfm?sslmode=%E2%80%A6&application_name=%E2%80%A6"
+        );
         let (_, tls) = split("postgres://wfm@db/wfm?sslmode=require&sslrootcert=ca.pem").unwrap();
         assert!(
             tls.verifies_chain(),

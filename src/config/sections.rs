@@ -337,6 +337,9 @@ fn store(t: &mut Table, r: &mut Reader, base: &Path) -> Option<StoreSettings> {
         t.problem(r, "lease_renew", msg);
         return None;
     }
+    if let Some(url) = &url {
+        clear_text_warning(t, r, url);
+    }
     let postgres = url.map(|url| PostgresSettings {
         url,
         password,
@@ -347,6 +350,27 @@ fn store(t: &mut Table, r: &mut Reader, base: &Path) -> Option<StoreSettings> {
         path: path?,
         postgres,
     })
+}
+
+/// An unverified `sslmode` to another machine: with `disable`, `allow` or
+/// `prefer` the password and the state can cross the network in clear (a
+/// man in the middle only has to refuse TLS); with a plain `require` they
+/// go to whoever answers. Said, not refused: a private network may be meant.
+fn clear_text_warning(t: &mut Table, r: &mut Reader, url: &str) {
+    let (Ok(parsed), Ok((_, tls))) = (url::Url::parse(url), super::postgres_url::split(url)) else {
+        return;
+    };
+    if !tls.verifies_chain() && !super::postgres_url::on_loopback(&parsed) {
+        let risk = match tls.mode {
+            super::SslMode::Disable | super::SslMode::Prefer => "can cross the network in clear",
+            _ => "goes to whoever answers (the server is not verified)",
+        };
+        t.warning(
+            r,
+            "url",
+            format!("sslmode={} to another machine: the database password {risk}; use sslmode=verify-full (with sslrootcert for a private CA)", tls.mode),
+        );
+    }
 }
 
 fn admin(t: &mut Table, r: &mut Reader, base: &Path) -> Option<AdminSettings> {

@@ -32,7 +32,7 @@ pub struct Connector {
 
 impl Connector {
     pub fn new(settings: &PostgresSettings) -> Result<Self, StoreError> {
-        let shown = settings.url.clone();
+        let shown = crate::config::shown_postgres_url(&settings.url);
         let invalid = |message: String| StoreError::Postgres {
             store: shown.clone(),
             message,
