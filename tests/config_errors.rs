@@ -1031,3 +1031,24 @@ fn a_store_url_keeps_its_password_out_and_says_when_it_is_not_verified() {
         wfm_publisher::config::split_postgres_url("postgres://wfm@db.example/wfm").unwrap();
     assert_eq!(tls.mode, wfm_publisher::config::SslMode::VerifyFull);
 }
+
+/// Issue 27 item 14: plain http to another machine is said at start.
+#[test]
+fn plain_http_to_another_machine_is_warned_about() {
+    let remote = VALID
+        .replace("https://login.example.com", "http://login.example.com")
+        .replace("https://api.example.com", "http://api.example.com")
+        .replace("[platform]\n", "[platform]\nallow_insecure_http = true\n");
+    let s = load(&write(&remote)).unwrap();
+    assert!(
+        s.warnings.iter().any(|w| w
+            .to_string()
+            .contains("platform.allow_insecure_http: plain http to another machine")),
+        "{:?}",
+        s.warnings
+    );
+    let local = remote
+        .replace("http://login.example.com", "http://127.0.0.1:1")
+        .replace("http://api.example.com", "http://localhost:2");
+    assert!(load(&write(&local)).unwrap().warnings.is_empty());
+}

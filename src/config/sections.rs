@@ -75,6 +75,7 @@ fn platform(t: &mut Table, r: &mut Reader, base: &Path) -> Option<PlatformSettin
     let allow = t.bool(r, "allow_insecure_http").or(false);
     let kind = platform_kind(t, r);
     let (auth, api) = base_urls(t, r, allow, kind.as_ref());
+    insecure_http_warning(t, r, [&auth, &api]);
     let client_id = t.parsed(r, "client_id", parse::non_empty);
     let client_id = t.require(r, "client_id", client_id);
     let client_secret = secrets::client_secret(t, r, base);
@@ -159,6 +160,28 @@ fn platform_kind(t: &mut Table, r: &mut Reader) -> Option<PlatformKind> {
 
 /// The OAuth and API bases: required for the simple contract; derived from
 /// the region for Genesys Cloud unless set (a proxy, or the simulator).
+/// Plain http to another machine: the client secret and every token cross
+/// the network in clear. `allow_insecure_http` is meant for a local
+/// simulator; said at start when a base URL is not on loopback.
+fn insecure_http_warning(t: &mut Table, r: &mut Reader, urls: [&Option<url::Url>; 2]) {
+    let remote_http = urls.into_iter().flatten().any(|u| {
+        u.scheme() == "http"
+            && !u.host_str().is_some_and(|h| {
+                let h = h.trim_start_matches('[').trim_end_matches(']');
+                h.eq_ignore_ascii_case("localhost")
+                    || h.parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            })
+    });
+    if remote_http {
+        t.warning(
+            r,
+            "allow_insecure_http",
+            "plain http to another machine: the client secret and the tokens cross the network in clear; use https (this switch is for a local simulator)",
+        );
+    }
+}
+
 fn base_urls(
     t: &mut Table,
     r: &mut Reader,

@@ -11,6 +11,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use url::Url;
 
 use std::sync::{Arc, Mutex};
 
@@ -155,10 +156,7 @@ impl GenesysHttp {
     ) -> Result<(StatusCode, Bytes), PlatformError> {
         let t = self.client.transport();
         let endpoint = format!("{method} /{path}");
-        let url = t
-            .api_base
-            .join(path)
-            .map_err(|e| PlatformError::Setup(e.to_string()))?;
+        let url = under(t.api_base, path)?;
         let started = t.clock.now();
         let mut delays = retry::delays(t.retry);
         let mut reauthorized = false;
@@ -298,6 +296,7 @@ impl GenesysHttp {
     ) -> Result<T, PlatformError> {
         let t = self.client.transport();
         let endpoint = format!("GET the download of {what}");
+        let url = handed_out(t.api_base, url, &endpoint)?;
         self.client.count(|s| &s.requests);
         let answer = t.http.get(url).timeout(t.timeout).send().await;
         let bytes = match answer {
@@ -322,6 +321,7 @@ impl GenesysHttp {
         body: Vec<u8>,
     ) -> Result<(), PlatformError> {
         let t = self.client.transport();
+        let url = handed_out(t.api_base, url, "PUT the schedule upload")?;
         let mut request = t.http.put(url).timeout(t.timeout).body(body);
         for (name, value) in headers {
             request = request.header(name.as_str(), value.as_str());
@@ -352,6 +352,40 @@ impl GenesysHttp {
     }
 }
 
+/// `path` below the API base, keeping the base's own path (a gateway's
+/// prefix such as `https://gw.example/genesys/`): `Url::join` would drop
+/// its last segment without a trailing slash.
+fn under(base: &Url, path: &str) -> Result<Url, PlatformError> {
+    let mut base = base.clone();
+    if !base.path().ends_with('/') {
+        base.set_path(&format!("{}/", base.path()));
+    }
+    base.join(path.trim_start_matches('/'))
+        .map_err(|e| PlatformError::Setup(e.to_string()))
+}
+
+/// A URL the platform handed out (an upload, a download, the notifications
+/// socket): as secure as the API's own. Against an https API, only https
+/// or wss: schedule data never leaves in clear because an answer said so.
+pub(super) fn handed_out(api: &Url, url: &str, what: &str) -> Result<Url, PlatformError> {
+    let parsed = Url::parse(url).map_err(|_| PlatformError::Malformed {
+        endpoint: what.to_owned(),
+        message: "the platform handed out a URL that does not parse".into(),
+    })?;
+    let secure = matches!(parsed.scheme(), "https" | "wss");
+    let allowed = secure || (api.scheme() == "http" && matches!(parsed.scheme(), "http" | "ws"));
+    if !allowed {
+        return Err(PlatformError::Malformed {
+            endpoint: what.to_owned(),
+            message: format!(
+                "the platform handed out a {} URL; only https (wss) is followed from an https API",
+                crate::echo::echo(parsed.scheme())
+            ),
+        });
+    }
+    Ok(parsed)
+}
+
 /// The bucket a call is counted in beside the per-token one: creating a
 /// shift-trade query job has a limit of its own (5 a minute).
 fn bucket_of(method: &Method, path: &str) -> Bucket {
@@ -374,4 +408,32 @@ fn missing_permission(endpoint: &str, error: &ErrorBody) -> String {
 fn storage_code(body: &str) -> Option<&str> {
     let (_, rest) = body.split_once("<Code>")?;
     rest.split_once("</Code>").map(|(code, _)| code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 27 item 14: the base's path prefix is kept, and a URL the
+    /// platform hands out is never less secure than the API.
+    #[test]
+    fn calls_keep_the_base_path_and_handed_out_urls_their_security() {
+        let base: Url = "https://gw.example/genesys".parse().unwrap();
+        assert_eq!(
+            under(&base, "api/v2/tokens/me").unwrap().as_str(),
+            "https://gw.example/genesys/api/v2/tokens/me"
+        );
+        let root: Url = "https://api.example".parse().unwrap();
+        assert_eq!(
+            under(&root, "api/v2/tokens/me").unwrap().as_str(),
+            "https://api.example/api/v2/tokens/me"
+        );
+        assert!(handed_out(&root, "https://s3.example/up?sig=1", "x").is_ok());
+        assert!(handed_out(&root, "wss://streaming.example/c", "x").is_ok());
+        assert!(handed_out(&root, "http://s3.example/up", "x").is_err());
+        assert!(handed_out(&root, "ws://streaming.example/c", "x").is_err());
+        assert!(handed_out(&root, "file:///etc/passwd", "x").is_err());
+        let local: Url = "http://127.0.0.1:8080".parse().unwrap();
+        assert!(handed_out(&local, "http://127.0.0.1:8080/uploads/k", "x").is_ok());
+    }
 }

@@ -289,6 +289,11 @@ pub async fn subscribe(http: &GenesysHttp, facts: &Facts) -> Option<Socket> {
             return None;
         }
     }
+    let api = http.client().transport().api_base;
+    if let Err(e) = super::http::handed_out(api, &channel.connect_uri, "the notifications socket") {
+        tracing::warn!(error = %e, "not opening the notification socket: following the update by what it carried");
+        return None;
+    }
     let opening = tokio_tungstenite::connect_async(channel.connect_uri.as_str());
     match tokio::time::timeout(SOCKET_OPEN, opening).await {
         Ok(Ok((socket, _))) => Some(socket),
