@@ -15,7 +15,18 @@ use sha2::{Digest, Sha256};
 /// character is refused too: an accepted id is printed as it is.
 pub fn path_id_problem(id: &str) -> Option<String> {
     let shown = crate::echo::echo(id);
-    if id == "." || id == ".." {
+    let chars = id.chars().count();
+    if chars > MAX_ID_CHARS {
+        Some(format!(
+            "id {shown} is {chars} characters long, more than the {MAX_ID_CHARS} an id may have"
+        ))
+    } else if let Some(c) = id.chars().find(|c| is_invisible_format(*c)) {
+        // U+202E reverses what follows: "a-1<RLO>…" prints as another id.
+        Some(format!(
+            "id {shown} cannot contain an invisible formatting character (U+{:04X})",
+            c as u32
+        ))
+    } else if id == "." || id == ".." {
         Some(format!(
             "id {shown} cannot be used: it would address another path on the platform"
         ))
@@ -29,6 +40,26 @@ pub fn path_id_problem(id: &str) -> Option<String> {
     } else {
         None
     }
+}
+
+/// The longest agent or schedule id accepted, in characters.
+pub const MAX_ID_CHARS: usize = 256;
+
+/// Unicode format characters that change how a line reads without showing
+/// themselves: bidirectional overrides and isolates, zero-width spaces and
+/// joiners, the word joiner, the soft hyphen, the byte-order mark.
+pub fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
 }
 
 /// A stretch of time in UTC, as a swap names the shift it trades.

@@ -321,3 +321,47 @@ fn a_file_that_is_not_a_schedule_is_refused_without_repeating_its_first_line() {
         assert!(!err.contains("s3cr3t") && !err.contains("j9T"), "{err}");
     }
 }
+
+/// Issue 27 item 12: ids and activities that would print misleadingly
+/// (a right-to-left override, a zero-width space) or that are absurdly
+/// long are refused with their line; nothing of them is printed raw.
+#[test]
+fn invisible_formatting_and_absurd_lengths_are_refused() {
+    let week: NaiveDate = "2026-11-30".parse().unwrap();
+    let tz: Tz = "America/Chicago".parse().unwrap();
+    let long_id = "a".repeat(300);
+    let long_activity = "p".repeat(200);
+    let cases = [
+        ("a-1\u{202E}1-a".to_owned(), "phone".to_owned(), "U+202E"),
+        ("a\u{200B}-1".to_owned(), "phone".to_owned(), "U+200B"),
+        (long_id, "phone".to_owned(), "300 characters long"),
+        ("a-1".to_owned(), long_activity, "longer than the 128"),
+        (
+            "a-1".to_owned(),
+            "pho\u{2066}ne".to_owned(),
+            "invisible formatting",
+        ),
+    ];
+    for (agent, activity, expected) in cases {
+        let csv = format!(
+            "agent_id,date,start,end,activity\n{agent},2026-12-01,08:00,16:00,{activity}\n"
+        );
+        let err = parse_week(
+            &csv,
+            Path::new("w.csv"),
+            SourceFormat::Csv,
+            week,
+            tz,
+            STRICT,
+            "t",
+        )
+        .expect_err("refused")
+        .to_string();
+        assert!(err.contains(expected), "{expected}: {err}");
+        assert!(err.contains("w.csv:2:"), "{err}");
+        assert!(
+            !err.contains(['\u{202E}', '\u{200B}', '\u{2066}']),
+            "printed raw: {err}"
+        );
+    }
+}

@@ -15,6 +15,10 @@ use crate::plan::{AgentWeek, Shift};
 
 type Problems = Vec<(Option<usize>, String)>;
 
+/// The longest activity name accepted, in characters: a platform's
+/// activity codes are short names.
+const MAX_ACTIVITY_CHARS: usize = 128;
+
 fn time(s: &str) -> Option<NaiveTime> {
     NaiveTime::parse_from_str(s, "%H:%M").ok()
 }
@@ -35,6 +39,16 @@ fn shift(
     }
     if row.activity.is_empty() {
         problems.push(format!("{at}activity is empty"));
+    } else if row.activity.chars().count() > MAX_ACTIVITY_CHARS {
+        problems.push(format!(
+            "{at}activity {} is longer than the {MAX_ACTIVITY_CHARS} characters an activity may have",
+            echo(row.activity)
+        ));
+    } else if row.activity.chars().any(crate::plan::is_invisible_format) {
+        problems.push(format!(
+            "{at}activity {} contains an invisible formatting character",
+            echo(row.activity)
+        ));
     }
     let date = NaiveDate::parse_from_str(row.date, "%Y-%m-%d").ok();
     if date.is_none() {
