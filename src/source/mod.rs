@@ -131,13 +131,18 @@ pub fn load_week(target: &TargetSettings, week_start: NaiveDate) -> Result<WeekP
     if let Some(message) = not_a_plain_file(&path, target) {
         return Err(refuse(message));
     }
-    let file = std::fs::File::open(&path).map_err(|e| SourceError {
+    let file = open_plain(&path, target.follow_symlinks).map_err(|e| SourceError {
         transient: passes(&e),
         ..refuse(match e.kind() {
             std::io::ErrorKind::NotFound => format!(
                 "the week's source file does not exist: put it there, or fix targets.{}.source",
                 target.name
             ),
+            _ if e.raw_os_error() == Some(libc::ELOOP) => format!(
+                "is a symbolic link: not read (it could point at any file the service can read); put the file itself there, or set targets.{}.follow_symlinks = true",
+                target.name
+            ),
+            std::io::ErrorKind::InvalidInput => "is not a regular file: not read".to_owned(),
             _ if passes(&e) => format!(
                 "cannot read the week's source file now ({e}): the machine is short of a resource; the run is tried again"
             ),
@@ -246,6 +251,30 @@ impl Reading<'_> {
     }
 }
 
+/// Opens `path` as a week's file, and only as one: what is checked is the
+/// file opened, not the path before (a path swapped for a link to a FIFO
+/// between a check and the open blocked a run for good). No link followed
+/// unless `follow`; never blocking on a FIFO or a device; then the opened
+/// descriptor must be a regular file (`InvalidInput` otherwise).
+pub(crate) fn open_plain(path: &Path, follow: bool) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut flags = libc::O_NONBLOCK;
+    if !follow {
+        flags |= libc::O_NOFOLLOW;
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(file)
+}
+
 /// Why `path` is not read as a week: a symbolic link (unless the target
 /// follows them) or something other than a regular file. None when it is
 /// one, or does not exist (which reading then says).
@@ -280,4 +309,33 @@ pub fn parse_week(
         target,
     };
     read.week(Tally::new(text.as_bytes())).0
+}
+
+#[cfg(test)]
+mod open_tests {
+    use super::open_plain;
+
+    /// Issue 27 item 11: what is opened is checked, without blocking: a
+    /// FIFO (swapped in after any check of the path) is refused at once,
+    /// and a link is not followed unless asked.
+    #[test]
+    fn only_a_regular_file_is_opened_and_a_fifo_never_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("week.csv");
+        let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo with a valid C string and mode.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let err = open_plain(&fifo, true).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        let plain = dir.path().join("plain.csv");
+        std::fs::write(&plain, "agent_id\n").unwrap();
+        let link = dir.path().join("link.csv");
+        std::os::unix::fs::symlink(&plain, &link).unwrap();
+        assert_eq!(
+            open_plain(&link, false).unwrap_err().raw_os_error(),
+            Some(libc::ELOOP)
+        );
+        assert!(open_plain(&link, true).is_ok());
+        assert!(open_plain(&plain, false).is_ok());
+    }
 }

@@ -147,7 +147,8 @@ fn stamp(path: &Path) -> Option<Stamp> {
 /// Hex SHA-256 of the file's bytes, read a buffer at a time (a week's
 /// file may be large); None if it cannot be read (gone again).
 pub fn content_hash(path: &Path) -> Option<String> {
-    let mut file = std::fs::File::open(path).ok()?;
+    // Never blocking on a FIFO swapped in: the reading refuses links itself.
+    let mut file = super::open_plain(path, true).ok()?;
     let mut hasher = Sha256::new();
     std::io::copy(&mut file, &mut hasher).ok()?;
     Some(hex::encode(hasher.finalize()))
