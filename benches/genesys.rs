@@ -149,7 +149,8 @@ poll_interval = "2s"
 "#
     );
     let bed = Testbed::new(None, "config.toml", &text).unwrap();
-    bed.write("client_secret", "publisher-secret").unwrap();
+    bed.write_secret("client_secret", "publisher-secret")
+        .unwrap();
     bed
 }
 

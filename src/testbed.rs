@@ -151,7 +151,7 @@ impl Testbed {
     /// secret is `secret`, in a temporary directory.
     pub fn standard(base_url: &str, client_id: &str, secret: &str) -> Result<Self, TestbedError> {
         let bed = Testbed::new(None, "config.toml", &standard_config(base_url, client_id))?;
-        bed.write("client_secret", secret)?;
+        bed.write_secret("client_secret", secret)?;
         Ok(bed)
     }
 
@@ -166,6 +166,15 @@ impl Testbed {
             std::fs::create_dir_all(parent).map_err(io(parent))?;
         }
         std::fs::write(&path, text).map_err(io(&path))?;
+        Ok(path)
+    }
+
+    /// Writes a secret to `rel`, mode 0600 as a secret file must be.
+    pub fn write_secret(&self, rel: &str, secret: &str) -> Result<PathBuf, TestbedError> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.write(rel, secret)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .map_err(io(&path))?;
         Ok(path)
     }
 

@@ -1052,3 +1052,22 @@ fn plain_http_to_another_machine_is_warned_about() {
         .replace("http://api.example.com", "http://localhost:2");
     assert!(load(&write(&local)).unwrap().warnings.is_empty());
 }
+
+/// Issue 27 item 10: a secret file other users can read is said at start,
+/// with the fix.
+#[test]
+fn a_secret_file_others_can_read_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = write(&with("platform", r#"client_secret_file = "secret""#));
+    let path = f.dir().join("secret");
+    fs::write(&path, format!("{SECRET}\n")).unwrap();
+    for (mode, warned) in [(0o644, true), (0o600, false)] {
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+        let s = Settings::load_with_env(&f.path, HashMap::new()).unwrap();
+        let said = s
+            .warnings
+            .iter()
+            .any(|w| w.to_string().contains("chmod 600"));
+        assert_eq!(said, warned, "mode {mode:o}: {:?}", s.warnings);
+    }
+}

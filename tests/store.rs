@@ -361,3 +361,35 @@ fn tls_follows_libpq_sslmode_and_sslrootcert() {
         "{message}"
     );
 }
+
+/// Issue 27 item 10: links planted beside the store are not followed: the
+/// lock's target is neither truncated nor written, a dangling link at the
+/// database does not create one where it points; a database readable by
+/// others is made 0600.
+#[test]
+fn planted_links_are_not_followed_and_an_open_database_is_tightened() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    let db = dir.path().join("state.db");
+    std::os::unix::fs::symlink(&victim, wfm_publisher::store::lock_path(&db)).unwrap();
+    assert!(wfm_publisher::store::StoreLock::take(&db, "test").is_err());
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+
+    let elsewhere = dir.path().join("elsewhere.db");
+    let dangling = dir.path().join("dangling.db");
+    std::os::unix::fs::symlink(&elsewhere, &dangling).unwrap();
+    assert!(SqliteStore::open(&dangling).is_err());
+    assert!(
+        !elsewhere.exists(),
+        "the database was made where the link points"
+    );
+
+    let open = dir.path().join("open.db");
+    std::fs::write(&open, "").unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).unwrap();
+    SqliteStore::open(&open).unwrap();
+    let mode = std::fs::metadata(&open).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}

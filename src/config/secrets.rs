@@ -199,7 +199,12 @@ fn file_or_credential(
     name: &'static str,
 ) -> Option<(Secret, PathBuf)> {
     let file = match read_secret_file(path) {
-        Ok(secret) => return Some((secret, path.to_path_buf())),
+        Ok(secret) => {
+            if let Some(warning) = open_to_others(path) {
+                table.warning(r, key, warning);
+            }
+            return Some((secret, path.to_path_buf()));
+        }
         Err(e) => e,
     };
     match credential(r.env(), name) {
@@ -238,6 +243,19 @@ fn credential(
         Ok(secret) => Ok((secret, path)),
         Err(source) => Err(CredentialError::Unusable { name, source }),
     }
+}
+
+/// What to fix when a secret file can be read by its group or by anyone:
+/// other local users could read the secret.
+fn open_to_others(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "{} is mode {mode:04o}: other users of this machine can read the secret; chmod 600 it (owned by the service's user)",
+            path.display()
+        )
+    })
 }
 
 /// The file's content without the trailing newline editors add.

@@ -59,6 +59,9 @@ impl StoreLock {
             .create(true)
             .truncate(false)
             .mode(0o600)
+            // A link planted here would have its target truncated and
+            // written: refused (ELOOP) instead.
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
             .map_err(io)?;
         match file.try_lock() {

@@ -117,6 +117,23 @@ pub struct SqliteStore {
     conn: Mutex<Connection>,
 }
 
+/// An existing database readable by others (made before 0600 was the
+/// rule, or copied) is made 0600: its run summaries name agents.
+fn tighten(file: &std::fs::File, path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = file.metadata() else { return };
+    if meta.permissions().mode() & 0o077 != 0 {
+        match file.set_permissions(std::fs::Permissions::from_mode(0o600)) {
+            Ok(()) => {
+                tracing::warn!(store = %path.display(), "the state database was readable by other users: made mode 0600")
+            }
+            Err(e) => {
+                tracing::warn!(store = %path.display(), error = %e, "the state database is readable by other users and could not be made 0600: chmod 600 it")
+            }
+        }
+    }
+}
+
 impl SqliteStore {
     /// Opens the database at `path`, creating it (and its directory) when
     /// missing. A new file is made mode 0600, before SQLite opens it: its
@@ -132,14 +149,18 @@ impl SqliteStore {
             std::fs::create_dir_all(dir)
                 .map_err(|e| fail(format!("cannot create its directory: {e}")))?;
         }
-        std::fs::OpenOptions::new()
+        // No link followed: a dangling one planted here would have the
+        // database made wherever it points.
+        let file = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(false)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(path)
-            .map_err(|e| fail(format!("cannot create it: {e}")))?;
-        Self::connect(path, OpenFlags::default())
+            .map_err(|e| fail(format!("cannot create or open it: {e}")))?;
+        tighten(&file, path);
+        Self::connect(path, OpenFlags::default() | OpenFlags::SQLITE_OPEN_NOFOLLOW)
     }
 
     /// Opens the database at `path` if it exists; never creates it.
@@ -147,7 +168,8 @@ impl SqliteStore {
         if !path.exists() {
             return Ok(None);
         }
-        let flags = OpenFlags::default() - OpenFlags::SQLITE_OPEN_CREATE;
+        let flags = (OpenFlags::default() - OpenFlags::SQLITE_OPEN_CREATE)
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW;
         Self::connect(path, flags).map(Some)
     }
 

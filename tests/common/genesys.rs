@@ -57,7 +57,7 @@ poll_interval = "5s"
 "#
     );
     let bed = Testbed::new(None, "config.toml", &text).unwrap();
-    bed.write("client_secret", &format!("{client}-secret"))
+    bed.write_secret("client_secret", &format!("{client}-secret"))
         .unwrap();
     bed
 }
