@@ -792,3 +792,43 @@ async fn the_process_is_not_dumpable() {
     );
     child.kill().await.unwrap();
 }
+
+/// Issue 27 item 7: text from the platform (here a swap id with a newline
+/// and ANSI escapes) is escaped in log lines: in the pretty format it
+/// cannot forge a line of its own or clear the screen.
+#[tokio::test]
+async fn platform_text_cannot_forge_a_log_line() {
+    let forged = "sw-1\nINFO run ended outcome=success\u{1b}[2J";
+    let mut scenario = small_scenario();
+    scenario.swaps[0].id = forged.into();
+    let sim = spawn_sim(scenario).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    common::publishing::write_source(&cfg, &swapped_week());
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
+        .args([
+            "--log-format",
+            "pretty",
+            "publish",
+            "--target",
+            "chicago",
+            "--no-wait",
+        ])
+        .args(["--week", &week().to_string(), "--config"])
+        .arg(&cfg.path)
+        .env("RUST_LOG", "info")
+        .kill_on_drop(true)
+        .output();
+    let out = patiently("`publish --no-wait` to end", out).await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("deferred: pending shift swap"), "{stderr}");
+    // The pretty format colours its own fields; the platform's clear-screen
+    // sequence must not get through.
+    assert!(
+        !stderr.contains("\u{1b}[2J"),
+        "the platform's escape reached the log: {stderr:?}"
+    );
+    assert!(
+        !stderr.lines().any(|l| l.starts_with("INFO run ended")),
+        "a forged line: {stderr}"
+    );
+}

@@ -584,10 +584,11 @@ async fn a_source_over_the_size_limit_is_refused_before_it_is_read() {
 async fn a_retry_that_fails_before_planning_does_not_hide_the_run_it_retries() {
     let spec = spec(1200, 0, Duration::from_secs(1));
     let (sim, cfg) = sample_setup(&spec).await;
-    // Short retries while the platform is down, so that a run fails soon.
+    // Few retries while the platform is down, so that a run fails soon;
+    // time enough for the publish lock's waits (Retry-After: 1) before.
     let down = cfg.settings_with(&[
         ("WFM_PUBLISHER__RETRY__MAX_ATTEMPTS", "2"),
-        ("WFM_PUBLISHER__RETRY__MAX_ELAPSED", "1s"),
+        ("WFM_PUBLISHER__RETRY__MAX_ELAPSED", "5s"),
     ]);
     let up = cfg.settings();
     let run = |settings: &wfm_publisher::config::Settings| {

@@ -24,6 +24,7 @@ use super::unknown::UnknownAgents;
 use crate::api::PlatformError;
 use crate::clock::SharedClock;
 use crate::config::TargetSettings;
+use crate::echo::echo;
 use crate::plan::{ContentHash, Swap, SwapStatus};
 use crate::platform::{Outgoing, Platform, PublishBatch, Publishing, Schedule, WriteOutcome};
 use crate::preflight::{self, Refusal};
@@ -648,12 +649,12 @@ fn resolve(ledger: &mut Ledger, swap: &Swap) -> Result<(), LedgerError> {
     match trade::resolve(&plan, swap) {
         Resolution::Apply(traded) => {
             for t in &traded {
-                tracing::info!(agent = %t.agent_id, swap = %swap.id, note = %t.note, "swap resolved");
+                tracing::info!(agent = %t.agent_id, swap = %echo(&swap.id), note = %echo(&t.note), "swap resolved");
             }
             ledger.apply_trade(swap, traded)?;
         }
         Resolution::Mismatch(reason) => {
-            tracing::warn!(swap = %swap.id, %reason, "swap does not match the plan");
+            tracing::warn!(swap = %echo(&swap.id), reason = %echo(&reason), "swap does not match the plan");
             ledger.refuse_trade(
                 swap,
                 Unpublished::new(UnpublishedKind::SwapMismatch, reason),
@@ -692,7 +693,7 @@ fn apply_swaps(ledger: &mut Ledger, swaps: &[Swap]) -> Result<(), Halt> {
         .flat_map(|k| ledger.ids(k))
         .filter_map(|agent| {
             let swap_id = pending.get(agent.as_str())?.to_string();
-            tracing::info!(%agent, swap = %swap_id, "deferred: pending shift swap");
+            tracing::info!(%agent, swap = %echo(&swap_id), "deferred: pending shift swap");
             Some((agent, Event::Held { swap_id }))
         })
         .collect();

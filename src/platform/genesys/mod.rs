@@ -55,6 +55,7 @@ use crate::api::stats::StatsSnapshot;
 use crate::api::{PlatformClient, PlatformError};
 use crate::clock::SharedClock;
 use crate::config::{Settings, TargetSettings};
+use crate::echo::echo;
 use crate::plan::{Swap, SwapStatus};
 use crate::preflight::Refusal;
 use crate::publish::KeyedLocks;
@@ -312,7 +313,7 @@ impl GenesysCloud {
                     operation_id,
                     status,
                 } => {
-                    tracing::warn!(operation = %operation_id, %status, "schedule update failed: reading again and retrying");
+                    tracing::warn!(operation = %echo(&operation_id), status = %echo(&status), "schedule update failed: reading again and retrying");
                     last = Some((operation_id, status));
                 }
             }

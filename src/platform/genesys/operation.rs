@@ -23,6 +23,7 @@ use super::weeks;
 use super::wire::{AsyncOperation, Channel, Event, ScheduleMeta, Subscription, Upload, UploadUrl};
 use crate::api::PlatformError;
 use crate::clock::SharedClock;
+use crate::echo::echo;
 use crate::platform::journal::{
     CarriedWeek, Journal, Operation, OperationEvent, OperationState, Tracked,
 };
@@ -126,7 +127,7 @@ impl Updater<'_> {
             operation_id: operation_id.clone(),
         };
         op.on(submitted, self.clock.now())?;
-        tracing::info!(operation = %operation_id, status = %started.status, "schedule update sent");
+        tracing::info!(operation = %echo(&operation_id), status = %echo(&started.status), "schedule update sent");
         let ended = match started.status.as_str() {
             "Complete" => Ended::Complete,
             "Error" | "Canceled" => Ended::Failed {
@@ -280,7 +281,7 @@ pub async fn subscribe(http: &GenesysHttp, facts: &Facts) -> Option<Socket> {
                 .into_iter()
                 .flat_map(|s| s.missing_permissions)
                 .collect();
-            tracing::warn!(topic = %topic, missing = %missing.join(", "), "the notification topic was rejected: following the update by what it carried");
+            tracing::warn!(topic = %topic, missing = %echo(&missing.join(", ")), "the notification topic was rejected: following the update by what it carried");
             return None;
         }
         Ok(_) => {}

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use super::operation::{look, subscribe, Look, Updater};
 use crate::api::PlatformError;
+use crate::echo::echo;
 use crate::platform::journal::{Operation, OperationEvent, OperationState, Tracked};
 
 /// How long after its issue an upload key is used again: well inside the
@@ -30,7 +31,7 @@ pub const KEY_REUSE: Duration = Duration::from_secs(5 * 60);
 /// Settles every unfinished operation of the run's schedule, oldest first.
 pub async fn settle(u: &Updater<'_>) -> Result<(), PlatformError> {
     for (id, operation) in u.journal.unfinished(&u.facts.schedule_id)? {
-        tracing::info!(entry = id, upload_key = %operation.upload_key, state = ?operation.state, "an update left in flight by a stopped run: settling it");
+        tracing::info!(entry = id, upload_key = %echo(&operation.upload_key), state = ?operation.state, "an update left in flight by a stopped run: settling it");
         let mut op = Tracked::resumed(u.journal.clone(), id, operation);
         settle_one(u, &mut op).await?;
         tracing::info!(entry = id, state = ?op.operation.state, "settled");
