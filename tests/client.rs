@@ -435,3 +435,48 @@ async fn reads_follow_every_page_and_bad_answers_are_located() {
         "{text}"
     );
 }
+
+/// Issue 27 item 5: an answer larger than `platform.max_answer_bytes`
+/// is refused, whether its length is declared or it just keeps coming (a
+/// chunked stream), with the key that raises the limit; never read whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_over_the_limit_is_refused_not_read() {
+    use axum::routing::{get, post};
+    let token = || async {
+        axum::Json(serde_json::json!({
+            "access_token": "t", "token_type": "Bearer", "expires_in": 3600,
+            "scope": "wfm:schedule:read wfm:schedule:write wfm:admin org:read"
+        }))
+    };
+    // "big": 3 MiB with its length declared; anything else: 4 MiB chunked.
+    let answer = |axum::extract::Path(id): axum::extract::Path<String>| async move {
+        if id == "big" {
+            return axum::body::Body::from(vec![b' '; 3 * 1024 * 1024]);
+        }
+        let chunk = axum::body::Bytes::from(vec![b' '; 64 * 1024]);
+        let chunks = (0..64).map(move |_| Ok::<_, std::io::Error>(chunk.clone()));
+        axum::body::Body::from_stream(futures::stream::iter(chunks))
+    };
+    let app = axum::Router::new()
+        .route("/oauth/token", post(token))
+        .route("/api/v2/wfm/schedule/{id}", get(answer));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let cfg = TestConfig::new(&base, "publisher");
+    let c = client(
+        &cfg,
+        clock::system(),
+        &[("WFM_PUBLISHER__PLATFORM__MAX_ANSWER_BYTES", "1048576")],
+    );
+    for id in ["sched", "big"] {
+        let err = patiently("the large answer to be refused", c.schedule(id))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("an answer over 1048576 bytes (platform.max_answer_bytes)"),
+            "{id}: {err}"
+        );
+    }
+}

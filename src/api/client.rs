@@ -141,6 +141,8 @@ struct Inner {
     throttle: Throttle,
     retry: crate::config::RetrySettings,
     timeout: Duration,
+    /// `platform.max_answer_bytes`.
+    max_answer: u64,
     clock: SharedClock,
     stats: Arc<ClientStats>,
     /// Episodes of the calls made outside any run (`check`, the daemon's probes).
@@ -159,6 +161,8 @@ pub(crate) struct Transport<'a> {
     pub retry: &'a crate::config::RetrySettings,
     pub timeout: Duration,
     pub clock: &'a SharedClock,
+    /// `platform.max_answer_bytes`.
+    pub max_answer: u64,
 }
 
 /// Asked right before every request: false once this process may no
@@ -233,6 +237,7 @@ impl PlatformClient {
                 tokens,
                 retry: settings.retry.clone(),
                 timeout: p.request_timeout,
+                max_answer: p.max_answer_bytes,
                 trouble: Trouble::new(clock.clone()),
                 waits: Waits::default(),
                 stats,
@@ -305,6 +310,7 @@ impl PlatformClient {
             retry: &i.retry,
             timeout: i.timeout,
             clock: &i.clock,
+            max_answer: i.max_answer,
         }
     }
 
@@ -710,9 +716,19 @@ impl PlatformClient {
         let headers = response.headers().clone();
         // Every answer, refusals included, tells the gate what is left.
         i.throttle.observe(departure, Advertised::read(&headers));
-        let body = match response.bytes().await {
+        let body = match super::body::read_capped(response, i.max_answer).await {
             Ok(body) => body,
-            Err(e) => return (Answer::unhinted(classify_transport(&e)), Default::default()),
+            Err(super::body::BodyError::Transport(e)) => {
+                return (Answer::unhinted(classify_transport(&e)), Default::default())
+            }
+            Err(too_large) => {
+                let message = too_large.describe("platform.max_answer_bytes");
+                let status = status.as_u16();
+                return (
+                    Answer::unhinted(Classified::Unexpected { status, message }),
+                    Default::default(),
+                );
+            }
         };
         let rate = RateHeaders::read(&headers);
         let hinted = rate.reset.is_some() || super::classify::retry_after(&headers).is_some();

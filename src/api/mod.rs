@@ -1,6 +1,7 @@
 //! Talking to the WFM platform: tokens, limits, retries, and the diagnosis
 //! of every answer (CONTRACT.md).
 
+pub mod body;
 mod budget;
 pub(crate) mod classify;
 pub mod client;

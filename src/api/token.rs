@@ -285,7 +285,9 @@ impl TokenManager {
             .await
             .map_err(|e| PlatformError::unanswered(endpoint.clone(), &e))?;
         let status = response.status();
-        let body = response.bytes().await.unwrap_or_default();
+        let body = super::body::read_capped(response, super::body::TOKEN_ANSWER_BYTES)
+            .await
+            .unwrap_or_default();
         if status.as_u16() == 401 {
             return Err(PlatformError::InvalidClient {
                 client_id: i.client_id.clone(),
@@ -589,10 +591,9 @@ impl Inner {
         let received = self.clock.now();
         let status = response.status().as_u16();
         let hint = super::classify::retry_after(response.headers());
-        let body = response
-            .bytes()
+        let body = super::body::read_capped(response, super::body::TOKEN_ANSWER_BYTES)
             .await
-            .map_err(|e| (super::classify::transport_reason(&e), None))?;
+            .map_err(|e| (e.describe("a token answer's limit"), None))?;
         let oauth_error = || serde_json::from_slice::<OAuthError>(&body).ok();
         Ok(match status {
             200 => self.issued(&body, received),

@@ -23,7 +23,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, Problem};
-pub use postgres_url::{shown as shown_postgres_url, split as split_postgres_url, PostgresTls, SslMode};
+pub use postgres_url::{
+    shown as shown_postgres_url, split as split_postgres_url, PostgresTls, SslMode,
+};
 pub use settings::*;
 
 use reader::{Reader, Table};

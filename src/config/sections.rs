@@ -102,6 +102,9 @@ fn platform(t: &mut Table, r: &mut Reader, base: &Path) -> Option<PlatformSettin
     let check_timeout = t
         .parsed(r, "check_timeout", parse::positive_duration)
         .or(secs(15));
+    let max_answer_bytes = t
+        .integer(r, "max_answer_bytes", 1024, i64::MAX)
+        .or(crate::api::body::DEFAULT_MAX_ANSWER_BYTES);
 
     // A refresh scheduled after the margin would let tokens become unusable
     // before a fresh one is fetched.
@@ -133,6 +136,7 @@ fn platform(t: &mut Table, r: &mut Reader, base: &Path) -> Option<PlatformSettin
         min_token_margin: min_token_margin?,
         default_token_lifetime: default_token_lifetime?,
         check_timeout: check_timeout?,
+        max_answer_bytes: max_answer_bytes?,
     })
 }
 

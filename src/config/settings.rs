@@ -78,6 +78,9 @@ pub struct PlatformSettings {
     /// How long `check` waits for each row before saying which host did
     /// not answer.
     pub check_timeout: Duration,
+    /// The largest answer read from the platform, in bytes: a body that
+    /// says or turns out to be larger is refused, not read into memory.
+    pub max_answer_bytes: u64,
 }
 
 #[derive(Debug, Clone)]

@@ -247,9 +247,18 @@ impl GenesysHttp {
         let correlation =
             header(&headers, "inin-correlation-id").map_or("(none)".into(), echo_message);
         let retry_after = crate::api::classify::retry_after(&headers);
-        let bytes = match response.bytes().await {
+        let limit = self.client.transport().max_answer;
+        let bytes = match crate::api::body::read_capped(response, limit).await {
             Ok(b) => b,
-            Err(e) => return Next::Wait(Duration::ZERO, transport_reason(&e)),
+            Err(crate::api::body::BodyError::Transport(e)) => {
+                return Next::Wait(Duration::ZERO, transport_reason(&e))
+            }
+            Err(too_large) => {
+                return Next::Fail(PlatformError::Malformed {
+                    endpoint: endpoint.to_owned(),
+                    message: too_large.describe("platform.max_answer_bytes"),
+                })
+            }
         };
         if status.is_success() {
             return Next::Done(status, bytes);
@@ -299,16 +308,33 @@ impl GenesysHttp {
         let url = handed_out(t.api_base, url, &endpoint)?;
         self.client.count(|s| &s.requests);
         let answer = t.http.get(url).timeout(t.timeout).send().await;
-        let bytes = match answer {
-            Ok(r) if r.status().is_success() => r.bytes().await.ok(),
-            _ => None,
-        };
-        let bytes = bytes.ok_or_else(|| PlatformError::Unavailable {
+        let unavailable = |reason: String| PlatformError::Unavailable {
             endpoint: endpoint.clone(),
             attempts: 1,
             elapsed_secs: 0,
-            reason: "the download did not answer with the result".into(),
-        })?;
+            reason,
+        };
+        let bytes = match answer {
+            Ok(r) if r.status().is_success() => {
+                match crate::api::body::read_capped(r, t.max_answer).await {
+                    Ok(bytes) => bytes,
+                    Err(crate::api::body::BodyError::Transport(e)) => {
+                        return Err(unavailable(transport_reason(&e)))
+                    }
+                    Err(too_large) => {
+                        return Err(PlatformError::Malformed {
+                            endpoint: endpoint.clone(),
+                            message: too_large.describe("platform.max_answer_bytes"),
+                        })
+                    }
+                }
+            }
+            _ => {
+                return Err(unavailable(
+                    "the download did not answer with the result".into(),
+                ))
+            }
+        };
         serde_json::from_slice(&bytes).map_err(|e| PlatformError::malformed(endpoint, &e))
     }
 
@@ -336,7 +362,9 @@ impl GenesysHttp {
         if status.is_success() {
             return Ok(());
         }
-        let text = response.text().await.unwrap_or_default();
+        let body =
+            crate::api::body::read_capped(response, crate::api::body::TOKEN_ANSWER_BYTES).await;
+        let text = String::from_utf8_lossy(&body.unwrap_or_default()).into_owned();
         Err(PlatformError::Refused {
             endpoint,
             status: status.as_u16(),
