@@ -160,7 +160,11 @@ impl SqliteStore {
             .open(path)
             .map_err(|e| fail(format!("cannot create or open it: {e}")))?;
         tighten(&file, path);
-        Self::connect(path, OpenFlags::default() | OpenFlags::SQLITE_OPEN_NOFOLLOW)
+        // Not SQLITE_OPEN_NOFOLLOW: it refuses a link anywhere in the path,
+        // and systemd's DynamicUser state directory is one
+        // (/var/lib/NAME -> private/NAME). The file itself was opened
+        // without following a link just now.
+        Self::connect(path, OpenFlags::default())
     }
 
     /// Opens the database at `path` if it exists; never creates it.
@@ -168,8 +172,13 @@ impl SqliteStore {
         if !path.exists() {
             return Ok(None);
         }
-        let flags = (OpenFlags::default() - OpenFlags::SQLITE_OPEN_CREATE)
-            | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(StoreError::Sqlite {
+                path: path.display().to_string(),
+                message: "is a symbolic link: not opened; put the database itself there".into(),
+            });
+        }
+        let flags = OpenFlags::default() - OpenFlags::SQLITE_OPEN_CREATE;
         Self::connect(path, flags).map(Some)
     }
 
