@@ -24,6 +24,11 @@ pub fn starts_at(week: NaiveDate, tz: Tz) -> DateTime<Utc> {
         .unwrap_or_else(|| midnight.and_utc())
 }
 
+/// How far ahead a week's start must be for the sample platforms to serve
+/// it as "the coming week": the publisher's default `deferral.deadline`
+/// (12 h) and two hours for a run, so that its swaps can still be decided.
+pub const COMING_WEEK_CUTOFF: TimeDelta = TimeDelta::hours(14);
+
 /// The first coming week whose cut-off, `cutoff` before it starts, is still
 /// ahead of `now`. Sunday evening, the coming week's swap cut-off has
 /// passed: what should be decided before it can only be decided a week on.

@@ -783,7 +783,7 @@ impl PlatformClient {
             Classified::RateLimited { wait, masked } => {
                 self.rate_limited(attempt.bucket, &endpoint, wait, masked);
                 if retry::beyond_budget(&i.retry, elapsed, wait) {
-                    return Step::Fail(too_long(endpoint, &i.retry, elapsed, wait));
+                    return Step::Fail(retry::too_long(endpoint, &i.retry, elapsed, wait));
                 }
                 if !answer.hinted {
                     i.throttle.slow_down(attempt.bucket);
@@ -799,7 +799,7 @@ impl PlatformClient {
                     _ => wait,
                 };
                 if retry::beyond_budget(&i.retry, elapsed, wait) {
-                    return Step::Fail(too_long(endpoint, &i.retry, elapsed, wait));
+                    return Step::Fail(retry::too_long(endpoint, &i.retry, elapsed, wait));
                 }
                 self.count(|s| &s.locked);
                 self.trouble().event(TroubleKind::Locked, &endpoint);
@@ -818,7 +818,7 @@ impl PlatformClient {
                     });
                 };
                 if let Some(w) = wait.filter(|w| retry::beyond_budget(&i.retry, elapsed, *w)) {
-                    return Step::Fail(too_long(endpoint, &i.retry, elapsed, w));
+                    return Step::Fail(retry::too_long(endpoint, &i.retry, elapsed, w));
                 }
                 let delay = wait.map_or(delay, |w| w.max(delay));
                 self.retrying(&endpoint);
@@ -1018,18 +1018,4 @@ fn to_body<T: serde::Serialize>(value: &T) -> Vec<u8> {
 /// compare, not Rust's debug text.
 pub(crate) fn millis(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// A call the platform told to wait longer than its retry budget has left.
-pub(crate) fn too_long(
-    endpoint: String,
-    policy: &crate::config::RetrySettings,
-    elapsed: Duration,
-    wait: Duration,
-) -> PlatformError {
-    PlatformError::WaitTooLong {
-        endpoint,
-        wait_secs: wait.as_secs(),
-        left_secs: policy.max_elapsed.saturating_sub(elapsed).as_secs(),
-    }
 }

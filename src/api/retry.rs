@@ -1,6 +1,7 @@
 //! The one retry policy: capped exponential backoff with jitter, bounded in
 //! attempts and in time.
 
+use super::error::PlatformError;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -25,6 +26,20 @@ pub fn delays(policy: &RetrySettings) -> Delays {
 /// rather than sit out a wait it cannot use.
 pub fn beyond_budget(policy: &RetrySettings, elapsed: Duration, wait: Duration) -> bool {
     elapsed.saturating_add(wait) > policy.max_elapsed
+}
+
+/// A call the platform told to wait longer than its retry budget has left.
+pub fn too_long(
+    endpoint: String,
+    policy: &RetrySettings,
+    elapsed: Duration,
+    wait: Duration,
+) -> PlatformError {
+    PlatformError::WaitTooLong {
+        endpoint,
+        wait_secs: wait.as_secs(),
+        left_secs: policy.max_elapsed.saturating_sub(elapsed).as_secs(),
+    }
 }
 
 /// How long to wait after the `failures`-th failed token flight in a row:

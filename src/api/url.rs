@@ -8,6 +8,18 @@
 
 use url::Url;
 
+/// Whether a host name (as a URL or a `Host` header gives it, brackets
+/// around an IPv6 address allowed, no port) names this machine's loopback:
+/// `localhost`, an address of 127.0.0.0/8, `::1`. The one test of it for
+/// the warnings about clear text and the admin endpoint's Host check.
+pub fn is_loopback_name(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// `base` with `segments` appended to its path, each percent-encoded.
 pub fn endpoint<S: AsRef<str>>(base: &Url, segments: &[S]) -> Url {
     let mut url = base.clone();

@@ -97,14 +97,7 @@ pub fn on_loopback(url: &Url) -> bool {
     // `postgres:` is not a special scheme: its host comes as text, an
     // address included.
     match url.host() {
-        Some(url::Host::Domain(d)) => {
-            let bare = d.trim_start_matches('[').trim_end_matches(']');
-            d.eq_ignore_ascii_case("localhost")
-                || d.starts_with('/')
-                || bare
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback())
-        }
+        Some(url::Host::Domain(d)) => d.starts_with('/') || crate::api::url::is_loopback_name(d),
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => true,

@@ -169,13 +169,7 @@ fn platform_kind(t: &mut Table, r: &mut Reader) -> Option<PlatformKind> {
 /// simulator; said at start when a base URL is not on loopback.
 fn insecure_http_warning(t: &mut Table, r: &mut Reader, urls: [&Option<url::Url>; 2]) {
     let remote_http = urls.into_iter().flatten().any(|u| {
-        u.scheme() == "http"
-            && !u.host_str().is_some_and(|h| {
-                let h = h.trim_start_matches('[').trim_end_matches(']');
-                h.eq_ignore_ascii_case("localhost")
-                    || h.parse::<std::net::IpAddr>()
-                        .is_ok_and(|ip| ip.is_loopback())
-            })
+        u.scheme() == "http" && !u.host_str().is_some_and(crate::api::url::is_loopback_name)
     });
     if remote_http {
         t.warning(

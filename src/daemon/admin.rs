@@ -116,10 +116,7 @@ fn names_loopback(host: &str) -> bool {
             }
         }),
     };
-    name.eq_ignore_ascii_case("localhost")
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    crate::api::url::is_loopback_name(name)
 }
 
 /// Answers 503 to a request not answered within `limit`.

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -130,9 +130,6 @@ pub struct Redated {
     pub served: NaiveDate,
 }
 
-/// The publisher's default `deferral.deadline` and two hours for the run.
-const COMING_CUTOFF: TimeDelta = TimeDelta::hours(14);
-
 impl AnyScenario {
     pub fn load(path: &std::path::Path) -> Result<Self, ScenarioError> {
         Ok(Self::load_dated(path, Dating::AsWritten)?.0)
@@ -152,9 +149,12 @@ impl AnyScenario {
         let served = match dating {
             Dating::AsWritten => anchor,
             Dating::Week(week) => week,
-            Dating::Coming(now) => {
-                crate::week::first_week_with_cutoff_ahead(now, tz, anchor.weekday(), COMING_CUTOFF)
-            }
+            Dating::Coming(now) => crate::week::first_week_with_cutoff_ahead(
+                now,
+                tz,
+                anchor.weekday(),
+                crate::week::COMING_WEEK_CUTOFF,
+            ),
         };
         if served.weekday() != anchor.weekday() {
             return Err(ScenarioError::Invalid {

@@ -31,7 +31,7 @@ pub fn week() -> NaiveDate {
             clock::system().now(),
             chrono_tz::America::Chicago,
             Weekday::Mon,
-            TimeDelta::hours(14),
+            wfm_publisher::week::COMING_WEEK_CUTOFF,
         )
     })
 }

@@ -205,9 +205,7 @@ impl GenesysHttp {
                 Next::Fail(e) => return Err(e),
                 Next::Wait(wait, reason) | Next::RateLimited(wait, reason) => {
                     if retry::beyond_budget(t.retry, elapsed, wait) {
-                        return Err(crate::api::client::too_long(
-                            endpoint, t.retry, elapsed, wait,
-                        ));
+                        return Err(retry::too_long(endpoint, t.retry, elapsed, wait));
                     }
                     let delay = delays.next().filter(|_| elapsed < t.retry.max_elapsed);
                     let Some(delay) = delay else {
