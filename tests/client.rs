@@ -8,16 +8,17 @@ use std::time::Duration;
 
 use chrono::Utc;
 use common::*;
-use wfm_publisher::api::model::Shift;
 use wfm_publisher::api::{
-    scopes::PUBLICATION, Operation, PendingAgent, PlatformClient, PlatformError, PublishOutcome,
-    WriteOutcome,
+    scopes::PUBLICATION, Operation, PendingAgent, PlatformClient, PlatformError,
 };
 use wfm_publisher::clock::{self, ScaledClock, SharedClock};
+use wfm_publisher::platform::simple::api::{PublishOutcome, WriteOutcome};
+use wfm_publisher::platform::simple::model::Shift;
+use wfm_publisher::platform::SimpleApi;
 use wfm_publisher::sim::{ForbiddenCause, Record};
 
-fn client(cfg: &TestConfig, clock: SharedClock, overrides: &[(&str, &str)]) -> PlatformClient {
-    PlatformClient::new(&cfg.settings_with(overrides), clock).unwrap()
+fn client(cfg: &TestConfig, clock: SharedClock, overrides: &[(&str, &str)]) -> SimpleApi {
+    SimpleApi::new(PlatformClient::new(&cfg.settings_with(overrides), clock).unwrap())
 }
 
 fn monday() -> Vec<Shift> {
@@ -42,7 +43,7 @@ async fn minutes_of_traffic_with_short_tokens_and_a_fast_server_clock_never_use_
             ("WFM_PUBLISHER__PLATFORM__MIN_TOKEN_MARGIN", "1s"),
         ],
     );
-    let _refresher = client.tokens().spawn_refresher();
+    let _refresher = client.client().tokens().spawn_refresher();
     let until = clock.now() + chrono::TimeDelta::minutes(3);
     let workers: Vec<_> = (0..4)
         .map(|_| {
@@ -88,7 +89,7 @@ async fn a_hundred_callers_during_a_refresh_cause_one_token_request() {
     let client = client(&cfg, clock::system(), &[]);
     let callers: Vec<_> = (0..100)
         .map(|_| {
-            let tokens = client.tokens().clone();
+            let tokens = client.client().tokens().clone();
             tokio::spawn(async move { tokens.token().await.map(|t| t.serial) })
         })
         .collect();
@@ -113,7 +114,8 @@ async fn token_endpoint_failures_are_retried_and_bad_credentials_are_not() {
             ("WFM_PUBLISHER__RETRY__MAX_ATTEMPTS", "12"),
         ],
     );
-    c.tokens()
+    c.client()
+        .tokens()
         .token()
         .await
         .expect("a token once the outage ends");
@@ -121,6 +123,7 @@ async fn token_endpoint_failures_are_retried_and_bad_credentials_are_not() {
 
     let wrong = TestConfig::with_secret(&sim.base_url(), "publisher", "not-the-secret");
     let err = client(&wrong, clock::system(), &[])
+        .client()
         .tokens()
         .token()
         .await
@@ -264,7 +267,7 @@ async fn a_stale_token_is_refreshed_once_whether_it_gets_401_or_403() {
     let record = sim.record();
     assert_eq!(record.forbidden_causes(), vec![ForbiddenCause::StaleToken]);
     assert_eq!(record.tokens_issued, 3);
-    assert_eq!(c.stats().stale_token_retries, 2);
+    assert_eq!(c.client().stats().stale_token_retries, 2);
 }
 
 /// After the first "wait" of the platform, no call of the client goes out
@@ -304,7 +307,7 @@ async fn rate_limited_workers(masked: bool) {
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
     let c = client(&cfg, clock::system(), &[]);
     // Take the token first so only API calls race.
-    c.tokens().token().await.unwrap();
+    c.client().tokens().token().await.unwrap();
     // Another consumer of the same OAuth client has just spent the bucket:
     // the platform counts calls this client never sent, so its budget
     // cannot foresee the refusal and the platform's "wait" must hold it.
@@ -335,7 +338,7 @@ async fn rate_limited_workers(masked: bool) {
         .count();
     assert_eq!(landed, 16 + 6);
     assert_everyone_waited(&record);
-    let stats = c.stats();
+    let stats = c.client().stats();
     if masked {
         assert!(stats.masked_rate_limited > 0 && stats.rate_limited == 0);
     } else {
@@ -367,7 +370,7 @@ async fn transient_failures_are_retried_within_a_budget() {
             .await
             .expect("retried through a third of the calls failing");
     }
-    assert!(c.stats().retries > 0);
+    assert!(c.client().stats().retries > 0);
 
     sim.reconfigure(|p| p.faults.error_rate = 1.0);
     let err = c.templates().await.unwrap_err();
@@ -393,7 +396,7 @@ async fn locked_schedules_are_waited_out() {
         .await
         .unwrap();
     assert!(sim.record().count_status(409) >= 1);
-    assert!(c.stats().locked >= 1);
+    assert!(c.client().stats().locked >= 1);
 }
 
 #[tokio::test]

@@ -374,7 +374,7 @@ async fn a_stop_ends_api_retries_at_once() {
     });
     let call = tokio::spawn({
         let c = c.clone();
-        async move { c.templates().await }
+        async move { wfm_publisher::platform::SimpleApi::new(c).templates().await }
     });
     while sim.record().count_status(503) == 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;

@@ -1,49 +1,44 @@
-//! The one place that reads an answer of the platform and says what kind it
-//! is. Everything that decides to retry, wait, defer or give up starts here.
+//! What an answer means (`Classified`), and the rate-limit headers every
+//! platform's answers are read for. Each platform's dialect says which
+//! kind an answer is (`platform::simple::answers` for the simple contract).
 
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
-use reqwest::StatusCode;
 
-use super::model::ErrorBody;
-use crate::echo::echo_message;
+use super::error::PlatformError;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What an answer means for its call, whichever platform gave it: each
+/// platform's dialect (`super::call::Dialect`) reads its own answers into
+/// this, and the call loop acts on it.
+#[derive(Debug, Clone)]
 pub enum Classified {
     Success,
     Unauthorized,
-    /// A 429, or a 403 with `X-RateLimit-Remaining: 0` (a masked 429).
+    /// A 429, or an answer the platform uses instead of one (the simple
+    /// contract's 403 with `X-RateLimit-Remaining: 0`, a masked 429).
     RateLimited {
         wait: Duration,
         masked: bool,
+        /// Whether the answer said how long to wait; without a hint the
+        /// client slows its own pace down.
+        hinted: bool,
     },
-    /// 409 `schedule_locked`: a publish of the schedule is running.
+    /// A publish of the schedule holds its lock (the simple contract's 409
+    /// `schedule_locked`).
     Locked {
         wait: Duration,
-    },
-    Invalid {
-        code: String,
-        message: String,
-        details: Vec<String>,
-    },
-    NotFound {
-        message: String,
     },
     /// 5xx, timeouts and resets: worth another try.
     Transient {
         reason: String,
         wait: Option<Duration>,
     },
-    /// A 403 whose cause the body never says; see the client's diagnosis.
-    Forbidden {
-        correlation_id: Option<String>,
-    },
-    /// Any other answer the contract does not describe.
-    Unexpected {
-        status: u16,
-        message: String,
-    },
+    /// A 403, with the error as the answer alone tells it; the dialect
+    /// explains it (`Dialect::explain`) when the call says what it is about.
+    Forbidden(PlatformError),
+    /// An answer that settles the call: this error.
+    Failed(PlatformError),
 }
 
 /// What the `X-RateLimit-*` headers said, when they were sent.
@@ -130,63 +125,6 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     header_u64(headers, "retry-after").map(|s| Duration::from_secs(s).min(LONGEST_WAIT))
 }
 
-/// When a rate limit gives no hint at all, wait this long.
-const UNADVERTISED_WAIT: Duration = Duration::from_secs(1);
-
-pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Classified {
-    let error: ErrorBody = serde_json::from_slice(body).unwrap_or_default();
-    // Only the platform's own error fields, escaped and cut: a body that is
-    // not its JSON (a proxy's page, an echo of the request with its bearer
-    // token) is never repeated.
-    let message = || match &error.message {
-        Some(m) => echo_message(m),
-        None => format!(
-            "an answer of {} bytes without the platform's error JSON, not shown",
-            body.len()
-        ),
-    };
-    let rate = RateHeaders::read(headers);
-    match status.as_u16() {
-        200..=299 => Classified::Success,
-        401 => Classified::Unauthorized,
-        429 => Classified::RateLimited {
-            wait: retry_after(headers)
-                .or(rate.reset)
-                .unwrap_or(UNADVERTISED_WAIT),
-            masked: false,
-        },
-        403 if rate.remaining == Some(0) => Classified::RateLimited {
-            wait: retry_after(headers)
-                .or(rate.reset)
-                .unwrap_or(UNADVERTISED_WAIT),
-            masked: true,
-        },
-        403 => Classified::Forbidden {
-            correlation_id: error.correlation_id.as_deref().map(echo_message),
-        },
-        409 => Classified::Locked {
-            wait: retry_after(headers).unwrap_or(Duration::from_secs(1)),
-        },
-        400 | 422 => Classified::Invalid {
-            code: error
-                .code
-                .as_deref()
-                .map_or_else(|| "invalid".into(), echo_message),
-            message: message(),
-            details: error.details.iter().map(|d| echo_message(d)).collect(),
-        },
-        404 => Classified::NotFound { message: message() },
-        408 | 500..=599 => Classified::Transient {
-            reason: format!("HTTP {}", status.as_u16()),
-            wait: retry_after(headers),
-        },
-        other => Classified::Unexpected {
-            status: other,
-            message: message(),
-        },
-    }
-}
-
 /// Why a request got no answer, in words fit for a log line (reqwest's own
 /// message may carry the URL, never a secret, but says less).
 pub fn transport_reason(error: &reqwest::Error) -> String {
@@ -196,14 +134,6 @@ pub fn transport_reason(error: &reqwest::Error) -> String {
         "could not connect".to_owned()
     } else {
         "connection failed".to_owned()
-    }
-}
-
-/// A request that got no answer: always worth another try.
-pub fn classify_transport(error: &reqwest::Error) -> Classified {
-    Classified::Transient {
-        reason: transport_reason(error),
-        wait: None,
     }
 }
 
@@ -250,111 +180,6 @@ mod tests {
             ("x-ratelimit-reset", "-5"),
         ]);
         assert_eq!(Advertised::read(&negative), None);
-    }
-
-    #[test]
-    fn every_kind_of_answer() {
-        let forbidden = br#"{"status":403,"code":"forbidden","message":"Insufficient permissions to perform this action","correlationId":"c-1"}"#;
-        let cases: Vec<(u16, HeaderMap, &[u8], Classified)> = vec![
-            (200, headers(&[]), b"{}", Classified::Success),
-            (401, headers(&[]), b"{}", Classified::Unauthorized),
-            (
-                429,
-                headers(&[("retry-after", "7")]),
-                b"{}",
-                Classified::RateLimited {
-                    wait: Duration::from_secs(7),
-                    masked: false,
-                },
-            ),
-            (
-                429,
-                headers(&[("x-ratelimit-reset", "3")]),
-                b"{}",
-                Classified::RateLimited {
-                    wait: Duration::from_secs(3),
-                    masked: false,
-                },
-            ),
-            (
-                403,
-                headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "4")]),
-                forbidden,
-                Classified::RateLimited {
-                    wait: Duration::from_secs(4),
-                    masked: true,
-                },
-            ),
-            (
-                403,
-                headers(&[("x-ratelimit-remaining", "5")]),
-                forbidden,
-                Classified::Forbidden {
-                    correlation_id: Some("c-1".into()),
-                },
-            ),
-            (
-                409,
-                headers(&[("retry-after", "2")]),
-                br#"{"code":"schedule_locked"}"#,
-                Classified::Locked {
-                    wait: Duration::from_secs(2),
-                },
-            ),
-            (
-                400,
-                headers(&[]),
-                br#"{"code":"invalid_shift","message":"bad","details":["shifts[0]: overlap"]}"#,
-                Classified::Invalid {
-                    code: "invalid_shift".into(),
-                    message: "bad".into(),
-                    details: vec!["shifts[0]: overlap".into()],
-                },
-            ),
-            (
-                404,
-                headers(&[]),
-                br#"{"message":"agent x not found"}"#,
-                Classified::NotFound {
-                    message: "agent x not found".into(),
-                },
-            ),
-            (
-                503,
-                headers(&[("retry-after", "9")]),
-                b"",
-                Classified::Transient {
-                    reason: "HTTP 503".into(),
-                    wait: Some(Duration::from_secs(9)),
-                },
-            ),
-            (
-                502,
-                headers(&[]),
-                b"<html>",
-                Classified::Transient {
-                    reason: "HTTP 502".into(),
-                    wait: None,
-                },
-            ),
-            (
-                418,
-                headers(&[]),
-                b"Authorization: Bearer sim-0123",
-                Classified::Unexpected {
-                    status: 418,
-                    message: "an answer of 30 bytes without the platform's error JSON, not shown"
-                        .into(),
-                },
-            ),
-        ];
-        for (status, h, body, expected) in cases {
-            assert_eq!(
-                classify(StatusCode::from_u16(status).unwrap(), &h, body),
-                expected,
-                "{status}"
-            );
-        }
     }
 
     #[test]

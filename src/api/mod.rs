@@ -1,12 +1,15 @@
-//! Talking to the WFM platform: tokens, limits, retries, and the diagnosis
-//! of every answer (CONTRACT.md).
+//! Talking to a WFM platform, whichever it is: tokens, rate limits, the
+//! send gate, retries, and the one call loop every request goes through.
+//! Each platform's endpoints, wire types and reading of its answers live
+//! with it (`platform::simple`, `platform::genesys`).
 
 pub mod body;
 mod budget;
+pub mod call;
 pub(crate) mod classify;
 pub mod client;
 pub mod error;
-pub mod model;
+pub mod oauth_wire;
 pub(crate) mod publish_lock;
 pub(crate) mod retry;
 pub mod scopes;
@@ -17,6 +20,6 @@ pub mod trouble;
 pub mod url;
 
 pub use classify::Advertised;
-pub use client::{PlatformClient, PublishOutcome, SendGate, WriteOutcome};
+pub use client::{PlatformClient, SendGate};
 pub use error::{Access, PendingAgent, PermissionGap, PlatformError};
 pub use scopes::Operation;

@@ -109,6 +109,13 @@ pub struct Ticket {
     slot: Slot,
 }
 
+impl Ticket {
+    /// The bucket the call goes on its turn in.
+    pub fn bucket(&self) -> Bucket {
+        self.bucket
+    }
+}
+
 /// A call that left: where it stands in its bucket's budget, and when.
 #[derive(Debug, Clone, Copy)]
 pub struct Departure {

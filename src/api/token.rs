@@ -21,7 +21,7 @@ use url::Url;
 
 use super::client::SendGate;
 use super::error::PlatformError;
-use super::model::{OAuthError, TokenResponse};
+use super::oauth_wire::{OAuthError, TokenResponse};
 use super::retry;
 use super::scopes::parse_scope_list;
 use super::stats::ClientStats;
@@ -269,7 +269,7 @@ impl TokenManager {
     pub async fn introspect(
         &self,
         token: &AccessToken,
-    ) -> Result<super::model::Introspection, PlatformError> {
+    ) -> Result<super::oauth_wire::Introspection, PlatformError> {
         let i = &self.inner;
         let endpoint = "POST /oauth/introspect".to_owned();
         let response = i

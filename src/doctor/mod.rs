@@ -12,7 +12,7 @@ use crate::api::scopes::{self, PUBLICATION};
 use crate::api::token::AccessToken;
 use crate::api::{PlatformClient, PlatformError};
 use crate::config::{PlatformKind, Settings, TargetSettings};
-use crate::platform::SimpleContract;
+use crate::platform::{SimpleApi, SimpleContract};
 use crate::preflight::{self, Refusal};
 
 mod genesys;
@@ -174,6 +174,7 @@ pub async fn check(
         genesys::check(&mut rows, settings, client, targets, week, now).await;
         return finish(rows);
     }
+    let client = &SimpleApi::new(client.clone());
     check_scopes(&mut rows, settings, client, &token).await;
     let token_org = check_introspection(&mut rows, settings, client, &token).await;
     let org_id = check_organization(&mut rows, settings, client, token_org).await;
@@ -191,7 +192,7 @@ pub async fn check(
 async fn check_scopes(
     rows: &mut Rows,
     settings: &Settings,
-    client: &PlatformClient,
+    client: &SimpleApi,
     token: &AccessToken,
 ) {
     if scopes::missing(&token.granted, &PUBLICATION).is_empty() {
@@ -209,10 +210,10 @@ async fn check_scopes(
 async fn check_introspection(
     rows: &mut Rows,
     settings: &Settings,
-    client: &PlatformClient,
+    client: &SimpleApi,
     token: &AccessToken,
 ) -> Option<String> {
-    let introspection = client.tokens().introspect(token);
+    let introspection = client.client().tokens().introspect(token);
     match within(settings, Host::auth(settings), introspection).await {
         Ok(i) if i.active => {
             let org = i.org_id.as_deref().unwrap_or("(not said)");
@@ -242,7 +243,7 @@ async fn check_introspection(
 async fn check_organization(
     rows: &mut Rows,
     settings: &Settings,
-    client: &PlatformClient,
+    client: &SimpleApi,
     token_org: Option<String>,
 ) -> Option<String> {
     match within(settings, Host::api(settings), client.organization()).await {
@@ -278,7 +279,7 @@ async fn check_organization(
 async fn check_target(
     rows: &mut Rows,
     settings: &Settings,
-    client: &PlatformClient,
+    client: &SimpleApi,
     target: &TargetSettings,
     week: NaiveDate,
     org_id: Option<&str>,
@@ -314,7 +315,7 @@ async fn check_target(
     rows.result(format!("{name}: shift swaps"), swaps, |all| {
         let pending = all
             .iter()
-            .filter(|s| s.status == crate::api::model::SwapStatus::Pending)
+            .filter(|s| s.status == crate::platform::simple::model::SwapStatus::Pending)
             .count();
         format!(
             "{} listed, {pending} pending (their agents will be deferred)",

@@ -7,7 +7,7 @@
 
 mod genesys;
 pub mod journal;
-mod simple;
+pub mod simple;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +28,7 @@ use crate::publish::KeyedLocks;
 use crate::source::WeekPlan;
 
 pub use genesys::{GenesysCloud, Identity, Unit};
-pub use simple::SimpleContract;
+pub use simple::{SimpleApi, SimpleContract};
 
 /// The platform the configuration names, ready for runs: its token is
 /// refreshed in the background until the last handle is dropped.
@@ -110,23 +110,49 @@ pub struct Outgoing {
     pub week: AgentWeek,
 }
 
-/// A platform, as one publication run uses it. Errors returned as `Err`
-/// concern the run as a whole (scopes, organization, an outage); what
-/// concerns one agent comes back in that agent's outcome.
+/// A platform, as publication runs use it. Each run of a target's week
+/// begins with [`Platform::begin_run`], which checks everything that must
+/// hold before the first write and hands back the run's own view: what the
+/// run may do follows from the values it holds, not from the order of its
+/// calls. Errors returned as `Err` concern the run as a whole (scopes,
+/// organization, an outage); what concerns one agent comes back in that
+/// agent's outcome.
 pub trait Platform: Send + Sync {
-    /// A view of the same platform whose calls also count in a fresh set
-    /// of statistics: one per run, so that a report counts its own run.
-    fn for_run(&self) -> Arc<dyn Platform>;
+    /// Whether a run could start now: the platform's credentials work.
+    fn ready(&self) -> BoxFuture<'_, Result<(), PlatformError>>;
 
-    /// This view's statistics (the run's, for a view from `for_run`).
+    /// A run of `target`'s week: the client's rights, a schedule that is
+    /// the week and zone the source file was written for, and every agent
+    /// and activity of `plan` known to the platform, checked; or why the
+    /// run cannot go, with what it cost.
+    fn begin_run<'a>(
+        &'a self,
+        target: &'a TargetSettings,
+        plan: &'a WeekPlan,
+    ) -> BoxFuture<'a, Result<Arc<dyn PlatformRun>, RunRefused>>;
+}
+
+/// Why a run could not begin, and the requests that found it out.
+#[derive(Debug)]
+pub struct RunRefused {
+    pub refusal: Refusal,
+    pub stats: StatsSnapshot,
+}
+
+/// One run's view of the platform, prepared: its schedule, its own
+/// statistics, the swaps. Writing needs [`PlatformRun::writer`] first, so
+/// a dry run, which never asks for one, cannot write.
+pub trait PlatformRun: Send + Sync {
+    /// The week's schedule, as preparation found or created it.
+    fn schedule(&self) -> &Schedule;
+
+    /// This run's statistics: its own requests, and the shared token's
+    /// requests and gate holds made while it ran.
     fn stats(&self) -> StatsSnapshot;
 
-    /// This view's statistics and what the platform's workers wait for
-    /// now, for a run's progress.
+    /// This run's statistics and what the platform's workers wait for now,
+    /// for the run's progress.
     fn activity(&self) -> Activity;
-
-    /// Whether written agents can be published while others are written.
-    fn publishing(&self) -> Publishing;
 
     /// The shortest interval between two swap listings that the platform's
     /// limits allow a run (one listing a poll).
@@ -134,52 +160,37 @@ pub trait Platform: Send + Sync {
         Duration::ZERO
     }
 
-    /// Whether a run could start now: the platform's credentials work.
-    fn ready(&self) -> BoxFuture<'_, Result<(), PlatformError>>;
-
-    /// Everything that must hold before the first write: the client's
-    /// rights, a schedule that is the week and zone the source file was
-    /// written for, and every agent and activity of `plan` known to the
-    /// platform.
-    fn prepare<'a>(
-        &'a self,
-        target: &'a TargetSettings,
-        plan: &'a WeekPlan,
-    ) -> BoxFuture<'a, Result<Schedule, Refusal>>;
-
     /// Every swap of the schedule, in every state.
-    fn swaps<'a>(
-        &'a self,
-        schedule: &'a Schedule,
-    ) -> BoxFuture<'a, Result<Vec<Swap>, PlatformError>>;
+    fn swaps(&self) -> BoxFuture<'_, Result<Vec<Swap>, PlatformError>>;
+
+    /// The run's writes and publishes, recorded in `journal`: first, what
+    /// a stopped process left in flight on the schedule is settled
+    /// (finished, or re-checked and ended). A platform whose writes end
+    /// when they are answered keeps no journal.
+    fn writer(
+        self: Arc<Self>,
+        journal: Arc<dyn journal::Journal>,
+    ) -> BoxFuture<'static, Result<Box<dyn RunWriter>, PlatformError>>;
+}
+
+/// What a run sends: agents' weeks, then their publication.
+pub trait RunWriter: Send + Sync {
+    /// Whether written agents can be published while others are written.
+    fn publishing(&self) -> Publishing;
 
     /// Writes agents' weeks; yields each agent's outcome as it is known.
     /// Starts nothing new once `cancel` is cancelled.
-    fn write<'a>(
-        &'a self,
-        schedule: &'a Schedule,
+    fn write(
+        &self,
         weeks: Vec<Outgoing>,
         cancel: CancellationToken,
-    ) -> BoxStream<'a, Result<(String, WriteOutcome), PlatformError>>;
-
-    /// Takes the run's journal of platform operations and settles what a
-    /// stopped process left in flight on the run's schedule (finished, or
-    /// re-checked and ended), before the run's first write. Called once
-    /// per run, after `prepare`. A platform whose writes end when they are
-    /// answered keeps no journal.
-    fn recover<'a>(
-        &'a self,
-        _journal: Arc<dyn journal::Journal>,
-    ) -> BoxFuture<'a, Result<(), PlatformError>> {
-        Box::pin(async { Ok(()) })
-    }
+    ) -> BoxStream<'_, Result<(String, WriteOutcome), PlatformError>>;
 
     /// Publishes written agents; yields one batch of decisions per call
     /// the platform answered. Starts nothing new once `cancel` is cancelled.
-    fn publish<'a>(
-        &'a self,
-        schedule: &'a Schedule,
+    fn publish(
+        &self,
         agents: Vec<String>,
         cancel: CancellationToken,
-    ) -> BoxStream<'a, Result<PublishBatch, PlatformError>>;
+    ) -> BoxStream<'_, Result<PublishBatch, PlatformError>>;
 }

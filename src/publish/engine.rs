@@ -21,12 +21,16 @@ use super::progress::{Phase, ProgressView};
 use super::report::{Report, UnpublishedAgent};
 use super::trade::{self, Resolution};
 use super::unknown::UnknownAgents;
+use crate::api::stats::StatsSnapshot;
 use crate::api::PlatformError;
 use crate::clock::SharedClock;
 use crate::config::TargetSettings;
 use crate::echo::echo;
 use crate::plan::{ContentHash, Swap, SwapStatus};
-use crate::platform::{Outgoing, Platform, PublishBatch, Publishing, Schedule, WriteOutcome};
+use crate::platform::{
+    Outgoing, Platform, PlatformRun, PublishBatch, Publishing, RunRefused, RunWriter, Schedule,
+    WriteOutcome,
+};
 use crate::preflight::{self, Refusal};
 use crate::source::WeekPlan;
 use crate::store::{AgentRow, NewRun, Outcome, RunId, Store, StoreError};
@@ -99,7 +103,7 @@ struct RunContext<'a> {
     target: &'a TargetSettings,
     options: RunOptions,
     /// The platform as this run sees it: its statistics are this run's.
-    platform: Arc<dyn Platform>,
+    platform: Arc<dyn PlatformRun>,
     schedule: Schedule,
 }
 
@@ -148,19 +152,22 @@ impl Engine {
         target: &TargetSettings,
         options: RunOptions,
     ) -> Result<Report, EngineError> {
-        let platform = self.parts.platform.for_run();
         let mut report = Report::for_week(target, options.week, options.dry_run);
         let plan = match preflight::source(target, options.week) {
             Ok(plan) => plan,
-            Err(refusal) => return self.refuse(report, target, options, "", &refusal, &*platform),
-        };
-        let schedule = match platform.prepare(target, &plan).await {
-            Ok(schedule) => schedule,
             Err(refusal) => {
-                let hash = plan.source_hash.clone();
-                return self.refuse(report, target, options, &hash, &refusal, &*platform);
+                let nothing = StatsSnapshot::default();
+                return self.refuse(report, target, options, "", &refusal, nothing);
             }
         };
+        let platform = match self.parts.platform.begin_run(target, &plan).await {
+            Ok(platform) => platform,
+            Err(RunRefused { refusal, stats }) => {
+                let hash = plan.source_hash.clone();
+                return self.refuse(report, target, options, &hash, &refusal, stats);
+            }
+        };
+        let schedule = platform.schedule().clone();
         // The platform may have found or created the schedule.
         report.schedule_id = schedule.id.clone();
         if schedule.published && !options.adopt && self.unrecorded(target, &plan, &schedule)? {
@@ -170,7 +177,7 @@ impl Engine {
                 week: options.week,
             };
             let hash = plan.source_hash.clone();
-            return self.refuse(report, target, options, &hash, &refusal, &*platform);
+            return self.refuse(report, target, options, &hash, &refusal, platform.stats());
         }
         let ctx = RunContext {
             target,
@@ -182,32 +189,15 @@ impl Engine {
         // The ledger takes the plan's weeks over, rather than a copy.
         let (mut ledger, run) = self.open_ledger(&ctx, plan)?;
         let published = self.parts.store.published_hashes(&ctx.schedule.id)?;
-        let driven = match self.recover(&ctx, run).await {
-            Ok(()) => self.drive(&ctx, &mut ledger, &published, listing).await,
+        let driven = match self.writer(&ctx, run).await {
+            Ok(writer) => {
+                let writer = writer.as_deref();
+                self.drive(&ctx, &mut ledger, &published, listing, writer)
+                    .await
+            }
             Err(e) => Err(e),
         };
-        let outcome = match driven {
-            Ok(o) => o,
-            Err(Halt::Ledger(e)) => return Err(e.into()),
-            // Stopped, not failed: the next start resumes the run.
-            Err(Halt::Platform(PlatformError::Cancelled)) => Outcome::Running,
-            // A missing grant found mid-run: retrying changes nothing.
-            Err(Halt::Platform(e)) if e.is_access() => {
-                let refusal = Refusal::Platform(e);
-                report.problems = refusal.problems();
-                report.refused = Some(refusal.kind());
-                Outcome::Refused
-            }
-            Err(Halt::Platform(e)) => {
-                report.problems.push(e.to_string());
-                Outcome::Failed
-            }
-            Err(Halt::Refused(refusal)) => {
-                report.problems = refusal.problems();
-                report.refused = Some(refusal.kind());
-                Outcome::Refused
-            }
-        };
+        let outcome = ended(driven, &mut report)?;
         summarise(&ledger, &mut report);
         report.client = ctx.platform.stats();
         report.outcome = Some(outcome);
@@ -247,8 +237,14 @@ impl Engine {
         refusal: &Refusal,
     ) -> Result<Report, EngineError> {
         let report = Report::for_week(target, options.week, options.dry_run);
-        let platform = self.parts.platform.for_run();
-        self.refuse(report, target, options, "", refusal, &*platform)
+        self.refuse(
+            report,
+            target,
+            options,
+            "",
+            refusal,
+            StatsSnapshot::default(),
+        )
     }
 
     fn refuse(
@@ -258,9 +254,9 @@ impl Engine {
         options: RunOptions,
         source_hash: &str,
         refusal: &Refusal,
-        platform: &dyn Platform,
+        stats: StatsSnapshot,
     ) -> Result<Report, EngineError> {
-        report.client = platform.stats();
+        report.client = stats;
         if let Refusal::Platform(PlatformError::Cancelled) = refusal {
             // Stopped before anything was sent: nothing to record or refuse.
             report.outcome = Some(Outcome::Running);
@@ -392,15 +388,20 @@ impl Engine {
         Ok((start(rows, Vec::new(), sink), Some(run)))
     }
 
-    /// Hands the run's platform view its journal, and lets it settle what
-    /// a stopped process left in flight. A dry run sends nothing.
-    async fn recover(&self, ctx: &RunContext<'_>, run: Option<RunId>) -> Result<(), Halt> {
-        let Some(run) = run else { return Ok(()) };
+    /// What the run sends with, recorded in its journal, once what a
+    /// stopped process left in flight is settled. A dry run (no run
+    /// recorded) gets none: it sends nothing.
+    async fn writer(
+        &self,
+        ctx: &RunContext<'_>,
+        run: Option<RunId>,
+    ) -> Result<Option<Box<dyn RunWriter>>, Halt> {
+        let Some(run) = run else { return Ok(None) };
         let journal = Arc::new(RunJournal {
             store: self.parts.store.clone(),
             run,
         });
-        Ok(ctx.platform.recover(journal).await?)
+        Ok(Some(ctx.platform.clone().writer(journal).await?))
     }
 
     async fn drive(
@@ -409,6 +410,7 @@ impl Engine {
         ledger: &mut Ledger,
         published: &BTreeMap<String, ContentHash>,
         listing: SwapsAhead,
+        writer: Option<&dyn RunWriter>,
     ) -> Result<Outcome, Halt> {
         let cancel = &self.parts.cancel;
         let deadline = deferral_deadline(ctx.target, ctx.options.week);
@@ -419,14 +421,15 @@ impl Engine {
             Err(_) => return Err(Halt::Platform(PlatformError::Cancelled)),
         };
         apply_swaps(ledger, &swaps)?;
-        if ctx.options.dry_run {
+        let Some(writer) = writer else {
+            // A dry run: what would be sent, and nothing sent.
             ledger.skip_unchanged(published)?;
             return Ok(Outcome::Running);
-        }
+        };
         let poll_interval = poll_interval(ctx);
         loop {
             ledger.skip_unchanged(published)?;
-            self.write_and_publish(ctx, ledger, &mut unknown, poll_interval)
+            self.write_and_publish(ctx, writer, ledger, &mut unknown, poll_interval)
                 .await?;
             let deferred = ledger.count(StateKind::Deferred);
             if cancel.is_cancelled() || (deferred > 0 && !ctx.options.wait) {
@@ -460,7 +463,7 @@ impl Engine {
     }
 
     async fn poll_swaps(&self, ctx: &RunContext<'_>, ledger: &mut Ledger) -> Result<(), Halt> {
-        let swaps = ctx.platform.swaps(&ctx.schedule).await?;
+        let swaps = ctx.platform.swaps().await?;
         apply_swaps(ledger, &swaps)
     }
 
@@ -476,6 +479,7 @@ impl Engine {
     async fn write_and_publish(
         &self,
         ctx: &RunContext<'_>,
+        writer: &dyn RunWriter,
         ledger: &mut Ledger,
         unknown: &mut UnknownAgents,
         poll: Duration,
@@ -485,18 +489,18 @@ impl Engine {
         let mut sent: BTreeSet<String> = todo.iter().map(|o| o.agent_id.clone()).collect();
         let mut writes = (!todo.is_empty()).then(|| {
             ledger.phase(Phase::Writing);
-            ctx.platform.write(&ctx.schedule, todo, cancel.clone())
+            writer.write(todo, cancel.clone())
         });
         let mut publishes = None;
         let mut tick = self.parts.clock.sleep(poll);
         loop {
             if publishes.is_none() && !cancel.is_cancelled() {
                 let writing = writes.is_some();
-                if let Some(agents) = next_publish(ledger, ctx.platform.publishing(), writing) {
+                if let Some(agents) = next_publish(ledger, writer.publishing(), writing) {
                     if !writing {
                         ledger.phase(Phase::Publishing);
                     }
-                    publishes = Some(ctx.platform.publish(&ctx.schedule, agents, cancel.clone()));
+                    publishes = Some(writer.publish(agents, cancel.clone()));
                 }
             }
             if writes.is_none() && publishes.is_none() {
@@ -525,20 +529,46 @@ impl Engine {
                 },
                 _ = &mut tick, if polling => {
                     tick = self.parts.clock.sleep(poll);
-                    let swaps = ctx.platform.swaps(&ctx.schedule).await?;
+                    let swaps = ctx.platform.swaps().await?;
                     apply_swaps_while_writing(ledger, &swaps)?;
                     let released: Vec<Outgoing> = planned(ledger)
                         .into_iter()
                         .filter(|o| sent.insert(o.agent_id.clone()))
                         .collect();
                     if !released.is_empty() {
-                        let more = ctx.platform.write(&ctx.schedule, released, cancel.clone());
+                        let more = writer.write(released, cancel.clone());
                         writes = writes.map(|w| futures::stream::select(w, more).boxed());
                     }
                 }
             }
         }
     }
+}
+
+/// How a run that got under way ended, its problems in the report.
+fn ended(driven: Result<Outcome, Halt>, report: &mut Report) -> Result<Outcome, EngineError> {
+    Ok(match driven {
+        Ok(o) => o,
+        Err(Halt::Ledger(e)) => return Err(e.into()),
+        // Stopped, not failed: the next start resumes the run.
+        Err(Halt::Platform(PlatformError::Cancelled)) => Outcome::Running,
+        // A missing grant found mid-run: retrying changes nothing.
+        Err(Halt::Platform(e)) if e.is_access() => {
+            let refusal = Refusal::Platform(e);
+            report.problems = refusal.problems();
+            report.refused = Some(refusal.kind());
+            Outcome::Refused
+        }
+        Err(Halt::Platform(e)) => {
+            report.problems.push(e.to_string());
+            Outcome::Failed
+        }
+        Err(Halt::Refused(refusal)) => {
+            report.problems = refusal.problems();
+            report.refused = Some(refusal.kind());
+            Outcome::Refused
+        }
+    })
 }
 
 /// Counts a run that ended, refused ones included, by how it ended.
@@ -741,8 +771,8 @@ fn apply_swaps_while_writing(ledger: &mut Ledger, swaps: &[Swap]) -> Result<(), 
 type SwapsAhead = AbortOnDropHandle<Result<Vec<Swap>, PlatformError>>;
 
 fn list_swaps_ahead(ctx: &RunContext<'_>) -> SwapsAhead {
-    let (platform, schedule) = (ctx.platform.clone(), ctx.schedule.clone());
-    AbortOnDropHandle::new(tokio::spawn(async move { platform.swaps(&schedule).await }))
+    let platform = ctx.platform.clone();
+    AbortOnDropHandle::new(tokio::spawn(async move { platform.swaps().await }))
 }
 
 /// The decided swaps the run has not applied yet, oldest decision first.

@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use axum::body::Bytes;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -17,9 +16,12 @@ use std::sync::{Arc, Mutex};
 
 use super::access::{self, UnitDivision};
 use super::wire::{is_permission, ErrorBody};
-use crate::api::classify::{transport_reason, Advertised};
-use crate::api::retry;
+use futures::future::BoxFuture;
+
+use crate::api::call::{Call, Diagnosis, Dialect, LockRole};
+use crate::api::classify::{transport_reason, Advertised, Classified};
 use crate::api::throttle::Bucket;
+use crate::api::token::AccessToken;
 use crate::api::{Access, PlatformClient, PlatformError};
 use crate::echo::echo_message;
 
@@ -32,19 +34,6 @@ pub struct GenesysHttp {
     /// The division of the run's business unit, once known: a 403 is then
     /// explained against it (`access`).
     unit: Arc<Mutex<Option<UnitDivision>>>,
-}
-
-/// What an answer means for the call.
-enum Next {
-    Done(StatusCode, Bytes),
-    /// Try again after this long: a transient failure, retried.
-    Wait(Duration, String),
-    /// Try again after this long: the platform's rate limit, already
-    /// counted and held by the client.
-    RateLimited(Duration, String),
-    /// A fresh token, once.
-    Reauthorize,
-    Fail(PlatformError),
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -80,10 +69,10 @@ impl GenesysHttp {
         path: &str,
         body: Option<&impl Serialize>,
     ) -> Result<T, PlatformError> {
-        let endpoint = format!("{method} /{path}");
         let body = body.map(|b| serde_json::to_vec(b).expect("request bodies serialize"));
-        let (_, bytes) = self.send(method, path, body).await?;
-        serde_json::from_slice(&bytes).map_err(|e| PlatformError::malformed(endpoint, &e))
+        let call = self.call(method, path, body, true)?;
+        let (_, bytes) = self.client.call(self, &call).await?;
+        serde_json::from_slice(&bytes).map_err(|e| PlatformError::malformed(call.endpoint, &e))
     }
 
     /// A GET whose 403 is not explained: the doctor's own look-ups.
@@ -92,9 +81,9 @@ impl GenesysHttp {
         method: Method,
         path: &str,
     ) -> Result<T, PlatformError> {
-        let endpoint = format!("{method} /{path}");
-        let (_, bytes) = self.exchange(method, path, None).await?;
-        serde_json::from_slice(&bytes).map_err(|e| PlatformError::malformed(endpoint, &e))
+        let call = self.call(method, path, None, false)?;
+        let (_, bytes) = self.client.call(self, &call).await?;
+        serde_json::from_slice(&bytes).map_err(|e| PlatformError::malformed(call.endpoint, &e))
     }
 
     /// A call that may answer 200 or 202, with the status.
@@ -104,193 +93,62 @@ impl GenesysHttp {
         path: &str,
         body: &impl Serialize,
     ) -> Result<(StatusCode, T), PlatformError> {
-        let endpoint = format!("{method} /{path}");
         let body = serde_json::to_vec(body).expect("request bodies serialize");
-        let (status, bytes) = self.send(method, path, Some(body)).await?;
-        let parsed =
-            serde_json::from_slice(&bytes).map_err(|e| PlatformError::malformed(endpoint, &e))?;
+        let call = self.call(method, path, Some(body), true)?;
+        let (status, bytes) = self.client.call(self, &call).await?;
+        let parsed = serde_json::from_slice(&bytes)
+            .map_err(|e| PlatformError::malformed(call.endpoint, &e))?;
         Ok((status, parsed))
     }
 
-    /// One call; a 403 explained against the business unit's division.
-    async fn send(
+    /// A call to `path` below the API base; `explained`: a 403 says where
+    /// the role holds the permission.
+    fn call(
         &self,
         method: Method,
         path: &str,
         body: Option<Vec<u8>>,
-    ) -> Result<(StatusCode, Bytes), PlatformError> {
-        let result = self.exchange(method, path, body).await;
+        explained: bool,
+    ) -> Result<Call<Explained>, PlatformError> {
+        Ok(Call {
+            endpoint: format!("{method} /{path}"),
+            url: under(self.client.transport().api_base, path)?,
+            buckets: buckets_of(&method, path),
+            method,
+            query: Vec::new(),
+            body,
+            label: "genesys",
+            lock: LockRole::Free,
+            subject: explained.then_some(Explained),
+        })
+    }
+
+    /// A 403 explained against the business unit's division, once known.
+    async fn explain_access(&self, unexplained: PlatformError) -> PlatformError {
         let unit = self.unit.lock().expect("unit division").clone();
-        match (result, unit) {
+        match (unexplained, unit) {
             (
-                Err(PlatformError::MissingPermission {
+                PlatformError::MissingPermission {
                     endpoint,
                     permission,
                     code,
                     correlation_id,
                     access,
-                }),
+                },
                 Some(unit),
             ) if *access == Access::Unknown && is_permission(&permission) => {
                 // Of several ("requires any"), the first is the one to grant.
                 let first = permission.split(", ").next().unwrap_or_default().to_owned();
                 let access = access::of(self, &first, &unit).await;
-                Err(PlatformError::MissingPermission {
+                PlatformError::MissingPermission {
                     endpoint,
                     permission: first,
                     code,
                     correlation_id,
                     access: Box::new(access.unwrap_or(Access::Unknown)),
-                })
-            }
-            (result, _) => result,
-        }
-    }
-
-    /// One call to its end: retried, waited, re-authorized as the answers say.
-    async fn exchange(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Vec<u8>>,
-    ) -> Result<(StatusCode, Bytes), PlatformError> {
-        let t = self.client.transport();
-        let endpoint = format!("{method} /{path}");
-        let url = under(t.api_base, path)?;
-        let started = t.clock.now();
-        let mut delays = retry::delays(t.retry);
-        let mut reauthorized = false;
-        let bucket = bucket_of(&method, path);
-        loop {
-            let ticket = self.turn(bucket).await;
-            let token = self.client.tokens().token().await?;
-            if !self.client.may_send() {
-                return Err(PlatformError::Cancelled);
-            }
-            self.client.count(|s| &s.requests);
-            let mut request = t
-                .http
-                .request(method.clone(), url.clone())
-                .bearer_auth(token.bearer())
-                .timeout(t.timeout);
-            if let Some(body) = &body {
-                request = request
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(body.clone());
-            }
-            let departure = t.throttle.leaves(ticket);
-            let next = match request.send().await {
-                Ok(response) => {
-                    let advertised = Advertised::read(response.headers());
-                    t.throttle.observe(departure, advertised);
-                    self.read(&endpoint, bucket, response).await
-                }
-                Err(e) => {
-                    t.throttle.unanswered(Bucket::Default);
-                    Next::Wait(Duration::ZERO, transport_reason(&e))
-                }
-            };
-            let elapsed = (t.clock.now() - started).to_std().unwrap_or_default();
-            let limited = matches!(next, Next::RateLimited(..));
-            match next {
-                Next::Done(status, bytes) => {
-                    self.client.answered();
-                    return Ok((status, bytes));
-                }
-                Next::Reauthorize if !reauthorized => {
-                    self.client.tokens().invalidate(&token);
-                    reauthorized = true;
-                }
-                Next::Reauthorize => return Err(PlatformError::Unauthorized { endpoint }),
-                Next::Fail(e) => return Err(e),
-                Next::Wait(wait, reason) | Next::RateLimited(wait, reason) => {
-                    if retry::beyond_budget(t.retry, elapsed, wait) {
-                        return Err(retry::too_long(endpoint, t.retry, elapsed, wait));
-                    }
-                    let delay = delays.next().filter(|_| elapsed < t.retry.max_elapsed);
-                    let Some(delay) = delay else {
-                        return Err(PlatformError::Unavailable {
-                            endpoint,
-                            attempts: t.retry.max_attempts,
-                            elapsed_secs: elapsed.as_secs(),
-                            reason,
-                        });
-                    };
-                    if !limited {
-                        self.client.retrying(&endpoint);
-                    }
-                    tracing::debug!(%endpoint, %reason, retry_in_ms = delay.max(wait).as_millis() as u64, "Genesys Cloud: retrying");
-                    t.clock.sleep(delay.max(wait)).await;
                 }
             }
-        }
-    }
-
-    /// A call's turn: in the per-token bucket every call counts in, after
-    /// one in `bucket` if the call has a narrower bucket of its own.
-    async fn turn(&self, bucket: Bucket) -> crate::api::throttle::Ticket {
-        let throttle = &self.client.transport().throttle;
-        if bucket != Bucket::Default {
-            let narrow = throttle.acquire(bucket).await;
-            throttle.leaves(narrow);
-        }
-        throttle.acquire(Bucket::Default).await
-    }
-
-    /// Classifies one answer (the gate has seen its rate-limit headers); a
-    /// 429 holds only `bucket`, the one the call was refused in.
-    async fn read(&self, endpoint: &str, bucket: Bucket, response: reqwest::Response) -> Next {
-        let status = response.status();
-        let headers = response.headers().clone();
-        let correlation =
-            header(&headers, "inin-correlation-id").map_or("(none)".into(), echo_message);
-        let retry_after = crate::api::classify::retry_after(&headers);
-        let limit = self.client.transport().max_answer;
-        let bytes = match crate::api::body::read_capped(response, limit).await {
-            Ok(b) => b,
-            Err(crate::api::body::BodyError::Transport(e)) => {
-                return Next::Wait(Duration::ZERO, transport_reason(&e))
-            }
-            Err(too_large) => {
-                return Next::Fail(PlatformError::Malformed {
-                    endpoint: endpoint.to_owned(),
-                    message: too_large.describe("platform.max_answer_bytes"),
-                })
-            }
-        };
-        if status.is_success() {
-            return Next::Done(status, bytes);
-        }
-        let error: ErrorBody = serde_json::from_slice(&bytes).unwrap_or_default();
-        let code = error
-            .code
-            .as_deref()
-            .map_or_else(|| "(no code)".into(), echo_message);
-        match status.as_u16() {
-            401 => Next::Reauthorize,
-            429 => {
-                let wait = retry_after.unwrap_or(DEFAULT_WAIT);
-                self.client.rate_limited(bucket, endpoint, wait, false);
-                Next::RateLimited(wait, format!("429 {code}"))
-            }
-            408 | 500..=599 => Next::Wait(
-                retry_after.unwrap_or(Duration::ZERO),
-                format!("HTTP {} {code}", status.as_u16()),
-            ),
-            403 => Next::Fail(PlatformError::MissingPermission {
-                endpoint: endpoint.to_owned(),
-                permission: echo_message(&missing_permission(endpoint, &error)),
-                code,
-                correlation_id: correlation,
-                access: Box::new(Access::Unknown),
-            }),
-            other => Next::Fail(PlatformError::Refused {
-                endpoint: endpoint.to_owned(),
-                status: other,
-                code,
-                message: echo_message(&error.text()),
-                correlation_id: correlation,
-            }),
+            (unexplained, _) => unexplained,
         }
     }
 
@@ -412,12 +270,13 @@ pub(super) fn handed_out(api: &Url, url: &str, what: &str) -> Result<Url, Platfo
     Ok(parsed)
 }
 
-/// The bucket a call is counted in beside the per-token one: creating a
-/// shift-trade query job has a limit of its own (5 a minute).
-fn bucket_of(method: &Method, path: &str) -> Bucket {
+/// The buckets a call is counted in, narrowest first: every call in the
+/// per-token one; creating a shift-trade query job first in its own
+/// (5 a minute).
+fn buckets_of(method: &Method, path: &str) -> &'static [Bucket] {
     match *method == Method::POST && path.ends_with("/shifttrading/trades/query/jobs") {
-        true => Bucket::TradeJobs,
-        false => Bucket::Default,
+        true => &[Bucket::TradeJobs, Bucket::Default],
+        false => &[Bucket::Default],
     }
 }
 
@@ -434,6 +293,73 @@ fn missing_permission(endpoint: &str, error: &ErrorBody) -> String {
 fn storage_code(body: &str) -> Option<&str> {
     let (_, rest) = body.split_once("<Code>")?;
     rest.split_once("</Code>").map(|(code, _)| code)
+}
+
+/// A Genesys Cloud call whose 403 is explained against the business
+/// unit's division (the doctor's own look-ups are not).
+pub struct Explained;
+
+impl Dialect for GenesysHttp {
+    type Subject = Explained;
+
+    /// Genesys answers: `ErrorBody` with `messageWithParams`, the
+    /// `ININ-Correlation-Id` header, 429 with `Retry-After` (CONTRACT §7).
+    fn classify(
+        &self,
+        endpoint: &str,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Classified {
+        if status.is_success() {
+            return Classified::Success;
+        }
+        let retry_after = crate::api::classify::retry_after(headers);
+        let correlation =
+            header(headers, "inin-correlation-id").map_or("(none)".into(), echo_message);
+        let error: ErrorBody = serde_json::from_slice(body).unwrap_or_default();
+        let code = error
+            .code
+            .as_deref()
+            .map_or_else(|| "(no code)".into(), echo_message);
+        let endpoint = endpoint.to_owned();
+        match status.as_u16() {
+            401 => Classified::Unauthorized,
+            429 => Classified::RateLimited {
+                wait: retry_after.unwrap_or(DEFAULT_WAIT),
+                masked: false,
+                hinted: retry_after.is_some() || Advertised::read(headers).is_some(),
+            },
+            408 | 500..=599 => Classified::Transient {
+                reason: format!("HTTP {} {code}", status.as_u16()),
+                wait: retry_after,
+            },
+            403 => Classified::Forbidden(PlatformError::MissingPermission {
+                permission: echo_message(&missing_permission(&endpoint, &error)),
+                endpoint,
+                code,
+                correlation_id: correlation,
+                access: Box::new(Access::Unknown),
+            }),
+            other => Classified::Failed(PlatformError::Refused {
+                endpoint,
+                status: other,
+                code,
+                message: echo_message(&error.text()),
+                correlation_id: correlation,
+            }),
+        }
+    }
+
+    fn explain<'a>(
+        &'a self,
+        _subject: &'a Explained,
+        _token: &'a AccessToken,
+        _fresh_token_tried: bool,
+        unexplained: PlatformError,
+    ) -> BoxFuture<'a, Diagnosis> {
+        Box::pin(async move { Diagnosis::Final(self.explain_access(unexplained).await) })
+    }
 }
 
 #[cfg(test)]

@@ -50,14 +50,16 @@ use reqwest::Method;
 use tokio_util::sync::CancellationToken;
 
 use super::journal::{CarriedWeek, Journal};
-use super::{Activity, Outgoing, Platform, PublishBatch, Publishing, Schedule, WriteOutcome};
+use super::{
+    Activity, Outgoing, Platform, PlatformRun, PublishBatch, Publishing, RunRefused, RunWriter,
+    Schedule, WriteOutcome,
+};
 use crate::api::stats::StatsSnapshot;
 use crate::api::{PlatformClient, PlatformError};
 use crate::clock::SharedClock;
 use crate::config::{Settings, TargetSettings};
 use crate::echo::echo;
 use crate::plan::{Swap, SwapStatus};
-use crate::preflight::Refusal;
 use crate::publish::KeyedLocks;
 use crate::source::WeekPlan;
 use http::GenesysHttp;
@@ -88,15 +90,30 @@ pub struct GenesysCloud {
     deadline: Duration,
     /// One trade listing's share of the trade-jobs budget.
     poll_floor: Duration,
-    /// What this run learned in `prepare`.
-    facts: Arc<Mutex<Option<Facts>>>,
+}
+
+/// One run of a target's week on Genesys Cloud, prepared.
+struct GenesysRun {
+    /// The run's own view: its calls count in its own statistics.
+    http: GenesysHttp,
+    clock: SharedClock,
+    locks: Arc<KeyedLocks>,
+    deadline: Duration,
+    poll_floor: Duration,
+    /// What preparation learned: the business unit, schedule, users.
+    facts: Facts,
+    schedule: Schedule,
     /// Trades already approved when the run last listed them.
-    approved: Arc<Mutex<BTreeSet<String>>>,
+    approved: Mutex<BTreeSet<String>>,
     /// The run's last trade listing and when it was taken, for the write
-    /// that follows a poll at once.
-    listing: Arc<Mutex<Option<Listing>>>,
-    /// Where this run records its updates (`recover` hands it over).
-    journal: Arc<Mutex<Option<Arc<dyn Journal>>>>,
+    /// that follows a poll at once; none before the first.
+    listing: Mutex<Option<Listing>>,
+}
+
+/// A run's updates, each journaled before each step that depends on it.
+struct GenesysWriter {
+    run: Arc<GenesysRun>,
+    journal: Arc<dyn Journal>,
 }
 
 impl GenesysCloud {
@@ -115,60 +132,42 @@ impl GenesysCloud {
                 let jobs = &settings.rate_limits.trade_jobs;
                 jobs.per / jobs.requests.max(1)
             },
-            facts: Arc::new(Mutex::new(None)),
-            approved: Arc::new(Mutex::new(BTreeSet::new())),
-            listing: Arc::new(Mutex::new(None)),
-            journal: Arc::new(Mutex::new(None)),
         }
     }
+}
 
-    fn facts(&self) -> Result<Facts, PlatformError> {
-        self.facts
-            .lock()
-            .expect("run facts")
-            .clone()
-            .ok_or_else(|| {
-                PlatformError::Setup(
-                    "Genesys Cloud: a run's calls came before its preparation".into(),
-                )
-            })
-    }
-
+impl GenesysWriter {
     /// Sends and follows this run's updates, journaling each step.
-    fn updater<'a>(&'a self, facts: &'a Facts) -> Result<Updater<'a>, PlatformError> {
-        let journal = self.journal.lock().expect("run journal").clone();
-        let journal = journal.ok_or_else(|| {
-            PlatformError::Setup(
-                "Genesys Cloud: a run's writes came before its operations journal".into(),
-            )
-        })?;
-        Ok(Updater {
-            http: &self.http,
-            clock: &self.clock,
-            facts,
-            deadline: self.deadline,
-            journal,
-        })
+    fn updater(&self) -> Updater<'_> {
+        let run = &self.run;
+        Updater {
+            http: &run.http,
+            clock: &run.clock,
+            facts: &run.facts,
+            deadline: run.deadline,
+            journal: self.journal.clone(),
+        }
     }
+}
 
+impl GenesysRun {
     /// One unapplied update per business unit at a time, across runs.
-    async fn unit_lock(&self, facts: &Facts) -> tokio::sync::OwnedMutexGuard<()> {
+    async fn unit_lock(&self) -> tokio::sync::OwnedMutexGuard<()> {
         self.locks
-            .lock(&format!("business-unit:{}", facts.business_unit))
+            .lock(&format!("business-unit:{}", self.facts.business_unit))
             .await
     }
 
     /// The week's schedule as it is now: its version and published flag.
-    async fn schedule(&self, facts: &Facts) -> Result<ScheduleMeta, PlatformError> {
-        self.http
-            .json(Method::GET, &facts.schedule_path(), None::<&()>)
-            .await
+    async fn schedule_now(&self) -> Result<ScheduleMeta, PlatformError> {
+        let path = self.facts.schedule_path();
+        self.http.json(Method::GET, &path, None::<&()>).await
     }
 
-    fn failed(facts: &Facts, last: Option<(String, String)>) -> PlatformError {
+    fn failed(&self, last: Option<(String, String)>) -> PlatformError {
         let (operation_id, status) = last.unwrap_or_default();
         PlatformError::OperationFailed {
-            what: format!("update of schedule {}", facts.schedule_id),
+            what: format!("update of schedule {}", self.facts.schedule_id),
             operation_id,
             status,
             hint: format!("{UPDATE_ATTEMPTS} times, each built from a fresh read: the data is likely refused (an activity, a user not in the business unit, overlapping shifts); check the schedule in Genesys Cloud"),
@@ -180,14 +179,13 @@ impl GenesysCloud {
     /// platform has changed their weeks; the run must read them first).
     async fn held_by_trades(
         &self,
-        facts: &Facts,
         weeks: &[Outgoing],
         fresh: bool,
     ) -> Result<BTreeMap<String, String>, PlatformError> {
         let seen = self.approved.lock().expect("approved trades").clone();
         let trades = match self.recent_listing().filter(|_| !fresh) {
             Some(trades) => trades,
-            None => self.list_trades(facts).await?,
+            None => self.list_trades().await?,
         };
         let mut held = BTreeMap::new();
         for t in trades {
@@ -205,8 +203,8 @@ impl GenesysCloud {
 
     /// The run's trades, listed now by a query job (which spends the
     /// trade-jobs budget) and remembered.
-    async fn list_trades(&self, facts: &Facts) -> Result<Vec<Swap>, PlatformError> {
-        let trades = trades::query(&self.http, &self.clock, facts).await?;
+    async fn list_trades(&self) -> Result<Vec<Swap>, PlatformError> {
+        let trades = trades::query(&self.http, &self.clock, &self.facts).await?;
         *self.listing.lock().expect("trade listing") = Some((self.clock.now(), trades.clone()));
         Ok(trades)
     }
@@ -225,10 +223,10 @@ impl GenesysCloud {
     /// every one is as planned.
     async fn changes(
         &self,
-        facts: &Facts,
         weeks: &[Outgoing],
         version: u64,
     ) -> Result<Option<(Upload, Vec<CarriedWeek>)>, PlatformError> {
+        let facts = &self.facts;
         let user = |agent: &str| {
             facts
                 .users
@@ -266,7 +264,9 @@ impl GenesysCloud {
         };
         Ok(Some((upload, carried)))
     }
+}
 
+impl GenesysWriter {
     /// Writes every agent of `weeks` a trade does not hold, in one update
     /// built from a fresh read (trades included) for each attempt: a trade
     /// approved or an edit made meanwhile is never overwritten.
@@ -274,41 +274,25 @@ impl GenesysCloud {
         &self,
         weeks: Vec<Outgoing>,
     ) -> Result<Vec<(String, WriteOutcome)>, PlatformError> {
-        let facts = self.facts()?;
-        let updater = self.updater(&facts)?;
-        let _unit = self.unit_lock(&facts).await;
+        let run = &self.run;
+        let updater = self.updater();
+        let _unit = run.unit_lock().await;
         let mut last = None;
         for attempt in 0..UPDATE_ATTEMPTS {
             // A failed attempt may have met a trade approved meanwhile.
-            let held = self.held_by_trades(&facts, &weeks, attempt > 0).await?;
+            let held = run.held_by_trades(&weeks, attempt > 0).await?;
             let sending: Vec<Outgoing> = weeks
                 .iter()
                 .filter(|w| !held.contains_key(&w.agent_id))
                 .cloned()
                 .collect();
-            let meta = self.schedule(&facts).await?;
-            let ended = match self
-                .changes(&facts, &sending, meta.metadata.version)
-                .await?
-            {
+            let meta = run.schedule_now().await?;
+            let ended = match run.changes(&sending, meta.metadata.version).await? {
                 None => Ended::Complete,
                 Some((upload, carried)) => updater.send(&upload, carried).await?,
             };
             match ended {
-                Ended::Complete => {
-                    return Ok(weeks
-                        .into_iter()
-                        .map(|w| match held.get(&w.agent_id) {
-                            Some(swap_id) => (
-                                w.agent_id,
-                                WriteOutcome::Held {
-                                    swap_id: swap_id.clone(),
-                                },
-                            ),
-                            None => (w.agent_id, WriteOutcome::Written),
-                        })
-                        .collect())
-                }
+                Ended::Complete => return Ok(outcomes(weeks, &held)),
                 Ended::Failed {
                     operation_id,
                     status,
@@ -318,24 +302,24 @@ impl GenesysCloud {
                 }
             }
         }
-        Err(Self::failed(&facts, last))
+        Err(run.failed(last))
     }
 
     /// Sets the schedule's `published` flag, once.
     async fn publish_all(&self, agents: Vec<String>) -> Result<PublishBatch, PlatformError> {
-        let facts = self.facts()?;
-        let updater = self.updater(&facts)?;
-        let _unit = self.unit_lock(&facts).await;
+        let run = &self.run;
+        let updater = self.updater();
+        let _unit = run.unit_lock().await;
         let mut last = None;
         for _ in 0..UPDATE_ATTEMPTS {
-            let meta = self.schedule(&facts).await?;
+            let meta = run.schedule_now().await?;
             if meta.published {
                 return Ok(PublishBatch {
                     published: agents,
                     ..PublishBatch::default()
                 });
             }
-            tracing::info!(schedule = %facts.schedule_id, "publishing the schedule");
+            tracing::info!(schedule = %run.facts.schedule_id, "publishing the schedule");
             let upload = Upload {
                 metadata: Version {
                     version: meta.metadata.version,
@@ -351,8 +335,24 @@ impl GenesysCloud {
                 } => last = Some((operation_id, status)),
             }
         }
-        Err(Self::failed(&facts, last))
+        Err(run.failed(last))
     }
+}
+
+/// Each agent of a completed update: written, or held by its trade.
+fn outcomes(weeks: Vec<Outgoing>, held: &BTreeMap<String, String>) -> Vec<(String, WriteOutcome)> {
+    weeks
+        .into_iter()
+        .map(|w| match held.get(&w.agent_id) {
+            Some(swap_id) => {
+                let held = WriteOutcome::Held {
+                    swap_id: swap_id.clone(),
+                };
+                (w.agent_id, held)
+            }
+            None => (w.agent_id, WriteOutcome::Written),
+        })
+        .collect()
 }
 
 /// A stream of one future's results, or of its one error.
@@ -368,15 +368,46 @@ fn once_all<'a, T: Send + 'a>(
 }
 
 impl Platform for GenesysCloud {
-    fn for_run(&self) -> Arc<dyn Platform> {
-        Arc::new(GenesysCloud {
-            http: self.http.for_run(),
-            facts: Arc::new(Mutex::new(None)),
-            approved: Arc::new(Mutex::new(BTreeSet::new())),
-            listing: Arc::new(Mutex::new(None)),
-            journal: Arc::new(Mutex::new(None)),
-            ..self.clone()
+    fn ready(&self) -> BoxFuture<'_, Result<(), PlatformError>> {
+        Box::pin(async move { self.http.client().tokens().probe().await.map(|_| ()) })
+    }
+
+    fn begin_run<'a>(
+        &'a self,
+        target: &'a TargetSettings,
+        plan: &'a WeekPlan,
+    ) -> BoxFuture<'a, Result<Arc<dyn PlatformRun>, RunRefused>> {
+        Box::pin(async move {
+            let http = self.http.for_run();
+            let facts = match setup::prepare(&http, target, plan).await {
+                Ok(facts) => facts,
+                Err(refusal) => {
+                    let stats = http.client().stats();
+                    return Err(RunRefused { refusal, stats });
+                }
+            };
+            let schedule = Schedule {
+                id: facts.schedule_id.clone(),
+                published: facts.published,
+            };
+            Ok(Arc::new(GenesysRun {
+                http,
+                clock: self.clock.clone(),
+                locks: self.locks.clone(),
+                deadline: self.deadline,
+                poll_floor: self.poll_floor,
+                facts,
+                schedule,
+                approved: Mutex::default(),
+                listing: Mutex::default(),
+            }) as Arc<dyn PlatformRun>)
         })
+    }
+}
+
+impl PlatformRun for GenesysRun {
+    fn schedule(&self) -> &Schedule {
+        &self.schedule
     }
 
     fn stats(&self) -> StatsSnapshot {
@@ -387,57 +418,15 @@ impl Platform for GenesysCloud {
         self.http.client().activity()
     }
 
-    /// `published` is one flag for the whole schedule: set once every
-    /// agent not deferred is written.
-    fn publishing(&self) -> Publishing {
-        Publishing::WholeSchedule
-    }
-
     /// Each poll lists trades with a query job, which has a budget of its
     /// own (5 a minute): polling faster would spend it and stall the run.
     fn poll_floor(&self) -> Duration {
         self.poll_floor
     }
 
-    fn ready(&self) -> BoxFuture<'_, Result<(), PlatformError>> {
-        Box::pin(async move { self.http.client().tokens().probe().await.map(|_| ()) })
-    }
-
-    fn prepare<'a>(
-        &'a self,
-        target: &'a TargetSettings,
-        plan: &'a WeekPlan,
-    ) -> BoxFuture<'a, Result<Schedule, Refusal>> {
+    fn swaps(&self) -> BoxFuture<'_, Result<Vec<Swap>, PlatformError>> {
         Box::pin(async move {
-            let facts = setup::prepare(&self.http, target, plan).await?;
-            let schedule = Schedule {
-                id: facts.schedule_id.clone(),
-                published: facts.published,
-            };
-            *self.facts.lock().expect("run facts") = Some(facts);
-            Ok(schedule)
-        })
-    }
-
-    fn recover<'a>(
-        &'a self,
-        journal: Arc<dyn Journal>,
-    ) -> BoxFuture<'a, Result<(), PlatformError>> {
-        Box::pin(async move {
-            *self.journal.lock().expect("run journal") = Some(journal);
-            let facts = self.facts()?;
-            let updater = self.updater(&facts)?;
-            let _unit = self.unit_lock(&facts).await;
-            recovery::settle(&updater).await
-        })
-    }
-
-    fn swaps<'a>(
-        &'a self,
-        _schedule: &'a Schedule,
-    ) -> BoxFuture<'a, Result<Vec<Swap>, PlatformError>> {
-        Box::pin(async move {
-            let swaps = self.list_trades(&self.facts()?).await?;
+            let swaps = self.list_trades().await?;
             let approved = swaps.iter().filter(|s| s.status == SwapStatus::Approved);
             self.approved
                 .lock()
@@ -447,23 +436,45 @@ impl Platform for GenesysCloud {
         })
     }
 
-    fn write<'a>(
-        &'a self,
-        _schedule: &'a Schedule,
+    /// Settles what a stopped process left in flight on the schedule
+    /// before the run's first write.
+    fn writer(
+        self: Arc<Self>,
+        journal: Arc<dyn Journal>,
+    ) -> BoxFuture<'static, Result<Box<dyn RunWriter>, PlatformError>> {
+        Box::pin(async move {
+            let writer = GenesysWriter { run: self, journal };
+            {
+                let _unit = writer.run.unit_lock().await;
+                recovery::settle(&writer.updater()).await?;
+            }
+            Ok(Box::new(writer) as Box<dyn RunWriter>)
+        })
+    }
+}
+
+impl RunWriter for GenesysWriter {
+    /// `published` is one flag for the whole schedule: set once every
+    /// agent not deferred is written.
+    fn publishing(&self) -> Publishing {
+        Publishing::WholeSchedule
+    }
+
+    fn write(
+        &self,
         weeks: Vec<Outgoing>,
         _cancel: CancellationToken,
-    ) -> BoxStream<'a, Result<(String, WriteOutcome), PlatformError>> {
+    ) -> BoxStream<'_, Result<(String, WriteOutcome), PlatformError>> {
         // One update for every agent: nothing to leave unstarted on a stop;
         // the token's cancellable clock ends its waits.
         once_all(self.write_all(weeks))
     }
 
-    fn publish<'a>(
-        &'a self,
-        _schedule: &'a Schedule,
+    fn publish(
+        &self,
         agents: Vec<String>,
         _cancel: CancellationToken,
-    ) -> BoxStream<'a, Result<PublishBatch, PlatformError>> {
+    ) -> BoxStream<'_, Result<PublishBatch, PlatformError>> {
         once_all(async move { Ok(vec![self.publish_all(agents).await?]) })
     }
 }

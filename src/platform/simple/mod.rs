@@ -12,41 +12,65 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 
-use super::{Outgoing, Platform, PublishBatch, Publishing, Schedule, WriteOutcome};
-use crate::api::model::{self, ScheduleInfo};
+pub mod answers;
+pub mod api;
+pub mod model;
+
+pub use api::SimpleApi;
+
+use super::journal::Journal;
+use super::{
+    Outgoing, Platform, PlatformRun, PublishBatch, Publishing, RunRefused, RunWriter, Schedule,
+    WriteOutcome,
+};
 use crate::api::scopes::PUBLICATION;
 use crate::api::stats::StatsSnapshot;
 use crate::api::trouble::Activity;
-use crate::api::{self as wire, PlatformClient, PlatformError};
+use crate::api::{PlatformClient, PlatformError};
 use crate::config::TargetSettings;
 use crate::plan::{AgentWeek, Span, Swap, SwapParty, SwapStatus};
 use crate::preflight::{self, Refusal, ScheduleFacts};
 use crate::publish::lifecycle::{Unpublished, UnpublishedKind};
 use crate::publish::KeyedLocks;
 use crate::source::WeekPlan;
+use api::PublishOutcome;
+use model::ScheduleInfo;
 
 /// The platform's limit on agents per publish call.
 const PUBLISH_BATCH: usize = 500;
 
 #[derive(Clone)]
 pub struct SimpleContract {
-    client: PlatformClient,
+    api: SimpleApi,
     concurrency: usize,
     /// Shared by every run of the process, whatever client it uses.
     locks: Arc<KeyedLocks>,
 }
 
+/// One run of a target's week on the simple contract.
+struct SimpleRun {
+    /// The run's own view: its calls count in its own statistics.
+    api: SimpleApi,
+    schedule: Schedule,
+    concurrency: usize,
+    locks: Arc<KeyedLocks>,
+}
+
+/// A run's writes: the simple contract's end when they are answered, so
+/// there is nothing in flight to settle and no journal to keep.
+struct SimpleWriter(Arc<SimpleRun>);
+
 impl SimpleContract {
     pub fn new(client: PlatformClient, concurrency: usize, locks: Arc<KeyedLocks>) -> Self {
         SimpleContract {
-            client,
+            api: SimpleApi::new(client),
             concurrency: concurrency.max(1),
             locks,
         }
     }
 
-    pub fn client(&self) -> &PlatformClient {
-        &self.client
+    pub fn api(&self) -> &SimpleApi {
+        &self.api
     }
 
     /// The schedule as the platform describes it, for the preflight checks.
@@ -60,20 +84,41 @@ impl SimpleContract {
         }
     }
 
-    async fn publish_chunk(
-        &self,
-        schedule_id: &str,
-        mut batch: Vec<String>,
-    ) -> Result<PublishBatch, PlatformError> {
+    /// The run's rights and schedule, checked before its first write.
+    async fn prepare(
+        api: &SimpleApi,
+        target: &TargetSettings,
+        week: chrono::NaiveDate,
+    ) -> Result<Schedule, Refusal> {
+        api.require_scopes(&PUBLICATION).await?;
+        let id = target.schedule_id_for(week);
+        let facts = Self::facts(api.schedule(&id).await?);
+        let mismatches = preflight::mismatches(&facts, target, week, None);
+        if !mismatches.is_empty() {
+            return Err(Refusal::Schedule {
+                schedule_id: id,
+                mismatches,
+            });
+        }
+        Ok(Schedule {
+            id,
+            published: facts.state == "published",
+        })
+    }
+}
+
+impl SimpleRun {
+    async fn publish_chunk(&self, mut batch: Vec<String>) -> Result<PublishBatch, PlatformError> {
+        let schedule_id = &self.schedule.id;
         // Never two publishes of one schedule at once, even from two targets.
         let _schedule = {
-            let _waiting = self.client.waiting_for_lock();
+            let _waiting = self.api.client().waiting_for_lock();
             self.locks.lock(&format!("schedule:{schedule_id}")).await
         };
         let mut out = PublishBatch::default();
         while !batch.is_empty() {
-            match self.client.publish(schedule_id, &batch).await {
-                Ok(wire::PublishOutcome::Published { agent_ids, .. }) => {
+            match self.api.publish(schedule_id, &batch).await {
+                Ok(PublishOutcome::Published { agent_ids, .. }) => {
                     let confirmed: BTreeSet<&String> = agent_ids.iter().collect();
                     for agent in batch.drain(..) {
                         if confirmed.contains(&agent) {
@@ -83,7 +128,7 @@ impl SimpleContract {
                         }
                     }
                 }
-                Ok(wire::PublishOutcome::Deferred { pending }) => {
+                Ok(PublishOutcome::Deferred { pending }) => {
                     batch.retain(|a| !pending.iter().any(|p| &p.agent_id == a));
                     out.held
                         .extend(pending.into_iter().map(|p| (p.agent_id, p.swap_id)));
@@ -105,21 +150,62 @@ fn refused(e: &PlatformError) -> Unpublished {
 }
 
 impl Platform for SimpleContract {
-    fn for_run(&self) -> Arc<dyn Platform> {
-        Arc::new(SimpleContract {
-            client: self.client.for_run(),
-            ..self.clone()
+    fn ready(&self) -> BoxFuture<'_, Result<(), PlatformError>> {
+        Box::pin(async move { self.api.client().tokens().probe().await.map(|_| ()) })
+    }
+
+    fn begin_run<'a>(
+        &'a self,
+        target: &'a TargetSettings,
+        plan: &'a WeekPlan,
+    ) -> BoxFuture<'a, Result<Arc<dyn PlatformRun>, RunRefused>> {
+        Box::pin(async move {
+            let api = self.api.for_run();
+            match Self::prepare(&api, target, plan.week_start).await {
+                Ok(schedule) => Ok(Arc::new(SimpleRun {
+                    api,
+                    schedule,
+                    concurrency: self.concurrency,
+                    locks: self.locks.clone(),
+                }) as Arc<dyn PlatformRun>),
+                Err(refusal) => Err(RunRefused {
+                    refusal,
+                    stats: api.client().stats(),
+                }),
+            }
         })
+    }
+}
+
+impl PlatformRun for SimpleRun {
+    fn schedule(&self) -> &Schedule {
+        &self.schedule
     }
 
     fn stats(&self) -> StatsSnapshot {
-        self.client.stats()
+        self.api.client().stats()
     }
 
     fn activity(&self) -> Activity {
-        self.client.activity()
+        self.api.client().activity()
     }
 
+    fn swaps(&self) -> BoxFuture<'_, Result<Vec<Swap>, PlatformError>> {
+        Box::pin(async move {
+            let swaps = self.api.swaps(&self.schedule.id, None).await?;
+            Ok(swaps.into_iter().map(domain_swap).collect())
+        })
+    }
+
+    fn writer(
+        self: Arc<Self>,
+        _journal: Arc<dyn Journal>,
+    ) -> BoxFuture<'static, Result<Box<dyn RunWriter>, PlatformError>> {
+        Box::pin(async move { Ok(Box::new(SimpleWriter(self)) as Box<dyn RunWriter>) })
+    }
+}
+
+impl RunWriter for SimpleWriter {
     /// Each publish names its agents (CONTRACT §3), so the written ones go
     /// while later ones are written; the client holds writes back while
     /// the schedule's lock is held.
@@ -129,51 +215,13 @@ impl Platform for SimpleContract {
         }
     }
 
-    fn ready(&self) -> BoxFuture<'_, Result<(), PlatformError>> {
-        Box::pin(async move { self.client.tokens().probe().await.map(|_| ()) })
-    }
-
-    fn prepare<'a>(
-        &'a self,
-        target: &'a TargetSettings,
-        plan: &'a WeekPlan,
-    ) -> BoxFuture<'a, Result<Schedule, Refusal>> {
-        let week = plan.week_start;
-        Box::pin(async move {
-            self.client.require_scopes(&PUBLICATION).await?;
-            let id = target.schedule_id_for(week);
-            let facts = Self::facts(self.client.schedule(&id).await?);
-            let mismatches = preflight::mismatches(&facts, target, week, None);
-            if !mismatches.is_empty() {
-                return Err(Refusal::Schedule {
-                    schedule_id: id,
-                    mismatches,
-                });
-            }
-            Ok(Schedule {
-                id,
-                published: facts.state == "published",
-            })
-        })
-    }
-
-    fn swaps<'a>(
-        &'a self,
-        schedule: &'a Schedule,
-    ) -> BoxFuture<'a, Result<Vec<Swap>, PlatformError>> {
-        Box::pin(async move {
-            let swaps = self.client.swaps(&schedule.id, None).await?;
-            Ok(swaps.into_iter().map(domain_swap).collect())
-        })
-    }
-
-    fn write<'a>(
-        &'a self,
-        schedule: &'a Schedule,
+    fn write(
+        &self,
         weeks: Vec<Outgoing>,
         cancel: CancellationToken,
-    ) -> BoxStream<'a, Result<(String, WriteOutcome), PlatformError>> {
-        let schedule_id: Arc<str> = schedule.id.as_str().into();
+    ) -> BoxStream<'_, Result<(String, WriteOutcome), PlatformError>> {
+        let run = &self.0;
+        let schedule_id: Arc<str> = run.schedule.id.as_str().into();
         futures::stream::iter(weeks)
             .take_while(move |_| std::future::ready(!cancel.is_cancelled()))
             .map(move |w| {
@@ -181,10 +229,10 @@ impl Platform for SimpleContract {
                 // built and sent on every core: polled by the run's one task,
                 // 256 workers at 100 ms latency sent 160 writes a round trip.
                 // Dropped with the stream, the tasks stop what is in the air.
-                let (client, schedule_id) = (self.client.clone(), schedule_id.clone());
+                let (api, schedule_id) = (run.api.clone(), schedule_id.clone());
                 let task = tokio::spawn(
                     async move {
-                        let outcome = write_one(&client, &schedule_id, &w).await?;
+                        let outcome = write_one(&api, &schedule_id, &w).await?;
                         Ok((w.agent_id, outcome))
                     }
                     .in_current_span(),
@@ -198,35 +246,34 @@ impl Platform for SimpleContract {
                     }
                 }
             })
-            .buffer_unordered(self.concurrency)
+            .buffer_unordered(run.concurrency)
             .boxed()
     }
 
-    fn publish<'a>(
-        &'a self,
-        schedule: &'a Schedule,
+    fn publish(
+        &self,
         agents: Vec<String>,
         cancel: CancellationToken,
-    ) -> BoxStream<'a, Result<PublishBatch, PlatformError>> {
+    ) -> BoxStream<'_, Result<PublishBatch, PlatformError>> {
         let chunks: Vec<Vec<String>> = agents.chunks(PUBLISH_BATCH).map(|c| c.to_vec()).collect();
         futures::stream::iter(chunks)
             .take_while(move |_| std::future::ready(!cancel.is_cancelled()))
-            .then(move |chunk| self.publish_chunk(&schedule.id, chunk))
+            .then(move |chunk| self.0.publish_chunk(chunk))
             .boxed()
     }
 }
 
 /// One agent's week written, and what became of it; `Err` concerns the run.
 async fn write_one(
-    client: &PlatformClient,
+    api: &SimpleApi,
     schedule_id: &str,
     w: &Outgoing,
 ) -> Result<WriteOutcome, PlatformError> {
     let shifts = wire_shifts(&w.week);
     Ok(
-        match client.write_agent(schedule_id, &w.agent_id, &shifts).await {
-            Ok(wire::WriteOutcome::Written { .. }) => WriteOutcome::Written,
-            Ok(wire::WriteOutcome::Deferred { swap_id }) => WriteOutcome::Held { swap_id },
+        match api.write_agent(schedule_id, &w.agent_id, &shifts).await {
+            Ok(api::WriteOutcome::Written { .. }) => WriteOutcome::Written,
+            Ok(api::WriteOutcome::Deferred { swap_id }) => WriteOutcome::Held { swap_id },
             Err(e) if e.is_run_level() => return Err(e),
             // CONTRACT §3: a PUT's 404 is an unknown agent.
             Err(e @ PlatformError::NotFound { .. }) => WriteOutcome::Refused(Unpublished::new(
