@@ -231,10 +231,19 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
             week,
             as_written,
         } => {
+            let now = crate::clock::system().now();
+            let coming = |tz, start_day| {
+                crate::week::first_week_with_cutoff_ahead(
+                    now,
+                    tz,
+                    start_day,
+                    crate::week::COMING_WEEK_CUTOFF,
+                )
+            };
             let dating = match (week, as_written) {
                 (Some(week), _) => crate::sim::Dating::Week(week),
                 (None, true) => crate::sim::Dating::AsWritten,
-                (None, false) => crate::sim::Dating::Coming(crate::clock::system().now()),
+                (None, false) => crate::sim::Dating::Coming(&coming),
             };
             sim(&scenario, dating, listen, format).await
         }
@@ -279,7 +288,7 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
 
 async fn sim(
     scenario: &Path,
-    dating: crate::sim::Dating,
+    dating: crate::sim::Dating<'_>,
     listen: SocketAddr,
     format: LogFormat,
 ) -> anyhow::Result<ExitCode> {

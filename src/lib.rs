@@ -4,7 +4,8 @@
 pub mod api;
 pub mod capped;
 pub mod cli;
-pub mod clock;
+/// The clock, its own crate so that the simulators share it.
+pub use wfm_clock as clock;
 pub mod config;
 pub mod daemon;
 mod dev;
@@ -15,9 +16,11 @@ pub mod plan;
 pub mod platform;
 mod preflight;
 pub mod publish;
-pub mod sample;
+/// The sample week, generated with the simulators it is served by.
+pub use wfm_sim::sample;
 mod secret;
-pub mod sim;
+/// The platform simulators, their own crate (`crates/wfm-sim`).
+pub use wfm_sim as sim;
 pub mod source;
 mod status;
 pub mod store;

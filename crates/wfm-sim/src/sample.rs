@@ -14,8 +14,8 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 
-use crate::sim::scenario::{Schedule, Swap, SwapSide};
-use crate::sim::{Shift, SwapStatus};
+use crate::scenario::{Schedule, Swap, SwapSide};
+use crate::{Shift, SwapStatus};
 
 #[derive(Debug, Clone)]
 pub struct SampleSpec {

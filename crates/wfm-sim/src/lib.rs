@@ -1,5 +1,9 @@
-//! A faithful simulator of the WFM platform of `CONTRACT.md`, in-process for
-//! tests and standalone through `wfm-publisher sim`.
+//! Faithful simulators of the WFM platforms the publisher talks to (the
+//! simple contract of `CONTRACT.md`, and Genesys Cloud in `genesys`),
+//! in-process for tests and standalone through `wfm-publisher sim`; and
+//! `sample`, the generated week they serve in dev mode, tests and benchmarks.
+//! Their own crate: they share only the clock (`wfm_clock`) with the
+//! publisher, and a change to the publisher does not rebuild them.
 
 pub mod genesys;
 mod limits;
@@ -7,6 +11,7 @@ mod platform;
 mod record;
 pub mod redate;
 mod routes;
+pub mod sample;
 pub mod scenario;
 mod wire;
 
@@ -14,12 +19,12 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc, Weekday};
 use chrono_tz::Tz;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::clock::SharedClock;
+use wfm_clock::SharedClock;
 
 use platform::Platform;
 pub use platform::KNOWN_SCOPES;
@@ -111,16 +116,17 @@ pub enum AnyScenario {
 }
 
 /// Which week a scenario file is served for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dating {
+#[derive(Clone, Copy)]
+pub enum Dating<'a> {
     /// The dates the file holds.
     AsWritten,
     /// Its first schedule's week moved to this one (the same weekday).
     Week(NaiveDate),
-    /// Its first schedule's week moved to the first coming week whose swap
-    /// cut-off, at the publisher's default deadline, is still two hours ahead
-    /// of this instant.
-    Coming(DateTime<Utc>),
+    /// Its first schedule's week moved to the one this returns for the
+    /// scenario's time zone and the weekday its weeks start on. Which week
+    /// is "coming" is the publisher's rule (its deadlines decide it), so the
+    /// caller passes it in rather than the simulator keeping a copy.
+    Coming(&'a dyn Fn(Tz, Weekday) -> NaiveDate),
 }
 
 /// The week a scenario was written for and the one it is served for.
@@ -149,12 +155,7 @@ impl AnyScenario {
         let served = match dating {
             Dating::AsWritten => anchor,
             Dating::Week(week) => week,
-            Dating::Coming(now) => crate::week::first_week_with_cutoff_ahead(
-                now,
-                tz,
-                anchor.weekday(),
-                crate::week::COMING_WEEK_CUTOFF,
-            ),
+            Dating::Coming(pick) => pick(tz, anchor.weekday()),
         };
         if served.weekday() != anchor.weekday() {
             return Err(ScenarioError::Invalid {

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::errors::{GError, LimitName, TOKEN_LIMIT};
 use super::scenario::Client;
 use super::state::{delta, secs_until, State};
-use crate::sim::scenario::Bucket;
+use crate::scenario::Bucket;
 
 #[derive(Debug, Clone)]
 pub struct Token {

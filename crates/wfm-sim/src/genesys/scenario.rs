@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc, Weekday};
 use chrono_tz::Tz;
 use serde::Deserialize;
 
-use crate::sim::scenario::{Bucket, Faults, ScenarioError};
+use crate::scenario::{Bucket, Faults, ScenarioError};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -379,7 +379,7 @@ pub struct Step {
 
 impl Scenario {
     pub fn load(path: &std::path::Path) -> Result<Self, ScenarioError> {
-        let (text, shown) = crate::sim::scenario::read(path)?;
+        let (text, shown) = crate::scenario::read(path)?;
         Self::parse(&text, &shown)
     }
 

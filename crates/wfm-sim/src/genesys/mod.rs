@@ -103,7 +103,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 
-use crate::clock::SharedClock;
+use wfm_clock::SharedClock;
 
 pub use record::{
     Content, ContentMark, OperationEntry, Outcome, Record, RequestEntry, TradeFailure, TradeMove,
@@ -134,7 +134,7 @@ impl Shared {
 
 /// The parts of a running simulator's scenario a test may change.
 pub struct Live<'a> {
-    pub faults: &'a mut crate::sim::scenario::Faults,
+    pub faults: &'a mut crate::scenario::Faults,
     pub server: &'a mut scenario::Server,
     pub rate_limits: &'a mut scenario::RateLimits,
 }
@@ -143,7 +143,7 @@ pub struct Live<'a> {
 pub struct GenesysHandle {
     pub addr: SocketAddr,
     shared: Arc<Shared>,
-    serving: crate::sim::Serving,
+    serving: crate::Serving,
 }
 
 /// Serves `scenario` on a bound listener.
@@ -160,7 +160,7 @@ pub fn serve(
         in_flight: AtomicUsize::new(0),
         peak: AtomicUsize::new(0),
     });
-    let serving = crate::sim::Serving::start(listener, routes::router(shared.clone()))?;
+    let serving = crate::Serving::start(listener, routes::router(shared.clone()))?;
     Ok(GenesysHandle {
         addr,
         shared,

@@ -1,4 +1,5 @@
-//! Time as the publisher and the simulator see it.
+//! Time as the publisher and the simulators see it: its own crate, the one
+//! both stand on.
 //!
 //! Everything that waits or reads the time goes through a [`Clock`], so that
 //! tests can run minutes of token lifetimes and swap timelines in seconds

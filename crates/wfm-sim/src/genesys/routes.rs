@@ -245,8 +245,8 @@ async fn websocket(c: Ctx, Path(id): Path<String>, upgrade: WebSocketUpgrade) ->
 }
 
 async fn token(c: Ctx, headers: HeaderMap, body: Bytes) -> Response {
-    let form = crate::sim::routes::form(&body);
-    let credentials = crate::sim::routes::client_credentials(&headers, &form);
+    let form = crate::routes::form(&body);
+    let credentials = crate::routes::client_credentials(&headers, &form);
     let now = c.now();
     let mut st = c.lock();
     st.record.token_requests += 1;
