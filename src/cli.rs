@@ -18,26 +18,7 @@ use crate::telemetry::{self, LogFormat};
 
 pub const DEFAULT_CONFIG: &str = "/etc/wfm-publisher/config.toml";
 
-/// Exit codes, so that scripts and systemd can tell outcomes apart.
-pub mod exit {
-    /// Everything done.
-    pub const SUCCESS: u8 = 0;
-    /// Something unexpected: a bug, the machine, the store.
-    pub const FAILURE: u8 = 1;
-    /// Refused before anything was sent: bad configuration or input, a failed preflight.
-    pub const REFUSED: u8 = 2;
-    /// Done in part: agents left unpublished, with the reasons reported.
-    pub const PARTIAL: u8 = 3;
-    /// Failed for a cause that passes (the platform down or failing, its
-    /// OAuth server unreachable, the machine short of a resource): the run
-    /// is kept and resumes when run again later. sysexits' EX_TEMPFAIL.
-    pub const FAILED: u8 = 75;
-    /// Stopped by SIGINT (Ctrl-C) before the end: 128 + 2, by convention.
-    /// What was sent finished; the rest resumes at the next run.
-    pub const INTERRUPTED: u8 = 130;
-    /// Stopped by SIGTERM before the end: 128 + 15, by convention.
-    pub const TERMINATED: u8 = 143;
-}
+pub use crate::exit;
 
 /// The signal that asked the process to stop, once one has.
 static STOPPED_BY: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
@@ -553,11 +534,8 @@ async fn daemon(config: PathBuf, format: LogFormat) -> anyhow::Result<ExitCode> 
         config,
         clock: crate::clock::system(),
         shutdown,
-        run_now: Vec::new(),
-        adopt_run_now: false,
-        exit_when_done: false,
+        at_start: None,
         reload_on_sighup: true,
-        on_ready: None,
     })
     .await;
     match ran {

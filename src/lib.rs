@@ -11,6 +11,7 @@ pub mod daemon;
 mod dev;
 mod doctor;
 pub mod echo;
+pub mod exit;
 pub mod leader;
 pub mod plan;
 pub mod platform;

@@ -85,8 +85,26 @@ pub struct ScheduleFacts {
     pub org_id: String,
     pub week_start: NaiveDate,
     pub time_zone: String,
-    /// e.g. draft or published, for `check` to show.
-    pub state: String,
+    pub state: ScheduleState,
+}
+
+/// Where a schedule stands. The simple contract says draft or published;
+/// another implementation may say more, which is neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduleState {
+    Draft,
+    Published,
+    Other,
+}
+
+impl std::fmt::Display for ScheduleState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ScheduleState::Draft => "draft",
+            ScheduleState::Published => "published",
+            ScheduleState::Other => "in a state the contract does not name",
+        })
+    }
 }
 
 /// Every way `facts` disagree with `target`'s week `week` (and, when known,

@@ -11,6 +11,7 @@ use chrono::NaiveDate;
 
 use crate::clock::SharedClock;
 use crate::config::{ConfigError, Settings};
+use crate::platform::Platform;
 use crate::publish::{Engine, EngineParts, KeyedLocks, ProgressView};
 use crate::sim::{self, Scenario, SimHandle};
 
@@ -37,23 +38,31 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TestbedError + '_ {
 /// An engine for `settings`, with its own store and locks, logging its
 /// progress.
 pub fn engine(settings: &Settings, clock: SharedClock) -> Result<Engine, TestbedError> {
-    let store = crate::store::open(&settings.store)
-        .map_err(|e| TestbedError::Setup(e.to_string()))?
-        .store;
-    let locks = Arc::new(KeyedLocks::default());
     let platform = crate::platform::connect(
         settings,
         clock.clone(),
-        locks.clone(),
+        Arc::new(KeyedLocks::default()),
         Default::default(),
         None,
     )
     .map_err(|e| TestbedError::Setup(e.to_string()))?;
+    engine_on(settings, clock, platform)
+}
+
+/// An engine of `settings`' store on `platform` (the in-memory one, say).
+pub fn engine_on(
+    settings: &Settings,
+    clock: SharedClock,
+    platform: Arc<dyn Platform>,
+) -> Result<Engine, TestbedError> {
+    let store = crate::store::open(&settings.store)
+        .map_err(|e| TestbedError::Setup(e.to_string()))?
+        .store;
     Ok(Engine::new(EngineParts {
         platform,
         store,
         clock,
-        locks,
+        locks: Arc::new(KeyedLocks::default()),
         progress: ProgressView::Log,
         cancel: Default::default(),
     }))

@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use common::*;
 use tokio_util::sync::CancellationToken;
 use wfm_publisher::clock::{Clock, ManualClock, SharedClock};
-use wfm_publisher::daemon::{self, Daemon, DaemonOptions, RunNow};
+use wfm_publisher::daemon::{self, AtStart, Daemon, DaemonOptions, RunNow};
 use wfm_publisher::sample::{self, SampleSpec};
 use wfm_publisher::sim::{Scenario, SimHandle};
 use wfm_publisher::store::{Outcome, RunRecord, SqliteStore, Store};
@@ -53,22 +53,24 @@ impl Running {
 async fn start(cfg: &TestConfig, clock: SharedClock, run_now: &[&str]) -> Running {
     let shutdown = CancellationToken::new();
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(daemon::run(DaemonOptions {
+    let runs = run_now
+        .iter()
+        .map(|s| RunNow {
+            target: s.to_string(),
+            week: None,
+        })
+        .collect();
+    let options = DaemonOptions {
         config: cfg.path.clone(),
         clock,
         shutdown: shutdown.clone(),
-        run_now: run_now
-            .iter()
-            .map(|s| RunNow {
-                target: s.to_string(),
-                week: None,
-            })
-            .collect(),
-        adopt_run_now: false,
-        exit_when_done: false,
         reload_on_sighup: false,
-        on_ready: Some(tx),
-    }));
+        at_start: Some(AtStart {
+            runs,
+            ..AtStart::default()
+        }),
+    };
+    let task = tokio::spawn(daemon::run_observed(options, tx));
     let daemon = rx.await.expect("the daemon starts");
     Running {
         daemon,
@@ -277,14 +279,15 @@ async fn a_run_asked_for_at_once_is_waited_for_when_a_catch_up_started_it() {
         config: cfg.path.clone(),
         clock: Arc::new(clock),
         shutdown: CancellationToken::new(),
-        run_now: vec![RunNow {
-            target: "chicago".into(),
-            week: None,
-        }],
-        adopt_run_now: false,
-        exit_when_done: true,
         reload_on_sighup: false,
-        on_ready: None,
+        at_start: Some(AtStart {
+            runs: vec![RunNow {
+                target: "chicago".into(),
+                week: None,
+            }],
+            adopt: false,
+            exit_when_done: true,
+        }),
     })
     .await
     .unwrap();

@@ -30,7 +30,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::Notify;
 
 use super::classify::Advertised;
-use crate::clock::SharedClock;
+use crate::clock::{delta, SharedClock};
 
 /// How long other calls wait for the first call's answer before one more
 /// may try (the first may hang until its timeout).
@@ -94,10 +94,6 @@ impl Sent {
 /// A call the budget let go: its place in the log, if it took one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Slot(Option<u64>);
-
-fn delta(d: Duration) -> TimeDelta {
-    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
-}
 
 /// Travel time varies from call to call: a call that left just over a
 /// window after another may still land in the same window. So each answer

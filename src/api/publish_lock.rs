@@ -12,10 +12,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
-use crate::clock::SharedClock;
+use crate::clock::{delta, SharedClock};
 
 /// How close the two bounds must be before writes go at the one known
 /// to be clear, rather than trying the middle.
@@ -145,10 +145,6 @@ impl Drop for Held<'_> {
 pub type Due<'a> = Held<'a>;
 /// A publish in flight, until dropped.
 pub type Publishing<'a> = Held<'a>;
-
-fn delta(d: Duration) -> TimeDelta {
-    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
-}
 
 impl PublishLocks {
     pub fn new(clock: SharedClock) -> Self {
@@ -284,6 +280,7 @@ impl PublishLocks {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeDelta;
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)

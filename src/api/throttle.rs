@@ -16,7 +16,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use super::budget::{Budget, Slot};
 use super::classify::Advertised;
-use crate::clock::SharedClock;
+use crate::clock::{delta, SharedClock};
 use crate::config::{RateLimit, RateLimits};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,10 +132,6 @@ pub struct Throttle {
     waits: AtomicU64,
     /// The shortest round trip seen, in nanoseconds.
     shortest_trip: AtomicU64,
-}
-
-fn delta(d: Duration) -> TimeDelta {
-    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
 }
 
 impl Throttle {

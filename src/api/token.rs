@@ -163,10 +163,6 @@ impl TokenManager {
         &self.inner.client_id
     }
 
-    pub fn requested_scopes(&self) -> &[String] {
-        &self.inner.scopes
-    }
-
     /// Where tokens are requested.
     pub fn token_url(&self) -> &Url {
         &self.inner.url

@@ -17,6 +17,10 @@ use super::reader::{Field, Reader, Table};
 use super::secrets;
 use super::settings::*;
 
+/// The size over which a week's file is not read, unless the target says
+/// otherwise (`targets.NAME.max_source_bytes`).
+pub const DEFAULT_MAX_SOURCE_BYTES: u64 = 64 * 1024 * 1024;
+
 const DEFAULT_STORE_PATH: &str = "/var/lib/wfm-publisher/state.db";
 /// Loopback: the admin endpoint is not meant to face the network.
 const DEFAULT_ADMIN_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9464);
@@ -535,7 +539,7 @@ fn target(
     let follow_symlinks = t.bool(r, "follow_symlinks").or(false);
     let max_source_bytes = t
         .integer(r, "max_source_bytes", 1, i64::MAX)
-        .or(crate::source::DEFAULT_MAX_SOURCE_BYTES);
+        .or(DEFAULT_MAX_SOURCE_BYTES);
     let (cron, parsed_cron) = cron?;
     allow_frequent?;
     Some(TargetSettings {

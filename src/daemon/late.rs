@@ -39,15 +39,15 @@ struct PhaseGuard<'a> {
 
 impl PhaseGuard<'_> {
     fn set(&self, phase: RunPhase) {
-        let mut phases = self.daemon.phases.lock().expect("phases");
-        phases.insert(self.target.to_owned(), phase);
+        self.daemon
+            .targets
+            .update(self.target, |t| t.phase = Some(phase));
     }
 }
 
 impl Drop for PhaseGuard<'_> {
     fn drop(&mut self) {
-        let mut phases = self.daemon.phases.lock().expect("phases");
-        phases.remove(self.target);
+        self.daemon.targets.update(self.target, |t| t.phase = None);
     }
 }
 

@@ -9,13 +9,14 @@ mod metrics;
 mod notify;
 mod retry;
 mod runs;
+mod targets;
 
 pub use late::RunPhase;
 pub use retry::Retry;
 
 use runs::Runs;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -98,18 +99,22 @@ pub struct DaemonOptions {
     /// Cancelled by SIGTERM/SIGINT (or a test): stop starting work, let
     /// what was sent finish within `workers.shutdown_grace`, exit.
     pub shutdown: CancellationToken,
-    /// Runs to start at once, as if triggered (dev mode).
-    pub run_now: Vec<RunNow>,
-    /// Stop once every run started at once has ended (dev mode).
-    pub exit_when_done: bool,
-    /// The runs started at once adopt a published week the store does not
-    /// know (dev mode: a fresh store over a simulated platform whose week
-    /// is published already, as Genesys Cloud's trades need).
-    pub adopt_run_now: bool,
     /// Reload on SIGHUP (a test reloads through [`Daemon::reload`] instead).
     pub reload_on_sighup: bool,
-    /// Handed the running daemon once it is ready (tests, embedding).
-    pub on_ready: Option<tokio::sync::oneshot::Sender<Arc<Daemon>>>,
+    /// Runs started with the daemon (dev mode, tests); the service has none.
+    pub at_start: Option<AtStart>,
+}
+
+/// Runs started with the daemon, as if triggered: dev mode's, and tests'.
+#[derive(Debug, Clone, Default)]
+pub struct AtStart {
+    pub runs: Vec<RunNow>,
+    /// Adopt a published week the store does not know (dev mode: a fresh
+    /// store over a simulated platform whose week is published already, as
+    /// Genesys Cloud's trades need).
+    pub adopt: bool,
+    /// Stop once every one of them has ended.
+    pub exit_when_done: bool,
 }
 
 /// What the admin endpoint and the main loop share.
@@ -119,15 +124,8 @@ pub struct Daemon {
     settings: RwLock<Arc<Settings>>,
     engine: RwLock<Arc<Engine>>,
     pub store: Arc<dyn Store>,
-    running: Mutex<BTreeSet<String>>,
-    /// What each running target's run is doing (waiting for its source...).
-    phases: Mutex<BTreeMap<String, RunPhase>>,
-    next_runs: Mutex<BTreeMap<String, DateTime<Utc>>>,
-    /// Each target's failed run waiting to be tried again, or being tried.
-    retries: Mutex<BTreeMap<String, Retry>>,
-    /// The week of each target whose last run was refused because the
-    /// platform shows it published and the store knows nothing of it.
-    unrecorded: Mutex<BTreeMap<String, NaiveDate>>,
+    /// Each target's running flag, phase, next run, retry and unrecorded week.
+    targets: targets::Targets,
     triggers: mpsc::UnboundedSender<Trigger>,
     /// Cancelled at the stop, and at the end of each term of the lease:
     /// the runs of a term stop sending when it ends.
@@ -218,11 +216,7 @@ impl Daemon {
             settings: RwLock::new(Arc::new(settings)),
             engine: RwLock::new(engine),
             store,
-            running: Mutex::new(BTreeSet::new()),
-            phases: Mutex::new(BTreeMap::new()),
-            next_runs: Mutex::new(BTreeMap::new()),
-            retries: Mutex::new(BTreeMap::new()),
-            unrecorded: Mutex::new(BTreeMap::new()),
+            targets: targets::Targets::default(),
             triggers,
             work: Mutex::new(work),
             roles,
@@ -297,27 +291,31 @@ impl Daemon {
     }
 
     pub fn is_running(&self, target: &str) -> bool {
-        self.running.lock().expect("running").contains(target)
+        self.targets.read(target, |t| t.running)
     }
 
     /// What `target`'s run is doing; None when none is running.
     pub fn phase(&self, target: &str) -> Option<RunPhase> {
-        self.phases.lock().expect("phases").get(target).cloned()
+        self.targets.read(target, |t| t.phase.clone())
     }
 
     pub fn next_runs(&self) -> BTreeMap<String, DateTime<Utc>> {
-        self.next_runs.lock().expect("next runs").clone()
+        self.targets.all(|all| {
+            all.iter()
+                .filter_map(|(name, t)| Some((name.clone(), t.next_run?)))
+                .collect()
+        })
     }
 
     /// Where `target`'s retry of a failed run stands, if it has one.
     pub fn retry(&self, target: &str) -> Option<Retry> {
-        self.retries.lock().expect("retries").get(target).cloned()
+        self.targets.read(target, |t| t.retry.clone())
     }
 
     /// How to adopt `target`'s week, when its last run was refused because
     /// the platform shows it published and the store knows nothing of it.
     pub fn adoption(&self, target: &str) -> Option<Adoption> {
-        let week = *self.unrecorded.lock().expect("unrecorded").get(target)?;
+        let week = self.targets.read(target, |t| t.unrecorded)?;
         Some(Adoption {
             week,
             command: format!(
@@ -374,14 +372,12 @@ impl Daemon {
 
     /// Marks `target` running; false if it already was.
     fn claim(&self, target: &str) -> bool {
-        self.running
-            .lock()
-            .expect("running")
-            .insert(target.to_owned())
+        self.targets
+            .update(target, |t| !std::mem::replace(&mut t.running, true))
     }
 
     fn release(&self, target: &str) {
-        self.running.lock().expect("running").remove(target);
+        self.targets.update(target, |t| t.running = false);
     }
 
     /// Reads the configuration file again. An invalid one keeps the old
@@ -431,7 +427,23 @@ fn needs_restart(old: &Settings, new: &Settings) -> Vec<&'static str> {
 /// Starts the daemon and runs until `options.shutdown` is cancelled (or,
 /// with `exit_when_done`, the runs started at once end). Returns the
 /// reports of the runs it finished.
-pub async fn run(mut options: DaemonOptions) -> Result<Vec<Report>, DaemonError> {
+pub async fn run(options: DaemonOptions) -> Result<Vec<Report>, DaemonError> {
+    serve(options, None).await
+}
+
+/// [`run`], handing the running daemon to `ready` once it is ready (tests,
+/// embedding).
+pub async fn run_observed(
+    options: DaemonOptions,
+    ready: tokio::sync::oneshot::Sender<Arc<Daemon>>,
+) -> Result<Vec<Report>, DaemonError> {
+    serve(options, Some(ready)).await
+}
+
+async fn serve(
+    options: DaemonOptions,
+    on_ready: Option<tokio::sync::oneshot::Sender<Arc<Daemon>>>,
+) -> Result<Vec<Report>, DaemonError> {
     let lease_stop = CancellationToken::new();
     let (daemon, trigger_rx, _lock) = Daemon::open(&options, &lease_stop)?;
     // Before anything says "ready": until this handler exists, a SIGHUP from
@@ -454,19 +466,20 @@ pub async fn run(mut options: DaemonOptions) -> Result<Vec<Report>, DaemonError>
         })?;
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     status("ready");
-    if let Some(ready) = options.on_ready.take() {
+    if let Some(ready) = on_ready {
         let _ = ready.send(daemon.clone());
     }
     tracing::info!(admin = %display_addr(daemon.admin_addr()), targets = daemon.settings().targets.len(), "wfm-publisher running");
 
+    let at_start = options.at_start.unwrap_or_default();
     let mut runs = Runs::new(
         daemon.clone(),
-        options.exit_when_done,
+        at_start.exit_when_done,
         options.shutdown.clone(),
     );
     // With a lease, what starts at boot starts when the lease is taken.
     if daemon.roles.is_none() {
-        runs.start_at_boot(&options.run_now, options.adopt_run_now)?;
+        runs.start_at_boot(&at_start.runs, at_start.adopt)?;
     }
     let roles = daemon.roles.clone();
     main_loop(&mut runs, &options.shutdown, trigger_rx, hangup, roles).await;

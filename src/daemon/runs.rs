@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::retry::{self, Retry};
+use super::targets::TargetState;
 use super::{cron, status, Daemon, DaemonError, Trigger};
 use crate::clock::SharedClock;
 use crate::config::TargetSettings;
@@ -219,8 +220,8 @@ impl Runs {
                 cron::next_fire(&t.parsed_cron, t.time_zone, *after).map(|f| (t.name.clone(), f))
             })
             .collect();
-        *self.daemon.next_runs.lock().expect("next runs") =
-            fires.iter().map(|(n, f)| (n.clone(), f.at)).collect();
+        let next = fires.iter().map(|(n, f)| (n.clone(), f.at)).collect();
+        self.daemon.targets.set_next_runs(&next);
         fires
     }
 
@@ -242,25 +243,26 @@ impl Runs {
 
     /// When the first retry of a failed run is due.
     pub(super) fn next_retry(&self) -> Option<DateTime<Utc>> {
-        let retries = self.daemon.retries.lock().expect("retries");
-        retries.values().filter_map(Retry::due_at).min()
+        let retries = |all: &BTreeMap<String, TargetState>| {
+            let due = all.values().filter_map(|t| t.retry.as_ref()?.due_at());
+            due.min()
+        };
+        self.daemon.targets.all(retries)
     }
 
     /// Starts the retries of failed runs that are due.
     pub(super) fn retry_due(&mut self) {
         let now = self.daemon.clock.now();
-        let due: Vec<(String, NaiveDate)> = {
-            let retries = self.daemon.retries.lock().expect("retries");
-            retries
-                .iter()
-                .filter_map(|(target, r)| match r {
-                    Retry::Waiting {
+        let due: Vec<(String, NaiveDate)> = self.daemon.targets.all(|all| {
+            all.iter()
+                .filter_map(|(target, t)| match &t.retry {
+                    Some(Retry::Waiting {
                         week, next_attempt, ..
-                    } if *next_attempt <= now => Some((target.clone(), *week)),
+                    }) if *next_attempt <= now => Some((target.clone(), *week)),
                     _ => None,
                 })
                 .collect()
-        };
+        });
         for (target, week) in due {
             let started = self.start(Trigger {
                 target: target.clone(),
@@ -285,7 +287,7 @@ impl Runs {
         let daemon = &self.daemon;
         let settings = daemon.settings();
         let Some(target_settings) = settings.targets.get(target) else {
-            daemon.retries.lock().expect("retries").remove(target);
+            daemon.targets.update(target, |t| t.retry = None);
             return;
         };
         let limits = retry::Limits {
@@ -293,8 +295,7 @@ impl Runs {
             deadline: crate::publish::deferral_deadline(target_settings, week),
             next_run: daemon.next_runs().get(target).copied(),
         };
-        let mut retries = daemon.retries.lock().expect("retries");
-        let before = retries.remove(target);
+        let before = daemon.targets.update(target, |t| t.retry.take());
         let after = retry::transition(before, event, &limits, &settings.retry);
         if let retry::Event::Ended {
             outcome: Some(Outcome::Failed),
@@ -315,9 +316,7 @@ impl Runs {
                 }
             }
         }
-        if let Some(after) = after {
-            retries.insert(target.to_owned(), after);
-        }
+        daemon.targets.update(target, |t| t.retry = after);
     }
 
     pub(super) async fn ended(&mut self, target: String, result: Result<Report, EngineError>) {
@@ -327,13 +326,13 @@ impl Runs {
                 if let Some(week) = report.week_start {
                     let outcome = report.outcome;
                     self.retry_event(&target, week, retry::Event::Ended { week, outcome });
-                    let mut unrecorded = self.daemon.unrecorded.lock().expect("unrecorded");
-                    match report.refused {
-                        Some(RefusalKind::AlreadyPublished) => {
-                            unrecorded.insert(target.clone(), week)
-                        }
-                        _ => unrecorded.remove(&target),
+                    let unrecorded = match report.refused {
+                        Some(RefusalKind::AlreadyPublished) => Some(week),
+                        _ => None,
                     };
+                    self.daemon
+                        .targets
+                        .update(&target, |t| t.unrecorded = unrecorded);
                 }
                 log_report(&report);
                 self.daemon

@@ -129,13 +129,14 @@ async fn publish_now(
         config,
         clock,
         shutdown,
-        run_now: runs,
-        exit_when_done: true,
-        // A fresh sandbox over a simulated platform: its store has no
-        // record of the week the simulator shows published already.
-        adopt_run_now: true,
         reload_on_sighup: false,
-        on_ready: None,
+        at_start: Some(daemon::AtStart {
+            runs,
+            // A fresh sandbox over a simulated platform: its store has no
+            // record of the week the simulator shows published already.
+            adopt: true,
+            exit_when_done: true,
+        }),
     })
     .await?)
 }

@@ -7,6 +7,7 @@
 
 mod genesys;
 pub mod journal;
+pub mod memory;
 pub mod simple;
 
 use std::sync::Arc;

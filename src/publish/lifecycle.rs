@@ -129,14 +129,6 @@ pub enum StateKind {
 }
 
 impl StateKind {
-    pub const ALL: [StateKind; 5] = [
-        StateKind::Planned,
-        StateKind::Written,
-        StateKind::Deferred,
-        StateKind::Published,
-        StateKind::Unpublished,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             StateKind::Planned => "planned",

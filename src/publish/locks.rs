@@ -6,29 +6,31 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::OwnedMutexGuard;
 
+/// What a lock keeps to one holder at a time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum LockKey {
+    /// One run of a target at a time, whoever starts it.
+    Target(String),
+    /// One publish of a schedule at a time, even from two targets.
+    Schedule(String),
+    /// One unapplied Genesys Cloud update per business unit at a time.
+    BusinessUnit(String),
+}
+
 #[derive(Debug, Default)]
 pub struct KeyedLocks {
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    locks: Mutex<HashMap<LockKey, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl KeyedLocks {
-    pub async fn lock(&self, key: &str) -> OwnedMutexGuard<()> {
+    pub async fn lock(&self, key: LockKey) -> OwnedMutexGuard<()> {
         let lock = self
             .locks
             .lock()
             .expect("keyed locks")
-            .entry(key.to_owned())
+            .entry(key)
             .or_default()
             .clone();
         lock.lock_owned().await
-    }
-
-    /// Whether someone holds `key` right now.
-    pub fn is_locked(&self, key: &str) -> bool {
-        self.locks
-            .lock()
-            .expect("keyed locks")
-            .get(key)
-            .is_some_and(|l| l.try_lock().is_err())
     }
 }

@@ -12,6 +12,6 @@ pub mod trade;
 mod unknown;
 
 pub use engine::{deferral_deadline, Engine, EngineError, EngineParts, RunOptions};
-pub use locks::KeyedLocks;
+pub use locks::{KeyedLocks, LockKey};
 pub use progress::{Counts, Phase, Progress, ProgressView};
 pub use report::{Report, UnpublishedAgent};

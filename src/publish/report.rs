@@ -94,7 +94,7 @@ impl Report {
     }
 
     pub fn exit_code(&self) -> u8 {
-        use crate::cli::exit;
+        use crate::exit;
         match self.outcome {
             Some(Outcome::Success) => exit::SUCCESS,
             Some(Outcome::Refused) => exit::REFUSED,

@@ -113,10 +113,6 @@ struct Row<'r> {
     activity: &'r str,
 }
 
-/// The size over which a week's file is not read, unless the target says
-/// otherwise (`targets.NAME.max_source_bytes`).
-pub const DEFAULT_MAX_SOURCE_BYTES: u64 = 64 * 1024 * 1024;
-
 /// Reads `target`'s file for the week starting on `week_start`, a row at a
 /// time: memory follows the week's plan, not the file's size.
 pub fn load_week(target: &TargetSettings, week_start: NaiveDate) -> Result<WeekPlan, SourceError> {

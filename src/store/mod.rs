@@ -54,14 +54,6 @@ pub enum StoreError {
     },
 }
 
-impl StoreError {
-    /// The store could not be reached or refused the write as a former
-    /// leader's: the run stops and resumes under whoever leads next.
-    pub fn is_fenced(&self) -> bool {
-        matches!(self, StoreError::Fenced { .. })
-    }
-}
-
 /// The configured store, with the lease when it is shared (PostgreSQL).
 pub struct Opened {
     pub store: Arc<dyn Store>,

@@ -143,3 +143,9 @@ impl Clock for CancellableClock {
 pub fn system() -> SharedClock {
     Arc::new(SystemClock)
 }
+
+/// A wait as a span of the clock's time, saturating: a wait too long for a
+/// date (a platform's absurd `Retry-After`) is "never", not an overflow.
+pub fn delta(d: Duration) -> chrono::TimeDelta {
+    chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX)
+}

@@ -60,7 +60,7 @@ use crate::clock::SharedClock;
 use crate::config::{Settings, TargetSettings};
 use crate::echo::echo;
 use crate::plan::{Swap, SwapStatus};
-use crate::publish::KeyedLocks;
+use crate::publish::{KeyedLocks, LockKey};
 use crate::source::WeekPlan;
 use http::GenesysHttp;
 pub use inspect::Identity;
@@ -154,7 +154,7 @@ impl GenesysRun {
     /// One unapplied update per business unit at a time, across runs.
     async fn unit_lock(&self) -> tokio::sync::OwnedMutexGuard<()> {
         self.locks
-            .lock(&format!("business-unit:{}", self.facts.business_unit))
+            .lock(LockKey::BusinessUnit(self.facts.business_unit.clone()))
             .await
     }
 

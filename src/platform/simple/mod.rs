@@ -29,9 +29,9 @@ use crate::api::trouble::Activity;
 use crate::api::{PlatformClient, PlatformError};
 use crate::config::TargetSettings;
 use crate::plan::{AgentWeek, Span, Swap, SwapParty, SwapStatus};
-use crate::preflight::{self, Refusal, ScheduleFacts};
+use crate::preflight::{self, Refusal, ScheduleFacts, ScheduleState};
 use crate::publish::lifecycle::{Unpublished, UnpublishedKind};
-use crate::publish::KeyedLocks;
+use crate::publish::{KeyedLocks, LockKey};
 use crate::source::WeekPlan;
 use api::PublishOutcome;
 use model::ScheduleInfo;
@@ -80,7 +80,11 @@ impl SimpleContract {
             org_id: info.org_id,
             week_start: info.week_start,
             time_zone: info.time_zone,
-            state: info.state,
+            state: match info.state.as_str() {
+                "draft" => ScheduleState::Draft,
+                "published" => ScheduleState::Published,
+                _ => ScheduleState::Other,
+            },
         }
     }
 
@@ -102,7 +106,7 @@ impl SimpleContract {
         }
         Ok(Schedule {
             id,
-            published: facts.state == "published",
+            published: facts.state == ScheduleState::Published,
         })
     }
 }
@@ -113,7 +117,9 @@ impl SimpleRun {
         // Never two publishes of one schedule at once, even from two targets.
         let _schedule = {
             let _waiting = self.api.client().waiting_for_lock();
-            self.locks.lock(&format!("schedule:{schedule_id}")).await
+            self.locks
+                .lock(LockKey::Schedule(schedule_id.clone()))
+                .await
         };
         let mut out = PublishBatch::default();
         while !batch.is_empty() {

@@ -3,7 +3,7 @@
 //! ledger records every move before anything that depends on it is sent;
 //! the platform seam does the talking.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,20 +13,24 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 
+#[cfg(test)]
+mod on_memory;
+mod swaps;
+
+use swaps::{apply_swaps, apply_swaps_while_writing, give_up};
+
 use super::journal::RunJournal;
 use super::ledger::{DryRun, Ledger, LedgerError, StoreSink};
-use super::lifecycle::{AgentState, Event, StateKind, Unpublished, UnpublishedKind};
-use super::locks::KeyedLocks;
+use super::lifecycle::{AgentState, Event, StateKind};
+use super::locks::{KeyedLocks, LockKey};
 use super::progress::{Phase, ProgressView};
 use super::report::{Report, UnpublishedAgent};
-use super::trade::{self, Resolution};
 use super::unknown::UnknownAgents;
 use crate::api::stats::StatsSnapshot;
 use crate::api::PlatformError;
 use crate::clock::SharedClock;
 use crate::config::TargetSettings;
-use crate::echo::echo;
-use crate::plan::{ContentHash, Swap, SwapStatus};
+use crate::plan::{ContentHash, Swap};
 use crate::platform::{
     Outgoing, Platform, PlatformRun, PublishBatch, Publishing, RunRefused, RunWriter, Schedule,
     WriteOutcome,
@@ -136,7 +140,7 @@ impl Engine {
         let _target = self
             .parts
             .locks
-            .lock(&format!("target:{}", target.name))
+            .lock(LockKey::Target(target.name.clone()))
             .await;
         let span = tracing::info_span!(
             "run",
@@ -665,106 +669,6 @@ fn record_publish(ledger: &mut Ledger, batch: PublishBatch) -> Result<(), Halt> 
     Ok(())
 }
 
-/// Applies a decided swap to the ledger: the weeks it gives its agents, or
-/// their refusal when it contradicts the plan.
-fn resolve(ledger: &mut Ledger, swap: &Swap) -> Result<(), LedgerError> {
-    let plan = [&swap.requester.agent_id, &swap.recipient.agent_id]
-        .into_iter()
-        .filter_map(|a| ledger.get(a).map(|r| (a.clone(), r.week.clone())))
-        .collect();
-    // The same on every platform: the simple contract leaves the traded
-    // week for the publisher to write (CONTRACT §4); Genesys Cloud has
-    // applied it already, and the next write keeps the traded shifts
-    // and sends only what the plan changes beyond them.
-    match trade::resolve(&plan, swap) {
-        Resolution::Apply(traded) => {
-            for t in &traded {
-                tracing::info!(agent = %t.agent_id, swap = %echo(&swap.id), note = %echo(&t.note), "swap resolved");
-            }
-            ledger.apply_trade(swap, traded)?;
-        }
-        Resolution::Mismatch(reason) => {
-            tracing::warn!(swap = %echo(&swap.id), reason = %echo(&reason), "swap does not match the plan");
-            ledger.refuse_trade(
-                swap,
-                Unpublished::new(UnpublishedKind::SwapMismatch, reason),
-            )?;
-        }
-    }
-    Ok(())
-}
-
-/// Agents waiting for a swap, with the swap's id.
-fn waiting(ledger: &Ledger) -> impl Iterator<Item = (String, String)> + '_ {
-    ledger
-        .ids(StateKind::Deferred)
-        .into_iter()
-        .filter_map(|agent| match &ledger.get(&agent)?.state {
-            AgentState::Deferred { swap_id } => Some((agent, swap_id.clone())),
-            _ => None,
-        })
-}
-
-/// One listing of the schedule's swaps, applied: every decided one that
-/// concerns the run is resolved, agents whose swap is gone are released,
-/// and every agent with a pending one is deferred.
-fn apply_swaps(ledger: &mut Ledger, swaps: &[Swap]) -> Result<(), Halt> {
-    for swap in decided(swaps, ledger) {
-        resolve(ledger, swap)?;
-    }
-    release_gone(ledger, swaps)?;
-    let mut pending: HashMap<&str, &str> = HashMap::new();
-    for s in swaps.iter().filter(|s| s.status == SwapStatus::Pending) {
-        pending.entry(&s.requester.agent_id).or_insert(&s.id);
-        pending.entry(&s.recipient.agent_id).or_insert(&s.id);
-    }
-    let held: Vec<(String, Event)> = [StateKind::Planned, StateKind::Written]
-        .into_iter()
-        .flat_map(|k| ledger.ids(k))
-        .filter_map(|agent| {
-            let swap_id = pending.get(agent.as_str())?.to_string();
-            tracing::info!(%agent, swap = %echo(&swap_id), "deferred: pending shift swap");
-            Some((agent, Event::Held { swap_id }))
-        })
-        .collect();
-    ledger.apply(held)?;
-    Ok(())
-}
-
-/// Agents waiting on a swap the platform no longer lists are released:
-/// like a cancellation, the original week stands.
-fn release_gone(ledger: &mut Ledger, swaps: &[Swap]) -> Result<(), Halt> {
-    let listed: BTreeSet<&str> = swaps.iter().map(|s| s.id.as_str()).collect();
-    let released: Vec<(String, Event)> = waiting(ledger)
-        .filter(|(_, swap)| !listed.contains(swap.as_str()))
-        .map(|(agent, _)| (agent, Event::Released))
-        .collect();
-    Ok(ledger.apply(released)?)
-}
-
-/// A listing taken while writes are under way, applied only where it
-/// concerns agents waiting on a swap: a decision of which every one of the
-/// run's agents is deferred, a swap gone. Agents being written are left to
-/// the listing after the writes.
-fn apply_swaps_while_writing(ledger: &mut Ledger, swaps: &[Swap]) -> Result<(), Halt> {
-    let waiting_agents: BTreeSet<String> = waiting(ledger).map(|(agent, _)| agent).collect();
-    let only_waiting = |s: &&Swap| {
-        [&s.requester.agent_id, &s.recipient.agent_id]
-            .into_iter()
-            .filter(|a| ledger.get(a).is_some())
-            .all(|a| waiting_agents.contains(a))
-    };
-    let settled: Vec<Swap> = decided(swaps, ledger)
-        .into_iter()
-        .filter(only_waiting)
-        .cloned()
-        .collect();
-    for swap in &settled {
-        resolve(ledger, swap)?;
-    }
-    release_gone(ledger, swaps)
-}
-
 /// The first listing of the schedule's swaps, started while the ledger
 /// opens: at 10,000 agents opening it took 75 ms, which the listing's round
 /// trip no longer waits behind.
@@ -773,39 +677,6 @@ type SwapsAhead = AbortOnDropHandle<Result<Vec<Swap>, PlatformError>>;
 fn list_swaps_ahead(ctx: &RunContext<'_>) -> SwapsAhead {
     let platform = ctx.platform.clone();
     AbortOnDropHandle::new(tokio::spawn(async move { platform.swaps().await }))
-}
-
-/// The decided swaps the run has not applied yet, oldest decision first.
-/// Every approved swap of the week changes its agents' weeks: the platform
-/// leaves the traded week for us to publish (CONTRACT §4), whether or not
-/// this run saw it pending. Other decisions only matter to the agents
-/// waiting on them.
-fn decided<'s>(swaps: &'s [Swap], ledger: &Ledger) -> Vec<&'s Swap> {
-    let waited_on: BTreeSet<String> = waiting(ledger).map(|(_, swap)| swap).collect();
-    let mut decided: Vec<&Swap> = swaps
-        .iter()
-        .filter(|s| !ledger.is_applied(&s.id))
-        .filter(|s| match s.status {
-            SwapStatus::Pending => false,
-            SwapStatus::Approved => {
-                ledger.get(&s.requester.agent_id).is_some()
-                    || ledger.get(&s.recipient.agent_id).is_some()
-            }
-            _ => waited_on.contains(&s.id),
-        })
-        .collect();
-    decided.sort_by_key(|s| (s.updated_at, s.id.clone()));
-    decided
-}
-
-fn give_up(ledger: &mut Ledger, deadline: DateTime<Utc>) -> Result<(), LedgerError> {
-    let events: Vec<(String, Event)> = waiting(ledger)
-        .map(|(agent, swap)| {
-            tracing::error!(%agent, %swap, %deadline, "unpublished: swap still pending at the deferral deadline");
-            (agent, Event::DeadlinePassed { deadline })
-        })
-        .collect();
-    ledger.apply(events)
 }
 
 fn summarise(ledger: &Ledger, report: &mut Report) {

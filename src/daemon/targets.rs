@@ -1,0 +1,85 @@
+//! What the daemon knows of each target, between runs and during them, in
+//! one map behind one lock (the shape of mini-redis's `Shared { state }`):
+//! a target's running flag, phase, next run, retry and unrecorded week are
+//! read and changed together, never from five maps that can disagree.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::{Retry, RunPhase};
+
+/// One target, as the daemon sees it now.
+#[derive(Debug, Clone, Default)]
+pub struct TargetState {
+    /// A run of the target is claimed or under way.
+    pub running: bool,
+    /// What the running run is doing (waiting for its source...).
+    pub phase: Option<RunPhase>,
+    /// When the cron fires next.
+    pub next_run: Option<DateTime<Utc>>,
+    /// The failed run waiting to be tried again, or being tried.
+    pub retry: Option<Retry>,
+    /// The week whose last run was refused because the platform shows it
+    /// published and the store knows nothing of it.
+    pub unrecorded: Option<NaiveDate>,
+}
+
+/// Every target's state.
+#[derive(Debug, Default)]
+pub struct Targets(Mutex<BTreeMap<String, TargetState>>);
+
+impl Targets {
+    /// Changes `target`'s state (a target not seen yet starts from the
+    /// default), and returns what `change` says.
+    pub fn update<R>(&self, target: &str, change: impl FnOnce(&mut TargetState) -> R) -> R {
+        let mut all = self.0.lock().expect("targets");
+        change(all.entry(target.to_owned()).or_default())
+    }
+
+    /// What `read` says of `target`'s state, or of the default one.
+    pub fn read<R>(&self, target: &str, read: impl FnOnce(&TargetState) -> R) -> R {
+        let all = self.0.lock().expect("targets");
+        match all.get(target) {
+            Some(state) => read(state),
+            None => read(&TargetState::default()),
+        }
+    }
+
+    /// What `read` says of every target's state.
+    pub fn all<R>(&self, read: impl FnOnce(&BTreeMap<String, TargetState>) -> R) -> R {
+        read(&self.0.lock().expect("targets"))
+    }
+
+    /// Each target's next run: those `next` names, and none for the others.
+    pub fn set_next_runs(&self, next: &BTreeMap<String, DateTime<Utc>>) {
+        let mut all = self.0.lock().expect("targets");
+        for (name, state) in all.iter_mut() {
+            state.next_run = next.get(name).copied();
+        }
+        for (name, at) in next {
+            all.entry(name.clone()).or_default().next_run = Some(*at);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_runs_replace_the_old_ones_and_other_fields_stay() {
+        let targets = Targets::default();
+        targets.update("a", |s| s.running = true);
+        let at = DateTime::<Utc>::UNIX_EPOCH;
+        targets.set_next_runs(&BTreeMap::from([
+            ("a".to_owned(), at),
+            ("b".to_owned(), at),
+        ]));
+        targets.set_next_runs(&BTreeMap::from([("b".to_owned(), at)]));
+        assert_eq!(targets.read("a", |s| (s.running, s.next_run)), (true, None));
+        assert_eq!(targets.read("b", |s| s.next_run), Some(at));
+        assert!(!targets.read("never-seen", |s| s.running));
+    }
+}

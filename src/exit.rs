@@ -1,0 +1,20 @@
+//! Exit codes, so that scripts and systemd can tell outcomes apart. The
+//! report decides its code; the binary exits with it.
+
+/// Everything done.
+pub const SUCCESS: u8 = 0;
+/// Something unexpected: a bug, the machine, the store.
+pub const FAILURE: u8 = 1;
+/// Refused before anything was sent: bad configuration or input, a failed preflight.
+pub const REFUSED: u8 = 2;
+/// Done in part: agents left unpublished, with the reasons reported.
+pub const PARTIAL: u8 = 3;
+/// Failed for a cause that passes (the platform down or failing, its
+/// OAuth server unreachable, the machine short of a resource): the run
+/// is kept and resumes when run again later. sysexits' EX_TEMPFAIL.
+pub const FAILED: u8 = 75;
+/// Stopped by SIGINT (Ctrl-C) before the end: 128 + 2, by convention.
+/// What was sent finished; the rest resumes at the next run.
+pub const INTERRUPTED: u8 = 130;
+/// Stopped by SIGTERM before the end: 128 + 15, by convention.
+pub const TERMINATED: u8 = 143;

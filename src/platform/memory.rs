@@ -1,0 +1,196 @@
+//! A platform held in memory, for tests of the engine alone: no HTTP, no
+//! token, no clock of its own. It keeps what the engine wrote and
+//! published, in the order it was sent, and swaps a test decides; a pending
+//! swap holds its agents as the contracts say.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use futures::future::BoxFuture;
+use futures::stream::{self, BoxStream, StreamExt};
+use tokio_util::sync::CancellationToken;
+
+use super::journal::Journal;
+use super::{
+    Outgoing, Platform, PlatformRun, PublishBatch, Publishing, RunRefused, RunWriter, Schedule,
+    WriteOutcome,
+};
+use crate::api::stats::StatsSnapshot;
+use crate::api::trouble::Activity;
+use crate::api::PlatformError;
+use crate::config::TargetSettings;
+use crate::plan::{AgentWeek, Swap, SwapStatus};
+use crate::publish::lifecycle::{Unpublished, UnpublishedKind};
+use crate::source::WeekPlan;
+
+/// What the engine sent, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sent {
+    Write(String),
+    Publish(Vec<String>),
+}
+
+/// The platform's state, as a test sets it up and reads it back.
+#[derive(Debug)]
+pub struct Memory {
+    pub publishing: Publishing,
+    /// Whether the week's schedule shows published at the start of a run.
+    pub published_already: bool,
+    /// The schedule's swaps, in every state: a test decides them.
+    pub swaps: Vec<Swap>,
+    /// Agents the platform does not know: their writes are refused.
+    pub unknown: BTreeSet<String>,
+    /// Each agent's week as last written.
+    pub written: BTreeMap<String, AgentWeek>,
+    pub published: BTreeSet<String>,
+    pub sent: Vec<Sent>,
+}
+
+impl Memory {
+    pub fn new(publishing: Publishing) -> Self {
+        Memory {
+            publishing,
+            published_already: false,
+            swaps: Vec::new(),
+            unknown: BTreeSet::new(),
+            written: BTreeMap::new(),
+            published: BTreeSet::new(),
+            sent: Vec::new(),
+        }
+    }
+
+    /// The pending swap that holds `agent`, if one does.
+    fn holding(&self, agent: &str) -> Option<String> {
+        let pending = self
+            .swaps
+            .iter()
+            .filter(|s| s.status == SwapStatus::Pending);
+        pending
+            .filter(|s| s.involves(agent))
+            .map(|s| s.id.clone())
+            .next()
+    }
+}
+
+/// A platform in memory; clones share it.
+#[derive(Clone)]
+pub struct MemoryPlatform(pub Arc<Mutex<Memory>>);
+
+impl MemoryPlatform {
+    pub fn new(memory: Memory) -> Self {
+        MemoryPlatform(Arc::new(Mutex::new(memory)))
+    }
+
+    /// Reads or changes the platform's state.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Memory) -> R) -> R {
+        f(&mut self.0.lock().expect("memory platform"))
+    }
+}
+
+struct MemoryRun {
+    platform: MemoryPlatform,
+    schedule: Schedule,
+}
+
+impl Platform for MemoryPlatform {
+    fn ready(&self) -> BoxFuture<'_, Result<(), PlatformError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn begin_run<'a>(
+        &'a self,
+        target: &'a TargetSettings,
+        plan: &'a WeekPlan,
+    ) -> BoxFuture<'a, Result<Arc<dyn PlatformRun>, RunRefused>> {
+        let schedule = Schedule {
+            id: target.schedule_id_for(plan.week_start),
+            published: self.with(|m| m.published_already),
+        };
+        let run = MemoryRun {
+            platform: self.clone(),
+            schedule,
+        };
+        Box::pin(async move { Ok(Arc::new(run) as Arc<dyn PlatformRun>) })
+    }
+}
+
+impl PlatformRun for MemoryRun {
+    fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    fn stats(&self) -> StatsSnapshot {
+        StatsSnapshot::default()
+    }
+
+    fn activity(&self) -> Activity {
+        Activity::default()
+    }
+
+    fn swaps(&self) -> BoxFuture<'_, Result<Vec<Swap>, PlatformError>> {
+        let swaps = self.platform.with(|m| m.swaps.clone());
+        Box::pin(async move { Ok(swaps) })
+    }
+
+    fn writer(
+        self: Arc<Self>,
+        _journal: Arc<dyn Journal>,
+    ) -> BoxFuture<'static, Result<Box<dyn RunWriter>, PlatformError>> {
+        let writer = MemoryWriter(self.platform.clone());
+        Box::pin(async move { Ok(Box::new(writer) as Box<dyn RunWriter>) })
+    }
+}
+
+struct MemoryWriter(MemoryPlatform);
+
+impl RunWriter for MemoryWriter {
+    fn publishing(&self) -> Publishing {
+        self.0.with(|m| m.publishing)
+    }
+
+    fn write(
+        &self,
+        weeks: Vec<Outgoing>,
+        _cancel: CancellationToken,
+    ) -> BoxStream<'_, Result<(String, WriteOutcome), PlatformError>> {
+        let outcomes: Vec<_> = self
+            .0
+            .with(|m| weeks.into_iter().map(|w| Ok(write_one(m, w))).collect());
+        stream::iter(outcomes).boxed()
+    }
+
+    fn publish(
+        &self,
+        agents: Vec<String>,
+        _cancel: CancellationToken,
+    ) -> BoxStream<'_, Result<PublishBatch, PlatformError>> {
+        let batch = self.0.with(|m| {
+            m.sent.push(Sent::Publish(agents.clone()));
+            let mut batch = PublishBatch::default();
+            for agent in agents {
+                match m.holding(&agent) {
+                    Some(swap) => batch.held.push((agent, swap)),
+                    None => {
+                        m.published.insert(agent.clone());
+                        batch.published.push(agent);
+                    }
+                }
+            }
+            batch
+        });
+        stream::iter(vec![Ok(batch)]).boxed()
+    }
+}
+
+fn write_one(m: &mut Memory, w: Outgoing) -> (String, WriteOutcome) {
+    m.sent.push(Sent::Write(w.agent_id.clone()));
+    if m.unknown.contains(&w.agent_id) {
+        let why = Unpublished::new(UnpublishedKind::UnknownAgent, "404 in memory");
+        return (w.agent_id, WriteOutcome::Refused(why));
+    }
+    if let Some(swap_id) = m.holding(&w.agent_id) {
+        return (w.agent_id, WriteOutcome::Held { swap_id });
+    }
+    m.written.insert(w.agent_id.clone(), w.week);
+    (w.agent_id, WriteOutcome::Written)
+}

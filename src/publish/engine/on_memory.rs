@@ -1,0 +1,187 @@
+//! The engine alone, on a platform held in memory and a manual clock: how
+//! writes and publishes interleave, what a swap decided mid-run does, and
+//! what the deadline gives up. No HTTP, so each test takes milliseconds and
+//! says exactly what was sent in which order.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{NaiveDate, TimeDelta, Utc, Weekday};
+
+use super::{Engine, RunOptions};
+use crate::clock::{Clock, ManualClock, SharedClock};
+use crate::config::Settings;
+use crate::plan::{Swap, SwapParty, SwapStatus};
+use crate::platform::memory::{Memory, MemoryPlatform, Sent};
+use crate::platform::Publishing;
+use crate::publish::report::Report;
+use crate::store::Outcome;
+use crate::testbed::{self, Testbed};
+
+/// A week whose deferral deadline is ahead of `now`, for the clock's day.
+fn week_ahead(now: chrono::DateTime<Utc>) -> NaiveDate {
+    crate::week::first_week_with_cutoff_ahead(
+        now,
+        chrono_tz::America::Chicago,
+        Weekday::Mon,
+        crate::week::COMING_WEEK_CUTOFF,
+    )
+}
+
+struct Setup {
+    _bed: Testbed,
+    settings: Settings,
+    clock: Arc<ManualClock>,
+    week: NaiveDate,
+}
+
+/// The standard configuration (its platform never called) and a week of
+/// `agents` agents, each working Monday 09:00–17:00.
+fn setup(agents: usize) -> Setup {
+    let bed = Testbed::standard("http://127.0.0.1:9", "memory", "unused").unwrap();
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let week = week_ahead(clock.now());
+    let mut csv = String::from("agent_id,date,start,end,activity\n");
+    for n in 0..agents {
+        csv.push_str(&format!("a-{n},{week},09:00,17:00,phone\n"));
+    }
+    bed.write_week("chicago", week, &csv).unwrap();
+    let settings = bed.settings_with(&[]).unwrap();
+    Setup {
+        _bed: bed,
+        settings,
+        clock,
+        week,
+    }
+}
+
+fn engine(s: &Setup, platform: &MemoryPlatform) -> Engine {
+    let clock: SharedClock = s.clock.clone();
+    testbed::engine_on(&s.settings, clock, Arc::new(platform.clone())).unwrap()
+}
+
+fn options(week: NaiveDate) -> RunOptions {
+    RunOptions {
+        week,
+        dry_run: false,
+        wait: true,
+        adopt: false,
+    }
+}
+
+fn swap(id: &str, a: &str, b: &str, status: SwapStatus) -> Swap {
+    let party = |agent: &str| SwapParty {
+        agent_id: agent.to_owned(),
+        shift: None,
+    };
+    Swap {
+        id: id.to_owned(),
+        status,
+        requester: party(a),
+        recipient: party(b),
+        updated_at: Utc::now(),
+    }
+}
+
+/// Runs the engine to its end, moving the manual clock on by `step`
+/// whenever the run waits for it.
+async fn run_to_end(engine: Engine, s: &Setup, step: Duration) -> Report {
+    let target = s.settings.targets["chicago"].clone();
+    let week = s.week;
+    let run = tokio::spawn(async move { engine.run(&target, options(week)).await });
+    loop {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        if run.is_finished() {
+            return run.await.unwrap().unwrap();
+        }
+        s.clock.advance(step);
+    }
+}
+
+/// Batches of written agents are published while later agents are still
+/// being written (the simple contract), never an agent before its write.
+#[tokio::test]
+async fn incremental_publishes_follow_their_writes() {
+    let s = setup(7);
+    let platform = MemoryPlatform::new(Memory::new(Publishing::Incremental { batch: 3 }));
+    let report = run_to_end(engine(&s, &platform), &s, Duration::from_secs(1)).await;
+    assert_eq!(report.outcome, Some(Outcome::Success));
+    let sent = platform.with(|m| m.sent.clone());
+    let mut written = std::collections::BTreeSet::new();
+    for event in &sent {
+        match event {
+            Sent::Write(agent) => {
+                written.insert(agent.clone());
+            }
+            Sent::Publish(agents) => {
+                assert!(agents.len() <= 3, "{sent:?}");
+                assert!(agents.iter().all(|a| written.contains(a)), "{sent:?}");
+            }
+        }
+    }
+    assert_eq!(platform.with(|m| m.published.len()), 7);
+}
+
+/// A whole-schedule publish (Genesys Cloud) goes once, after every write.
+#[tokio::test]
+async fn a_whole_schedule_publish_goes_once_after_every_write() {
+    let s = setup(5);
+    let platform = MemoryPlatform::new(Memory::new(Publishing::WholeSchedule));
+    let report = run_to_end(engine(&s, &platform), &s, Duration::from_secs(1)).await;
+    assert_eq!(report.outcome, Some(Outcome::Success));
+    let sent = platform.with(|m| m.sent.clone());
+    let publishes: Vec<usize> = (0..sent.len())
+        .filter(|i| matches!(sent[*i], Sent::Publish(_)))
+        .collect();
+    assert_eq!(publishes, vec![sent.len() - 1], "{sent:?}");
+}
+
+/// Agents a pending swap holds are deferred while the others publish; once
+/// the swap is decided (denied: their own weeks stand), the run writes and
+/// publishes them too.
+#[tokio::test]
+async fn deferred_agents_are_published_when_their_swap_is_decided() {
+    let s = setup(4);
+    let mut memory = Memory::new(Publishing::Incremental { batch: 500 });
+    memory.swaps = vec![swap("sw-1", "a-1", "a-2", SwapStatus::Pending)];
+    let platform = MemoryPlatform::new(memory);
+    let engine = engine(&s, &platform);
+    let deciding = platform.clone();
+    let clock = s.clock.clone();
+    let start = clock.now();
+    // The swap is denied an hour into the run, by the manual clock.
+    let decide = tokio::spawn(async move {
+        while clock.now() < start + TimeDelta::hours(1) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        deciding.with(|m| m.swaps[0].status = SwapStatus::Denied);
+    });
+    let report = run_to_end(engine, &s, Duration::from_secs(60)).await;
+    decide.await.unwrap();
+    assert_eq!(report.outcome, Some(Outcome::Success));
+    let (published, sent) = platform.with(|m| (m.published.clone(), m.sent.clone()));
+    assert_eq!(published.len(), 4, "{sent:?}");
+    let first_publish = sent.iter().position(|e| matches!(e, Sent::Publish(_)));
+    let a1_written = sent.iter().rposition(|e| *e == Sent::Write("a-1".into()));
+    assert!(
+        first_publish < a1_written,
+        "a-1 waited for its swap: {sent:?}"
+    );
+}
+
+/// A swap still pending at the deadline: its agents are given up as
+/// unpublished, the others stay published, and the run is partial.
+#[tokio::test]
+async fn a_swap_pending_at_the_deadline_leaves_its_agents_unpublished() {
+    let s = setup(3);
+    let mut memory = Memory::new(Publishing::Incremental { batch: 500 });
+    memory.swaps = vec![swap("sw-9", "a-0", "elsewhere", SwapStatus::Pending)];
+    let platform = MemoryPlatform::new(memory);
+    let report = run_to_end(engine(&s, &platform), &s, Duration::from_secs(600)).await;
+    assert_eq!(report.outcome, Some(Outcome::Partial));
+    let published = platform.with(|m| m.published.clone());
+    assert!(!published.contains("a-0"));
+    assert_eq!(published.len(), 2);
+    let text = report.render();
+    assert!(text.contains("a-0"), "{text}");
+}
