@@ -18,6 +18,7 @@ mod reader;
 mod secrets;
 mod sections;
 mod settings;
+mod target_sections;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
