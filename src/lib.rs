@@ -1,6 +1,9 @@
 //! wfm-publisher: publishes contact-centre agents' weekly schedules to a
 //! workforce-management platform, unattended, and explains every failure.
 
+#[macro_use]
+mod text_enum;
+
 pub mod api;
 pub mod capped;
 pub mod cli;

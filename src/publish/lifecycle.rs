@@ -41,29 +41,13 @@ pub enum UnpublishedKind {
     NotConfirmed,
 }
 
-impl UnpublishedKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UnpublishedKind::Refused => "refused",
-            UnpublishedKind::UnknownAgent => "unknown_agent",
-            UnpublishedKind::SwapMismatch => "swap_mismatch",
-            UnpublishedKind::DeadlinePassed => "deadline_passed",
-            UnpublishedKind::NotConfirmed => "not_confirmed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            UnpublishedKind::Refused,
-            UnpublishedKind::UnknownAgent,
-            UnpublishedKind::SwapMismatch,
-            UnpublishedKind::DeadlinePassed,
-            UnpublishedKind::NotConfirmed,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
-    }
-}
+text_enum!(UnpublishedKind {
+    Refused => "refused",
+    UnknownAgent => "unknown_agent",
+    SwapMismatch => "swap_mismatch",
+    DeadlinePassed => "deadline_passed",
+    NotConfirmed => "not_confirmed",
+});
 
 /// The typed reason plus the one line, with the fix, that people read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,23 +112,13 @@ pub enum StateKind {
     Unpublished,
 }
 
-impl StateKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StateKind::Planned => "planned",
-            StateKind::Written => "written",
-            StateKind::Deferred => "deferred",
-            StateKind::Published => "published",
-            StateKind::Unpublished => "unpublished",
-        }
-    }
-}
-
-impl fmt::Display for StateKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+text_enum!(StateKind {
+    Planned => "planned",
+    Written => "written",
+    Deferred => "deferred",
+    Published => "published",
+    Unpublished => "unpublished",
+});
 
 impl AgentState {
     pub fn kind(&self) -> StateKind {

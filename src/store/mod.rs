@@ -12,8 +12,6 @@ mod rows;
 mod sqlite;
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -150,22 +148,6 @@ impl Outcome {
 
     /// Every outcome a resumable run can have, for the store's queries.
     pub const RESUMABLE: [Outcome; 2] = [Outcome::Running, Outcome::Failed];
-}
-
-macro_rules! text_enum {
-    ($t:ty { $($v:ident => $s:literal),* $(,)? }) => {
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(match self { $(Self::$v => $s),* })
-            }
-        }
-        impl FromStr for $t {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                match s { $($s => Ok(Self::$v),)* other => Err(format!("unknown value {other:?}")) }
-            }
-        }
-    };
 }
 
 text_enum!(Outcome { Running => "running", Success => "success", Partial => "partial", Refused => "refused", Failed => "failed", Superseded => "superseded" });

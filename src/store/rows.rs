@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::{AgentRow, Outcome};
 use crate::plan::{AgentWeek, ContentHash, Shift};
 use crate::platform::journal::{CarriedWeek, EntryId, Operation, OperationEnd, OperationState};
-use crate::publish::lifecycle::{AgentState, Unpublished, UnpublishedKind};
+use crate::publish::lifecycle::{AgentState, Unpublished};
 
 /// An agent's row read as text, turned into typed values afterwards so
 /// that a bad value is reported as such rather than as a SQL error.
@@ -113,7 +113,7 @@ impl RawAgent {
                 let kind = self
                     .reason_kind
                     .as_deref()
-                    .and_then(UnpublishedKind::parse)
+                    .and_then(|kind| kind.parse().ok())
                     .ok_or_else(|| format!("agent {id}: reason kind {:?}", self.reason_kind))?;
                 AgentState::Unpublished(Unpublished::new(kind, self.reason.unwrap_or_default()))
             }
