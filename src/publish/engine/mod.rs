@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 
+mod drive;
 #[cfg(test)]
 mod on_memory;
 mod swaps;
@@ -407,146 +408,6 @@ impl Engine {
         });
         Ok(Some(ctx.platform.clone().writer(journal).await?))
     }
-
-    async fn drive(
-        &self,
-        ctx: &RunContext<'_>,
-        ledger: &mut Ledger,
-        published: &BTreeMap<String, ContentHash>,
-        listing: SwapsAhead,
-        writer: Option<&dyn RunWriter>,
-    ) -> Result<Outcome, Halt> {
-        let cancel = &self.parts.cancel;
-        let deadline = deferral_deadline(ctx.target, ctx.options.week);
-        let mut unknown = UnknownAgents::default();
-        let swaps = match listing.await {
-            Ok(listed) => listed?,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => return Err(Halt::Platform(PlatformError::Cancelled)),
-        };
-        apply_swaps(ledger, &swaps)?;
-        let Some(writer) = writer else {
-            // A dry run: what would be sent, and nothing sent.
-            ledger.skip_unchanged(published)?;
-            return Ok(Outcome::Running);
-        };
-        let poll_interval = poll_interval(ctx);
-        loop {
-            ledger.skip_unchanged(published)?;
-            self.write_and_publish(ctx, writer, ledger, &mut unknown, poll_interval)
-                .await?;
-            let deferred = ledger.count(StateKind::Deferred);
-            if cancel.is_cancelled() || (deferred > 0 && !ctx.options.wait) {
-                return Ok(Outcome::Running);
-            }
-            if deferred == 0 {
-                break;
-            }
-            let now = self.parts.clock.now();
-            if now >= deadline {
-                give_up(ledger, deadline)?;
-                break;
-            }
-            let wait = (deadline - now)
-                .to_std()
-                .unwrap_or_default()
-                .min(poll_interval);
-            let next_poll = now + TimeDelta::from_std(wait).unwrap_or_default();
-            ledger.phase(Phase::Swaps { next_poll });
-            tokio::select! {
-                _ = self.parts.clock.sleep(wait) => {}
-                _ = cancel.cancelled() => return Ok(Outcome::Running),
-            }
-            self.poll_swaps(ctx, ledger).await?;
-        }
-        Ok(if ledger.count(StateKind::Unpublished) > 0 {
-            Outcome::Partial
-        } else {
-            Outcome::Success
-        })
-    }
-
-    async fn poll_swaps(&self, ctx: &RunContext<'_>, ledger: &mut Ledger) -> Result<(), Halt> {
-        let swaps = ctx.platform.swaps().await?;
-        apply_swaps(ledger, &swaps)
-    }
-
-    /// Writes the planned agents and publishes the written ones, as the
-    /// platform publishes: a batch as soon as one is written, while later
-    /// agents are still being written (the platform's client holds those
-    /// writes while the schedule is locked by the publish); or, for a
-    /// whole-schedule publish, once every agent not deferred is written.
-    /// One publish at a time; each agent's state is recorded before
-    /// anything that depends on it is sent. Swaps are listed every `poll`
-    /// meanwhile: agents a decision releases are written at once, beside
-    /// the writes under way.
-    async fn write_and_publish(
-        &self,
-        ctx: &RunContext<'_>,
-        writer: &dyn RunWriter,
-        ledger: &mut Ledger,
-        unknown: &mut UnknownAgents,
-        poll: Duration,
-    ) -> Result<(), Halt> {
-        let cancel = &self.parts.cancel;
-        let todo = planned(ledger);
-        let mut sent: BTreeSet<String> = todo.iter().map(|o| o.agent_id.clone()).collect();
-        let mut writes = (!todo.is_empty()).then(|| {
-            ledger.phase(Phase::Writing);
-            writer.write(todo, cancel.clone())
-        });
-        let mut publishes = None;
-        let mut tick = self.parts.clock.sleep(poll);
-        loop {
-            if publishes.is_none() && !cancel.is_cancelled() {
-                let writing = writes.is_some();
-                if let Some(agents) = next_publish(ledger, writer.publishing(), writing) {
-                    if !writing {
-                        ledger.phase(Phase::Publishing);
-                    }
-                    publishes = Some(writer.publish(agents, cancel.clone()));
-                }
-            }
-            if writes.is_none() && publishes.is_none() {
-                return Ok(());
-            }
-            let polling = writes.is_some()
-                && ctx.options.wait
-                && !cancel.is_cancelled()
-                && ledger.count(StateKind::Deferred) > 0;
-            tokio::select! {
-                w = next_of(&mut writes), if writes.is_some() => match w {
-                    Some(w) => {
-                        let (agent, outcome) = w?;
-                        let stop = unknown.record(&agent, &outcome, &ctx.target.name, &ctx.schedule.id);
-                        record_write(ledger, (agent, outcome))?;
-                        // Dropping the streams stops what is still in the air.
-                        if let Some(refusal) = stop {
-                            return Err(Halt::Refused(refusal));
-                        }
-                    }
-                    None => writes = None,
-                },
-                p = next_of(&mut publishes), if publishes.is_some() => match p {
-                    Some(batch) => record_publish(ledger, batch?)?,
-                    None => publishes = None,
-                },
-                _ = &mut tick, if polling => {
-                    tick = self.parts.clock.sleep(poll);
-                    let swaps = ctx.platform.swaps().await?;
-                    apply_swaps_while_writing(ledger, &swaps)?;
-                    let released: Vec<Outgoing> = planned(ledger)
-                        .into_iter()
-                        .filter(|o| sent.insert(o.agent_id.clone()))
-                        .collect();
-                    if !released.is_empty() {
-                        let more = writer.write(released, cancel.clone());
-                        writes = writes.map(|w| futures::stream::select(w, more).boxed());
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// How a run that got under way ended, its problems in the report.
@@ -579,94 +440,6 @@ fn ended(driven: Result<Outcome, Halt>, report: &mut Report) -> Result<Outcome, 
 fn count_run(target: &TargetSettings, outcome: Outcome) {
     metrics::counter!("wfm_runs_total", "target" => target.name.clone(), "outcome" => outcome.to_string())
         .increment(1);
-}
-
-/// The planned agents' weeks, to write, in an order spread over the ids
-/// (see [`spread`]).
-fn planned(ledger: &Ledger) -> Vec<Outgoing> {
-    let mut todo: Vec<Outgoing> = ledger
-        .ids(StateKind::Planned)
-        .into_iter()
-        .filter_map(|agent_id| {
-            let week = ledger.get(&agent_id)?.week.clone();
-            Some(Outgoing { agent_id, week })
-        })
-        .collect();
-    todo.sort_by(|a, b| spread(&a.agent_id).cmp(&spread(&b.agent_id)));
-    todo
-}
-
-/// A key that orders ids as if at random, the same way every time: the
-/// first answers are then a fair sample of the week, so that the share of
-/// unknown agents among them (`unknown.rs`) is the whole file's, not that
-/// of ids that sort first (new hires with a prefix of their own, say).
-fn spread(agent_id: &str) -> (u64, &str) {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    agent_id.hash(&mut h);
-    (h.finish(), agent_id)
-}
-
-/// The agents the next publish takes, if it is time for one: a full batch
-/// while writes go on, whatever is written once they are over.
-fn next_publish(ledger: &Ledger, publishing: Publishing, writing: bool) -> Option<Vec<String>> {
-    let written = ledger.count(StateKind::Written);
-    match publishing {
-        _ if written == 0 => None,
-        Publishing::Incremental { batch } if writing => (written >= batch).then(|| {
-            ledger
-                .ids(StateKind::Written)
-                .into_iter()
-                .take(batch)
-                .collect()
-        }),
-        Publishing::WholeSchedule if writing => None,
-        _ => Some(ledger.ids(StateKind::Written)),
-    }
-}
-
-/// The next item of a stream that may be over already.
-async fn next_of<S: futures::Stream + Unpin>(stream: &mut Option<S>) -> Option<S::Item> {
-    match stream {
-        Some(s) => s.next().await,
-        None => None,
-    }
-}
-
-fn record_write(ledger: &mut Ledger, (agent, outcome): (String, WriteOutcome)) -> Result<(), Halt> {
-    let event = match outcome {
-        WriteOutcome::Written => Event::Written,
-        WriteOutcome::Held { swap_id } => Event::Held { swap_id },
-        WriteOutcome::Refused(why) => {
-            tracing::warn!(%agent, error = %why, "agent's week refused");
-            Event::Refused(why)
-        }
-    };
-    ledger.apply(vec![(agent, event)])?;
-    Ok(())
-}
-
-fn record_publish(ledger: &mut Ledger, batch: PublishBatch) -> Result<(), Halt> {
-    metrics::counter!("wfm_agents_published_total").increment(batch.published.len() as u64);
-    let events = batch
-        .published
-        .into_iter()
-        .map(|a| (a, Event::Published))
-        .chain(
-            batch
-                .held
-                .into_iter()
-                .map(|(a, swap_id)| (a, Event::Held { swap_id })),
-        )
-        .chain(
-            batch
-                .refused
-                .into_iter()
-                .map(|(a, why)| (a, Event::Refused(why))),
-        )
-        .collect();
-    ledger.apply(events)?;
-    Ok(())
 }
 
 /// The first listing of the schedule's swaps, started while the ledger
@@ -714,46 +487,9 @@ fn summarise(ledger: &Ledger, report: &mut Report) {
     report.published = report.published.saturating_sub(ledger.unchanged());
 }
 
-/// How often a run lists swaps: the target's `deferral.poll_interval`, or
-/// the platform's floor where the interval is faster than its limits allow
-/// (said once a run).
-fn poll_interval(ctx: &RunContext<'_>) -> Duration {
-    let configured = ctx.target.deferral.poll_interval;
-    let floor = ctx.platform.poll_floor();
-    if configured < floor {
-        tracing::warn!(target = %ctx.target.name, configured = %humantime::format_duration(configured), polling_every = %humantime::format_duration(floor), "deferral.poll_interval is faster than the platform's shift-trade query budget allows (rate_limits.trade_jobs): polling at the budget's pace");
-    }
-    configured.max(floor)
-}
-
 /// When deferred agents are given up on: `deferral.deadline` before the
 /// week's first local midnight.
 pub fn deferral_deadline(target: &TargetSettings, week: NaiveDate) -> DateTime<Utc> {
     crate::week::starts_at(week, target.time_zone)
         - TimeDelta::from_std(target.deferral.deadline).unwrap_or(TimeDelta::zero())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::spread;
-
-    #[test]
-    fn writes_go_in_an_order_spread_over_the_ids() {
-        // 25 ids that sort first among 1,000: written first, they would
-        // be 25 unknown agents in a row and stop the run.
-        let mut ids: Vec<String> = (0..25).map(|i| format!("aaa-{i:02}")).collect();
-        ids.extend((0..975).map(|i| format!("emp-{i:04}")));
-        ids.sort_by(|a, b| spread(a).cmp(&spread(b)));
-        let early = ids[..200]
-            .iter()
-            .filter(|id| id.starts_with("aaa-"))
-            .count();
-        assert!(
-            early < 20,
-            "{early} of the first 200 writes are the 25 ids that sort first"
-        );
-        let mut again = ids.clone();
-        again.sort_by(|a, b| spread(a).cmp(&spread(b)));
-        assert_eq!(ids, again, "the same order every time");
-    }
 }

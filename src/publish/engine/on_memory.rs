@@ -98,8 +98,9 @@ async fn run_to_end(engine: Engine, s: &Setup, step: Duration) -> Report {
     }
 }
 
-/// Batches of written agents are published while later agents are still
-/// being written (the simple contract), never an agent before its write.
+/// Written agents are published as the writes go (the simple contract;
+/// the platform cuts a publish into its own batches), never an agent
+/// before its write, every one in the end.
 #[tokio::test]
 async fn incremental_publishes_follow_their_writes() {
     let s = setup(7);
@@ -114,7 +115,6 @@ async fn incremental_publishes_follow_their_writes() {
                 written.insert(agent.clone());
             }
             Sent::Publish(agents) => {
-                assert!(agents.len() <= 3, "{sent:?}");
                 assert!(agents.iter().all(|a| written.contains(a)), "{sent:?}");
             }
         }
