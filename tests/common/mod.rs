@@ -2,6 +2,7 @@
 //! a raw HTTP client that speaks the contract without the publisher's code.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod genesys;
 pub mod oauth;
 pub mod postgres;
