@@ -7,14 +7,10 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::browser::Browser;
+use common::running::Running;
 use common::*;
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
-use wfm_publisher::clock;
-use wfm_publisher::daemon::{self, Daemon, DaemonOptions, RunNow};
 use wfm_publisher::sim::{Scenario, SimHandle, SwapStatus};
 
 /// Markup, both quotes and an event handler: no slash, so the source
@@ -62,12 +58,6 @@ fn week_csv() -> String {
     csv
 }
 
-struct Running {
-    daemon: Arc<Daemon>,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<Result<Vec<wfm_publisher::publish::Report>, daemon::DaemonError>>,
-}
-
 /// chicago publishes the week; dallas' file has the ANSI id.
 async fn start(sim: &SimHandle) -> (Running, TestConfig) {
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
@@ -85,31 +75,8 @@ async fn start(sim: &SimHandle) -> (Running, TestConfig) {
         day(1)
     );
     cfg.write_week("dallas", week(), &ansi).unwrap();
-    let shutdown = CancellationToken::new();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let run_now = ["chicago", "dallas"].map(|t| RunNow {
-        target: t.to_owned(),
-        week: Some(week()),
-    });
-    let task = tokio::spawn(daemon::run(DaemonOptions {
-        config: cfg.path.clone(),
-        clock: clock::system(),
-        shutdown: shutdown.clone(),
-        run_now: run_now.to_vec(),
-        adopt_run_now: false,
-        exit_when_done: false,
-        reload_on_sighup: false,
-        on_ready: Some(tx),
-    }));
-    let daemon = rx.await.expect("the daemon starts");
-    (
-        Running {
-            daemon,
-            shutdown,
-            task,
-        },
-        cfg,
-    )
+    let running = Running::start(&cfg.path, &["chicago", "dallas"], week(), false).await;
+    (running, cfg)
 }
 
 /// A script's argument as a JavaScript string literal.
@@ -225,8 +192,7 @@ async fn the_status_page_in_a_browser() {
         std::fs::write(path, browser.screenshot().await).unwrap();
     }
     browser.close().await;
-    running.shutdown.cancel();
-    running.task.await.unwrap().unwrap();
+    running.stop().await;
 }
 
 /// The hostile id is the exact text of its row's header, nothing of it

@@ -8,6 +8,7 @@ pub mod oauth;
 pub mod postgres;
 pub mod publishing;
 pub mod relay;
+pub mod running;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
