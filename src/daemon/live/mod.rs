@@ -36,9 +36,11 @@ pub struct RunWatch {
 
 impl RunWatch {
     fn new(started: DateTime<Utc>) -> Self {
+        let mut timeline = Timeline::default();
+        timeline.reach(started);
         RunWatch {
             started,
-            timeline: Mutex::new(Timeline::default()),
+            timeline: Mutex::new(timeline),
             swaps: Mutex::new(BTreeMap::new()),
         }
     }
@@ -60,8 +62,13 @@ impl RunWatch {
         }
     }
 
-    pub fn seconds(&self) -> Vec<Second> {
-        self.timeline.lock().expect("timeline").seconds()
+    /// The run's seconds; while it runs (`to`), up to `to`.
+    pub fn seconds(&self, to: Option<DateTime<Utc>>) -> Vec<Second> {
+        let mut timeline = self.timeline.lock().expect("timeline");
+        if let Some(now) = to {
+            timeline.reach(now);
+        }
+        timeline.seconds()
     }
 
     pub fn swap(&self, id: &str) -> Option<SeenSwap> {

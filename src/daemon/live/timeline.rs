@@ -45,21 +45,8 @@ impl Timeline {
         if count == 0 {
             return;
         }
-        let at = at.timestamp();
-        let last = self.seconds.back().map(|s| s.at);
-        let from = last.map_or(at, |l| (l + 1).max(at - Self::KEPT as i64));
-        if last.is_none_or(|l| at > l) {
-            for second in from..=at {
-                self.seconds.push_back(Second {
-                    at: second,
-                    ..Second::default()
-                });
-            }
-        }
-        while self.seconds.len() > Self::KEPT {
-            self.seconds.pop_front();
-        }
-        let second = self.seconds.back_mut().expect("a second was just added");
+        self.reach(at);
+        let second = self.seconds.back_mut().expect("reach keeps a second");
         let field = match kind {
             Event::Write => &mut second.writes,
             Event::Publish => &mut second.publishes,
@@ -67,6 +54,26 @@ impl Timeline {
             Event::LockWait => &mut second.lock_waits,
         };
         *field = field.saturating_add(count);
+    }
+
+    /// Makes the seconds run up to `at`, the quiet ones at zero: a run
+    /// starts its line at its start, and a running one's ends now.
+    pub fn reach(&mut self, at: DateTime<Utc>) {
+        let at = at.timestamp();
+        let last = self.seconds.back().map(|s| s.at);
+        if last.is_some_and(|l| at <= l) {
+            return;
+        }
+        let from = last.map_or(at, |l| (l + 1).max(at - Self::KEPT as i64));
+        for second in from..=at {
+            self.seconds.push_back(Second {
+                at: second,
+                ..Second::default()
+            });
+        }
+        while self.seconds.len() > Self::KEPT {
+            self.seconds.pop_front();
+        }
     }
 
     /// The seconds kept, oldest first.
@@ -106,6 +113,21 @@ mod tests {
         );
         // Earlier than the last second: counted in the last one.
         assert_eq!((seconds[3].rate_limited, seconds[3].lock_waits), (1, 1));
+    }
+
+    #[test]
+    fn a_line_reaches_forward_with_zeros_never_back() {
+        let mut line = Timeline::default();
+        line.reach(t(5));
+        line.add(t(6), Event::Write, 2);
+        line.reach(t(8));
+        line.reach(t(7));
+        let seconds = line.seconds();
+        assert_eq!(
+            seconds.iter().map(|s| s.at).collect::<Vec<_>>(),
+            [5, 6, 7, 8]
+        );
+        assert_eq!(seconds.iter().map(|s| s.writes).sum::<u32>(), 2);
     }
 
     #[test]

@@ -164,7 +164,7 @@ fn target_view(
         timeline: live.map(|l| TimelineView {
             started: l.started,
             running,
-            seconds: l.seconds(),
+            seconds: l.seconds(running.then(|| daemon.clock.now())),
         }),
         adoption: daemon.adoption(&target.name),
     })
