@@ -154,6 +154,7 @@ async fn the_status_page_in_a_browser() {
         .eval("window.stillThisPage = true; return true")
         .await;
 
+    pausing_works_from_the_keyboard(&browser).await;
     hostile_text_stays_text(&browser).await;
     unknown_agents_are_one_cause_with_one_fix(&browser).await;
     the_ansi_refusal_is_text(&browser).await;
@@ -193,6 +194,24 @@ async fn the_status_page_in_a_browser() {
     }
     browser.close().await;
     running.stop().await;
+}
+
+/// The refresh's pause button, by keyboard: Enter pauses, Enter resumes.
+async fn pausing_works_from_the_keyboard(browser: &Browser) {
+    let pressed = "return document.getElementById('pause').getAttribute('aria-pressed')";
+    browser.press("#pause", "\u{e007}").await;
+    assert_eq!(browser.eval(pressed).await, "true");
+    browser.press("#pause", "\u{e007}").await;
+    assert_eq!(browser.eval(pressed).await, "false");
+    let named = browser
+        .eval("var svg = document.querySelector('svg.chart'); return svg ? svg.getAttribute('aria-labelledby').split(' ').map(function (id) { return document.getElementById(id).textContent }) : null")
+        .await;
+    assert!(
+        named[0]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Writes, publishes, 429s and lock waits")),
+        "the chart is named: {named}"
+    );
 }
 
 /// The hostile id is the exact text of its row's header, nothing of it

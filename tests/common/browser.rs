@@ -125,6 +125,22 @@ impl Browser {
         );
     }
 
+    /// Focuses the element `css` selects and presses `key` on it, as a
+    /// keyboard would (WebDriver's key codes: "\u{e007}" is Enter).
+    pub async fn press(&self, css: &str, key: &str) {
+        let found = self
+            .post("/element", json!({"using": "css selector", "value": css}))
+            .await;
+        let element = found
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no element {css}: {found}"))
+            .to_owned();
+        self.post(&format!("/element/{element}/value"), json!({"text": key}))
+            .await;
+    }
+
     /// The page as a PNG.
     pub async fn screenshot(&self) -> Vec<u8> {
         use base64::Engine as _;

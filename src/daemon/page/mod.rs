@@ -121,3 +121,36 @@ fn policy() -> &'static str {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic(credentials: &str) -> HeaderMap {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Basic {encoded}")).unwrap(),
+        );
+        headers
+    }
+
+    #[test]
+    fn basic_takes_the_token_as_the_password_of_any_user() {
+        let token = Secret::new("s3cret:with-colon".to_owned());
+        assert!(basic_password_is(&basic("admin:s3cret:with-colon"), &token));
+        assert!(basic_password_is(&basic(":s3cret:with-colon"), &token));
+        assert!(!basic_password_is(&basic("admin:s3cret"), &token));
+        assert!(!basic_password_is(&basic("s3cret:with-colon"), &token));
+        let mut bearer = HeaderMap::new();
+        bearer.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer s3cret:with-colon"),
+        );
+        assert!(!basic_password_is(&bearer, &token));
+        let mut garbage = HeaderMap::new();
+        garbage.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic %%%"));
+        assert!(!basic_password_is(&garbage, &token));
+    }
+}
