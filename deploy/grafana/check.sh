@@ -14,6 +14,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 need_promtool
 if ! command -v jq >/dev/null; then
   [ "$(id -u)" = 0 ] || { echo "jq (Debian package jq) is needed" >&2; exit 1; }
+  apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends jq >/dev/null
 fi
 
