@@ -6,13 +6,16 @@
 //! calling anywhere (updates, sync, metrics, QUIC).
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-/// Flags for a Chromium that talks only to the pages it is sent to.
-const FLAGS: [&str; 10] = [
+/// Flags for a Chromium that talks only to the pages it is sent to, and
+/// starts no crash reporter (a process of its own session, which would
+/// outlive a failed test).
+const FLAGS: [&str; 12] = [
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
@@ -21,6 +24,8 @@ const FLAGS: [&str; 10] = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--disable-breakpad",
+    "--disable-crash-reporter",
     "--disable-dev-shm-usage",
     "--window-size=1280,2000",
 ];
@@ -52,7 +57,10 @@ impl Browser {
     pub async fn start() -> Browser {
         let chromium = installed("chromium", "chromium");
         let chromedriver = installed("chromedriver", "chromium-driver");
+        // A process group of its own, with the Chromium it starts: a test
+        // that fails before `close` still ends them all (Drop).
         let mut driver = Command::new(chromedriver)
+            .process_group(0)
             .args(["--port=0", "--allowed-origins=", "--log-level=WARNING"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -151,11 +159,9 @@ impl Browser {
             .unwrap()
     }
 
-    /// Ends the session (Chromium exits) and chromedriver.
-    pub async fn close(mut self) {
+    /// Ends the session (Chromium exits), then chromedriver (Drop).
+    pub async fn close(self) {
         call(&self.http, reqwest::Method::DELETE, &self.session, None).await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
     }
 
     async fn post(&self, path: &str, body: Value) -> Value {
@@ -165,8 +171,14 @@ impl Browser {
 }
 
 impl Drop for Browser {
+    /// Ends chromedriver's process group: chromedriver and every Chromium
+    /// process it started.
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        if let Ok(group) = i32::try_from(self.driver.id()) {
+            // SAFETY: kill(2) with a negative pid signals that process
+            // group, ours alone (`process_group(0)` at the spawn).
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+        }
         let _ = self.driver.wait();
     }
 }
