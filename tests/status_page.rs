@@ -147,6 +147,13 @@ async fn the_status_page_in_a_browser() {
     let mut held = deferred(&first);
     held.sort();
     assert_eq!(held, [HOSTILE, "a-1", "a-2", "a-3"]);
+    let countdown = browser
+        .eval("return document.querySelector('[data-target=chicago] .deferred [data-countdown]').textContent")
+        .await;
+    assert!(
+        countdown.as_str().is_some_and(|t| t.ends_with(" left")),
+        "the deferral deadline counts down: {countdown}"
+    );
     // From here on, only the page's own refreshes may change what it shows.
     browser
         .eval("window.stillThisPage = true; return true")
@@ -166,6 +173,11 @@ async fn the_status_page_in_a_browser() {
     let trade = browser.eval(&trade).await;
     let trade = trade.as_str().expect("a-1's trade id").to_owned();
     assert!(sim.swap_statuses().contains_key(&trade), "{trade}");
+    // A report opened by hand stays open through the refreshes.
+    let report = "document.querySelector('[data-target=dallas] .runs details')";
+    browser
+        .eval(&format!("{report}.open = true; return true"))
+        .await;
     assert!(sim.resolve_swap(&trade, SwapStatus::Denied));
     let after = browser
         .wait_for(
@@ -179,6 +191,8 @@ async fn the_status_page_in_a_browser() {
         after["marker"], true,
         "refreshed by its script, not reloaded"
     );
+    let open = browser.eval(&format!("return {report}.open")).await;
+    assert_eq!(open, true, "the opened report stayed open");
     let mut held = deferred(&after);
     held.sort();
     assert_eq!(held, [HOSTILE, "a-3"]);

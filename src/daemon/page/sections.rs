@@ -100,7 +100,10 @@ pub fn unpublished(page: &Page, t: &TargetView, id: &str) -> String {
         for (agent, _) in &group.agents {
             let _ = write!(out, "<li><code>{}</code></li>", esc(agent));
         }
-        out.push_str("</ul><details><summary>Each agent's message</summary><ul>");
+        let _ = write!(
+            out,
+            "</ul><details id=\"{gid}-messages\"><summary>Each agent's message</summary><ul>"
+        );
         for (agent, detail) in &group.agents {
             let _ = write!(out, "<li><code>{}</code>: {}</li>", esc(agent), esc(detail));
         }
@@ -177,7 +180,8 @@ pub fn runs(page: &Page, t: &TargetView, id: &str) -> String {
         };
         let report = match &run.summary {
             Some(text) => format!(
-                "<details><summary>Report</summary><pre>{}</pre></details>",
+                "<details id=\"{id}-run{}\"><summary>Report</summary><pre>{}</pre></details>",
+                run.id,
                 esc_lines(text)
             ),
             None => "—".to_owned(),

@@ -2,7 +2,8 @@
 // seconds and puts the new <main> in place of the old (server-rendered,
 // escaped there; parsed here without running anything), keeping open
 // <details> open and the focus where it was; counts the deadlines down
-// between two refreshes. Pausing stops the refreshes.
+// between two refreshes, on the daemon's clock (the page says its time; the
+// browser's own may be off). Pausing stops the refreshes.
 (function () {
   "use strict";
   var main = document.getElementById("main");
@@ -10,6 +11,14 @@
   var updated = document.getElementById("updated");
   var every = Number(main.getAttribute("data-refresh") || "3") * 1000;
   var paused = false;
+  // The daemon's clock minus the browser's, from the page's own time.
+  var skew = 0;
+
+  function setSkew() {
+    var stamp = updated.querySelector("time");
+    var server = stamp ? Date.parse(stamp.getAttribute("datetime")) : NaN;
+    skew = isNaN(server) ? 0 : server - Date.now();
+  }
 
   pause.addEventListener("click", function () {
     paused = !paused;
@@ -18,7 +27,7 @@
   });
 
   function left(deadline) {
-    var s = Math.round(deadline - Date.now() / 1000);
+    var s = Math.round(deadline - (Date.now() + skew) / 1000);
     var past = s < 0;
     s = Math.abs(s);
     var d = Math.floor(s / 86400), h = Math.floor(s / 3600) % 24, m = Math.floor(s / 60) % 60;
@@ -60,6 +69,7 @@
         if (!fresh || !stamp) throw new Error("not the status page");
         swap(fresh);
         updated.replaceChildren.apply(updated, Array.prototype.slice.call(stamp.childNodes));
+        setSkew();
         tick();
       })
       .catch(function (e) {
@@ -68,6 +78,7 @@
       .then(function () { setTimeout(refresh, every); });
   }
 
+  setSkew();
   setInterval(tick, 1000);
   setTimeout(refresh, every);
 })();
