@@ -38,6 +38,22 @@ async fn samples(running: &Running, metric: &str) -> BTreeMap<String, f64> {
         .collect()
 }
 
+/// chicago's samples of `metric`, by the value of its other label `label`.
+async fn chicago_by(running: &Running, metric: &str, label: &str) -> BTreeMap<String, f64> {
+    samples(running, metric)
+        .await
+        .into_iter()
+        .filter_map(|(labels, v)| {
+            let rest = labels.strip_suffix(",target=chicago")?;
+            Some((rest.strip_prefix(&format!("{label}="))?.to_owned(), v))
+        })
+        .collect()
+}
+
+fn expect(pairs: &[(&str, f64)]) -> BTreeMap<String, f64> {
+    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
 async fn value(running: &Running, metric: &str, labels: &str) -> f64 {
     let all = samples(running, metric).await;
     *all.get(labels)
@@ -91,50 +107,34 @@ async fn the_store_gauges_follow_each_targets_runs() {
     assert_eq!(raw.publish(&token, &["a-10"]).await.status, 200);
     let running = Running::start(&cfg.path, &["chicago"], week(), true).await;
     ends(&running, 1, Outcome::Partial).await;
-    let chicago = |more: &str| format!("{more}target=chicago");
+    let states = [
+        ("deferred", 0.0),
+        ("planned", 0.0),
+        ("published", 2.0),
+        ("unpublished", 1.0),
+        ("written", 0.0),
+    ];
     assert_eq!(
-        value(&running, "wfm_agents", &chicago("state=published,")).await,
-        2.0
+        chicago_by(&running, "wfm_agents", "state").await,
+        expect(&states)
     );
+    let reasons = [
+        ("deadline_passed", 0.0),
+        ("not_confirmed", 0.0),
+        ("refused", 0.0),
+        ("swap_mismatch", 0.0),
+        ("unknown_agent", 1.0),
+    ];
+    let unpublished = chicago_by(&running, "wfm_agents_unpublished", "reason").await;
+    assert_eq!(unpublished, expect(&reasons));
+    let at = |metric| value(&running, metric, "target=chicago");
     assert_eq!(
-        value(&running, "wfm_agents", &chicago("state=unpublished,")).await,
-        1.0
-    );
-    assert_eq!(
-        value(&running, "wfm_agents", &chicago("state=deferred,")).await,
-        0.0
-    );
-    let unpublished = |reason: &str| format!("reason={reason},target=chicago");
-    assert_eq!(
-        value(
-            &running,
-            "wfm_agents_unpublished",
-            &unpublished("unknown_agent")
-        )
-        .await,
-        1.0
-    );
-    assert_eq!(
-        value(
-            &running,
-            "wfm_agents_unpublished",
-            &unpublished("deadline_passed")
-        )
-        .await,
-        0.0
-    );
-    assert_eq!(
-        value(
-            &running,
-            "wfm_deferral_deadline_timestamp_seconds",
-            &chicago("")
-        )
-        .await,
+        at("wfm_deferral_deadline_timestamp_seconds").await,
         deadline.timestamp() as f64
     );
     let first = running.daemon.store.recent_runs(1).unwrap()[0].clone();
     assert_eq!(
-        value(&running, "wfm_last_success_timestamp_seconds", &chicago("")).await,
+        at("wfm_last_success_timestamp_seconds").await,
         first.started_at.timestamp() as f64,
         "no success yet: counted from the first run"
     );
@@ -148,22 +148,16 @@ async fn the_store_gauges_follow_each_targets_runs() {
     let running = Running::start(&cfg.path, &["chicago"], week(), false).await;
     ends(&running, 2, Outcome::Success).await;
     let last = running.daemon.store.recent_runs(1).unwrap()[0].clone();
-    assert_eq!(
-        value(&running, "wfm_last_success_timestamp_seconds", &chicago("")).await,
-        last.finished_at.unwrap().timestamp() as f64
-    );
-    assert_eq!(
-        value(
-            &running,
-            "wfm_agents_unpublished",
-            &unpublished("unknown_agent")
-        )
-        .await,
-        0.0
-    );
-    assert_eq!(
-        value(&running, "wfm_agents", &chicago("state=published,")).await,
-        2.0
-    );
+    let success = value(
+        &running,
+        "wfm_last_success_timestamp_seconds",
+        "target=chicago",
+    )
+    .await;
+    assert_eq!(success, last.finished_at.unwrap().timestamp() as f64);
+    let unpublished = chicago_by(&running, "wfm_agents_unpublished", "reason").await;
+    assert!(unpublished.values().all(|n| *n == 0.0), "{unpublished:?}");
+    let agents = chicago_by(&running, "wfm_agents", "state").await;
+    assert_eq!((agents["published"], agents["unpublished"]), (2.0, 0.0));
     running.stop().await;
 }
