@@ -2,7 +2,10 @@
 # Starts the daemon against the simulator, fetches a live /metrics before
 # any run, and checks it with `promtool check metrics` (Debian's prometheus
 # package, installed when missing and root): every metric has HELP and TYPE,
-# names and units follow Prometheus' conventions.
+# names and units follow Prometheus' conventions. Then every wfm_ metric
+# the Grafana dashboards (deploy/grafana/) and the alerting rules
+# (deploy/prometheus/alerts.yml) name must be in it: a renamed metric
+# would leave a panel empty and an alert silent.
 #
 #   deploy/check-metrics.sh [BINARY]
 set -euo pipefail
@@ -11,11 +14,9 @@ bin="$(realpath "${1:-$here/../target/debug/wfm-publisher}")"
 # shellcheck source=deploy/simulated-platform.sh
 . "$here/simulated-platform.sh"
 
-if ! command -v promtool >/dev/null; then
-  [ "$(id -u)" = 0 ] || { echo "promtool (Debian package prometheus) is needed" >&2; exit 1; }
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-fi
+# shellcheck source=deploy/promtool.sh
+. "$here/promtool.sh"
+need_promtool
 
 work="$(mktemp -d)"
 pids=()
@@ -45,3 +46,14 @@ done
 [ -s "$work/metrics" ] || { cat "$work/daemon.log"; echo "no /metrics from the daemon" >&2; exit 1; }
 promtool check metrics < "$work/metrics"
 echo "promtool check metrics: $(grep -c '^# HELP' "$work/metrics") metrics, no problems"
+
+used="$(grep -ohE '\bwfm_[a-z0-9_]+' "$here"/grafana/*.json "$here/prometheus/alerts.yml" | sort -u)"
+missing=0
+for name in $used; do
+  if ! grep -qE "^$name(\{| )" "$work/metrics"; then
+    echo "deploy/grafana or deploy/prometheus uses $name, which /metrics does not have" >&2
+    missing=1
+  fi
+done
+[ "$missing" = 0 ] || exit 1
+echo "the dashboards and alerts use $(echo "$used" | wc -l) metrics, all in /metrics"

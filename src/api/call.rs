@@ -371,6 +371,7 @@ impl PlatformClient {
             return Step::Fail(retry::too_long(endpoint.clone(), t.retry, elapsed, wait));
         }
         self.count(|s| &s.locked);
+        metrics::counter!("wfm_lock_waits_total").increment(1);
         self.trouble().event(TroubleKind::Locked, endpoint);
         tracing::debug!(%endpoint, wait_ms = millis(wait), "schedule locked by a publish; waiting");
         let _waiting = self.waits().lock();

@@ -1,5 +1,5 @@
-//! The admin HTTP endpoint: health, readiness, status, Prometheus metrics,
-//! and an authenticated trigger. Bound to loopback unless configured.
+//! The admin HTTP endpoint: the status page, health, readiness, status,
+//! Prometheus metrics, and an authenticated trigger. Bound to loopback unless configured.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -58,6 +58,7 @@ pub async fn serve(
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
     prometheus();
     super::metrics::register(&daemon.settings());
+    super::gauges::register(daemon.clock.now());
     let listener = tokio::net::TcpListener::bind(listen).await?;
     *daemon.admin_addr.lock().expect("admin addr") = Some(listener.local_addr()?);
     let settings = daemon.settings();
@@ -68,6 +69,7 @@ pub async fn serve(
         grace: settings.workers.shutdown_grace,
     };
     let app = Router::new()
+        .route("/", get(super::page::serve))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/status", get(status))
@@ -280,6 +282,9 @@ async fn metrics(State(daemon): State<Arc<Daemon>>) -> Response {
         metrics::gauge!("wfm_pending_deferrals").set(pending.len() as f64);
     }
     super::late::export_metrics(&daemon);
+    if let Err(e) = super::gauges::export(&daemon) {
+        tracing::warn!(error = %e, "metrics: the store cannot be read; its gauges keep their last values");
+    }
     let now = daemon.clock.now();
     for (target, at) in daemon.next_runs() {
         let secs = (at - now).num_milliseconds().max(0) as f64 / 1000.0;
@@ -294,7 +299,7 @@ async fn metrics(State(daemon): State<Arc<Daemon>>) -> Response {
 
 /// Compares without stopping at the first difference, so timing tells an
 /// attacker nothing about the token.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -309,7 +314,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Whether the request carries `expected` as its bearer token.
-fn authorized(headers: &HeaderMap, expected: &Secret) -> bool {
+pub(super) fn authorized(headers: &HeaderMap, expected: &Secret) -> bool {
     bearer(headers).is_some_and(|given| same_secret(given.as_bytes(), expected.expose().as_bytes()))
 }
 

@@ -23,7 +23,7 @@ const OUTCOMES: [Outcome; 6] = [
 const STATUSES: [&str; 8] = ["200", "401", "403", "409", "429", "500", "503", "no_answer"];
 
 /// (name, help) of every counter without labels.
-const PLAIN_COUNTERS: [(&str, &str); 7] = [
+const PLAIN_COUNTERS: [(&str, &str); 8] = [
     (
         "wfm_agents_written_total",
         "Agents' weeks written to the platform.",
@@ -40,6 +40,10 @@ const PLAIN_COUNTERS: [(&str, &str); 7] = [
     (
         "wfm_rate_limit_waits_total",
         "Waits imposed by a rate limit (429, or a 403 masking one).",
+    ),
+    (
+        "wfm_lock_waits_total",
+        "Waits for a schedule locked by a publish (409 with Retry-After).",
     ),
     ("wfm_token_requests_total", "OAuth token requests."),
     (

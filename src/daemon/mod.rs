@@ -4,9 +4,12 @@
 
 mod admin;
 mod cron;
+mod gauges;
 mod late;
+mod live;
 mod metrics;
 mod notify;
+mod page;
 mod retry;
 mod runs;
 mod targets;
@@ -136,6 +139,8 @@ pub struct Daemon {
     /// Closed when the lease is lost: no request leaves after that.
     gate: Option<crate::api::SendGate>,
     locks: Arc<KeyedLocks>,
+    /// What the runs are doing now, for the status page.
+    live: Arc<live::Live>,
     admin_addr: Mutex<Option<std::net::SocketAddr>>,
     /// The webhook's queue, shared by runs and the waits for late files.
     notifier: notify::Notifier,
@@ -154,6 +159,7 @@ struct Shared<'a> {
     clock: &'a SharedClock,
     locks: &'a Arc<KeyedLocks>,
     gate: &'a Option<crate::api::SendGate>,
+    live: &'a Arc<live::Live>,
 }
 
 fn build_engine(
@@ -167,8 +173,9 @@ fn build_engine(
         shared.locks.clone(),
     );
     let gate = shared.gate.clone();
+    let platform = platform::connect(settings, clock.clone(), locks.clone(), work.clone(), gate)?;
     Ok(Arc::new(Engine::new(EngineParts {
-        platform: platform::connect(settings, clock.clone(), locks.clone(), work.clone(), gate)?,
+        platform: live::watch(platform, shared.live.clone()),
         store,
         clock,
         locks,
@@ -203,11 +210,13 @@ impl Daemon {
         let (triggers, trigger_rx) = mpsc::unbounded_channel();
         let work = CancellationToken::new();
         let locks = Arc::new(KeyedLocks::default());
+        let live = live::Live::new(options.clock.clone());
         let shared = Shared {
             store: &store,
             clock: &options.clock,
             locks: &locks,
             gate: &gate,
+            live: &live,
         };
         let engine = build_engine(&settings, shared, work.clone())?;
         let daemon = Daemon {
@@ -222,6 +231,7 @@ impl Daemon {
             roles,
             gate,
             locks,
+            live,
             admin_addr: Mutex::new(None),
             notifier: notify::Notifier::start(),
         };
@@ -268,6 +278,7 @@ impl Daemon {
             clock: &self.clock,
             locks: &self.locks,
             gate: &self.gate,
+            live: &self.live,
         }
     }
 

@@ -112,6 +112,17 @@ pub enum StateKind {
     Unpublished,
 }
 
+impl StateKind {
+    /// Every kind, in the lifecycle's order: the status page counts each.
+    pub const ALL: [StateKind; 5] = [
+        StateKind::Planned,
+        StateKind::Written,
+        StateKind::Deferred,
+        StateKind::Published,
+        StateKind::Unpublished,
+    ];
+}
+
 text_enum!(StateKind {
     Planned => "planned",
     Written => "written",

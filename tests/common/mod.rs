@@ -2,11 +2,13 @@
 //! a raw HTTP client that speaks the contract without the publisher's code.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod genesys;
 pub mod oauth;
 pub mod postgres;
 pub mod publishing;
 pub mod relay;
+pub mod running;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,0 +1,69 @@
+//! The daemon started in-process on the wall clock, as `wfm-publisher run`
+//! would, with runs of given weeks started at once.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use tokio_util::sync::CancellationToken;
+use wfm_publisher::clock;
+use wfm_publisher::daemon::{self, AtStart, Daemon, DaemonError, DaemonOptions, RunNow};
+use wfm_publisher::publish::Report;
+
+pub struct Running {
+    pub daemon: Arc<Daemon>,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<Result<Vec<Report>, DaemonError>>,
+}
+
+impl Running {
+    /// The daemon of `config`, running each of `targets` for `week` at
+    /// once; `adopt`: taking over a week the platform shows published.
+    pub async fn start(config: &Path, targets: &[&str], week: NaiveDate, adopt: bool) -> Running {
+        let shutdown = CancellationToken::new();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let run_now = targets
+            .iter()
+            .map(|t| RunNow {
+                target: t.to_string(),
+                week: Some(week),
+            })
+            .collect();
+        let options = DaemonOptions {
+            config: config.to_path_buf(),
+            clock: clock::system(),
+            shutdown: shutdown.clone(),
+            reload_on_sighup: false,
+            at_start: Some(AtStart {
+                runs: run_now,
+                adopt,
+                exit_when_done: false,
+            }),
+        };
+        let task = tokio::spawn(daemon::run_observed(options, tx));
+        let daemon = rx.await.expect("the daemon starts");
+        Running {
+            daemon,
+            shutdown,
+            task,
+        }
+    }
+
+    pub fn admin(&self) -> String {
+        format!(
+            "http://{}",
+            self.daemon
+                .admin_addr()
+                .expect("the admin endpoint listens")
+        )
+    }
+
+    /// Stops the daemon as SIGTERM does; its reports.
+    pub async fn stop(self) -> Vec<Report> {
+        self.shutdown.cancel();
+        self.task
+            .await
+            .expect("the daemon's task")
+            .expect("the daemon stops cleanly")
+    }
+}
