@@ -15,7 +15,7 @@
 mod common;
 // The integration tests' generated week; the bench uses not all of it.
 #[allow(dead_code)]
-#[path = "../tests/common/genesys.rs"]
+#[path = "../tests/it/common/genesys.rs"]
 mod genesys;
 
 use std::path::Path;
@@ -87,7 +87,7 @@ fn week() -> NaiveDate {
 }
 
 /// config/sim-genesys-2000.toml's Chicago Support with its agents in four
-/// management units (tests/common/genesys.rs's generated week: every agent
+/// management units (tests/it/common/genesys.rs's generated week: every agent
 /// to be written, a trade between agents 20k+1 and 20k+2 of each unit), at
 /// the platform's real limits.
 fn big_week(week: NaiveDate) -> BigWeek {

@@ -4,7 +4,7 @@
 //! with trades in every state, on refusals before anything is sent, and on
 //! a missing permission explained in one line.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -3,9 +3,9 @@
 //! and two targets contending for one schedule's publish lock.
 //!
 //! Heavier variants are `#[ignore]`d; run them with
-//! `cargo test --release --test reliability -- --ignored`.
+//! `cargo test --release --test it -- reliability:: --ignored`.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! The publication engine end to end against the simulator: deferral, trades,
 //! DST, invalid input, dry runs, and kill -9 at many points.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

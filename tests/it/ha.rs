@@ -2,7 +2,7 @@
 //! leader at random points of a 2,000-agent run with pending swaps and a
 //! database restart mid-run; a leader stopped (SIGSTOP) past its lease.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
@@ -372,7 +372,7 @@ async fn publish_beside_a_daemon_on_postgresql_is_refused_naming_the_holder() {
 /// Takeover time with the default lease (TTL 15 s, renewed every 5 s):
 /// from `kill -9` of the leader to the standby's first request to the
 /// platform. A measurement for docs/BENCHMARKS.md, not an assertion:
-/// `cargo test --release --test ha -- --ignored --nocapture`.
+/// `cargo test --release --test it -- ha:: --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement: about 30 s of waiting out the lease"]
 async fn takeover_time_with_the_default_lease() {

@@ -1,7 +1,7 @@
 //! `wfm-publisher check` against the simulator: one row per failure, with
 //! the fix, and an exit code that says whether a publication would succeed.
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -1,7 +1,7 @@
 //! The platform client against the simulator: tokens, limits and the
 //! diagnosis of every 403.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! The binary as an operator runs it: the embedded default, and the daemon
 //! answering real signals.
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Stop signals against a hanging OAuth server: a preflight ends at once, and
 //! a second Ctrl-C ends any command at once (exit 130).
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::time::Duration;

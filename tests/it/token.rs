@@ -1,7 +1,7 @@
 //! The token manager against scripted OAuth servers on 127.0.0.1: backoff
 //! after failures, one shared flight, RFC 6749 edge cases, hints, stops.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! window or a token bucket. Counted in the simulator's record; nothing here
 //! is timed.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

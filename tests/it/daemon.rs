@@ -2,7 +2,7 @@
 //! overlapping runs, shutdown mid-run then resume, reload, readiness,
 //! metrics and the admin trigger.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;
