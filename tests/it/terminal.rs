@@ -75,12 +75,14 @@ fn plain(raw: &[u8]) -> String {
 /// `publish` run to its end on a pseudo-terminal: its exit code and what
 /// the terminal showed.
 fn publish_on_a_terminal(cfg: &TestConfig) -> (Option<i32>, String) {
+    let config = cfg.variant("terminal.toml", |c| {
+        c.workers.concurrency(8);
+    });
     let (mut master, slave) = open_pty();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
         .args(["publish", "--target", "chicago", "--config"])
-        .arg(&cfg.path)
+        .arg(&config)
         .args(["--week", &week().to_string()])
-        .env("WFM_PUBLISHER__WORKERS__CONCURRENCY", "8")
         .env("TERM", "xterm-256color")
         .env_remove("RUST_LOG")
         .env_remove("NO_COLOR")
