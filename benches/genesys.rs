@@ -15,7 +15,7 @@
 mod common;
 // The integration tests' generated week; the bench uses not all of it.
 #[allow(dead_code)]
-#[path = "../tests/common/genesys.rs"]
+#[path = "../tests/it/common/genesys.rs"]
 mod genesys;
 
 use std::path::Path;
@@ -87,7 +87,7 @@ fn week() -> NaiveDate {
 }
 
 /// config/sim-genesys-2000.toml's Chicago Support with its agents in four
-/// management units (tests/common/genesys.rs's generated week: every agent
+/// management units (tests/it/common/genesys.rs's generated week: every agent
 /// to be written, a trade between agents 20k+1 and 20k+2 of each unit), at
 /// the platform's real limits.
 fn big_week(week: NaiveDate) -> BigWeek {
@@ -114,44 +114,21 @@ fn decided_during_run(week: &BigWeek) -> usize {
 /// defaults) and a trade poll faster than the budget allows, which the
 /// publisher raises to 12 s.
 fn config(base: &str) -> Testbed {
-    let text = format!(
-        r#"
-[platform]
-kind = "genesys-cloud"
-auth_base_url = "{base}"
-api_base_url = "{base}"
-allow_insecure_http = true
-client_id = "publisher"
-client_secret_file = "client_secret"
-
-# 300 requests a minute per token, as Genesys Cloud allows.
-[rate_limits.default]
-requests = 5
-per = "1s"
-
-# Shift-trade query jobs: 5 a minute.
-[rate_limits.trade_jobs]
-requests = 5
-per = "60s"
-
-[store]
-path = "state.db"
-
-[targets.chicago]
-time_zone = "America/Chicago"
-cron = "0 6 * * 4"
-source = "inbox/chicago/{{week_start}}.csv"
-business_unit = "Chicago Support"
-schedule_id = "{SCHEDULE}"
-
-[targets.chicago.deferral]
-poll_interval = "2s"
-"#
-    );
-    let bed = Testbed::new(None, "config.toml", &text).unwrap();
-    bed.write_secret("client_secret", "publisher-secret")
-        .unwrap();
-    bed
+    let mut c = genesys::against(base, "publisher");
+    // 300 requests a minute per token, as Genesys Cloud allows.
+    c.rate_limits
+        .default
+        .requests(5)
+        .per(Duration::from_secs(1));
+    // Shift-trade query jobs: 5 a minute.
+    c.rate_limits
+        .trade_jobs
+        .requests(5)
+        .per(Duration::from_secs(60));
+    let chicago = c.target("chicago");
+    chicago.schedule_id(SCHEDULE);
+    chicago.deferral.poll_interval(Duration::from_secs(2));
+    genesys::bed(c, "publisher-secret")
 }
 
 /// The calls the platform took from the per-token budget: every `/api/v2`

@@ -155,25 +155,19 @@ scopes = ["wfm:schedule:read", "wfm:schedule:write", "wfm:admin", "org:read"]
 fn write_config(base: &str, client_rate: f64, csv: &str) -> Testbed {
     let bed = Testbed::standard(base, "bench", "bench-secret").unwrap();
     bed.write_week("chicago", week(), csv).unwrap();
-    bed.edit(
-        "[rate_limits.default]\nrequests = 1000\nper = \"1s\"",
-        &format!("[rate_limits.default]\nrequests = {client_rate}\nper = \"1s\""),
-    )
-    .unwrap();
+    // Calls a second, whole numbers: the rates above are.
     let publish_rate = PUBLISH_RATE * client_rate / WRITE_RATE;
-    bed.edit(
-        "[rate_limits.publish]\nrequests = 100\nper = \"1s\"",
-        &format!("[rate_limits.publish]\nrequests = {publish_rate}\nper = \"1s\""),
-    )
-    .unwrap();
-    bed.edit(
-        "initial_delay = \"20ms\"\nmax_delay = \"500ms\"\nmax_attempts = 6",
-        "initial_delay = \"100ms\"\nmax_delay = \"2s\"\nmax_attempts = 10",
-    )
-    .unwrap();
     let workers = WORKERS.get().copied().unwrap_or(256);
-    bed.append(&format!("\n[workers]\nconcurrency = {workers}\n"))
-        .unwrap();
+    bed.change(|c| {
+        c.rate_limits.default.requests(client_rate as i64);
+        c.rate_limits.publish.requests(publish_rate as i64);
+        c.retry
+            .initial_delay(Duration::from_millis(100))
+            .max_delay(Duration::from_secs(2))
+            .max_attempts(10);
+        c.workers.concurrency(workers as i64);
+    })
+    .unwrap();
     bed
 }
 

@@ -5,7 +5,7 @@
 //! publisher is configured is made once.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDate;
 
@@ -14,6 +14,13 @@ use crate::config::{ConfigError, Settings};
 use crate::platform::Platform;
 use crate::publish::{Engine, EngineParts, KeyedLocks, ProgressView};
 use crate::sim::{self, Scenario, SimHandle};
+
+mod config_file;
+pub use config_file::{
+    AdminSection, AgentIdsWord, AmbiguousWord, ConfigFile, DeferralSection, DstSection, LogSection,
+    NonexistentWord, NotifySection, PlatformSection, RateLimitSection, RateLimitsSection,
+    RetrySection, Span, StoreSection, TargetSection, WorkersSection,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TestbedError {
@@ -76,64 +83,49 @@ pub async fn spawn_sim(scenario: Scenario, clock: SharedClock) -> Result<SimHand
         .map_err(|e| TestbedError::Setup(format!("the simulator cannot listen: {e}")))
 }
 
-/// The configuration the tests and benchmarks start from: one target,
-/// `chicago`, whose weeks are `inbox/chicago/{week_start}.csv`; the client
-/// secret in the file `client_secret`; limits high enough that a test is
-/// not a wait. Callers change it with [`Testbed::edit`] and
-/// [`Testbed::append`].
-pub fn standard_config(base_url: &str, client_id: &str) -> String {
-    format!(
-        r#"
-[platform]
-auth_base_url = "{base_url}"
-api_base_url = "{base_url}"
-allow_insecure_http = true
-client_id = "{client_id}"
-client_secret_file = "client_secret"
-request_timeout = "5s"
-
-[rate_limits.default]
-requests = 1000
-per = "1s"
-
-[rate_limits.publish]
-requests = 100
-per = "1s"
-
-[retry]
-initial_delay = "20ms"
-max_delay = "500ms"
-max_attempts = 6
-max_elapsed = "60s"
-
-[store]
-path = "state.db"
-
-[admin]
-listen = "127.0.0.1:0"
-
-[targets.chicago]
-schedule_id = "chicago-{{week_start}}"
-time_zone = "America/Chicago"
-cron = "0 6 * * 4"
-source = "inbox/chicago/{{week_start}}.csv"
-"#
-    )
-}
-
 /// A directory holding a configuration file and the weeks' source files.
 pub struct Testbed {
     dir: PathBuf,
     /// The configuration file.
     pub path: PathBuf,
+    /// What the file holds, in types; `None` when it was written as text.
+    config: Mutex<Option<ConfigFile>>,
     /// Removes a temporary directory when the testbed goes.
     _temporary: Option<tempfile::TempDir>,
 }
 
 impl Testbed {
     /// A testbed in a fresh temporary directory, or in `dir`, with the
-    /// configuration file `name` holding `config`.
-    pub fn new(dir: Option<&Path>, name: &str, config: &str) -> Result<Self, TestbedError> {
+    /// configuration file `name` holding `text`.
+    pub fn new(dir: Option<&Path>, name: &str, text: &str) -> Result<Self, TestbedError> {
+        let bed = Self::empty(dir, name)?;
+        std::fs::write(&bed.path, text).map_err(io(&bed.path))?;
+        Ok(bed)
+    }
+
+    /// A testbed, as [`Testbed::new`], whose file holds `config`; changed
+    /// afterwards with [`Testbed::change`].
+    pub fn with_config(
+        dir: Option<&Path>,
+        name: &str,
+        config: ConfigFile,
+    ) -> Result<Self, TestbedError> {
+        let bed = Self::empty(dir, name)?;
+        write_whole(&bed.path, &config.to_toml())?;
+        *bed.typed() = Some(config);
+        Ok(bed)
+    }
+
+    /// [`ConfigFile::standard`] against `base_url` as `client_id`, whose
+    /// secret is `secret`, in a temporary directory.
+    pub fn standard(base_url: &str, client_id: &str, secret: &str) -> Result<Self, TestbedError> {
+        let config = ConfigFile::standard(base_url, client_id);
+        let bed = Testbed::with_config(None, "config.toml", config)?;
+        bed.write_secret("client_secret", secret)?;
+        Ok(bed)
+    }
+
+    fn empty(dir: Option<&Path>, name: &str) -> Result<Self, TestbedError> {
         let (dir, temporary) = match dir {
             Some(d) => {
                 std::fs::create_dir_all(d).map_err(io(d))?;
@@ -148,20 +140,12 @@ impl Testbed {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(io(parent))?;
         }
-        std::fs::write(&path, config).map_err(io(&path))?;
         Ok(Testbed {
             dir,
             path,
+            config: Mutex::new(None),
             _temporary: temporary,
         })
-    }
-
-    /// The standard configuration against `base_url` as `client_id`, whose
-    /// secret is `secret`, in a temporary directory.
-    pub fn standard(base_url: &str, client_id: &str, secret: &str) -> Result<Self, TestbedError> {
-        let bed = Testbed::new(None, "config.toml", &standard_config(base_url, client_id))?;
-        bed.write_secret("client_secret", secret)?;
-        Ok(bed)
     }
 
     pub fn dir(&self) -> &Path {
@@ -198,8 +182,49 @@ impl Testbed {
         self.write(&format!("inbox/{target}/{week}.csv"), csv)
     }
 
-    /// Rewrites the configuration, replacing `from` (which must be there)
-    /// by `to`.
+    /// Changes the configuration by `change` and rewrites the file.
+    pub fn change(&self, change: impl FnOnce(&mut ConfigFile)) -> Result<(), TestbedError> {
+        let mut typed = self.typed();
+        let config = typed.as_mut().ok_or_else(|| self.written_as_text())?;
+        change(config);
+        write_whole(&self.path, &config.to_toml())
+    }
+
+    /// Writes the configuration changed by `change` to `name` beside the
+    /// file (relative paths in it mean the same), leaving the file as it
+    /// is: a second process's configuration, or a run's.
+    pub fn variant(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut ConfigFile),
+    ) -> Result<PathBuf, TestbedError> {
+        let mut config = self.typed().clone().ok_or_else(|| self.written_as_text())?;
+        change(&mut config);
+        let dir = self.path.parent().unwrap_or(&self.dir);
+        let path = dir.join(name);
+        write_whole(&path, &config.to_toml())?;
+        Ok(path)
+    }
+
+    /// The configuration, loaded as the daemon loads it (no environment
+    /// variables).
+    pub fn settings(&self) -> Result<Settings, TestbedError> {
+        Ok(Settings::load_with_env(&self.path, Default::default())?)
+    }
+
+    /// The configuration changed by `change`, loaded from a
+    /// [variant](Testbed::variant); the file stays as it is.
+    pub fn settings_with(
+        &self,
+        change: impl FnOnce(&mut ConfigFile),
+    ) -> Result<Settings, TestbedError> {
+        let path = self.variant(VARIANT, change)?;
+        Ok(Settings::load_with_env(&path, Default::default())?)
+    }
+
+    /// Rewrites the file's text, replacing `from` (which must be there) by
+    /// `to`: for tests of a broken file. A later [`Testbed::change`]
+    /// writes the file from its types again.
     pub fn edit(&self, from: &str, to: &str) -> Result<(), TestbedError> {
         let text = std::fs::read_to_string(&self.path).map_err(io(&self.path))?;
         if !text.contains(from) {
@@ -211,19 +236,28 @@ impl Testbed {
         std::fs::write(&self.path, text.replacen(from, to, 1)).map_err(io(&self.path))
     }
 
-    /// Appends TOML (new tables) to the configuration.
-    pub fn append(&self, toml: &str) -> Result<(), TestbedError> {
-        let mut text = std::fs::read_to_string(&self.path).map_err(io(&self.path))?;
-        text.push_str(toml);
-        std::fs::write(&self.path, text).map_err(io(&self.path))
+    fn typed(&self) -> std::sync::MutexGuard<'_, Option<ConfigFile>> {
+        // A test that panicked mid-change leaves nothing half-done here:
+        // the value is only replaced whole.
+        self.config.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The configuration, with `overrides` as `WFM_PUBLISHER__…` variables.
-    pub fn settings_with(&self, overrides: &[(&str, &str)]) -> Result<Settings, TestbedError> {
-        let env = overrides
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Ok(Settings::load_with_env(&self.path, env)?)
+    fn written_as_text(&self) -> TestbedError {
+        TestbedError::Setup(format!(
+            "{} was written as text: change it with `edit`",
+            self.path.display()
+        ))
     }
 }
+
+/// Writes `text` to `path` whole: to a file beside it, then renamed over
+/// it, so that a process reading it meanwhile (a daemon reloading, a
+/// replica starting) never reads half a file.
+fn write_whole(path: &Path, text: &str) -> Result<(), TestbedError> {
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, text).map_err(io(&partial))?;
+    std::fs::rename(&partial, path).map_err(io(path))
+}
+
+/// The file [`Testbed::settings_with`] loads its variants from.
+const VARIANT: &str = "variant.toml";

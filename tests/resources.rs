@@ -2,6 +2,7 @@
 //! file: a cause that passes, so the run fails (resumable), never refused.
 //! Alone in its test binary: it lowers the process's file limit.
 
+#[path = "it/common/mod.rs"]
 mod common;
 
 use common::publishing::*;

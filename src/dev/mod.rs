@@ -145,7 +145,7 @@ async fn publish_now(
 /// the first one whose swaps can still be decided before its deferral
 /// deadline, said in the log; and the target's time zone.
 fn open_week(bed: &Testbed, target: &str, clock: &SharedClock) -> anyhow::Result<(NaiveDate, Tz)> {
-    let settings = bed.settings_with(&[])?;
+    let settings = bed.settings()?;
     let target = settings
         .targets
         .get(target)

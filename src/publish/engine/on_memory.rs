@@ -46,7 +46,7 @@ fn setup(agents: usize) -> Setup {
         csv.push_str(&format!("a-{n},{week},09:00,17:00,phone\n"));
     }
     bed.write_week("chicago", week, &csv).unwrap();
-    let settings = bed.settings_with(&[]).unwrap();
+    let settings = bed.settings().unwrap();
     Setup {
         _bed: bed,
         settings,

@@ -2,7 +2,7 @@
 //! clause, over raw HTTP and a raw websocket: these tests check the wire,
 //! not an adapter's reading of it. The clock is manual; nothing is timed.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::sync::Arc;

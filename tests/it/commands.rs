@@ -1,7 +1,7 @@
 //! The binary as an operator runs it: the embedded default, and the daemon
 //! answering real signals.
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -297,8 +297,10 @@ async fn a_reload_applies_log_level_and_names_the_keys_that_need_a_restart() {
     let (mut child, mut log) = spawn_logging(&["run"], &cfg.path);
     let pid = child.id().unwrap();
     next_with(&mut log, "wfm-publisher running").await;
-    cfg.edit("path = \"state.db\"", "path = \"other.db\"");
-    cfg.append("\n[log]\nlevel = \"warn\"\n");
+    cfg.change(|c| {
+        c.store.path("other.db");
+        c.log.level("warn");
+    });
     kill(pid, "-HUP");
     let line = next_with(&mut log, "configuration reloaded").await;
     assert!(line.contains("store.path"), "{line}");
@@ -459,15 +461,16 @@ async fn a_known_secret_fed_through_every_path_never_comes_out() {
     let (hook, received) = webhook_receiver().await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
     std::fs::write(cfg.dir().join("admin_token"), ADMIN_TOKEN).unwrap();
-    cfg.edit("[admin]\n", "[admin]\ntoken_file = \"admin_token\"\n");
-    cfg.append(&format!(
-        "\n[notify]\nwebhook_url = \"{hook}?key={HOOK_KEY}\"\ntimeout = \"2s\"\n\n[log]\nlevel = \"trace\"\n"
-    ));
-    // The week's file is a link to the client secret, and links are followed.
-    cfg.edit(
-        "source = \"inbox/chicago/{week_start}.csv\"",
-        "source = \"inbox/chicago/{week_start}.csv\"\nfollow_symlinks = true",
-    );
+    cfg.change(|c| {
+        c.admin.token_file("admin_token");
+        c.notify
+            .webhook_url(format!("{hook}?key={HOOK_KEY}"))
+            .timeout(secs(2));
+        c.log.level("trace");
+        // The week's file is a link to the client secret, and links are
+        // followed.
+        c.target("chicago").follow_symlinks(true);
+    });
     let inbox = cfg.dir().join("inbox/chicago");
     std::fs::create_dir_all(&inbox).unwrap();
     std::os::unix::fs::symlink(
@@ -675,7 +678,9 @@ async fn publish_is_refused_beside_the_daemon_on_its_sqlite_store() {
 async fn status_check_and_a_dry_run_never_create_a_store() {
     let sim = spawn_sim(small_scenario()).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    cfg.edit("path = \"state.db\"", "path = \"stat.db\"");
+    cfg.change(|c| {
+        c.store.path("stat.db");
+    });
     common::publishing::write_source(&cfg, &swapped_week());
     let run = |args: &[&str]| {
         tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
@@ -726,12 +731,10 @@ async fn an_outage_fails_publish_with_exit_75_and_the_next_run_completes_it() {
         day(1)
     );
     common::publishing::write_source(&cfg, week);
-    let publish = || {
-        publish_swapped(&cfg, &["--no-wait"])
-            .env("WFM_PUBLISHER__RETRY__MAX_ATTEMPTS", "2")
-            .env("WFM_PUBLISHER__RETRY__MAX_ELAPSED", "1s")
-            .output()
-    };
+    cfg.change(|c| {
+        c.retry.max_attempts(2).max_elapsed(secs(1));
+    });
+    let publish = || publish_swapped(&cfg, &["--no-wait"]).output();
     // The OAuth server down, then every API call answering 503.
     sim.reconfigure(|live| live.faults.token_error_rate = 1.0);
     let down = publish().await.unwrap();

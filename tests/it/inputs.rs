@@ -2,7 +2,7 @@
 //! property tests for schedule parsing and time-zone conversion, and a
 //! corpus of malformed schedule files and configurations.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! The publication engine end to end against the simulator: deferral, trades,
 //! DST, invalid input, dry runs, and kill -9 at many points.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -31,13 +31,10 @@ async fn two_thousand_agents_with_thirty_swaps_resolving_over_a_minute() {
     let sim = spawn_sim_with_clock(scenario, clock.clone()).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
     write_source(&cfg, &csv);
-    let settings = cfg.settings_with(&[
-        ("WFM_PUBLISHER__WORKERS__CONCURRENCY", "16"),
-        (
-            "WFM_PUBLISHER__TARGETS__CHICAGO__DEFERRAL__POLL_INTERVAL",
-            "3s",
-        ),
-    ]);
+    let settings = cfg.settings_with(|c| {
+        c.workers.concurrency(16);
+        c.target("chicago").deferral.poll_interval(secs(3));
+    });
     let engine = engine(&settings, clock.clone());
     let report = engine
         .run(&settings.targets["chicago"], to_the_end(week()))
@@ -339,7 +336,9 @@ async fn the_one_shot_publish_refuses_a_missing_source_at_once_unless_told_to_wa
     let (scenario, csv) = scenario_for(&spec_for(week, 5, 0, Duration::from_secs(60)));
     let sim = spawn_sim(scenario).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    cfg.edit("cron = ", "source_settle = \"50ms\"\ncron = ");
+    cfg.change(|c| {
+        c.target("chicago").source_settle(ms(50));
+    });
 
     let (code, stdout) = publish_output(&cfg, week, &[]).await;
     assert_eq!(code, Some(2), "refused at once: {stdout}");
@@ -390,10 +389,9 @@ async fn a_symlinked_source_is_refused_unless_the_target_follows_links() {
 
     std::fs::remove_file(&path).unwrap();
     std::os::unix::fs::symlink(&real, &path).unwrap();
-    cfg.edit(
-        "source = \"inbox/chicago/{week_start}.csv\"",
-        "source = \"inbox/chicago/{week_start}.csv\"\nfollow_symlinks = true",
-    );
+    cfg.change(|c| {
+        c.target("chicago").follow_symlinks(true);
+    });
     let out = publish_to_the_end(&cfg, &[]).await;
     assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
 }
@@ -551,10 +549,9 @@ async fn a_source_over_the_size_limit_is_refused_before_it_is_read() {
     let (sim, cfg) = sample_setup(&spec).await;
     let path = cfg.dir().join(format!("inbox/chicago/{}.csv", week()));
     std::fs::write(&path, "not,a,week\n".repeat(200)).unwrap();
-    cfg.edit(
-        "source = \"inbox/chicago/{week_start}.csv\"",
-        "source = \"inbox/chicago/{week_start}.csv\"\nmax_source_bytes = 1000",
-    );
+    cfg.change(|c| {
+        c.target("chicago").max_source_bytes(1000);
+    });
     let out = publish_to_the_end(&cfg, &[]).await;
     assert_eq!(out.code, Some(2), "{}\n{}", out.stdout, out.stderr);
     let expected = format!(
@@ -586,10 +583,9 @@ async fn a_retry_that_fails_before_planning_does_not_hide_the_run_it_retries() {
     let (sim, cfg) = sample_setup(&spec).await;
     // Few retries while the platform is down, so that a run fails soon;
     // time enough for the publish lock's waits (Retry-After: 1) before.
-    let down = cfg.settings_with(&[
-        ("WFM_PUBLISHER__RETRY__MAX_ATTEMPTS", "2"),
-        ("WFM_PUBLISHER__RETRY__MAX_ELAPSED", "5s"),
-    ]);
+    let down = cfg.settings_with(|c| {
+        c.retry.max_attempts(2).max_elapsed(secs(5));
+    });
     let up = cfg.settings();
     let run = |settings: &wfm_publisher::config::Settings| {
         let engine = engine(settings, wfm_publisher::clock::system());
@@ -671,10 +667,9 @@ async fn a_swap_decided_while_writing_has_its_agents_written_meanwhile() {
     let sim = spawn_sim(scenario).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
     write_source(&cfg, &csv);
-    let settings = cfg.settings_with(&[(
-        "WFM_PUBLISHER__TARGETS__CHICAGO__DEFERRAL__POLL_INTERVAL",
-        "300ms",
-    )]);
+    let settings = cfg.settings_with(|c| {
+        c.target("chicago").deferral.poll_interval(ms(300));
+    });
     let report = engine(&settings, wfm_publisher::clock::system())
         .run(&settings.targets["chicago"], to_the_end(week()))
         .await

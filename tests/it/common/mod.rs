@@ -13,13 +13,17 @@ pub mod running;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use chrono::{NaiveDate, TimeDelta, Weekday};
 
 use serde_json::Value;
 use wfm_publisher::clock::{self, SharedClock};
+use wfm_publisher::config::Settings;
 use wfm_publisher::sim::{AnyScenario, Dating, Scenario, SimHandle};
 use wfm_publisher::testbed::{self, Testbed};
+
+pub use wfm_publisher::testbed::ConfigFile;
 
 /// The week the tests publish, read once from the clock that the binary,
 /// the simulator and the library's system clock all read (faked with them
@@ -48,10 +52,20 @@ pub fn schedule_id() -> String {
     format!("chicago-{}", week())
 }
 
+/// `n` milliseconds, for the configuration's durations.
+pub fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// `n` seconds.
+pub fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
 /// How long one step of a test (a process to its end, a state to come
 /// about) may take before the test fails saying what it waited for: steps
 /// take seconds, so only a hang reaches it, and it is under two minutes.
-pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(110);
+pub const PATIENCE: Duration = Duration::from_secs(110);
 
 /// `step` to its end, or a failure naming `what` after [`PATIENCE`].
 pub async fn patiently<T>(what: &str, step: impl std::future::Future<Output = T>) -> T {
@@ -270,25 +284,34 @@ impl TestConfig {
         TestConfig(Testbed::standard(base_url, client, secret).expect("a testbed"))
     }
 
-    /// Loads it with `overrides` as `WFM_PUBLISHER__…` environment variables.
-    pub fn settings_with(&self, overrides: &[(&str, &str)]) -> wfm_publisher::config::Settings {
+    pub fn settings(&self) -> Settings {
         self.0
-            .settings_with(overrides)
+            .settings()
             .unwrap_or_else(|e| panic!("test configuration: {e}"))
     }
 
-    pub fn settings(&self) -> wfm_publisher::config::Settings {
-        self.settings_with(&[])
+    /// Loads it changed by `change`; the file stays as it is.
+    pub fn settings_with(&self, change: impl FnOnce(&mut ConfigFile)) -> Settings {
+        self.0
+            .settings_with(change)
+            .unwrap_or_else(|e| panic!("test configuration: {e}"))
     }
 
-    /// Rewrites the file, replacing `from` (which must be there) by `to`.
+    /// Changes it by `change` and rewrites the file.
+    pub fn change(&self, change: impl FnOnce(&mut ConfigFile)) {
+        self.0.change(change).unwrap()
+    }
+
+    /// Writes it changed by `change` to `name` beside the file: another
+    /// process's configuration.
+    pub fn variant(&self, name: &str, change: impl FnOnce(&mut ConfigFile)) -> PathBuf {
+        self.0.variant(name, change).unwrap()
+    }
+
+    /// Rewrites the file's text, replacing `from` (which must be there) by
+    /// `to`: for tests of a broken file.
     pub fn edit(&self, from: &str, to: &str) {
         self.0.edit(from, to).unwrap()
-    }
-
-    /// Appends TOML (new tables) to the file.
-    pub fn append(&self, toml: &str) {
-        self.0.append(toml).unwrap()
     }
 }
 

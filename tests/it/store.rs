@@ -1,7 +1,7 @@
 //! The store's contract, the same test against SQLite and against a real
 //! PostgreSQL (a throwaway cluster); then PostgreSQL's lease and fencing.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! The platform client against the simulator: tokens, limits and the
 //! diagnosis of every 403.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,8 +17,17 @@ use wfm_publisher::platform::simple::model::Shift;
 use wfm_publisher::platform::SimpleApi;
 use wfm_publisher::sim::{ForbiddenCause, Record};
 
-fn client(cfg: &TestConfig, clock: SharedClock, overrides: &[(&str, &str)]) -> SimpleApi {
-    SimpleApi::new(PlatformClient::new(&cfg.settings_with(overrides), clock).unwrap())
+fn client(cfg: &TestConfig, clock: SharedClock) -> SimpleApi {
+    client_with(cfg, clock, |_| {})
+}
+
+/// A client of `cfg` changed by `change`.
+fn client_with(
+    cfg: &TestConfig,
+    clock: SharedClock,
+    change: impl FnOnce(&mut ConfigFile),
+) -> SimpleApi {
+    SimpleApi::new(PlatformClient::new(&cfg.settings_with(change), clock).unwrap())
 }
 
 fn monday() -> Vec<Shift> {
@@ -35,14 +44,9 @@ async fn minutes_of_traffic_with_short_tokens_and_a_fast_server_clock_never_use_
     let clock: SharedClock = Arc::new(ScaledClock::new(Utc::now(), 10.0));
     let sim = spawn_sim_with_clock(scenario, clock.clone()).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    let client = client(
-        &cfg,
-        clock.clone(),
-        &[
-            ("WFM_PUBLISHER__PLATFORM__REFRESH_BEFORE", "2s"),
-            ("WFM_PUBLISHER__PLATFORM__MIN_TOKEN_MARGIN", "1s"),
-        ],
-    );
+    let client = client_with(&cfg, clock.clone(), |c| {
+        c.platform.refresh_before(secs(2)).min_token_margin(secs(1));
+    });
     let _refresher = client.client().tokens().spawn_refresher();
     let until = clock.now() + chrono::TimeDelta::minutes(3);
     let workers: Vec<_> = (0..4)
@@ -86,7 +90,7 @@ async fn a_hundred_callers_during_a_refresh_cause_one_token_request() {
     scenario.faults.latency = Duration::from_millis(300);
     let sim = spawn_sim(scenario).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    let client = client(&cfg, clock::system(), &[]);
+    let client = client(&cfg, clock::system());
     let callers: Vec<_> = (0..100)
         .map(|_| {
             let tokens = client.client().tokens().clone();
@@ -106,14 +110,9 @@ async fn token_endpoint_failures_are_retried_and_bad_credentials_are_not() {
         vec![serde_json::from_value(serde_json::json!({"from": "0s", "until": "1s"})).unwrap()];
     let sim = spawn_sim(scenario).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    let c = client(
-        &cfg,
-        clock::system(),
-        &[
-            ("WFM_PUBLISHER__RETRY__MAX_DELAY", "400ms"),
-            ("WFM_PUBLISHER__RETRY__MAX_ATTEMPTS", "12"),
-        ],
-    );
+    let c = client_with(&cfg, clock::system(), |c| {
+        c.retry.max_delay(ms(400)).max_attempts(12);
+    });
     c.client()
         .tokens()
         .token()
@@ -122,7 +121,7 @@ async fn token_endpoint_failures_are_retried_and_bad_credentials_are_not() {
     assert!(sim.record().token_requests > 1);
 
     let wrong = TestConfig::with_secret(&sim.base_url(), "publisher", "not-the-secret");
-    let err = client(&wrong, clock::system(), &[])
+    let err = client(&wrong, clock::system())
         .client()
         .tokens()
         .token()
@@ -138,7 +137,7 @@ async fn token_endpoint_failures_are_retried_and_bad_credentials_are_not() {
 async fn a_token_without_admin_stops_the_run_before_its_first_write() {
     let sim = spawn_sim(small_scenario()).await;
     let cfg = TestConfig::new(&sim.base_url(), "no-admin");
-    let c = client(&cfg, clock::system(), &[]);
+    let c = client(&cfg, clock::system());
     let err = c.require_scopes(&PUBLICATION).await.unwrap_err();
     let text = err.to_string();
     assert!(
@@ -169,7 +168,7 @@ async fn each_403_cause_gets_its_own_diagnosis() {
     let base = sim.base_url();
 
     // Missing scope: the platform dropped wfm:admin.
-    let no_admin = client(&TestConfig::new(&base, "no-admin"), clock::system(), &[]);
+    let no_admin = client(&TestConfig::new(&base, "no-admin"), clock::system());
     let err = no_admin
         .publish(&schedule_id(), &["a-5".into()])
         .await
@@ -187,7 +186,7 @@ async fn each_403_cause_gets_its_own_diagnosis() {
     );
 
     // Another organization's client.
-    let other = client(&TestConfig::new(&base, "other-org"), clock::system(), &[]);
+    let other = client(&TestConfig::new(&base, "other-org"), clock::system());
     let err = other
         .write_agent(&schedule_id(), "a-5", &monday())
         .await
@@ -203,7 +202,7 @@ async fn each_403_cause_gets_its_own_diagnosis() {
     );
 
     // A pending swap: deferred, not failed.
-    let publisher = client(&TestConfig::new(&base, "publisher"), clock::system(), &[]);
+    let publisher = client(&TestConfig::new(&base, "publisher"), clock::system());
     assert_eq!(
         publisher
             .write_agent(&schedule_id(), "a-1", &monday())
@@ -252,7 +251,7 @@ async fn each_403_cause_gets_its_own_diagnosis() {
 async fn a_stale_token_is_refreshed_once_whether_it_gets_401_or_403() {
     let sim = spawn_sim(small_scenario()).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    let c = client(&cfg, clock::system(), &[]);
+    let c = client(&cfg, clock::system());
     c.templates().await.unwrap();
 
     sim.revoke_tokens();
@@ -305,7 +304,7 @@ async fn rate_limited_workers(masked: bool) {
     scenario.server.forbidden_for_rate_limit = masked;
     let sim = spawn_sim(scenario).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    let c = client(&cfg, clock::system(), &[]);
+    let c = client(&cfg, clock::system());
     // Take the token first so only API calls race.
     c.client().tokens().token().await.unwrap();
     // Another consumer of the same OAuth client has just spent the bucket:
@@ -360,7 +359,7 @@ async fn a_masked_403_rate_limit_holds_every_worker() {
 async fn transient_failures_are_retried_within_a_budget() {
     let sim = spawn_sim(small_scenario()).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    let c = client(&cfg, clock::system(), &[]);
+    let c = client(&cfg, clock::system());
     sim.reconfigure(|p| {
         p.faults.error_rate = 0.3;
         p.faults.error_statuses = vec![502, 503, 504];
@@ -386,7 +385,7 @@ async fn locked_schedules_are_waited_out() {
     scenario.server.publish_lock = Duration::from_secs(1);
     let sim = spawn_sim(scenario).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    let c = client(&cfg, clock::system(), &[]);
+    let c = client(&cfg, clock::system());
     c.write_agent(&schedule_id(), "a-5", &monday())
         .await
         .unwrap();
@@ -411,7 +410,7 @@ async fn reads_follow_every_page_and_bad_answers_are_located() {
     }
     let sim = spawn_sim(scenario).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    let c = client(&cfg, clock::system(), &[]);
+    let c = client(&cfg, clock::system());
     assert_eq!(c.swaps(&schedule_id(), None).await.unwrap().len(), 252);
     assert_eq!(c.organization().await.unwrap().id, "org-acme");
     assert_eq!(c.templates().await.unwrap()[0].id, "tpl-day");
@@ -467,11 +466,9 @@ async fn an_answer_over_the_limit_is_refused_not_read() {
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let cfg = TestConfig::new(&base, "publisher");
-    let c = client(
-        &cfg,
-        clock::system(),
-        &[("WFM_PUBLISHER__PLATFORM__MAX_ANSWER_BYTES", "1048576")],
-    );
+    let c = client_with(&cfg, clock::system(), |c| {
+        c.platform.max_answer_bytes(1_048_576);
+    });
     for id in ["sched", "big"] {
         let err = patiently("the large answer to be refused", c.schedule(id))
             .await

@@ -5,13 +5,12 @@
 //! fix said once; the page refuses a browser without the admin token; and
 //! agent ids from the source file render as text, however hostile.
 
-mod common;
-
-use common::browser::Browser;
-use common::running::Running;
-use common::*;
+use crate::common::browser::Browser;
+use crate::common::running::Running;
+use crate::common::*;
 use serde_json::Value;
 use wfm_publisher::sim::{Scenario, SimHandle, SwapStatus};
+use wfm_publisher::testbed::TargetSection;
 
 /// Markup, both quotes and an event handler: no slash, so the source
 /// file's checks take it as an id, and the platform knows the agent.
@@ -62,12 +61,13 @@ fn week_csv() -> String {
 async fn start(sim: &SimHandle) -> (Running, TestConfig) {
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
     cfg.write_secret("admin_token", TOKEN).unwrap();
-    cfg.edit("[admin]\n", "[admin]\ntoken_file = \"admin_token\"\n");
-    cfg.append(
-        "[targets.chicago.deferral]\npoll_interval = \"1s\"\n\n\
-         [targets.dallas]\nschedule_id = \"dallas-{week_start}\"\ntime_zone = \"America/Chicago\"\n\
-         cron = \"0 6 * * 4\"\nsource = \"inbox/dallas/{week_start}.csv\"\n",
-    );
+    cfg.change(|c| {
+        c.admin.token_file("admin_token");
+        c.target("chicago").deferral.poll_interval(secs(1));
+        let mut dallas = TargetSection::chicago("dallas");
+        dallas.schedule_id("dallas-{week_start}");
+        c.targets.insert("dallas".into(), dallas);
+    });
     cfg.write_week("chicago", week(), &week_csv()).unwrap();
     let ansi = format!(
         "agent_id,date,start,end,activity\n{},{},08:00,16:00,phone\n",

@@ -3,7 +3,7 @@
 //! installs it with `npm ci`; run locally without it, this test fails and
 //! says how to install it rather than skipping silently.
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 

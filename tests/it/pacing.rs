@@ -3,7 +3,7 @@
 //! window or a token bucket. Counted in the simulator's record; nothing here
 //! is timed.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -30,14 +30,12 @@ async fn refusals(kind: WindowKind, times: u32) -> usize {
     let sim = common::spawn_sim(scenario).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
     common::publishing::write_source(&cfg, &csv);
-    let default = (40 * times).to_string();
-    let publish = (2 * times).to_string();
-    let settings = cfg.settings_with(&[
-        ("WFM_PUBLISHER__RATE_LIMITS__DEFAULT__REQUESTS", &default),
-        ("WFM_PUBLISHER__RATE_LIMITS__PUBLISH__REQUESTS", &publish),
+    let settings = cfg.settings_with(|c| {
+        c.rate_limits.default.requests(40 * times);
+        c.rate_limits.publish.requests(2 * times);
         // More workers than the limit, so the budget, not the pool, paces.
-        ("WFM_PUBLISHER__WORKERS__CONCURRENCY", "64"),
-    ]);
+        c.workers.concurrency(64);
+    });
     let record = publish_exactly(&sim, &spec, &settings).await;
     record.count_status(429) + record.count_status(403)
 }

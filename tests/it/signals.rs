@@ -1,7 +1,7 @@
 //! Stop signals against a hanging OAuth server: a preflight ends at once, and
 //! a second Ctrl-C ends any command at once (exit 130).
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -14,10 +14,9 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 /// budget (a minute) and a check deadline that cannot end the test first.
 fn hanging_config(server: &Hanging) -> TestConfig {
     let cfg = TestConfig::new(&server.base_url(), "publisher");
-    cfg.edit(
-        "request_timeout = \"5s\"",
-        "request_timeout = \"5s\"\ncheck_timeout = \"10m\"",
-    );
+    cfg.change(|c| {
+        c.platform.check_timeout(secs(600));
+    });
     let inbox = cfg.dir().join("inbox/chicago");
     std::fs::create_dir_all(&inbox).unwrap();
     std::fs::write(

@@ -1,7 +1,7 @@
 //! `wfm-publisher check` against the simulator: one row per failure, with
 //! the fix, and an exit code that says whether a publication would succeed.
 
-mod common;
+use crate::common;
 
 use common::*;
 
@@ -186,10 +186,9 @@ async fn a_bad_configuration_is_refused_with_every_problem() {
 async fn a_hanging_endpoint_is_named_after_the_row_deadline() {
     let server = common::oauth::Hanging::spawn().await;
     let cfg = TestConfig::new(&server.base_url(), "publisher");
-    cfg.edit(
-        "request_timeout = \"5s\"",
-        "request_timeout = \"5s\"\ncheck_timeout = \"1s\"",
-    );
+    cfg.change(|c| {
+        c.platform.check_timeout(secs(1));
+    });
     with_source(&cfg);
     let run = check(&cfg, &[]).await;
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);

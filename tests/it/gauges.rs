@@ -3,12 +3,10 @@
 //! deferral deadline, when it last published successfully, which process
 //! publishes, and the waits for a schedule locked by a publish.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::running::Running;
-use common::*;
+use crate::common::running::Running;
+use crate::common::*;
 use wfm_publisher::store::Outcome;
 
 /// `metric`'s samples in a scrape of `running`, keyed by their labels

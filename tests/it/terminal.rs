@@ -1,7 +1,7 @@
 //! What `publish` shows: on a terminal (a pseudo-terminal here, as a person
 //! would see it), in a log (no terminal), and under `--quiet`.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -16,14 +16,21 @@ use common::TestConfig;
 fn open_pty() -> (std::fs::File, OwnedFd) {
     // SAFETY: plain libc calls on descriptors this function owns; each
     // result is checked before use.
+    // Close-on-exec, both ends: the tests beside this one in the binary
+    // start processes too, and one that inherited an end would keep the
+    // terminal open after the binary exits, so reading it would not end.
+    // The binary's copies are made for it (dup2), without the flag.
     unsafe {
-        let master = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+        let master = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
         assert!(master >= 0, "posix_openpt");
         assert_eq!(libc::grantpt(master), 0, "grantpt");
         assert_eq!(libc::unlockpt(master), 0, "unlockpt");
         let mut name = [0 as libc::c_char; 128];
         assert_eq!(libc::ptsname_r(master, name.as_mut_ptr(), name.len()), 0);
-        let slave = libc::open(name.as_ptr(), libc::O_RDWR | libc::O_NOCTTY);
+        let slave = libc::open(
+            name.as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        );
         assert!(slave >= 0, "open the slave end");
         // Wide enough that the bar's lines do not wrap.
         let size = libc::winsize {
@@ -68,12 +75,14 @@ fn plain(raw: &[u8]) -> String {
 /// `publish` run to its end on a pseudo-terminal: its exit code and what
 /// the terminal showed.
 fn publish_on_a_terminal(cfg: &TestConfig) -> (Option<i32>, String) {
+    let config = cfg.variant("terminal.toml", |c| {
+        c.workers.concurrency(8);
+    });
     let (mut master, slave) = open_pty();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
         .args(["publish", "--target", "chicago", "--config"])
-        .arg(&cfg.path)
+        .arg(&config)
         .args(["--week", &week().to_string()])
-        .env("WFM_PUBLISHER__WORKERS__CONCURRENCY", "8")
         .env("TERM", "xterm-256color")
         .env_remove("RUST_LOG")
         .env_remove("NO_COLOR")

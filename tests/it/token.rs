@@ -1,7 +1,7 @@
 //! The token manager against scripted OAuth servers on 127.0.0.1: backoff
 //! after failures, one shared flight, RFC 6749 edge cases, hints, stops.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,23 +16,28 @@ use wfm_publisher::clock::{self, ManualClock, SharedClock};
 
 const TOKEN_PATH: &str = "/oauth/token";
 
+/// A client of the standard configuration against `server`, changed by
+/// `change`.
 fn client_for(
     server: &str,
     clock: SharedClock,
     cancel: CancellationToken,
-    overrides: &[(&str, &str)],
+    change: impl FnOnce(&mut ConfigFile),
 ) -> PlatformClient {
     let cfg = TestConfig::new(server, "publisher");
-    PlatformClient::with_cancel(&cfg.settings_with(overrides), clock, cancel).unwrap()
+    PlatformClient::with_cancel(&cfg.settings_with(change), clock, cancel).unwrap()
 }
 
-fn client(server: &FakeOAuth, clock: SharedClock, overrides: &[(&str, &str)]) -> PlatformClient {
-    client_for(
-        &server.base_url(),
-        clock,
-        CancellationToken::new(),
-        overrides,
-    )
+fn client(server: &FakeOAuth, clock: SharedClock) -> PlatformClient {
+    client_with(server, clock, |_| {})
+}
+
+fn client_with(
+    server: &FakeOAuth,
+    clock: SharedClock,
+    change: impl FnOnce(&mut ConfigFile),
+) -> PlatformClient {
+    client_for(&server.base_url(), clock, CancellationToken::new(), change)
 }
 
 /// Moves `clock` through `window` in steps, giving the refresher real time
@@ -60,7 +65,9 @@ async fn refreshing_into(failure: Reply, client_id: &str) -> Refreshing {
     let server = FakeOAuth::spawn(TOKEN_PATH, Reply::Token(json!({"expires_in": 10}))).await;
     let manual = ManualClock::new(Utc::now());
     let cfg = TestConfig::new(&server.base_url(), client_id);
-    let settings = cfg.settings_with(&[("WFM_PUBLISHER__RETRY__MAX_DELAY", "2s")]);
+    let settings = cfg.settings_with(|c| {
+        c.retry.max_delay(secs(2));
+    });
     let client = PlatformClient::new(&settings, Arc::new(manual.clone())).unwrap();
     client.tokens().token().await.expect("the first token");
     server.answer(failure);
@@ -182,14 +189,9 @@ async fn a_failing_refresh_is_logged_once_per_change_of_state() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_workers_share_one_failed_flight() {
     let server = FakeOAuth::spawn(TOKEN_PATH, Reply::Json(503, json!({}))).await;
-    let c = client(
-        &server,
-        clock::system(),
-        &[
-            ("WFM_PUBLISHER__RETRY__MAX_DELAY", "100ms"),
-            ("WFM_PUBLISHER__RETRY__MAX_ELAPSED", "1s"),
-        ],
-    );
+    let c = client_with(&server, clock::system(), |c| {
+        c.retry.max_delay(ms(100)).max_elapsed(secs(1));
+    });
     let workers: Vec<_> = (0..10)
         .map(|_| {
             let tokens = c.tokens().clone();
@@ -219,11 +221,9 @@ async fn waiting_workers_share_one_failed_flight() {
 #[tokio::test]
 async fn expires_in_may_be_missing_or_a_string() {
     let server = FakeOAuth::spawn(TOKEN_PATH, Reply::Token(json!({}))).await;
-    let c = client(
-        &server,
-        clock::system(),
-        &[("WFM_PUBLISHER__PLATFORM__DEFAULT_TOKEN_LIFETIME", "90s")],
-    );
+    let c = client_with(&server, clock::system(), |c| {
+        c.platform.default_token_lifetime(secs(90));
+    });
     let t = c
         .tokens()
         .token()
@@ -253,11 +253,9 @@ async fn the_auth_base_keeps_its_path_prefix() {
     .await;
     for base in ["/tenant", "/tenant/"] {
         let url = format!("{}{base}", server.base_url());
-        let c = client(
-            &server,
-            clock::system(),
-            &[("WFM_PUBLISHER__PLATFORM__AUTH_BASE_URL", url.as_str())],
-        );
+        let c = client_with(&server, clock::system(), |c| {
+            c.platform.auth_base_url(&url);
+        });
         assert_eq!(
             c.tokens().token_url().as_str(),
             format!("{}/tenant/oauth/token", server.base_url())
@@ -272,7 +270,7 @@ async fn the_auth_base_keeps_its_path_prefix() {
 
 async fn refusal(body: serde_json::Value) -> String {
     let server = FakeOAuth::spawn(TOKEN_PATH, Reply::Json(400, body)).await;
-    let c = client(&server, clock::system(), &[]);
+    let c = client(&server, clock::system());
     c.tokens().token().await.unwrap_err().to_string()
 }
 
@@ -312,7 +310,7 @@ async fn probes_reuse_a_recent_token_or_failure() {
     )
     .await;
     let clock: SharedClock = Arc::new(ManualClock::new(Utc::now()));
-    let c = client(&server, clock, &[]);
+    let c = client(&server, clock);
     for _ in 0..100 {
         let err = c.tokens().probe().await.unwrap_err();
         assert!(matches!(err, PlatformError::InvalidClient { .. }), "{err}");
@@ -320,7 +318,7 @@ async fn probes_reuse_a_recent_token_or_failure() {
     assert_eq!(server.requests(), 1);
 
     let good = FakeOAuth::spawn(TOKEN_PATH, Reply::Token(json!({"expires_in": 3600}))).await;
-    let c = client(&good, Arc::new(ManualClock::new(Utc::now())), &[]);
+    let c = client(&good, Arc::new(ManualClock::new(Utc::now())));
     for _ in 0..100 {
         c.tokens().probe().await.unwrap();
     }
@@ -335,7 +333,7 @@ async fn a_stop_ends_token_retries_at_once() {
     // The manual clock never moves: without the stop, the wait never ends.
     let clock: SharedClock = Arc::new(ManualClock::new(Utc::now()));
     let cancel = CancellationToken::new();
-    let c = client_for(&server.base_url(), clock.clone(), cancel.clone(), &[]);
+    let c = client_for(&server.base_url(), clock.clone(), cancel.clone(), |_| {});
     let waiting = tokio::spawn({
         let tokens = c.tokens().clone();
         async move { tokens.token().await }
@@ -366,7 +364,7 @@ async fn a_stop_ends_api_retries_at_once() {
     // The manual clock never moves: without the stop, the wait never ends.
     let clock: SharedClock = Arc::new(ManualClock::new(Utc::now()));
     let cancel = CancellationToken::new();
-    let c = client_for(&sim.base_url(), clock, cancel.clone(), &[]);
+    let c = client_for(&sim.base_url(), clock, cancel.clone(), |_| {});
     c.tokens().token().await.expect("a token");
     sim.reconfigure(|p| {
         p.faults.error_rate = 1.0;
@@ -399,7 +397,7 @@ async fn a_stop_ends_api_retries_at_once() {
 async fn no_secret_reaches_a_token_error() {
     let echo = json!({"echo": "Authorization: Basic cHVibGlzaGVyOnB1Ymxpc2hlci1zZWNyZXQ=", "secret": "publisher-secret"});
     let server = FakeOAuth::spawn(TOKEN_PATH, Reply::Json(418, echo)).await;
-    let c = client(&server, clock::system(), &[]);
+    let c = client(&server, clock::system());
     let text = c.tokens().token().await.unwrap_err().to_string();
     assert!(text.contains("418"), "{text}");
     assert!(
@@ -413,7 +411,7 @@ async fn no_secret_reaches_a_token_error() {
     };
     // Credentials in a base URL are refused at load, without repeating them.
     let cfg = TestConfig::new(&format!("http://user:pw-4242@{closed}/"), "publisher");
-    let refused = wfm_publisher::testbed::Testbed::settings_with(&cfg, &[])
+    let refused = wfm_publisher::testbed::Testbed::settings(&cfg)
         .unwrap_err()
         .to_string();
     assert!(
@@ -424,12 +422,10 @@ async fn no_secret_reaches_a_token_error() {
         !refused.contains("pw-4242") && !refused.contains("user:"),
         "{refused}"
     );
-    let quick = [
-        ("WFM_PUBLISHER__RETRY__MAX_ATTEMPTS", "2"),
-        ("WFM_PUBLISHER__RETRY__MAX_ELAPSED", "1s"),
-    ];
     let base = format!("http://{closed}/");
-    let c = client_for(&base, clock::system(), CancellationToken::new(), &quick);
+    let c = client_for(&base, clock::system(), CancellationToken::new(), |c| {
+        c.retry.max_attempts(2).max_elapsed(secs(1));
+    });
     let text = c.tokens().token().await.unwrap_err().to_string();
     assert!(text.contains(&closed.to_string()), "{text}");
 }
@@ -442,7 +438,7 @@ async fn no_secret_reaches_a_token_error() {
 async fn no_token_request_leaves_while_the_send_gate_is_closed() {
     let server = FakeOAuth::spawn(TOKEN_PATH, Reply::Token(json!({"expires_in": 10}))).await;
     let manual = ManualClock::new(Utc::now());
-    let c = client(&server, Arc::new(manual.clone()), &[]);
+    let c = client(&server, Arc::new(manual.clone()));
     let open = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let gate = open.clone();
     c.set_send_gate(Arc::new(move || {

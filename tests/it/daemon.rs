@@ -2,7 +2,7 @@
 //! overlapping runs, shutdown mid-run then resume, reload, readiness,
 //! metrics and the admin trigger.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +15,7 @@ use wfm_publisher::daemon::{self, AtStart, Daemon, DaemonOptions, RunNow};
 use wfm_publisher::sample::{self, SampleSpec};
 use wfm_publisher::sim::{Scenario, SimHandle};
 use wfm_publisher::store::{Outcome, RunRecord, SqliteStore, Store};
+use wfm_publisher::testbed::TargetSection;
 
 struct Running {
     daemon: Arc<Daemon>,
@@ -196,8 +197,9 @@ async fn cron_fires_once_across_spring_forward_and_fall_back() {
         let sim = spawn_sim(instant_scenario()).await;
         let cfg = TestConfig::new(&sim.base_url(), "publisher");
         // No waiting for the missing source files below.
-        let cron_line = format!("cron = \"{cron}\"\nsource_wait = \"0s\"");
-        cfg.edit("cron = \"0 6 * * 4\"", &cron_line);
+        cfg.change(|c| {
+            c.target("chicago").cron(cron).source_wait(secs(0));
+        });
         let clock = ManualClock::new(at(from));
         let running = start(&cfg, Arc::new(clock.clone()), &[]).await;
         // No source files: every run is refused at once, and recorded.
@@ -297,7 +299,9 @@ async fn a_run_asked_for_at_once_is_waited_for_when_a_catch_up_started_it() {
 
 fn deferring_setup(sim_base: &str) -> TestConfig {
     let cfg = TestConfig::new(sim_base, "publisher");
-    cfg.append("\n[targets.chicago.deferral]\npoll_interval = \"1s\"\n");
+    cfg.change(|c| {
+        c.target("chicago").deferral.poll_interval(secs(1));
+    });
     cfg
 }
 
@@ -384,7 +388,9 @@ async fn an_invalid_new_configuration_keeps_the_old_one() {
         running.daemon.settings().targets["chicago"].cron,
         "0 6 * * 4"
     );
-    cfg.edit("cron = \"0 61 * * 4\"\nbogus = 1", "cron = \"0 7 * * 4\"");
+    cfg.change(|c| {
+        c.target("chicago").cron("0 7 * * 4");
+    });
     running.daemon.reload().unwrap();
     assert_eq!(
         running.daemon.settings().targets["chicago"].cron,
@@ -452,10 +458,9 @@ async fn the_admin_trigger_needs_the_admin_token() {
     running.stop().await;
 
     std::fs::write(cfg.dir().join("admin_token"), "s3cret-admin\n").unwrap();
-    cfg.edit(
-        "listen = \"127.0.0.1:0\"",
-        "listen = \"127.0.0.1:0\"\ntoken_file = \"admin_token\"",
-    );
+    cfg.change(|c| {
+        c.admin.token_file("admin_token");
+    });
     let running = start(
         &cfg,
         Arc::new(ManualClock::new(at("2026-11-25T12:00:00Z"))),
@@ -566,9 +571,9 @@ async fn a_partial_run_notifies_the_webhook_and_a_dead_webhook_changes_nothing()
     for url in [hook, dead] {
         let sim = spawn_sim(instant_scenario()).await;
         let cfg = TestConfig::new(&sim.base_url(), "publisher");
-        cfg.append(&format!(
-            "\n[notify]\nwebhook_url = \"{url}\"\ntimeout = \"2s\"\n"
-        ));
+        cfg.change(|c| {
+            c.notify.webhook_url(&url).timeout(secs(2));
+        });
         with_week(
             &cfg,
             "2026-11-30",
@@ -726,11 +731,10 @@ async fn a_source_file_that_never_arrives_is_refused_at_the_deadline_naming_it()
     let sim = spawn_sim(no_swaps_scenario()).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
     let (hook, received) = webhook_receiver().await;
-    cfg.edit(
-        "cron = \"0 6 * * 4\"",
-        "cron = \"0 6 * * 4\"\nsource_grace = \"1h\"",
-    );
-    cfg.append(&format!("\n[notify]\nwebhook_url = \"{hook}\"\n"));
+    cfg.change(|c| {
+        c.target("chicago").source_grace(secs(3600));
+        c.notify.webhook_url(&hook);
+    });
     // Thursday 08:00 in Chicago: the 06:00 run is caught up at start.
     let clock = ManualClock::new(at("2026-11-26T14:00:00Z"));
     let running = start(&cfg, Arc::new(clock.clone()), &[]).await;
@@ -807,7 +811,9 @@ async fn an_invalid_source_file_then_a_corrected_one_starts_a_new_attempt() {
     let sim = spawn_sim(no_swaps_scenario()).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
     let (hook, received) = webhook_receiver().await;
-    cfg.append(&format!("\n[notify]\nwebhook_url = \"{hook}\"\n"));
+    cfg.change(|c| {
+        c.notify.webhook_url(&hook);
+    });
     let clock = ManualClock::new(at("2026-11-26T14:00:00Z"));
     let running = start(&cfg, Arc::new(clock.clone()), &["chicago"]).await;
     eventually("the run to wait", || waiting_for_source(&running)).await;
@@ -873,10 +879,9 @@ async fn shutdown_ends_a_wait_for_the_source_file_and_records_nothing() {
 /// `cfg` with an admin token in a file next to it.
 fn with_admin_token(cfg: &TestConfig, token: &str) {
     std::fs::write(cfg.dir().join("admin_token"), format!("{token}\n")).unwrap();
-    cfg.edit(
-        "listen = \"127.0.0.1:0\"",
-        "listen = \"127.0.0.1:0\"\ntoken_file = \"admin_token\"",
-    );
+    cfg.change(|c| {
+        c.admin.token_file("admin_token");
+    });
 }
 
 /// Twenty requests sent at once, each on a connection opened beforehand so
@@ -919,20 +924,18 @@ async fn hanging_webhook() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
 /// Two targets: `chicago`, whose source is missing (its runs fail at once
 /// and notify `hook`), and `waiting`, whose week waits on a pending swap
 /// (its run stays in progress on the manual clock).
-fn failing_and_waiting(sim_base: &str, hook: &str, hook_timeout: &str) -> TestConfig {
+fn failing_and_waiting(sim_base: &str, hook: &str, hook_timeout: Duration) -> TestConfig {
     let cfg = TestConfig::new(sim_base, "publisher");
     with_week(&cfg, "2026-11-30", SMALL_WEEK);
-    // No file and no wait for one: chicago's run is refused at once.
-    cfg.edit(
-        "source = \"inbox/chicago/{week_start}.csv\"",
-        "source = \"inbox/none/{week_start}.csv\"\nsource_wait = \"0s\"",
-    );
-    cfg.append(&format!(
-        "\n[targets.waiting]\nschedule_id = \"chicago-{{week_start}}\"\n\
-         time_zone = \"America/Chicago\"\ncron = \"0 6 * * 4\"\n\
-         source = \"inbox/chicago/{{week_start}}.csv\"\n\
-         \n[notify]\nwebhook_url = \"{hook}\"\ntimeout = \"{hook_timeout}\"\n"
-    ));
+    cfg.change(|c| {
+        // No file and no wait for one: chicago's run is refused at once.
+        c.target("chicago")
+            .source("inbox/none/{week_start}.csv")
+            .source_wait(secs(0));
+        c.targets
+            .insert("waiting".into(), TargetSection::chicago("chicago"));
+        c.notify.webhook_url(hook).timeout(hook_timeout);
+    });
     cfg
 }
 
@@ -941,7 +944,7 @@ async fn twenty_parallel_triggers_start_one_run() {
     let sim = spawn_sim(instant_scenario()).await;
     let http = reqwest::Client::new();
     let (hook, hooked) = hanging_webhook().await;
-    let cfg = failing_and_waiting(&sim.base_url(), &hook, "3s");
+    let cfg = failing_and_waiting(&sim.base_url(), &hook, secs(3));
     with_admin_token(&cfg, "s3cret-admin");
     let clock = ManualClock::new(at("2026-11-25T12:00:00Z"));
     let running = start(&cfg, Arc::new(clock), &["chicago"]).await;
@@ -1010,8 +1013,10 @@ async fn with_a_token_status_needs_it_and_the_bearer_scheme_is_case_insensitive(
 async fn a_hanging_webhook_holds_neither_triggers_nor_the_stop() {
     let sim = spawn_sim(instant_scenario()).await;
     let (hook, hooked) = hanging_webhook().await;
-    let cfg = failing_and_waiting(&sim.base_url(), &hook, "60s");
-    cfg.append("\n[workers]\nshutdown_grace = \"2s\"\n");
+    let cfg = failing_and_waiting(&sim.base_url(), &hook, secs(60));
+    cfg.change(|c| {
+        c.workers.shutdown_grace(secs(2));
+    });
     let clock = ManualClock::new(at("2026-11-25T12:00:00Z"));
     let running = start(&cfg, Arc::new(clock), &["chicago"]).await;
     eventually("the failed run's notification", || {
@@ -1061,10 +1066,9 @@ async fn closed_by_server(client: &mut tokio::net::TcpStream, what: &str) {
 async fn slow_admin_clients_are_cut_off_beyond_the_header_timeout() {
     let sim = spawn_sim(instant_scenario()).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    cfg.edit(
-        "listen = \"127.0.0.1:0\"",
-        "listen = \"127.0.0.1:0\"\nheader_read_timeout = \"300ms\"\nmax_connections = 4",
-    );
+    cfg.change(|c| {
+        c.admin.header_read_timeout(ms(300)).max_connections(4);
+    });
     let clock = ManualClock::new(at("2026-11-25T12:00:00Z"));
     let running = start(&cfg, Arc::new(clock), &[]).await;
     let addr = running.daemon.admin_addr().unwrap();
@@ -1084,7 +1088,9 @@ async fn slow_admin_clients_are_cut_off_beyond_the_header_timeout() {
 async fn a_half_sent_admin_request_does_not_hold_the_stop() {
     let sim = spawn_sim(instant_scenario()).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    cfg.append("\n[workers]\nshutdown_grace = \"1s\"\n");
+    cfg.change(|c| {
+        c.workers.shutdown_grace(secs(1));
+    });
     let clock = ManualClock::new(at("2026-11-25T12:00:00Z"));
     let running = start(&cfg, Arc::new(clock), &[]).await;
     let mut clients = slow_clients(running.daemon.admin_addr().unwrap(), 2).await;
@@ -1109,9 +1115,9 @@ async fn many_problems_reach_the_webhook_and_status_as_fifty_and_a_count() {
     let (hook, received) = webhook_receiver().await;
     let sim = spawn_sim(instant_scenario()).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    cfg.append(&format!(
-        "\n[notify]\nwebhook_url = \"{hook}\"\ntimeout = \"2s\"\n"
-    ));
+    cfg.change(|c| {
+        c.notify.webhook_url(&hook).timeout(secs(2));
+    });
     let mut csv = String::from("agent_id,date,start,end,activity\n");
     for i in 0..ROWS {
         csv.push_str(&format!("a-{i},2026-12-01,8am,16:00,phone\n"));
@@ -1154,7 +1160,9 @@ async fn many_problems_reach_the_webhook_and_status_as_fifty_and_a_count() {
 async fn a_run_failed_by_an_outage_is_retried_with_backoff_and_shown_in_status() {
     let (sim, cfg) = small_week_setup().await;
     // One attempt per call: the outage fails the run at once, on any clock.
-    cfg.edit("max_attempts = 6", "max_attempts = 1");
+    cfg.change(|c| {
+        c.retry.max_attempts(1);
+    });
     sim.reconfigure(|live| {
         live.faults.error_rate = 1.0;
         live.faults.error_statuses = vec![503];
@@ -1274,9 +1282,9 @@ async fn a_webhook_that_redirects_is_not_followed() {
     let clock = ManualClock::new(at("2026-11-26T12:00:00Z"));
     let sim = spawn_sim(instant_scenario()).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    cfg.append(&format!(
-        "\n[notify]\nwebhook_url = \"{hook}\"\ntimeout = \"2s\"\n"
-    ));
+    cfg.change(|c| {
+        c.notify.webhook_url(&hook).timeout(secs(2));
+    });
     with_week(
         &cfg,
         "2026-11-30",

@@ -3,9 +3,9 @@
 //! and two targets contending for one schedule's publish lock.
 //!
 //! Heavier variants are `#[ignore]`d; run them with
-//! `cargo test --release --test reliability -- --ignored`.
+//! `cargo test --release --test it -- reliability:: --ignored`.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +16,7 @@ use common::*;
 use wfm_publisher::clock::{ScaledClock, SharedClock};
 use wfm_publisher::sample::SampleSpec;
 use wfm_publisher::store::Outcome;
+use wfm_publisher::testbed::TargetSection;
 
 async fn kill_at_random_points(agents: usize, swaps: usize, kills_wanted: usize, seed: u64) {
     let week = future_week();
@@ -89,10 +90,14 @@ async fn genesys_kill_at_random_points(agents: usize, kills_wanted: usize, seed:
     let sim = wfm_publisher::sim::spawn(scenario, wfm_publisher::clock::system(), loopback())
         .await
         .unwrap();
-    let bed = common::genesys::config(&sim.base_url(), "publisher", "schedule_id = \"sched-2000\"");
+    let bed = common::genesys::config(&sim.base_url(), "publisher", |t| {
+        t.schedule_id("sched-2000");
+    });
     // An update whose end no process heard is given this long.
-    bed.edit("max_elapsed = \"120s\"", "max_elapsed = \"20s\"")
-        .unwrap();
+    bed.change(|c| {
+        c.retry.max_elapsed(secs(20));
+    })
+    .unwrap();
     bed.write_week("chicago", week, &big.csv).unwrap();
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut kills = 0;
@@ -200,7 +205,7 @@ async fn publish_through(
     agents: usize,
     factor: f64,
     tweak: impl FnOnce(&mut wfm_publisher::sim::Scenario),
-    overrides: &[(&str, &str)],
+    change: impl FnOnce(&mut ConfigFile),
 ) -> (wfm_publisher::publish::Report, wfm_publisher::sim::Record) {
     let week: NaiveDate = week();
     let spec = spec_for(week, agents, 4, Duration::from_secs(30));
@@ -214,12 +219,10 @@ async fn publish_through(
     let sim = spawn_sim_with_clock(scenario, faulty.clock.clone()).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
     write_source_for(&cfg, week, &csv);
-    let mut all = vec![(
-        "WFM_PUBLISHER__TARGETS__CHICAGO__DEFERRAL__POLL_INTERVAL",
-        "5s",
-    )];
-    all.extend_from_slice(overrides);
-    let settings = cfg.settings_with(&all);
+    let settings = cfg.settings_with(|c| {
+        c.target("chicago").deferral.poll_interval(secs(5));
+        change(c);
+    });
     let report = engine(&settings, faulty.clock.clone())
         .run(&settings.targets["chicago"], to_the_end(week))
         .await
@@ -248,10 +251,9 @@ async fn the_token_endpoint_down_for_two_simulated_minutes() {
                         .unwrap(),
                 ]
         },
-        &[
-            ("WFM_PUBLISHER__RETRY__MAX_DELAY", "10s"),
-            ("WFM_PUBLISHER__RETRY__MAX_ELAPSED", "5m"),
-        ],
+        |c| {
+            c.retry.max_delay(secs(10)).max_elapsed(secs(300));
+        },
     )
     .await;
     let refused = record
@@ -275,7 +277,9 @@ async fn twenty_percent_of_calls_failing_with_503() {
             s.faults.error_rate = 0.2;
             s.faults.error_statuses = vec![503];
         },
-        &[("WFM_PUBLISHER__RETRY__MAX_ATTEMPTS", "10")],
+        |c| {
+            c.retry.max_attempts(10);
+        },
     )
     .await;
     assert!(record.count_status(503) > 30);
@@ -317,13 +321,10 @@ async fn rate_limits_masked_as_403() {
             tokio::time::sleep(Duration::from_millis(700)).await;
         }
     });
-    let settings = cfg.settings_with(&[
-        (
-            "WFM_PUBLISHER__TARGETS__CHICAGO__DEFERRAL__POLL_INTERVAL",
-            "5s",
-        ),
-        ("WFM_PUBLISHER__WORKERS__CONCURRENCY", "16"),
-    ]);
+    let settings = cfg.settings_with(|c| {
+        c.target("chicago").deferral.poll_interval(secs(5));
+        c.workers.concurrency(16);
+    });
     let report = engine(&settings, wfm_publisher::clock::system())
         .run(&settings.targets["chicago"], to_the_end(week))
         .await
@@ -350,10 +351,11 @@ async fn a_server_clock_ten_minutes_ahead_or_behind() {
                 s.server.clock_offset = chrono::TimeDelta::minutes(offset);
                 s.server.token_lifetime = Duration::from_secs(30);
             },
-            &[
-                ("WFM_PUBLISHER__PLATFORM__REFRESH_BEFORE", "10s"),
-                ("WFM_PUBLISHER__PLATFORM__MIN_TOKEN_MARGIN", "5s"),
-            ],
+            |c| {
+                c.platform
+                    .refresh_before(secs(10))
+                    .min_token_margin(secs(5));
+            },
         )
         .await;
     }
@@ -384,18 +386,13 @@ async fn two_targets_sharing_one_schedule_never_publish_at_once() {
     let west_dir = cfg.dir().join("inbox/west");
     std::fs::create_dir_all(&west_dir).unwrap();
     std::fs::write(west_dir.join(format!("{week}.csv")), west.join("\n")).unwrap();
-    cfg.append(
-        r#"
-[targets.west]
-schedule_id = "chicago-{week_start}"
-time_zone = "America/Chicago"
-cron = "0 6 * * 4"
-source = "inbox/west/{week_start}.csv"
-"#,
-    );
-    let mut settings = cfg.settings();
+    cfg.change(|c| {
+        c.targets
+            .insert("west".into(), TargetSection::chicago("west"));
+        c.workers.concurrency(8);
+    });
+    let settings = cfg.settings();
     let clock = wfm_publisher::clock::system();
-    settings.workers.concurrency = 8;
     let engine = engine(&settings, clock);
     let options = to_the_end(week);
     let (a, b) = tokio::join!(

@@ -1,7 +1,7 @@
 //! The simulator against CONTRACT.md, clause by clause. These tests speak raw
 //! HTTP so they check the wire, not the publisher's reading of it.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

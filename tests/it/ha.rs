@@ -2,7 +2,7 @@
 //! leader at random points of a 2,000-agent run with pending swaps and a
 //! database restart mid-run; a leader stopped (SIGSTOP) past its lease.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
@@ -28,11 +28,17 @@ fn upcoming_week() -> NaiveDate {
 /// A replica: `wfm-publisher run` on the shared database, a short lease,
 /// an hourly cron whose last firing it catches up when it takes the lease.
 fn replica(cfg: &TestConfig, url: &str, name: &str, platform: Option<&str>) -> Child {
-    replica_on(cfg, url, name, platform, ("3s", "1s"))
+    replica_on(cfg, url, name, platform, (secs(3), secs(1)))
 }
 
 /// A replica with the lease `ttl` and `renew` given.
-fn replica_with_lease(cfg: &TestConfig, url: &str, name: &str, ttl: &str, renew: &str) -> Child {
+fn replica_with_lease(
+    cfg: &TestConfig,
+    url: &str,
+    name: &str,
+    ttl: Duration,
+    renew: Duration,
+) -> Child {
     replica_on(cfg, url, name, None, (ttl, renew))
 }
 
@@ -41,46 +47,42 @@ fn replica_on(
     url: &str,
     name: &str,
     platform: Option<&str>,
-    lease: (&str, &str),
+    lease: (Duration, Duration),
 ) -> Child {
-    replica_command(cfg, url, name, platform, lease)
-        .spawn()
-        .unwrap()
+    replica_command(cfg, url, name, lease, |c| {
+        if let Some(base) = platform {
+            c.platform.api_base_url(base).auth_base_url(base);
+        }
+    })
+    .spawn()
+    .unwrap()
 }
 
-/// A replica's command, to add to before it starts.
+/// A replica's command, to add to before it starts; its configuration,
+/// `{name}.toml` beside the shared one, is changed last by `tune`.
 fn replica_command(
     cfg: &TestConfig,
     url: &str,
     name: &str,
-    platform: Option<&str>,
-    (ttl, renew): (&str, &str),
+    (ttl, renew): (Duration, Duration),
+    tune: impl FnOnce(&mut ConfigFile),
 ) -> Command {
+    let config = cfg.variant(&format!("{name}.toml"), |c| {
+        c.store.url(url).lease_ttl(ttl).lease_renew(renew);
+        let chicago = c.target("chicago");
+        chicago.cron("0 * * * *").catch_up(secs(2 * 3600));
+        chicago.deferral.deadline(secs(600)).poll_interval(ms(300));
+        c.workers.concurrency(8);
+        // A run failed by the database's restart is retried within the
+        // test's patience, not after the default minute.
+        c.retry.run_initial_delay(secs(1)).run_max_delay(secs(2));
+        tune(c);
+    });
     let log = std::fs::File::create(cfg.dir().join(format!("{name}.log"))).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wfm-publisher"));
     cmd.args(["--log-format", "json", "run", "--config"])
-        .arg(&cfg.path)
-        .env("WFM_PUBLISHER__STORE__URL", url)
-        .env("WFM_PUBLISHER__STORE__LEASE_TTL", ttl)
-        .env("WFM_PUBLISHER__STORE__LEASE_RENEW", renew)
-        .env("WFM_PUBLISHER__ADMIN__LISTEN", "127.0.0.1:0")
-        .env("WFM_PUBLISHER__TARGETS__CHICAGO__CRON", "0 * * * *")
-        .env("WFM_PUBLISHER__TARGETS__CHICAGO__CATCH_UP", "2h")
-        .env("WFM_PUBLISHER__TARGETS__CHICAGO__DEFERRAL__DEADLINE", "10m")
-        .env(
-            "WFM_PUBLISHER__TARGETS__CHICAGO__DEFERRAL__POLL_INTERVAL",
-            "300ms",
-        )
-        .env("WFM_PUBLISHER__WORKERS__CONCURRENCY", "8")
-        // A run failed by the database's restart is retried within the
-        // test's patience, not after the default minute.
-        .env("WFM_PUBLISHER__RETRY__RUN_INITIAL_DELAY", "1s")
-        .env("WFM_PUBLISHER__RETRY__RUN_MAX_DELAY", "2s")
+        .arg(&config)
         .env("RUST_LOG", "info");
-    if let Some(base) = platform {
-        cmd.env("WFM_PUBLISHER__PLATFORM__API_BASE_URL", base)
-            .env("WFM_PUBLISHER__PLATFORM__AUTH_BASE_URL", base);
-    }
     cmd.stdout(Stdio::null()).stderr(log).kill_on_drop(true);
     cmd
 }
@@ -344,6 +346,9 @@ async fn publish_beside_a_daemon_on_postgresql_is_refused_naming_the_holder() {
         &format!("agent_id,date,start,end,activity\na-5,{tuesday},09:00,17:00,phone\n"),
     );
     let before = sim.record().requests.len();
+    let on_the_database = cfg.variant("publish.toml", |c| {
+        c.store.url(&url);
+    });
     let out = Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
         .args([
             "publish",
@@ -353,8 +358,7 @@ async fn publish_beside_a_daemon_on_postgresql_is_refused_naming_the_holder() {
             &week.to_string(),
         ])
         .arg("--config")
-        .arg(&cfg.path)
-        .env("WFM_PUBLISHER__STORE__URL", &url)
+        .arg(&on_the_database)
         .env_remove("RUST_LOG")
         .output()
         .await
@@ -372,18 +376,18 @@ async fn publish_beside_a_daemon_on_postgresql_is_refused_naming_the_holder() {
 /// Takeover time with the default lease (TTL 15 s, renewed every 5 s):
 /// from `kill -9` of the leader to the standby's first request to the
 /// platform. A measurement for docs/BENCHMARKS.md, not an assertion:
-/// `cargo test --release --test ha -- --ignored --nocapture`.
+/// `cargo test --release --test it -- ha:: --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement: about 30 s of waiting out the lease"]
 async fn takeover_time_with_the_default_lease() {
     let (_pg, url, _spec, sim, cfg) = week_of_2000(10, Duration::from_secs(60)).await;
-    let mut leader = replica_with_lease(&cfg, &url, "leader", "15s", "5s");
+    let mut leader = replica_with_lease(&cfg, &url, "leader", secs(15), secs(5));
     let pid = leader.id();
     until("the leader publishes", || async {
         leader_pid(&url).await == pid && sim.record().requests.len() > 300
     })
     .await;
-    let standby = replica_with_lease(&cfg, &url, "standby", "15s", "5s");
+    let standby = replica_with_lease(&cfg, &url, "standby", secs(15), secs(5));
     let standby_pid = standby.id();
     tokio::time::sleep(Duration::from_secs(1)).await;
     leader.start_kill().unwrap();
@@ -459,10 +463,11 @@ async fn a_leader_cut_off_from_its_database_stays_responsive_and_stops_sending()
         leader_pid(&url).await == leader.id()
     })
     .await;
-    let standby = replica_command(&cfg, &url, "standby", None, ("3s", "1s"))
-        .env("WFM_PUBLISHER__PLATFORM__CLIENT_ID", "publisher-b")
-        .spawn()
-        .unwrap();
+    let standby = replica_command(&cfg, &url, "standby", (secs(3), secs(1)), |c| {
+        c.platform.client_id("publisher-b");
+    })
+    .spawn()
+    .unwrap();
     let admin = admin_of(&cfg, "leader").await;
     until("the leader writes", || async {
         sim.record().writes.len() >= 300

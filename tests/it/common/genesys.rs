@@ -6,59 +6,67 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
+use wfm_publisher::config::PlatformKind;
 use wfm_publisher::sim::genesys::scenario::{ManagementUnit, Step, Trade, UserBlock};
 use wfm_publisher::sim::genesys::{Record, Scenario, TradeState};
-use wfm_publisher::testbed::Testbed;
+use wfm_publisher::testbed::{ConfigFile, TargetSection, Testbed};
 
-/// A Genesys Cloud configuration against the simulator as `client`;
-/// `target` is the rest of `[targets.chicago]` (which schedule, how agents
-/// are named).
-pub fn config(base: &str, client: &str, target: &str) -> Testbed {
-    let text = format!(
-        r#"
-[platform]
-kind = "genesys-cloud"
-auth_base_url = "{base}"
-api_base_url = "{base}"
-allow_insecure_http = true
-client_id = "{client}"
-client_secret_file = "client_secret"
+/// Genesys Cloud against the simulator at `base` as `client`, whose
+/// secret is in the file `client_secret`; the store `state.db`; the
+/// target `chicago`, Chicago Support's weeks from `inbox/chicago/`. Limits,
+/// retries and which schedule are the caller's.
+pub fn against(base: &str, client: &str) -> ConfigFile {
+    let mut c = ConfigFile::default();
+    c.platform
+        .kind(PlatformKind::GenesysCloud {
+            region: "mypurecloud.com".into(),
+        })
+        .auth_base_url(base)
+        .api_base_url(base)
+        .allow_insecure_http(true)
+        .client_id(client)
+        .client_secret_file("client_secret");
+    c.store.path("state.db");
+    c.target("chicago")
+        .time_zone(chrono_tz::America::Chicago)
+        .cron("0 6 * * 4")
+        .source("inbox/chicago/{week_start}.csv")
+        .business_unit("Chicago Support");
+    c
+}
 
-# A limit of its own far above what these tests send: the simulator's
-# clock may run faster than real time, and its trades move meanwhile.
-[rate_limits.default]
-requests = 1000
-per = "1s"
+/// A Genesys Cloud configuration against the simulator as `client`
+/// ([`against`]); `target` sets the rest of `[targets.chicago]` (which
+/// schedule, how agents are named).
+pub fn config(base: &str, client: &str, target: impl FnOnce(&mut TargetSection)) -> Testbed {
+    let mut c = against(base, client);
+    // A limit of its own far above what these tests send: the simulator's
+    // clock may run faster than real time, and its trades move meanwhile.
+    c.rate_limits
+        .default
+        .requests(1000)
+        .per(Duration::from_secs(1));
+    // Likewise the trade-jobs budget: its pacing is measured on the real
+    // clock, and the simulator's minute may pass in a second.
+    c.rate_limits
+        .trade_jobs
+        .requests(1000)
+        .per(Duration::from_secs(1));
+    c.retry
+        .initial_delay(Duration::from_millis(20))
+        .max_delay(Duration::from_millis(500))
+        .max_attempts(6)
+        .max_elapsed(Duration::from_secs(120));
+    let chicago = c.target("chicago");
+    target(chicago);
+    chicago.deferral.poll_interval(Duration::from_secs(5));
+    bed(c, &format!("{client}-secret"))
+}
 
-# Likewise the trade-jobs budget: its pacing is measured on the real
-# clock, and the simulator's minute may pass in a second.
-[rate_limits.trade_jobs]
-requests = 1000
-per = "1s"
-
-[retry]
-initial_delay = "20ms"
-max_delay = "500ms"
-max_attempts = 6
-max_elapsed = "120s"
-
-[store]
-path = "state.db"
-
-[targets.chicago]
-time_zone = "America/Chicago"
-cron = "0 6 * * 4"
-source = "inbox/chicago/{{week_start}}.csv"
-business_unit = "Chicago Support"
-{target}
-
-[targets.chicago.deferral]
-poll_interval = "5s"
-"#
-    );
-    let bed = Testbed::new(None, "config.toml", &text).unwrap();
-    bed.write_secret("client_secret", &format!("{client}-secret"))
-        .unwrap();
+/// A testbed holding `config`, with the client secret `secret`.
+pub fn bed(config: ConfigFile, secret: &str) -> Testbed {
+    let bed = Testbed::with_config(None, "config.toml", config).unwrap();
+    bed.write_secret("client_secret", secret).unwrap();
     bed
 }
 

@@ -4,17 +4,19 @@
 //! with trades in every state, on refusals before anything is sent, and on
 //! a missing permission explained in one line.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{NaiveDate, TimeZone, Utc};
+use common::{ms, secs};
 use wfm_publisher::clock::{ScaledClock, SharedClock};
+use wfm_publisher::config::AgentIds;
 use wfm_publisher::publish::{Report, RunOptions};
 use wfm_publisher::sim::genesys::{GenesysHandle, Record, Scenario};
 use wfm_publisher::store::Outcome;
-use wfm_publisher::testbed::{self, Testbed};
+use wfm_publisher::testbed::{self, ConfigFile, Testbed};
 
 const WEEK: &str = "2026-11-30";
 
@@ -52,11 +54,9 @@ async fn spawn(scenario: Scenario, clock: SharedClock) -> GenesysHandle {
 
 /// A Genesys Cloud configuration against the simulator as `client`.
 fn config(base: &str, client: &str) -> Testbed {
-    common::genesys::config(
-        base,
-        client,
-        "schedule_id = \"sched-w48\"\nagent_ids = \"email\"",
-    )
+    common::genesys::config(base, client, |t| {
+        t.schedule_id("sched-w48").agent_ids(AgentIds::Email);
+    })
 }
 
 /// The week: Monday to Saturday, local times in Chicago (UTC−6).
@@ -80,18 +80,18 @@ async fn run(bed: &Testbed, clock: SharedClock, wait: bool) -> Report {
 }
 
 async fn run_with(bed: &Testbed, clock: SharedClock, wait: bool, adopt: bool) -> Report {
-    run_overriding(bed, clock, wait, adopt, &[]).await
+    run_changed(bed, clock, wait, adopt, |_| {}).await
 }
 
-/// A run with `overrides` as `WFM_PUBLISHER__…` variables.
-async fn run_overriding(
+/// A run of the configuration changed by `change`.
+async fn run_changed(
     bed: &Testbed,
     clock: SharedClock,
     wait: bool,
     adopt: bool,
-    overrides: &[(&str, &str)],
+    change: impl FnOnce(&mut ConfigFile),
 ) -> Report {
-    let settings = bed.settings_with(overrides).unwrap();
+    let settings = bed.settings_with(change).unwrap();
     let engine = testbed::engine(&settings, clock).unwrap();
     let options = RunOptions {
         week: week(),
@@ -248,15 +248,11 @@ async fn trade_listings_keep_to_the_trade_jobs_budget() {
     let sim = spawn(scenario, clock.clone()).await;
     let bed = config(&sim.base_url(), "publisher");
     bed.write_week("chicago", week(), SOURCE).unwrap();
-    let overrides = [
-        ("WFM_PUBLISHER__RATE_LIMITS__TRADE_JOBS__REQUESTS", "5"),
-        ("WFM_PUBLISHER__RATE_LIMITS__TRADE_JOBS__PER", "6s"),
-        (
-            "WFM_PUBLISHER__TARGETS__CHICAGO__DEFERRAL__POLL_INTERVAL",
-            "300ms",
-        ),
-    ];
-    let report = run_overriding(&bed, clock, true, true, &overrides).await;
+    let report = run_changed(&bed, clock, true, true, |c| {
+        c.rate_limits.trade_jobs.requests(5).per(secs(6));
+        c.target("chicago").deferral.poll_interval(ms(300));
+    })
+    .await;
     assert_eq!(
         report.outcome,
         Some(Outcome::Success),

@@ -152,11 +152,21 @@ pub async fn publish_process(cfg: &TestConfig, extra: &[&str]) -> tokio::process
     publish_process_for(cfg, week(), extra).await
 }
 
+/// `publish` of `week` with `extra` arguments, on `cfg` with a quick
+/// re-check of deferred agents and eight workers (`publish.toml` beside it).
 pub async fn publish_process_for(
     cfg: &Testbed,
     week: NaiveDate,
     extra: &[&str],
 ) -> tokio::process::Child {
+    let config = cfg
+        .variant("publish.toml", |c| {
+            c.target("chicago")
+                .deferral
+                .poll_interval(Duration::from_millis(300));
+            c.workers.concurrency(8);
+        })
+        .unwrap();
     tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
         .args([
             "--log-format",
@@ -166,15 +176,10 @@ pub async fn publish_process_for(
             "chicago",
             "--config",
         ])
-        .arg(&cfg.path)
+        .arg(&config)
         .arg("--week")
         .arg(week.to_string())
         .args(extra)
-        .env(
-            "WFM_PUBLISHER__TARGETS__CHICAGO__DEFERRAL__POLL_INTERVAL",
-            "300ms",
-        )
-        .env("WFM_PUBLISHER__WORKERS__CONCURRENCY", "8")
         .env_remove("RUST_LOG")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
