@@ -30,6 +30,12 @@ pub use settings::*;
 
 use reader::{Reader, Table};
 
+/// Whether `level` is a `log.level` the configuration would accept (the
+/// command line's `--log-level` is checked alike).
+pub fn check_log_level(level: &str) -> Result<String, String> {
+    parse::log_level(level)
+}
+
 impl Settings {
     /// Loads `path` with the process environment layered on top.
     pub fn load(path: &Path) -> Result<Settings, ConfigError> {

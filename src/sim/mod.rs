@@ -8,6 +8,8 @@ mod record;
 pub mod redate;
 mod routes;
 pub mod scenario;
+mod served;
+pub mod sources;
 mod wire;
 
 use std::net::SocketAddr;
@@ -28,6 +30,7 @@ pub use record::{
     SwapViolation,
 };
 pub use scenario::{Outage, Scenario, ScenarioError, WindowKind};
+pub use served::{Served, ServedClient, ServedSchedule};
 pub use wire::{Shift, SwapStatus};
 
 /// State shared by every request handler.
