@@ -15,6 +15,7 @@ mod loader;
 mod parse;
 mod postgres_url;
 mod reader;
+pub mod reference;
 mod secrets;
 mod sections;
 mod settings;
