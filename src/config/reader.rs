@@ -48,6 +48,7 @@ impl Reader {
     }
 
     /// Every key looked up so far, in the order asked.
+    #[cfg(test)]
     pub fn consulted(&self) -> &[String] {
         &self.consulted
     }
