@@ -153,44 +153,55 @@ fn the_log_level_comes_from_the_command_line() {
 }
 
 /// `health` with no URL asks the daemon where its configuration's
-/// admin.listen says, not a fixed address.
+/// admin.listen says, environment overrides included (as a container sets
+/// it), not a fixed address.
 #[tokio::test]
 async fn health_finds_the_daemon_from_its_configuration() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
     let sim = spawn_sim(small_scenario()).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    cfg.edit(
-        "listen = \"127.0.0.1:0\"",
-        &format!("listen = \"127.0.0.1:{port}\""),
-    );
-    let health = || {
-        let mut p = tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"));
-        p.args(["health", "--config"]).arg(&cfg.path);
-        p
-    };
-    let before = health().output().await.unwrap();
-    assert_eq!(before.status.code(), Some(1), "no daemon yet");
+    // A token, so that an address on all interfaces loads too.
+    std::fs::write(cfg.dir().join("admin_token"), "admin-token").unwrap();
+    cfg.edit("[admin]\n", "[admin]\ntoken_file = \"admin_token\"\n");
     let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
         .args(["--log-format", "json", "run", "--config"])
         .arg(&cfg.path)
+        .env_remove("RUST_LOG")
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let healthy = patiently("the daemon to answer /healthz", async {
-        loop {
-            if health().output().await.unwrap().status.success() {
-                return true;
+    let mut log = BufReader::new(daemon.stderr.take().unwrap()).lines();
+    // The configuration says port 0; the daemon's log says which it got.
+    let admin = patiently("the daemon to say it runs", async {
+        while let Some(line) = log.next_line().await.unwrap() {
+            if line.contains("wfm-publisher running") {
+                let fields: serde_json::Value = serde_json::from_str(&line).unwrap();
+                return fields["admin"].as_str().unwrap().to_owned();
             }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
+        panic!("the daemon's log ended");
     })
     .await;
-    assert!(healthy);
+    let health = |listen: Option<&str>| {
+        let mut p = tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"));
+        p.args(["health", "--config"]).arg(&cfg.path);
+        if let Some(listen) = listen {
+            p.env("WFM_PUBLISHER__ADMIN__LISTEN", listen);
+        }
+        p.output()
+    };
+    let at_port_zero = health(None).await.unwrap();
+    assert_eq!(
+        at_port_zero.status.code(),
+        Some(1),
+        "nothing listens on port 0"
+    );
+    let found = health(Some(&admin)).await.unwrap();
+    assert!(found.status.success(), "{found:?}");
+    let all_interfaces = admin.replace("127.0.0.1", "0.0.0.0");
+    let asked_on_loopback = health(Some(&all_interfaces)).await.unwrap();
+    assert!(asked_on_loopback.status.success(), "{asked_on_loopback:?}");
     daemon.kill().await.unwrap();
 }
