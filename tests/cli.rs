@@ -205,3 +205,50 @@ async fn health_finds_the_daemon_from_its_configuration() {
     assert!(asked_on_loopback.status.success(), "{asked_on_loopback:?}");
     daemon.kill().await.unwrap();
 }
+
+/// The command line's level outlives a reload: with log.level = "warn" in
+/// the file and `--log-level info` on the command line, the daemon's info
+/// lines still come after SIGHUP re-reads the file.
+#[tokio::test]
+async fn the_command_lines_level_survives_a_reload() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let sim = spawn_sim(small_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    cfg.append("\n[log]\nlevel = \"warn\"\n");
+    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
+        .args([
+            "--log-format",
+            "json",
+            "--log-level",
+            "info",
+            "run",
+            "--config",
+        ])
+        .arg(&cfg.path)
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(daemon.stderr.take().unwrap()).lines();
+    let mut next_with = async |needle: &str| {
+        patiently(needle, async {
+            while let Some(line) = log.next_line().await.unwrap() {
+                if line.contains(needle) {
+                    return line;
+                }
+            }
+            panic!("the daemon's log ended before {needle:?}");
+        })
+        .await
+    };
+    assert!(next_with("wfm-publisher running")
+        .await
+        .contains("\"INFO\""));
+    kill(daemon.id().unwrap(), "-HUP");
+    assert!(next_with("configuration reloaded")
+        .await
+        .contains("\"INFO\""));
+    daemon.kill().await.unwrap();
+}
