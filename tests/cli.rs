@@ -152,19 +152,15 @@ fn the_log_level_comes_from_the_command_line() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid log level"));
 }
 
-/// `health` with no URL asks the daemon where its configuration's
-/// admin.listen says, environment overrides included (as a container sets
-/// it), not a fixed address.
-#[tokio::test]
-async fn health_finds_the_daemon_from_its_configuration() {
-    use tokio::io::{AsyncBufReadExt, BufReader};
-    let sim = spawn_sim(small_scenario()).await;
-    let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    // A token, so that an address on all interfaces loads too.
-    std::fs::write(cfg.dir().join("admin_token"), "admin-token").unwrap();
-    cfg.edit("[admin]\n", "[admin]\ntoken_file = \"admin_token\"\n");
-    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
-        .args(["--log-format", "json", "run", "--config"])
+type Log = tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>;
+
+/// The daemon on `cfg`, with `args` before `run`, and its JSON log.
+fn daemon(cfg: &TestConfig, args: &[&str]) -> (tokio::process::Child, Log) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
+        .args(["--log-format", "json"])
+        .args(args)
+        .args(["run", "--config"])
         .arg(&cfg.path)
         .env_remove("RUST_LOG")
         .stdout(std::process::Stdio::null())
@@ -172,18 +168,38 @@ async fn health_finds_the_daemon_from_its_configuration() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let mut log = BufReader::new(daemon.stderr.take().unwrap()).lines();
-    // The configuration says port 0; the daemon's log says which it got.
-    let admin = patiently("the daemon to say it runs", async {
+    let log = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    (child, log)
+}
+
+/// The next line of `log` containing `needle`.
+async fn next_with(log: &mut Log, needle: &str) -> String {
+    patiently(needle, async {
         while let Some(line) = log.next_line().await.unwrap() {
-            if line.contains("wfm-publisher running") {
-                let fields: serde_json::Value = serde_json::from_str(&line).unwrap();
-                return fields["admin"].as_str().unwrap().to_owned();
+            if line.contains(needle) {
+                return line;
             }
         }
-        panic!("the daemon's log ended");
+        panic!("the daemon's log ended before {needle:?}");
     })
-    .await;
+    .await
+}
+
+/// `health` with no URL asks the daemon where its configuration's
+/// admin.listen says, environment overrides included (as a container sets
+/// it), not a fixed address.
+#[tokio::test]
+async fn health_finds_the_daemon_from_its_configuration() {
+    let sim = spawn_sim(small_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    // A token, so that an address on all interfaces loads too.
+    std::fs::write(cfg.dir().join("admin_token"), "admin-token").unwrap();
+    cfg.edit("[admin]\n", "[admin]\ntoken_file = \"admin_token\"\n");
+    let (mut daemon, mut log) = daemon(&cfg, &[]);
+    // The configuration says port 0; the daemon's log says which it got.
+    let running = next_with(&mut log, "wfm-publisher running").await;
+    let fields: serde_json::Value = serde_json::from_str(&running).unwrap();
+    let admin = fields["admin"].as_str().unwrap().to_owned();
     let health = |listen: Option<&str>| {
         let mut p = tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"));
         p.args(["health", "--config"]).arg(&cfg.path);
@@ -211,44 +227,14 @@ async fn health_finds_the_daemon_from_its_configuration() {
 /// lines still come after SIGHUP re-reads the file.
 #[tokio::test]
 async fn the_command_lines_level_survives_a_reload() {
-    use tokio::io::{AsyncBufReadExt, BufReader};
     let sim = spawn_sim(small_scenario()).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
     cfg.append("\n[log]\nlevel = \"warn\"\n");
-    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
-        .args([
-            "--log-format",
-            "json",
-            "--log-level",
-            "info",
-            "run",
-            "--config",
-        ])
-        .arg(&cfg.path)
-        .env_remove("RUST_LOG")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut log = BufReader::new(daemon.stderr.take().unwrap()).lines();
-    let mut next_with = async |needle: &str| {
-        patiently(needle, async {
-            while let Some(line) = log.next_line().await.unwrap() {
-                if line.contains(needle) {
-                    return line;
-                }
-            }
-            panic!("the daemon's log ended before {needle:?}");
-        })
-        .await
-    };
-    assert!(next_with("wfm-publisher running")
-        .await
-        .contains("\"INFO\""));
+    let (mut daemon, mut log) = daemon(&cfg, &["--log-level", "info"]);
+    let running = next_with(&mut log, "wfm-publisher running").await;
+    assert!(running.contains("\"INFO\""), "{running}");
     kill(daemon.id().unwrap(), "-HUP");
-    assert!(next_with("configuration reloaded")
-        .await
-        .contains("\"INFO\""));
+    let reloaded = next_with(&mut log, "configuration reloaded").await;
+    assert!(reloaded.contains("\"INFO\""), "{reloaded}");
     daemon.kill().await.unwrap();
 }
