@@ -9,16 +9,21 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::NaiveDate;
-use clap::{Parser, Subcommand};
+use clap::Parser;
 
 use crate::config::Settings;
 use crate::leader::{RunLock, RunLockError};
 use crate::publish::{Engine, EngineParts, KeyedLocks, ProgressView, Report, RunOptions};
 use crate::telemetry::{self, LogFormat};
 
-pub const DEFAULT_CONFIG: &str = "/etc/wfm-publisher/config.toml";
+mod args;
+mod health;
+mod manual;
 
 pub use crate::exit;
+pub use args::{Cli, Command};
+
+pub const DEFAULT_CONFIG: &str = "/etc/wfm-publisher/config.toml";
 
 /// The signal that asked the process to stop, once one has.
 static STOPPED_BY: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
@@ -31,117 +36,6 @@ fn publish_exit_code(report: &Report) -> u8 {
         Some(signal) if code != exit::SUCCESS => *signal,
         _ => code,
     }
-}
-
-#[derive(Debug, Parser)]
-#[command(name = "wfm-publisher", version, about)]
-pub struct Cli {
-    /// Log format; JSON by default when stderr is not a terminal.
-    #[arg(long, global = true, value_enum)]
-    pub log_format: Option<LogFormat>,
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Serve a simulated WFM platform from a scenario file until stopped.
-    Sim {
-        /// Scenario file (TOML), e.g. config/sim-small.toml.
-        #[arg(long)]
-        scenario: PathBuf,
-        /// Address to listen on; port 0 picks a free one.
-        #[arg(long, default_value = "127.0.0.1:0")]
-        listen: SocketAddr,
-        /// Serve the scenario's first week as this week (YYYY-MM-DD, the
-        /// same weekday), every other date moved with it. Default: the
-        /// first coming week whose swap cut-off is more than two hours ahead.
-        #[arg(long, conflicts_with = "as_written")]
-        week: Option<NaiveDate>,
-        /// Serve the scenario's dates as written in the file.
-        #[arg(long)]
-        as_written: bool,
-    },
-    /// Preflight: token, scopes, organization, schedules, swaps and sources,
-    /// one row each with the fix. Exits 0 only if a publication would succeed.
-    Check {
-        #[arg(long, default_value = DEFAULT_CONFIG)]
-        config: PathBuf,
-        /// Only this target (default: all).
-        #[arg(long)]
-        target: Option<String>,
-        /// The week's first day (default: each target's coming week).
-        #[arg(long)]
-        week: Option<NaiveDate>,
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Publish one target's week to completion: write every agent, publish,
-    /// wait out pending shift swaps, publish what they decided.
-    Publish {
-        #[arg(long, default_value = DEFAULT_CONFIG)]
-        config: PathBuf,
-        #[arg(long)]
-        target: String,
-        /// The week's first day (default: the target's coming week).
-        #[arg(long)]
-        week: Option<NaiveDate>,
-        /// Print the plan and its problems; send nothing, record nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Do not wait for pending swaps: leave them to the next run or the daemon.
-        #[arg(long)]
-        no_wait: bool,
-        /// A missing source file is waited for (targets.NAME.source_wait)
-        /// instead of refused at once.
-        #[arg(long)]
-        wait_for_source: bool,
-        /// Take over a week the platform shows published but the store has
-        /// no record of (a new or emptied store): approved shift trades are
-        /// listed and applied before anything is written.
-        #[arg(long)]
-        adopt: bool,
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
-        /// Show only the final report: no progress, no log lines.
-        #[arg(long, short)]
-        quiet: bool,
-    },
-    /// The daemon: each target's weekly job on its cron, in its time zone,
-    /// with the admin endpoint. SIGHUP reloads, SIGTERM stops cleanly.
-    Run {
-        #[arg(long, default_value = DEFAULT_CONFIG)]
-        config: PathBuf,
-    },
-    /// The embedded default: a simulated platform with a sample week of two
-    /// targets, published by the daemon at once; exits when both runs end.
-    Dev {
-        /// Agents in the sample, split over the two targets.
-        #[arg(long, default_value_t = 500)]
-        agents: usize,
-        /// Keep configuration, inbox and state here (default: a temporary directory).
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        /// The simulated platform: the simple contract, or Genesys Cloud
-        /// (one business unit with trades in every state).
-        #[arg(long, value_enum, default_value = "simple")]
-        platform: crate::dev::DevPlatform,
-    },
-    /// Asks a running daemon's admin endpoint whether it is alive: exit 0 if
-    /// so. For container health checks, where there is no curl.
-    Health {
-        #[arg(long, default_value = "http://127.0.0.1:9464/healthz")]
-        url: String,
-    },
-    /// Runs, outcome per target, and pending deferrals, from the state store.
-    Status {
-        #[arg(long, default_value = DEFAULT_CONFIG)]
-        config: PathBuf,
-        #[arg(long)]
-        json: bool,
-    },
 }
 
 /// The target named on the command line, or the list of those there are.
@@ -188,6 +82,7 @@ fn settings_and_logs(config: &Path, format: LogFormat) -> Result<Settings, ExitC
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let format = cli.log_format.unwrap_or_else(LogFormat::detect);
+    telemetry::set_override(cli.level());
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -211,6 +106,7 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
             listen,
             week,
             as_written,
+            write_sources,
         } => {
             let now = crate::clock::system().now();
             let coming = |tz, start_day| {
@@ -226,14 +122,19 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
                 (None, true) => crate::sim::Dating::AsWritten,
                 (None, false) => crate::sim::Dating::Coming(&coming),
             };
-            sim(&scenario, dating, listen, format).await
+            let serve = SimArgs {
+                dating,
+                listen,
+                write_sources,
+            };
+            sim(&scenario, serve, format).await
         }
         Command::Check {
             config,
             target,
             week,
             json,
-        } => check(&config, target.as_deref(), week, json, format).await,
+        } => check(&config.config, target.as_deref(), week, json, format).await,
         Command::Publish {
             config,
             target,
@@ -254,28 +155,38 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
                 json,
                 quiet,
             };
-            publish(&config, &target, how, format).await
+            publish(&config.config, &target, how, format).await
         }
-        Command::Run { config } => daemon(config, format).await,
+        Command::Run { config } => daemon(config.config, format).await,
         Command::Dev {
             agents,
             dir,
             platform,
         } => dev(platform, agents, dir, format).await,
-        Command::Health { url } => Ok(health(&url).await),
-        Command::Status { config, json } => status(&config, json),
+        Command::Health { config, url } => Ok(health::check(&config, url).await),
+        Command::Status { config, json } => status(&config.config, json),
+        Command::Generate { out } => manual::generate(&out),
     }
 }
 
-async fn sim(
-    scenario: &Path,
-    dating: crate::sim::Dating<'_>,
+/// How `sim` was asked to serve.
+struct SimArgs<'a> {
+    dating: crate::sim::Dating<'a>,
     listen: SocketAddr,
-    format: LogFormat,
-) -> anyhow::Result<ExitCode> {
+    write_sources: Option<PathBuf>,
+}
+
+async fn sim(scenario: &Path, how: SimArgs<'_>, format: LogFormat) -> anyhow::Result<ExitCode> {
     telemetry::init(format, "info");
-    let (loaded, redated) = crate::sim::AnyScenario::load_dated(scenario, dating)?;
+    let (loaded, redated) = crate::sim::AnyScenario::load_dated(scenario, how.dating)?;
+    if let Some(dir) = &how.write_sources {
+        for path in crate::sim::sources::write(&loaded, dir)? {
+            println!("wrote {}", path.display());
+        }
+    }
+    let served = loaded.served();
     let signalled = shutdown_signal();
+    let listen = how.listen;
     let handle = crate::sim::spawn(loaded, crate::clock::system(), listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -287,6 +198,7 @@ async fn sim(
             r.served, r.written
         );
     }
+    print!("{}", served.render());
     tracing::info!(addr = %handle.addr(), scenario = %scenario.display(), "simulator serving");
     signalled.await;
     handle.shutdown().await?;
@@ -562,29 +474,6 @@ async fn dev(
     } else {
         exit::PARTIAL
     }))
-}
-
-async fn health(url: &str) -> ExitCode {
-    let shown = crate::api::url::shown_text(url);
-    let answer = reqwest::Client::new()
-        .get(url)
-        .timeout(std::time::Duration::from_secs(5))
-        .send()
-        .await;
-    match answer {
-        Ok(r) if r.status().is_success() => ExitCode::SUCCESS,
-        Ok(r) => {
-            eprintln!("wfm-publisher: {shown} answered {}", r.status());
-            ExitCode::FAILURE
-        }
-        Err(e) => {
-            eprintln!(
-                "wfm-publisher: {shown}: {}",
-                crate::api::classify::transport_reason(&e)
-            );
-            ExitCode::FAILURE
-        }
-    }
 }
 
 fn status(config: &Path, json: bool) -> anyhow::Result<ExitCode> {

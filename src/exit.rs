@@ -1,5 +1,5 @@
 //! Exit codes, so that scripts and systemd can tell outcomes apart. The
-//! report decides its code; the binary exits with it.
+//! table [`CODES`] is what `--help`, the man page and the docs show.
 
 /// Everything done.
 pub const SUCCESS: u8 = 0;
@@ -18,3 +18,32 @@ pub const FAILED: u8 = 75;
 pub const INTERRUPTED: u8 = 130;
 /// Stopped by SIGTERM before the end: 128 + 15, by convention.
 pub const TERMINATED: u8 = 143;
+
+/// Every exit code with what it means to an operator, in one line each.
+pub const CODES: [(u8, &str); 7] = [
+    (SUCCESS, "success (the daemon: stopped cleanly by SIGTERM or SIGINT)"),
+    (FAILURE, "unexpected failure"),
+    (
+        REFUSED,
+        "refused: bad configuration or input, a failed preflight, or another process publishes from the store",
+    ),
+    (PARTIAL, "partial: agents left unpublished, with the reasons reported"),
+    (
+        FAILED,
+        "failed for a cause that passes (the platform or its OAuth server down, the machine short of a resource): run it again later, it resumes",
+    ),
+    (
+        INTERRUPTED,
+        "interrupted by SIGINT (Ctrl-C): what was sent finished, the rest resumes at the next run",
+    ),
+    (TERMINATED, "stopped by SIGTERM, likewise"),
+];
+
+/// The table as `--help` ends with it.
+pub fn help() -> String {
+    let mut out = String::from("Exit codes:\n");
+    for (code, meaning) in CODES {
+        out.push_str(&format!("  {code:>3}  {meaning}\n"));
+    }
+    out
+}

@@ -31,9 +31,21 @@ impl LogFormat {
 /// The filter of the subscriber [`init`] installed, to replace it later.
 static FILTER: OnceLock<reload::Handle<EnvFilter, Registry>> = OnceLock::new();
 
+/// The level `-v` or `--log-level` asked for, which wins over `log.level`
+/// (a reload's too): what was typed for this process is what was meant.
+static OVERRIDE: OnceLock<String> = OnceLock::new();
+
+/// Sets the command line's level, once, before logging starts.
+pub fn set_override(level: Option<String>) {
+    if let Some(level) = level {
+        let _ = OVERRIDE.set(level);
+    }
+}
+
 /// `RUST_LOG`, when set, wins over `level` so an operator can turn up one
-/// module without editing the configuration.
+/// module without editing the configuration; then the command line's.
 fn filter(level: &str) -> EnvFilter {
+    let level = OVERRIDE.get().map_or(level, String::as_str);
     EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level))
         .unwrap_or_else(|_| EnvFilter::new("info"))

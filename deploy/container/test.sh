@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the local image and runs it against the simulator on the host
-# network: the daemon in the container publishes the sample week when
-# triggered, then stops cleanly on SIGTERM.
+# network: the image keeps its HEALTHCHECK, which finds the daemon from the
+# configuration (no address written in it); the admin endpoint listens on
+# every interface, as EXPOSE says; the daemon in the container publishes
+# the sample week when triggered, then stops cleanly on SIGTERM.
 #
 #   deploy/container/test.sh [BINARY]
 #
@@ -47,19 +49,36 @@ sim_config "$work/etc/config.toml" "$base" "$admin_port" \
 chmod 0644 "$work/etc/"*
 chown -R 65532:65532 "$work/state"
 
+[ -n "$(podman image inspect --format '{{.Config.Healthcheck}}' "$tag")" ] || {
+  echo "$tag has no HEALTHCHECK: built in the OCI format?" >&2; exit 1
+}
+[ "$(podman image inspect --format '{{index .Config.ExposedPorts "9464/tcp"}}' "$tag")" != "<no value>" ] || {
+  echo "$tag does not EXPOSE 9464" >&2; exit 1
+}
+podman image inspect --format '{{.Config.Env}}' "$tag" | grep -q 'WFM_PUBLISHER__ADMIN__LISTEN=0.0.0.0:9464' || {
+  echo "$tag does not listen on every interface" >&2; exit 1
+}
+
+# The image's own listen address, on a port of this test's (the host
+# network is shared).
 podman run -d --name "$name" --runtime runc \
   --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --network host \
+  -e "WFM_PUBLISHER__ADMIN__LISTEN=0.0.0.0:$admin_port" \
   --read-only \
   -v "$work/etc:/etc/wfm-publisher:ro" \
   -v "$work/state:/var/lib/wfm-publisher" \
   "$tag" >/dev/null
 
 for _ in $(seq 100); do
-  podman exec "$name" /usr/bin/wfm-publisher health --url "http://127.0.0.1:$admin_port/healthz" 2>/dev/null && break
+  podman exec "$name" /usr/bin/wfm-publisher health 2>/dev/null && break
   sleep 0.2
 done
-podman exec "$name" /usr/bin/wfm-publisher health --url "http://127.0.0.1:$admin_port/healthz"
-echo "container healthy"
+podman exec "$name" /usr/bin/wfm-publisher health
+podman healthcheck run "$name" || { podman logs "$name" | tail -20; echo "the image's HEALTHCHECK failed" >&2; exit 1; }
+ss -ltnH "sport = :$admin_port" | awk '{ print $4 }' | grep -qx "0.0.0.0:$admin_port" || {
+  ss -ltn; echo "the admin endpoint does not listen on every interface" >&2; exit 1
+}
+echo "container healthy (its HEALTHCHECK, from the configuration), admin endpoint on 0.0.0.0:$admin_port"
 
 outcome="$(sim_publish "$admin_port" test-admin-token)" || {
   podman logs "$name" | tail -20; echo "the week was not published (outcome: $outcome)" >&2; exit 1

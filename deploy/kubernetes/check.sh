@@ -12,7 +12,8 @@ if [ ! -x "$venv/bin/kubernetes-validate" ]; then
 fi
 
 cd "$here"
-"$venv/bin/kubernetes-validate" --strict --quiet configmap.yaml secret.yaml pvc.yaml deployment.yaml
+"$venv/bin/kubernetes-validate" --strict --quiet configmap.yaml secret.example.yaml pvc.yaml \
+  inbox-pvc.yaml inbox-upload.yaml deployment.yaml
 echo "kubernetes-validate --strict: manifests match the Kubernetes 1.37 schemas"
 
 "$venv/bin/python" - <<'PY'
@@ -35,6 +36,9 @@ checks = {
     "state on the PVC": any(v.get("persistentVolumeClaim", {}).get("claimName") == "wfm-publisher-state" for v in pod["volumes"]),
     "secret mounted": any(v.get("secret", {}).get("secretName") == "wfm-publisher" for v in pod["volumes"]),
     "config mounted": any(v.get("configMap", {}).get("name") == "wfm-publisher" for v in pod["volumes"]),
+    "the inbox on its own volume, where the targets look": any(v.get("persistentVolumeClaim", {}).get("claimName") == "wfm-publisher-inbox" for v in pod["volumes"])
+        and any(m["name"] == "inbox" and m["mountPath"] == "/var/lib/wfm-publisher/inbox" and m.get("readOnly") for m in c["volumeMounts"])
+        and "inbox-pvc.yaml" in yaml.safe_load(open("kustomization.yaml"))["resources"],
 }
 failed = [name for name, ok in checks.items() if not ok]
 for name in failed:
@@ -43,7 +47,7 @@ sys.exit(1 if failed else 0)
 PY
 echo "deployment settings: as required"
 
-"$venv/bin/kubernetes-validate" --strict --quiet ha/deployment.yaml ha/pdb.yaml ha/database-secret.yaml ha/inbox-pvc.yaml
+"$venv/bin/kubernetes-validate" --strict --quiet ha/deployment.yaml ha/pdb.yaml ha/database-secret.example.yaml ha/inbox-pvc.yaml
 "$venv/bin/python" - <<'PY'
 import sys, yaml
 
@@ -75,3 +79,38 @@ for name in failed:
 sys.exit(1 if failed else 0)
 PY
 echo "ha/: two replicas, PDB, database URL from a Secret, the inbox on a ReadWriteMany volume: as required"
+
+# What `kubectl apply -k` would apply, for both layouts: never a Secret (it
+# would replace the one created with kubectl by a placeholder), the image
+# as the kustomization names it with the release's version, and no mention
+# of a Service that is not there.
+"$venv/bin/python" - <<'PY'
+import os, re, sys, yaml
+
+version = re.search(r'^version = "(.*)"$', open("../../Cargo.toml").read(), re.M).group(1)
+problems = []
+for layout in [".", "ha"]:
+    k = yaml.safe_load(open(os.path.join(layout, "kustomization.yaml")))
+    docs = []
+    for res in k["resources"]:
+        path = os.path.normpath(os.path.join(layout, res))
+        text = open(path).read()
+        docs += [(path, text, d) for d in yaml.safe_load_all(text) if d]
+    kinds = {d["kind"] for _, _, d in docs}
+    for path, text, d in docs:
+        if d["kind"] == "Secret":
+            problems.append(f"{layout}: kubectl apply -k would apply the Secret of {path}")
+        if re.search(r"\bthe Service\b", text, re.I) and "Service" not in kinds:
+            problems.append(f"{path} mentions a Service the kustomization does not create")
+        if d["kind"] == "Deployment":
+            image = d["spec"]["template"]["spec"]["containers"][0]["image"]
+            if image != "wfm-publisher":
+                problems.append(f"{path}: image {image}, not the kustomization's wfm-publisher")
+    images = {i["name"]: i for i in k.get("images", [])}
+    if images.get("wfm-publisher", {}).get("newTag") != version:
+        problems.append(f"{layout}/kustomization.yaml: the image is not tagged {version} (Cargo.toml)")
+for p in problems:
+    print(p, file=sys.stderr)
+sys.exit(1 if problems else 0)
+PY
+echo "kubectl apply -k: no Secret carried over the real ones, image wfm-publisher tagged with the release, no missing Service"

@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# Runs the unit under a real systemd: Debian bookworm (systemd 252) booted in
-# a podman container, the binary and unit installed by deploy/README.md's
-# install block, run as it stands, against the simulator started inside as a
-# transient unit. Checks: `systemctl start` returns after READY=1 with the
-# unit active (running) and seccomp on; a triggered run publishes with the
+# Runs the package under a real systemd: Debian bookworm (systemd 252)
+# booted in a podman container, the .deb installed by docs/DEPLOYMENT.md's
+# install block, run as it stands (the test's configuration as the edit),
+# against the simulator started inside as a transient unit. Checks: the
+# package made its user and its conffile, `man wfm-publisher` opens and
+# bash completes from it; every Documentation= of the unit is there;
+# `systemctl start` returns after READY=1 with the
+# unit active (running) as the package's user, seccomp on; a triggered run publishes with the
 # secret from LoadCredential=; `systemctl reload` keeps the PID and reloads;
 # a stopped (hung) daemon is aborted by the watchdog and restarted; `systemctl
 # stop` ends with Result=success, status 0; the journal holds JSON lines; the
-# unedited example configuration starts too, and one naming the root-only
-# secret files starts on the credentials with a warning. Any failure prints
-# the journal's tail. The container is removed on every exit path.
+# example configuration the package ships starts too, and one naming the
+# root-only secret files starts on the credentials with a warning. Any
+# failure prints the journal's tail. The container is removed on every exit
+# path.
 #
-#   deploy/systemd/test.sh [BINARY]
+#   deploy/systemd/test.sh [PACKAGE.deb]   (default: target/dist's, which
+#                                          scripts/release makes)
 #
 # Needs root, podman, runc and debootstrap (installed from Debian's packages
 # when missing). The image is built once from the Debian mirror apt already
@@ -19,8 +24,9 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
-bin="$(realpath "${1:-$repo/target/debug/wfm-publisher}")"
-image="localhost/wfm-publisher-systemd:bookworm"
+deb="$(realpath "${1:-$(ls "$repo"/target/dist/wfm-publisher_*_amd64.deb 2>/dev/null | head -1)}")"
+# man-db and bash-completion: to open the package's man page and completion.
+image="localhost/wfm-publisher-systemd:bookworm-man"
 name="wfm-publisher-systemd-test-$$"
 bookworm_glibc="2.36"
 # shellcheck source=deploy/simulated-platform.sh
@@ -32,11 +38,16 @@ if [ -z "${WFM_SYSTEMD_TEST_BOUNDED:-}" ]; then
 fi
 
 [ "$(id -u)" = 0 ] || { echo "deploy/systemd/test.sh needs root (podman --privileged)" >&2; exit 1; }
-[ -x "$bin" ] || { echo "no executable at $bin: build first (cargo build)" >&2; exit 1; }
+[ -f "$deb" ] || { echo "no package at $deb: make one first (scripts/release --debug)" >&2; exit 1; }
 if ! command -v podman >/dev/null || ! command -v runc >/dev/null || ! command -v debootstrap >/dev/null; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap >/dev/null
 fi
+
+# The package's binary, also the simulator's.
+work="$(mktemp -d)"
+dpkg-deb -x "$deb" "$work/deb"
+bin="$work/deb/usr/bin/wfm-publisher"
 
 # The binary runs inside bookworm: dynamically linked against a glibc no
 # newer than bookworm's.
@@ -69,7 +80,7 @@ build_image() {
   rootfs="$(mktemp -d)"
   echo "building $image from $mirror (once)"
   # procps: /bin/kill, which ExecReload= needs; minbase lacks it.
-  debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,procps \
+  debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,procps,man-db,bash-completion \
     bookworm "$rootfs" "$mirror" >"$rootfs.log" 2>&1 || {
     tail -20 "$rootfs.log"; rm -rf "$rootfs" "$rootfs.log"; echo "debootstrap failed" >&2; exit 1
   }
@@ -78,7 +89,6 @@ build_image() {
 }
 podman image exists "$image" || build_image
 
-work="$(mktemp -d)"
 cleanup() {
   podman rm -f --runtime runc "$name" >/dev/null 2>&1 || true
   rm -rf "$work"
@@ -116,23 +126,25 @@ booted() { in_container systemctl is-system-running --wait | grep -qxE 'running|
 wait_for 60 "systemd did not boot" booted
 echo "systemd $(in_container systemctl --version | sed -n '1s/systemd \([0-9]*\).*/\1/p') booted"
 
-# What the install block finds in "the checkout": this binary, the unit, and
-# as config/wfm-publisher.toml the test's edit of it (the simulator, an admin
-# port of its own). The week to publish goes to the example's inbox.
+# What the install block finds in its directory: the package, and as the
+# editor a script that writes the test's configuration (the simulator, an
+# admin port of its own). The week to publish goes to the example's inbox.
 sim_port="$(free_port)"
 admin_port="$(free_port)"
 src="$work/src"
-mkdir -p "$src/target/release" "$src/config" "$src/deploy/systemd" "$src/srv/wfm/inbox/chicago"
-cp "$bin" "$src/target/release/wfm-publisher"
-cp "$here/wfm-publisher.service" "$src/deploy/systemd/"
-cp "$repo/config/wfm-publisher.toml" "$src/example.toml"
+mkdir -p "$src/srv/wfm/inbox/chicago"
+cp "$deb" "$bin" "$src/"
 sim_scenario "$src/scenario.toml"
-sim_config "$src/config/wfm-publisher.toml" "http://127.0.0.1:$sim_port" "$admin_port" /srv/wfm/inbox/chicago
+sim_config "$src/config.toml" "http://127.0.0.1:$sim_port" "$admin_port" /srv/wfm/inbox/chicago
+printf '#!/bin/sh\ncp /src/config.toml "$1"\n' > "$src/edit-config"
+chmod 755 "$src/edit-config"
 sim_week_csv "$src/srv/wfm/inbox/chicago/$sim_week.csv"
 chmod -R a+rX "$src"
-sed -n '/<!-- install: deploy\/systemd\/test.sh runs this block -->/,/^```$/p' "$repo/deploy/README.md" |
+sed -n '/<!-- install: deploy\/systemd\/test.sh runs this block -->/,/^```$/p' "$repo/docs/DEPLOYMENT.md" |
   sed '1,2d;$d' | sed "s/'the-client-secret'/'$sim_secret'/" > "$src/install.sh"
-grep -q 'systemctl enable --now wfm-publisher' "$src/install.sh" || fail "no install block in deploy/README.md"
+grep -q 'systemctl enable --now wfm-publisher' "$src/install.sh" || fail "no install block in docs/DEPLOYMENT.md"
+grep -qF "./$(basename "$deb")" "$src/install.sh" ||
+  fail "docs/DEPLOYMENT.md installs $(sed -n 's|.*\(\./wfm-publisher_[^ ]*\.deb\).*|\1|p' "$src/install.sh"), not the package made: $(basename "$deb")"
 podman cp "$src" "$name:/src"
 in_container cp -a /src/srv/wfm /srv/
 
@@ -141,23 +153,49 @@ in_container mkdir -p /etc/systemd/system/wfm-publisher.service.d
 in_container sh -c 'printf "[Service]\nWatchdogSec=3s\nRestartSec=1s\nLimitCORE=0\n" > /etc/systemd/system/wfm-publisher.service.d/test.conf'
 
 in_container systemd-run --unit wfm-sim --quiet \
-  /src/target/release/wfm-publisher --log-format json sim --scenario /src/scenario.toml --as-written --listen "127.0.0.1:$sim_port"
+  /src/wfm-publisher --log-format json sim --scenario /src/scenario.toml --as-written --listen "127.0.0.1:$sim_port"
 wait_for 20 "the simulator did not start" curl -sS -o /dev/null "http://127.0.0.1:$sim_port/"
 echo "simulator running as wfm-sim.service on 127.0.0.1:$sim_port"
 
-# The install, as deploy/README.md says. `enable --now` returns once the
+# The install, as docs/DEPLOYMENT.md says. `enable --now` returns once the
 # start job is done, which for Type=notify is after READY=1.
-in_container bash -euo pipefail -c 'cd /src && . ./install.sh' >"$work/install.log" 2>&1 || {
-  cat "$work/install.log" >&2; fail "the README's install block failed"
+in_container env EDITOR=/src/edit-config DEBIAN_FRONTEND=noninteractive \
+  bash -euo pipefail -c 'cd /src && . ./install.sh' >"$work/install.log" 2>&1 || {
+  cat "$work/install.log" >&2; fail "docs/DEPLOYMENT.md's install block failed"
 }
-sed 's/^/  install: /' "$work/install.log"
+sed 's/^/  install: /' "$work/install.log" | grep -v 'Reading database\|^  install: \(Selecting\|Preparing\|Unpacking\|Reading\|Building\)' || true
+
+# What the package brought: its user, its conffile, the man page, the
+# completion, and every document the unit names.
+in_container getent passwd wfm-publisher >/dev/null || fail "the package made no wfm-publisher user"
+in_container dpkg-query -W -f='${Conffiles}' wfm-publisher | grep -q ' /etc/wfm-publisher/config.toml ' ||
+  fail "/etc/wfm-publisher/config.toml is not the package's conffile"
+in_container sh -c 'MANPAGER=cat man wfm-publisher 2>/dev/null' | grep -q 'EXIT STATUS' ||
+  fail "man wfm-publisher does not open the package's page"
+in_container sh -c 'man -w wfm-publisher-publish' >/dev/null || fail "no man page for wfm-publisher publish"
+for doc in $(prop wfm-publisher Documentation); do
+  case "$doc" in
+    man:*) page="${doc#man:}"; in_container man -w "${page%%(*}" >/dev/null || fail "Documentation=$doc is not installed" ;;
+    file://*) in_container test -f "${doc#file://}" || fail "Documentation=$doc is not installed" ;;
+  esac
+done
+completed="$(in_container bash -c '. /usr/share/bash-completion/bash_completion
+  _completion_loader wfm-publisher
+  f=$(complete -p wfm-publisher | sed -n "s/.*-F \([^ ]*\).*/\1/p")
+  COMP_WORDS=(wfm-publisher publish --ad); COMP_CWORD=2
+  COMP_LINE="wfm-publisher publish --ad"; COMP_POINT=${#COMP_LINE}
+  $f wfm-publisher --ad publish; printf "%s\n" "${COMPREPLY[@]}"')"
+grep -qx -- '--adopt' <<<"$completed" || fail "bash does not complete wfm-publisher publish --ad: $completed"
+echo "package: user wfm-publisher, conffile, man wfm-publisher, bash completion, the unit's Documentation="
 state="$(prop wfm-publisher ActiveState)/$(prop wfm-publisher SubState)"
 [ "$state" = active/running ] || fail "after systemctl start: $state, not active/running"
 pid="$(prop wfm-publisher MainPID)"
 [ "$(prop wfm-publisher StatusText)" = ready ] || fail "no STATUS=ready from the daemon"
 seccomp="$(in_container sed -n 's/^Seccomp:\t//p' "/proc/$pid/status")"
 [ "$seccomp" = 2 ] || fail "seccomp mode $seccomp for PID $pid, not 2 (filter)"
-echo "started: active (running), READY=1, PID $pid, seccomp filter on"
+user="$(in_container ps -o user= -p "$pid" | tr -d ' ')"
+[ "$user" = wfm-publisher ] || fail "the service runs as $user, not the package's wfm-publisher"
+echo "started: active (running), READY=1, PID $pid as wfm-publisher, seccomp filter on"
 
 token="$(in_container cat /etc/wfm-publisher/admin_token)"
 outcome="$(sim_publish "$admin_port" "$token")" || fail "the triggered run did not publish (outcome: $outcome)"
@@ -198,25 +236,26 @@ sys.exit(f"no JSON line with message {sorted(missing)}" if missing else 0)
 PY
 echo "journal: JSON lines (running, reloaded, stopped)"
 
-# deploy/README.md with the example configuration as it ships: the unit
-# starts, warning about nothing. Its targets must not catch up a run against
+# The example configuration as the package ships it: the unit starts,
+# warning about nothing. Its targets must not catch up a run against
 # the example hosts, and its admin port is kept off the shared host
 # network's 9464.
 in_container sh -c "printf '[Service]\nEnvironment=WFM_PUBLISHER__ADMIN__LISTEN=127.0.0.1:$admin_port WFM_PUBLISHER__TARGETS__CHICAGO__CATCH_UP=0s WFM_PUBLISHER__TARGETS__NEW_YORK__CATCH_UP=0s\n' > /etc/systemd/system/wfm-publisher.service.d/example.conf"
 in_container systemctl daemon-reload
-# starts_with CONFIG: the unit starts with /src/CONFIG installed as its
-# configuration; prints the warnings it logged.
+# starts_with CONFIG: the unit starts with CONFIG (a path in the container)
+# installed as its configuration; prints the warnings it logged.
 starts_with() {
   local before
   before="$(journal_count '"level":"WARN"')"
-  in_container install -m 0644 "/src/$1" /etc/wfm-publisher/config.toml
+  in_container install -m 0644 "$1" /etc/wfm-publisher/config.toml
   in_container systemctl start wfm-publisher || fail "$1 does not start"
   [ "$(prop wfm-publisher SubState)" = running ] || fail "$1: not running"
   in_container systemctl stop wfm-publisher
   in_container journalctl -u wfm-publisher -o cat --no-pager | grep -F '"level":"WARN"' | tail -n "+$((before + 1))"
 }
-[ -z "$(starts_with example.toml)" ] || fail "warnings with the example configuration"
-echo "the example configuration starts as installed"
+[ -z "$(starts_with /usr/share/doc/wfm-publisher/examples/wfm-publisher.toml)" ] ||
+  fail "warnings with the example configuration"
+echo "the example configuration starts as the package ships it"
 
 # The example as it was, naming the root-only files the dynamic user cannot
 # read: each gives way to its credential, and a warning says so.
@@ -224,7 +263,7 @@ sed -e 's|^\[platform\]$|&\nclient_secret_file = "/etc/wfm-publisher/client_secr
   -e 's|^\[admin\]$|&\ntoken_file = "/etc/wfm-publisher/admin_token"|' \
   "$repo/config/wfm-publisher.toml" > "$work/files.toml"
 podman cp "$work/files.toml" "$name:/src/files.toml"
-warned="$(starts_with files.toml)"
+warned="$(starts_with /src/files.toml)"
 for key in platform.client_secret_file admin.token_file; do
   grep -F "$key: cannot read" <<<"$warned" | grep -F "Permission denied" | grep -qF "using the systemd credential" ||
     fail "no warning that $key was unreadable and its credential used, in: $warned"

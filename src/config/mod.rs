@@ -15,6 +15,7 @@ mod loader;
 mod parse;
 mod postgres_url;
 mod reader;
+pub mod reference;
 mod secrets;
 mod sections;
 mod settings;
@@ -30,6 +31,12 @@ pub use postgres_url::{
 pub use settings::*;
 
 use reader::{Reader, Table};
+
+/// Whether `level` is a `log.level` the configuration would accept (the
+/// command line's `--log-level` is checked alike).
+pub fn check_log_level(level: &str) -> Result<String, String> {
+    parse::log_level(level)
+}
 
 impl Settings {
     /// Loads `path` with the process environment layered on top.

@@ -31,6 +31,9 @@ pub(crate) struct Reader {
     env: HashMap<String, String>,
     problems: Vec<Problem>,
     warnings: Vec<Problem>,
+    /// Every key looked up, present or not, by its full name: what the
+    /// loader accepts, which the configuration reference must cover.
+    consulted: Vec<String>,
 }
 
 impl Reader {
@@ -40,7 +43,14 @@ impl Reader {
             env,
             problems: Vec::new(),
             warnings: Vec::new(),
+            consulted: Vec::new(),
         }
+    }
+
+    /// Every key looked up so far, in the order asked.
+    #[cfg(test)]
+    pub fn consulted(&self) -> &[String] {
+        &self.consulted
     }
 
     pub fn file(&self) -> &Path {
@@ -208,8 +218,9 @@ impl Table {
         }
     }
 
-    fn take(&mut self, r: &Reader, name: &'static str) -> Option<Leaf> {
+    fn take(&mut self, r: &mut Reader, name: &'static str) -> Option<Leaf> {
         self.known.push(name);
+        r.consulted.push(self.key(name));
         let value = self.entries.remove(name)?;
         let key = self.key(name);
         let origin = r.origin_of(&value, &key);

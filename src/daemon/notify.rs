@@ -231,3 +231,6 @@ async fn deliver(client: &reqwest::Client, n: Notification) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

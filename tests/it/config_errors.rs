@@ -812,7 +812,7 @@ fn example_config_loads() {
     assert!(s.notify.webhook_url.is_some());
 }
 
-/// deploy/README.md's systemd install: the example configuration as it is,
+/// docs/DEPLOYMENT.md's systemd install: the example configuration as it is,
 /// both secrets as credentials (`LoadCredential=`), nothing else.
 #[test]
 fn example_config_loads_with_systemd_credentials_only() {

@@ -9,10 +9,12 @@
 mod common;
 
 mod check_command;
+mod cli;
 mod client;
 mod commands;
 mod config_errors;
 mod daemon;
+mod docs;
 mod gauges;
 mod genesys;
 mod genesys_sim_contract;
@@ -24,6 +26,7 @@ mod publish;
 mod reliability;
 mod signals;
 mod sim_contract;
+mod sim_sources;
 mod status_page;
 mod store;
 mod terminal;

@@ -13,6 +13,8 @@ pub mod redate;
 mod routes;
 pub mod sample;
 pub mod scenario;
+mod served;
+pub mod sources;
 mod wire;
 
 use std::net::SocketAddr;
@@ -33,6 +35,7 @@ pub use record::{
     SwapViolation,
 };
 pub use scenario::{Outage, Scenario, ScenarioError, WindowKind};
+pub use served::{Served, ServedClient, ServedSchedule};
 pub use wire::{Shift, SwapStatus};
 
 /// State shared by every request handler.

@@ -54,6 +54,25 @@ fn works(n: usize, day: u32) -> Option<(u32, u32)> {
     }
 }
 
+/// The first line of a week's CSV source file.
+pub const CSV_HEADER: &str = "agent_id,date,start,end,activity\n";
+
+/// Appends the CSV rows of the sample week of agent number `n`, named `id`,
+/// for the week starting `week_start`.
+pub fn csv_rows(csv: &mut String, id: &str, n: usize, week_start: NaiveDate) {
+    for day in 0..7 {
+        if let Some((from, to)) = works(n, day) {
+            let date = week_start + TimeDelta::days(day as i64);
+            let activity = if n.is_multiple_of(3) {
+                "email"
+            } else {
+                "phone"
+            };
+            let _ = writeln!(csv, "{id},{date},{from:02}:00,{to:02}:00,{activity}");
+        }
+    }
+}
+
 fn local(spec: &SampleSpec, day: u32, hour: u32) -> DateTime<Utc> {
     let date = spec.week_start + TimeDelta::days(day as i64);
     let time = NaiveTime::from_hms_opt(hour, 0, 0).expect("a whole hour");
@@ -83,19 +102,9 @@ pub fn swap_pair(spec: &SampleSpec, k: usize) -> (usize, usize) {
 }
 
 pub fn generate(spec: &SampleSpec) -> SampleWeek {
-    let mut csv = String::from("agent_id,date,start,end,activity\n");
+    let mut csv = String::from(CSV_HEADER);
     for n in 1..=spec.agents {
-        for day in 0..7 {
-            if let Some((from, to)) = works(n, day) {
-                let date = spec.week_start + TimeDelta::days(day as i64);
-                let activity = if n % 3 == 0 { "email" } else { "phone" };
-                let _ = writeln!(
-                    csv,
-                    "{},{date},{from:02}:00,{to:02}:00,{activity}",
-                    agent_id(spec, n)
-                );
-            }
-        }
+        csv_rows(&mut csv, &agent_id(spec, n), n, spec.week_start);
     }
     let swaps = (0..spec.swaps)
         .filter(|k| swap_pair(spec, *k).1 <= spec.agents)
