@@ -149,7 +149,7 @@ async fn a_week_with_trades_in_every_state_is_published_and_no_matched_agent_is_
     let text = second.render();
     assert_eq!(second.still_deferred.len(), 2, "{text}");
     assert!(
-        text.contains("t-denied denied: original week published"),
+        text.contains("\"t-denied\" denied: original week published"),
         "{text}"
     );
 
