@@ -6,6 +6,7 @@
 //! secret file read by mistake) has no place in a log. Every message that
 //! repeats input goes through [`echo`].
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// Characters of input a message shows; the rest is cut, with an ellipsis.
@@ -60,6 +61,34 @@ pub fn echo_message(text: &str) -> String {
     shown
 }
 
+/// A line this program composed from parts of many origins (a report's
+/// line, a reason kept in the store), kept one line where it is printed:
+/// control and invisible formatting characters escaped as `{:?}` does,
+/// nothing quoted or cut. The last guard of printed reports; each part
+/// from outside still goes through [`echo`] where it is put in.
+pub fn one_line(text: &str) -> Cow<'_, str> {
+    let forging = |c: char| c.is_control() || crate::plan::is_invisible_format(c);
+    if !text.chars().any(forging) {
+        return Cow::Borrowed(text);
+    }
+    let mut shown = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match forging(c) {
+            true => shown.extend(c.escape_debug()),
+            false => shown.push(c),
+        }
+    }
+    Cow::Owned(shown)
+}
+
+/// Adds `text` to `out` as one line ([`one_line`]): whatever a part of it
+/// holds (a platform's message, a reason read back from the store), no
+/// newline or escape in it can start another line or rewrite the terminal.
+pub fn push_line(out: &mut String, text: &str) {
+    out.push_str(&one_line(text));
+    out.push('\n');
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +127,25 @@ mod tests {
             "{shown}"
         );
         assert_eq!(echo_message("string \"it's\""), "string \"it's\"");
+    }
+
+    #[test]
+    fn a_composed_line_stays_one_line_and_is_otherwise_untouched() {
+        let line = "swap \"sw-1\" denied: a-1 \\ ok";
+        assert!(matches!(one_line(line), Cow::Borrowed(_)));
+        let forged = format!(
+            "{}\n  published: 9 agents\u{1b}[2J\u{202e}",
+            "é".repeat(200)
+        );
+        let shown = one_line(&forged);
+        assert_eq!(
+            shown,
+            format!(
+                "{}\\n  published: 9 agents\\u{{1b}}[2J\\u{{202e}}",
+                "é".repeat(200)
+            )
+        );
+        assert_eq!(one_line(&shown), shown, "escaping twice changes nothing");
     }
 
     #[test]

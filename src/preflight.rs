@@ -53,11 +53,14 @@ impl fmt::Display for Mismatch {
             ),
             Mismatch::Zone { target, found, expected } => write!(
                 f,
-                "the platform keeps it in {found} but targets.{target}.time_zone is {expected}: the source file's local times would be misread; make them agree"
+                "the platform keeps it in {} but targets.{target}.time_zone is {expected}: the source file's local times would be misread; make them agree",
+                crate::echo::echo(found)
             ),
             Mismatch::Organization { found, token } => write!(
                 f,
-                "it belongs to organization {found} but the token is of {token}: use an OAuth client of {found}"
+                "it belongs to organization {found} but the token is of {}: use an OAuth client of {found}",
+                crate::echo::echo(token),
+                found = crate::echo::echo(found)
             ),
             Mismatch::BusinessUnit { target, name, known } => write!(
                 f,
@@ -67,7 +70,8 @@ impl fmt::Display for Mismatch {
             ),
             Mismatch::StartDay { target, found, expected } => write!(
                 f,
-                "its weeks start on {found} but the run's week starts {expected} ({}): set targets.{target}.week_start_day to the business unit's",
+                "its weeks start on {} but the run's week starts {expected} ({}): set targets.{target}.week_start_day to the business unit's",
+                crate::echo::echo(found),
                 expected.format("%A")
             ),
             Mismatch::NoSchedule { target, week } => write!(

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::echo::{echo, push_line};
 use crate::publish::lifecycle::StateKind;
 use crate::store::{PendingDeferral, RunRecord, Store, StoreError};
 
@@ -55,19 +56,22 @@ impl Status {
         for t in &self.targets {
             let r = &t.last_run;
             let counts: Vec<String> = t.agents.iter().map(|(s, n)| format!("{n} {s}")).collect();
-            out.push_str(&format!(
-                "{:11} {:11} {:4} {:11} {:26} {}\n",
-                t.target,
-                r.week_start,
-                r.id,
-                r.outcome.to_string(),
-                r.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
-                if counts.is_empty() {
-                    "-".to_owned()
-                } else {
-                    counts.join(", ")
-                }
-            ));
+            push_line(
+                &mut out,
+                &format!(
+                    "{:11} {:11} {:4} {:11} {:26} {}",
+                    t.target,
+                    r.week_start,
+                    r.id,
+                    r.outcome.to_string(),
+                    r.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                    if counts.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        counts.join(", ")
+                    }
+                ),
+            );
         }
         if self.pending_deferrals.is_empty() {
             out.push_str("no pending deferrals\n");
@@ -77,13 +81,16 @@ impl Status {
                 self.pending_deferrals.len()
             ));
             for d in &self.pending_deferrals {
-                out.push_str(&format!(
-                    "  {} {} {}: waiting for swap {}\n",
-                    d.target,
-                    d.week_start,
-                    d.agent_id,
-                    d.swap_id.as_deref().unwrap_or("(unknown)")
-                ));
+                // The swap's id is the platform's: echoed, as everywhere.
+                let swap = d.swap_id.as_deref().map(echo);
+                let swap = swap.map_or("(unknown)".to_owned(), |s| s.to_string());
+                push_line(
+                    &mut out,
+                    &format!(
+                        "  {} {} {}: waiting for swap {swap}",
+                        d.target, d.week_start, d.agent_id
+                    ),
+                );
             }
         }
         out

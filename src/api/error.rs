@@ -2,6 +2,7 @@
 //! with what to fix. Secrets never enter these messages.
 
 use super::scopes::Operation;
+use crate::echo::echo;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingAgent {
@@ -124,7 +125,11 @@ pub enum PlatformError {
     },
 
     /// An asynchronous operation of the platform ended without success.
-    #[error("{what}: the platform's operation {operation_id} ended {status}: {hint}")]
+    #[error(
+        "{what}: the platform's operation {} ended {}: {hint}",
+        echo(operation_id),
+        echo(status)
+    )]
     OperationFailed {
         what: String,
         operation_id: String,
@@ -155,7 +160,7 @@ pub enum PlatformError {
         client_id: String,
     },
 
-    #[error("schedule {schedule_id} belongs to {schedule_org}, but OAuth client \"{client_id}\" gets tokens for organization {token_org}: use an OAuth client of the schedule's organization, or fix the target's schedule_id")]
+    #[error("schedule {schedule_id} belongs to {}, but OAuth client \"{client_id}\" gets tokens for organization {}: use an OAuth client of the schedule's organization, or fix the target's schedule_id", echo(schedule_org), echo(token_org))]
     WrongOrganization {
         schedule_id: String,
         schedule_org: String,
@@ -164,7 +169,7 @@ pub enum PlatformError {
     },
 
     /// Not a failure: the agents wait for their swaps to resolve.
-    #[error("deferred: {} agent(s) have pending shift swaps ({})", pending.len(), pending.iter().map(|p| format!("{} in {}", p.agent_id, p.swap_id)).collect::<Vec<_>>().join(", "))]
+    #[error("deferred: {} agent(s) have pending shift swaps ({})", pending.len(), pending.iter().map(|p| format!("{} in {}", p.agent_id, echo(&p.swap_id))).collect::<Vec<_>>().join(", "))]
     PendingSwap { pending: Vec<PendingAgent> },
 
     #[error("403 Insufficient permissions on {endpoint}, with the scope, the organization and no pending swap all in order: ask the platform's support about correlationId {correlation_id}")]

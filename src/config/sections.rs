@@ -406,6 +406,9 @@ fn admin(t: &mut Table, r: &mut Reader, base: &Path) -> Option<AdminSettings> {
         .parsed(r, "request_timeout", parse::positive_duration)
         .or(secs(30));
     let max_connections = t.integer(r, "max_connections", 1, 1024).or(64);
+    let per_address = t
+        .integer(r, "max_connections_per_address", 1, 1024)
+        .optional();
     let token = secrets::admin_token(t, r, base);
     let (token_file, admin_token) = token?;
     let listen = listen?;
@@ -424,13 +427,24 @@ fn admin(t: &mut Table, r: &mut Reader, base: &Path) -> Option<AdminSettings> {
         );
         return None;
     }
+    let max_connections = max_connections?;
+    let max_connections_per_address = per_address?.unwrap_or((max_connections / 4).max(1));
+    if max_connections_per_address > max_connections {
+        t.problem(
+            r,
+            "max_connections_per_address",
+            format!("{max_connections_per_address} is more than admin.max_connections ({max_connections}): no client can hold more than all of them"),
+        );
+        return None;
+    }
     Some(AdminSettings {
         listen,
         token_file,
         admin_token,
         header_read_timeout: header_read_timeout?,
         request_timeout: request_timeout?,
-        max_connections: max_connections?,
+        max_connections,
+        max_connections_per_address,
     })
 }
 

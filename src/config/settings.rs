@@ -153,8 +153,11 @@ pub struct AdminSettings {
     pub header_read_timeout: Duration,
     /// A request must be answered within this.
     pub request_timeout: Duration,
-    /// Connections served at once; more wait in the kernel's backlog.
+    /// Connections served at once; more are answered 503 at once.
     pub max_connections: usize,
+    /// Of those, how many one client address may hold (a quarter unless
+    /// set): a neighbour that opens and holds many cannot starve the probes.
+    pub max_connections_per_address: usize,
 }
 
 #[derive(Debug, Clone)]

@@ -11,14 +11,11 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::admin_connections::{accept_loop, Limits};
 use super::{Daemon, NotStarted};
 use crate::secret::Secret;
 
@@ -36,20 +33,6 @@ pub fn prometheus() -> &'static PrometheusHandle {
     })
 }
 
-/// After a failed accept (out of file descriptors, say), wait this long
-/// before the next: retrying at once would spin a core the runs need.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
-
-/// How the admin endpoint bounds its clients.
-#[derive(Debug, Clone, Copy)]
-struct Limits {
-    header_read_timeout: Duration,
-    request_timeout: Duration,
-    max_connections: usize,
-    /// How long open connections may finish at the stop.
-    grace: Duration,
-}
-
 /// Binds `listen` and serves the endpoint on its own task until `stop`.
 pub async fn serve(
     daemon: Arc<Daemon>,
@@ -59,13 +42,14 @@ pub async fn serve(
     prometheus();
     super::metrics::register(&daemon.settings());
     super::gauges::register(daemon.clock.now());
+    super::admin_connections::register_metrics();
     let listener = tokio::net::TcpListener::bind(listen).await?;
     *daemon.admin_addr.lock().expect("admin addr") = Some(listener.local_addr()?);
     let settings = daemon.settings();
     let limits = Limits {
         header_read_timeout: settings.admin.header_read_timeout,
-        request_timeout: settings.admin.request_timeout,
         max_connections: settings.admin.max_connections,
+        max_per_address: settings.admin.max_connections_per_address,
         grace: settings.workers.shutdown_grace,
     };
     let app = Router::new()
@@ -76,7 +60,7 @@ pub async fn serve(
         .route("/metrics", get(metrics))
         .route("/targets/{name}/runs", post(trigger))
         .layer(middleware::from_fn_with_state(
-            limits.request_timeout,
+            settings.admin.request_timeout,
             bounded,
         ))
         .layer(middleware::from_fn_with_state(
@@ -131,77 +115,6 @@ async fn bounded(State(limit): State<Duration>, request: Request, next: Next) ->
         )
             .into_response(),
     }
-}
-
-/// Accepts connections while a slot is free, each served on its own task;
-/// at the stop, lets open ones finish within the grace, then drops them.
-async fn accept_loop(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    limits: Limits,
-    stop: CancellationToken,
-) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let mut connections = JoinSet::new();
-    loop {
-        // A slot before accepting: beyond the limit, clients wait in the
-        // kernel's backlog and hold none of the daemon's file descriptors.
-        let slot = tokio::select! {
-            _ = stop.cancelled() => break,
-            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
-        };
-        let accepted = tokio::select! {
-            _ = stop.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        match accepted {
-            Ok((stream, _)) => {
-                let connection = connection(stream, app.clone(), limits, stop.clone());
-                connections.spawn(async move {
-                    connection.await;
-                    drop(slot);
-                });
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "admin endpoint: cannot accept a connection");
-                tokio::time::sleep(ACCEPT_BACKOFF).await;
-            }
-        }
-        while connections.try_join_next().is_some() {}
-    }
-    drop(listener);
-    let finished = tokio::time::timeout(limits.grace, async {
-        while connections.join_next().await.is_some() {}
-    })
-    .await;
-    if finished.is_err() {
-        tracing::warn!(
-            open = connections.len(),
-            "admin connections still open after the shutdown grace: closed"
-        );
-        connections.abort_all();
-    }
-}
-
-/// One client: headers within the header-read timeout, then the request;
-/// at the stop, asked to finish (an idle or half-sent one is closed).
-async fn connection(
-    stream: tokio::net::TcpStream,
-    app: Router,
-    limits: Limits,
-    stop: CancellationToken,
-) {
-    let served = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
-    tokio::pin!(served);
-    tokio::select! {
-        _ = served.as_mut() => return,
-        _ = stop.cancelled() => {}
-    }
-    served.as_mut().graceful_shutdown();
-    let _ = served.await;
 }
 
 /// Ready when the store answers and a token can be had. A recent token or

@@ -3,6 +3,7 @@
 //! interrupted by a crash or restart, reloads on SIGHUP, and stops cleanly.
 
 mod admin;
+mod admin_connections;
 mod cron;
 mod gauges;
 mod late;

@@ -55,7 +55,10 @@ impl Report {
                 Verdict::Fail => "FAIL",
                 Verdict::Skip => "skip",
             };
-            out.push_str(&format!("{:width$}  {verdict:6}  {}\n", r.check, r.detail));
+            // Details repeat the platform's words (an organization's name):
+            // one line each, whatever they hold.
+            let row = format!("{:width$}  {verdict:6}  {}", r.check, r.detail);
+            crate::echo::push_line(&mut out, &row);
         }
         out.push_str(if self.ok {
             "A publication would succeed.\n"
@@ -339,4 +342,24 @@ async fn check_target(
 fn finish(rows: Rows) -> Report {
     let ok = rows.0.iter().all(|r| r.verdict != Verdict::Fail);
     Report { ok, rows: rows.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_detail_from_the_platform_stays_on_its_row() {
+        let report = Report {
+            ok: true,
+            rows: vec![Row {
+                check: "organization".into(),
+                verdict: Verdict::Pass,
+                detail: "org-1 (Acme\nA publication would succeed.\u{1b}[2J)".into(),
+            }],
+        };
+        let text = report.render();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(!text.contains('\u{1b}'), "{text:?}");
+    }
 }

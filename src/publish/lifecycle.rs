@@ -65,6 +65,7 @@ impl Unpublished {
     }
 
     pub fn deadline_passed(swap_id: &str, deadline: DateTime<Utc>) -> Self {
+        let swap_id = crate::echo::echo(swap_id);
         Unpublished::new(
             UnpublishedKind::DeadlinePassed,
             format!(

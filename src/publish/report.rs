@@ -11,6 +11,7 @@ use super::lifecycle::UnpublishedKind;
 use crate::api::stats::StatsSnapshot;
 use crate::capped::Capped;
 use crate::config::TargetSettings;
+use crate::echo::push_line;
 use crate::preflight::RefusalKind;
 use crate::source::wait::Waited;
 use crate::store::Outcome;
@@ -116,12 +117,15 @@ impl Report {
             (false, Some(o)) => o.to_string(),
             (false, None) => "not started".to_owned(),
         };
-        out.push_str(&format!(
-            "target {}, week {week}, schedule {}: {outcome}\n",
-            self.target, self.schedule_id
-        ));
+        push_line(
+            &mut out,
+            &format!(
+                "target {}, week {week}, schedule {}: {outcome}",
+                self.target, self.schedule_id
+            ),
+        );
         for p in self.problems.iter() {
-            out.push_str(&format!("  problem: {p}\n"));
+            push_line(&mut out, &format!("  problem: {p}"));
         }
         more(&mut out, &self.problems, "problems");
         if let Some(w) = &self.source_wait {
@@ -130,7 +134,10 @@ impl Report {
                 |at| format!("it arrived at {at}"),
             );
             let path = w.path.display();
-            out.push_str(&format!("  waited for {path} from {}: {end}\n", w.since));
+            push_line(
+                &mut out,
+                &format!("  waited for {path} from {}: {end}", w.since),
+            );
         }
         if self.agents > 0 {
             let verb = if self.dry_run {
@@ -138,8 +145,7 @@ impl Report {
             } else {
                 "published"
             };
-            out.push_str(&format!(
-                "  {} agents: {} {verb}, {} unchanged since an earlier run, {} deferred then published, {} unpublished, {} still deferred\n",
+            push_line(&mut out, &format!("  {} agents: {} {verb}, {} unchanged since an earlier run, {} deferred then published, {} unpublished, {} still deferred",
                 self.agents,
                 self.published,
                 self.unchanged,
@@ -149,7 +155,10 @@ impl Report {
             ));
         }
         for (a, note) in self.deferred_then_published.iter() {
-            out.push_str(&format!("  deferred, then published: {a}: {note}\n"));
+            push_line(
+                &mut out,
+                &format!("  deferred, then published: {a}: {note}"),
+            );
         }
         more(
             &mut out,
@@ -157,17 +166,19 @@ impl Report {
             "deferred, then published",
         );
         for (a, why) in self.still_deferred.iter() {
-            out.push_str(&format!("  deferred: {a}: {why}\n"));
+            push_line(&mut out, &format!("  deferred: {a}: {why}"));
         }
         more(&mut out, &self.still_deferred, "deferred");
         for u in self.unpublished.iter() {
-            out.push_str(&format!("  UNPUBLISHED: {}: {}\n", u.agent_id, u.reason));
+            push_line(
+                &mut out,
+                &format!("  UNPUBLISHED: {}: {}", u.agent_id, u.reason),
+            );
         }
         more(&mut out, &self.unpublished, "UNPUBLISHED");
         let c = &self.client;
         if c.requests > 0 {
-            out.push_str(&format!(
-                "  platform: {} requests, {} retries, {} rate-limited (429), {} masked 403s, {} lock waits, {} token requests\n",
+            push_line(&mut out, &format!("  platform: {} requests, {} retries, {} rate-limited (429), {} masked 403s, {} lock waits, {} token requests",
                 c.requests, c.retries, c.rate_limited, c.masked_rate_limited, c.locked, c.token_requests
             ));
         }
@@ -177,8 +188,8 @@ impl Report {
 
 /// The "and N more" line under a capped list, indented like its items.
 fn more<T>(out: &mut String, list: &Capped<T>, what: &str) {
-    if let Some(line) = list.more_line(what) {
-        out.push_str(&format!("  {line}\n"));
+    if let Some(more) = list.more_line(what) {
+        push_line(out, &format!("  {more}"));
     }
 }
 
@@ -209,5 +220,42 @@ impl Serialize for Report {
         s.serialize_field("source_wait", &self.source_wait)?;
         s.serialize_field("client", &self.client)?;
         s.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whatever a problem or a reason holds (an error message, a reason read
+    /// back from the store), the rendered report forges no line of its own
+    /// and holds no escape.
+    #[test]
+    fn no_part_of_a_report_starts_a_line_or_rewrites_the_terminal() {
+        let forged = "HTTP 500\n  published: every agent; run ended outcome=success\u{1b}[2J";
+        let mut report = Report {
+            target: "chicago".into(),
+            agents: 1,
+            ..Report::default()
+        };
+        report.problems.push(forged.into());
+        report.unpublished.push(UnpublishedAgent {
+            agent_id: "a-1".into(),
+            kind: None,
+            reason: forged.into(),
+        });
+        report
+            .deferred_then_published
+            .push(("a-2".into(), forged.into()));
+        let text = report.render();
+        assert!(!text.contains('\u{1b}'), "{text:?}");
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.trim_start().starts_with("published:")),
+            "{text}"
+        );
+        assert_eq!(text.lines().count(), 5, "{text}");
+        assert!(text.contains(r"  problem: HTTP 500\n  published"), "{text}");
     }
 }

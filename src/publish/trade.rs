@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::echo::echo;
 use crate::plan::{AgentWeek, Shift, Span, Swap, SwapStatus};
 
 /// One agent's week after a decided swap, with a note for the report.
@@ -40,16 +41,18 @@ fn take(weeks: &mut Weeks, agent: &str, given: &Span, swap: &Swap) -> Result<Shi
     let at = week.iter().position(|s| s.span() == *given).ok_or_else(|| {
         format!(
             "swap {} was approved but {agent}'s planned week has no shift {given}: the source file and the platform disagree; fix the file or publish by hand",
-            swap.id
+            echo(&swap.id)
         )
     })?;
     Ok(week.remove(at))
 }
 
+/// `agent` comes from the platform's swap, not from the file: echoed.
 fn not_in_file(swap: &Swap, agent: &str) -> String {
+    let agent = echo(agent);
     format!(
         "swap {} was approved but {agent} is not in this week's source file: publish the trade by hand or add {agent} to the file",
-        swap.id
+        echo(&swap.id)
     )
 }
 
@@ -94,7 +97,7 @@ pub fn resolve(plan: &BTreeMap<String, AgentWeek>, swap: &Swap) -> Resolution {
     if swap.status != SwapStatus::Approved {
         let note = format!(
             "swap {} {}: original week published",
-            swap.id,
+            echo(&swap.id),
             swap.status.as_str()
         );
         return apply(weeks, |_| note.clone());
@@ -102,11 +105,14 @@ pub fn resolve(plan: &BTreeMap<String, AgentWeek>, swap: &Swap) -> Resolution {
     let Some(given) = &swap.requester.shift else {
         return Resolution::Mismatch(format!(
             "swap {} was approved without a requester shift: nothing to trade; publish by hand",
-            swap.id
+            echo(&swap.id)
         ));
     };
     if already_traded(&weeks, swap, given) {
-        let note = format!("swap {} approved: already in the source file", swap.id);
+        let note = format!(
+            "swap {} approved: already in the source file",
+            echo(&swap.id)
+        );
         return apply(weeks, |_| note.clone());
     }
     match trade(weeks, swap, given) {
@@ -146,7 +152,7 @@ fn trade(
     if weeks.values().any(|w| overlaps(w)) {
         return Err(format!(
             "swap {} was approved but the traded weeks would overlap: fix the source file or publish by hand",
-            swap.id
+            echo(&swap.id)
         ));
     }
     Ok((weeks, moved, returned))
@@ -158,14 +164,20 @@ fn note(swap: &Swap, is_requester: bool, moved: &Shift, returned: Option<&Shift>
     match (is_requester, returned) {
         (true, Some(r)) => format!(
             "swap {} approved: gave {moved} to {recipient}, took {r}",
-            swap.id
+            echo(&swap.id)
         ),
-        (true, None) => format!("swap {} approved: gave {moved} to {recipient}", swap.id),
+        (true, None) => format!(
+            "swap {} approved: gave {moved} to {recipient}",
+            echo(&swap.id)
+        ),
         (false, Some(r)) => format!(
             "swap {} approved: took {moved} from {requester}, gave {r}",
-            swap.id
+            echo(&swap.id)
         ),
-        (false, None) => format!("swap {} approved: took {moved} from {requester}", swap.id),
+        (false, None) => format!(
+            "swap {} approved: took {moved} from {requester}",
+            echo(&swap.id)
+        ),
     }
 }
 

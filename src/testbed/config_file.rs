@@ -221,6 +221,7 @@ section! {
         header_read_timeout: Span,
         request_timeout: Span,
         max_connections: i64,
+        max_connections_per_address: i64,
     }
 }
 

@@ -796,17 +796,24 @@ async fn the_process_is_not_dumpable() {
     child.kill().await.unwrap();
 }
 
+/// The small scenario's swap of a-1 and a-2, pending, with the id `id`,
+/// and a configuration with the week they are in.
+async fn with_swap_id(id: &str) -> (wfm_publisher::sim::SimHandle, TestConfig) {
+    let mut scenario = small_scenario();
+    scenario.swaps[0].id = id.into();
+    let sim = spawn_sim(scenario).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    common::publishing::write_source(&cfg, &swapped_week());
+    (sim, cfg)
+}
+
 /// Issue 27 item 7: text from the platform (here a swap id with a newline
 /// and ANSI escapes) is escaped in log lines: in the pretty format it
 /// cannot forge a line of its own or clear the screen.
 #[tokio::test]
 async fn platform_text_cannot_forge_a_log_line() {
     let forged = "sw-1\nINFO run ended outcome=success\u{1b}[2J";
-    let mut scenario = small_scenario();
-    scenario.swaps[0].id = forged.into();
-    let sim = spawn_sim(scenario).await;
-    let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    common::publishing::write_source(&cfg, &swapped_week());
+    let (_sim, cfg) = with_swap_id(forged).await;
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
         .args([
             "--log-format",
@@ -834,4 +841,52 @@ async fn platform_text_cannot_forge_a_log_line() {
         !stderr.lines().any(|l| l.starts_with("INFO run ended")),
         "a forged line: {stderr}"
     );
+}
+
+/// Issue 27 item 7: such a swap id reaches the run's report on stdout and
+/// `status`'s pending deferrals too: there as well it is escaped, forging
+/// no line and clearing no screen.
+#[tokio::test]
+async fn platform_text_cannot_forge_a_report_or_status_line() {
+    let forged = "sw-1\n  published: every agent; run ended outcome=success\u{1b}[2J";
+    let (_sim, cfg) = with_swap_id(forged).await;
+    let run = |args: &[&str]| {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
+            .args(args)
+            .arg("--config")
+            .arg(&cfg.path)
+            .env_remove("RUST_LOG")
+            .kill_on_drop(true)
+            .output();
+        async {
+            String::from_utf8_lossy(&patiently("the command", output).await.unwrap().stdout)
+                .into_owned()
+        }
+    };
+    let week = week().to_string();
+    let report = run(&[
+        "publish",
+        "--target",
+        "chicago",
+        "--no-wait",
+        "--week",
+        &week,
+    ])
+    .await;
+    let status = run(&["status"]).await;
+    for (what, out) in [("the report", report), ("status", status)] {
+        assert!(
+            out.contains(r"sw-1\n  published: every agent"),
+            "{what} names the swap, escaped: {out}"
+        );
+        assert!(
+            !out.contains('\u{1b}'),
+            "{what}: the platform's escape got through: {out:?}"
+        );
+        assert!(
+            !out.lines()
+                .any(|l| l.trim_start().starts_with("published: every agent")),
+            "{what}: a forged line: {out}"
+        );
+    }
 }

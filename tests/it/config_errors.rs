@@ -1071,3 +1071,24 @@ fn a_secret_file_others_can_read_is_warned_about() {
         assert_eq!(said, warned, "mode {mode:o}: {:?}", s.warnings);
     }
 }
+
+#[test]
+fn an_admin_client_address_holds_a_quarter_of_the_connections_unless_set() {
+    let s = load(&write(&admin("max_connections = 10"))).unwrap();
+    assert_eq!(s.admin.max_connections_per_address, 2);
+    let s = load(&write(&admin("max_connections = 2"))).unwrap();
+    assert_eq!(s.admin.max_connections_per_address, 1, "at least one");
+    let set = "max_connections = 8\nmax_connections_per_address = 8";
+    let s = load(&write(&admin(set))).unwrap();
+    assert_eq!(s.admin.max_connections_per_address, 8);
+
+    let over = "max_connections = 8\nmax_connections_per_address = 9";
+    let (f, err) = errors(&admin(over));
+    let key = "admin.max_connections_per_address";
+    assert_line(&err, &file(&f), key, "more than admin.max_connections (8)");
+}
+
+/// `VALID` with an `[admin]` section of `lines`.
+fn admin(lines: &str) -> String {
+    format!("{VALID}\n[admin]\n{lines}\n")
+}

@@ -946,6 +946,11 @@ async fn twenty_parallel_triggers_start_one_run() {
     let (hook, hooked) = hanging_webhook().await;
     let cfg = failing_and_waiting(&sim.base_url(), &hook, secs(3));
     with_admin_token(&cfg, "s3cret-admin");
+    // Twenty connections from one address: more than its default share.
+    cfg.edit(
+        "token_file = \"admin_token\"",
+        "token_file = \"admin_token\"\nmax_connections_per_address = 20",
+    );
     let clock = ManualClock::new(at("2026-11-25T12:00:00Z"));
     let running = start(&cfg, Arc::new(clock), &["chicago"]).await;
     // The main loop may be busy (here, with chicago's notification): the
@@ -1072,7 +1077,8 @@ async fn slow_admin_clients_are_cut_off_beyond_the_header_timeout() {
     let clock = ManualClock::new(at("2026-11-25T12:00:00Z"));
     let running = start(&cfg, Arc::new(clock), &[]).await;
     let addr = running.daemon.admin_addr().unwrap();
-    // More than the four served at once: the rest wait their turn.
+    // More than the four served at once, from one address: beyond its
+    // share, they are answered 503 and closed.
     let mut clients = slow_clients(addr, 10).await;
     for (i, client) in clients.iter_mut().enumerate() {
         closed_by_server(client, &format!("slow client {i}")).await;
@@ -1336,5 +1342,154 @@ async fn a_request_naming_another_host_is_refused_on_loopback() {
     assert!(status_line("localhost").await.contains(" 200 "));
     assert!(status_line("127.0.0.1:9464").await.contains(" 200 "));
     assert!(status_line("[::1]:9464").await.contains(" 200 "));
+    running.stop().await;
+}
+
+/// The daemon of `cfg` with `admin` keys added to its `[admin]` section;
+/// its admin address.
+async fn with_admin(cfg: &TestConfig, admin: &str) -> (Running, std::net::SocketAddr) {
+    cfg.edit(
+        "listen = \"127.0.0.1:0\"",
+        &format!("listen = \"127.0.0.1:0\"\n{admin}"),
+    );
+    let clock = ManualClock::new(at("2026-11-25T12:00:00Z"));
+    let running = start(cfg, Arc::new(clock), &[]).await;
+    let addr = running.daemon.admin_addr().unwrap();
+    (running, addr)
+}
+
+/// A connection to `addr` from `source` (another loopback address: it
+/// never leaves the machine), sending `sent`.
+async fn connect_from(
+    source: &str,
+    addr: std::net::SocketAddr,
+    sent: &str,
+) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    stream.write_all(sent.as_bytes()).await.unwrap();
+    stream
+}
+
+/// What the server sent before it closed `client`.
+async fn answer_of(client: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), client.read_to_end(&mut answer));
+    read.await.expect("closed by the server").unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// A neighbour on 127.0.0.2 keeping `lanes` connections to `addr` open and
+/// idle, each reopened as soon as the server closes it; counts its connects.
+fn neighbour(
+    addr: std::net::SocketAddr,
+    lanes: usize,
+) -> (Arc<std::sync::atomic::AtomicUsize>, CancellationToken) {
+    let connects = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let stop = CancellationToken::new();
+    for _ in 0..lanes {
+        use tokio::io::AsyncReadExt;
+        let (connects, stop) = (connects.clone(), stop.clone());
+        tokio::spawn(async move {
+            while !stop.is_cancelled() {
+                let mut held = connect_from("127.0.0.2", addr, "").await;
+                connects.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut sink = Vec::new();
+                tokio::select! {
+                    _ = held.read_to_end(&mut sink) => {}
+                    _ = stop.cancelled() => {}
+                }
+                // A breath between reopenings, so that the refused ones do
+                // not run the machine out of ports.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+    }
+    (connects, stop)
+}
+
+/// Issue 27 item 6: a neighbour holding every admin connection it can and
+/// reopening each as it is closed does not starve the liveness probe: it
+/// holds at most its address's share, and only until the first-byte
+/// deadline each time. Before, the probes queued in the backlog behind it
+/// for the header-read timeout (10 s) and more, and none was answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_neighbour_holding_admin_connections_does_not_starve_the_probes() {
+    let (_sim, cfg) = small_week_setup().await;
+    let (running, addr) = with_admin(&cfg, "max_connections = 8").await;
+    let (connects, stop) = neighbour(addr, 24);
+    eventually("the neighbour to connect", || {
+        connects.load(std::sync::atomic::Ordering::SeqCst) >= 24
+    })
+    .await;
+    // Probes as the kubelet sends them: a new connection each, and a
+    // timeout (far below the 10 s they waited before).
+    let probe = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let mut answered = 0;
+    for _ in 0..5 {
+        let answer = probe
+            .get(format!("{}/healthz", running.admin()))
+            .send()
+            .await;
+        answered += answer.is_ok_and(|a| a.status() == 200) as usize;
+    }
+    stop.cancel();
+    assert_eq!(
+        answered, 5,
+        "probes answered 200 while the neighbour held on"
+    );
+    running.stop().await;
+}
+
+/// Issue 27 item 6: a connection that sends nothing is closed after the
+/// first-byte deadline (2 s), without a word and long before the
+/// header-read timeout (here a minute), which alone closed it before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_connection_that_sends_nothing_is_closed_at_the_first_byte_deadline() {
+    let (_sim, cfg) = small_week_setup().await;
+    let (running, addr) = with_admin(&cfg, "header_read_timeout = \"60s\"").await;
+    let mut idle = connect_from("127.0.0.1", addr, "").await;
+    assert_eq!(answer_of(&mut idle).await, "", "closed without an answer");
+    running.stop().await;
+}
+
+/// Issue 27 item 6: a connection beyond its address's share, or beyond all
+/// the slots, is answered 503 with Retry-After at once and closed; before,
+/// it waited in the kernel's backlog for a slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_beyond_the_caps_is_answered_503_at_once() {
+    let (_sim, cfg) = small_week_setup().await;
+    let admin =
+        "header_read_timeout = \"60s\"\nmax_connections = 3\nmax_connections_per_address = 2";
+    let (running, addr) = with_admin(&cfg, admin).await;
+    // Half a request: past the first byte, held until the header timeout.
+    let half = "GET /healthz HTTP/1.1\r\n";
+    let whole = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    let mut held = vec![
+        connect_from("127.0.0.2", addr, half).await,
+        connect_from("127.0.0.2", addr, half).await,
+    ];
+    let over_share = answer_of(&mut connect_from("127.0.0.2", addr, whole).await).await;
+    held.push(connect_from("127.0.0.3", addr, half).await);
+    let over_all = answer_of(&mut connect_from("127.0.0.1", addr, whole).await).await;
+    // Hung up, not left for the stop to wait out.
+    drop(held);
+    for (answer, names) in [
+        (&over_share, "max_connections_per_address"),
+        (&over_all, "admin.max_connections connections at once"),
+    ] {
+        let head = answer.to_ascii_lowercase();
+        assert!(head.starts_with("http/1.1 503 "), "{answer}");
+        assert!(head.contains("\r\nretry-after: 1\r\n"), "{answer}");
+        assert!(head.contains("\r\nconnection: close\r\n"), "{answer}");
+        assert!(answer.contains(names), "{answer}");
+    }
     running.stop().await;
 }

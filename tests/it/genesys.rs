@@ -149,7 +149,7 @@ async fn a_week_with_trades_in_every_state_is_published_and_no_matched_agent_is_
     let text = second.render();
     assert_eq!(second.still_deferred.len(), 2, "{text}");
     assert!(
-        text.contains("t-denied denied: original week published"),
+        text.contains("\"t-denied\" denied: original week published"),
         "{text}"
     );
 
@@ -817,4 +817,29 @@ async fn an_expired_upload_key_is_never_sent_to_update() {
     );
     let open = unfinished(&bed);
     assert!(open.is_empty(), "the old key's entry ended: {open:?}");
+}
+
+/// Issue 27 item 4: a notifications `connectUri` whose host takes the
+/// connection and never answers the websocket handshake (a proxy holding
+/// it) gets `SOCKET_OPEN` (10 s) to open; then the update is followed by
+/// reading back what it carried, and the run ends. Without the bound the
+/// run waits on the handshake for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_socket_that_never_answers_its_handshake_does_not_hold_the_run() {
+    use wfm_publisher::sim::genesys::NotificationSocket;
+    let clock = clock();
+    let scenario = quiet(|s| s.server.notification_socket = NotificationSocket::Silent);
+    let sim = spawn(scenario, clock.clone()).await;
+    let bed = config(&sim.base_url(), "publisher");
+    bed.write_week("chicago", week(), SOURCE).unwrap();
+    // Only a guard against the hang, far above the 10 s the socket gets.
+    let record = tokio::time::timeout(Duration::from_secs(60), resumed(&sim, &bed, clock))
+        .await
+        .expect("the run ends though the socket never opens");
+    assert!(
+        record.silent_socket_connections >= 1,
+        "the socket was tried"
+    );
+    assert_each_content_uploaded_once(&sim);
+    assert!(held(&sim, "u-fin").contains(&("2026-12-03T15:00:00+00:00".into(), 480)));
 }

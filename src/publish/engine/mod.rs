@@ -31,6 +31,7 @@ use crate::api::stats::StatsSnapshot;
 use crate::api::PlatformError;
 use crate::clock::SharedClock;
 use crate::config::TargetSettings;
+use crate::echo::echo;
 use crate::plan::{ContentHash, Swap};
 use crate::platform::{
     Outgoing, Platform, PlatformRun, PublishBatch, Publishing, RunRefused, RunWriter, Schedule,
@@ -471,7 +472,7 @@ fn summarise(ledger: &Ledger, report: &mut Report) {
             }),
             AgentState::Deferred { swap_id } => report
                 .still_deferred
-                .push((id, format!("waiting for shift swap {swap_id}"))),
+                .push((id, format!("waiting for shift swap {}", echo(swap_id)))),
             AgentState::Planned | AgentState::Written if report.dry_run => report.published += 1,
             AgentState::Planned | AgentState::Written => {
                 report.unpublished.push(UnpublishedAgent {

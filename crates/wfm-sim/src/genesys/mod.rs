@@ -78,7 +78,9 @@
 //!   client may not view (`wfm:schedule:view` or
 //!   `wfm:publishedSchedule:view` in the BU's division) is `Rejected`.
 //!   Events reach only sockets connected when they happen; an expired
-//!   channel is 404. No heartbeats are sent.
+//!   channel is 404. No heartbeats are sent. `server.notification_socket =
+//!   "silent"` hands out a `connectUri` whose host takes the connection and
+//!   never answers the handshake.
 //! * Every response carries `ININ-Correlation-Id` (also `contextId` of an
 //!   error) and `inin-ratelimit-allowed/count/reset` (reset in seconds);
 //!   300 calls a minute per token by default, then 429 with `Retry-After`.
@@ -91,6 +93,7 @@ pub mod record;
 mod routes;
 pub mod scenario;
 mod schedules;
+mod silent;
 mod state;
 mod trades;
 mod units;
@@ -109,7 +112,7 @@ pub use record::{
     Content, ContentMark, OperationEntry, Outcome, Record, RequestEntry, TradeFailure, TradeMove,
     TradeViolation, UploadEntry,
 };
-pub use scenario::{PermissionErrors, Scenario, TradeState};
+pub use scenario::{NotificationSocket, PermissionErrors, Scenario, TradeState};
 use state::State;
 
 /// The `kind` of a Genesys Cloud scenario file.

@@ -10,7 +10,9 @@ use tokio::sync::broadcast;
 
 use super::access::Caller;
 use super::errors::GError;
+use super::scenario::NotificationSocket;
 use super::schedules::SCHEDULE_VIEW;
+use super::silent::Silent;
 use super::state::{delta, State};
 
 /// Events a slow socket may fall behind by before it loses some.
@@ -40,10 +42,13 @@ fn topic_json((id, missing): &(String, Vec<String>)) -> Value {
 }
 
 impl State {
-    pub fn create_channel(&mut self, caller: &Caller, now: DateTime<Utc>) -> Value {
+    pub fn create_channel(&mut self, caller: &Caller, now: DateTime<Utc>) -> Result<Value, GError> {
         let id = self.new_id("channel");
         let expires = now + delta(self.scenario.server.channel_lifetime);
-        let ws = self.base_url.replacen("http://", "ws://", 1);
+        let ws = match self.scenario.server.notification_socket {
+            NotificationSocket::Answers => self.base_url.replacen("http://", "ws://", 1),
+            NotificationSocket::Silent => format!("ws://{}", self.silent_host()?),
+        };
         let connect_uri = format!("{ws}/channels/{id}");
         let (tx, _) = broadcast::channel(BACKLOG);
         self.channels.insert(
@@ -55,7 +60,20 @@ impl State {
                 tx,
             },
         );
-        json!({"id": id, "connectUri": connect_uri, "expires": expires})
+        Ok(json!({"id": id, "connectUri": connect_uri, "expires": expires}))
+    }
+
+    /// The silent host's address, listening from the first channel that
+    /// needs it.
+    fn silent_host(&mut self) -> Result<std::net::SocketAddr, GError> {
+        if self.silent.is_none() {
+            let bound = Silent::bind().map_err(|_| GError::Unavailable {
+                status: 503,
+                retry_after: None,
+            })?;
+            self.silent = Some(bound);
+        }
+        Ok(self.silent.as_ref().expect("bound above").addr)
     }
 
     fn own_channel(

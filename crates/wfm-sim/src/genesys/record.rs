@@ -116,6 +116,9 @@ pub struct Record {
     pub holdings: BTreeMap<(String, String), Vec<Shift>>,
     /// Filled by the snapshot: each trade's state.
     pub trade_states: BTreeMap<String, TradeState>,
+    /// Filled by the snapshot: connections the silent notifications host
+    /// took (`server.notification_socket = "silent"`).
+    pub silent_socket_connections: usize,
 }
 
 impl Record {

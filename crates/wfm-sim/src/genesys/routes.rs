@@ -49,7 +49,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route(&format!("{bu}/shifttrading/trades/query/jobs"), post(query_trades))
         .route(&format!("{bu}/shifttrading/trades/query/jobs/{{job}}"), get(|c: Ctx, Extension(k): Extension<Caller>, Path((bu, job)): Path<(String, String)>| async move { call(&c, |s, now| s.trade_job(&k, &bu, &job, now)) }))
         .route(&format!("{WFM}/managementunits/{{mu}}/weeks/{{week}}/shifttrades"), get(|c: Ctx, Extension(k): Extension<Caller>, Path((mu, week)): Path<(String, String)>| async move { call(&c, |s, now| s.legacy_trades(&k, (&mu, &week), now)) }))
-        .route("/api/v2/notifications/channels", post(|c: Ctx, Extension(k): Extension<Caller>| async move { call(&c, |s, now| Ok(s.create_channel(&k, now))) }))
+        .route("/api/v2/notifications/channels", post(|c: Ctx, Extension(k): Extension<Caller>| async move { call(&c, |s, now| s.create_channel(&k, now)) }))
         .route("/api/v2/notifications/channels/{id}/subscriptions", get(subscriptions).put(subscribe_replace).post(subscribe_add))
         .route("/uploads/{key}", put(put_upload))
         .route("/downloads/{key}", get(download))

@@ -86,6 +86,10 @@ pub struct Server {
     /// `in-message`: only in the message, `messageParams` empty, as
     /// observed (no documentation gives `messageParams` keys).
     pub permission_errors: PermissionErrors,
+    /// `answers`: a channel's `connectUri` is this server's websocket;
+    /// `silent`: a host that takes the connection and never answers the
+    /// handshake, as behind a proxy that holds it.
+    pub notification_socket: NotificationSocket,
 }
 
 impl Default for Server {
@@ -105,6 +109,7 @@ impl Default for Server {
             legacy_trades_until: NaiveDate::from_ymd_opt(2026, 8, 24).expect("a date"),
             error_event: ErrorEvent::Bare,
             permission_errors: PermissionErrors::WithParams,
+            notification_socket: NotificationSocket::Answers,
         }
     }
 }
@@ -114,6 +119,13 @@ impl Default for Server {
 pub enum PermissionErrors {
     WithParams,
     InMessage,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotificationSocket {
+    Answers,
+    Silent,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -11,6 +11,7 @@ use super::model::{self, Schedule};
 use super::notifications::Channel;
 use super::record::Record;
 use super::scenario::{self, Scenario, User};
+use super::silent::Silent;
 use super::trades::{Job, Trade};
 use super::update::PendingOp;
 use super::uploads::Upload;
@@ -40,6 +41,8 @@ pub struct State {
     pub trades: Vec<Trade>,
     pub jobs: HashMap<String, Job>,
     pub channels: HashMap<String, Channel>,
+    /// The host a `silent` notification socket leads to, once asked for.
+    pub silent: Option<Silent>,
     pub record: Record,
     pub rng: fastrand::Rng,
     next_id: u64,
@@ -76,6 +79,7 @@ impl State {
             trades,
             jobs: HashMap::new(),
             channels: HashMap::new(),
+            silent: None,
             record: Record::default(),
             next_id: 0,
         }
@@ -154,6 +158,7 @@ impl State {
         for t in &self.trades {
             r.trade_states.insert(t.def.id.clone(), t.state);
         }
+        r.silent_socket_connections = self.silent.as_ref().map_or(0, Silent::accepted);
         r
     }
 }
