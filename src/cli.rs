@@ -314,11 +314,13 @@ async fn publish(
         wait: !how.no_wait,
         adopt: how.adopt,
     };
-    let report = if how.wait_for_source {
+    let mut report = if how.wait_for_source {
         wait_then_run(&engine, target, options).await?
     } else {
         engine.run(target, options).await?
     };
+    // The command that resumes or repeats the run names this file.
+    report.config = Some(config.to_path_buf());
     if let Some(lease) = held.lease {
         lease.release().await;
     }

@@ -16,6 +16,7 @@ mod doctor;
 pub mod echo;
 pub mod exit;
 pub mod leader;
+pub mod local_time;
 pub mod plan;
 pub mod platform;
 mod preflight;

@@ -381,15 +381,21 @@ fn week_for(clock: &SharedClock, target: &TargetSettings) -> NaiveDate {
     crate::week::upcoming_week_start(clock.now(), target.time_zone, target.week_start_day)
 }
 
+/// One line for the run's end, and one per cause of unpublished agents
+/// with its count and fix. The whole report is the store's (`status`, the
+/// status page) and the webhook's: logged line by line it was said twice
+/// wherever the report is printed too (`dev`).
 pub(super) fn log_report(report: &Report) {
     let outcome = report.outcome.map(|o| o.to_string()).unwrap_or_default();
+    let end = report.end();
+    let elapsed_secs = report.elapsed().map_or(0, |d| d.as_secs());
     if matches!(report.outcome, Some(Outcome::Success)) {
-        tracing::info!(target = %report.target, %outcome, published = report.published, "run ended");
+        tracing::info!(target = %report.target, %outcome, published = report.published, elapsed_secs, "run ended");
     } else {
-        tracing::warn!(target = %report.target, %outcome, unpublished = report.unpublished.len(), problems = %report.problems.joined("; ", "problems"), "run ended");
+        tracing::warn!(target = %report.target, %outcome, %end, published = report.published, unpublished = report.unpublished.len(), elapsed_secs, problems = %report.problems.joined("; ", "problems"), "run ended");
     }
-    for line in report.render().lines() {
-        tracing::info!(target = %report.target, "{line}");
+    for c in &report.causes {
+        tracing::warn!(target = %report.target, kind = %c.kind, agents = c.count, fix = c.fix, "unpublished: {}", c.cause);
     }
 }
 

@@ -74,7 +74,7 @@ pub(super) fn state_columns(state: &AgentState) -> StateColumns<'_> {
             status,
             reason: Some(u.detail.as_str()),
             reason_kind: Some(u.kind.as_str()),
-            swap_id: None,
+            swap_id: u.swap_id.as_deref(),
         },
         _ => StateColumns {
             status,
@@ -115,7 +115,10 @@ impl RawAgent {
                     .as_deref()
                     .and_then(|kind| kind.parse().ok())
                     .ok_or_else(|| format!("agent {id}: reason kind {:?}", self.reason_kind))?;
-                AgentState::Unpublished(Unpublished::new(kind, self.reason.unwrap_or_default()))
+                AgentState::Unpublished(Unpublished {
+                    swap_id: self.swap_id,
+                    ..Unpublished::new(kind, self.reason.unwrap_or_default())
+                })
             }
             other => return Err(format!("agent {id}: status {other:?}")),
         };

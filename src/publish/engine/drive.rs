@@ -203,7 +203,9 @@ fn record_write(ledger: &mut Ledger, (agent, outcome): (String, WriteOutcome)) -
         WriteOutcome::Written => Event::Written,
         WriteOutcome::Held { swap_id } => Event::Held { swap_id },
         WriteOutcome::Refused(why) => {
-            tracing::warn!(%agent, error = %why, "agent's week refused");
+            // Per agent at DEBUG: the bar counts them, the report groups
+            // them by cause with the platform's words for each.
+            tracing::debug!(%agent, error = %why, "agent's week refused");
             Event::Refused(why)
         }
     };

@@ -31,7 +31,6 @@ use crate::api::stats::StatsSnapshot;
 use crate::api::PlatformError;
 use crate::clock::SharedClock;
 use crate::config::TargetSettings;
-use crate::echo::echo;
 use crate::plan::{ContentHash, Swap};
 use crate::platform::{
     Outgoing, Platform, PlatformRun, PublishBatch, Publishing, RunRefused, RunWriter, Schedule,
@@ -159,6 +158,7 @@ impl Engine {
         options: RunOptions,
     ) -> Result<Report, EngineError> {
         let mut report = Report::for_week(target, options.week, options.dry_run);
+        report.started_at = Some(self.parts.clock.now());
         let plan = match preflight::source(target, options.week) {
             Ok(plan) => plan,
             Err(refusal) => {
@@ -206,7 +206,10 @@ impl Engine {
         let outcome = ended(driven, &mut report)?;
         summarise(&ledger, &mut report);
         report.client = ctx.platform.stats();
-        report.outcome = Some(outcome);
+        // A dry run records nothing: it has no outcome.
+        report.outcome = (!options.dry_run || outcome != Outcome::Running).then_some(outcome);
+        report.interrupted = self.parts.cancel.is_cancelled();
+        report.finished_at = Some(self.parts.clock.now());
         count_run(target, outcome);
         ledger.finish();
         if let Some(run) = run.filter(|_| outcome != Outcome::Running) {
@@ -266,6 +269,7 @@ impl Engine {
         if let Refusal::Platform(PlatformError::Cancelled) = refusal {
             // Stopped before anything was sent: nothing to record or refuse.
             report.outcome = Some(Outcome::Running);
+            report.interrupted = true;
             report.problems = std::iter::once(PlatformError::Cancelled.to_string()).collect();
             return Ok(report);
         }
@@ -465,23 +469,19 @@ fn summarise(ledger: &Ledger, report: &mut Report) {
                     .unwrap_or_else(|| "its swap resolved".into()),
             )),
             AgentState::Published => report.published += 1,
-            AgentState::Unpublished(why) => report.unpublished.push(UnpublishedAgent {
+            AgentState::Unpublished(why) => report.push_unpublished(UnpublishedAgent {
                 agent_id: id,
                 kind: Some(why.kind),
                 reason: why.detail.clone(),
+                swap_id: why.swap_id.clone(),
             }),
-            AgentState::Deferred { swap_id } => report
-                .still_deferred
-                .push((id, format!("waiting for shift swap {}", echo(swap_id)))),
-            AgentState::Planned | AgentState::Written if report.dry_run => report.published += 1,
-            AgentState::Planned | AgentState::Written => {
-                report.unpublished.push(UnpublishedAgent {
-                    agent_id: id,
-                    kind: None,
-                    reason: "the run stopped before it was published; the next run resumes it"
-                        .into(),
-                })
-            }
+            // The swap's id, as the platform gave it: echoed where shown.
+            AgentState::Deferred { swap_id } => report.still_deferred.push((id, swap_id.clone())),
+            AgentState::Planned | AgentState::Written if report.dry_run => report.to_publish += 1,
+            // A stopped run's agents are not unpublished: the run that
+            // resumes it sends them.
+            AgentState::Planned => report.not_reached += 1,
+            AgentState::Written => report.written += 1,
         }
     }
     report.unchanged = ledger.unchanged();

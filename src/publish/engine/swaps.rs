@@ -26,8 +26,9 @@ pub(super) fn resolve(ledger: &mut Ledger, swap: &Swap) -> Result<(), LedgerErro
     // and sends only what the plan changes beyond them.
     match trade::resolve(&plan, swap) {
         Resolution::Apply(traded) => {
+            // Per agent at DEBUG: the listing says how many were decided.
             for t in &traded {
-                tracing::info!(agent = %t.agent_id, swap = %echo(&swap.id), note = %echo(&t.note), "swap resolved");
+                tracing::debug!(agent = %t.agent_id, swap = %echo(&swap.id), note = %echo(&t.note), "swap resolved");
             }
             ledger.apply_trade(swap, traded)?;
         }
@@ -57,9 +58,8 @@ pub(super) fn waiting(ledger: &Ledger) -> impl Iterator<Item = (String, String)>
 /// concerns the run is resolved, agents whose swap is gone are released,
 /// and every agent with a pending one is deferred.
 pub(super) fn apply_swaps(ledger: &mut Ledger, swaps: &[Swap]) -> Result<(), Halt> {
-    for swap in decided(swaps, ledger) {
-        resolve(ledger, swap)?;
-    }
+    let decided: Vec<Swap> = decided(swaps, ledger).into_iter().cloned().collect();
+    resolve_all(ledger, &decided)?;
     release_gone(ledger, swaps)?;
     let mut pending: HashMap<&str, &str> = HashMap::new();
     for s in swaps.iter().filter(|s| s.status == SwapStatus::Pending) {
@@ -71,11 +71,32 @@ pub(super) fn apply_swaps(ledger: &mut Ledger, swaps: &[Swap]) -> Result<(), Hal
         .flat_map(|k| ledger.ids(k))
         .filter_map(|agent| {
             let swap_id = pending.get(agent.as_str())?.to_string();
-            tracing::info!(%agent, swap = %echo(&swap_id), "deferred: pending shift swap");
+            tracing::debug!(%agent, swap = %echo(&swap_id), "deferred: pending shift swap");
             Some((agent, Event::Held { swap_id }))
         })
         .collect();
+    if !held.is_empty() {
+        tracing::info!(
+            agents = held.len(),
+            "deferred: pending shift swaps hold these agents until they are decided"
+        );
+    }
     ledger.apply(held)?;
+    Ok(())
+}
+
+/// Resolves `swaps`, decided, in order; one line says how many, each
+/// agent's trade is at DEBUG and in the report.
+fn resolve_all(ledger: &mut Ledger, swaps: &[Swap]) -> Result<(), LedgerError> {
+    for swap in swaps {
+        resolve(ledger, swap)?;
+    }
+    if !swaps.is_empty() {
+        tracing::info!(
+            swaps = swaps.len(),
+            "shift swaps decided: their agents are written as decided"
+        );
+    }
     Ok(())
 }
 
@@ -107,9 +128,7 @@ pub(super) fn apply_swaps_while_writing(ledger: &mut Ledger, swaps: &[Swap]) -> 
         .filter(only_waiting)
         .cloned()
         .collect();
-    for swap in &settled {
-        resolve(ledger, swap)?;
-    }
+    resolve_all(ledger, &settled)?;
     release_gone(ledger, swaps)
 }
 
@@ -136,12 +155,22 @@ pub(super) fn decided<'s>(swaps: &'s [Swap], ledger: &Ledger) -> Vec<&'s Swap> {
     decided
 }
 
+/// Gives up the agents still waiting at `deadline`: one ERROR with their
+/// count (the report lists them under the cause, with the fix), each
+/// agent at DEBUG.
 pub(super) fn give_up(ledger: &mut Ledger, deadline: DateTime<Utc>) -> Result<(), LedgerError> {
     let events: Vec<(String, Event)> = waiting(ledger)
         .map(|(agent, swap)| {
-            tracing::error!(%agent, %swap, %deadline, "unpublished: swap still pending at the deferral deadline");
+            tracing::debug!(%agent, swap = %echo(&swap), %deadline, "unpublished: swap still pending at the deferral deadline");
             (agent, Event::DeadlinePassed { deadline })
         })
         .collect();
+    if !events.is_empty() {
+        tracing::error!(
+            agents = events.len(),
+            %deadline,
+            "unpublished: swaps still pending at the deferral deadline; the report lists the agents"
+        );
+    }
     ledger.apply(events)
 }
