@@ -22,7 +22,7 @@ use super::publish_lock::Due;
 use super::retry;
 use super::throttle::{Bucket, Ticket};
 use super::token::AccessToken;
-use super::trouble::TroubleKind;
+use super::trouble::{Held, TroubleKind};
 
 /// One request, as a platform's endpoint describes it to the loop.
 pub struct Call<S> {
@@ -200,7 +200,10 @@ impl PlatformClient {
                 }
                 LockRole::Free => (false, None),
             };
-            let ticket = throttle.acquire(last).await;
+            let ticket = {
+                let _waiting = self.waits().pacing(last);
+                throttle.acquire(last).await
+            };
             let overtaken = match &call.lock {
                 LockRole::Write(schedule) if !probed => {
                     let (trip, jitter) = timing();
@@ -261,8 +264,9 @@ impl PlatformClient {
         throttle.observe(departure, advertised);
         if let Some(adv) = advertised.filter(|a| a.remaining == 0 && status.is_success()) {
             // The budget holds the calls until the reset; the status line
-            // says so.
-            self.waits().hold(sent_at, adv.reset);
+            // says so, and that it is not a refusal.
+            self.waits()
+                .hold(sent_at, adv.reset, Held::BudgetSpent(bucket));
         }
         let bytes = match body::read_capped(response, self.transport().max_answer).await {
             Ok(bytes) => bytes,

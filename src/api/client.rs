@@ -13,7 +13,7 @@ use super::publish_lock::PublishLocks;
 use super::stats::{ClientStats, StatsSnapshot};
 use super::throttle::{Bucket, Throttle};
 use super::token::TokenManager;
-use super::trouble::{Activity, Trouble, TroubleKind, Waits};
+use super::trouble::{Activity, Held, Trouble, TroubleKind, Waits};
 use crate::clock::{CancellableClock, SharedClock};
 use crate::config::Settings;
 use tokio_util::sync::CancellationToken;
@@ -232,7 +232,7 @@ impl PlatformClient {
         self.trouble().event(TroubleKind::RateLimited, endpoint);
         tracing::debug!(%endpoint, masked, wait_ms = millis(wait), "rate limited: every worker of this client waits");
         i.throttle.hold(bucket, wait);
-        i.waits.hold(i.clock.now(), wait);
+        i.waits.hold(i.clock.now(), wait, Held::Refused);
     }
 
     /// A transient failure is about to be retried.

@@ -27,6 +27,17 @@ pub enum Bucket {
     TradeJobs,
 }
 
+impl Bucket {
+    /// The configuration key of the rate the client paces this bucket at.
+    pub fn config_key(self) -> &'static str {
+        match self {
+            Bucket::Default => "rate_limits.default",
+            Bucket::Publish => "rate_limits.publish",
+            Bucket::TradeJobs => "rate_limits.trade_jobs",
+        }
+    }
+}
+
 /// Spacing learned from unadvertised 429s. Each refusal widens the spacing
 /// by half and remembers the spacing that was refused; the spacing then
 /// narrows by 10% a second, but never below 5% wider than the last refused

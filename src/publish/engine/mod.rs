@@ -351,10 +351,10 @@ impl Engine {
         let start = |rows: Vec<AgentRow>, applied: Vec<String>, sink| {
             let platform = ctx.platform.clone();
             let activity = Arc::new(move || platform.activity());
-            let progress = self
-                .parts
-                .progress
-                .start(activity, self.parts.clock.clone());
+            let progress =
+                self.parts
+                    .progress
+                    .start(activity, self.parts.clock.clone(), ctx.target.time_zone);
             Ledger::new(sink, schedule_id, rows, applied, progress)
         };
         if ctx.options.dry_run {

@@ -5,6 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 
 use super::Halt;
 use crate::echo::echo;
@@ -15,7 +16,7 @@ use crate::publish::trade::{self, Resolution};
 
 /// Applies a decided swap to the ledger: the weeks it gives its agents, or
 /// their refusal when it contradicts the plan.
-pub(super) fn resolve(ledger: &mut Ledger, swap: &Swap) -> Result<(), LedgerError> {
+pub(super) fn resolve(ledger: &mut Ledger, swap: &Swap, tz: Tz) -> Result<(), LedgerError> {
     let plan = [&swap.requester.agent_id, &swap.recipient.agent_id]
         .into_iter()
         .filter_map(|a| ledger.get(a).map(|r| (a.clone(), r.week.clone())))
@@ -24,7 +25,7 @@ pub(super) fn resolve(ledger: &mut Ledger, swap: &Swap) -> Result<(), LedgerErro
     // week for the publisher to write (CONTRACT §4); Genesys Cloud has
     // applied it already, and the next write keeps the traded shifts
     // and sends only what the plan changes beyond them.
-    match trade::resolve(&plan, swap) {
+    match trade::resolve(&plan, swap, tz) {
         Resolution::Apply(traded) => {
             // Per agent at DEBUG: the listing says how many were decided.
             for t in &traded {
@@ -57,9 +58,9 @@ pub(super) fn waiting(ledger: &Ledger) -> impl Iterator<Item = (String, String)>
 /// One listing of the schedule's swaps, applied: every decided one that
 /// concerns the run is resolved, agents whose swap is gone are released,
 /// and every agent with a pending one is deferred.
-pub(super) fn apply_swaps(ledger: &mut Ledger, swaps: &[Swap]) -> Result<(), Halt> {
+pub(super) fn apply_swaps(ledger: &mut Ledger, swaps: &[Swap], tz: Tz) -> Result<(), Halt> {
     let decided: Vec<Swap> = decided(swaps, ledger).into_iter().cloned().collect();
-    resolve_all(ledger, &decided)?;
+    resolve_all(ledger, &decided, tz)?;
     release_gone(ledger, swaps)?;
     let mut pending: HashMap<&str, &str> = HashMap::new();
     for s in swaps.iter().filter(|s| s.status == SwapStatus::Pending) {
@@ -87,9 +88,9 @@ pub(super) fn apply_swaps(ledger: &mut Ledger, swaps: &[Swap]) -> Result<(), Hal
 
 /// Resolves `swaps`, decided, in order; one line says how many, each
 /// agent's trade is at DEBUG and in the report.
-fn resolve_all(ledger: &mut Ledger, swaps: &[Swap]) -> Result<(), LedgerError> {
+fn resolve_all(ledger: &mut Ledger, swaps: &[Swap], tz: Tz) -> Result<(), LedgerError> {
     for swap in swaps {
-        resolve(ledger, swap)?;
+        resolve(ledger, swap, tz)?;
     }
     if !swaps.is_empty() {
         tracing::info!(
@@ -115,7 +116,11 @@ pub(super) fn release_gone(ledger: &mut Ledger, swaps: &[Swap]) -> Result<(), Ha
 /// concerns agents waiting on a swap: a decision of which every one of the
 /// run's agents is deferred, a swap gone. Agents being written are left to
 /// the listing after the writes.
-pub(super) fn apply_swaps_while_writing(ledger: &mut Ledger, swaps: &[Swap]) -> Result<(), Halt> {
+pub(super) fn apply_swaps_while_writing(
+    ledger: &mut Ledger,
+    swaps: &[Swap],
+    tz: Tz,
+) -> Result<(), Halt> {
     let waiting_agents: BTreeSet<String> = waiting(ledger).map(|(agent, _)| agent).collect();
     let only_waiting = |s: &&Swap| {
         [&s.requester.agent_id, &s.recipient.agent_id]
@@ -128,7 +133,7 @@ pub(super) fn apply_swaps_while_writing(ledger: &mut Ledger, swaps: &[Swap]) -> 
         .filter(only_waiting)
         .cloned()
         .collect();
-    resolve_all(ledger, &settled)?;
+    resolve_all(ledger, &settled, tz)?;
     release_gone(ledger, swaps)
 }
 
