@@ -492,7 +492,14 @@ fn status(config: &Path, json: bool) -> anyhow::Result<ExitCode> {
             return Ok(refused(&missing));
         }
     };
-    let status = crate::status::read(store.as_ref())?;
+    let publisher = match &settings.store.postgres {
+        Some(_) => crate::status::Publisher::Unknown,
+        None => match crate::store::holder_of(&settings.store.path)? {
+            Some(holder) => crate::status::Publisher::Holder(holder),
+            None => crate::status::Publisher::Nobody,
+        },
+    };
+    let status = crate::status::read(store.as_ref(), &publisher)?;
     print_report(json, &status, crate::status::Status::render)?;
     Ok(ExitCode::SUCCESS)
 }

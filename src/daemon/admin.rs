@@ -155,7 +155,9 @@ async fn status(State(daemon): State<Arc<Daemon>>, headers: HeaderMap) -> Respon
             return unauthorized();
         }
     }
-    let stored = match crate::status::read(daemon.store.as_ref()) {
+    // The daemon says which targets run ("running" below).
+    let unknown = crate::status::Publisher::Unknown;
+    let stored = match crate::status::read(daemon.store.as_ref(), &unknown) {
         Ok(s) => s,
         Err(e) => return not_ready(e.to_string()),
     };

@@ -21,7 +21,7 @@ use crate::plan::{AgentWeek, ContentHash, SwapStatus};
 use crate::platform::journal::{EntryId, Operation, OperationState};
 use crate::publish::lifecycle::AgentState;
 
-pub use lock::{lock_path, LockError, StoreLock};
+pub use lock::{holder_of, lock_path, LockError, StoreLock};
 pub use postgres::{Leadership, Lease, PostgresStore, Role};
 pub use sqlite::SqliteStore;
 
