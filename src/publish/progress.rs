@@ -389,6 +389,17 @@ impl Progress for BarProgress {
     }
 }
 
+/// A run that ends without finishing its progress (an error on the way
+/// out) must not leave its bar on the screen under the report.
+impl Drop for BarProgress {
+    fn drop(&mut self) {
+        if !self.bar.is_finished() {
+            crate::telemetry::show_bar(None);
+            self.bar.finish_and_clear();
+        }
+    }
+}
+
 impl Refresh for BarProgress {
     fn refresh(&self) {
         // Before the ledger's first counts, a bar of 0/0 would read "done".
