@@ -304,7 +304,10 @@ async fn the_bar_never_goes_back() {
     for pair in positions.windows(2) {
         assert!(pair[1] >= pair[0], "the bar went back: {positions:?}");
     }
-    assert!(screen.contains("left"), "the bar says the time left: {screen}");
+    assert!(
+        screen.contains("left"),
+        "the bar says the time left: {screen}"
+    );
 }
 
 /// Issue 29 item 8: Ctrl-C mid-run. The report says the run stopped and
@@ -350,7 +353,8 @@ async fn ctrl_c_reports_how_far_the_run_got_and_the_command_that_resumes_it() {
         report.contains(&format!("--target chicago --week {}", week())),
         "{report}"
     );
-    assert!(report.lines().count() < 12, "{report}");
+    let lines = report.lines().filter(|l| !l.trim().is_empty()).count();
+    assert!(lines < 8, "{report}");
     assert!(
         bar_positions(report).is_empty(),
         "a bar line under the report: {report}"
