@@ -186,6 +186,23 @@ async fn on_a_terminal_the_writes_move_the_bar_and_a_burst_of_429s_is_one_warnin
             .any(|(at, _)| !screen[at + 5..].starts_with('0')),
         "the status line counts the 429s:\n{screen}"
     );
+    // Issue 29 item 5: every wait says whose limit it is; none is the
+    // bare "rate-limit hold" that read as the platform's for our pacing.
+    const WAITS: [&str; 5] = [
+        "the platform's rate limit",
+        "own pacing",
+        "a token",
+        "the schedule's lock",
+        "pending swaps",
+    ];
+    for (at, _) in screen.match_indices("waiting for ") {
+        let rest = &screen[at + "waiting for ".len()..];
+        assert!(
+            WAITS.iter().any(|w| rest.starts_with(w)),
+            "an unnamed wait: {}",
+            &rest[..rest.len().min(80)]
+        );
+    }
     let started = screen.matches("rate limited: every worker").count();
     assert_eq!(started, 1, "one warning for the burst:\n{screen}");
     let ended: Vec<&str> = screen
