@@ -281,7 +281,10 @@ async fn a_run_that_does_not_wait_leaves_its_deferrals_to_the_next_and_status_sh
         .unwrap();
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(text.contains("4 pending deferrals"), "{text}");
-    assert!(text.contains("running"), "{text}");
+    // Issue 29 item 10: nothing runs after `--no-wait`; the run waits for
+    // its swaps, resumable.
+    assert!(text.contains(" waiting "), "{text}");
+    assert!(!text.contains("running"), "{text}");
 
     for swap in sim.swap_statuses().keys() {
         sim.resolve_swap(swap, wfm_publisher::sim::SwapStatus::Denied);
