@@ -18,9 +18,13 @@ pub const FAILED: u8 = 75;
 pub const INTERRUPTED: u8 = 130;
 /// Stopped by SIGTERM before the end: 128 + 15, by convention.
 pub const TERMINATED: u8 = 143;
+/// Whoever read the output went away (`| head`): 128 + 13, the exit a shell
+/// shows for a command that SIGPIPE ended. Said by no message: the reader
+/// chose to stop.
+pub const PIPE_CLOSED: u8 = 141;
 
 /// Every exit code with what it means to an operator, in one line each.
-pub const CODES: [(u8, &str); 7] = [
+pub const CODES: [(u8, &str); 8] = [
     (SUCCESS, "success (the daemon: stopped cleanly by SIGTERM or SIGINT)"),
     (FAILURE, "unexpected failure"),
     (
@@ -35,6 +39,10 @@ pub const CODES: [(u8, &str); 7] = [
     (
         INTERRUPTED,
         "interrupted by SIGINT (Ctrl-C): what was sent finished, the rest resumes at the next run",
+    ),
+    (
+        PIPE_CLOSED,
+        "the output's reader went away (e.g. `head -c 10`): the command ended there, quietly",
     ),
     (TERMINATED, "stopped by SIGTERM, likewise"),
 ];

@@ -79,7 +79,8 @@ pub enum Command {
         write_sources: Option<PathBuf>,
     },
     /// Preflight: token, scopes, organization, schedules, swaps and sources,
-    /// one row each with the fix. Exits 0 only if a publication would succeed.
+    /// one row each with the fix. Exits 0 only if a publication would
+    /// succeed. --config-only checks the configuration and sources offline.
     #[command(after_help = exit::help())]
     Check {
         #[command(flatten)]
@@ -93,6 +94,10 @@ pub enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Offline: only validate the configuration and each target's
+        /// source file (and its swap cut-off); contact nothing.
+        #[arg(long)]
+        config_only: bool,
     },
     /// Publish one target's week to completion: write every agent, publish,
     /// wait out pending shift swaps, publish what they decided.
