@@ -140,6 +140,7 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
             target,
             week,
             dry_run,
+            detailed_exitcode,
             no_wait,
             wait_for_source,
             adopt,
@@ -149,6 +150,7 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
             let how = PublishArgs {
                 week,
                 dry_run,
+                detailed_exitcode,
                 no_wait,
                 wait_for_source,
                 adopt,
@@ -248,6 +250,8 @@ async fn check(
 struct PublishArgs {
     week: Option<NaiveDate>,
     dry_run: bool,
+    /// With `dry_run`: the exit code says whether there are changes.
+    detailed_exitcode: bool,
     no_wait: bool,
     wait_for_source: bool,
     adopt: bool,
@@ -323,7 +327,11 @@ async fn publish(
         lease.release().await;
     }
     print_report(how.json, &report, Report::render)?;
-    Ok(ExitCode::from(publish_exit_code(&report)))
+    let code = match publish_exit_code(&report) {
+        exit::SUCCESS if how.detailed_exitcode => report.plan_exit_code(),
+        code => code,
+    };
+    Ok(ExitCode::from(code))
 }
 
 /// The store, held for publishing: a second publisher (a daemon or another
