@@ -163,6 +163,8 @@ fn genesys_scenario(week: NaiveDate) -> wfm_publisher::sim::genesys::Scenario {
     };
     scenario.trades.clear();
     scenario.server.operation_delay = Duration::from_millis(50);
+    // Every agents' query answered with a downloadUrl, as a large one is.
+    scenario.server.inline_agent_limit = 0;
     scenario
 }
 
@@ -194,7 +196,8 @@ fin.fischer@acme.example,{},09:00,17:00,email
 }
 
 /// Genesys Cloud is read: the plan is against the agents' schedules the
-/// platform holds, whatever the store knows (here, nothing yet). Each kind
+/// platform holds (served at a `downloadUrl`), whatever the store knows
+/// (here, nothing yet). Each kind
 /// of change is in its group, the agents as the platform holds them are
 /// unchanged (exit 4); once published, nothing would change (exit 0).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -242,13 +245,19 @@ async fn genesys_cloud_plans_against_the_schedules_it_holds() {
         (&"email".into(), &"phone".into()),
         "{plan}"
     );
-    let writes = sim
-        .record()
-        .requests
-        .iter()
-        .filter(|r| r.path.contains("/update"))
-        .count();
-    assert_eq!(writes, 0, "a dry run asks for no update");
+    let record = sim.record();
+    let calls = |part: &str| {
+        record
+            .requests
+            .iter()
+            .filter(|r| r.path.contains(part))
+            .count()
+    };
+    assert_eq!(calls("/update"), 0, "a dry run asks for no update");
+    assert!(
+        calls("/downloads/") > 0,
+        "the schedules were read at their downloadUrl"
+    );
 
     let (code, stdout) = publish_output(&bed, week, &["--adopt"]).await;
     assert_eq!(code, Some(0), "{stdout}");
