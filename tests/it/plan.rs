@@ -268,3 +268,19 @@ async fn genesys_cloud_plans_against_the_schedules_it_holds() {
         "{stdout}"
     );
 }
+
+/// `--detailed-exitcode` says something only of a dry run: alone, it is
+/// refused before anything is read, naming `--dry-run`.
+#[tokio::test]
+async fn the_detailed_exit_code_needs_a_dry_run() {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
+        .args(["publish", "--config", "/nonexistent/config.toml"])
+        .args(["--target", "chicago", "--detailed-exitcode"])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--dry-run"), "{stderr}");
+    assert!(!stderr.contains("/nonexistent"), "{stderr}");
+}
