@@ -155,18 +155,19 @@ impl PlanChanges {
             more(out, group.len().saturating_sub(TEXT_SHOWN));
         }
         if !self.deferred.is_empty() {
-            let count = agents(self.deferred.len());
+            let held = agents(self.deferred.len());
             push_line(
                 out,
-                &format!("  deferred for a pending swap, not written by this run ({count}):"),
+                &format!("  deferred for a pending swap, not written by this run ({held}):"),
             );
             for d in self.deferred.iter().take(TEXT_SHOWN) {
                 let swap = echo(&d.swap_id);
                 push_line(
                     out,
                     &format!(
-                        "    {}: waiting for shift swap {swap} ({} shift changes)",
-                        d.agent_id, d.changes
+                        "    {}: waiting for shift swap {swap} ({})",
+                        d.agent_id,
+                        count(d.changes, "shift change")
                     ),
                 );
             }
@@ -217,9 +218,14 @@ fn title(kind: ChangeKind) -> &'static str {
 }
 
 fn agents(n: usize) -> String {
+    count(n, "agent")
+}
+
+/// "1 agent", "3 agents".
+fn count(n: usize, what: &str) -> String {
     match n {
-        1 => "1 agent".into(),
-        n => format!("{n} agents"),
+        1 => format!("1 {what}"),
+        n => format!("{n} {what}s"),
     }
 }
 
@@ -343,6 +349,14 @@ mod tests {
             "2026-12-01T15:00:00Z"
         );
         assert_eq!(json["deferred"][0]["swap_id"], "sw-1");
+        let mut out = String::new();
+        plan.render(&mut out);
+        let moved = "  shifts moved (1 agent):\n    a-both: Tue 01 Dec 09:00–17:00 → Tue 01 Dec 08:00–16:00 \"phone\"\n";
+        assert!(out.contains(moved), "{out}");
+        assert!(
+            out.contains("    a-held: waiting for shift swap \"sw-1\" (1 shift change)\n"),
+            "{out}"
+        );
     }
 
     #[test]
