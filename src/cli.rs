@@ -17,6 +17,7 @@ use crate::publish::{Engine, EngineParts, KeyedLocks, ProgressView, Report, RunO
 use crate::telemetry::{self, LogFormat};
 
 mod args;
+mod check;
 mod health;
 mod manual;
 mod stdout;
@@ -138,19 +139,20 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
             json,
             config_only,
         } => {
-            let how = CheckArgs {
+            let how = check::CheckArgs {
                 target,
                 week,
                 json,
                 config_only,
             };
-            check(&config.config, how, format).await
+            check::run(&config.config, how, format).await
         }
         Command::Publish {
             config,
             target,
             week,
             dry_run,
+            detailed_exitcode,
             no_wait,
             wait_for_source,
             adopt,
@@ -160,6 +162,7 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
             let how = PublishArgs {
                 week,
                 dry_run,
+                detailed_exitcode,
                 no_wait,
                 wait_for_source,
                 adopt,
@@ -216,68 +219,12 @@ async fn sim(scenario: &Path, how: SimArgs<'_>, format: LogFormat) -> anyhow::Re
     Ok(ExitCode::SUCCESS)
 }
 
-/// How `check` was asked to run.
-struct CheckArgs {
-    target: Option<String>,
-    week: Option<NaiveDate>,
-    json: bool,
-    config_only: bool,
-}
-
-async fn check(config: &Path, how: CheckArgs, format: LogFormat) -> anyhow::Result<ExitCode> {
-    let settings = match settings_and_logs(config, format) {
-        Ok(s) => s,
-        Err(code) => return Ok(code),
-    };
-    let (week, json) = (how.week, how.json);
-    let targets: Vec<_> = match how.target.as_deref() {
-        Some(name) => match self::target(&settings, config, name) {
-            Ok(t) => vec![t],
-            Err(code) => return Ok(code),
-        },
-        None => settings.targets.values().collect(),
-    };
-    let clock = crate::clock::system();
-    if how.config_only {
-        let report = crate::doctor::config_only(config, &settings, &targets, week, clock.now());
-        print_report(json, &report, crate::doctor::Report::render)?;
-        return Ok(check_exit(&report));
-    }
-    // Nothing to finish in a preflight: a stop ends it at once.
-    let cancel = cancelled_by_shutdown_signal(|| tracing::warn!("stopping the check"));
-    let patience = crate::api::Patience::Preflight;
-    let client = crate::api::PlatformClient::with_patience(
-        &settings,
-        clock.clone(),
-        cancel.clone(),
-        patience,
-    )?;
-    let report = tokio::select! {
-        // The stop wins: the check's own rows end too, with `Cancelled`.
-        biased;
-        _ = cancel.cancelled() => {
-            eprintln!("wfm-publisher: check interrupted");
-            return Ok(ExitCode::from(exit::INTERRUPTED));
-        }
-        report = crate::doctor::check(&settings, &client, &targets, week, clock.now()) => report,
-    };
-    print_report(json, &report, crate::doctor::Report::render)?;
-    Ok(check_exit(&report))
-}
-
-/// 0 when a publication would succeed, a refusal's code otherwise.
-fn check_exit(report: &crate::doctor::Report) -> ExitCode {
-    ExitCode::from(if report.ok {
-        exit::SUCCESS
-    } else {
-        exit::REFUSED
-    })
-}
-
 /// How `publish` was asked to run.
 struct PublishArgs {
     week: Option<NaiveDate>,
     dry_run: bool,
+    /// With `dry_run`: the exit code says whether there are changes.
+    detailed_exitcode: bool,
     no_wait: bool,
     wait_for_source: bool,
     adopt: bool,
@@ -358,7 +305,11 @@ async fn publish(
         lease.release().await;
     }
     print_report(how.json, &report, Report::render)?;
-    Ok(ExitCode::from(publish_exit_code(&report)))
+    let code = match publish_exit_code(&report) {
+        exit::SUCCESS if how.detailed_exitcode => report.plan_exit_code(),
+        code => code,
+    };
+    Ok(ExitCode::from(code))
 }
 
 /// The store, held for publishing: a second publisher (a daemon or another

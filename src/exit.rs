@@ -9,6 +9,10 @@ pub const FAILURE: u8 = 1;
 pub const REFUSED: u8 = 2;
 /// Done in part: agents left unpublished, with the reasons reported.
 pub const PARTIAL: u8 = 3;
+/// `publish --dry-run --detailed-exitcode`: publishing would change
+/// something on the platform. Not terraform's 2, which here says refused:
+/// a script must never take a refusal for changes, or changes for one.
+pub const CHANGES: u8 = 4;
 /// Failed for a cause that passes (the platform down or failing, its
 /// OAuth server unreachable, the machine short of a resource): the run
 /// is kept and resumes when run again later. sysexits' EX_TEMPFAIL.
@@ -24,7 +28,7 @@ pub const TERMINATED: u8 = 143;
 pub const PIPE_CLOSED: u8 = 141;
 
 /// Every exit code with what it means to an operator, in one line each.
-pub const CODES: [(u8, &str); 8] = [
+pub const CODES: [(u8, &str); 9] = [
     (SUCCESS, "success (the daemon: stopped cleanly by SIGTERM or SIGINT)"),
     (FAILURE, "unexpected failure"),
     (
@@ -32,6 +36,10 @@ pub const CODES: [(u8, &str); 8] = [
         "refused: bad configuration or input, a failed preflight, or another process publishes from the store",
     ),
     (PARTIAL, "partial: agents left unpublished, with the reasons reported"),
+    (
+        CHANGES,
+        "publish --dry-run --detailed-exitcode: publishing would change the platform (0: it would change nothing)",
+    ),
     (
         FAILED,
         "failed for a cause that passes (the platform or its OAuth server down, the machine short of a resource): run it again later, it resumes",

@@ -114,6 +114,11 @@ pub enum Command {
         /// Print the plan and its problems; send nothing, record nothing.
         #[arg(long)]
         dry_run: bool,
+        /// With --dry-run: exit 0 when publishing would change nothing on
+        /// the platform, 4 when it would change something (like
+        /// `terraform plan -detailed-exitcode`; 2 stays "refused").
+        #[arg(long, requires = "dry_run")]
+        detailed_exitcode: bool,
         /// Do not wait for pending swaps: leave them to the next run or the daemon.
         #[arg(long)]
         no_wait: bool,
