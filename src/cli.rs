@@ -132,21 +132,7 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
             };
             sim(&scenario, serve, format).await
         }
-        Command::Check {
-            config,
-            target,
-            week,
-            json,
-            config_only,
-        } => {
-            let how = check::CheckArgs {
-                target,
-                week,
-                json,
-                config_only,
-            };
-            check::run(&config.config, how, format).await
-        }
+        Command::Check { config, how } => check::run(&config.config, how, format).await,
         Command::Publish {
             config,
             target,

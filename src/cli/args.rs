@@ -54,6 +54,24 @@ pub struct ConfigFile {
     pub config: PathBuf,
 }
 
+/// How `check` is asked to run.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Only this target (default: all).
+    #[arg(long, value_name = "NAME")]
+    pub target: Option<String>,
+    /// The week's first day (default: each target's coming week).
+    #[arg(long, value_name = "DATE")]
+    pub week: Option<NaiveDate>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Offline: only validate the configuration and each target's
+    /// source file (and its swap cut-off); contact nothing.
+    #[arg(long)]
+    pub config_only: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve a simulated WFM platform from a scenario file until stopped;
@@ -85,19 +103,8 @@ pub enum Command {
     Check {
         #[command(flatten)]
         config: ConfigFile,
-        /// Only this target (default: all).
-        #[arg(long, value_name = "NAME")]
-        target: Option<String>,
-        /// The week's first day (default: each target's coming week).
-        #[arg(long, value_name = "DATE")]
-        week: Option<NaiveDate>,
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
-        /// Offline: only validate the configuration and each target's
-        /// source file (and its swap cut-off); contact nothing.
-        #[arg(long)]
-        config_only: bool,
+        #[command(flatten)]
+        how: CheckArgs,
     },
     /// Publish one target's week to completion: write every agent, publish,
     /// wait out pending shift swaps, publish what they decided.

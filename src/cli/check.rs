@@ -4,18 +4,9 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use chrono::NaiveDate;
-
+use super::args::CheckArgs;
 use super::{cancelled_by_shutdown_signal, exit, print_report, settings_and_logs};
 use crate::telemetry::LogFormat;
-
-/// How `check` was asked to run.
-pub(super) struct CheckArgs {
-    pub target: Option<String>,
-    pub week: Option<NaiveDate>,
-    pub json: bool,
-    pub config_only: bool,
-}
 
 pub(super) async fn run(
     config: &Path,
