@@ -13,6 +13,7 @@ use serde::{Serialize, Serializer};
 use super::lifecycle::UnpublishedKind;
 use crate::api::stats::StatsSnapshot;
 use crate::capped::Capped;
+use crate::changes::grouped::PlanChanges;
 use crate::config::TargetSettings;
 use crate::preflight::RefusalKind;
 use crate::source::wait::Waited;
@@ -143,6 +144,8 @@ pub struct Report {
     /// The configuration the run read, for the command that runs it again;
     /// None where the daemon runs it again by itself.
     pub config: Option<PathBuf>,
+    /// A dry run's plan: what publishing would change on the platform.
+    pub changes: Option<PlanChanges>,
 }
 
 impl Report {
@@ -235,6 +238,14 @@ impl Report {
         }
     }
 
+    /// A dry run's code for `--detailed-exitcode`: changes or none.
+    pub fn plan_exit_code(&self) -> u8 {
+        match self.changes.as_ref().is_some_and(PlanChanges::has_changes) {
+            true => crate::exit::CHANGES,
+            false => crate::exit::SUCCESS,
+        }
+    }
+
     pub fn render(&self) -> String {
         render::render(self)
     }
@@ -244,7 +255,7 @@ impl Report {
 /// are added, never renamed: scripts read this.
 impl Serialize for Report {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("Report", 32)?;
+        let mut s = serializer.serialize_struct("Report", 33)?;
         s.serialize_field("target", &self.target)?;
         s.serialize_field("week_start", &self.week_start)?;
         s.serialize_field("schedule_id", &self.schedule_id)?;
@@ -273,6 +284,7 @@ impl Serialize for Report {
         s.serialize_field("refused", &self.refused)?;
         s.serialize_field("source_wait", &self.source_wait)?;
         s.serialize_field("client", &self.client)?;
+        s.serialize_field("changes", &self.changes)?;
         s.serialize_field("time_zone", &self.time_zone)?;
         s.serialize_field("deferral_deadline", &self.deferral_deadline)?;
         s.serialize_field("started_at", &self.started_at)?;

@@ -47,6 +47,7 @@ pub(super) fn render(r: &Report) -> String {
     }
     counts(&mut out, r);
     timing(&mut out, r);
+    r.changes.iter().for_each(|c| c.render(&mut out));
     for (a, note) in r.deferred_then_published.iter() {
         push_line(
             &mut out,
