@@ -60,7 +60,7 @@ impl Report {
     /// A report of `target`'s week before anything happened.
     pub fn for_week(target: &TargetSettings, week: NaiveDate, dry_run: bool) -> Report {
         Report {
-            target: target.name.clone(),
+            target: target.name.to_string(),
             week_start: Some(week),
             schedule_id: target.schedule_id_for(week),
             dry_run,

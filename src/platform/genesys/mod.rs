@@ -58,6 +58,7 @@ use crate::api::stats::StatsSnapshot;
 use crate::api::{PlatformClient, PlatformError};
 use crate::clock::SharedClock;
 use crate::config::{Settings, TargetSettings};
+use crate::domain::BusinessUnitId;
 use crate::echo::echo;
 use crate::plan::{Swap, SwapStatus};
 use crate::publish::{KeyedLocks, LockKey};
@@ -154,7 +155,9 @@ impl GenesysRun {
     /// One unapplied update per business unit at a time, across runs.
     async fn unit_lock(&self) -> tokio::sync::OwnedMutexGuard<()> {
         self.locks
-            .lock(LockKey::BusinessUnit(self.facts.business_unit.clone()))
+            .lock(LockKey::BusinessUnit(BusinessUnitId::from(
+                self.facts.business_unit.as_str(),
+            )))
             .await
     }
 

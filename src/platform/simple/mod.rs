@@ -28,6 +28,7 @@ use crate::api::stats::StatsSnapshot;
 use crate::api::trouble::Activity;
 use crate::api::{PlatformClient, PlatformError};
 use crate::config::TargetSettings;
+use crate::domain::ScheduleId;
 use crate::plan::{AgentWeek, Span, Swap, SwapParty, SwapStatus};
 use crate::preflight::{self, Refusal, ScheduleFacts, ScheduleState};
 use crate::publish::lifecycle::{Unpublished, UnpublishedKind};
@@ -118,7 +119,7 @@ impl SimpleRun {
         let _schedule = {
             let _waiting = self.api.client().waiting_for_lock();
             self.locks
-                .lock(LockKey::Schedule(schedule_id.clone()))
+                .lock(LockKey::Schedule(ScheduleId::from(schedule_id.as_str())))
                 .await
         };
         let mut out = PublishBatch::default();
