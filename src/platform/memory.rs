@@ -12,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::journal::Journal;
 use super::{
-    Outgoing, Platform, PlatformRun, PublishBatch, Publishing, RunRefused, RunWriter, Schedule,
-    WriteOutcome,
+    HeldAgent, Outgoing, Platform, PlatformRun, PublishBatch, Publishing, RunRefused, RunWriter,
+    Schedule, WriteOutcome,
 };
 use crate::api::stats::StatsSnapshot;
 use crate::api::trouble::Activity;
@@ -169,7 +169,10 @@ impl RunWriter for MemoryWriter {
             let mut batch = PublishBatch::default();
             for agent in agents {
                 match m.holding(&agent) {
-                    Some(swap) => batch.held.push((agent, swap)),
+                    Some(swap) => batch.held.push(HeldAgent {
+                        agent: agent.into(),
+                        swap: swap.into(),
+                    }),
                     None => {
                         m.published.insert(agent.clone());
                         batch.published.push(agent);

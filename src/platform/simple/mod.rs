@@ -20,8 +20,8 @@ pub use api::SimpleApi;
 
 use super::journal::Journal;
 use super::{
-    Outgoing, Platform, PlatformRun, PublishBatch, Publishing, RunRefused, RunWriter, Schedule,
-    WriteOutcome,
+    HeldAgent, Outgoing, Platform, PlatformRun, PublishBatch, Publishing, RunRefused, RunWriter,
+    Schedule, WriteOutcome,
 };
 use crate::api::scopes::PUBLICATION;
 use crate::api::stats::StatsSnapshot;
@@ -137,8 +137,10 @@ impl SimpleRun {
                 }
                 Ok(PublishOutcome::Deferred { pending }) => {
                     batch.retain(|a| !pending.iter().any(|p| &p.agent_id == a));
-                    out.held
-                        .extend(pending.into_iter().map(|p| (p.agent_id, p.swap_id)));
+                    out.held.extend(pending.into_iter().map(|p| HeldAgent {
+                        agent: p.agent_id.into(),
+                        swap: p.swap_id.into(),
+                    }));
                 }
                 Err(e) if e.is_run_level() => return Err(e),
                 Err(e) => {

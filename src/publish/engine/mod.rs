@@ -25,12 +25,13 @@ use super::ledger::{DryRun, Ledger, LedgerError, StoreSink};
 use super::lifecycle::{AgentState, Event, StateKind};
 use super::locks::{KeyedLocks, LockKey};
 use super::progress::{Phase, ProgressView};
-use super::report::{Report, UnpublishedAgent};
+use super::report::{AgentNote, Report, UnpublishedAgent};
 use super::unknown::UnknownAgents;
 use crate::api::stats::StatsSnapshot;
 use crate::api::PlatformError;
 use crate::clock::SharedClock;
 use crate::config::TargetSettings;
+use crate::domain::AgentId;
 use crate::echo::echo;
 use crate::plan::{ContentHash, Swap};
 use crate::platform::{
@@ -456,23 +457,27 @@ fn list_swaps_ahead(ctx: &RunContext<'_>) -> SwapsAhead {
 fn summarise(ledger: &Ledger, report: &mut Report) {
     report.agents = ledger.agent_count();
     for row in ledger.rows() {
-        let id = row.agent_id.clone();
+        let id = AgentId::from(row.agent_id.as_str());
         match &row.state {
-            AgentState::Published if row.was_deferred => report.deferred_then_published.push((
-                id,
-                row.trade
-                    .clone()
-                    .unwrap_or_else(|| "its swap resolved".into()),
-            )),
+            AgentState::Published if row.was_deferred => {
+                report.deferred_then_published.push(AgentNote {
+                    agent: id,
+                    note: row
+                        .trade
+                        .clone()
+                        .unwrap_or_else(|| "its swap resolved".into()),
+                })
+            }
             AgentState::Published => report.published += 1,
             AgentState::Unpublished(why) => report.unpublished.push(UnpublishedAgent {
                 agent_id: id,
                 kind: Some(why.kind),
                 reason: why.detail.clone(),
             }),
-            AgentState::Deferred { swap_id } => report
-                .still_deferred
-                .push((id, format!("waiting for shift swap {}", echo(swap_id)))),
+            AgentState::Deferred { swap_id } => report.still_deferred.push(AgentNote {
+                agent: id,
+                note: format!("waiting for shift swap {}", echo(swap_id)),
+            }),
             AgentState::Planned | AgentState::Written if report.dry_run => report.published += 1,
             AgentState::Planned | AgentState::Written => {
                 report.unpublished.push(UnpublishedAgent {
