@@ -26,6 +26,24 @@ fn target(name: &str) -> TargetName {
     name.parse().unwrap()
 }
 
+/// Why `text`, as `w.csv` for Chicago's week of 2026-11-30, is refused.
+fn refused_csv(text: &str) -> String {
+    let week: NaiveDate = "2026-11-30".parse().unwrap();
+    let tz: Tz = "America/Chicago".parse().unwrap();
+    let path = Path::new("w.csv");
+    parse_week(
+        text,
+        path,
+        SourceFormat::Csv,
+        week,
+        tz,
+        STRICT,
+        &target("t"),
+    )
+    .expect_err("refused")
+    .to_string()
+}
+
 const ZONES: [&str; 6] = [
     "America/Chicago",
     "America/New_York",
@@ -308,20 +326,8 @@ fn input_repeated_in_a_problem_is_quoted_cut_and_escaped() {
 
 #[test]
 fn a_file_that_is_not_a_schedule_is_refused_without_repeating_its_first_line() {
-    let week: NaiveDate = "2026-11-30".parse().unwrap();
-    let tz: Tz = "America/Chicago".parse().unwrap();
     for secret in ["s3cr3t-client-value", "root:$y$j9T$hash:19000:0:99999:7:::"] {
-        let err = parse_week(
-            secret,
-            Path::new("w.csv"),
-            SourceFormat::Csv,
-            week,
-            tz,
-            STRICT,
-            &target("t"),
-        )
-        .expect_err("refused")
-        .to_string();
+        let err = refused_csv(secret);
         assert!(err.contains("w.csv:1: not a week's CSV file"), "{err}");
         assert!(!err.contains("s3cr3t") && !err.contains("j9T"), "{err}");
     }
@@ -332,8 +338,6 @@ fn a_file_that_is_not_a_schedule_is_refused_without_repeating_its_first_line() {
 /// long are refused with their line; nothing of them is printed raw.
 #[test]
 fn invisible_formatting_and_absurd_lengths_are_refused() {
-    let week: NaiveDate = "2026-11-30".parse().unwrap();
-    let tz: Tz = "America/Chicago".parse().unwrap();
     let long_id = "a".repeat(300);
     let long_activity = "p".repeat(200);
     let cases = [
@@ -351,17 +355,7 @@ fn invisible_formatting_and_absurd_lengths_are_refused() {
         let csv = format!(
             "agent_id,date,start,end,activity\n{agent},2026-12-01,08:00,16:00,{activity}\n"
         );
-        let err = parse_week(
-            &csv,
-            Path::new("w.csv"),
-            SourceFormat::Csv,
-            week,
-            tz,
-            STRICT,
-            &target("t"),
-        )
-        .expect_err("refused")
-        .to_string();
+        let err = refused_csv(&csv);
         assert!(err.contains(expected), "{expected}: {err}");
         assert!(err.contains("w.csv:2:"), "{err}");
         assert!(
