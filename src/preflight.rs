@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use crate::api::PlatformError;
 use crate::capped::Capped;
 use crate::config::TargetSettings;
-use crate::domain::TargetName;
+use crate::domain::{ScheduleId, TargetName};
 use crate::source::{self, SourceError, WeekPlan};
 
 /// How a schedule on the platform can disagree with the target.
@@ -153,6 +153,7 @@ pub enum Refusal {
     Platform(PlatformError),
     #[error("schedule {schedule_id}: {}", .mismatches.iter().map(|m| m.to_string()).collect::<Vec<_>>().join("; "))]
     Schedule {
+        /// The schedule looked at, or the business unit it was looked for in.
         schedule_id: String,
         mismatches: Vec<Mismatch>,
     },
@@ -161,7 +162,7 @@ pub enum Refusal {
     #[error("schedule {schedule_id}: the platform does not know {unknown} of the {answered} agents written so far (first: {}): the source file's agent_id column holds other ids, or targets.{target}.schedule_id names another schedule; the run stopped writing and publishes nothing more", .first.join(", "))]
     UnknownAgents {
         target: TargetName,
-        schedule_id: String,
+        schedule_id: ScheduleId,
         unknown: usize,
         answered: usize,
         /// The first few ids, quoted as input.
@@ -173,7 +174,7 @@ pub enum Refusal {
     /// shift trades included.
     #[error("schedule {schedule_id} is already published on the platform, but the state store has no record of publishing target {target}'s week of {week} (a new, moved or emptied store?): nothing was sent, so that the source file does not overwrite what is there, approved shift trades included. If this store is to take the week over, run `wfm-publisher publish --config FILE --target {target} --week {week} --adopt` (with the daemon stopped: it holds the store's run lock); it applies the approved trades before writing")]
     Unrecorded {
-        schedule_id: String,
+        schedule_id: ScheduleId,
         target: TargetName,
         week: NaiveDate,
     },

@@ -103,7 +103,7 @@ impl Platform for MemoryPlatform {
         plan: &'a WeekPlan,
     ) -> BoxFuture<'a, Result<Arc<dyn PlatformRun>, RunRefused>> {
         let schedule = Schedule {
-            id: target.schedule_id_for(plan.week_start),
+            id: target.schedule_id_for(plan.week_start).into(),
             published: self.with(|m| m.published_already),
         };
         let run = MemoryRun {

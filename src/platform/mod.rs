@@ -22,7 +22,7 @@ use crate::api::trouble::Activity;
 use crate::api::{PlatformClient, PlatformError};
 use crate::clock::SharedClock;
 use crate::config::{PlatformKind, Settings, TargetSettings};
-use crate::domain::{AgentId, SwapId};
+use crate::domain::{AgentId, ScheduleId, SwapId};
 use crate::plan::{AgentWeek, Swap};
 use crate::preflight::Refusal;
 use crate::publish::lifecycle::Unpublished;
@@ -65,7 +65,7 @@ pub fn connect(
 /// The week's schedule on the platform, as prepared for a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schedule {
-    pub id: String,
+    pub id: ScheduleId,
     /// Whether the platform shows it published already (the simple
     /// contract's `state`, Genesys Cloud's `published` flag): by this
     /// publisher, or by someone or something else.

@@ -5,7 +5,7 @@
 //! [`SHARE_PERCENT`]% and at least [`AT_LEAST`] of its answered writes said
 //! "unknown agent".
 
-use crate::domain::TargetName;
+use crate::domain::{ScheduleId, TargetName};
 use crate::echo::echo;
 use crate::platform::WriteOutcome;
 use crate::preflight::Refusal;
@@ -33,7 +33,7 @@ impl UnknownAgents {
         agent: &str,
         outcome: &WriteOutcome,
         target: &TargetName,
-        schedule_id: &str,
+        schedule_id: &ScheduleId,
     ) -> Option<Refusal> {
         self.answered += 1;
         let WriteOutcome::Refused(why) = outcome else {
@@ -50,7 +50,7 @@ impl UnknownAgents {
             self.unknown >= AT_LEAST && self.unknown * 100 > self.answered * SHARE_PERCENT;
         too_many.then(|| Refusal::UnknownAgents {
             target: target.clone(),
-            schedule_id: schedule_id.to_owned(),
+            schedule_id: schedule_id.clone(),
             unknown: self.unknown,
             answered: self.answered,
             first: self.first.clone(),
@@ -72,11 +72,16 @@ mod tests {
         let mut count = UnknownAgents::default();
         for i in 0..19 {
             assert!(count
-                .record(&format!("x-{i}"), &unknown(), &"t".parse().unwrap(), "s")
+                .record(
+                    &format!("x-{i}"),
+                    &unknown(),
+                    &"t".parse().unwrap(),
+                    &"s".into()
+                )
                 .is_none());
         }
         let refusal = count
-            .record("x-19", &unknown(), &"t".parse().unwrap(), "s")
+            .record("x-19", &unknown(), &"t".parse().unwrap(), &"s".into())
             .expect("stops");
         let text = refusal.to_string();
         assert!(text.contains("20 of the 20"), "{text}");
@@ -95,7 +100,7 @@ mod tests {
             };
             assert!(
                 count
-                    .record("a", &outcome, &"t".parse().unwrap(), "s")
+                    .record("a", &outcome, &"t".parse().unwrap(), &"s".into())
                     .is_none(),
                 "at {i}"
             );
@@ -103,7 +108,7 @@ mod tests {
         let refused = WriteOutcome::Refused(Unpublished::new(UnpublishedKind::Refused, "400"));
         for _ in 0..100 {
             assert!(count
-                .record("a", &refused, &"t".parse().unwrap(), "s")
+                .record("a", &refused, &"t".parse().unwrap(), &"s".into())
                 .is_none());
         }
     }

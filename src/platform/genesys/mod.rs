@@ -390,7 +390,7 @@ impl Platform for GenesysCloud {
                 }
             };
             let schedule = Schedule {
-                id: facts.schedule_id.clone(),
+                id: facts.schedule_id.as_str().into(),
                 published: facts.published,
             };
             Ok(Arc::new(GenesysRun {

@@ -96,12 +96,12 @@ impl SimpleContract {
         week: chrono::NaiveDate,
     ) -> Result<Schedule, Refusal> {
         api.require_scopes(&PUBLICATION).await?;
-        let id = target.schedule_id_for(week);
-        let facts = Self::facts(api.schedule(&id).await?);
+        let id = ScheduleId::from(target.schedule_id_for(week));
+        let facts = Self::facts(api.schedule(id.as_str()).await?);
         let mismatches = preflight::mismatches(&facts, target, week, None);
         if !mismatches.is_empty() {
             return Err(Refusal::Schedule {
-                schedule_id: id,
+                schedule_id: id.into_string(),
                 mismatches,
             });
         }
@@ -119,12 +119,12 @@ impl SimpleRun {
         let _schedule = {
             let _waiting = self.api.client().waiting_for_lock();
             self.locks
-                .lock(LockKey::Schedule(ScheduleId::from(schedule_id.as_str())))
+                .lock(LockKey::Schedule(schedule_id.clone()))
                 .await
         };
         let mut out = PublishBatch::default();
         while !batch.is_empty() {
-            match self.api.publish(schedule_id, &batch).await {
+            match self.api.publish(schedule_id.as_str(), &batch).await {
                 Ok(PublishOutcome::Published { agent_ids, .. }) => {
                     let confirmed: BTreeSet<&String> = agent_ids.iter().collect();
                     for agent in batch.drain(..) {
@@ -201,7 +201,7 @@ impl PlatformRun for SimpleRun {
 
     fn swaps(&self) -> BoxFuture<'_, Result<Vec<Swap>, PlatformError>> {
         Box::pin(async move {
-            let swaps = self.api.swaps(&self.schedule.id, None).await?;
+            let swaps = self.api.swaps(self.schedule.id.as_str(), None).await?;
             Ok(swaps.into_iter().map(domain_swap).collect())
         })
     }

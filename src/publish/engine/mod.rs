@@ -176,7 +176,7 @@ impl Engine {
         };
         let schedule = platform.schedule().clone();
         // The platform may have found or created the schedule.
-        report.schedule_id = schedule.id.clone();
+        report.schedule_id = schedule.id.to_string();
         if schedule.published && !options.adopt && self.unrecorded(target, &plan, &schedule)? {
             let refusal = Refusal::Unrecorded {
                 schedule_id: schedule.id,
@@ -195,7 +195,10 @@ impl Engine {
         let listing = list_swaps_ahead(&ctx);
         // The ledger takes the plan's weeks over, rather than a copy.
         let (mut ledger, run) = self.open_ledger(&ctx, plan)?;
-        let published = self.parts.store.published_hashes(&ctx.schedule.id)?;
+        let published = self
+            .parts
+            .store
+            .published_hashes(ctx.schedule.id.as_str())?;
         let driven = match self.writer(&ctx, run).await {
             Ok(writer) => {
                 let writer = writer.as_deref();
@@ -231,7 +234,7 @@ impl Engine {
         // A run that failed before it planned anything knows nothing either.
         let open = store.open_run(&target.name, plan.week_start)?;
         Ok(open.is_none_or(|o| o.agents.is_empty())
-            && store.published_hashes(&schedule.id)?.is_empty())
+            && store.published_hashes(schedule.id.as_str())?.is_empty())
     }
 
     /// Records `target`'s week as refused without reading its source file:
@@ -344,7 +347,7 @@ impl Engine {
         } = plan;
         drop(lines);
         let store = &self.parts.store;
-        let schedule_id = &ctx.schedule.id;
+        let schedule_id = ctx.schedule.id.as_str();
         let start = |rows: Vec<AgentRow>, applied: Vec<String>, sink| {
             let platform = ctx.platform.clone();
             let activity = Arc::new(move || platform.activity());
