@@ -58,7 +58,6 @@ use crate::api::stats::StatsSnapshot;
 use crate::api::{PlatformClient, PlatformError};
 use crate::clock::SharedClock;
 use crate::config::{Settings, TargetSettings};
-use crate::domain::BusinessUnitId;
 use crate::echo::echo;
 use crate::plan::{Swap, SwapStatus};
 use crate::publish::{KeyedLocks, LockKey};
@@ -155,9 +154,7 @@ impl GenesysRun {
     /// One unapplied update per business unit at a time, across runs.
     async fn unit_lock(&self) -> tokio::sync::OwnedMutexGuard<()> {
         self.locks
-            .lock(LockKey::BusinessUnit(BusinessUnitId::from(
-                self.facts.business_unit.as_str(),
-            )))
+            .lock(LockKey::BusinessUnit(self.facts.business_unit.clone()))
             .await
     }
 
@@ -390,7 +387,7 @@ impl Platform for GenesysCloud {
                 }
             };
             let schedule = Schedule {
-                id: facts.schedule_id.as_str().into(),
+                id: facts.schedule_id.clone(),
                 published: facts.published,
             };
             Ok(Arc::new(GenesysRun {
