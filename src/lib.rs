@@ -6,6 +6,7 @@ mod text_enum;
 
 pub mod api;
 pub mod capped;
+pub mod changes;
 pub mod cli;
 /// The clock, its own crate so that the simulators share it.
 pub use wfm_clock as clock;

@@ -3,7 +3,8 @@
 
 use std::fmt;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use chrono_tz::Tz;
 
 use crate::api::PlatformError;
 use crate::capped::Capped;
@@ -236,4 +237,58 @@ impl From<PlatformError> for Refusal {
 /// The week's source file, read and validated exactly as a run reads it.
 pub fn source(target: &TargetSettings, week: NaiveDate) -> Result<WeekPlan, Refusal> {
     source::load_week(target, week).map_err(Refusal::Source)
+}
+
+/// A week whose swap cut-off (its deferral deadline, `deferral.deadline`
+/// before it starts) has passed: a swap still pending is not waited for,
+/// and its agents are reported unpublished at once, even when the platform
+/// approves the swap a moment later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CutoffPassed {
+    pub target: TargetName,
+    pub week: NaiveDate,
+    pub at: DateTime<Utc>,
+    pub time_zone: Tz,
+    /// The first week whose cut-off is still ahead.
+    pub next: NaiveDate,
+}
+
+impl fmt::Display for CutoffPassed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = self.at.with_timezone(&self.time_zone);
+        write!(
+            f,
+            "the swap cut-off of week {} passed at {} (targets.{}.deferral.deadline before the week starts): \
+             an agent with a pending shift swap is reported unpublished at once, not waited for; \
+             to wait for swaps, publish week {} (--week {}) or lower targets.{}.deferral.deadline",
+            self.week,
+            at.format("%Y-%m-%d %H:%M %Z"),
+            self.target,
+            self.next,
+            self.next,
+            self.target
+        )
+    }
+}
+
+/// Whether `week`'s swap cut-off is behind `now`: said by `check` and
+/// before `publish` sends anything, so that a partial week is expected.
+pub fn cutoff_passed(
+    target: &TargetSettings,
+    week: NaiveDate,
+    now: DateTime<Utc>,
+) -> Option<CutoffPassed> {
+    let at = crate::publish::deferral_deadline(target, week);
+    (at <= now).then(|| CutoffPassed {
+        target: target.name.clone(),
+        week,
+        at,
+        time_zone: target.time_zone,
+        next: crate::week::first_week_with_cutoff_ahead(
+            now,
+            target.time_zone,
+            target.week_start_day,
+            TimeDelta::from_std(target.deferral.deadline).unwrap_or(TimeDelta::zero()),
+        ),
+    })
 }

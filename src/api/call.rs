@@ -15,8 +15,8 @@ use reqwest::{Method, StatusCode};
 use url::Url;
 
 use super::body::{self, BodyError};
-use super::classify::{transport_reason, Advertised, Classified};
-use super::client::{millis, PlatformClient};
+use super::classify::{is_refused, transport_reason, Advertised, Classified};
+use super::client::{millis, Patience, PlatformClient};
 use super::error::PlatformError;
 use super::publish_lock::Due;
 use super::retry;
@@ -249,7 +249,7 @@ impl PlatformClient {
                 metrics::counter!("wfm_api_requests_total", "endpoint" => call.label, "status" => "no_answer")
                     .increment(1);
                 throttle.unanswered(bucket);
-                return (unanswered(&e), None);
+                return (self.unanswered(&call.url, &e), None);
             }
         };
         let status = response.status();
@@ -407,6 +407,18 @@ impl PlatformClient {
         tracing::debug!(%endpoint, %reason, attempt = attempt.count, retry_in_ms = millis(delay), "transient failure; retrying");
         t.clock.sleep(delay).await;
         Step::Again
+    }
+
+    /// No answer: worth another try, but for a preflight's refused
+    /// connection, said at once (nothing listens there).
+    fn unanswered(&self, url: &Url, error: &reqwest::Error) -> Classified {
+        if self.transport().patience == Patience::Preflight && is_refused(error) {
+            return Classified::Failed(PlatformError::ConnectionRefused {
+                url: super::url::shown(url),
+                key: "platform.api_base_url",
+            });
+        }
+        unanswered(error)
     }
 
     /// The token was refused: the next attempt gets a new one, once.

@@ -106,11 +106,11 @@ pub(crate) fn cron(s: &str) -> Result<croner::Cron, String> {
         .with_seconds_optional()
         .parse()
         .map_err(|e| {
-            format!(
-                "invalid cron expression {}: {}",
-                echo(s),
-                echo_message(&e.to_string())
-            )
+            // The field and its range when one is to blame; the parser's
+            // own words only when none is.
+            let why =
+                super::cron_fields::explain(s).unwrap_or_else(|| echo_message(&e.to_string()));
+            format!("invalid cron expression {}: {why}", echo(s))
         })
 }
 

@@ -12,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::journal::Journal;
 use super::{
-    HeldAgent, Outgoing, Platform, PlatformRun, PublishBatch, Publishing, RunRefused, RunWriter,
-    Schedule, WriteOutcome,
+    HeldAgent, HeldWeeks, Outgoing, Platform, PlatformRun, PublishBatch, Publishing, RunRefused,
+    RunWriter, Schedule, WriteOutcome,
 };
 use crate::api::stats::StatsSnapshot;
 use crate::api::trouble::Activity;
@@ -130,6 +130,16 @@ impl PlatformRun for MemoryRun {
     fn swaps(&self) -> BoxFuture<'_, Result<Vec<Swap>, PlatformError>> {
         let swaps = self.platform.with(|m| m.swaps.clone());
         Box::pin(async move { Ok(swaps) })
+    }
+
+    fn held_weeks(&self, agents: Vec<String>) -> BoxFuture<'_, Result<HeldWeeks, PlatformError>> {
+        let written = self.platform.with(|m| {
+            agents
+                .into_iter()
+                .filter_map(|a| m.written.get(&a).map(|w| (a, w.clone())))
+                .collect()
+        });
+        Box::pin(async move { Ok(HeldWeeks::Read(written)) })
     }
 
     fn writer(

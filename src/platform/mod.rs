@@ -119,6 +119,17 @@ pub struct Outgoing {
     pub week: AgentWeek,
 }
 
+/// What the platform holds of agents' weeks now, for a dry run's plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeldWeeks {
+    /// Read from the platform: each agent it holds a schedule for, with
+    /// its week there; an agent absent holds no shift.
+    Read(std::collections::BTreeMap<String, AgentWeek>),
+    /// The platform's contract has no read of an agent's shifts (the
+    /// simple contract: a `PUT` per agent, and no `GET`).
+    Unreadable,
+}
+
 /// A platform, as publication runs use it. Each run of a target's week
 /// begins with [`Platform::begin_run`], which checks everything that must
 /// hold before the first write and hands back the run's own view: what the
@@ -171,6 +182,10 @@ pub trait PlatformRun: Send + Sync {
 
     /// Every swap of the schedule, in every state.
     fn swaps(&self) -> BoxFuture<'_, Result<Vec<Swap>, PlatformError>>;
+
+    /// What the platform holds now of `agents`' weeks in the run's
+    /// schedule: read only, for a dry run's plan of what would change.
+    fn held_weeks(&self, agents: Vec<String>) -> BoxFuture<'_, Result<HeldWeeks, PlatformError>>;
 
     /// The run's writes and publishes, recorded in `journal`: first, what
     /// a stopped process left in flight on the schedule is settled

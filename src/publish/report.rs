@@ -10,6 +10,7 @@ use serde::{Serialize, Serializer};
 use super::lifecycle::UnpublishedKind;
 use crate::api::stats::StatsSnapshot;
 use crate::capped::Capped;
+use crate::changes::grouped::PlanChanges;
 use crate::config::TargetSettings;
 use crate::domain::AgentId;
 use crate::echo::push_line;
@@ -69,6 +70,8 @@ pub struct Report {
     /// The wait for a source file that was not there when the run started.
     pub source_wait: Option<Waited>,
     pub client: StatsSnapshot,
+    /// A dry run's plan: what publishing would change on the platform.
+    pub changes: Option<PlanChanges>,
 }
 
 impl Report {
@@ -121,6 +124,14 @@ impl Report {
         }
     }
 
+    /// A dry run's code for `--detailed-exitcode`: changes or none.
+    pub fn plan_exit_code(&self) -> u8 {
+        match self.changes.as_ref().is_some_and(PlanChanges::has_changes) {
+            true => crate::exit::CHANGES,
+            false => crate::exit::SUCCESS,
+        }
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         let week = self
@@ -169,6 +180,7 @@ impl Report {
                 self.still_deferred.len()
             ));
         }
+        self.changes.iter().for_each(|c| c.render(&mut out));
         for AgentNote { agent: a, note } in self.deferred_then_published.iter() {
             push_line(
                 &mut out,
@@ -215,7 +227,7 @@ fn more<T>(out: &mut String, list: &Capped<T>, what: &str) {
 /// Every field as it is, each capped list beside its count in all.
 impl Serialize for Report {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("Report", 20)?;
+        let mut s = serializer.serialize_struct("Report", 21)?;
         s.serialize_field("target", &self.target)?;
         s.serialize_field("week_start", &self.week_start)?;
         s.serialize_field("schedule_id", &self.schedule_id)?;
@@ -238,6 +250,7 @@ impl Serialize for Report {
         s.serialize_field("refused", &self.refused)?;
         s.serialize_field("source_wait", &self.source_wait)?;
         s.serialize_field("client", &self.client)?;
+        s.serialize_field("changes", &self.changes)?;
         s.end()
     }
 }

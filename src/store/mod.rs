@@ -254,6 +254,11 @@ pub trait Store: Send + Sync {
         schedule_id: &str,
     ) -> Result<BTreeMap<String, ContentHash>, StoreError>;
 
+    /// agent id → the week last published, for one schedule: what a dry
+    /// run compares its plan with where the platform cannot be read.
+    fn published_weeks(&self, schedule_id: &str)
+        -> Result<BTreeMap<String, AgentWeek>, StoreError>;
+
     fn finish_run(
         &self,
         run: RunId,

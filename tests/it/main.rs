@@ -22,6 +22,7 @@ mod ha;
 mod inputs;
 mod oauth_interop;
 mod pacing;
+mod plan;
 mod publish;
 mod reliability;
 mod signals;

@@ -90,6 +90,10 @@ fn contract(reopen: &dyn Fn() -> Box<dyn Store>) {
         store.published_hashes("s-1").unwrap()["a-2"],
         *week(14).hash()
     );
+    // A dry run's plan on the simple contract compares with these.
+    let weeks = store.published_weeks("s-1").unwrap();
+    assert_eq!(weeks.keys().collect::<Vec<_>>(), ["a-2"]);
+    assert_eq!(weeks["a-2"], week(14));
     let pending = store.pending_deferrals().unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].swap_id.as_deref(), Some("sw-1"));

@@ -20,8 +20,8 @@ pub use api::SimpleApi;
 
 use super::journal::Journal;
 use super::{
-    HeldAgent, Outgoing, Platform, PlatformRun, PublishBatch, Publishing, RunRefused, RunWriter,
-    Schedule, WriteOutcome,
+    HeldAgent, HeldWeeks, Outgoing, Platform, PlatformRun, PublishBatch, Publishing, RunRefused,
+    RunWriter, Schedule, WriteOutcome,
 };
 use crate::api::scopes::PUBLICATION;
 use crate::api::stats::StatsSnapshot;
@@ -204,6 +204,11 @@ impl PlatformRun for SimpleRun {
             let swaps = self.api.swaps(self.schedule.id.as_str(), None).await?;
             Ok(swaps.into_iter().map(domain_swap).collect())
         })
+    }
+
+    /// The contract has a `PUT` of an agent's week and no `GET` of it.
+    fn held_weeks(&self, _agents: Vec<String>) -> BoxFuture<'_, Result<HeldWeeks, PlatformError>> {
+        Box::pin(async { Ok(HeldWeeks::Unreadable) })
     }
 
     fn writer(

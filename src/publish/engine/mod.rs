@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 
+mod changes;
 mod drive;
 #[cfg(test)]
 mod on_memory;
@@ -207,7 +208,10 @@ impl Engine {
             }
             Err(e) => Err(e),
         };
-        let outcome = ended(driven, &mut report)?;
+        let mut outcome = ended(driven, &mut report)?;
+        if options.dry_run && outcome == Outcome::Running && !self.parts.cancel.is_cancelled() {
+            outcome = self.plan_changes(&ctx, &ledger, &mut report).await?;
+        }
         summarise(&ledger, &mut report);
         report.client = ctx.platform.stats();
         report.outcome = Some(outcome);

@@ -16,8 +16,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Row};
 
 use super::rows::{
-    carried_json, operation_state_columns, published_rows, resumable_outcomes, shifts_json,
-    state_columns, RawAgent, RawOperation, AGENT_COLUMNS, OPERATION_COLUMNS, UNFINISHED_OPERATIONS,
+    carried_json, operation_state_columns, published_rows, published_weeks, resumable_outcomes,
+    shifts_json, state_columns, RawAgent, RawOperation, AGENT_COLUMNS, OPERATION_COLUMNS,
+    PUBLISHED_WEEKS, UNFINISHED_OPERATIONS,
 };
 use super::*;
 
@@ -419,6 +420,20 @@ impl Store for SqliteStore {
             rows.collect::<rusqlite::Result<Vec<_>>>()
         })?;
         published_rows(rows).map_err(|m| self.corrupt(m))
+    }
+
+    fn published_weeks(
+        &self,
+        schedule_id: &str,
+    ) -> Result<BTreeMap<String, AgentWeek>, StoreError> {
+        let rows = self.with(|c| {
+            let mut q = c.prepare(&format!("{PUBLISHED_WEEKS} WHERE p.schedule_id = ?1"))?;
+            let rows = q.query_map(params![schedule_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        published_weeks(rows).map_err(|m| self.corrupt(m))
     }
 
     fn finish_run(
