@@ -14,6 +14,7 @@ pub mod config;
 pub mod daemon;
 mod dev;
 mod doctor;
+pub mod domain;
 pub mod echo;
 pub mod exit;
 pub mod leader;

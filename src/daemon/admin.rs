@@ -165,7 +165,7 @@ async fn status(State(daemon): State<Arc<Daemon>>, headers: HeaderMap) -> Respon
         .targets
         .values()
         .map(|t| {
-            let last = stored.targets.iter().find(|s| s.target == t.name);
+            let last = stored.targets.iter().find(|s| t.name == s.target.as_str());
             json!({
                 "name": t.name,
                 "time_zone": t.time_zone.name(),

@@ -12,6 +12,7 @@ use crate::api::stats::StatsSnapshot;
 use crate::capped::Capped;
 use crate::changes::grouped::PlanChanges;
 use crate::config::TargetSettings;
+use crate::domain::AgentId;
 use crate::echo::push_line;
 use crate::preflight::RefusalKind;
 use crate::source::wait::Waited;
@@ -21,11 +22,25 @@ use crate::store::Outcome;
 /// the webhook and alerts) and the line people read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UnpublishedAgent {
-    pub agent_id: String,
+    pub agent_id: AgentId,
     /// None: the run stopped before the agent was published; the next run
     /// resumes it.
     pub kind: Option<UnpublishedKind>,
     pub reason: String,
+}
+
+/// An agent with a line about it: what its swap did, or which swap it
+/// waits for. In the JSON form, `[agent, note]` as it always was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentNote {
+    pub agent: AgentId,
+    pub note: String,
+}
+
+impl Serialize for AgentNote {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (&self.agent, &self.note).serialize(s)
+    }
 }
 
 /// Lists are capped ([`crate::capped`]): each shows its first fifty items
@@ -43,11 +58,11 @@ pub struct Report {
     /// Already published with the same content by an earlier run: not sent again.
     pub unchanged: usize,
     /// Waited for a swap, then published, with what the swap did.
-    pub deferred_then_published: Capped<(String, String)>,
+    pub deferred_then_published: Capped<AgentNote>,
     /// Left unpublished, with the reason.
     pub unpublished: Capped<UnpublishedAgent>,
     /// Still waiting for a swap (a run that does not wait, or a dry run).
-    pub still_deferred: Capped<(String, String)>,
+    pub still_deferred: Capped<AgentNote>,
     /// Why the run was refused or stopped.
     pub problems: Capped<String>,
     /// Which check refused it, when it was refused.
@@ -63,7 +78,7 @@ impl Report {
     /// A report of `target`'s week before anything happened.
     pub fn for_week(target: &TargetSettings, week: NaiveDate, dry_run: bool) -> Report {
         Report {
-            target: target.name.clone(),
+            target: target.name.to_string(),
             week_start: Some(week),
             schedule_id: target.schedule_id_for(week),
             dry_run,
@@ -166,7 +181,7 @@ impl Report {
             ));
         }
         self.changes.iter().for_each(|c| c.render(&mut out));
-        for (a, note) in self.deferred_then_published.iter() {
+        for AgentNote { agent: a, note } in self.deferred_then_published.iter() {
             push_line(
                 &mut out,
                 &format!("  deferred, then published: {a}: {note}"),
@@ -177,7 +192,11 @@ impl Report {
             &self.deferred_then_published,
             "deferred, then published",
         );
-        for (a, why) in self.still_deferred.iter() {
+        for AgentNote {
+            agent: a,
+            note: why,
+        } in self.still_deferred.iter()
+        {
             push_line(&mut out, &format!("  deferred: {a}: {why}"));
         }
         more(&mut out, &self.still_deferred, "deferred");
@@ -257,9 +276,10 @@ mod tests {
             kind: None,
             reason: forged.into(),
         });
-        report
-            .deferred_then_published
-            .push(("a-2".into(), forged.into()));
+        report.deferred_then_published.push(AgentNote {
+            agent: "a-2".into(),
+            note: forged.into(),
+        });
         let text = report.render();
         assert!(!text.contains('\u{1b}'), "{text:?}");
         assert!(
@@ -270,5 +290,18 @@ mod tests {
         );
         assert_eq!(text.lines().count(), 5, "{text}");
         assert!(text.contains(r"  problem: HTTP 500\n  published"), "{text}");
+    }
+
+    /// The named pairs keep the JSON form readers of the report parse.
+    #[test]
+    fn an_agent_note_is_still_an_agent_and_note_pair_in_json() {
+        let note = AgentNote {
+            agent: "a-2".into(),
+            note: "waiting for shift swap \"s-1\"".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&note).unwrap(),
+            serde_json::json!(["a-2", "waiting for shift swap \"s-1\""])
+        );
     }
 }

@@ -26,12 +26,13 @@ use super::ledger::{DryRun, Ledger, LedgerError, StoreSink};
 use super::lifecycle::{AgentState, Event, StateKind};
 use super::locks::{KeyedLocks, LockKey};
 use super::progress::{Phase, ProgressView};
-use super::report::{Report, UnpublishedAgent};
+use super::report::{AgentNote, Report, UnpublishedAgent};
 use super::unknown::UnknownAgents;
 use crate::api::stats::StatsSnapshot;
 use crate::api::PlatformError;
 use crate::clock::SharedClock;
 use crate::config::TargetSettings;
+use crate::domain::AgentId;
 use crate::echo::echo;
 use crate::plan::{ContentHash, Swap};
 use crate::platform::{
@@ -176,7 +177,7 @@ impl Engine {
         };
         let schedule = platform.schedule().clone();
         // The platform may have found or created the schedule.
-        report.schedule_id = schedule.id.clone();
+        report.schedule_id = schedule.id.to_string();
         if schedule.published && !options.adopt && self.unrecorded(target, &plan, &schedule)? {
             let refusal = Refusal::Unrecorded {
                 schedule_id: schedule.id,
@@ -195,7 +196,10 @@ impl Engine {
         let listing = list_swaps_ahead(&ctx);
         // The ledger takes the plan's weeks over, rather than a copy.
         let (mut ledger, run) = self.open_ledger(&ctx, plan)?;
-        let published = self.parts.store.published_hashes(&ctx.schedule.id)?;
+        let published = self
+            .parts
+            .store
+            .published_hashes(ctx.schedule.id.as_str())?;
         let driven = match self.writer(&ctx, run).await {
             Ok(writer) => {
                 let writer = writer.as_deref();
@@ -234,7 +238,7 @@ impl Engine {
         // A run that failed before it planned anything knows nothing either.
         let open = store.open_run(&target.name, plan.week_start)?;
         Ok(open.is_none_or(|o| o.agents.is_empty())
-            && store.published_hashes(&schedule.id)?.is_empty())
+            && store.published_hashes(schedule.id.as_str())?.is_empty())
     }
 
     /// Records `target`'s week as refused without reading its source file:
@@ -347,7 +351,7 @@ impl Engine {
         } = plan;
         drop(lines);
         let store = &self.parts.store;
-        let schedule_id = &ctx.schedule.id;
+        let schedule_id = ctx.schedule.id.as_str();
         let start = |rows: Vec<AgentRow>, applied: Vec<String>, sink| {
             let platform = ctx.platform.clone();
             let activity = Arc::new(move || platform.activity());
@@ -460,23 +464,27 @@ fn list_swaps_ahead(ctx: &RunContext<'_>) -> SwapsAhead {
 fn summarise(ledger: &Ledger, report: &mut Report) {
     report.agents = ledger.agent_count();
     for row in ledger.rows() {
-        let id = row.agent_id.clone();
+        let id = AgentId::from(row.agent_id.as_str());
         match &row.state {
-            AgentState::Published if row.was_deferred => report.deferred_then_published.push((
-                id,
-                row.trade
-                    .clone()
-                    .unwrap_or_else(|| "its swap resolved".into()),
-            )),
+            AgentState::Published if row.was_deferred => {
+                report.deferred_then_published.push(AgentNote {
+                    agent: id,
+                    note: row
+                        .trade
+                        .clone()
+                        .unwrap_or_else(|| "its swap resolved".into()),
+                })
+            }
             AgentState::Published => report.published += 1,
             AgentState::Unpublished(why) => report.unpublished.push(UnpublishedAgent {
                 agent_id: id,
                 kind: Some(why.kind),
                 reason: why.detail.clone(),
             }),
-            AgentState::Deferred { swap_id } => report
-                .still_deferred
-                .push((id, format!("waiting for shift swap {}", echo(swap_id)))),
+            AgentState::Deferred { swap_id } => report.still_deferred.push(AgentNote {
+                agent: id,
+                note: format!("waiting for shift swap {}", echo(swap_id)),
+            }),
             AgentState::Planned | AgentState::Written if report.dry_run => report.published += 1,
             AgentState::Planned | AgentState::Written => {
                 report.unpublished.push(UnpublishedAgent {
