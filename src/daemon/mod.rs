@@ -12,6 +12,7 @@ mod metrics;
 mod notify;
 mod page;
 mod retry;
+mod run_log;
 mod runs;
 mod targets;
 
