@@ -30,4 +30,5 @@ mod status;
 pub mod store;
 mod telemetry;
 pub mod testbed;
+mod version;
 pub mod week;

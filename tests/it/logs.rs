@@ -42,6 +42,7 @@ async fn json_lines_name_the_target_once_and_each_run_ends_in_one_typed_event() 
     assert_eq!(code, Some(0), "{text}");
     let targets = ["chicago", "new_york"];
     let mut ended = Vec::new();
+    let mut started = false;
     for line in text.lines() {
         assert!(
             line.matches("\"target\":").count() <= 1,
@@ -67,10 +68,16 @@ async fn json_lines_name_the_target_once_and_each_run_ends_in_one_typed_event() 
                 "a run's line without its target and week: {line}"
             );
         }
+        if message == "wfm-publisher running" {
+            assert_eq!(event["version"], env!("CARGO_PKG_VERSION"), "{line}");
+            assert!(event["commit"].is_string(), "{line}");
+            started = true;
+        }
         if message == "run ended" {
             ended.push(event);
         }
     }
+    assert!(started, "the start-up line: {text}");
     assert_eq!(ended.len(), 2, "one `run ended` a target: {text}");
     for event in ended {
         assert_eq!(event["outcome"], "success", "{event}");
