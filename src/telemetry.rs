@@ -93,7 +93,9 @@ fn pretty<S>(
     tracing_subscriber::fmt::format::Format,
     AboveTheBar,
 > {
-    let ansi = std::io::stderr().is_terminal() && !writer.priority;
+    // Colours for a terminal only, and not when NO_COLOR asks for none.
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let ansi = std::io::stderr().is_terminal() && !writer.priority && !no_color;
     tracing_subscriber::fmt::layer()
         .with_writer(writer)
         .with_target(false)
