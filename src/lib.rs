@@ -32,4 +32,5 @@ mod status;
 pub mod store;
 mod telemetry;
 pub mod testbed;
+mod version;
 pub mod week;

@@ -99,7 +99,7 @@ pub(super) async fn run(
             return Ok(report);
         }
         // Said now, not at the deadline: someone has to correct the file.
-        super::runs::log_report(&report);
+        super::run_log::log_report(&report);
         daemon
             .notifier
             .run_ended(&daemon.settings().notify, &report);

@@ -11,7 +11,9 @@ mod live;
 mod metrics;
 mod notify;
 mod page;
+mod process_metrics;
 mod retry;
+mod run_log;
 mod runs;
 mod targets;
 
@@ -490,7 +492,7 @@ async fn serve(
     if let Some(ready) = on_ready {
         let _ = ready.send(daemon.clone());
     }
-    tracing::info!(admin = %display_addr(daemon.admin_addr()), targets = daemon.settings().targets.len(), "wfm-publisher running");
+    tracing::info!(version = crate::version::VERSION, commit = crate::version::COMMIT, admin = %display_addr(daemon.admin_addr()), targets = daemon.settings().targets.len(), "wfm-publisher running");
 
     let at_start = options.at_start.unwrap_or_default();
     let mut runs = Runs::new(

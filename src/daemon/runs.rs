@@ -335,7 +335,7 @@ impl Runs {
                         .targets
                         .update(&target, |t| t.unrecorded = unrecorded);
                 }
-                log_report(&report);
+                super::run_log::log_report(&report);
                 self.daemon
                     .notifier
                     .run_ended(&self.daemon.settings().notify, &report);
@@ -380,18 +380,6 @@ impl Runs {
 /// The week a run started now is about.
 fn week_for(clock: &SharedClock, target: &TargetSettings) -> NaiveDate {
     crate::week::upcoming_week_start(clock.now(), target.time_zone, target.week_start_day)
-}
-
-pub(super) fn log_report(report: &Report) {
-    let outcome = report.outcome.map(|o| o.to_string()).unwrap_or_default();
-    if matches!(report.outcome, Some(Outcome::Success)) {
-        tracing::info!(target = %report.target, %outcome, published = report.published, "run ended");
-    } else {
-        tracing::warn!(target = %report.target, %outcome, unpublished = report.unpublished.len(), problems = %report.problems.joined("; ", "problems"), "run ended");
-    }
-    for line in report.render().lines() {
-        tracing::info!(target = %report.target, "{line}");
-    }
 }
 
 /// (target, week) of every run left open by a crash, a restart or a run

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
+use tracing::Instrument;
 
 use crate::api::trouble::{Activity, ClientWait};
 use crate::clock::SharedClock;
@@ -191,7 +192,8 @@ fn tick<V: Refresh + 'static>(view: &Arc<V>, period: Duration) {
         return;
     };
     let weak: Weak<V> = Arc::downgrade(view);
-    runtime.spawn(async move {
+    // In the run's span: its lines carry the target and the week.
+    let ticks = async move {
         let mut interval = tokio::time::interval(period);
         interval.tick().await;
         loop {
@@ -201,7 +203,8 @@ fn tick<V: Refresh + 'static>(view: &Arc<V>, period: Duration) {
                 _ => return,
             }
         }
-    });
+    };
+    runtime.spawn(ticks.in_current_span());
 }
 
 trait Refresh: Send + Sync {

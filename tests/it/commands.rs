@@ -825,7 +825,8 @@ async fn platform_text_cannot_forge_a_log_line() {
         ])
         .args(["--week", &week().to_string(), "--config"])
         .arg(&cfg.path)
-        .env("RUST_LOG", "info")
+        // The line naming the swap is per agent, so debug.
+        .env("RUST_LOG", "wfm_publisher=debug,info")
         .kill_on_drop(true)
         .output();
     let out = patiently("`publish --no-wait` to end", out).await.unwrap();

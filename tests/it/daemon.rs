@@ -534,8 +534,37 @@ async fn metrics_parse_as_prometheus_exposition_and_status_reports_targets() {
         "wfm_token_requests_total",
         "wfm_pending_deferrals",
         "wfm_seconds_until_next_run",
+        // Issue 29 item 23: what operators of batch jobs expect.
+        "wfm_last_success_timestamp_seconds",
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_start_time_seconds",
     ] {
         assert!(names.contains(wanted), "{wanted} missing from:\n{text}");
+    }
+    let build = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "wfm_publisher_build_info")
+        .unwrap_or_else(|| panic!("no build info in:\n{text}"));
+    assert_eq!(build.labels.get("version"), Some(env!("CARGO_PKG_VERSION")));
+    assert!(build.labels.get("commit").is_some_and(|c| !c.is_empty()));
+    // Histograms, with buckets: a run's duration and a request's latency.
+    for (histogram, label, value) in [
+        ("wfm_run_duration_seconds", "target", "chicago"),
+        ("wfm_api_request_duration_seconds", "endpoint", "publish"),
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {histogram} histogram")),
+            "{histogram}:\n{text}"
+        );
+        let counted = scrape.samples.iter().any(|s| {
+            s.metric == histogram
+                && s.labels.get(label) == Some(value)
+                && matches!(&s.value, prometheus_parse::Value::Histogram(h) if !h.is_empty())
+        });
+        assert!(counted, "{histogram} of {label}={value}:\n{text}");
     }
     let next = scrape
         .samples

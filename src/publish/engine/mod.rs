@@ -152,7 +152,12 @@ impl Engine {
             week = %options.week,
             run = tracing::field::Empty
         );
-        self.run_locked(target, options).instrument(span).await
+        let started = std::time::Instant::now();
+        let ran = self.run_locked(target, options).instrument(span).await;
+        if let Some(outcome) = ran.as_ref().ok().and_then(|r| r.outcome) {
+            time_run(target, outcome, started.elapsed());
+        }
+        ran
     }
 
     async fn run_locked(
@@ -443,6 +448,13 @@ fn ended(driven: Result<Outcome, Halt>, report: &mut Report) -> Result<Outcome, 
             Outcome::Refused
         }
     })
+}
+
+/// How long a run took, from the target's lock to its report, by how it
+/// ended (a run that waits for swaps takes up to its deferral deadline).
+fn time_run(target: &TargetSettings, outcome: Outcome, took: std::time::Duration) {
+    metrics::histogram!("wfm_run_duration_seconds", "target" => target.name.clone(), "outcome" => outcome.to_string())
+        .record(took.as_secs_f64());
 }
 
 /// Counts a run that ended, refused ones included, by how it ended.

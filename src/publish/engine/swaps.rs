@@ -27,7 +27,8 @@ pub(super) fn resolve(ledger: &mut Ledger, swap: &Swap) -> Result<(), LedgerErro
     match trade::resolve(&plan, swap) {
         Resolution::Apply(traded) => {
             for t in &traded {
-                tracing::info!(agent = %t.agent_id, swap = %echo(&swap.id), note = %echo(&t.note), "swap resolved");
+                // Per agent, so debug: the report lists each with its note.
+                tracing::debug!(agent = %t.agent_id, swap = %echo(&swap.id), note = %echo(&t.note), "swap resolved");
             }
             ledger.apply_trade(swap, traded)?;
         }
@@ -71,12 +72,33 @@ pub(super) fn apply_swaps(ledger: &mut Ledger, swaps: &[Swap]) -> Result<(), Hal
         .flat_map(|k| ledger.ids(k))
         .filter_map(|agent| {
             let swap_id = pending.get(agent.as_str())?.to_string();
-            tracing::info!(%agent, swap = %echo(&swap_id), "deferred: pending shift swap");
+            tracing::debug!(%agent, swap = %echo(&swap_id), "deferred: pending shift swap");
             Some((agent, Event::Held { swap_id }))
         })
         .collect();
+    log_deferred(&held);
     ledger.apply(held)?;
     Ok(())
+}
+
+/// One line for the agents a listing deferred, with their count and their
+/// swaps': a line per agent (debug) would fill a terminal at the start of
+/// a large run.
+fn log_deferred(held: &[(String, Event)]) {
+    let swaps: BTreeSet<&str> = held
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Held { swap_id } => Some(swap_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    if !held.is_empty() {
+        tracing::info!(
+            agents = held.len(),
+            swaps = swaps.len(),
+            "agents deferred: pending shift swap"
+        );
+    }
 }
 
 /// Agents waiting on a swap the platform no longer lists are released:
