@@ -9,6 +9,7 @@ use chrono_tz::Tz;
 use crate::api::PlatformError;
 use crate::capped::Capped;
 use crate::config::TargetSettings;
+use crate::domain::{ScheduleId, TargetName};
 use crate::source::{self, SourceError, WeekPlan};
 
 /// How a schedule on the platform can disagree with the target.
@@ -16,14 +17,14 @@ use crate::source::{self, SourceError, WeekPlan};
 pub enum Mismatch {
     /// The schedule's week starts on another day.
     Week {
-        target: String,
+        target: TargetName,
         found: NaiveDate,
         expected: NaiveDate,
     },
     /// The platform keeps the schedule in another zone: the source file's
     /// local times would be misread.
     Zone {
-        target: String,
+        target: TargetName,
         found: String,
         expected: String,
     },
@@ -31,18 +32,18 @@ pub enum Mismatch {
     Organization { found: String, token: String },
     /// Genesys Cloud: no business unit of that id or name.
     BusinessUnit {
-        target: String,
+        target: TargetName,
         name: String,
         known: String,
     },
     /// Genesys Cloud: the business unit's weeks start on another day.
     StartDay {
-        target: String,
+        target: TargetName,
         found: String,
         expected: NaiveDate,
     },
     /// Genesys Cloud: the configured schedule is not one of the week's.
-    NoSchedule { target: String, week: NaiveDate },
+    NoSchedule { target: TargetName, week: NaiveDate },
 }
 
 impl fmt::Display for Mismatch {
@@ -153,6 +154,7 @@ pub enum Refusal {
     Platform(PlatformError),
     #[error("schedule {schedule_id}: {}", .mismatches.iter().map(|m| m.to_string()).collect::<Vec<_>>().join("; "))]
     Schedule {
+        /// The schedule looked at, or the business unit it was looked for in.
         schedule_id: String,
         mismatches: Vec<Mismatch>,
     },
@@ -160,8 +162,8 @@ pub enum Refusal {
     /// answered that the platform does not know the agent.
     #[error("schedule {schedule_id}: the platform does not know {unknown} of the {answered} agents written so far (first: {}): the source file's agent_id column holds other ids, or targets.{target}.schedule_id names another schedule; the run stopped writing and publishes nothing more", .first.join(", "))]
     UnknownAgents {
-        target: String,
-        schedule_id: String,
+        target: TargetName,
+        schedule_id: ScheduleId,
         unknown: usize,
         answered: usize,
         /// The first few ids, quoted as input.
@@ -173,8 +175,8 @@ pub enum Refusal {
     /// shift trades included.
     #[error("schedule {schedule_id} is already published on the platform, but the state store has no record of publishing target {target}'s week of {week} (a new, moved or emptied store?): nothing was sent, so that the source file does not overwrite what is there, approved shift trades included. If this store is to take the week over, run `wfm-publisher publish --config FILE --target {target} --week {week} --adopt` (with the daemon stopped: it holds the store's run lock); it applies the approved trades before writing")]
     Unrecorded {
-        schedule_id: String,
-        target: String,
+        schedule_id: ScheduleId,
+        target: TargetName,
         week: NaiveDate,
     },
 }
@@ -243,7 +245,7 @@ pub fn source(target: &TargetSettings, week: NaiveDate) -> Result<WeekPlan, Refu
 /// approves the swap a moment later.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CutoffPassed {
-    pub target: String,
+    pub target: TargetName,
     pub week: NaiveDate,
     pub at: DateTime<Utc>,
     pub time_zone: Tz,

@@ -246,6 +246,7 @@ impl PlatformClient {
         let bucket = ticket.bucket();
         let departure = throttle.leaves(ticket);
         let sent_at = departure.at;
+        let sent = std::time::Instant::now();
         let response = match request.send().await {
             Ok(r) => r,
             Err(e) => {
@@ -258,6 +259,9 @@ impl PlatformClient {
         let status = response.status();
         metrics::counter!("wfm_api_requests_total", "endpoint" => call.label, "status" => status.as_u16().to_string())
             .increment(1);
+        // Until the answer's headers: the platform's time, not the body's transfer.
+        metrics::histogram!("wfm_api_request_duration_seconds", "endpoint" => call.label)
+            .record(sent.elapsed().as_secs_f64());
         let headers = response.headers().clone();
         // Every answer, refusals included, tells the buckets what is left.
         let advertised = Advertised::read(&headers);

@@ -179,7 +179,8 @@ impl PlatformClient {
             run: Some(Arc::new(RunStats {
                 own: ClientStats::default(),
                 base: self.client_stats(),
-                trouble: Trouble::new(self.inner.clock.clone()),
+                // Called as the run begins, in its span.
+                trouble: Trouble::in_span(self.inner.clock.clone(), tracing::Span::current()),
             })),
         }
     }

@@ -60,6 +60,10 @@ struct Episode {
 pub struct Trouble {
     clock: SharedClock,
     episodes: Mutex<[Option<Episode>; 3]>,
+    /// Where its lines are logged: a run's episodes in the run's span
+    /// (target, week), wherever they end: on a task of the run's, or when
+    /// the run's last handle on the client drops.
+    span: tracing::Span,
 }
 
 impl Trouble {
@@ -68,10 +72,17 @@ impl Trouble {
     /// lock waits of consecutive publishes, stay one episode.
     pub const QUIET: TimeDelta = TimeDelta::seconds(5);
 
+    /// A client's episodes, logged in whatever span is current.
     pub fn new(clock: SharedClock) -> Self {
+        Self::in_span(clock, tracing::Span::none())
+    }
+
+    /// A run's episodes, logged in `span`.
+    pub fn in_span(clock: SharedClock, span: tracing::Span) -> Self {
         Trouble {
             clock,
             episodes: Mutex::new([None; 3]),
+            span,
         }
     }
 
@@ -93,6 +104,7 @@ impl Trouble {
             count: 1,
         });
         drop(episodes);
+        let _span = self.span.enter();
         let kind_label = kind.label();
         match kind {
             TroubleKind::RateLimited => {
@@ -130,6 +142,7 @@ impl Trouble {
                 })
                 .collect()
         };
+        let _span = self.span.enter();
         for (kind, e) in ended {
             let count = e.count;
             let lasted_secs = (e.last - e.since).num_seconds();

@@ -11,7 +11,7 @@ use super::{exit, DEFAULT_CONFIG};
 use crate::telemetry::LogFormat;
 
 #[derive(Debug, Parser)]
-#[command(name = "wfm-publisher", version, about, after_help = exit::help())]
+#[command(name = "wfm-publisher", version = crate::version::LONG, about, after_help = exit::help())]
 pub struct Cli {
     /// Log format; JSON by default when stderr is not a terminal.
     #[arg(long, global = true, value_enum)]

@@ -207,20 +207,6 @@ pub(crate) fn scope(s: &str) -> Result<(), String> {
     }
 }
 
-pub(crate) fn target_name(s: &str) -> Result<(), String> {
-    let ok = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "invalid target name {}; use only lower-case letters, digits, '_' and '-'",
-            echo(s)
-        ))
-    }
-}
-
 /// Only `{week_start}` may appear in braces; anything else is a typo that
 /// would otherwise surface as a file that never exists.
 pub(crate) fn placeholders(s: &str) -> Result<(), String> {
@@ -424,8 +410,6 @@ mod tests {
 
     #[test]
     fn names_and_levels() {
-        assert!(target_name("new_york-2").is_ok());
-        assert!(target_name("NewYork").is_err());
         assert!(log_level("info").is_ok());
         assert!(log_level("wfm_publisher=debug").is_ok());
         assert!(log_level("verbose").is_err());

@@ -22,6 +22,7 @@ use crate::api::trouble::Activity;
 use crate::api::{PlatformClient, PlatformError};
 use crate::clock::SharedClock;
 use crate::config::{PlatformKind, Settings, TargetSettings};
+use crate::domain::{AgentId, ScheduleId, SwapId};
 use crate::plan::{AgentWeek, Swap};
 use crate::preflight::Refusal;
 use crate::publish::lifecycle::Unpublished;
@@ -64,7 +65,7 @@ pub fn connect(
 /// The week's schedule on the platform, as prepared for a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schedule {
-    pub id: String,
+    pub id: ScheduleId,
     /// Whether the platform shows it published already (the simple
     /// contract's `state`, Genesys Cloud's `published` flag): by this
     /// publisher, or by someone or something else.
@@ -87,9 +88,16 @@ pub enum WriteOutcome {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PublishBatch {
     pub published: Vec<String>,
-    /// Agents a pending swap holds: (agent, swap).
-    pub held: Vec<(String, String)>,
+    /// Agents a pending swap holds.
+    pub held: Vec<HeldAgent>,
     pub refused: Vec<(String, Unpublished)>,
+}
+
+/// An agent a pending swap holds back from publication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldAgent {
+    pub agent: AgentId,
+    pub swap: SwapId,
 }
 
 /// How a platform publishes, for the engine to place its publishes among

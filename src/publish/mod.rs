@@ -15,4 +15,4 @@ mod unknown;
 pub use engine::{deferral_deadline, Engine, EngineError, EngineParts, RunOptions};
 pub use locks::{KeyedLocks, LockKey};
 pub use progress::{Counts, Phase, Progress, ProgressView};
-pub use report::{Report, UnpublishedAgent};
+pub use report::{AgentNote, Report, UnpublishedAgent};

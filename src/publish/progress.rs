@@ -9,6 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use indicatif::{ProgressBar, ProgressStyle};
+use tracing::Instrument;
 
 use crate::api::throttle::Bucket;
 use crate::api::trouble::{Activity, ClientWait};
@@ -219,7 +220,8 @@ fn tick<V: Refresh + 'static>(view: &Arc<V>, period: Duration) {
         return;
     };
     let weak: Weak<V> = Arc::downgrade(view);
-    runtime.spawn(async move {
+    // In the run's span: its lines carry the target and the week.
+    let ticks = async move {
         let mut interval = tokio::time::interval(period);
         interval.tick().await;
         loop {
@@ -229,7 +231,8 @@ fn tick<V: Refresh + 'static>(view: &Arc<V>, period: Duration) {
                 _ => return,
             }
         }
-    });
+    };
+    runtime.spawn(ticks.in_current_span());
 }
 
 trait Refresh: Send + Sync {

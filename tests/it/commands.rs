@@ -825,9 +825,8 @@ async fn platform_text_cannot_forge_a_log_line() {
         ])
         .args(["--week", &week().to_string(), "--config"])
         .arg(&cfg.path)
-        // Each agent's swap is logged at DEBUG (issue 29: no per-agent
-        // lines at INFO).
-        .env("RUST_LOG", "wfm_publisher=debug")
+        // The line naming the swap is per agent, so debug.
+        .env("RUST_LOG", "wfm_publisher=debug,info")
         .kill_on_drop(true)
         .output();
     let out = patiently("`publish --no-wait` to end", out).await.unwrap();

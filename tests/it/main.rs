@@ -20,6 +20,7 @@ mod genesys;
 mod genesys_sim_contract;
 mod ha;
 mod inputs;
+mod logs;
 mod oauth_interop;
 mod pacing;
 mod plan;

@@ -8,7 +8,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::publishing::{publish_to_the_end, sample_setup, spec, week};
+use common::publishing::{publish_to_the_end, rate_limited_setup, sample_setup, spec, week};
 use common::TestConfig;
 
 /// A pseudo-terminal pair: the master end the test reads, and the slave
@@ -215,13 +215,7 @@ async fn on_a_terminal_the_writes_move_the_bar_and_a_burst_of_429s_is_one_warnin
 
 #[tokio::test]
 async fn without_a_terminal_the_progress_lines_carry_the_counts() {
-    let spec = spec(300, 0, Duration::from_secs(1));
-    let (sim, cfg) = sample_setup(&spec).await;
-    sim.reconfigure(|live| {
-        live.rate_limits.default.limit = 100;
-        // Unannounced, the limit is found by hitting it: a burst of 429s.
-        live.server.advertise_rate_limits = false;
-    });
+    let (_sim, cfg) = rate_limited_setup().await;
     let run = publish_to_the_end(&cfg, &[]).await;
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let progress: Vec<serde_json::Value> = run
@@ -375,5 +369,38 @@ async fn ctrl_c_reports_how_far_the_run_got_and_the_command_that_resumes_it() {
     assert!(
         bar_positions(report).is_empty(),
         "a bar line under the report: {report}"
+    );
+}
+
+/// Issue 29 item 1: on a terminal, the agents a run defers at its start
+/// are one line with their count, not a line each, and no line names the
+/// code's module.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_terminal_deferrals_are_one_line_with_a_count_and_no_module_paths() {
+    let spec = spec(300, 10, Duration::from_secs(1));
+    let (_sim, cfg) = sample_setup(&spec).await;
+    cfg.change(|c| {
+        c.target("chicago")
+            .deferral
+            .poll_interval(Duration::from_millis(300));
+    });
+    let (code, screen) = tokio::task::spawn_blocking(move || publish_on_a_terminal(&cfg))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{screen}");
+    let deferred: Vec<&str> = screen
+        .lines()
+        .filter(|l| l.contains("deferred: pending shift swap"))
+        .collect();
+    assert_eq!(deferred.len(), 1, "one line for the deferrals:\n{screen}");
+    let agents: u64 = deferred[0]
+        .split("agents=")
+        .nth(1)
+        .and_then(|n| n.split(' ').next()?.parse().ok())
+        .unwrap_or(0);
+    assert!(agents > 1, "with their count: {}", deferred[0]);
+    assert!(
+        !screen.contains("wfm_publisher::"),
+        "a module path on the terminal:\n{screen}"
     );
 }

@@ -219,12 +219,14 @@ fn record_publish(ledger: &mut Ledger, batch: PublishBatch) -> Result<(), Halt> 
         .published
         .into_iter()
         .map(|a| (a, Event::Published))
-        .chain(
-            batch
-                .held
-                .into_iter()
-                .map(|(a, swap_id)| (a, Event::Held { swap_id })),
-        )
+        .chain(batch.held.into_iter().map(|h| {
+            (
+                h.agent.into_string(),
+                Event::Held {
+                    swap_id: h.swap.into_string(),
+                },
+            )
+        }))
         .chain(
             batch
                 .refused

@@ -26,12 +26,13 @@ use super::ledger::{DryRun, Ledger, LedgerError, StoreSink};
 use super::lifecycle::{AgentState, Event, StateKind};
 use super::locks::{KeyedLocks, LockKey};
 use super::progress::{Phase, ProgressView};
-use super::report::{Report, UnpublishedAgent};
+use super::report::{AgentNote, Report, UnpublishedAgent};
 use super::unknown::UnknownAgents;
 use crate::api::stats::StatsSnapshot;
 use crate::api::PlatformError;
 use crate::clock::SharedClock;
 use crate::config::TargetSettings;
+use crate::domain::AgentId;
 use crate::plan::{ContentHash, Swap};
 use crate::platform::{
     Outgoing, Platform, PlatformRun, PublishBatch, Publishing, RunRefused, RunWriter, Schedule,
@@ -150,7 +151,12 @@ impl Engine {
             week = %options.week,
             run = tracing::field::Empty
         );
-        self.run_locked(target, options).instrument(span).await
+        let started = std::time::Instant::now();
+        let ran = self.run_locked(target, options).instrument(span).await;
+        if let Some(outcome) = ran.as_ref().ok().and_then(|r| r.outcome) {
+            time_run(target, outcome, started.elapsed());
+        }
+        ran
     }
 
     async fn run_locked(
@@ -176,7 +182,7 @@ impl Engine {
         };
         let schedule = platform.schedule().clone();
         // The platform may have found or created the schedule.
-        report.schedule_id = schedule.id.clone();
+        report.schedule_id = schedule.id.to_string();
         if schedule.published && !options.adopt && self.unrecorded(target, &plan, &schedule)? {
             let refusal = Refusal::Unrecorded {
                 schedule_id: schedule.id,
@@ -195,7 +201,10 @@ impl Engine {
         let listing = list_swaps_ahead(&ctx);
         // The ledger takes the plan's weeks over, rather than a copy.
         let (mut ledger, run) = self.open_ledger(&ctx, plan)?;
-        let published = self.parts.store.published_hashes(&ctx.schedule.id)?;
+        let published = self
+            .parts
+            .store
+            .published_hashes(ctx.schedule.id.as_str())?;
         let driven = match self.writer(&ctx, run).await {
             Ok(writer) => {
                 let writer = writer.as_deref();
@@ -237,7 +246,7 @@ impl Engine {
         // A run that failed before it planned anything knows nothing either.
         let open = store.open_run(&target.name, plan.week_start)?;
         Ok(open.is_none_or(|o| o.agents.is_empty())
-            && store.published_hashes(&schedule.id)?.is_empty())
+            && store.published_hashes(schedule.id.as_str())?.is_empty())
     }
 
     /// Records `target`'s week as refused without reading its source file:
@@ -351,7 +360,7 @@ impl Engine {
         } = plan;
         drop(lines);
         let store = &self.parts.store;
-        let schedule_id = &ctx.schedule.id;
+        let schedule_id = ctx.schedule.id.as_str();
         let start = |rows: Vec<AgentRow>, applied: Vec<String>, sink| {
             let platform = ctx.platform.clone();
             let activity = Arc::new(move || platform.activity());
@@ -445,6 +454,13 @@ fn ended(driven: Result<Outcome, Halt>, report: &mut Report) -> Result<Outcome, 
     })
 }
 
+/// How long a run took, from the target's lock to its report, by how it
+/// ended (a run that waits for swaps takes up to its deferral deadline).
+fn time_run(target: &TargetSettings, outcome: Outcome, took: std::time::Duration) {
+    metrics::histogram!("wfm_run_duration_seconds", "target" => target.name.clone(), "outcome" => outcome.to_string())
+        .record(took.as_secs_f64());
+}
+
 /// Counts a run that ended, refused ones included, by how it ended.
 fn count_run(target: &TargetSettings, outcome: Outcome) {
     metrics::counter!("wfm_runs_total", "target" => target.name.clone(), "outcome" => outcome.to_string())
@@ -464,14 +480,17 @@ fn list_swaps_ahead(ctx: &RunContext<'_>) -> SwapsAhead {
 fn summarise(ledger: &Ledger, report: &mut Report) {
     report.agents = ledger.agent_count();
     for row in ledger.rows() {
-        let id = row.agent_id.clone();
+        let id = AgentId::from(row.agent_id.as_str());
         match &row.state {
-            AgentState::Published if row.was_deferred => report.deferred_then_published.push((
-                id,
-                row.trade
-                    .clone()
-                    .unwrap_or_else(|| "its swap resolved".into()),
-            )),
+            AgentState::Published if row.was_deferred => {
+                report.deferred_then_published.push(AgentNote {
+                    agent: id,
+                    note: row
+                        .trade
+                        .clone()
+                        .unwrap_or_else(|| "its swap resolved".into()),
+                })
+            }
             AgentState::Published => report.published += 1,
             AgentState::Unpublished(why) => report.push_unpublished(UnpublishedAgent {
                 agent_id: id,
@@ -480,7 +499,10 @@ fn summarise(ledger: &Ledger, report: &mut Report) {
                 swap_id: why.swap_id.clone(),
             }),
             // The swap's id, as the platform gave it: echoed where shown.
-            AgentState::Deferred { swap_id } => report.still_deferred.push((id, swap_id.clone())),
+            AgentState::Deferred { swap_id } => report.still_deferred.push(AgentNote {
+                agent: id,
+                note: swap_id.clone(),
+            }),
             AgentState::Planned | AgentState::Written if report.dry_run => report.to_publish += 1,
             // A stopped run's agents are not unpublished: the run that
             // resumes it sends them.

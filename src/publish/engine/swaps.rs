@@ -76,12 +76,7 @@ pub(super) fn apply_swaps(ledger: &mut Ledger, swaps: &[Swap], tz: Tz) -> Result
             Some((agent, Event::Held { swap_id }))
         })
         .collect();
-    if !held.is_empty() {
-        tracing::info!(
-            agents = held.len(),
-            "deferred: pending shift swaps hold these agents until they are decided"
-        );
-    }
+    log_deferred(&held);
     ledger.apply(held)?;
     Ok(())
 }
@@ -99,6 +94,26 @@ fn resolve_all(ledger: &mut Ledger, swaps: &[Swap], tz: Tz) -> Result<(), Ledger
         );
     }
     Ok(())
+}
+
+/// One line for the agents a listing deferred, with their count and their
+/// swaps': a line per agent (debug) would fill a terminal at the start of
+/// a large run.
+fn log_deferred(held: &[(String, Event)]) {
+    let swaps: BTreeSet<&str> = held
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Held { swap_id } => Some(swap_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    if !held.is_empty() {
+        tracing::info!(
+            agents = held.len(),
+            swaps = swaps.len(),
+            "agents deferred: pending shift swap"
+        );
+    }
 }
 
 /// Agents waiting on a swap the platform no longer lists are released:

@@ -15,6 +15,7 @@ use crate::api::stats::StatsSnapshot;
 use crate::capped::Capped;
 use crate::changes::grouped::PlanChanges;
 use crate::config::TargetSettings;
+use crate::domain::AgentId;
 use crate::preflight::RefusalKind;
 use crate::source::wait::Waited;
 use crate::store::Outcome;
@@ -28,7 +29,7 @@ pub use causes::Cause;
 /// the webhook and alerts) and the line people read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UnpublishedAgent {
-    pub agent_id: String,
+    pub agent_id: AgentId,
     /// None: read from a report of an earlier release, which listed the
     /// agents a stopped run had not reached here.
     pub kind: Option<UnpublishedKind>,
@@ -97,6 +98,20 @@ impl RunEnd {
     }
 }
 
+/// An agent with a line about it: what its swap did, or which swap it
+/// waits for. In the JSON form, `[agent, note]` as it always was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentNote {
+    pub agent: AgentId,
+    pub note: String,
+}
+
+impl Serialize for AgentNote {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (&self.agent, &self.note).serialize(s)
+    }
+}
+
 /// Lists are capped ([`crate::capped`]): each shows its first fifty items
 /// and knows how many there were; the JSON form says it in `*_total`.
 #[derive(Debug, Clone, Default)]
@@ -121,13 +136,13 @@ pub struct Report {
     /// A stopped run: nothing sent for them yet.
     pub not_reached: usize,
     /// Waited for a swap, then published, with what the swap did.
-    pub deferred_then_published: Capped<(String, String)>,
+    pub deferred_then_published: Capped<AgentNote>,
     /// Left unpublished, with the reason.
     pub unpublished: Capped<UnpublishedAgent>,
     /// Every unpublished agent counted by cause (the list above is capped).
     pub causes: Vec<Cause>,
     /// Still waiting for a swap (a run that does not wait, or a dry run).
-    pub still_deferred: Capped<(String, String)>,
+    pub still_deferred: Capped<AgentNote>,
     /// Why the run was refused or stopped.
     pub problems: Capped<String>,
     /// Which check refused it, when it was refused.
@@ -152,7 +167,7 @@ impl Report {
     /// A report of `target`'s week before anything happened.
     pub fn for_week(target: &TargetSettings, week: NaiveDate, dry_run: bool) -> Report {
         Report {
-            target: target.name.clone(),
+            target: target.name.to_string(),
             week_start: Some(week),
             schedule_id: target.schedule_id_for(week),
             dry_run,

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Report, RunEnd, UnpublishedAgent};
+use super::{AgentNote, Report, RunEnd, UnpublishedAgent};
 use crate::capped::more_line;
 use crate::echo::{echo, push_line};
 use crate::publish::causes::{cause, fix};
@@ -48,7 +48,7 @@ pub(super) fn render(r: &Report) -> String {
     counts(&mut out, r);
     timing(&mut out, r);
     r.changes.iter().for_each(|c| c.render(&mut out));
-    for (a, note) in r.deferred_then_published.iter() {
+    for AgentNote { agent: a, note } in r.deferred_then_published.iter() {
         push_line(
             &mut out,
             &format!("  deferred, then published: {a}: {note}"),
@@ -134,7 +134,7 @@ fn still_deferred(out: &mut String, r: &Report) {
     let items = r
         .still_deferred
         .iter()
-        .map(|(agent, swap)| format!("{agent} (swap {})", echo(swap)));
+        .map(|AgentNote { agent, note: swap }| format!("{agent} (swap {})", echo(swap)));
     pack(out, items);
     more(out, r.still_deferred.more(), "still deferred");
 }
@@ -186,7 +186,7 @@ fn unpublished(out: &mut String, r: &Report) {
 fn packed(u: &UnpublishedAgent) -> String {
     match &u.swap_id {
         Some(swap) => format!("{} (swap {})", u.agent_id, echo(swap)),
-        None => u.agent_id.clone(),
+        None => u.agent_id.to_string(),
     }
 }
 

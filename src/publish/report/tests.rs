@@ -36,9 +36,10 @@ fn no_part_of_a_report_starts_a_line_or_rewrites_the_terminal() {
         reason: forged.into(),
         swap_id: None,
     });
-    report
-        .deferred_then_published
-        .push(("a-2".into(), forged.into()));
+    report.deferred_then_published.push(AgentNote {
+        agent: "a-2".into(),
+        note: forged.into(),
+    });
     let text = report.render();
     assert!(!text.contains('\u{1b}'), "{text:?}");
     assert!(
@@ -61,7 +62,7 @@ fn unpublished_agents_are_grouped_by_cause_with_the_fix_said_once() {
     for n in 0..60 {
         let why = Unpublished::deadline_passed(&format!("sw-{n:02}"), deadline);
         r.push_unpublished(UnpublishedAgent {
-            agent_id: format!("a-{n:04}"),
+            agent_id: format!("a-{n:04}").into(),
             kind: Some(why.kind),
             reason: why.detail,
             swap_id: why.swap_id,
@@ -184,4 +185,17 @@ fn a_dry_run_has_no_outcome_and_publishes_nothing() {
     assert_eq!(json["published"], 0);
     assert_eq!(json["to_publish"], 10);
     assert!(r.render().contains("10 agents: 10 to publish"));
+}
+
+/// The named pairs keep the JSON form readers of the report parse.
+#[test]
+fn an_agent_note_is_still_an_agent_and_note_pair_in_json() {
+    let note = AgentNote {
+        agent: "a-2".into(),
+        note: "waiting for shift swap \"s-1\"".into(),
+    };
+    assert_eq!(
+        serde_json::to_value(&note).unwrap(),
+        serde_json::json!(["a-2", "waiting for shift swap \"s-1\""])
+    );
 }

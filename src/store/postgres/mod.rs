@@ -309,7 +309,7 @@ struct OwnedRun {
 impl OwnedRun {
     fn of(run: &NewRun<'_>) -> Self {
         OwnedRun {
-            target: run.target.to_owned(),
+            target: run.target.to_string(),
             week_start: run.week_start,
             schedule_id: run.schedule_id.to_owned(),
             source: run.source.to_owned(),

@@ -4,8 +4,12 @@
 use super::*;
 
 impl Store for PostgresStore {
-    fn open_run(&self, target: &str, week: NaiveDate) -> Result<Option<OpenRun>, StoreError> {
-        let target = target.to_owned();
+    fn open_run(
+        &self,
+        target: &TargetName,
+        week: NaiveDate,
+    ) -> Result<Option<OpenRun>, StoreError> {
+        let target = target.to_string();
         let found = self.with(move |c| {
             Box::pin(async move {
                 let query = format!(

@@ -291,7 +291,7 @@ impl SqliteStore {
             "INSERT INTO runs (target, week_start, schedule_id, source, source_hash, started_at, outcome, summary)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
-                run.target,
+                run.target.as_str(),
                 run.week_start.format("%Y-%m-%d").to_string(),
                 run.schedule_id,
                 run.source,
@@ -306,7 +306,11 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
-    fn open_run(&self, target: &str, week: NaiveDate) -> Result<Option<OpenRun>, StoreError> {
+    fn open_run(
+        &self,
+        target: &TargetName,
+        week: NaiveDate,
+    ) -> Result<Option<OpenRun>, StoreError> {
         let raw = self.with(|c| {
             c.query_row(
                 &format!(
@@ -314,7 +318,7 @@ impl Store for SqliteStore {
                      AND outcome IN ({}) ORDER BY id DESC LIMIT 1",
                     resumable_outcomes()
                 ),
-                params![target, week.format("%Y-%m-%d").to_string()],
+                params![target.as_str(), week.format("%Y-%m-%d").to_string()],
                 raw_run,
             )
             .optional()

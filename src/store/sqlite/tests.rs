@@ -54,7 +54,10 @@ fn a_database_of_the_first_release_is_migrated_and_resumes() {
         .unwrap();
     let store = SqliteStore::open(&path).unwrap();
     let monday = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
-    let open = store.open_run("chicago", monday).unwrap().unwrap();
+    let open = store
+        .open_run(&"chicago".parse().unwrap(), monday)
+        .unwrap()
+        .unwrap();
     let by_id: BTreeMap<_, _> = open
         .agents
         .iter()
@@ -90,7 +93,7 @@ fn a_swap_applied_twice_is_named_not_a_raw_constraint() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
     let run = NewRun {
-        target: "chicago",
+        target: &"chicago".parse().unwrap(),
         week_start: NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
         schedule_id: "s-1",
         source: "in.csv",
@@ -175,7 +178,10 @@ fn a_database_of_version_1_gains_the_operations_journal_and_resumes() {
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
     let monday = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
-    let open = store.open_run("chicago", monday).unwrap().unwrap();
+    let open = store
+        .open_run(&"chicago".parse().unwrap(), monday)
+        .unwrap()
+        .unwrap();
     assert_eq!(open.agents.len(), 4);
     let operation = Operation {
         schedule_id: "s-1".into(),
@@ -202,8 +208,9 @@ fn a_database_of_version_1_gains_the_operations_journal_and_resumes() {
 fn the_weeks_last_published_to_a_schedule_are_read_back() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
+    let chicago = "chicago".parse().unwrap();
     let run = |schedule_id| NewRun {
-        target: "chicago",
+        target: &chicago,
         week_start: NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
         schedule_id,
         source: "in.csv",
