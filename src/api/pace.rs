@@ -88,13 +88,15 @@ impl Pace {
             return Ok(None);
         };
         let interval = delta(Duration::from_secs_f64(1.0 / rate));
-        match self.last {
-            Some(last) if last + interval > now => Err(last + interval),
-            _ => {
-                self.last = Some(now);
-                Ok(Some(now))
-            }
-        }
+        let claimed = match self.last {
+            Some(last) if last + interval > now => return Err(last + interval),
+            // A call woken late takes the time that was due, so that timer
+            // lateness does not slow the pace; at most one interval back.
+            Some(last) => (last + interval).max(now - interval),
+            None => now,
+        };
+        self.last = Some(claimed);
+        Ok(Some(claimed))
     }
 
     /// The call that claimed `at` did not go: the next may go in its place.
@@ -182,5 +184,10 @@ mod tests {
         assert!(pace.claim(at(1)).is_err());
         pace.give_back(first, before);
         assert_eq!(pace.claim(at(1)), Ok(Some(at(1))));
+        // Woken late, a call takes the time that was due.
+        assert_eq!(
+            pace.claim(at(30)),
+            Ok(Some(at(1) + TimeDelta::microseconds(20_833)))
+        );
     }
 }

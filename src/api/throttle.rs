@@ -203,6 +203,11 @@ impl Throttle {
     async fn wait_pace(&self, lane: &Lane) -> Option<Paced> {
         let _turn = lane.pace_turn.lock().await;
         loop {
+            // Not while the gate is closed: times claimed during a hold
+            // would all go at once when it opens, and overrun the window
+            // after it (a refusal every second and a half, each cutting
+            // the rate further).
+            self.wait_gate(lane).await;
             let (claim, before) = {
                 let mut pace = lane.pace.lock().expect("throttle pace");
                 let before = pace.last();
