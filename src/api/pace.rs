@@ -185,9 +185,8 @@ mod tests {
         pace.give_back(first, before);
         assert_eq!(pace.claim(at(1)), Ok(Some(at(1))));
         // Woken late, a call takes the time that was due.
-        assert_eq!(
-            pace.claim(at(30)),
-            Ok(Some(at(1) + TimeDelta::microseconds(20_833)))
-        );
+        // (1 ÷ 48 s is 20.8 ms; the rate has climbed a little since.)
+        let late = pace.claim(at(30)).unwrap().unwrap();
+        assert!(late > at(21) && late < at(22), "{late}");
     }
 }

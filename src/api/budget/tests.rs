@@ -219,3 +219,42 @@ fn a_call_that_does_not_leave_gives_its_place_back() {
     s.give_back(first);
     assert!(goes(s.decide(at(20))));
 }
+
+/// The limit `limit` a second, learned from a first answer at 0–10 ms.
+fn learned(limit: u64) -> State {
+    let mut s = fresh();
+    assert!(goes(s.decide(at(0))));
+    answer(&mut s, at(0), at(10), advertised(limit, limit - 1, 1));
+    s
+}
+
+#[test]
+fn calls_that_overtook_a_call_on_its_way_are_not_someone_elses() {
+    let mut s = learned(10);
+    // Three calls leave together; the platform counts the later two before
+    // the first (they overtook it), and tells the first 10 − 4 left.
+    for t in [100, 101, 102] {
+        assert!(goes(s.decide(at(t))));
+    }
+    answer(&mut s, at(100), at(130), advertised(10, 6, 1));
+    // Nothing is reserved: the log's four calls are all the platform
+    // counted, and six more may go now.
+    assert!((0..6).all(|i| goes(s.decide(at(200 + i)))));
+    assert!(!goes(s.decide(at(210))));
+}
+
+#[test]
+fn a_reserve_ends_when_an_answer_shows_the_window_turned_over() {
+    let mut s = learned(10);
+    // Someone else used 5 of 10 in this window: reserved, the reset says,
+    // for up to a second (whole seconds, rounded up).
+    assert!(goes(s.decide(at(100))));
+    answer(&mut s, at(100), at(110), advertised(10, 3, 1));
+    assert!((0..3).all(|i| goes(s.decide(at(120 + i)))));
+    assert!(!goes(s.decide(at(130))));
+    // At 400 ms the platform's window turned over: an answer to a call
+    // that arrived after the reserving one counts only the log's calls in
+    // it (Remaining jumped back). The reserve ends there, not at 1,110 ms.
+    answer(&mut s, at(122), at(400), advertised(10, 9, 1));
+    assert!(goes(s.decide(at(700))));
+}
