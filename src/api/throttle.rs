@@ -286,7 +286,7 @@ impl Throttle {
             return;
         };
         tracing::info!(
-            calls_per_sec = format!("{rate:.1}"),
+            calls_per_sec = (rate * 10.0).round() / 10.0,
             "the platform's limit is lower than configured: slowing down to what it accepted, then probing back up"
         );
     }
