@@ -17,8 +17,10 @@ use crate::publish::{Engine, EngineParts, KeyedLocks, ProgressView, Report, RunO
 use crate::telemetry::{self, LogFormat};
 
 mod args;
+mod check;
 mod health;
 mod manual;
+mod stdout;
 
 pub use crate::exit;
 pub use args::{Cli, Command};
@@ -92,6 +94,7 @@ pub fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli.command, format)) {
         Ok(code) => code,
+        Err(e) if stdout::closed(&e) => ExitCode::from(exit::PIPE_CLOSED),
         Err(e) => {
             eprintln!("wfm-publisher: {e:#}");
             ExitCode::FAILURE
@@ -129,17 +132,13 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
             };
             sim(&scenario, serve, format).await
         }
-        Command::Check {
-            config,
-            target,
-            week,
-            json,
-        } => check(&config.config, target.as_deref(), week, json, format).await,
+        Command::Check { config, how } => check::run(&config.config, how, format).await,
         Command::Publish {
             config,
             target,
             week,
             dry_run,
+            detailed_exitcode,
             no_wait,
             wait_for_source,
             adopt,
@@ -149,6 +148,7 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
             let how = PublishArgs {
                 week,
                 dry_run,
+                detailed_exitcode,
                 no_wait,
                 wait_for_source,
                 adopt,
@@ -181,7 +181,7 @@ async fn sim(scenario: &Path, how: SimArgs<'_>, format: LogFormat) -> anyhow::Re
     let (loaded, redated) = crate::sim::AnyScenario::load_dated(scenario, how.dating)?;
     if let Some(dir) = &how.write_sources {
         for path in crate::sim::sources::write(&loaded, dir)? {
-            println!("wrote {}", path.display());
+            stdout::line(format_args!("wrote {}", path.display()))?;
         }
     }
     let served = loaded.served();
@@ -191,63 +191,26 @@ async fn sim(scenario: &Path, how: SimArgs<'_>, format: LogFormat) -> anyhow::Re
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     // Scripts read this line to learn the port.
-    println!("listening on {}", handle.base_url());
+    stdout::line(format_args!("listening on {}", handle.base_url()))?;
     if let Some(r) = redated {
-        println!(
+        stdout::line(format_args!(
             "serving the week of {} (the scenario was written for {}; --as-written keeps its dates)",
             r.served, r.written
-        );
+        ))?;
     }
-    print!("{}", served.render());
+    stdout::write(&served.render())?;
     tracing::info!(addr = %handle.addr(), scenario = %scenario.display(), "simulator serving");
     signalled.await;
     handle.shutdown().await?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn check(
-    config: &Path,
-    target: Option<&str>,
-    week: Option<NaiveDate>,
-    json: bool,
-    format: LogFormat,
-) -> anyhow::Result<ExitCode> {
-    let settings = match settings_and_logs(config, format) {
-        Ok(s) => s,
-        Err(code) => return Ok(code),
-    };
-    let targets: Vec<_> = match target {
-        Some(name) => match self::target(&settings, config, name) {
-            Ok(t) => vec![t],
-            Err(code) => return Ok(code),
-        },
-        None => settings.targets.values().collect(),
-    };
-    let clock = crate::clock::system();
-    // Nothing to finish in a preflight: a stop ends it at once.
-    let cancel = cancelled_by_shutdown_signal(|| tracing::warn!("stopping the check"));
-    let client = crate::api::PlatformClient::with_cancel(&settings, clock.clone(), cancel.clone())?;
-    let report = tokio::select! {
-        // The stop wins: the check's own rows end too, with `Cancelled`.
-        biased;
-        _ = cancel.cancelled() => {
-            eprintln!("wfm-publisher: check interrupted");
-            return Ok(ExitCode::from(exit::INTERRUPTED));
-        }
-        report = crate::doctor::check(&settings, &client, &targets, week, clock.now()) => report,
-    };
-    print_report(json, &report, crate::doctor::Report::render)?;
-    Ok(ExitCode::from(if report.ok {
-        exit::SUCCESS
-    } else {
-        exit::REFUSED
-    }))
-}
-
 /// How `publish` was asked to run.
 struct PublishArgs {
     week: Option<NaiveDate>,
     dry_run: bool,
+    /// With `dry_run`: the exit code says whether there are changes.
+    detailed_exitcode: bool,
     no_wait: bool,
     wait_for_source: bool,
     adopt: bool,
@@ -278,6 +241,11 @@ async fn publish(
     let week = how.week.unwrap_or_else(|| {
         crate::week::upcoming_week_start(clock.now(), target.time_zone, target.week_start_day)
     });
+    // Before anything is sent, so that a partial week is expected, not a
+    // surprise in the report. Even when quiet: it is no log line.
+    if let Some(passed) = crate::preflight::cutoff_passed(target, week, clock.now()) {
+        eprintln!("wfm-publisher: warning: {passed}");
+    }
     let progress = if how.quiet {
         ProgressView::Quiet
     } else if format == LogFormat::Pretty && std::io::stderr().is_terminal() {
@@ -314,16 +282,22 @@ async fn publish(
         wait: !how.no_wait,
         adopt: how.adopt,
     };
-    let report = if how.wait_for_source {
+    let mut report = if how.wait_for_source {
         wait_then_run(&engine, target, options).await?
     } else {
         engine.run(target, options).await?
     };
+    // The command that resumes or repeats the run names this file.
+    report.config = Some(config.to_path_buf());
     if let Some(lease) = held.lease {
         lease.release().await;
     }
     print_report(how.json, &report, Report::render)?;
-    Ok(ExitCode::from(publish_exit_code(&report)))
+    let code = match publish_exit_code(&report) {
+        exit::SUCCESS if how.detailed_exitcode => report.plan_exit_code(),
+        code => code,
+    };
+    Ok(ExitCode::from(code))
 }
 
 /// The store, held for publishing: a second publisher (a daemon or another
@@ -425,11 +399,10 @@ fn print_report<R: serde::Serialize>(
     render: impl Fn(&R) -> String,
 ) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(report)?);
+        stdout::line(serde_json::to_string_pretty(report)?)
     } else {
-        print!("{}", render(report));
+        stdout::write(&render(report))
     }
-    Ok(())
 }
 
 async fn daemon(config: PathBuf, format: LogFormat) -> anyhow::Result<ExitCode> {
@@ -468,7 +441,7 @@ async fn dev(
     let shutdown = cancelled_by_shutdown_signal(|| {});
     let clock = crate::clock::system();
     let outcome = crate::dev::run_on(platform, &dir, agents, clock, shutdown).await?;
-    print!("{}", crate::dev::render(&outcome));
+    stdout::write(&crate::dev::render(&outcome))?;
     Ok(ExitCode::from(if outcome.success() {
         exit::SUCCESS
     } else {
@@ -490,7 +463,14 @@ fn status(config: &Path, json: bool) -> anyhow::Result<ExitCode> {
             return Ok(refused(&missing));
         }
     };
-    let status = crate::status::read(store.as_ref())?;
+    let publisher = match &settings.store.postgres {
+        Some(_) => crate::status::Publisher::Unknown,
+        None => match crate::store::holder_of(&settings.store.path)? {
+            Some(holder) => crate::status::Publisher::Holder(holder),
+            None => crate::status::Publisher::Nobody,
+        },
+    };
+    let status = crate::status::read(store.as_ref(), &publisher)?;
     print_report(json, &status, crate::status::Status::render)?;
     Ok(ExitCode::SUCCESS)
 }

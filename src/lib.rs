@@ -6,6 +6,7 @@ mod text_enum;
 
 pub mod api;
 pub mod capped;
+pub mod changes;
 pub mod cli;
 /// The clock, its own crate so that the simulators share it.
 pub use wfm_clock as clock;
@@ -13,9 +14,11 @@ pub mod config;
 pub mod daemon;
 mod dev;
 mod doctor;
+pub mod domain;
 pub mod echo;
 pub mod exit;
 pub mod leader;
+pub mod local_time;
 pub mod plan;
 pub mod platform;
 mod preflight;
@@ -30,4 +33,5 @@ mod status;
 pub mod store;
 mod telemetry;
 pub mod testbed;
+mod version;
 pub mod week;

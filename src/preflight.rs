@@ -3,11 +3,13 @@
 
 use std::fmt;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use chrono_tz::Tz;
 
 use crate::api::PlatformError;
 use crate::capped::Capped;
 use crate::config::TargetSettings;
+use crate::domain::{ScheduleId, TargetName};
 use crate::source::{self, SourceError, WeekPlan};
 
 /// How a schedule on the platform can disagree with the target.
@@ -15,14 +17,14 @@ use crate::source::{self, SourceError, WeekPlan};
 pub enum Mismatch {
     /// The schedule's week starts on another day.
     Week {
-        target: String,
+        target: TargetName,
         found: NaiveDate,
         expected: NaiveDate,
     },
     /// The platform keeps the schedule in another zone: the source file's
     /// local times would be misread.
     Zone {
-        target: String,
+        target: TargetName,
         found: String,
         expected: String,
     },
@@ -30,18 +32,18 @@ pub enum Mismatch {
     Organization { found: String, token: String },
     /// Genesys Cloud: no business unit of that id or name.
     BusinessUnit {
-        target: String,
+        target: TargetName,
         name: String,
         known: String,
     },
     /// Genesys Cloud: the business unit's weeks start on another day.
     StartDay {
-        target: String,
+        target: TargetName,
         found: String,
         expected: NaiveDate,
     },
     /// Genesys Cloud: the configured schedule is not one of the week's.
-    NoSchedule { target: String, week: NaiveDate },
+    NoSchedule { target: TargetName, week: NaiveDate },
 }
 
 impl fmt::Display for Mismatch {
@@ -152,6 +154,7 @@ pub enum Refusal {
     Platform(PlatformError),
     #[error("schedule {schedule_id}: {}", .mismatches.iter().map(|m| m.to_string()).collect::<Vec<_>>().join("; "))]
     Schedule {
+        /// The schedule looked at, or the business unit it was looked for in.
         schedule_id: String,
         mismatches: Vec<Mismatch>,
     },
@@ -159,8 +162,8 @@ pub enum Refusal {
     /// answered that the platform does not know the agent.
     #[error("schedule {schedule_id}: the platform does not know {unknown} of the {answered} agents written so far (first: {}): the source file's agent_id column holds other ids, or targets.{target}.schedule_id names another schedule; the run stopped writing and publishes nothing more", .first.join(", "))]
     UnknownAgents {
-        target: String,
-        schedule_id: String,
+        target: TargetName,
+        schedule_id: ScheduleId,
         unknown: usize,
         answered: usize,
         /// The first few ids, quoted as input.
@@ -172,8 +175,8 @@ pub enum Refusal {
     /// shift trades included.
     #[error("schedule {schedule_id} is already published on the platform, but the state store has no record of publishing target {target}'s week of {week} (a new, moved or emptied store?): nothing was sent, so that the source file does not overwrite what is there, approved shift trades included. If this store is to take the week over, run `wfm-publisher publish --config FILE --target {target} --week {week} --adopt` (with the daemon stopped: it holds the store's run lock); it applies the approved trades before writing")]
     Unrecorded {
-        schedule_id: String,
-        target: String,
+        schedule_id: ScheduleId,
+        target: TargetName,
         week: NaiveDate,
     },
 }
@@ -234,4 +237,58 @@ impl From<PlatformError> for Refusal {
 /// The week's source file, read and validated exactly as a run reads it.
 pub fn source(target: &TargetSettings, week: NaiveDate) -> Result<WeekPlan, Refusal> {
     source::load_week(target, week).map_err(Refusal::Source)
+}
+
+/// A week whose swap cut-off (its deferral deadline, `deferral.deadline`
+/// before it starts) has passed: a swap still pending is not waited for,
+/// and its agents are reported unpublished at once, even when the platform
+/// approves the swap a moment later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CutoffPassed {
+    pub target: TargetName,
+    pub week: NaiveDate,
+    pub at: DateTime<Utc>,
+    pub time_zone: Tz,
+    /// The first week whose cut-off is still ahead.
+    pub next: NaiveDate,
+}
+
+impl fmt::Display for CutoffPassed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = self.at.with_timezone(&self.time_zone);
+        write!(
+            f,
+            "the swap cut-off of week {} passed at {} (targets.{}.deferral.deadline before the week starts): \
+             an agent with a pending shift swap is reported unpublished at once, not waited for; \
+             to wait for swaps, publish week {} (--week {}) or lower targets.{}.deferral.deadline",
+            self.week,
+            at.format("%Y-%m-%d %H:%M %Z"),
+            self.target,
+            self.next,
+            self.next,
+            self.target
+        )
+    }
+}
+
+/// Whether `week`'s swap cut-off is behind `now`: said by `check` and
+/// before `publish` sends anything, so that a partial week is expected.
+pub fn cutoff_passed(
+    target: &TargetSettings,
+    week: NaiveDate,
+    now: DateTime<Utc>,
+) -> Option<CutoffPassed> {
+    let at = crate::publish::deferral_deadline(target, week);
+    (at <= now).then(|| CutoffPassed {
+        target: target.name.clone(),
+        week,
+        at,
+        time_zone: target.time_zone,
+        next: crate::week::first_week_with_cutoff_ahead(
+            now,
+            target.time_zone,
+            target.week_start_day,
+            TimeDelta::from_std(target.deferral.deadline).unwrap_or(TimeDelta::zero()),
+        ),
+    })
 }

@@ -16,14 +16,14 @@ use reqwest::{Method, StatusCode};
 use url::Url;
 
 use super::body::{self, BodyError};
-use super::classify::{transport_reason, Advertised, Classified};
-use super::client::{millis, PlatformClient};
+use super::classify::{is_refused, transport_reason, Advertised, Classified};
+use super::client::{millis, Patience, PlatformClient};
 use super::error::PlatformError;
 use super::publish_lock::Due;
 use super::retry;
 use super::throttle::{Bucket, Ticket};
 use super::token::AccessToken;
-use super::trouble::TroubleKind;
+use super::trouble::{Held, TroubleKind};
 
 /// One request, as a platform's endpoint describes it to the loop.
 pub struct Call<S> {
@@ -212,7 +212,10 @@ impl PlatformClient {
                 }
                 LockRole::Free => (false, None),
             };
-            let ticket = throttle.acquire(last).await;
+            let ticket = {
+                let _waiting = self.waits().pacing(last);
+                throttle.acquire(last).await
+            };
             let overtaken = match &call.lock {
                 LockRole::Write(schedule) if !probed => {
                     let (trip, jitter) = timing();
@@ -255,26 +258,31 @@ impl PlatformClient {
         let bucket = ticket.bucket();
         let departure = throttle.leaves(ticket);
         let sent_at = departure.at;
+        let sent = std::time::Instant::now();
         let response = match request.send().await {
             Ok(r) => r,
             Err(e) => {
                 metrics::counter!("wfm_api_requests_total", "endpoint" => call.label, "status" => "no_answer")
                     .increment(1);
                 throttle.unanswered(bucket);
-                return (unanswered(&e), None, sent_at);
+                return (self.unanswered(&call.url, &e), None, sent_at);
             }
         };
         let status = response.status();
         metrics::counter!("wfm_api_requests_total", "endpoint" => call.label, "status" => status.as_u16().to_string())
             .increment(1);
+        // Until the answer's headers: the platform's time, not the body's transfer.
+        metrics::histogram!("wfm_api_request_duration_seconds", "endpoint" => call.label)
+            .record(sent.elapsed().as_secs_f64());
         let headers = response.headers().clone();
         // Every answer, refusals included, tells the buckets what is left.
         let advertised = Advertised::read(&headers);
         throttle.observe(departure, advertised);
         if let Some(adv) = advertised.filter(|a| a.remaining == 0 && status.is_success()) {
             // The budget holds the calls until the reset; the status line
-            // says so.
-            self.waits().hold(sent_at, adv.reset);
+            // says so, and that it is not a refusal.
+            self.waits()
+                .hold(sent_at, adv.reset, Held::BudgetSpent(bucket));
         }
         let bytes = match body::read_capped(response, self.transport().max_answer).await {
             Ok(bytes) => bytes,
@@ -427,6 +435,18 @@ impl PlatformClient {
         tracing::debug!(%endpoint, %reason, attempt = attempt.count, retry_in_ms = millis(delay), "transient failure; retrying");
         t.clock.sleep(delay).await;
         Step::Again
+    }
+
+    /// No answer: worth another try, but for a preflight's refused
+    /// connection, said at once (nothing listens there).
+    fn unanswered(&self, url: &Url, error: &reqwest::Error) -> Classified {
+        if self.transport().patience == Patience::Preflight && is_refused(error) {
+            return Classified::Failed(PlatformError::ConnectionRefused {
+                url: super::url::shown(url),
+                key: "platform.api_base_url",
+            });
+        }
+        unanswered(error)
     }
 
     /// The token was refused: the next attempt gets a new one, once.

@@ -130,11 +130,28 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 pub fn transport_reason(error: &reqwest::Error) -> String {
     if error.is_timeout() {
         "timed out".to_owned()
+    } else if is_refused(error) {
+        "connection refused".to_owned()
     } else if error.is_connect() {
         "could not connect".to_owned()
     } else {
         "connection failed".to_owned()
     }
+}
+
+/// Whether the host refused the connection: nothing listens on that port.
+/// The cause is an `io::Error` somewhere down reqwest's chain of sources.
+pub fn is_refused(error: &reqwest::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 #[cfg(test)]

@@ -13,14 +13,29 @@ use super::publish_lock::PublishLocks;
 use super::stats::{ClientStats, StatsSnapshot};
 use super::throttle::{Bucket, Throttle};
 use super::token::TokenManager;
-use super::trouble::{Activity, Trouble, TroubleKind, Waits};
+use super::trouble::{Activity, Held, Trouble, TroubleKind, Waits};
 use crate::clock::{CancellableClock, SharedClock};
 use crate::config::Settings;
 use tokio_util::sync::CancellationToken;
 
+/// How hard a client tries before it says a call failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Patience {
+    /// A run's and the daemon's: transient failures are retried within the
+    /// retry budget, and a failed token is remembered with a backoff that
+    /// the log announces.
+    Run,
+    /// `check`'s: a refused connection is an answer at once (nothing
+    /// listens there; waiting would change nothing before the row's
+    /// deadline), and a failed token is the caller's to say, in its row,
+    /// with no log line promising a retry that will not come.
+    Preflight,
+}
+
 struct Inner {
     http: reqwest::Client,
     api_base: Url,
+    patience: Patience,
     tokens: TokenManager,
     throttle: Throttle,
     retry: crate::config::RetrySettings,
@@ -45,6 +60,7 @@ pub(crate) struct Transport<'a> {
     pub clock: &'a SharedClock,
     /// `platform.max_answer_bytes`.
     pub max_answer: u64,
+    pub patience: Patience,
 }
 
 /// Asked right before every request: false once this process may no
@@ -90,6 +106,17 @@ impl PlatformClient {
         clock: SharedClock,
         cancel: CancellationToken,
     ) -> Result<Self, PlatformError> {
+        Self::with_patience(settings, clock, cancel, Patience::Run)
+    }
+
+    /// As [`Self::with_cancel`], trying as hard as `patience` says
+    /// (`check`'s client: [`Patience::Preflight`]).
+    pub fn with_patience(
+        settings: &Settings,
+        clock: SharedClock,
+        cancel: CancellationToken,
+        patience: Patience,
+    ) -> Result<Self, PlatformError> {
         let clock: SharedClock = Arc::new(CancellableClock::new(clock, cancel.clone()));
         let p = &settings.platform;
         // No redirects and no Referer: an answer of 3xx from the platform
@@ -110,11 +137,13 @@ impl PlatformClient {
             clock.clone(),
             stats.clone(),
             cancel,
+            patience,
         )?;
         Ok(PlatformClient {
             inner: Arc::new(Inner {
                 http,
                 api_base: p.api_base_url.clone(),
+                patience,
                 throttle: Throttle::new(&settings.rate_limits, clock.clone()),
                 tokens,
                 retry: settings.retry.clone(),
@@ -150,7 +179,8 @@ impl PlatformClient {
             run: Some(Arc::new(RunStats {
                 own: ClientStats::default(),
                 base: self.client_stats(),
-                trouble: Trouble::new(self.inner.clock.clone()),
+                // Called as the run begins, in its span.
+                trouble: Trouble::in_span(self.inner.clock.clone(), tracing::Span::current()),
             })),
         }
     }
@@ -191,6 +221,7 @@ impl PlatformClient {
             timeout: i.timeout,
             clock: &i.clock,
             max_answer: i.max_answer,
+            patience: i.patience,
         }
     }
 
@@ -232,7 +263,7 @@ impl PlatformClient {
         self.trouble().event(TroubleKind::RateLimited, endpoint);
         tracing::debug!(%endpoint, masked, wait_ms = millis(wait), "rate limited: every worker of this client waits");
         i.throttle.hold(bucket, wait);
-        i.waits.hold(i.clock.now(), wait);
+        i.waits.hold(i.clock.now(), wait, Held::Refused);
     }
 
     /// A transient failure is about to be retried.

@@ -145,6 +145,15 @@ pub enum PlatformError {
         waited_secs: u64,
     },
 
+    /// Only said by a preflight (`check`): a run retries it as any
+    /// failure that passes.
+    #[error("connection refused at {url}: nothing listens on that host and port; check {key}, and that the server there is running")]
+    ConnectionRefused {
+        url: String,
+        /// The configuration key naming that host.
+        key: &'static str,
+    },
+
     #[error("no token after {attempts} attempts at {url} (last: {reason}): the platform's OAuth server is unreachable or failing; check platform.auth_base_url and the platform's status page")]
     TokenUnavailable {
         url: String,
@@ -297,6 +306,7 @@ impl PlatformError {
             PlatformError::TokenUnavailable { .. }
                 | PlatformError::Unavailable { .. }
                 | PlatformError::NoAnswer { .. }
+                | PlatformError::ConnectionRefused { .. }
                 | PlatformError::GaveUpWaiting { .. }
                 | PlatformError::WaitTooLong { .. }
                 | PlatformError::OperationFailed { .. }

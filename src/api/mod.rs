@@ -21,6 +21,6 @@ pub mod trouble;
 pub mod url;
 
 pub use classify::Advertised;
-pub use client::{PlatformClient, SendGate};
+pub use client::{Patience, PlatformClient, SendGate};
 pub use error::{Access, PendingAgent, PermissionGap, PlatformError};
 pub use scopes::Operation;

@@ -28,6 +28,17 @@ pub enum Bucket {
     TradeJobs,
 }
 
+impl Bucket {
+    /// The configuration key of the rate the client paces this bucket at.
+    pub fn config_key(self) -> &'static str {
+        match self {
+            Bucket::Default => "rate_limits.default",
+            Bucket::Publish => "rate_limits.publish",
+            Bucket::TradeJobs => "rate_limits.trade_jobs",
+        }
+    }
+}
+
 struct Lane {
     limiter: DefaultDirectRateLimiter,
     /// Closed until this time.

@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::stats::StatsSnapshot;
+use super::throttle::Bucket;
 use crate::clock::SharedClock;
 
 /// A kind of trouble the client meets again and again while it lasts.
@@ -59,6 +60,10 @@ struct Episode {
 pub struct Trouble {
     clock: SharedClock,
     episodes: Mutex<[Option<Episode>; 3]>,
+    /// Where its lines are logged: a run's episodes in the run's span
+    /// (target, week), wherever they end: on a task of the run's, or when
+    /// the run's last handle on the client drops.
+    span: tracing::Span,
 }
 
 impl Trouble {
@@ -67,10 +72,17 @@ impl Trouble {
     /// lock waits of consecutive publishes, stay one episode.
     pub const QUIET: TimeDelta = TimeDelta::seconds(5);
 
+    /// A client's episodes, logged in whatever span is current.
     pub fn new(clock: SharedClock) -> Self {
+        Self::in_span(clock, tracing::Span::none())
+    }
+
+    /// A run's episodes, logged in `span`.
+    pub fn in_span(clock: SharedClock, span: tracing::Span) -> Self {
         Trouble {
             clock,
             episodes: Mutex::new([None; 3]),
+            span,
         }
     }
 
@@ -92,6 +104,7 @@ impl Trouble {
             count: 1,
         });
         drop(episodes);
+        let _span = self.span.enter();
         let kind_label = kind.label();
         match kind {
             TroubleKind::RateLimited => {
@@ -129,6 +142,7 @@ impl Trouble {
                 })
                 .collect()
         };
+        let _span = self.span.enter();
         for (kind, e) in ended {
             let count = e.count;
             let lasted_secs = (e.last - e.since).num_seconds();
@@ -151,15 +165,27 @@ impl Trouble {
     }
 }
 
-/// What the client's workers are waiting for.
+/// What the client's workers are waiting for. Each says whose limit it is:
+/// a hold the platform imposed reads as "the platform is throttling me",
+/// which the client's own pacing is not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientWait {
-    /// The platform said wait: every worker holds until then.
-    RateLimit { until: DateTime<Utc> },
+    /// The platform refused a call (429, or a 403 masking one) and said
+    /// how long to wait: every worker holds until then.
+    PlatformHold { until: DateTime<Utc> },
+    /// The budget the platform advertises for `bucket` is spent: its calls
+    /// wait for the window to reset, before any refusal.
+    BudgetSpent {
+        bucket: Bucket,
+        until: DateTime<Utc>,
+    },
     /// A token request is in the air and calls wait for it.
     Token,
     /// A publish holds the schedule.
     PublishLock,
+    /// Calls wait their turn at the rate configured for `bucket`
+    /// (`rate_limits.*`): the client's own pacing.
+    Pacing { bucket: Bucket },
 }
 
 /// The client's counters and what it waits for, as one look.
@@ -172,9 +198,27 @@ pub struct Activity {
 /// What the workers of one client wait for right now.
 #[derive(Debug, Default)]
 pub struct Waits {
-    hold: Mutex<Option<DateTime<Utc>>>,
+    hold: Mutex<Option<(DateTime<Utc>, Held)>>,
     token: AtomicUsize,
     lock: AtomicUsize,
+    /// Workers waiting their turn, per bucket ([`bucket_index`]).
+    pacing: [AtomicUsize; 3],
+}
+
+/// Why every worker of a bucket holds: the platform's refusal, or its
+/// advertised budget spent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    Refused,
+    BudgetSpent(Bucket),
+}
+
+fn bucket_index(bucket: Bucket) -> usize {
+    match bucket {
+        Bucket::Default => 0,
+        Bucket::Publish => 1,
+        Bucket::TradeJobs => 2,
+    }
 }
 
 /// A worker waiting, until dropped.
@@ -187,16 +231,22 @@ impl Drop for Waiting<'_> {
 }
 
 impl Waits {
-    /// Every worker holds for `wait` from `now` (the latest hold wins).
-    pub fn hold(&self, now: DateTime<Utc>, wait: std::time::Duration) {
+    /// Every worker holds for `wait` from `now`, for `why` (the latest
+    /// hold wins).
+    pub fn hold(&self, now: DateTime<Utc>, wait: std::time::Duration, why: Held) {
         let until = TimeDelta::from_std(wait)
             .ok()
             .and_then(|w| now.checked_add_signed(w))
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
         let mut hold = self.hold.lock().expect("wait hold");
-        if hold.is_none_or(|h| h < until) {
-            *hold = Some(until);
+        if hold.is_none_or(|(h, _)| h < until) {
+            *hold = Some((until, why));
         }
+    }
+
+    /// A worker waits its turn in `bucket` until the guard drops.
+    pub fn pacing(&self, bucket: Bucket) -> Waiting<'_> {
+        Self::enter(&self.pacing[bucket_index(bucket)])
     }
 
     /// A worker waits for a token until the guard drops.
@@ -214,17 +264,27 @@ impl Waits {
         Waiting(counter)
     }
 
-    /// The wait that holds the most workers back at `now`: a rate-limit
-    /// hold stops everyone, a token every call, a lock only publishes.
+    /// The wait that holds the most workers back at `now`: a hold stops
+    /// everyone (or a bucket), a token every call, a lock only publishes,
+    /// pacing each call a moment.
     pub fn current(&self, now: DateTime<Utc>) -> Option<ClientWait> {
         let hold = *self.hold.lock().expect("wait hold");
-        if let Some(until) = hold.filter(|u| *u > now) {
-            return Some(ClientWait::RateLimit { until });
+        if let Some((until, why)) = hold.filter(|(u, _)| *u > now) {
+            return Some(match why {
+                Held::Refused => ClientWait::PlatformHold { until },
+                Held::BudgetSpent(bucket) => ClientWait::BudgetSpent { bucket, until },
+            });
         }
         if self.token.load(Ordering::Relaxed) > 0 {
             return Some(ClientWait::Token);
         }
-        (self.lock.load(Ordering::Relaxed) > 0).then_some(ClientWait::PublishLock)
+        if self.lock.load(Ordering::Relaxed) > 0 {
+            return Some(ClientWait::PublishLock);
+        }
+        [Bucket::Publish, Bucket::TradeJobs, Bucket::Default]
+            .into_iter()
+            .find(|b| self.pacing[bucket_index(*b)].load(Ordering::Relaxed) > 0)
+            .map(|bucket| ClientWait::Pacing { bucket })
     }
 }
 
@@ -266,14 +326,38 @@ mod tests {
     fn a_hold_outranks_a_token_wait_until_it_passes() {
         let waits = Waits::default();
         let token = waits.token();
-        waits.hold(at(0), std::time::Duration::from_secs(10));
+        waits.hold(at(0), std::time::Duration::from_secs(10), Held::Refused);
         assert_eq!(
             waits.current(at(5)),
-            Some(ClientWait::RateLimit { until: at(10) })
+            Some(ClientWait::PlatformHold { until: at(10) })
         );
         assert_eq!(waits.current(at(10)), Some(ClientWait::Token));
         drop(token);
-        let _lock = waits.lock();
+        let lock = waits.lock();
         assert_eq!(waits.current(at(10)), Some(ClientWait::PublishLock));
+        drop(lock);
+        let _turn = waits.pacing(Bucket::Default);
+        assert_eq!(
+            waits.current(at(10)),
+            Some(ClientWait::Pacing {
+                bucket: Bucket::Default
+            })
+        );
+    }
+
+    /// Issue 29 item 5: the publish bucket's spent budget is not the
+    /// platform's 429 hold.
+    #[test]
+    fn a_spent_budget_says_which_bucket() {
+        let waits = Waits::default();
+        let why = Held::BudgetSpent(Bucket::Publish);
+        waits.hold(at(0), std::time::Duration::from_secs(4), why);
+        assert_eq!(
+            waits.current(at(1)),
+            Some(ClientWait::BudgetSpent {
+                bucket: Bucket::Publish,
+                until: at(4)
+            })
+        );
     }
 }

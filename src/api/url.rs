@@ -58,23 +58,21 @@ fn query_names(query: &str) -> String {
     names.join("&")
 }
 
-/// Configured text meant as a URL, fit for a message even when it does not
-/// parse (the message then says why): as [`shown`] when it parses; else
-/// whatever precedes an `@` in its host part, every query value and any
-/// fragment are left out.
+/// Configured text meant as a URL, fit for a message whether or not it
+/// parses, and as the operator wrote it: never the parser's normal form
+/// (which adds a `/` the file does not have), so that it can be found in
+/// the file. Whatever precedes an `@` in its host part, every query value
+/// and any fragment are left out.
 pub fn shown_text(text: &str) -> String {
-    // `user:pw@host` parses too, as scheme `user` and an opaque path.
-    if let Some(url) = Url::parse(text).ok().filter(|u| !u.cannot_be_a_base()) {
-        return shown(&url);
-    }
     let text = text.split('#').next().unwrap_or_default();
     let (address, query) = match text.split_once('?') {
         Some((address, query)) => (address, Some(query)),
         None => (text, None),
     };
     let authority_at = address.find("://").map_or(0, |at| at + 3);
+    // A backslash ends the host part too: the parser reads it as `/`.
     let authority_end = address[authority_at..]
-        .find('/')
+        .find(['/', '\\'])
         .map_or(address.len(), |end| authority_at + end);
     let mut out = match address[authority_at..authority_end].rfind('@') {
         Some(at) => format!(
@@ -125,6 +123,22 @@ mod tests {
         assert_eq!(
             shown_text("https://u:pw-1@host/x?key=K1#frag"),
             "https://host/x?key=…"
+        );
+    }
+
+    /// Issue 29 item 16: no slash the operator did not write.
+    #[test]
+    fn text_that_parses_is_shown_as_written() {
+        for text in [
+            "http://127.0.0.1:18081",
+            "https://HOST.example.com/tenant",
+            "https://host:443/a/",
+        ] {
+            assert_eq!(shown_text(text), text);
+        }
+        assert_eq!(
+            shown_text("https://u:pw-1@host\\x?key=K1"),
+            "https://host\\x?key=…"
         );
     }
 

@@ -11,7 +11,7 @@ use super::{exit, DEFAULT_CONFIG};
 use crate::telemetry::LogFormat;
 
 #[derive(Debug, Parser)]
-#[command(name = "wfm-publisher", version, about, after_help = exit::help())]
+#[command(name = "wfm-publisher", version = crate::version::LONG, about, after_help = exit::help())]
 pub struct Cli {
     /// Log format; JSON by default when stderr is not a terminal.
     #[arg(long, global = true, value_enum)]
@@ -54,6 +54,24 @@ pub struct ConfigFile {
     pub config: PathBuf,
 }
 
+/// How `check` is asked to run.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Only this target (default: all).
+    #[arg(long, value_name = "NAME")]
+    pub target: Option<String>,
+    /// The week's first day (default: each target's coming week).
+    #[arg(long, value_name = "DATE")]
+    pub week: Option<NaiveDate>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Offline: only validate the configuration and each target's
+    /// source file (and its swap cut-off); contact nothing.
+    #[arg(long)]
+    pub config_only: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve a simulated WFM platform from a scenario file until stopped;
@@ -79,20 +97,14 @@ pub enum Command {
         write_sources: Option<PathBuf>,
     },
     /// Preflight: token, scopes, organization, schedules, swaps and sources,
-    /// one row each with the fix. Exits 0 only if a publication would succeed.
+    /// one row each with the fix. Exits 0 only if a publication would
+    /// succeed. --config-only checks the configuration and sources offline.
     #[command(after_help = exit::help())]
     Check {
         #[command(flatten)]
         config: ConfigFile,
-        /// Only this target (default: all).
-        #[arg(long, value_name = "NAME")]
-        target: Option<String>,
-        /// The week's first day (default: each target's coming week).
-        #[arg(long, value_name = "DATE")]
-        week: Option<NaiveDate>,
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        how: CheckArgs,
     },
     /// Publish one target's week to completion: write every agent, publish,
     /// wait out pending shift swaps, publish what they decided.
@@ -109,6 +121,11 @@ pub enum Command {
         /// Print the plan and its problems; send nothing, record nothing.
         #[arg(long)]
         dry_run: bool,
+        /// With --dry-run: exit 0 when publishing would change nothing on
+        /// the platform, 4 when it would change something (like
+        /// `terraform plan -detailed-exitcode`; 2 stays "refused").
+        #[arg(long, requires = "dry_run")]
+        detailed_exitcode: bool,
         /// Do not wait for pending swaps: leave them to the next run or the daemon.
         #[arg(long)]
         no_wait: bool,

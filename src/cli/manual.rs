@@ -25,7 +25,7 @@ const SHELLS: [(Shell, &str); 3] = [
 
 pub(super) fn generate(out: &Path) -> anyhow::Result<ExitCode> {
     for path in write_all(out)? {
-        println!("wrote {}", path.display());
+        super::stdout::line(format_args!("wrote {}", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -10,6 +10,7 @@
 //! collects problems, `sections` maps each section to its struct, `parse`
 //! checks single values, `secrets` resolves the client secret and admin token.
 
+mod cron_fields;
 mod error;
 mod loader;
 mod parse;

@@ -106,11 +106,11 @@ pub(crate) fn cron(s: &str) -> Result<croner::Cron, String> {
         .with_seconds_optional()
         .parse()
         .map_err(|e| {
-            format!(
-                "invalid cron expression {}: {}",
-                echo(s),
-                echo_message(&e.to_string())
-            )
+            // The field and its range when one is to blame; the parser's
+            // own words only when none is.
+            let why =
+                super::cron_fields::explain(s).unwrap_or_else(|| echo_message(&e.to_string()));
+            format!("invalid cron expression {}: {why}", echo(s))
         })
 }
 
@@ -203,20 +203,6 @@ pub(crate) fn scope(s: &str) -> Result<(), String> {
             "unknown scope {}; expected one of {}",
             echo(s),
             KNOWN_SCOPES.join(", ")
-        ))
-    }
-}
-
-pub(crate) fn target_name(s: &str) -> Result<(), String> {
-    let ok = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "invalid target name {}; use only lower-case letters, digits, '_' and '-'",
-            echo(s)
         ))
     }
 }
@@ -424,8 +410,6 @@ mod tests {
 
     #[test]
     fn names_and_levels() {
-        assert!(target_name("new_york-2").is_ok());
-        assert!(target_name("NewYork").is_err());
         assert!(log_level("info").is_ok());
         assert!(log_level("wfm_publisher=debug").is_ok());
         assert!(log_level("verbose").is_err());

@@ -11,6 +11,7 @@ use chrono_tz::Tz;
 use url::Url;
 
 use super::error::Problem;
+use crate::domain::TargetName;
 use crate::secret::Secret;
 
 /// The placeholder a target's `schedule_id` and `source` may contain.
@@ -30,7 +31,7 @@ pub struct Settings {
     pub admin: AdminSettings,
     pub notify: NotifySettings,
     /// Keyed by target name; never empty.
-    pub targets: BTreeMap<String, TargetSettings>,
+    pub targets: BTreeMap<TargetName, TargetSettings>,
     /// What was wrong but worked around, one located line each (a secret
     /// file unreadable, the systemd credential of that name used instead).
     /// Never contains a secret; logged with [`Settings::log_warnings`].
@@ -168,7 +169,7 @@ pub struct NotifySettings {
 
 #[derive(Debug, Clone)]
 pub struct TargetSettings {
-    pub name: String,
+    pub name: TargetName,
     /// May contain [`WEEK_START_PLACEHOLDER`]. For Genesys Cloud, empty
     /// unless the target names an existing schedule by id.
     pub schedule_id: String,

@@ -11,13 +11,14 @@ use super::parse;
 use super::reader::{Reader, Table};
 use super::sections::{secs, section, DEFAULT_MAX_SOURCE_BYTES};
 use super::settings::*;
+use crate::domain::TargetName;
 
 pub(super) fn targets(
     root: &mut Table,
     r: &mut Reader,
     base: &Path,
     kind: Option<&PlatformKind>,
-) -> Option<BTreeMap<String, TargetSettings>> {
+) -> Option<BTreeMap<TargetName, TargetSettings>> {
     let mut table = root.table(r, "targets");
     let children = table.children(r);
     if children.is_empty() {
@@ -34,16 +35,16 @@ pub(super) fn targets(
     let mut out = BTreeMap::new();
     let mut ok = true;
     for (name, mut t) in children {
-        let valid_name = parse::target_name(&name);
+        let valid_name = TargetName::new(name.as_str());
         let target = target(&mut t, r, &name, base, kind);
         t.finish(r);
-        if let Err(msg) = valid_name {
-            table.problem(r, &name, msg);
+        if let Err(e) = valid_name {
+            table.problem(r, &name, e.to_string());
             ok = false;
         }
         match target {
             Some(target) => {
-                out.insert(name, target);
+                out.insert(target.name.clone(), target);
             }
             None => ok = false,
         }
@@ -99,7 +100,8 @@ fn target(
     let (cron, parsed_cron) = cron?;
     allow_frequent?;
     Some(TargetSettings {
-        name: name.to_string(),
+        // An invalid name is one of the problems `targets` reports.
+        name: TargetName::new(name).ok()?,
         schedule_id: schedule_id?,
         genesys: genesys?,
         time_zone: time_zone?,

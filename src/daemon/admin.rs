@@ -23,7 +23,7 @@ use crate::secret::Secret;
 pub fn prometheus() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
-        let builder = PrometheusBuilder::new();
+        let builder = super::metrics::with_buckets(PrometheusBuilder::new());
         match builder.install_recorder() {
             Ok(handle) => handle,
             // Another recorder is installed (an embedding program): keep
@@ -155,7 +155,9 @@ async fn status(State(daemon): State<Arc<Daemon>>, headers: HeaderMap) -> Respon
             return unauthorized();
         }
     }
-    let stored = match crate::status::read(daemon.store.as_ref()) {
+    // The daemon says which targets run ("running" below).
+    let unknown = crate::status::Publisher::Unknown;
+    let stored = match crate::status::read(daemon.store.as_ref(), &unknown) {
         Ok(s) => s,
         Err(e) => return not_ready(e.to_string()),
     };
@@ -165,7 +167,7 @@ async fn status(State(daemon): State<Arc<Daemon>>, headers: HeaderMap) -> Respon
         .targets
         .values()
         .map(|t| {
-            let last = stored.targets.iter().find(|s| s.target == t.name);
+            let last = stored.targets.iter().find(|s| t.name == s.target.as_str());
             json!({
                 "name": t.name,
                 "time_zone": t.time_zone.name(),
@@ -203,11 +205,9 @@ async fn metrics(State(daemon): State<Arc<Daemon>>) -> Response {
         let secs = (at - now).num_milliseconds().max(0) as f64 / 1000.0;
         metrics::gauge!("wfm_seconds_until_next_run", "target" => target).set(secs);
     }
-    (
-        [("content-type", "text/plain; version=0.0.4")],
-        prometheus().render(),
-    )
-        .into_response()
+    let mut text = prometheus().render();
+    text.push_str(&super::process_metrics::render());
+    ([("content-type", "text/plain; version=0.0.4")], text).into_response()
 }
 
 /// Compares without stopping at the first difference, so timing tells an

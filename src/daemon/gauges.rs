@@ -67,7 +67,7 @@ pub(super) fn export(daemon: &Daemon) -> Result<(), StoreError> {
     for target in settings.targets.values() {
         let name = target.name.clone();
         // Newest first.
-        let runs = runs.remove(&name).unwrap_or_default();
+        let runs = runs.remove(name.as_str()).unwrap_or_default();
         let rows = match runs.first() {
             Some(latest) => daemon.store.agents(latest.id)?,
             None => Vec::new(),

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::{status, Daemon};
 use crate::config::TargetSettings;
+use crate::domain::TargetName;
 use crate::preflight::{Refusal, RefusalKind};
 use crate::publish::{deferral_deadline, EngineError, Report, RunOptions};
 use crate::source::wait::{self, WaitEnd, Waited, Watch};
@@ -34,7 +35,7 @@ pub enum RunPhase {
 /// Clears the target's phase however the run ends (even aborted).
 struct PhaseGuard<'a> {
     daemon: &'a Daemon,
-    target: &'a str,
+    target: &'a TargetName,
 }
 
 impl PhaseGuard<'_> {
@@ -98,7 +99,7 @@ pub(super) async fn run(
             return Ok(report);
         }
         // Said now, not at the deadline: someone has to correct the file.
-        super::runs::log_report(&report);
+        super::run_log::log_report(&report);
         daemon
             .notifier
             .run_ended(&daemon.settings().notify, &report);
@@ -142,9 +143,12 @@ async fn wait_for(
     tracing::warn!(target = %target.name, %path, deadline = %watch.deadline, "the week's source file is late");
     // Queued: a slow webhook must not delay noticing the file.
     let waited = Waited::new(watch, None);
-    daemon
-        .notifier
-        .source_late(&daemon.settings().notify, &target.name, week, &waited);
+    daemon.notifier.source_late(
+        &daemon.settings().notify,
+        target.name.as_str(),
+        week,
+        &waited,
+    );
     waiting.await
 }
 

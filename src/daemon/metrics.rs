@@ -2,7 +2,8 @@
 //! counter that appeared only at its first increment could carry no alert
 //! on its rate or its absence before the first failure.
 
-use metrics::{describe_counter, describe_gauge, Unit};
+use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 
 use crate::api::scopes::Operation;
 use crate::config::Settings;
@@ -52,11 +53,54 @@ const PLAIN_COUNTERS: [(&str, &str); 8] = [
     ),
 ];
 
+/// Buckets of a run's duration: seconds for a run with nothing to wait
+/// for, up to days for one that waits for swaps to its deadline.
+const RUN_BUCKETS: [f64; 13] = [
+    1.0, 10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 14400.0, 43200.0, 86400.0, 259200.0,
+    604800.0,
+];
+
+/// Buckets of a request's latency, from a local simulator's milliseconds
+/// to a request timeout's tens of seconds.
+const REQUEST_BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// The histograms' buckets: without them the exporter would write
+/// summaries, whose quantiles cannot be added up across processes.
+pub fn with_buckets(builder: PrometheusBuilder) -> PrometheusBuilder {
+    let histograms: [(&str, &[f64]); 2] = [
+        ("wfm_run_duration_seconds", &RUN_BUCKETS),
+        ("wfm_api_request_duration_seconds", &REQUEST_BUCKETS),
+    ];
+    histograms.into_iter().fold(builder, |b, (name, buckets)| {
+        // Only an empty list of buckets is refused.
+        b.set_buckets_for_metric(Matcher::Full(name.into()), buckets)
+            .expect("buckets")
+    })
+}
+
 /// Describes every metric and creates its series at zero: the unlabelled
 /// ones, runs per target and outcome, API requests per endpoint and the
 /// statuses above, and each target's next-run gauge. Idempotent, so a
 /// reload that adds a target calls it again.
 pub fn register(settings: &Settings) {
+    describe_gauge!(
+        "wfm_publisher_build_info",
+        "1, labelled with the version and the commit this process was built from."
+    );
+    metrics::gauge!("wfm_publisher_build_info", "version" => crate::version::VERSION, "commit" => crate::version::COMMIT)
+        .set(1.0);
+    describe_histogram!(
+        "wfm_run_duration_seconds",
+        Unit::Seconds,
+        "How long runs took, from the target's lock to the report, by target and outcome."
+    );
+    describe_histogram!(
+        "wfm_api_request_duration_seconds",
+        Unit::Seconds,
+        "Platform API requests' latency until the answer's headers, by endpoint."
+    );
     describe_counter!("wfm_runs_total", "Runs ended, by target and outcome.");
     describe_counter!(
         "wfm_run_retries_total",

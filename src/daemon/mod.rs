@@ -11,7 +11,9 @@ mod live;
 mod metrics;
 mod notify;
 mod page;
+mod process_metrics;
 mod retry;
+mod run_log;
 mod runs;
 mod targets;
 
@@ -31,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
 use crate::config::{ConfigError, Settings};
+use crate::domain::TargetName;
 use crate::leader::Roles;
 use crate::platform;
 use crate::publish::{Engine, EngineParts, KeyedLocks, ProgressView, Report};
@@ -62,7 +65,7 @@ pub enum DaemonError {
 /// Why a run starts.
 #[derive(Debug, Clone)]
 pub struct Trigger {
-    pub target: String,
+    pub target: TargetName,
     pub week: Option<NaiveDate>,
     pub reason: &'static str,
     /// The target was already marked running by [`Daemon::start_if_idle`].
@@ -92,7 +95,7 @@ pub enum NotStarted {
 /// A run started with the daemon, as if triggered (dev mode).
 #[derive(Debug, Clone)]
 pub struct RunNow {
-    pub target: String,
+    pub target: TargetName,
     /// `None`: the coming week, as a scheduled run would take.
     pub week: Option<chrono::NaiveDate>,
 }
@@ -302,16 +305,16 @@ impl Daemon {
         self.work().cancel();
     }
 
-    pub fn is_running(&self, target: &str) -> bool {
+    pub fn is_running(&self, target: &TargetName) -> bool {
         self.targets.read(target, |t| t.running)
     }
 
     /// What `target`'s run is doing; None when none is running.
-    pub fn phase(&self, target: &str) -> Option<RunPhase> {
+    pub fn phase(&self, target: &TargetName) -> Option<RunPhase> {
         self.targets.read(target, |t| t.phase.clone())
     }
 
-    pub fn next_runs(&self) -> BTreeMap<String, DateTime<Utc>> {
+    pub fn next_runs(&self) -> BTreeMap<TargetName, DateTime<Utc>> {
         self.targets.all(|all| {
             all.iter()
                 .filter_map(|(name, t)| Some((name.clone(), t.next_run?)))
@@ -320,13 +323,13 @@ impl Daemon {
     }
 
     /// Where `target`'s retry of a failed run stands, if it has one.
-    pub fn retry(&self, target: &str) -> Option<Retry> {
+    pub fn retry(&self, target: &TargetName) -> Option<Retry> {
         self.targets.read(target, |t| t.retry.clone())
     }
 
     /// How to adopt `target`'s week, when its last run was refused because
     /// the platform shows it published and the store knows nothing of it.
-    pub fn adoption(&self, target: &str) -> Option<Adoption> {
+    pub fn adoption(&self, target: &TargetName) -> Option<Adoption> {
         let week = self.targets.read(target, |t| t.unrecorded)?;
         Some(Adoption {
             week,
@@ -346,16 +349,24 @@ impl Daemon {
     /// Asks for a run of `target` now. False if there is no such target.
     /// A run in progress is not doubled: the request is then only logged.
     pub fn trigger(&self, target: &str, reason: &'static str) -> bool {
-        self.settings().targets.contains_key(target) && self.send(target, reason, false)
+        self.target_named(target)
+            .is_some_and(|target| self.send(&target, reason, false))
+    }
+
+    /// The configured target `name` names, if any.
+    fn target_named(&self, name: &str) -> Option<TargetName> {
+        let settings = self.settings();
+        settings.targets.get_key_value(name).map(|(n, _)| n.clone())
     }
 
     /// Starts a run of `target` unless one is in progress, deciding at once:
     /// the target is claimed here, atomically, so of many simultaneous
     /// requests exactly one starts a run.
     pub fn start_if_idle(&self, target: &str, reason: &'static str) -> Result<(), NotStarted> {
-        if !self.settings().targets.contains_key(target) {
+        let Some(target) = self.target_named(target) else {
             return Err(NotStarted::NoSuchTarget);
-        }
+        };
+        let target = &target;
         if !self.is_leader() {
             return Err(NotStarted::Standby);
         }
@@ -371,9 +382,9 @@ impl Daemon {
         }
     }
 
-    fn send(&self, target: &str, reason: &'static str, claimed: bool) -> bool {
+    fn send(&self, target: &TargetName, reason: &'static str, claimed: bool) -> bool {
         let trigger = Trigger {
-            target: target.to_owned(),
+            target: target.clone(),
             week: None,
             reason,
             claimed,
@@ -383,12 +394,12 @@ impl Daemon {
     }
 
     /// Marks `target` running; false if it already was.
-    fn claim(&self, target: &str) -> bool {
+    fn claim(&self, target: &TargetName) -> bool {
         self.targets
             .update(target, |t| !std::mem::replace(&mut t.running, true))
     }
 
-    fn release(&self, target: &str) {
+    fn release(&self, target: &TargetName) {
         self.targets.update(target, |t| t.running = false);
     }
 
@@ -481,7 +492,7 @@ async fn serve(
     if let Some(ready) = on_ready {
         let _ = ready.send(daemon.clone());
     }
-    tracing::info!(admin = %display_addr(daemon.admin_addr()), targets = daemon.settings().targets.len(), "wfm-publisher running");
+    tracing::info!(version = crate::version::VERSION, commit = crate::version::COMMIT, admin = %display_addr(daemon.admin_addr()), targets = daemon.settings().targets.len(), "wfm-publisher running");
 
     let at_start = options.at_start.unwrap_or_default();
     let mut runs = Runs::new(

@@ -16,11 +16,12 @@ use super::targets::TargetState;
 use super::{cron, status, Daemon, DaemonError, Trigger};
 use crate::clock::SharedClock;
 use crate::config::TargetSettings;
+use crate::domain::TargetName;
 use crate::preflight::RefusalKind;
 use crate::publish::{EngineError, Report};
 use crate::store::{Outcome, Role, Store, StoreError};
 
-type Ended = (String, Result<Report, EngineError>);
+type Ended = (TargetName, Result<Report, EngineError>);
 
 pub(super) struct Runs {
     pub(super) daemon: Arc<Daemon>,
@@ -29,11 +30,11 @@ pub(super) struct Runs {
     pub(super) done_rx: mpsc::UnboundedReceiver<Ended>,
     reports: Vec<Report>,
     /// Dev mode: the runs started at once, until they end.
-    waiting_for: BTreeSet<String>,
+    waiting_for: BTreeSet<TargetName>,
     exit_when_done: bool,
     shutdown: CancellationToken,
     /// Each target's wall-clock time its cron was last looked at.
-    last_wall: BTreeMap<String, NaiveDateTime>,
+    last_wall: BTreeMap<TargetName, NaiveDateTime>,
     /// The fencing token of the lease term this process leads, if any.
     term: Option<i64>,
 }
@@ -206,10 +207,10 @@ impl Runs {
     }
 
     /// Each target's next cron time, published for `/status` and metrics.
-    pub(super) fn next_fires(&mut self) -> BTreeMap<String, cron::Fire> {
+    pub(super) fn next_fires(&mut self) -> BTreeMap<TargetName, cron::Fire> {
         let settings = self.daemon.settings();
         let now = self.daemon.clock.now();
-        let fires: BTreeMap<String, cron::Fire> = settings
+        let fires: BTreeMap<TargetName, cron::Fire> = settings
             .targets
             .values()
             .filter_map(|t| {
@@ -226,7 +227,7 @@ impl Runs {
     }
 
     /// Starts the runs whose cron time has come.
-    pub(super) fn fire_due(&mut self, fires: &BTreeMap<String, cron::Fire>) {
+    pub(super) fn fire_due(&mut self, fires: &BTreeMap<TargetName, cron::Fire>) {
         let now = self.daemon.clock.now();
         for (name, fire) in fires.iter().filter(|(_, f)| f.at <= now) {
             self.last_wall.insert(name.clone(), fire.wall);
@@ -243,7 +244,7 @@ impl Runs {
 
     /// When the first retry of a failed run is due.
     pub(super) fn next_retry(&self) -> Option<DateTime<Utc>> {
-        let retries = |all: &BTreeMap<String, TargetState>| {
+        let retries = |all: &BTreeMap<TargetName, TargetState>| {
             let due = all.values().filter_map(|t| t.retry.as_ref()?.due_at());
             due.min()
         };
@@ -253,7 +254,7 @@ impl Runs {
     /// Starts the retries of failed runs that are due.
     pub(super) fn retry_due(&mut self) {
         let now = self.daemon.clock.now();
-        let due: Vec<(String, NaiveDate)> = self.daemon.targets.all(|all| {
+        let due: Vec<(TargetName, NaiveDate)> = self.daemon.targets.all(|all| {
             all.iter()
                 .filter_map(|(target, t)| match &t.retry {
                     Some(Retry::Waiting {
@@ -283,7 +284,7 @@ impl Runs {
     }
 
     /// Applies `event` to `target`'s retry, the run's `week` giving the limits.
-    fn retry_event(&self, target: &str, week: NaiveDate, event: retry::Event) {
+    fn retry_event(&self, target: &TargetName, week: NaiveDate, event: retry::Event) {
         let daemon = &self.daemon;
         let settings = daemon.settings();
         let Some(target_settings) = settings.targets.get(target) else {
@@ -319,7 +320,7 @@ impl Runs {
         daemon.targets.update(target, |t| t.retry = after);
     }
 
-    pub(super) async fn ended(&mut self, target: String, result: Result<Report, EngineError>) {
+    pub(super) async fn ended(&mut self, target: TargetName, result: Result<Report, EngineError>) {
         self.daemon.release(&target);
         match result {
             Ok(report) => {
@@ -334,7 +335,7 @@ impl Runs {
                         .targets
                         .update(&target, |t| t.unrecorded = unrecorded);
                 }
-                log_report(&report);
+                super::run_log::log_report(&report);
                 self.daemon
                     .notifier
                     .run_ended(&self.daemon.settings().notify, &report);
@@ -381,36 +382,31 @@ fn week_for(clock: &SharedClock, target: &TargetSettings) -> NaiveDate {
     crate::week::upcoming_week_start(clock.now(), target.time_zone, target.week_start_day)
 }
 
-pub(super) fn log_report(report: &Report) {
-    let outcome = report.outcome.map(|o| o.to_string()).unwrap_or_default();
-    if matches!(report.outcome, Some(Outcome::Success)) {
-        tracing::info!(target = %report.target, %outcome, published = report.published, "run ended");
-    } else {
-        tracing::warn!(target = %report.target, %outcome, unpublished = report.unpublished.len(), problems = %report.problems.joined("; ", "problems"), "run ended");
-    }
-    for line in report.render().lines() {
-        tracing::info!(target = %report.target, "{line}");
-    }
-}
-
 /// (target, week) of every run left open by a crash, a restart or a run
 /// that did not wait.
-fn unfinished_runs(store: &dyn Store) -> Result<Vec<(String, NaiveDate)>, StoreError> {
+fn unfinished_runs(store: &dyn Store) -> Result<Vec<(TargetName, NaiveDate)>, StoreError> {
     let mut seen = BTreeSet::new();
     let mut open = Vec::new();
     for run in store.recent_runs(500)? {
         if seen.insert((run.target.clone(), run.week_start)) && run.outcome.is_resumable() {
-            open.push((run.target, run.week_start));
+            match TargetName::new(run.target) {
+                Ok(target) => open.push((target, run.week_start)),
+                // No configuration could name it: the run cannot resume.
+                Err(e) => tracing::warn!(error = %e, "no such target: run not started"),
+            }
         }
     }
     Ok(open)
 }
 
-fn last_run_start(store: &dyn Store, target: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+fn last_run_start(
+    store: &dyn Store,
+    target: &TargetName,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
     Ok(store
         .recent_runs(500)?
         .into_iter()
-        .find(|r| r.target == target)
+        .find(|r| target == r.target.as_str())
         .map(|r| r.started_at))
 }
 

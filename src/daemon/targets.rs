@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{Retry, RunPhase};
+use crate::domain::TargetName;
 
 /// One target, as the daemon sees it now.
 #[derive(Debug, Clone, Default)]
@@ -28,18 +29,18 @@ pub struct TargetState {
 
 /// Every target's state.
 #[derive(Debug, Default)]
-pub struct Targets(Mutex<BTreeMap<String, TargetState>>);
+pub struct Targets(Mutex<BTreeMap<TargetName, TargetState>>);
 
 impl Targets {
     /// Changes `target`'s state (a target not seen yet starts from the
     /// default), and returns what `change` says.
-    pub fn update<R>(&self, target: &str, change: impl FnOnce(&mut TargetState) -> R) -> R {
+    pub fn update<R>(&self, target: &TargetName, change: impl FnOnce(&mut TargetState) -> R) -> R {
         let mut all = self.0.lock().expect("targets");
-        change(all.entry(target.to_owned()).or_default())
+        change(all.entry(target.clone()).or_default())
     }
 
     /// What `read` says of `target`'s state, or of the default one.
-    pub fn read<R>(&self, target: &str, read: impl FnOnce(&TargetState) -> R) -> R {
+    pub fn read<R>(&self, target: &TargetName, read: impl FnOnce(&TargetState) -> R) -> R {
         let all = self.0.lock().expect("targets");
         match all.get(target) {
             Some(state) => read(state),
@@ -48,12 +49,12 @@ impl Targets {
     }
 
     /// What `read` says of every target's state.
-    pub fn all<R>(&self, read: impl FnOnce(&BTreeMap<String, TargetState>) -> R) -> R {
+    pub fn all<R>(&self, read: impl FnOnce(&BTreeMap<TargetName, TargetState>) -> R) -> R {
         read(&self.0.lock().expect("targets"))
     }
 
     /// Each target's next run: those `next` names, and none for the others.
-    pub fn set_next_runs(&self, next: &BTreeMap<String, DateTime<Utc>>) {
+    pub fn set_next_runs(&self, next: &BTreeMap<TargetName, DateTime<Utc>>) {
         let mut all = self.0.lock().expect("targets");
         for (name, state) in all.iter_mut() {
             state.next_run = next.get(name).copied();
@@ -64,6 +65,13 @@ impl Targets {
     }
 }
 
+/// A target's name as a metric's `target` label: its text.
+impl From<TargetName> for metrics::SharedString {
+    fn from(name: TargetName) -> Self {
+        name.into_string().into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,15 +79,16 @@ mod tests {
     #[test]
     fn next_runs_replace_the_old_ones_and_other_fields_stay() {
         let targets = Targets::default();
-        targets.update("a", |s| s.running = true);
+        let name = |s: &str| TargetName::new(s).unwrap();
+        targets.update(&name("a"), |s| s.running = true);
         let at = DateTime::<Utc>::UNIX_EPOCH;
-        targets.set_next_runs(&BTreeMap::from([
-            ("a".to_owned(), at),
-            ("b".to_owned(), at),
-        ]));
-        targets.set_next_runs(&BTreeMap::from([("b".to_owned(), at)]));
-        assert_eq!(targets.read("a", |s| (s.running, s.next_run)), (true, None));
-        assert_eq!(targets.read("b", |s| s.next_run), Some(at));
-        assert!(!targets.read("never-seen", |s| s.running));
+        targets.set_next_runs(&BTreeMap::from([(name("a"), at), (name("b"), at)]));
+        targets.set_next_runs(&BTreeMap::from([(name("b"), at)]));
+        assert_eq!(
+            targets.read(&name("a"), |s| (s.running, s.next_run)),
+            (true, None)
+        );
+        assert_eq!(targets.read(&name("b"), |s| s.next_run), Some(at));
+        assert!(!targets.read(&name("never-seen"), |s| s.running));
     }
 }

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::{publish_now, DevOutcome};
 use crate::clock::SharedClock;
 use crate::daemon::RunNow;
+use crate::domain::TargetName;
 use crate::sim::genesys::Scenario;
 use crate::testbed::Testbed;
 
@@ -221,7 +222,7 @@ pub async fn run(
     )?;
     tracing::info!(platform = %sim.base_url(), dir = %dir.display(), "simulated Genesys Cloud up; publishing the sample business unit");
     let run = RunNow {
-        target: TARGET.into(),
+        target: TargetName::new(TARGET)?,
         week: Some(week),
     };
     let reports = publish_now(bed.path.clone(), vec![run], clock, shutdown).await?;

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
 use crate::daemon::{self, DaemonOptions, RunNow};
+use crate::domain::TargetName;
 use crate::publish::Report;
 use crate::sample::{self, SampleSpec};
 use crate::sim::Scenario;
@@ -193,7 +194,7 @@ pub async fn run(
         scenario.schedules.push(generated.schedule);
         scenario.swaps.extend(generated.swaps);
         runs.push(RunNow {
-            target: t.name.to_owned(),
+            target: TargetName::new(t.name)?,
             week: Some(week),
         });
     }

@@ -15,7 +15,7 @@ use crate::api::{Access, PlatformClient};
 use crate::config::{AgentIds, Settings, TargetSettings};
 use crate::plan::SwapStatus;
 use crate::platform::{GenesysCloud, Unit};
-use crate::preflight::{self, Refusal};
+use crate::preflight::Refusal;
 use crate::publish::KeyedLocks;
 use crate::source::WeekPlan;
 
@@ -47,10 +47,9 @@ pub(super) async fn check(
         Err(e) => rows.push("organization", Verdict::Fail, e),
     }
     for target in targets {
-        let week = week.unwrap_or_else(|| {
-            crate::week::upcoming_week_start(now, target.time_zone, target.week_start_day)
-        });
+        let week = super::local::week_of(target, week, now);
         check_target(rows, settings, &platform(), target, week).await;
+        super::local::cutoff(rows, target, week, now);
     }
 }
 
@@ -74,18 +73,7 @@ async fn check_target(
     week: NaiveDate,
 ) {
     let name = &target.name;
-    let plan = match preflight::source(target, week) {
-        Ok(plan) => {
-            let detail = format!("{}: {} agents", plan.source.display(), plan.agents.len());
-            rows.push(format!("{name}: source"), Verdict::Pass, detail);
-            Some(plan)
-        }
-        Err(refusal) => {
-            let detail = refusal.problems().joined("; ", "problems");
-            rows.push(format!("{name}: source"), Verdict::Fail, detail);
-            None
-        }
-    };
+    let plan = super::local::source(rows, target, week);
     let unit = match step(settings, platform.unit(target)).await {
         Ok(unit) => {
             let detail = format!(

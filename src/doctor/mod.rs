@@ -16,6 +16,9 @@ use crate::platform::{SimpleApi, SimpleContract};
 use crate::preflight::{self, Refusal};
 
 mod genesys;
+mod local;
+
+pub use local::config_only;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -23,6 +26,9 @@ pub enum Verdict {
     Pass,
     Fail,
     Skip,
+    /// Not in the way of a publication, but worth knowing before it (a
+    /// week whose swap cut-off has passed).
+    Warn,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -36,6 +42,8 @@ pub struct Row {
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub ok: bool,
+    /// `check --config-only`: the platform was not asked.
+    pub offline: bool,
     pub rows: Vec<Row>,
 }
 
@@ -54,16 +62,17 @@ impl Report {
                 Verdict::Pass => "ok",
                 Verdict::Fail => "FAIL",
                 Verdict::Skip => "skip",
+                Verdict::Warn => "WARN",
             };
             // Details repeat the platform's words (an organization's name):
             // one line each, whatever they hold.
             let row = format!("{:width$}  {verdict:6}  {}", r.check, r.detail);
             crate::echo::push_line(&mut out, &row);
         }
-        out.push_str(if self.ok {
-            "A publication would succeed.\n"
-        } else {
-            "A publication would fail: fix the rows marked FAIL.\n"
+        out.push_str(match (self.ok, self.offline) {
+            (true, false) => "A publication would succeed.\n",
+            (true, true) => "The configuration and the sources are valid; the platform was not asked (run check without --config-only for that).\n",
+            (false, _) => "A publication would fail: fix the rows marked FAIL.\n",
         });
         out
     }
@@ -170,6 +179,8 @@ pub async fn check(
         }
         Err(e) => {
             rows.push("token", Verdict::Fail, e.to_string());
+            // What needs no platform is still worth saying.
+            local::targets(&mut rows, targets, week, now);
             return finish(rows);
         }
     };
@@ -184,10 +195,9 @@ pub async fn check(
     let templates = within(settings, Host::api(settings), client.templates()).await;
     rows.result("templates", templates, |t| format!("{} readable", t.len()));
     for target in targets {
-        let week = week.unwrap_or_else(|| {
-            crate::week::upcoming_week_start(now, target.time_zone, target.week_start_day)
-        });
+        let week = local::week_of(target, week, now);
         check_target(&mut rows, settings, client, target, week, org_id.as_deref()).await;
+        local::cutoff(&mut rows, target, week, now);
     }
     finish(rows)
 }
@@ -325,23 +335,16 @@ async fn check_target(
             all.len()
         )
     });
-    match preflight::source(target, week) {
-        Ok(plan) => rows.push(
-            format!("{name}: source"),
-            Verdict::Pass,
-            format!("{}: {} agents", plan.source.display(), plan.agents.len()),
-        ),
-        Err(refusal) => rows.push(
-            format!("{name}: source"),
-            Verdict::Fail,
-            refusal.problems().joined("; ", "problems"),
-        ),
-    }
+    local::source(rows, target, week);
 }
 
 fn finish(rows: Rows) -> Report {
     let ok = rows.0.iter().all(|r| r.verdict != Verdict::Fail);
-    Report { ok, rows: rows.0 }
+    Report {
+        ok,
+        offline: false,
+        rows: rows.0,
+    }
 }
 
 #[cfg(test)]
@@ -352,6 +355,7 @@ mod tests {
     fn a_detail_from_the_platform_stays_on_its_row() {
         let report = Report {
             ok: true,
+            offline: false,
             rows: vec![Row {
                 check: "organization".into(),
                 verdict: Verdict::Pass,

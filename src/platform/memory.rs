@@ -12,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::journal::Journal;
 use super::{
-    Outgoing, Platform, PlatformRun, PublishBatch, Publishing, RunRefused, RunWriter, Schedule,
-    WriteOutcome,
+    HeldAgent, HeldWeeks, Outgoing, Platform, PlatformRun, PublishBatch, Publishing, RunRefused,
+    RunWriter, Schedule, WriteOutcome,
 };
 use crate::api::stats::StatsSnapshot;
 use crate::api::trouble::Activity;
@@ -103,7 +103,7 @@ impl Platform for MemoryPlatform {
         plan: &'a WeekPlan,
     ) -> BoxFuture<'a, Result<Arc<dyn PlatformRun>, RunRefused>> {
         let schedule = Schedule {
-            id: target.schedule_id_for(plan.week_start),
+            id: target.schedule_id_for(plan.week_start).into(),
             published: self.with(|m| m.published_already),
         };
         let run = MemoryRun {
@@ -130,6 +130,16 @@ impl PlatformRun for MemoryRun {
     fn swaps(&self) -> BoxFuture<'_, Result<Vec<Swap>, PlatformError>> {
         let swaps = self.platform.with(|m| m.swaps.clone());
         Box::pin(async move { Ok(swaps) })
+    }
+
+    fn held_weeks(&self, agents: Vec<String>) -> BoxFuture<'_, Result<HeldWeeks, PlatformError>> {
+        let written = self.platform.with(|m| {
+            agents
+                .into_iter()
+                .filter_map(|a| m.written.get(&a).map(|w| (a, w.clone())))
+                .collect()
+        });
+        Box::pin(async move { Ok(HeldWeeks::Read(written)) })
     }
 
     fn writer(
@@ -169,7 +179,10 @@ impl RunWriter for MemoryWriter {
             let mut batch = PublishBatch::default();
             for agent in agents {
                 match m.holding(&agent) {
-                    Some(swap) => batch.held.push((agent, swap)),
+                    Some(swap) => batch.held.push(HeldAgent {
+                        agent: agent.into(),
+                        swap: swap.into(),
+                    }),
                     None => {
                         m.published.insert(agent.clone());
                         batch.published.push(agent);

@@ -22,6 +22,7 @@ use crate::api::trouble::Activity;
 use crate::api::{PlatformClient, PlatformError};
 use crate::clock::SharedClock;
 use crate::config::{PlatformKind, Settings, TargetSettings};
+use crate::domain::{AgentId, ScheduleId, SwapId};
 use crate::plan::{AgentWeek, Swap};
 use crate::preflight::Refusal;
 use crate::publish::lifecycle::Unpublished;
@@ -64,7 +65,7 @@ pub fn connect(
 /// The week's schedule on the platform, as prepared for a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schedule {
-    pub id: String,
+    pub id: ScheduleId,
     /// Whether the platform shows it published already (the simple
     /// contract's `state`, Genesys Cloud's `published` flag): by this
     /// publisher, or by someone or something else.
@@ -87,9 +88,16 @@ pub enum WriteOutcome {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PublishBatch {
     pub published: Vec<String>,
-    /// Agents a pending swap holds: (agent, swap).
-    pub held: Vec<(String, String)>,
+    /// Agents a pending swap holds.
+    pub held: Vec<HeldAgent>,
     pub refused: Vec<(String, Unpublished)>,
+}
+
+/// An agent a pending swap holds back from publication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldAgent {
+    pub agent: AgentId,
+    pub swap: SwapId,
 }
 
 /// How a platform publishes, for the engine to place its publishes among
@@ -109,6 +117,17 @@ pub enum Publishing {
 pub struct Outgoing {
     pub agent_id: String,
     pub week: AgentWeek,
+}
+
+/// What the platform holds of agents' weeks now, for a dry run's plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeldWeeks {
+    /// Read from the platform: each agent it holds a schedule for, with
+    /// its week there; an agent absent holds no shift.
+    Read(std::collections::BTreeMap<String, AgentWeek>),
+    /// The platform's contract has no read of an agent's shifts (the
+    /// simple contract: a `PUT` per agent, and no `GET`).
+    Unreadable,
 }
 
 /// A platform, as publication runs use it. Each run of a target's week
@@ -163,6 +182,10 @@ pub trait PlatformRun: Send + Sync {
 
     /// Every swap of the schedule, in every state.
     fn swaps(&self) -> BoxFuture<'_, Result<Vec<Swap>, PlatformError>>;
+
+    /// What the platform holds now of `agents`' weeks in the run's
+    /// schedule: read only, for a dry run's plan of what would change.
+    fn held_weeks(&self, agents: Vec<String>) -> BoxFuture<'_, Result<HeldWeeks, PlatformError>>;
 
     /// The run's writes and publishes, recorded in `journal`: first, what
     /// a stopped process left in flight on the schedule is settled

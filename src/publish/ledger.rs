@@ -17,8 +17,9 @@ pub enum LedgerError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A bug: the engine asked for a move the lifecycle does not have.
+    /// Boxed: it holds two states, and every run's result carries the room.
     #[error(transparent)]
-    Illegal(#[from] IllegalTransition),
+    Illegal(#[from] Box<IllegalTransition>),
 }
 
 /// Where a ledger's changes go.

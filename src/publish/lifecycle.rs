@@ -54,6 +54,10 @@ text_enum!(UnpublishedKind {
 pub struct Unpublished {
     pub kind: UnpublishedKind,
     pub detail: String,
+    /// The swap the reason is about, when it is about one: the report lists
+    /// the agents of a cause with their swaps, the fix said once
+    /// ([`crate::publish::causes`]).
+    pub swap_id: Option<String>,
 }
 
 impl Unpublished {
@@ -61,17 +65,21 @@ impl Unpublished {
         Unpublished {
             kind,
             detail: detail.into(),
+            swap_id: None,
         }
     }
 
+    /// The agent's own part of the reason: which swap, and when the
+    /// deadline was. What to do about it is the cause's, said once.
     pub fn deadline_passed(swap_id: &str, deadline: DateTime<Utc>) -> Self {
-        let swap_id = crate::echo::echo(swap_id);
-        Unpublished::new(
-            UnpublishedKind::DeadlinePassed,
-            format!(
-                "swap {swap_id} still pending at the deferral deadline {deadline}: unpublished; resolve the swap, then run `wfm-publisher publish` for this target and week again"
-            ),
-        )
+        let echoed = crate::echo::echo(swap_id);
+        Unpublished {
+            swap_id: Some(swap_id.to_owned()),
+            ..Unpublished::new(
+                UnpublishedKind::DeadlinePassed,
+                format!("swap {echoed} still pending at the deferral deadline {deadline}"),
+            )
+        }
     }
 
     pub fn not_confirmed() -> Self {
@@ -180,7 +188,7 @@ pub fn transition(
     agent: &str,
     state: &AgentState,
     event: &Event,
-) -> Result<AgentState, IllegalTransition> {
+) -> Result<AgentState, Box<IllegalTransition>> {
     use AgentState as S;
     use Event as E;
     let next = match (state, event) {
@@ -211,11 +219,11 @@ pub fn transition(
             S::Unpublished(Unpublished::deadline_passed(swap_id, *deadline))
         }
         _ => {
-            return Err(IllegalTransition {
+            return Err(Box::new(IllegalTransition {
                 agent: agent.to_owned(),
                 state: state.clone(),
                 event: event.clone(),
-            })
+            }))
         }
     };
     Ok(next)

@@ -6,15 +6,17 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::OwnedMutexGuard;
 
+use crate::domain::{BusinessUnitId, ScheduleId, TargetName};
+
 /// What a lock keeps to one holder at a time.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum LockKey {
     /// One run of a target at a time, whoever starts it.
-    Target(String),
+    Target(TargetName),
     /// One publish of a schedule at a time, even from two targets.
-    Schedule(String),
+    Schedule(ScheduleId),
     /// One unapplied Genesys Cloud update per business unit at a time.
-    BusinessUnit(String),
+    BusinessUnit(BusinessUnitId),
 }
 
 #[derive(Debug, Default)]

@@ -1,6 +1,7 @@
 //! The publication engine: a target's week from its source file to the
 //! platform, with shift-swap deferral and durable state.
 
+pub mod causes;
 mod engine;
 mod journal;
 mod ledger;
@@ -14,4 +15,4 @@ mod unknown;
 pub use engine::{deferral_deadline, Engine, EngineError, EngineParts, RunOptions};
 pub use locks::{KeyedLocks, LockKey};
 pub use progress::{Counts, Phase, Progress, ProgressView};
-pub use report::{Report, UnpublishedAgent};
+pub use report::{AgentNote, Report, UnpublishedAgent};

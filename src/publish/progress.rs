@@ -7,8 +7,11 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use indicatif::{ProgressBar, ProgressStyle};
+use tracing::Instrument;
 
+use crate::api::throttle::Bucket;
 use crate::api::trouble::{Activity, ClientWait};
 use crate::clock::SharedClock;
 
@@ -76,20 +79,44 @@ impl Waiting {
         }
     }
 
-    fn describe(self, now: DateTime<Utc>) -> String {
+    /// What the wait is for and whose limit it is, times in the target's
+    /// zone.
+    fn describe(self, now: DateTime<Utc>, tz: Tz) -> String {
         let left = |at: DateTime<Utc>| ((at - now).num_milliseconds().max(0) as u64).div_ceil(1000);
         match self {
             Waiting::Swap { next_poll } => format!(
                 "pending swaps, next poll at {} (in {}s)",
-                next_poll.format("%H:%M:%S"),
+                crate::local_time::clock(next_poll, tz),
                 left(next_poll)
             ),
-            Waiting::Client(ClientWait::RateLimit { until }) => {
-                format!("rate-limit hold, {}s left", left(until))
-            }
+            Waiting::Client(ClientWait::PlatformHold { until }) => format!(
+                "the platform's rate limit: it refused a call (429), every call holds {}s more",
+                left(until)
+            ),
+            Waiting::Client(ClientWait::BudgetSpent { bucket, until }) => format!(
+                "own pacing: the {} budget the platform advertises is spent, next window in {}s",
+                calls(bucket),
+                left(until)
+            ),
+            Waiting::Client(ClientWait::Pacing { bucket }) => format!(
+                "own pacing: {} calls at the configured rate ({})",
+                calls(bucket),
+                bucket.config_key()
+            ),
             Waiting::Client(ClientWait::Token) => "a token".to_owned(),
-            Waiting::Client(ClientWait::PublishLock) => "the publish lock".to_owned(),
+            Waiting::Client(ClientWait::PublishLock) => {
+                "the schedule's lock, held by a publish".to_owned()
+            }
         }
+    }
+}
+
+/// The calls a bucket paces, as the status line names them.
+fn calls(bucket: Bucket) -> &'static str {
+    match bucket {
+        Bucket::Default => "schedule",
+        Bucket::Publish => "publish",
+        Bucket::TradeJobs => "shift-trade query",
     }
 }
 
@@ -106,8 +133,8 @@ pub trait Progress: Send + Sync {
 
 impl ProgressView {
     /// A run's progress, reading the client's activity from `activity` and
-    /// the time from `clock`.
-    pub fn start(self, activity: ActivitySource, clock: SharedClock) -> Arc<dyn Progress> {
+    /// the time from `clock`; times are said in `tz`, the target's zone.
+    pub fn start(self, activity: ActivitySource, clock: SharedClock, tz: Tz) -> Arc<dyn Progress> {
         let shared = Shared {
             state: Mutex::new(State {
                 counts: Counts::default(),
@@ -117,6 +144,7 @@ impl ProgressView {
             }),
             activity,
             clock,
+            tz,
         };
         match self {
             ProgressView::Quiet => Arc::new(Quiet),
@@ -139,6 +167,7 @@ struct Shared {
     state: Mutex<State>,
     activity: ActivitySource,
     clock: SharedClock,
+    tz: Tz,
 }
 
 struct State {
@@ -191,7 +220,8 @@ fn tick<V: Refresh + 'static>(view: &Arc<V>, period: Duration) {
         return;
     };
     let weak: Weak<V> = Arc::downgrade(view);
-    runtime.spawn(async move {
+    // In the run's span: its lines carry the target and the week.
+    let ticks = async move {
         let mut interval = tokio::time::interval(period);
         interval.tick().await;
         loop {
@@ -201,7 +231,8 @@ fn tick<V: Refresh + 'static>(view: &Arc<V>, period: Duration) {
                 _ => return,
             }
         }
-    });
+    };
+    runtime.spawn(ticks.in_current_span());
 }
 
 trait Refresh: Send + Sync {
@@ -237,7 +268,8 @@ impl LogProgress {
             phase,
             activity: a,
         } = said;
-        let waiting = Waiting::of(phase, &a).map(|w| w.describe(self.shared.clock.now()));
+        let now = self.shared.clock.now();
+        let waiting = Waiting::of(phase, &a).map(|w| w.describe(now, self.shared.tz));
         tracing::info!(
             phase = phase.label(),
             written = c.written,
@@ -302,6 +334,8 @@ impl Refresh for LogProgress {
 struct BarProgress {
     shared: Shared,
     bar: ProgressBar,
+    /// The furthest the bar went: it never goes back.
+    furthest: Mutex<u64>,
 }
 
 impl BarProgress {
@@ -311,14 +345,34 @@ impl BarProgress {
         let bar = ProgressBar::new(0);
         bar.set_style(
             ProgressStyle::with_template(
-                "{spinner} {prefix:17} [{elapsed_precise}] {bar:30} {pos}/{len}\n  {msg}",
+                "{spinner} {prefix:17} [{elapsed_precise}] {bar:30} {percent:>3}% · about {eta} left\n  {msg}",
             )
             .expect("a valid template"),
         );
         // Log lines go above the bar instead of through it.
         crate::telemetry::show_bar(Some(bar.clone()));
-        Arc::new(BarProgress { shared, bar })
+        Arc::new(BarProgress {
+            shared,
+            bar,
+            furthest: Mutex::new(0),
+        })
     }
+
+    /// Where the bar stands: the high-water mark of [`steps`].
+    fn advance(&self, c: &Counts) -> u64 {
+        let mut furthest = self.furthest.lock().expect("bar position");
+        *furthest = (*furthest).max(steps(c));
+        *furthest
+    }
+}
+
+/// How far a run is, in steps of [`Counts::total`] × 2: writing an agent
+/// is one step, publishing it another, and an agent that will not be sent
+/// (unpublished) counts both. One measure for the whole run, so that the
+/// bar does not jump back when publishing starts behind the writes
+/// (`writing 1912/2000` then `publishing 1500/2000`).
+fn steps(c: &Counts) -> u64 {
+    (c.written + c.published + 2 * c.unpublished).min(2 * c.total)
 }
 
 impl Progress for BarProgress {
@@ -338,6 +392,17 @@ impl Progress for BarProgress {
     }
 }
 
+/// A run that ends without finishing its progress (an error on the way
+/// out) must not leave its bar on the screen under the report.
+impl Drop for BarProgress {
+    fn drop(&mut self) {
+        if !self.bar.is_finished() {
+            crate::telemetry::show_bar(None);
+            self.bar.finish_and_clear();
+        }
+    }
+}
+
 impl Refresh for BarProgress {
     fn refresh(&self) {
         // Before the ledger's first counts, a bar of 0/0 would read "done".
@@ -346,14 +411,11 @@ impl Refresh for BarProgress {
         }
         let said = self.shared.look();
         let c = said.counts;
-        let done = match said.phase {
-            Phase::Starting | Phase::Writing => c.written,
-            Phase::Publishing | Phase::Swaps { .. } => c.published,
-        };
-        self.bar.set_length(c.total);
-        self.bar.set_position(done);
+        self.bar.set_length(2 * c.total);
+        self.bar.set_position(self.advance(&c));
         self.bar.set_prefix(said.phase.label());
-        self.bar.set_message(status(&said, self.shared.clock.now()));
+        let now = self.shared.clock.now();
+        self.bar.set_message(status(&said, now, self.shared.tz));
     }
 
     fn finished(&self) -> bool {
@@ -363,7 +425,7 @@ impl Refresh for BarProgress {
 
 /// The lines under the bar: the ledger's counts, then the client's trouble
 /// counters and what the run waits for.
-fn status(said: &Said, now: DateTime<Utc>) -> String {
+fn status(said: &Said, now: DateTime<Utc>, tz: Tz) -> String {
     let c = &said.counts;
     let s = &said.activity.stats;
     let mut out = format!(
@@ -379,7 +441,7 @@ fn status(said: &Said, now: DateTime<Utc>) -> String {
     );
     if let Some(w) = Waiting::of(said.phase, &said.activity) {
         out.push_str(" · waiting for ");
-        out.push_str(&w.describe(now));
+        out.push_str(&w.describe(now, tz));
     }
     out
 }
@@ -388,6 +450,10 @@ fn status(said: &Said, now: DateTime<Utc>) -> String {
 mod tests {
     use super::*;
     use chrono::TimeDelta;
+
+    fn chicago() -> Tz {
+        "America/Chicago".parse().unwrap()
+    }
 
     #[test]
     fn the_status_says_the_counts_the_trouble_and_the_wait() {
@@ -405,19 +471,74 @@ mod tests {
         };
         said.activity.stats.rate_limited = 12;
         said.activity.stats.masked_rate_limited = 2;
-        said.activity.waiting = Some(ClientWait::RateLimit {
+        said.activity.waiting = Some(ClientWait::PlatformHold {
             until: now + TimeDelta::milliseconds(2_100),
         });
         assert_eq!(
-            status(&said, now),
+            status(&said, now, chicago()),
             "written 412/1200 · published 0 · deferred 3 · unpublished 1\n  \
-             429s 14 · lock waits 0 · retries 0 · waiting for rate-limit hold, 3s left"
+             429s 14 · lock waits 0 · retries 0 · waiting for the platform's rate limit: \
+             it refused a call (429), every call holds 3s more"
         );
         said.activity.waiting = None;
         said.phase = Phase::Swaps {
             next_poll: now + TimeDelta::seconds(30),
         };
-        assert!(status(&said, now)
-            .ends_with("waiting for pending swaps, next poll at 00:00:30 (in 30s)"));
+        // Issue 29 item 6: the target's time, with its zone.
+        assert!(
+            status(&said, now, chicago())
+                .ends_with("waiting for pending swaps, next poll at 18:00:30 CST (in 30s)"),
+            "{}",
+            status(&said, now, chicago())
+        );
+    }
+
+    /// Issue 29 item 5: each wait says whose limit it is.
+    #[test]
+    fn every_wait_says_what_it_waits_for() {
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        let until = now + TimeDelta::seconds(1);
+        let said = |w| Waiting::Client(w).describe(now, chicago());
+        let pacing = said(ClientWait::Pacing {
+            bucket: Bucket::Default,
+        });
+        assert!(pacing.starts_with("own pacing"), "{pacing}");
+        assert!(pacing.contains("rate_limits.default"), "{pacing}");
+        let budget = said(ClientWait::BudgetSpent {
+            bucket: Bucket::Publish,
+            until,
+        });
+        assert!(
+            budget.starts_with("own pacing: the publish budget"),
+            "{budget}"
+        );
+        let hold = said(ClientWait::PlatformHold { until });
+        assert!(hold.contains("429"), "{hold}");
+        for w in [pacing, budget] {
+            assert!(!w.contains("429") && !w.contains("rate-limit hold"), "{w}");
+        }
+    }
+
+    /// Issue 29 item 3: from writing to publishing the bar moves on.
+    #[test]
+    fn the_bar_never_goes_back_at_a_phase_change() {
+        let writing = Counts {
+            total: 2000,
+            written: 1912,
+            published: 1500,
+            ..Counts::default()
+        };
+        let publishing = Counts {
+            written: 2000,
+            ..writing
+        };
+        assert!(steps(&publishing) > steps(&writing));
+        let done = Counts {
+            published: 1940,
+            written: 1940,
+            unpublished: 60,
+            ..writing
+        };
+        assert_eq!(steps(&done), 4000);
     }
 }

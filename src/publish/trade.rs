@@ -7,6 +7,8 @@
 
 use std::collections::BTreeMap;
 
+use chrono_tz::Tz;
+
 use crate::echo::echo;
 use crate::plan::{AgentWeek, Shift, Span, Swap, SwapStatus};
 
@@ -88,8 +90,9 @@ fn apply(weeks: Weeks, note: impl Fn(&str) -> String) -> Resolution {
     )
 }
 
-/// What `swap`, resolved, means for the weeks in `plan`.
-pub fn resolve(plan: &BTreeMap<String, AgentWeek>, swap: &Swap) -> Resolution {
+/// What `swap`, resolved, means for the weeks in `plan`; the notes say
+/// the shifts in `tz`, the target's zone.
+pub fn resolve(plan: &BTreeMap<String, AgentWeek>, swap: &Swap, tz: Tz) -> Resolution {
     let weeks: Weeks = [&swap.requester.agent_id, &swap.recipient.agent_id]
         .into_iter()
         .filter_map(|a| plan.get(a).map(|w| (a.clone(), w.shifts().to_vec())))
@@ -119,7 +122,7 @@ pub fn resolve(plan: &BTreeMap<String, AgentWeek>, swap: &Swap) -> Resolution {
         Ok((weeks, moved, returned)) => {
             let requester = swap.requester.agent_id.clone();
             apply(weeks, |agent| {
-                note(swap, agent == requester, &moved, returned.as_ref())
+                note(swap, agent == requester, &moved, returned.as_ref(), tz)
             })
         }
         Err(why) => Resolution::Mismatch(why),
@@ -158,9 +161,16 @@ fn trade(
     Ok((weeks, moved, returned))
 }
 
-fn note(swap: &Swap, is_requester: bool, moved: &Shift, returned: Option<&Shift>) -> String {
+fn note(
+    swap: &Swap,
+    is_requester: bool,
+    moved: &Shift,
+    returned: Option<&Shift>,
+    tz: Tz,
+) -> String {
     let (requester, recipient) = (&swap.requester.agent_id, &swap.recipient.agent_id);
-    let (moved, returned) = (moved.span(), returned.map(Shift::span));
+    let local = |s: &Shift| crate::local_time::span(s.start, s.end, tz);
+    let (moved, returned) = (local(moved), returned.map(local));
     match (is_requester, returned) {
         (true, Some(r)) => format!(
             "swap {} approved: gave {moved} to {recipient}, took {r}",
@@ -185,6 +195,31 @@ fn note(swap: &Swap, is_requester: bool, moved: &Shift, returned: Option<&Shift>
 mod tests {
     use super::*;
     use crate::plan::SwapParty;
+
+    fn resolve(plan: &BTreeMap<String, AgentWeek>, swap: &Swap) -> Resolution {
+        super::resolve(plan, swap, chrono_tz::UTC)
+    }
+
+    /// Issue 29 item 6: a shift across midnight keeps its end's date, in
+    /// the target's time with the zone named.
+    #[test]
+    fn a_notes_shifts_are_local_and_keep_the_date_across_midnight() {
+        let late = shift(20, 0);
+        let plan = BTreeMap::from([
+            ("a-1".to_owned(), AgentWeek::new(vec![shift(15, 14)])),
+            ("a-2".to_owned(), AgentWeek::new(vec![late.clone()])),
+        ]);
+        let chicago: Tz = "America/Chicago".parse().unwrap();
+        let sw = swap(SwapStatus::Approved, shift(15, 14), Some(late));
+        let Resolution::Apply(traded) = super::resolve(&plan, &sw, chicago) else {
+            panic!("a mismatch")
+        };
+        let note = &traded.iter().find(|t| t.agent_id == "a-1").unwrap().note;
+        assert_eq!(
+            note,
+            "swap \"sw-1\" approved: gave 2026-12-15 08:00–16:00 CST to a-2, took 2026-12-19 18:00 – 2026-12-20 02:00 CST"
+        );
+    }
 
     fn shift(day: u32, h: u32) -> Shift {
         let start: chrono::DateTime<chrono::Utc> =

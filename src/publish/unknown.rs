@@ -5,6 +5,7 @@
 //! [`SHARE_PERCENT`]% and at least [`AT_LEAST`] of its answered writes said
 //! "unknown agent".
 
+use crate::domain::{ScheduleId, TargetName};
 use crate::echo::echo;
 use crate::platform::WriteOutcome;
 use crate::preflight::Refusal;
@@ -31,8 +32,8 @@ impl UnknownAgents {
         &mut self,
         agent: &str,
         outcome: &WriteOutcome,
-        target: &str,
-        schedule_id: &str,
+        target: &TargetName,
+        schedule_id: &ScheduleId,
     ) -> Option<Refusal> {
         self.answered += 1;
         let WriteOutcome::Refused(why) = outcome else {
@@ -48,8 +49,8 @@ impl UnknownAgents {
         let too_many =
             self.unknown >= AT_LEAST && self.unknown * 100 > self.answered * SHARE_PERCENT;
         too_many.then(|| Refusal::UnknownAgents {
-            target: target.to_owned(),
-            schedule_id: schedule_id.to_owned(),
+            target: target.clone(),
+            schedule_id: schedule_id.clone(),
             unknown: self.unknown,
             answered: self.answered,
             first: self.first.clone(),
@@ -71,10 +72,17 @@ mod tests {
         let mut count = UnknownAgents::default();
         for i in 0..19 {
             assert!(count
-                .record(&format!("x-{i}"), &unknown(), "t", "s")
+                .record(
+                    &format!("x-{i}"),
+                    &unknown(),
+                    &"t".parse().unwrap(),
+                    &"s".into()
+                )
                 .is_none());
         }
-        let refusal = count.record("x-19", &unknown(), "t", "s").expect("stops");
+        let refusal = count
+            .record("x-19", &unknown(), &"t".parse().unwrap(), &"s".into())
+            .expect("stops");
         let text = refusal.to_string();
         assert!(text.contains("20 of the 20"), "{text}");
         assert!(text.contains("\"x-0\", \"x-1\""), "{text}");
@@ -90,11 +98,18 @@ mod tests {
             } else {
                 WriteOutcome::Written
             };
-            assert!(count.record("a", &outcome, "t", "s").is_none(), "at {i}");
+            assert!(
+                count
+                    .record("a", &outcome, &"t".parse().unwrap(), &"s".into())
+                    .is_none(),
+                "at {i}"
+            );
         }
         let refused = WriteOutcome::Refused(Unpublished::new(UnpublishedKind::Refused, "400"));
         for _ in 0..100 {
-            assert!(count.record("a", &refused, "t", "s").is_none());
+            assert!(count
+                .record("a", &refused, &"t".parse().unwrap(), &"s".into())
+                .is_none());
         }
     }
 }

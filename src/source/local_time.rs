@@ -5,13 +5,14 @@ use chrono::{DateTime, LocalResult, NaiveDateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use crate::config::{AmbiguousTimePolicy, DstPolicy, NonexistentTimePolicy};
+use crate::domain::TargetName;
 
 /// `wall` in `tz` as an instant, or why it cannot be one.
 pub fn to_utc(
     wall: NaiveDateTime,
     tz: Tz,
     policy: DstPolicy,
-    target: &str,
+    target: &TargetName,
 ) -> Result<DateTime<Utc>, String> {
     match tz.from_local_datetime(&wall) {
         LocalResult::Single(t) => Ok(t.with_timezone(&Utc)),
@@ -68,6 +69,10 @@ mod tests {
         }
     }
 
+    fn target(name: &str) -> TargetName {
+        name.parse().unwrap()
+    }
+
     fn wall(s: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap()
     }
@@ -76,12 +81,12 @@ mod tests {
     fn dst_gaps_and_overlaps_follow_the_policy() {
         let tz: Tz = "America/Chicago".parse().unwrap();
         let strict = policy(NonexistentTimePolicy::Error, AmbiguousTimePolicy::Error);
-        let err = to_utc(wall("2026-03-08 02:30"), tz, strict, "chicago").unwrap_err();
+        let err = to_utc(wall("2026-03-08 02:30"), tz, strict, &target("chicago")).unwrap_err();
         assert!(
             err.contains("does not exist") && err.contains("targets.chicago.dst.nonexistent"),
             "{err}"
         );
-        let err = to_utc(wall("2026-11-01 01:30"), tz, strict, "chicago").unwrap_err();
+        let err = to_utc(wall("2026-11-01 01:30"), tz, strict, &target("chicago")).unwrap_err();
         assert!(
             err.contains("happens twice") && err.contains("targets.chicago.dst.ambiguous"),
             "{err}"
@@ -92,16 +97,16 @@ mod tests {
             AmbiguousTimePolicy::Earliest,
         );
         assert_eq!(
-            to_utc(wall("2026-03-08 02:30"), tz, forward, "c").unwrap(),
+            to_utc(wall("2026-03-08 02:30"), tz, forward, &"c".parse().unwrap()).unwrap(),
             "2026-03-08T08:30:00Z".parse::<DateTime<Utc>>().unwrap() // 03:30 CDT
         );
         assert_eq!(
-            to_utc(wall("2026-11-01 01:30"), tz, forward, "c").unwrap(),
+            to_utc(wall("2026-11-01 01:30"), tz, forward, &"c".parse().unwrap()).unwrap(),
             "2026-11-01T06:30:00Z".parse::<DateTime<Utc>>().unwrap() // CDT
         );
         let latest = policy(NonexistentTimePolicy::Error, AmbiguousTimePolicy::Latest);
         assert_eq!(
-            to_utc(wall("2026-11-01 01:30"), tz, latest, "c").unwrap(),
+            to_utc(wall("2026-11-01 01:30"), tz, latest, &"c".parse().unwrap()).unwrap(),
             "2026-11-01T07:30:00Z".parse::<DateTime<Utc>>().unwrap() // CST
         );
     }

@@ -17,6 +17,7 @@ use chrono_tz::Tz;
 use sha2::{Digest, Sha256};
 
 use crate::config::{DstPolicy, SourceFormat, TargetSettings};
+use crate::domain::TargetName;
 use crate::plan::AgentWeek;
 use validate::WeekBuilder;
 
@@ -168,7 +169,7 @@ pub fn load_week(target: &TargetSettings, week_start: NaiveDate) -> Result<WeekP
     result
 }
 
-fn too_big(size: u64, limit: u64, target: &str) -> String {
+fn too_big(size: u64, limit: u64, target: &TargetName) -> String {
     format!(
         "is {size} bytes, over the limit of {limit} (targets.{target}.max_source_bytes): not read; raise targets.{target}.max_source_bytes if a week really is this large"
     )
@@ -207,7 +208,7 @@ struct Reading<'a> {
     week_start: NaiveDate,
     tz: Tz,
     dst: DstPolicy,
-    target: &'a str,
+    target: &'a TargetName,
 }
 
 impl Reading<'_> {
@@ -294,7 +295,7 @@ pub fn parse_week(
     week_start: NaiveDate,
     tz: Tz,
     dst: DstPolicy,
-    target: &str,
+    target: &TargetName,
 ) -> Result<WeekPlan, SourceError> {
     let read = Reading {
         origin,

@@ -10,6 +10,7 @@ use chrono_tz::Tz;
 use super::local_time::to_utc;
 use super::{Row, SourceLines};
 use crate::config::DstPolicy;
+use crate::domain::TargetName;
 use crate::echo::echo;
 use crate::plan::{AgentWeek, Shift};
 
@@ -30,7 +31,7 @@ fn shift(
     week_start: NaiveDate,
     tz: Tz,
     dst: DstPolicy,
-    target: &str,
+    target: &TargetName,
 ) -> Result<Shift, Vec<String>> {
     let mut problems = Vec::new();
     let at = &row.place;
@@ -111,7 +112,7 @@ pub(super) struct WeekBuilder<'a> {
     week_start: NaiveDate,
     tz: Tz,
     dst: DstPolicy,
-    target: &'a str,
+    target: &'a TargetName,
     /// What the file's syntax got wrong: when there is any, it is all that
     /// is reported, the rows being unreliable.
     unreadable: Problems,
@@ -127,7 +128,12 @@ pub(super) struct WeekBuilder<'a> {
 }
 
 impl<'a> WeekBuilder<'a> {
-    pub(super) fn new(week_start: NaiveDate, tz: Tz, dst: DstPolicy, target: &'a str) -> Self {
+    pub(super) fn new(
+        week_start: NaiveDate,
+        tz: Tz,
+        dst: DstPolicy,
+        target: &'a TargetName,
+    ) -> Self {
         WeekBuilder {
             week_start,
             tz,

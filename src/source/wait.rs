@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use super::{SourceError, SourceProblem};
 use crate::clock::SharedClock;
 use crate::config::{SourceWaitSettings, TargetSettings};
+use crate::domain::TargetName;
 
 /// The longest the loop sleeps between two looks at the file.
 const POLL: Duration = Duration::from_secs(10);
@@ -84,7 +85,7 @@ fn window(
 impl Watch {
     /// The refusal of a run whose file did not arrive complete in time,
     /// naming the file.
-    pub fn never_arrived(&self, target: &str) -> SourceError {
+    pub fn never_arrived(&self, target: &TargetName) -> SourceError {
         SourceError::new(vec![SourceProblem {
             file: self.path.clone(),
             line: None,

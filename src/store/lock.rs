@@ -89,6 +89,40 @@ impl StoreLock {
     }
 }
 
+/// Who holds the lock of the database at `db`, if anyone, without taking
+/// it for more than an instant: `status` tells a run under way from one a
+/// stop left open. A shared lock, released at once: a publisher that
+/// starts in that instant is refused like any second publisher, and can be
+/// started again.
+pub fn holder_of(db: &Path) -> Result<Option<String>, LockError> {
+    let path = lock_path(db);
+    let mut file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+    {
+        Ok(file) => file,
+        // Never taken: nobody holds it.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(LockError::Io {
+                store: db.display().to_string(),
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })
+        }
+    };
+    match file.try_lock_shared() {
+        Ok(()) => Ok(None),
+        Err(TryLockError::WouldBlock) => Ok(Some(holder(&mut file))),
+        Err(TryLockError::Error(e)) => Err(LockError::Io {
+            store: db.display().to_string(),
+            path: path.display().to_string(),
+            message: e.to_string(),
+        }),
+    }
+}
+
 /// The holder as it wrote itself down: one short line, never more.
 fn holder(file: &mut File) -> String {
     let mut text = String::new();
@@ -115,7 +149,12 @@ mod tests {
             refused.contains(&format!("the daemon (pid {}", std::process::id())),
             "{refused}"
         );
+        assert!(holder_of(&db)
+            .unwrap()
+            .unwrap()
+            .starts_with("the daemon (pid"));
         drop(first);
+        assert_eq!(holder_of(&db).unwrap(), None);
         StoreLock::take(&db, "publish").expect("free once the holder let go");
     }
 }

@@ -17,11 +17,12 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
+use crate::domain::TargetName;
 use crate::plan::{AgentWeek, ContentHash, SwapStatus};
 use crate::platform::journal::{EntryId, Operation, OperationState};
 use crate::publish::lifecycle::AgentState;
 
-pub use lock::{lock_path, LockError, StoreLock};
+pub use lock::{holder_of, lock_path, LockError, StoreLock};
 pub use postgres::{Leadership, Lease, PostgresStore, Role};
 pub use sqlite::SqliteStore;
 
@@ -182,7 +183,7 @@ pub struct AgentRow {
 
 #[derive(Debug, Clone)]
 pub struct NewRun<'a> {
-    pub target: &'a str,
+    pub target: &'a TargetName,
     pub week_start: NaiveDate,
     pub schedule_id: &'a str,
     pub source: &'a str,
@@ -218,7 +219,8 @@ pub struct PendingDeferral {
 
 pub trait Store: Send + Sync {
     /// The unfinished run of `target` for `week`, with its agents.
-    fn open_run(&self, target: &str, week: NaiveDate) -> Result<Option<OpenRun>, StoreError>;
+    fn open_run(&self, target: &TargetName, week: NaiveDate)
+        -> Result<Option<OpenRun>, StoreError>;
 
     /// Records a run and its agents at once.
     fn create_run(&self, run: &NewRun<'_>, agents: &[AgentRow]) -> Result<RunId, StoreError>;
@@ -251,6 +253,11 @@ pub trait Store: Send + Sync {
         &self,
         schedule_id: &str,
     ) -> Result<BTreeMap<String, ContentHash>, StoreError>;
+
+    /// agent id → the week last published, for one schedule: what a dry
+    /// run compares its plan with where the platform cannot be read.
+    fn published_weeks(&self, schedule_id: &str)
+        -> Result<BTreeMap<String, AgentWeek>, StoreError>;
 
     fn finish_run(
         &self,

@@ -74,7 +74,7 @@ pub(super) fn state_columns(state: &AgentState) -> StateColumns<'_> {
             status,
             reason: Some(u.detail.as_str()),
             reason_kind: Some(u.kind.as_str()),
-            swap_id: None,
+            swap_id: u.swap_id.as_deref(),
         },
         _ => StateColumns {
             status,
@@ -89,19 +89,7 @@ impl RawAgent {
     /// The typed row, or what is wrong with the stored one.
     pub(super) fn decode(self) -> Result<AgentRow, String> {
         let id = &self.agent_id;
-        let stored: Vec<StoredShift> =
-            serde_json::from_str(&self.shifts).map_err(|e| format!("agent {id}: shifts: {e}"))?;
-        let week = AgentWeek::stored(
-            stored
-                .into_iter()
-                .map(|s| Shift {
-                    start: s.start_time,
-                    end: s.end_time,
-                    activity: s.activity.unwrap_or_default().into(),
-                })
-                .collect(),
-            stored_hash(&format!("agent {id}"), &self.content_hash)?,
-        );
+        let week = stored_week(id, &self.shifts, &self.content_hash)?;
         let state = match self.status.as_str() {
             "planned" => AgentState::Planned,
             "written" => AgentState::Written,
@@ -115,7 +103,10 @@ impl RawAgent {
                     .as_deref()
                     .and_then(|kind| kind.parse().ok())
                     .ok_or_else(|| format!("agent {id}: reason kind {:?}", self.reason_kind))?;
-                AgentState::Unpublished(Unpublished::new(kind, self.reason.unwrap_or_default()))
+                AgentState::Unpublished(Unpublished {
+                    swap_id: self.swap_id,
+                    ..Unpublished::new(kind, self.reason.unwrap_or_default())
+                })
             }
             other => return Err(format!("agent {id}: status {other:?}")),
         };
@@ -127,6 +118,45 @@ impl RawAgent {
             trade: self.trade,
         })
     }
+}
+
+/// An agent's week as a row keeps it: its shifts' JSON and its hash.
+fn stored_week(id: &str, shifts: &str, hash: &str) -> Result<AgentWeek, String> {
+    let stored: Vec<StoredShift> =
+        serde_json::from_str(shifts).map_err(|e| format!("agent {id}: shifts: {e}"))?;
+    Ok(AgentWeek::stored(
+        stored
+            .into_iter()
+            .map(|s| Shift {
+                start: s.start_time,
+                end: s.end_time,
+                activity: s.activity.unwrap_or_default().into(),
+            })
+            .collect(),
+        stored_hash(&format!("agent {id}"), hash)?,
+    ))
+}
+
+/// The weeks last published to a schedule, from its `published` rows
+/// joined with the agents' rows of the same content: (agent, shifts JSON,
+/// hex hash) rows, any of an agent's rows (they hold the same shifts, as
+/// they have the same hash), or what is wrong with the first bad one.
+pub(super) const PUBLISHED_WEEKS: &str = "SELECT a.agent_id, a.shifts, a.content_hash
+     FROM published p
+     JOIN runs r ON r.schedule_id = p.schedule_id
+     JOIN agents a ON a.run_id = r.id AND a.agent_id = p.agent_id AND a.content_hash = p.content_hash";
+
+pub(super) fn published_weeks(
+    rows: impl IntoIterator<Item = (String, String, String)>,
+) -> Result<BTreeMap<String, AgentWeek>, String> {
+    let mut weeks = BTreeMap::new();
+    for (agent, shifts, hash) in rows {
+        if let std::collections::btree_map::Entry::Vacant(slot) = weeks.entry(agent) {
+            let week = stored_week(slot.key(), &shifts, &hash)?;
+            slot.insert(week);
+        }
+    }
+    Ok(weeks)
 }
 
 /// `'running', 'failed'`: the outcomes [`Outcome::is_resumable`] names.

@@ -44,6 +44,22 @@ fn every_option_has_help() {
     assert!(missing.is_empty(), "options without help: {missing:?}");
 }
 
+/// Issue 29 item 23: `--version` names the commit the binary was built
+/// from, as the metrics' build info and the start-up line do.
+#[test]
+fn version_names_the_commit() {
+    let out = bin().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let prefix = format!("wfm-publisher {} (commit ", env!("CARGO_PKG_VERSION"));
+    let commit = text
+        .trim_end()
+        .strip_prefix(&prefix)
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{text:?}"));
+    assert!(!commit.is_empty() && !commit.contains(' '), "{text:?}");
+}
+
 /// `--help` ends with every exit code and its meaning, for the binary and
 /// for the commands whose code a script reads.
 #[test]

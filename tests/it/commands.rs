@@ -825,12 +825,18 @@ async fn platform_text_cannot_forge_a_log_line() {
         ])
         .args(["--week", &week().to_string(), "--config"])
         .arg(&cfg.path)
-        .env("RUST_LOG", "info")
+        // The line naming the swap is per agent, so debug.
+        .env("RUST_LOG", "wfm_publisher=debug,info")
         .kill_on_drop(true)
         .output();
     let out = patiently("`publish --no-wait` to end", out).await.unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("deferred: pending shift swap"), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("DEBUG") && l.contains("deferred: pending shift swap")),
+        "{stderr}"
+    );
     // The pretty format colours its own fields; the platform's clear-screen
     // sequence must not get through.
     assert!(

@@ -287,6 +287,31 @@ fn bad_cron() {
     );
 }
 
+/// Issue 29 item 15: a number out of its field's range names the field and
+/// the range, in the publisher's words, not the parser's.
+#[test]
+fn a_cron_number_out_of_range_names_its_field_and_range() {
+    for (cron, what) in [
+        ("0 25 * * 4", "field 2 (hour) is 25; allowed 0-23"),
+        ("61 6 * * 4", "field 1 (minute) is 61; allowed 0-59"),
+        ("0 6 32 * *", "field 3 (day of month) is 32; allowed 1-31"),
+        ("0 6 * 13 *", "field 4 (month) is 13; allowed 1-12"),
+        ("0 6 * * 1-9", "field 5 (day of week) is 9; allowed 0-7"),
+        ("75 0 6 * * 4", "field 1 (second) is 75; allowed 0-59"),
+    ] {
+        let (f, err) = errors(&VALID.replace("0 6 * * 4", cron));
+        assert_line(&err, &file(&f), "targets.chicago.cron", what);
+        assert!(!err.to_string().contains("Component error"), "{err}");
+    }
+    let (f, err) = errors(&VALID.replace("0 6 * * 4", "0 6 * *"));
+    assert_line(
+        &err,
+        &file(&f),
+        "targets.chicago.cron",
+        "has 4 fields; expected 5 (minute hour day-of-month month day-of-week) or 6 (a second first)",
+    );
+}
+
 #[test]
 fn cron_with_seconds_is_accepted() {
     let f = write(&VALID.replace("0 6 * * 4", "30 0 6 * * 4"));
@@ -308,6 +333,19 @@ fn unknown_time_zone() {
 fn http_url_without_allow_insecure_http() {
     let (f, err) = errors(&VALID.replace("https://api.example.com", "http://api.example.com"));
     assert_line(&err, &file(&f), "platform.api_base_url", "not HTTPS");
+}
+
+/// Issue 29 item 16: the URL is quoted as the operator wrote it, without a
+/// slash the file does not have.
+#[test]
+fn a_url_is_quoted_as_written() {
+    let (f, err) = errors(&VALID.replace("https://api.example.com", "http://127.0.0.1:18081"));
+    assert_line(
+        &err,
+        &file(&f),
+        "platform.api_base_url",
+        "URL \"http://127.0.0.1:18081\" is not HTTPS",
+    );
 }
 
 #[test]

@@ -57,7 +57,7 @@ async fn start(cfg: &TestConfig, clock: SharedClock, run_now: &[&str]) -> Runnin
     let runs = run_now
         .iter()
         .map(|s| RunNow {
-            target: s.to_string(),
+            target: s.parse().unwrap(),
             week: None,
         })
         .collect();
@@ -158,7 +158,7 @@ async fn fire_times(
         })
         .await;
         eventually("runs to be recorded", || {
-            !running.daemon.is_running("chicago")
+            !running.daemon.is_running(&"chicago".parse().unwrap())
         })
         .await;
         let runs = running.runs().len();
@@ -284,7 +284,7 @@ async fn a_run_asked_for_at_once_is_waited_for_when_a_catch_up_started_it() {
         reload_on_sighup: false,
         at_start: Some(AtStart {
             runs: vec![RunNow {
-                target: "chicago".into(),
+                target: "chicago".parse().unwrap(),
                 week: None,
             }],
             adopt: false,
@@ -337,7 +337,7 @@ async fn no_overlapping_runs_and_shutdown_mid_run_resumes_at_the_next_start() {
             .unwrap_or(false)
     })
     .await;
-    assert!(running.daemon.is_running("chicago"));
+    assert!(running.daemon.is_running(&"chicago".parse().unwrap()));
     assert!(running.daemon.trigger("chicago", "test"));
     assert!(running.daemon.trigger("chicago", "test"));
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -534,8 +534,37 @@ async fn metrics_parse_as_prometheus_exposition_and_status_reports_targets() {
         "wfm_token_requests_total",
         "wfm_pending_deferrals",
         "wfm_seconds_until_next_run",
+        // Issue 29 item 23: what operators of batch jobs expect.
+        "wfm_last_success_timestamp_seconds",
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_start_time_seconds",
     ] {
         assert!(names.contains(wanted), "{wanted} missing from:\n{text}");
+    }
+    let build = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "wfm_publisher_build_info")
+        .unwrap_or_else(|| panic!("no build info in:\n{text}"));
+    assert_eq!(build.labels.get("version"), Some(env!("CARGO_PKG_VERSION")));
+    assert!(build.labels.get("commit").is_some_and(|c| !c.is_empty()));
+    // Histograms, with buckets: a run's duration and a request's latency.
+    for (histogram, label, value) in [
+        ("wfm_run_duration_seconds", "target", "chicago"),
+        ("wfm_api_request_duration_seconds", "endpoint", "publish"),
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {histogram} histogram")),
+            "{histogram}:\n{text}"
+        );
+        let counted = scrape.samples.iter().any(|s| {
+            s.metric == histogram
+                && s.labels.get(label) == Some(value)
+                && matches!(&s.value, prometheus_parse::Value::Histogram(h) if !h.is_empty())
+        });
+        assert!(counted, "{histogram} of {label}={value}:\n{text}");
     }
     let next = scrape
         .samples
@@ -629,7 +658,7 @@ const SOURCE_DEADLINE: &str = "2026-11-29T18:00:00Z";
 
 fn waiting_for_source(running: &Running) -> bool {
     matches!(
-        running.daemon.phase("chicago"),
+        running.daemon.phase(&"chicago".parse().unwrap()),
         Some(daemon::RunPhase::WaitingForSource { .. })
     )
 }
@@ -720,8 +749,11 @@ async fn a_source_file_arriving_after_the_cron_time_is_waited_for_then_published
     .await;
     assert_eq!(running.runs().len(), 1, "one run, no refusal before it");
     assert_eq!(sim.record().published.len(), 2);
-    eventually("the run to end", || !running.daemon.is_running("chicago")).await;
-    assert_eq!(running.daemon.phase("chicago"), None);
+    eventually("the run to end", || {
+        !running.daemon.is_running(&"chicago".parse().unwrap())
+    })
+    .await;
+    assert_eq!(running.daemon.phase(&"chicago".parse().unwrap()), None);
     assert_eq!(chicago_value(&running, "wfm_waiting_for_source").await, 0.0);
     running.stop().await;
 }
@@ -836,7 +868,7 @@ async fn an_invalid_source_file_then_a_corrected_one_starts_a_new_attempt() {
         waiting_for_source(&running)
     })
     .await;
-    assert!(running.daemon.is_running("chicago"));
+    assert!(running.daemon.is_running(&"chicago".parse().unwrap()));
 
     // The same content written again is not a new attempt...
     with_week(&cfg, "2026-11-30", &invalid);
@@ -1181,7 +1213,7 @@ async fn a_run_failed_by_an_outage_is_retried_with_backoff_and_shown_in_status()
         .first_run_ends("the run to fail", Outcome::Failed)
         .await;
     eventually("the retry to be planned", || {
-        running.daemon.retry("chicago").is_some()
+        running.daemon.retry(&"chicago".parse().unwrap()).is_some()
     })
     .await;
     let status = get_json(format!("{}/status", running.admin())).await;
@@ -1208,7 +1240,7 @@ async fn a_run_failed_by_an_outage_is_retried_with_backoff_and_shown_in_status()
     })
     .await;
     eventually("the retry to end", || {
-        running.daemon.retry("chicago").is_none()
+        running.daemon.retry(&"chicago".parse().unwrap()).is_none()
     })
     .await;
     assert_eq!(sim.record().published.len(), 2);
@@ -1243,7 +1275,10 @@ async fn a_published_week_unknown_to_the_store_is_refused_and_status_says_how_to
     let sent = common::publishing::changes_since(&sim.record(), before);
     assert!(sent.is_empty(), "sent {sent:?}");
     eventually("the refusal to be noted", || {
-        running.daemon.adoption("chicago").is_some()
+        running
+            .daemon
+            .adoption(&"chicago".parse().unwrap())
+            .is_some()
     })
     .await;
     let status = get_json(format!("{}/status", running.admin())).await;
@@ -1255,7 +1290,7 @@ async fn a_published_week_unknown_to_the_store_is_refused_and_status_says_how_to
         "{command}"
     );
     assert!(
-        running.daemon.retry("chicago").is_none(),
+        running.daemon.retry(&"chicago".parse().unwrap()).is_none(),
         "a refusal is not retried"
     );
     running.stop().await;

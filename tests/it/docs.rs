@@ -157,8 +157,16 @@ fn the_documented_source_formats_read() {
         ("json source", SourceFormat::Json, "week.json"),
     ] {
         let text = example(name);
-        let plan = parse_week(&text, Path::new(file), format, week, tz, dst, "chicago")
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let plan = parse_week(
+            &text,
+            Path::new(file),
+            format,
+            week,
+            tz,
+            dst,
+            &"chicago".parse().unwrap(),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
         weeks.push(format!("{:?}", plan.agents));
     }
     assert_eq!(

@@ -13,6 +13,7 @@ use proptest::prelude::*;
 use wfm_publisher::config::{
     AmbiguousTimePolicy, DstPolicy, NonexistentTimePolicy, Settings, SourceFormat,
 };
+use wfm_publisher::domain::TargetName;
 use wfm_publisher::sample::Weeks;
 use wfm_publisher::source::{parse_week, to_utc};
 
@@ -20,6 +21,28 @@ const STRICT: DstPolicy = DstPolicy {
     nonexistent: NonexistentTimePolicy::Error,
     ambiguous: AmbiguousTimePolicy::Error,
 };
+
+fn target(name: &str) -> TargetName {
+    name.parse().unwrap()
+}
+
+/// Why `text`, as `w.csv` for Chicago's week of 2026-11-30, is refused.
+fn refused_csv(text: &str) -> String {
+    let week: NaiveDate = "2026-11-30".parse().unwrap();
+    let tz: Tz = "America/Chicago".parse().unwrap();
+    let path = Path::new("w.csv");
+    parse_week(
+        text,
+        path,
+        SourceFormat::Csv,
+        week,
+        tz,
+        STRICT,
+        &target("t"),
+    )
+    .expect_err("refused")
+    .to_string()
+}
 
 const ZONES: [&str; 6] = [
     "America/Chicago",
@@ -147,14 +170,14 @@ proptest! {
         let tz: Tz = zone.parse().unwrap();
         let week: NaiveDate = week.parse().unwrap();
         let text = csv(&list, week);
-        let parsed = parse_week(&text, Path::new("w.csv"), SourceFormat::Csv, week, tz, STRICT, "t");
+        let parsed = parse_week(&text, Path::new("w.csv"), SourceFormat::Csv, week, tz, STRICT, &target("t"));
         match (expected(&list, week, tz), parsed) {
             (Some(want), Ok(plan)) => {
                 let got: BTreeMap<_, _> = plan.agents.iter().map(|(a, w)| {
                     (a.clone(), w.shifts().iter().map(|s| (s.start, s.end)).collect::<Vec<_>>())
                 }).collect();
                 prop_assert_eq!(got, want);
-                let from_json = parse_week(&json(&list, week), Path::new("w.json"), SourceFormat::Json, week, tz, STRICT, "t").unwrap();
+                let from_json = parse_week(&json(&list, week), Path::new("w.json"), SourceFormat::Json, week, tz, STRICT, &target("t")).unwrap();
                 prop_assert_eq!(from_json.agents, plan.agents);
             }
             (None, Err(e)) => {
@@ -174,13 +197,13 @@ proptest! {
         let text = format!("agent_id,date,start,end,activity\n{}", lines.join("\n"));
         let week: NaiveDate = "2026-11-30".parse().unwrap();
         let tz: Tz = "America/Chicago".parse().unwrap();
-        if let Err(e) = parse_week(&text, Path::new("g.csv"), SourceFormat::Csv, week, tz, STRICT, "t") {
+        if let Err(e) = parse_week(&text, Path::new("g.csv"), SourceFormat::Csv, week, tz, STRICT, &target("t")) {
             prop_assert!(!e.problems.is_empty());
             for p in &e.problems {
                 prop_assert!(p.to_string().starts_with("g.csv"), "{}", p);
             }
         }
-        let _ = parse_week(&lines.join("\n"), Path::new("g.json"), SourceFormat::Json, week, tz, STRICT, "t");
+        let _ = parse_week(&lines.join("\n"), Path::new("g.json"), SourceFormat::Json, week, tz, STRICT, &target("t"));
     }
 
     #[test]
@@ -190,13 +213,13 @@ proptest! {
     ) {
         let tz: Tz = zone.parse().unwrap();
         let wall: NaiveDateTime = "2026-01-01T00:00:00".parse::<NaiveDateTime>().unwrap() + TimeDelta::minutes(minutes);
-        match (tz.from_local_datetime(&wall).single(), to_utc(wall, tz, STRICT, "t")) {
+        match (tz.from_local_datetime(&wall).single(), to_utc(wall, tz, STRICT, &target("t"))) {
             (Some(_), Ok(at)) => prop_assert_eq!(at.with_timezone(&tz).naive_local(), wall),
             (None, Err(_)) => {}
             (single, result) => prop_assert!(false, "{wall} in {zone}: {single:?} vs {result:?}"),
         }
         let lenient = DstPolicy { nonexistent: NonexistentTimePolicy::ShiftForward, ambiguous: AmbiguousTimePolicy::Earliest };
-        let at = to_utc(wall, tz, lenient, "t").unwrap();
+        let at = to_utc(wall, tz, lenient, &target("t")).unwrap();
         // Shifted forward at most by the gap, never backwards.
         let shown = at.with_timezone(&tz).naive_local();
         prop_assert!(shown >= wall && shown - wall <= TimeDelta::hours(1), "{wall} -> {shown}");
@@ -228,7 +251,7 @@ fn every_malformed_schedule_file_is_refused_with_file_and_line() {
         } else {
             SourceFormat::Csv
         };
-        let err = parse_week(&text, &path, format, week, tz, STRICT, "chicago")
+        let err = parse_week(&text, &path, format, week, tz, STRICT, &target("chicago"))
             .expect_err(file)
             .to_string();
         let located = if line == "-" {
@@ -293,7 +316,7 @@ fn input_repeated_in_a_problem_is_quoted_cut_and_escaped() {
         (cells, SourceFormat::Csv, 1),
         (json.as_str(), SourceFormat::Json, 1),
     ] {
-        let err = parse_week(text, Path::new("w"), format, week, tz, STRICT, "t")
+        let err = parse_week(text, Path::new("w"), format, week, tz, STRICT, &target("t"))
             .expect_err("refused")
             .to_string();
         assert!(err.lines().count() >= expected, "{err}");
@@ -303,20 +326,8 @@ fn input_repeated_in_a_problem_is_quoted_cut_and_escaped() {
 
 #[test]
 fn a_file_that_is_not_a_schedule_is_refused_without_repeating_its_first_line() {
-    let week: NaiveDate = "2026-11-30".parse().unwrap();
-    let tz: Tz = "America/Chicago".parse().unwrap();
     for secret in ["s3cr3t-client-value", "root:$y$j9T$hash:19000:0:99999:7:::"] {
-        let err = parse_week(
-            secret,
-            Path::new("w.csv"),
-            SourceFormat::Csv,
-            week,
-            tz,
-            STRICT,
-            "t",
-        )
-        .expect_err("refused")
-        .to_string();
+        let err = refused_csv(secret);
         assert!(err.contains("w.csv:1: not a week's CSV file"), "{err}");
         assert!(!err.contains("s3cr3t") && !err.contains("j9T"), "{err}");
     }
@@ -327,8 +338,6 @@ fn a_file_that_is_not_a_schedule_is_refused_without_repeating_its_first_line() {
 /// long are refused with their line; nothing of them is printed raw.
 #[test]
 fn invisible_formatting_and_absurd_lengths_are_refused() {
-    let week: NaiveDate = "2026-11-30".parse().unwrap();
-    let tz: Tz = "America/Chicago".parse().unwrap();
     let long_id = "a".repeat(300);
     let long_activity = "p".repeat(200);
     let cases = [
@@ -346,17 +355,7 @@ fn invisible_formatting_and_absurd_lengths_are_refused() {
         let csv = format!(
             "agent_id,date,start,end,activity\n{agent},2026-12-01,08:00,16:00,{activity}\n"
         );
-        let err = parse_week(
-            &csv,
-            Path::new("w.csv"),
-            SourceFormat::Csv,
-            week,
-            tz,
-            STRICT,
-            "t",
-        )
-        .expect_err("refused")
-        .to_string();
+        let err = refused_csv(&csv);
         assert!(err.contains(expected), "{expected}: {err}");
         assert!(err.contains("w.csv:2:"), "{err}");
         assert!(

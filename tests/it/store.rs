@@ -9,6 +9,7 @@ use std::time::Duration;
 use chrono::{NaiveDate, Utc};
 use common::postgres::PgCluster;
 use wfm_publisher::config::PostgresSettings;
+use wfm_publisher::domain::TargetName;
 use wfm_publisher::plan::{AgentWeek, Shift, SwapStatus};
 use wfm_publisher::platform::journal::{CarriedWeek, Operation, OperationEnd, OperationState};
 use wfm_publisher::publish::lifecycle::AgentState;
@@ -39,9 +40,13 @@ fn monday() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 11, 30).unwrap()
 }
 
+/// The target every run here is of.
+static CHICAGO: std::sync::LazyLock<TargetName> =
+    std::sync::LazyLock::new(|| "chicago".parse().unwrap());
+
 fn new_run() -> NewRun<'static> {
     NewRun {
-        target: "chicago",
+        target: &CHICAGO,
         week_start: monday(),
         schedule_id: "s-1",
         source: "in.csv",
@@ -71,7 +76,10 @@ fn contract(reopen: &dyn Fn() -> Box<dyn Store>) {
         run
     };
     let store = reopen();
-    let open = store.open_run("chicago", monday()).unwrap().unwrap();
+    let open = store
+        .open_run(&"chicago".parse().unwrap(), monday())
+        .unwrap()
+        .unwrap();
     assert_eq!(open.run.id, run);
     assert_eq!(open.run.week_start, monday());
     assert_eq!(open.agents[0].state, deferred);
@@ -82,6 +90,10 @@ fn contract(reopen: &dyn Fn() -> Box<dyn Store>) {
         store.published_hashes("s-1").unwrap()["a-2"],
         *week(14).hash()
     );
+    // A dry run's plan on the simple contract compares with these.
+    let weeks = store.published_weeks("s-1").unwrap();
+    assert_eq!(weeks.keys().collect::<Vec<_>>(), ["a-2"]);
+    assert_eq!(weeks["a-2"], week(14));
     let pending = store.pending_deferrals().unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].swap_id.as_deref(), Some("sw-1"));
@@ -97,14 +109,20 @@ fn contract(reopen: &dyn Fn() -> Box<dyn Store>) {
         matches!(twice, StoreError::SwapAlreadyApplied { .. }),
         "a trade applies once, said in words: {twice}"
     );
-    let open = store.open_run("chicago", monday()).unwrap().unwrap();
+    let open = store
+        .open_run(&"chicago".parse().unwrap(), monday())
+        .unwrap()
+        .unwrap();
     assert_eq!(open.applied_swaps, vec!["sw-1".to_owned()]);
     assert_eq!(open.agents[0].week, week(10));
 
     store
         .finish_run(run, Outcome::Success, "done", Utc::now())
         .unwrap();
-    assert!(store.open_run("chicago", monday()).unwrap().is_none());
+    assert!(store
+        .open_run(&"chicago".parse().unwrap(), monday())
+        .unwrap()
+        .is_none());
     let recent = store.recent_runs(5).unwrap();
     assert_eq!(recent[0].outcome, Outcome::Success);
     assert!(recent[0].finished_at.is_some());

@@ -8,7 +8,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::publishing::{publish_to_the_end, sample_setup, spec, week};
+use common::publishing::{publish_to_the_end, rate_limited_setup, sample_setup, spec, week};
 use common::TestConfig;
 
 /// A pseudo-terminal pair: the master end the test reads, and the slave
@@ -75,6 +75,16 @@ fn plain(raw: &[u8]) -> String {
 /// `publish` run to its end on a pseudo-terminal: its exit code and what
 /// the terminal showed.
 fn publish_on_a_terminal(cfg: &TestConfig) -> (Option<i32>, String) {
+    publish_on_a_terminal_until(cfg, |_, _| {})
+}
+
+/// The same, with `meanwhile` given the process's id and what the terminal
+/// showed so far (it returns at once if it has nothing to do then; it is
+/// called again until the process ends).
+fn publish_on_a_terminal_until(
+    cfg: &TestConfig,
+    mut meanwhile: impl FnMut(u32, &str),
+) -> (Option<i32>, String) {
     let config = cfg.variant("terminal.toml", |c| {
         c.workers.concurrency(8);
     });
@@ -93,19 +103,29 @@ fn publish_on_a_terminal(cfg: &TestConfig) -> (Option<i32>, String) {
         .unwrap();
     // The test's copies of the slave end are gone: once the binary exits,
     // reading the master end ends (EIO) instead of blocking.
-    let reader = std::thread::spawn(move || {
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 8192];
-        while let Ok(n) = master.read(&mut buf) {
-            if n == 0 {
-                break;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let reader = std::thread::spawn({
+        let seen = seen.clone();
+        move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = master.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.lock().unwrap().extend_from_slice(&buf[..n]);
             }
-            seen.extend_from_slice(&buf[..n]);
         }
-        seen
     });
-    let status = child.wait().unwrap();
-    let seen = reader.join().unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        let so_far = plain(&seen.lock().unwrap());
+        meanwhile(child.id(), &so_far);
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    reader.join().unwrap();
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
     assert!(!seen.is_empty(), "the terminal showed nothing");
     (status.code(), plain(&seen))
 }
@@ -166,6 +186,23 @@ async fn on_a_terminal_the_writes_move_the_bar_and_a_burst_of_429s_is_one_warnin
             .any(|(at, _)| !screen[at + 5..].starts_with('0')),
         "the status line counts the 429s:\n{screen}"
     );
+    // Issue 29 item 5: every wait says whose limit it is; none is the
+    // bare "rate-limit hold" that read as the platform's for our pacing.
+    const WAITS: [&str; 5] = [
+        "the platform's rate limit",
+        "own pacing",
+        "a token",
+        "the schedule's lock",
+        "pending swaps",
+    ];
+    for (at, _) in screen.match_indices("waiting for ") {
+        let rest = &screen[at + "waiting for ".len()..];
+        assert!(
+            WAITS.iter().any(|w| rest.starts_with(w)),
+            "an unnamed wait: {}",
+            &rest[..rest.len().min(80)]
+        );
+    }
     let started = screen.matches("rate limited: every worker").count();
     assert_eq!(started, 1, "one warning for the burst:\n{screen}");
     let ended: Vec<&str> = screen
@@ -178,13 +215,7 @@ async fn on_a_terminal_the_writes_move_the_bar_and_a_burst_of_429s_is_one_warnin
 
 #[tokio::test]
 async fn without_a_terminal_the_progress_lines_carry_the_counts() {
-    let spec = spec(300, 0, Duration::from_secs(1));
-    let (sim, cfg) = sample_setup(&spec).await;
-    sim.reconfigure(|live| {
-        live.rate_limits.default.limit = 100;
-        // Unannounced, the limit is found by hitting it: a burst of 429s.
-        live.server.advertise_rate_limits = false;
-    });
+    let (_sim, cfg) = rate_limited_setup().await;
     let run = publish_to_the_end(&cfg, &[]).await;
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let progress: Vec<serde_json::Value> = run
@@ -242,5 +273,134 @@ async fn quiet_shows_only_the_final_report() {
         run.stdout.contains("40 agents: 40 published"),
         "{}",
         run.stdout
+    );
+}
+
+/// Every position the bar showed, as a fraction of its length, in order:
+/// `[00:00:03] ███░░ 296/300` before issue 29, `… 42%` since.
+fn bar_positions(screen: &str) -> Vec<f64> {
+    screen
+        .lines()
+        .filter_map(|l| {
+            let after = l.split("] ").nth(1)?;
+            let rest = after.trim_start_matches(|c: char| !c.is_ascii_digit());
+            let token: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '/' || *c == '%')
+                .collect();
+            match token.strip_suffix('%') {
+                Some(p) => p.parse::<f64>().ok().map(|p| p / 100.0),
+                None => {
+                    let (n, m) = token.split_once('/')?;
+                    let (n, m) = (n.parse::<f64>().ok()?, m.parse::<f64>().ok()?);
+                    (m > 0.0).then(|| n / m)
+                }
+            }
+        })
+        .collect()
+}
+
+/// Issue 29 item 3: the bar showed `writing 296/300`, then `publishing
+/// 0/300`. One measure for the whole run: it only moves forward.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bar_never_goes_back() {
+    let spec = spec(300, 0, Duration::from_secs(1));
+    let (_sim, cfg) = sample_setup(&spec).await;
+    let (code, screen) = tokio::task::spawn_blocking(move || publish_on_a_terminal(&cfg))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{screen}");
+    let positions = bar_positions(&screen);
+    assert!(positions.len() > 3, "the bar was drawn: {screen}");
+    for pair in positions.windows(2) {
+        assert!(pair[1] >= pair[0], "the bar went back: {positions:?}");
+    }
+    assert!(
+        screen.contains("left"),
+        "the bar says the time left: {screen}"
+    );
+}
+
+/// Issue 29 item 8: Ctrl-C mid-run. The report says the run stopped and
+/// is resumable, counts what was written and what was not sent instead
+/// of calling every agent not reached unpublished, gives the one command
+/// that resumes it, and no bar is drawn under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_reports_how_far_the_run_got_and_the_command_that_resumes_it() {
+    let spec = spec(1500, 0, Duration::from_secs(1));
+    let (sim, cfg) = sample_setup(&spec).await;
+    // Slow enough to be stopped midway.
+    sim.reconfigure(|live| live.rate_limits.default.limit = 150);
+    let mut sent = false;
+    let (code, screen) = tokio::task::spawn_blocking(move || {
+        publish_on_a_terminal_until(&cfg, |pid, so_far| {
+            let writing = frames(so_far).iter().any(|&(w, _)| w >= 100);
+            if writing && !sent {
+                sent = true;
+                // SAFETY: a signal to the child this test started.
+                unsafe { libc::kill(pid as i32, libc::SIGINT) };
+            }
+        })
+    })
+    .await
+    .unwrap();
+    assert_ne!(code, Some(0), "{screen}");
+    let at = screen
+        .find("target chicago, week")
+        .unwrap_or_else(|| panic!("no report: {screen}"));
+    let report = &screen[at..];
+    assert!(
+        report.starts_with(&format!(
+            "target chicago, week {}, schedule chicago-{}: stopped before its end; resumable",
+            week(),
+            week()
+        )),
+        "{report}"
+    );
+    assert!(report.contains(" 0 unpublished"), "{report}");
+    assert!(report.contains("not sent yet"), "{report}");
+    assert!(!report.contains("UNPUBLISHED"), "{report}");
+    assert!(
+        report.contains(&format!("--target chicago --week {}", week())),
+        "{report}"
+    );
+    let lines = report.lines().filter(|l| !l.trim().is_empty()).count();
+    assert!(lines < 8, "{report}");
+    assert!(
+        bar_positions(report).is_empty(),
+        "a bar line under the report: {report}"
+    );
+}
+
+/// Issue 29 item 1: on a terminal, the agents a run defers at its start
+/// are one line with their count, not a line each, and no line names the
+/// code's module.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_terminal_deferrals_are_one_line_with_a_count_and_no_module_paths() {
+    let spec = spec(300, 10, Duration::from_secs(1));
+    let (_sim, cfg) = sample_setup(&spec).await;
+    cfg.change(|c| {
+        c.target("chicago")
+            .deferral
+            .poll_interval(Duration::from_millis(300));
+    });
+    let (code, screen) = tokio::task::spawn_blocking(move || publish_on_a_terminal(&cfg))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{screen}");
+    let deferred: Vec<&str> = screen
+        .lines()
+        .filter(|l| l.contains("deferred: pending shift swap"))
+        .collect();
+    assert_eq!(deferred.len(), 1, "one line for the deferrals:\n{screen}");
+    let agents: u64 = deferred[0]
+        .split("agents=")
+        .nth(1)
+        .and_then(|n| n.split(' ').next()?.parse().ok())
+        .unwrap_or(0);
+    assert!(agents > 1, "with their count: {}", deferred[0]);
+    assert!(
+        !screen.contains("wfm_publisher::"),
+        "a module path on the terminal:\n{screen}"
     );
 }

@@ -2,6 +2,7 @@
 //! answer read into a token or a refusal that names what to fix.
 
 use super::*;
+use crate::api::classify;
 
 impl Inner {
     /// Requests a token, retrying transient failures within the retry
@@ -155,11 +156,20 @@ impl Inner {
             .form(&[("grant_type", "client_credentials"), ("scope", &scope)])
             .timeout(self.timeout)
             .send()
-            .await
-            .map_err(|e| (crate::api::classify::transport_reason(&e), None))?;
+            .await;
+        let response = match response {
+            Ok(response) => response,
+            Err(e) if self.patience == Patience::Preflight && classify::is_refused(&e) => {
+                return Ok(Err(PlatformError::ConnectionRefused {
+                    url: crate::api::url::shown(&self.url),
+                    key: "platform.auth_base_url",
+                }))
+            }
+            Err(e) => return Err((classify::transport_reason(&e), None)),
+        };
         let received = self.clock.now();
         let status = response.status().as_u16();
-        let hint = crate::api::classify::retry_after(response.headers());
+        let hint = classify::retry_after(response.headers());
         let body = crate::api::body::read_capped(response, crate::api::body::TOKEN_ANSWER_BYTES)
             .await
             .map_err(|e| (e.describe("a token answer's limit"), None))?;

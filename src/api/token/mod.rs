@@ -21,7 +21,7 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use super::client::SendGate;
+use super::client::{Patience, SendGate};
 use super::error::PlatformError;
 use super::oauth_wire::{OAuthError, TokenResponse};
 use super::retry;
@@ -96,6 +96,7 @@ struct Inner {
     default_lifetime: Duration,
     timeout: Duration,
     retry: RetrySettings,
+    patience: Patience,
     clock: SharedClock,
     stats: Arc<ClientStats>,
     /// Ends every wait and request of the manager: a shutdown was asked for.
@@ -135,6 +136,7 @@ impl TokenManager {
         clock: SharedClock,
         stats: Arc<ClientStats>,
         cancel: CancellationToken,
+        patience: Patience,
     ) -> Result<Self, PlatformError> {
         let base = &platform.auth_base_url;
         Ok(TokenManager {
@@ -150,6 +152,7 @@ impl TokenManager {
                 default_lifetime: platform.default_token_lifetime,
                 timeout: platform.request_timeout,
                 retry: retry.clone(),
+                patience,
                 clock,
                 stats,
                 cancel,
@@ -416,7 +419,9 @@ impl Inner {
                 let changed = previous.as_ref().is_none_or(|f| {
                     std::mem::discriminant(&f.error) != std::mem::discriminant(error)
                 });
-                if changed {
+                // A preflight's caller says the error in its row, and asks no
+                // more: a line announcing a backoff would promise a retry.
+                if changed && self.patience == Patience::Run {
                     tracing::warn!(client_id = %self.client_id, failures = count, %error, retry_in = ?wait, "token requests failing; backing off");
                 } else {
                     tracing::debug!(failures = count, %error, retry_in = ?wait, "token request failed again");

@@ -16,6 +16,7 @@ pub use timeline::{Event, Second, Timeline};
 pub use watched::watch;
 
 use crate::clock::SharedClock;
+use crate::domain::TargetName;
 use crate::plan::Swap;
 
 /// A trade as the platform last listed it.
@@ -80,7 +81,7 @@ impl RunWatch {
 #[derive(Debug)]
 pub struct Live {
     clock: SharedClock,
-    runs: Mutex<BTreeMap<String, Arc<RunWatch>>>,
+    runs: Mutex<BTreeMap<TargetName, Arc<RunWatch>>>,
 }
 
 impl Live {
@@ -92,15 +93,15 @@ impl Live {
     }
 
     /// A run of `target` starts: it replaces the last one's watch.
-    fn begin(&self, target: &str) -> Arc<RunWatch> {
+    fn begin(&self, target: &TargetName) -> Arc<RunWatch> {
         let watch = Arc::new(RunWatch::new(self.clock.now()));
         let mut runs = self.runs.lock().expect("live runs");
-        runs.insert(target.to_owned(), watch.clone());
+        runs.insert(target.clone(), watch.clone());
         watch
     }
 
     /// `target`'s current run, or its last one in this process.
-    pub fn run(&self, target: &str) -> Option<Arc<RunWatch>> {
+    pub fn run(&self, target: &TargetName) -> Option<Arc<RunWatch>> {
         self.runs.lock().expect("live runs").get(target).cloned()
     }
 

@@ -18,8 +18,8 @@ use crate::config::TargetSettings;
 use crate::plan::Swap;
 use crate::platform::journal::Journal;
 use crate::platform::{
-    Outgoing, Platform, PlatformRun, PublishBatch, Publishing, RunRefused, RunWriter, Schedule,
-    WriteOutcome,
+    HeldWeeks, Outgoing, Platform, PlatformRun, PublishBatch, Publishing, RunRefused, RunWriter,
+    Schedule, WriteOutcome,
 };
 use crate::source::WeekPlan;
 
@@ -144,6 +144,10 @@ impl PlatformRun for WatchedRun {
             self.sampler.run.listed(&swaps, self.sampler.live.now());
             Ok(swaps)
         })
+    }
+
+    fn held_weeks(&self, agents: Vec<String>) -> BoxFuture<'_, Result<HeldWeeks, PlatformError>> {
+        self.inner.held_weeks(agents)
     }
 
     fn writer(

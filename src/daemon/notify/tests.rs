@@ -53,7 +53,9 @@ fn the_documented_run_ended_payload_is_the_one_sent() {
     unpublished.push(UnpublishedAgent {
         agent_id: "a-7".into(),
         kind: Some(UnpublishedKind::DeadlinePassed),
-        reason: "shift swap sw-3 still pending at the deferral deadline".into(),
+        reason: "swap \"sw-3\" still pending at the deferral deadline 2026-12-13 06:00:00 UTC"
+            .into(),
+        swap_id: Some("sw-3".into()),
     });
     let mut problems = Capped::default();
     problems.push("a problem".to_owned());

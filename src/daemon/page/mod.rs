@@ -6,11 +6,12 @@
 //! elsewhere. Behind the admin token like `/status`.
 
 mod chart;
-mod fixes;
 mod render;
 mod sections;
 mod text;
 mod view;
+
+use crate::publish::causes as fixes;
 
 use std::sync::{Arc, OnceLock};
 

@@ -10,6 +10,7 @@ use chrono_tz::Tz;
 use super::super::live::{Second, SeenSwap};
 use super::super::{Adoption, Daemon, Retry, RunPhase};
 use crate::config::TargetSettings;
+use crate::domain::TargetName;
 use crate::publish::lifecycle::{AgentState, StateKind, UnpublishedKind};
 use crate::publish::Counts;
 use crate::store::{AgentRow, PendingDeferral, RunRecord, Store, StoreError};
@@ -106,7 +107,7 @@ pub fn gather(daemon: &Arc<Daemon>) -> Result<Page, StoreError> {
     let next = daemon.next_runs();
     let mut targets = Vec::new();
     for target in settings.targets.values() {
-        let runs = runs.remove(&target.name).unwrap_or_default();
+        let runs = runs.remove(target.name.as_str()).unwrap_or_default();
         let mut view = target_view(daemon, store, target, runs, &pending)?;
         view.next_run = next.get(&target.name).copied();
         targets.push(view);
@@ -150,7 +151,7 @@ fn target_view(
     });
     let running = daemon.is_running(&target.name);
     Ok(TargetView {
-        name: target.name.clone(),
+        name: target.name.to_string(),
         time_zone: target.time_zone,
         cron: target.cron.clone(),
         next_run: None,
@@ -201,7 +202,7 @@ fn unpublished(rows: &[AgentRow]) -> Vec<UnpublishedGroup> {
 /// What the target's run does, from the daemon's word and its agents'
 /// states: a run that publishes has agents to write, to publish, or only
 /// trades to wait for.
-fn doing(daemon: &Daemon, target: &str, running: bool, rows: &[AgentRow]) -> Doing {
+fn doing(daemon: &Daemon, target: &TargetName, running: bool, rows: &[AgentRow]) -> Doing {
     if let Some(RunPhase::WaitingForSource { path, deadline, .. }) = daemon.phase(target) {
         return Doing::WaitingForSource {
             path: path.display().to_string(),

@@ -51,8 +51,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::journal::{CarriedWeek, Journal};
 use super::{
-    Activity, Outgoing, Platform, PlatformRun, PublishBatch, Publishing, RunRefused, RunWriter,
-    Schedule, WriteOutcome,
+    Activity, HeldWeeks, Outgoing, Platform, PlatformRun, PublishBatch, Publishing, RunRefused,
+    RunWriter, Schedule, WriteOutcome,
 };
 use crate::api::stats::StatsSnapshot;
 use crate::api::{PlatformClient, PlatformError};
@@ -218,6 +218,16 @@ impl GenesysRun {
         (age < LISTING_REUSE).then(|| trades.clone())
     }
 
+    /// The Genesys user id of a source file's agent, as preparation
+    /// resolved it (the agent's own id when it was not resolved).
+    fn user_of(&self, agent: &str) -> String {
+        let users = &self.facts.users;
+        users
+            .get(agent)
+            .cloned()
+            .unwrap_or_else(|| agent.to_owned())
+    }
+
     /// The agents of `weeks` whose week differs from what the platform
     /// holds now, as an update with the weeks it carries, or None when
     /// every one is as planned.
@@ -227,13 +237,7 @@ impl GenesysRun {
         version: u64,
     ) -> Result<Option<(Upload, Vec<CarriedWeek>)>, PlatformError> {
         let facts = &self.facts;
-        let user = |agent: &str| {
-            facts
-                .users
-                .get(agent)
-                .cloned()
-                .unwrap_or_else(|| agent.to_owned())
-        };
+        let user = |agent: &str| self.user_of(agent);
         let users: Vec<String> = weeks.iter().map(|w| user(&w.agent_id)).collect();
         let current = weeks::read(&self.http, &self.clock, facts, &users).await?;
         let (agent_schedules, carried): (Vec<_>, Vec<_>) = weeks
@@ -433,6 +437,24 @@ impl PlatformRun for GenesysRun {
                 .expect("approved trades")
                 .extend(approved.map(|s| s.id.clone()));
             Ok(swaps)
+        })
+    }
+
+    /// The agents' schedules as the update's fresh read gets them.
+    fn held_weeks(&self, agents: Vec<String>) -> BoxFuture<'_, Result<HeldWeeks, PlatformError>> {
+        Box::pin(async move {
+            let facts = &self.facts;
+            let users: Vec<String> = agents.iter().map(|a| self.user_of(a)).collect();
+            let current = weeks::read(&self.http, &self.clock, facts, &users).await?;
+            let held = agents
+                .into_iter()
+                .zip(users)
+                .filter_map(|(agent, user)| {
+                    let week = weeks::week_of(current.get(&user)?, facts);
+                    Some((agent, week))
+                })
+                .collect();
+            Ok(HeldWeeks::Read(held))
         })
     }
 

@@ -17,6 +17,7 @@ use super::wire::{
 };
 use crate::api::{Access, PermissionGap, PlatformError};
 use crate::config::{AgentIds, GenesysTarget, TargetSettings};
+use crate::domain::{BusinessUnitId, ScheduleId};
 use crate::echo::{echo, echo_message};
 use crate::preflight::{Mismatch, Refusal};
 use crate::source::{SourceError, SourceProblem, WeekPlan};
@@ -26,10 +27,10 @@ pub const WFM: &str = "api/v2/workforcemanagement";
 /// Everything a run keeps about the platform side of its week.
 #[derive(Debug, Clone)]
 pub struct Facts {
-    pub business_unit: String,
+    pub business_unit: BusinessUnitId,
     /// The week's id: the date of the business unit's start day.
     pub week: NaiveDate,
-    pub schedule_id: String,
+    pub schedule_id: ScheduleId,
     /// The schedule's `published` flag when the run prepared.
     pub published: bool,
     pub management_units: Vec<String>,
@@ -146,9 +147,9 @@ impl Facts {
         codes: BTreeMap<String, String>,
     ) -> Facts {
         Facts {
-            business_unit: unit.id.clone(),
+            business_unit: unit.id.as_str().into(),
             week,
-            schedule_id,
+            schedule_id: schedule_id.into(),
             published,
             management_units,
             agents: users.iter().map(|(a, u)| (u.clone(), a.clone())).collect(),

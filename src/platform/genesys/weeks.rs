@@ -149,9 +149,12 @@ fn shift_of(s: &ScheduledShift, facts: &Facts) -> Shift {
     }
 }
 
-/// One agent's part of an update: the held shifts the week no longer has
-/// deleted by id, the week's shifts not held yet added; a shift held as
-/// planned keeps its id, so a trade offered on it stays valid.
+/// One agent's part of an update: a held shift the week keeps as it is
+/// is left out; one the week keeps in time but with another activity is
+/// changed in place, by its id; the other held shifts are deleted by id and
+/// the week's remaining shifts added. A shift keeps its id wherever its time
+/// stands, because a trade offered on it (`Unmatched`) names that id: a new
+/// id would make the platform refuse the trade's approval later.
 pub fn upload(
     user_id: &str,
     week: &AgentWeek,
@@ -163,39 +166,140 @@ pub fn upload(
         .flat_map(|c| &c.shifts)
         .map(|s| (s, shift_of(s, facts)))
         .collect();
-    let deleted = held
-        .iter()
-        .filter(|(_, mine)| !week.shifts().contains(mine))
-        .map(|(s, _)| ShiftUpload {
-            id: Some(s.id.clone()),
-            start_date: None,
-            length_minutes: None,
-            activities: Vec::new(),
-            delete: true,
-        });
-    let added = week
+    let mut open: Vec<&Shift> = week
         .shifts()
         .iter()
         .filter(|s| !held.iter().any(|(_, mine)| mine == *s))
-        .map(|s| {
-            let minutes = (s.end - s.start).num_minutes();
-            ShiftUpload {
-                id: None,
-                start_date: Some(s.start),
-                length_minutes: Some(minutes),
-                activities: vec![Activity {
-                    activity_code_id: facts.codes.get(&*s.activity).cloned().unwrap_or_default(),
-                    start_date: s.start,
-                    length_minutes: minutes,
-                }],
-                delete: false,
-            }
+        .collect();
+    let mut shifts = Vec::new();
+    for (s, mine) in held
+        .iter()
+        .filter(|(_, mine)| !week.shifts().contains(mine))
+    {
+        let same_time = open
+            .iter()
+            .position(|p| p.start == mine.start && p.end == mine.end);
+        shifts.push(match same_time {
+            Some(i) => written(Some(s.id.clone()), open.remove(i), facts),
+            None => ShiftUpload {
+                id: Some(s.id.clone()),
+                start_date: None,
+                length_minutes: None,
+                activities: Vec::new(),
+                delete: true,
+            },
         });
+    }
+    shifts.extend(open.into_iter().map(|p| written(None, p, facts)));
     AgentUpload {
         user_id: user_id.to_owned(),
         metadata: current
             .and_then(|c| c.version)
             .map(|version| Version { version }),
-        shifts: deleted.chain(added).collect(),
+        shifts,
+    }
+}
+
+/// Shift `s` as an update writes it: a new shift (`id` none) or a held one
+/// changed in place.
+fn written(id: Option<String>, s: &Shift, facts: &Facts) -> ShiftUpload {
+    let minutes = (s.end - s.start).num_minutes();
+    ShiftUpload {
+        id,
+        start_date: Some(s.start),
+        length_minutes: Some(minutes),
+        activities: vec![Activity {
+            activity_code_id: facts.codes.get(&*s.activity).cloned().unwrap_or_default(),
+            start_date: s.start,
+            length_minutes: minutes,
+        }],
+        delete: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+
+    fn facts() -> Facts {
+        let codes: BTreeMap<String, String> = [("phone", "c-phone"), ("email", "c-email")]
+            .map(|(a, c)| (a.to_owned(), c.to_owned()))
+            .into();
+        Facts {
+            business_unit: "bu".into(),
+            week: chrono::NaiveDate::from_ymd_opt(2026, 1, 5).expect("a date"),
+            schedule_id: "s".into(),
+            published: true,
+            management_units: vec!["mu".into()],
+            users: BTreeMap::new(),
+            agents: BTreeMap::new(),
+            activities: codes.iter().map(|(a, c)| (c.clone(), a.clone())).collect(),
+            codes,
+            homes: Default::default(),
+        }
+    }
+
+    fn at(hour: u32) -> DateTime<Utc> {
+        facts()
+            .week
+            .and_hms_opt(hour, 0, 0)
+            .expect("a time")
+            .and_utc()
+    }
+
+    fn held(id: &str, hour: u32, code: &str) -> ScheduledShift {
+        ScheduledShift {
+            id: id.into(),
+            start_date: at(hour),
+            length_minutes: 480,
+            activities: vec![Activity {
+                activity_code_id: code.into(),
+                start_date: at(hour),
+                length_minutes: 480,
+            }],
+        }
+    }
+
+    fn planned(hour: u32, activity: &str) -> Shift {
+        Shift {
+            start: at(hour),
+            end: at(hour + 8),
+            activity: activity.into(),
+        }
+    }
+
+    #[test]
+    fn a_shift_whose_activity_changes_keeps_its_id() {
+        // A trade offered on s-1 (Unmatched) names its id: deleting it and
+        // adding a new one would make the trade's approval fail later.
+        let current = Current {
+            version: Some(3),
+            shifts: vec![held("s-1", 8, "c-phone"), held("s-2", 0, "c-phone")],
+        };
+        let week = AgentWeek::new(vec![planned(8, "email"), planned(14, "phone")]);
+        let upload = upload("u-1", &week, Some(&current), &facts());
+        let by_id = |id: &str| upload.shifts.iter().find(|s| s.id.as_deref() == Some(id));
+        let changed = by_id("s-1").expect("s-1 changed in place");
+        assert!(!changed.delete);
+        assert_eq!(changed.activities[0].activity_code_id, "c-email");
+        assert_eq!(changed.start_date, Some(at(8)));
+        assert!(by_id("s-2").expect("s-2 deleted").delete);
+        let added: Vec<_> = upload.shifts.iter().filter(|s| s.id.is_none()).collect();
+        assert_eq!(added.len(), 1);
+        assert_eq!(added[0].start_date, Some(at(14)));
+        assert_eq!(upload.shifts.len(), 3);
+    }
+
+    #[test]
+    fn a_shift_held_as_planned_is_left_out() {
+        let current = Current {
+            version: Some(1),
+            shifts: vec![held("s-1", 8, "c-phone")],
+        };
+        let week = AgentWeek::new(vec![planned(8, "phone")]);
+        let upload = upload("u-1", &week, Some(&current), &facts());
+        assert!(upload.shifts.is_empty());
+        assert_eq!(upload.metadata.map(|m| m.version), Some(1));
     }
 }

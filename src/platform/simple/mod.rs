@@ -20,14 +20,15 @@ pub use api::SimpleApi;
 
 use super::journal::Journal;
 use super::{
-    Outgoing, Platform, PlatformRun, PublishBatch, Publishing, RunRefused, RunWriter, Schedule,
-    WriteOutcome,
+    HeldAgent, HeldWeeks, Outgoing, Platform, PlatformRun, PublishBatch, Publishing, RunRefused,
+    RunWriter, Schedule, WriteOutcome,
 };
 use crate::api::scopes::PUBLICATION;
 use crate::api::stats::StatsSnapshot;
 use crate::api::trouble::Activity;
 use crate::api::{PlatformClient, PlatformError};
 use crate::config::TargetSettings;
+use crate::domain::ScheduleId;
 use crate::plan::{AgentWeek, Span, Swap, SwapParty, SwapStatus};
 use crate::preflight::{self, Refusal, ScheduleFacts, ScheduleState};
 use crate::publish::lifecycle::{Unpublished, UnpublishedKind};
@@ -95,12 +96,12 @@ impl SimpleContract {
         week: chrono::NaiveDate,
     ) -> Result<Schedule, Refusal> {
         api.require_scopes(&PUBLICATION).await?;
-        let id = target.schedule_id_for(week);
-        let facts = Self::facts(api.schedule(&id).await?);
+        let id = ScheduleId::from(target.schedule_id_for(week));
+        let facts = Self::facts(api.schedule(id.as_str()).await?);
         let mismatches = preflight::mismatches(&facts, target, week, None);
         if !mismatches.is_empty() {
             return Err(Refusal::Schedule {
-                schedule_id: id,
+                schedule_id: id.into_string(),
                 mismatches,
             });
         }
@@ -123,7 +124,7 @@ impl SimpleRun {
         };
         let mut out = PublishBatch::default();
         while !batch.is_empty() {
-            match self.api.publish(schedule_id, &batch).await {
+            match self.api.publish(schedule_id.as_str(), &batch).await {
                 Ok(PublishOutcome::Published { agent_ids, .. }) => {
                     let confirmed: BTreeSet<&String> = agent_ids.iter().collect();
                     for agent in batch.drain(..) {
@@ -136,8 +137,10 @@ impl SimpleRun {
                 }
                 Ok(PublishOutcome::Deferred { pending }) => {
                     batch.retain(|a| !pending.iter().any(|p| &p.agent_id == a));
-                    out.held
-                        .extend(pending.into_iter().map(|p| (p.agent_id, p.swap_id)));
+                    out.held.extend(pending.into_iter().map(|p| HeldAgent {
+                        agent: p.agent_id.into(),
+                        swap: p.swap_id.into(),
+                    }));
                 }
                 Err(e) if e.is_run_level() => return Err(e),
                 Err(e) => {
@@ -198,9 +201,14 @@ impl PlatformRun for SimpleRun {
 
     fn swaps(&self) -> BoxFuture<'_, Result<Vec<Swap>, PlatformError>> {
         Box::pin(async move {
-            let swaps = self.api.swaps(&self.schedule.id, None).await?;
+            let swaps = self.api.swaps(self.schedule.id.as_str(), None).await?;
             Ok(swaps.into_iter().map(domain_swap).collect())
         })
+    }
+
+    /// The contract has a `PUT` of an agent's week and no `GET` of it.
+    fn held_weeks(&self, _agents: Vec<String>) -> BoxFuture<'_, Result<HeldWeeks, PlatformError>> {
+        Box::pin(async { Ok(HeldWeeks::Unreadable) })
     }
 
     fn writer(

@@ -21,7 +21,7 @@ impl Engine {
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(_) => return Err(Halt::Platform(PlatformError::Cancelled)),
         };
-        apply_swaps(ledger, &swaps)?;
+        apply_swaps(ledger, &swaps, ctx.target.time_zone)?;
         let Some(writer) = writer else {
             // A dry run: what would be sent, and nothing sent.
             ledger.skip_unchanged(published)?;
@@ -65,7 +65,7 @@ impl Engine {
 
     async fn poll_swaps(&self, ctx: &RunContext<'_>, ledger: &mut Ledger) -> Result<(), Halt> {
         let swaps = ctx.platform.swaps().await?;
-        apply_swaps(ledger, &swaps)
+        apply_swaps(ledger, &swaps, ctx.target.time_zone)
     }
 
     /// Writes the planned agents and publishes the written ones, as the
@@ -131,7 +131,7 @@ impl Engine {
                 _ = &mut tick, if polling => {
                     tick = self.parts.clock.sleep(poll);
                     let swaps = ctx.platform.swaps().await?;
-                    apply_swaps_while_writing(ledger, &swaps)?;
+                    apply_swaps_while_writing(ledger, &swaps, ctx.target.time_zone)?;
                     let released: Vec<Outgoing> = planned(ledger)
                         .into_iter()
                         .filter(|o| sent.insert(o.agent_id.clone()))
@@ -203,7 +203,9 @@ fn record_write(ledger: &mut Ledger, (agent, outcome): (String, WriteOutcome)) -
         WriteOutcome::Written => Event::Written,
         WriteOutcome::Held { swap_id } => Event::Held { swap_id },
         WriteOutcome::Refused(why) => {
-            tracing::warn!(%agent, error = %why, "agent's week refused");
+            // Per agent at DEBUG: the bar counts them, the report groups
+            // them by cause with the platform's words for each.
+            tracing::debug!(%agent, error = %why, "agent's week refused");
             Event::Refused(why)
         }
     };
@@ -217,12 +219,14 @@ fn record_publish(ledger: &mut Ledger, batch: PublishBatch) -> Result<(), Halt> 
         .published
         .into_iter()
         .map(|a| (a, Event::Published))
-        .chain(
-            batch
-                .held
-                .into_iter()
-                .map(|(a, swap_id)| (a, Event::Held { swap_id })),
-        )
+        .chain(batch.held.into_iter().map(|h| {
+            (
+                h.agent.into_string(),
+                Event::Held {
+                    swap_id: h.swap.into_string(),
+                },
+            )
+        }))
         .chain(
             batch
                 .refused

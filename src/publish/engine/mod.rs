@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 
+mod changes;
 mod drive;
 #[cfg(test)]
 mod on_memory;
@@ -25,13 +26,13 @@ use super::ledger::{DryRun, Ledger, LedgerError, StoreSink};
 use super::lifecycle::{AgentState, Event, StateKind};
 use super::locks::{KeyedLocks, LockKey};
 use super::progress::{Phase, ProgressView};
-use super::report::{Report, UnpublishedAgent};
+use super::report::{AgentNote, Report, UnpublishedAgent};
 use super::unknown::UnknownAgents;
 use crate::api::stats::StatsSnapshot;
 use crate::api::PlatformError;
 use crate::clock::SharedClock;
 use crate::config::TargetSettings;
-use crate::echo::echo;
+use crate::domain::AgentId;
 use crate::plan::{ContentHash, Swap};
 use crate::platform::{
     Outgoing, Platform, PlatformRun, PublishBatch, Publishing, RunRefused, RunWriter, Schedule,
@@ -150,7 +151,12 @@ impl Engine {
             week = %options.week,
             run = tracing::field::Empty
         );
-        self.run_locked(target, options).instrument(span).await
+        let started = std::time::Instant::now();
+        let ran = self.run_locked(target, options).instrument(span).await;
+        if let Some(outcome) = ran.as_ref().ok().and_then(|r| r.outcome) {
+            time_run(target, outcome, started.elapsed());
+        }
+        ran
     }
 
     async fn run_locked(
@@ -159,6 +165,7 @@ impl Engine {
         options: RunOptions,
     ) -> Result<Report, EngineError> {
         let mut report = Report::for_week(target, options.week, options.dry_run);
+        report.started_at = Some(self.parts.clock.now());
         let plan = match preflight::source(target, options.week) {
             Ok(plan) => plan,
             Err(refusal) => {
@@ -175,7 +182,7 @@ impl Engine {
         };
         let schedule = platform.schedule().clone();
         // The platform may have found or created the schedule.
-        report.schedule_id = schedule.id.clone();
+        report.schedule_id = schedule.id.to_string();
         if schedule.published && !options.adopt && self.unrecorded(target, &plan, &schedule)? {
             let refusal = Refusal::Unrecorded {
                 schedule_id: schedule.id,
@@ -194,7 +201,10 @@ impl Engine {
         let listing = list_swaps_ahead(&ctx);
         // The ledger takes the plan's weeks over, rather than a copy.
         let (mut ledger, run) = self.open_ledger(&ctx, plan)?;
-        let published = self.parts.store.published_hashes(&ctx.schedule.id)?;
+        let published = self
+            .parts
+            .store
+            .published_hashes(ctx.schedule.id.as_str())?;
         let driven = match self.writer(&ctx, run).await {
             Ok(writer) => {
                 let writer = writer.as_deref();
@@ -203,10 +213,16 @@ impl Engine {
             }
             Err(e) => Err(e),
         };
-        let outcome = ended(driven, &mut report)?;
+        let mut outcome = ended(driven, &mut report)?;
+        if options.dry_run && outcome == Outcome::Running && !self.parts.cancel.is_cancelled() {
+            outcome = self.plan_changes(&ctx, &ledger, &mut report).await?;
+        }
         summarise(&ledger, &mut report);
         report.client = ctx.platform.stats();
-        report.outcome = Some(outcome);
+        // A dry run records nothing: it has no outcome.
+        report.outcome = (!options.dry_run || outcome != Outcome::Running).then_some(outcome);
+        report.interrupted = self.parts.cancel.is_cancelled();
+        report.finished_at = Some(self.parts.clock.now());
         count_run(target, outcome);
         ledger.finish();
         if let Some(run) = run.filter(|_| outcome != Outcome::Running) {
@@ -230,7 +246,7 @@ impl Engine {
         // A run that failed before it planned anything knows nothing either.
         let open = store.open_run(&target.name, plan.week_start)?;
         Ok(open.is_none_or(|o| o.agents.is_empty())
-            && store.published_hashes(&schedule.id)?.is_empty())
+            && store.published_hashes(schedule.id.as_str())?.is_empty())
     }
 
     /// Records `target`'s week as refused without reading its source file:
@@ -266,6 +282,7 @@ impl Engine {
         if let Refusal::Platform(PlatformError::Cancelled) = refusal {
             // Stopped before anything was sent: nothing to record or refuse.
             report.outcome = Some(Outcome::Running);
+            report.interrupted = true;
             report.problems = std::iter::once(PlatformError::Cancelled.to_string()).collect();
             return Ok(report);
         }
@@ -343,14 +360,14 @@ impl Engine {
         } = plan;
         drop(lines);
         let store = &self.parts.store;
-        let schedule_id = &ctx.schedule.id;
+        let schedule_id = ctx.schedule.id.as_str();
         let start = |rows: Vec<AgentRow>, applied: Vec<String>, sink| {
             let platform = ctx.platform.clone();
             let activity = Arc::new(move || platform.activity());
-            let progress = self
-                .parts
-                .progress
-                .start(activity, self.parts.clock.clone());
+            let progress =
+                self.parts
+                    .progress
+                    .start(activity, self.parts.clock.clone(), ctx.target.time_zone);
             Ledger::new(sink, schedule_id, rows, applied, progress)
         };
         if ctx.options.dry_run {
@@ -437,6 +454,13 @@ fn ended(driven: Result<Outcome, Halt>, report: &mut Report) -> Result<Outcome, 
     })
 }
 
+/// How long a run took, from the target's lock to its report, by how it
+/// ended (a run that waits for swaps takes up to its deferral deadline).
+fn time_run(target: &TargetSettings, outcome: Outcome, took: std::time::Duration) {
+    metrics::histogram!("wfm_run_duration_seconds", "target" => target.name.clone(), "outcome" => outcome.to_string())
+        .record(took.as_secs_f64());
+}
+
 /// Counts a run that ended, refused ones included, by how it ended.
 fn count_run(target: &TargetSettings, outcome: Outcome) {
     metrics::counter!("wfm_runs_total", "target" => target.name.clone(), "outcome" => outcome.to_string())
@@ -456,32 +480,34 @@ fn list_swaps_ahead(ctx: &RunContext<'_>) -> SwapsAhead {
 fn summarise(ledger: &Ledger, report: &mut Report) {
     report.agents = ledger.agent_count();
     for row in ledger.rows() {
-        let id = row.agent_id.clone();
+        let id = AgentId::from(row.agent_id.as_str());
         match &row.state {
-            AgentState::Published if row.was_deferred => report.deferred_then_published.push((
-                id,
-                row.trade
-                    .clone()
-                    .unwrap_or_else(|| "its swap resolved".into()),
-            )),
+            AgentState::Published if row.was_deferred => {
+                report.deferred_then_published.push(AgentNote {
+                    agent: id,
+                    note: row
+                        .trade
+                        .clone()
+                        .unwrap_or_else(|| "its swap resolved".into()),
+                })
+            }
             AgentState::Published => report.published += 1,
-            AgentState::Unpublished(why) => report.unpublished.push(UnpublishedAgent {
+            AgentState::Unpublished(why) => report.push_unpublished(UnpublishedAgent {
                 agent_id: id,
                 kind: Some(why.kind),
                 reason: why.detail.clone(),
+                swap_id: why.swap_id.clone(),
             }),
-            AgentState::Deferred { swap_id } => report
-                .still_deferred
-                .push((id, format!("waiting for shift swap {}", echo(swap_id)))),
-            AgentState::Planned | AgentState::Written if report.dry_run => report.published += 1,
-            AgentState::Planned | AgentState::Written => {
-                report.unpublished.push(UnpublishedAgent {
-                    agent_id: id,
-                    kind: None,
-                    reason: "the run stopped before it was published; the next run resumes it"
-                        .into(),
-                })
-            }
+            // The swap's id, as the platform gave it: echoed where shown.
+            AgentState::Deferred { swap_id } => report.still_deferred.push(AgentNote {
+                agent: id,
+                note: swap_id.clone(),
+            }),
+            AgentState::Planned | AgentState::Written if report.dry_run => report.to_publish += 1,
+            // A stopped run's agents are not unpublished: the run that
+            // resumes it sends them.
+            AgentState::Planned => report.not_reached += 1,
+            AgentState::Written => report.written += 1,
         }
     }
     report.unchanged = ledger.unchanged();

@@ -185,3 +185,51 @@ async fn a_swap_pending_at_the_deadline_leaves_its_agents_unpublished() {
     let text = report.render();
     assert!(text.contains("a-0"), "{text}");
 }
+
+/// A dry run's plan is against what the platform holds: a-0 as planned
+/// (unchanged), a-1 an hour earlier there (moved), a-2 nothing there
+/// (added), a-3 held by a pending swap (deferred); nothing is sent.
+#[tokio::test]
+async fn a_dry_run_plans_against_what_the_platform_holds() {
+    use crate::changes::ChangeKind;
+    use crate::plan::{AgentWeek, Shift};
+    let s = setup(4);
+    let at = |hour| {
+        let local = s.week.and_hms_opt(hour, 0, 0).unwrap();
+        let zoned = local.and_local_timezone(chrono_tz::America::Chicago);
+        zoned.earliest().unwrap().with_timezone(&Utc)
+    };
+    let week_from = |hour| {
+        let activity = "phone".into();
+        let (start, end) = (at(hour), at(hour + 8));
+        AgentWeek::new(vec![Shift {
+            start,
+            end,
+            activity,
+        }])
+    };
+    let mut memory = Memory::new(Publishing::Incremental { batch: 500 });
+    memory.written.insert("a-0".into(), week_from(9));
+    memory.written.insert("a-1".into(), week_from(8));
+    memory.swaps = vec![swap("sw-1", "a-3", "elsewhere", SwapStatus::Pending)];
+    let platform = MemoryPlatform::new(memory);
+    let target = s.settings.targets["chicago"].clone();
+    let dry = RunOptions {
+        dry_run: true,
+        ..options(s.week)
+    };
+    let report = engine(&s, &platform).run(&target, dry).await.unwrap();
+    let plan = report.changes.as_ref().expect("a dry run has a plan");
+    assert_eq!((plan.changed, plan.unchanged), (2, 1));
+    let ids = |kind| {
+        plan.group(kind)
+            .iter()
+            .map(|a| a.agent_id.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(ChangeKind::Moved), ["a-1"]);
+    assert_eq!(ids(ChangeKind::Added), ["a-2"]);
+    assert_eq!(plan.deferred[0].agent_id, "a-3");
+    assert_eq!(report.plan_exit_code(), crate::exit::CHANGES);
+    assert!(platform.with(|m| m.sent.is_empty()));
+}

@@ -5,6 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 
 use super::Halt;
 use crate::echo::echo;
@@ -15,7 +16,7 @@ use crate::publish::trade::{self, Resolution};
 
 /// Applies a decided swap to the ledger: the weeks it gives its agents, or
 /// their refusal when it contradicts the plan.
-pub(super) fn resolve(ledger: &mut Ledger, swap: &Swap) -> Result<(), LedgerError> {
+pub(super) fn resolve(ledger: &mut Ledger, swap: &Swap, tz: Tz) -> Result<(), LedgerError> {
     let plan = [&swap.requester.agent_id, &swap.recipient.agent_id]
         .into_iter()
         .filter_map(|a| ledger.get(a).map(|r| (a.clone(), r.week.clone())))
@@ -24,10 +25,11 @@ pub(super) fn resolve(ledger: &mut Ledger, swap: &Swap) -> Result<(), LedgerErro
     // week for the publisher to write (CONTRACT §4); Genesys Cloud has
     // applied it already, and the next write keeps the traded shifts
     // and sends only what the plan changes beyond them.
-    match trade::resolve(&plan, swap) {
+    match trade::resolve(&plan, swap, tz) {
         Resolution::Apply(traded) => {
+            // Per agent at DEBUG: the listing says how many were decided.
             for t in &traded {
-                tracing::info!(agent = %t.agent_id, swap = %echo(&swap.id), note = %echo(&t.note), "swap resolved");
+                tracing::debug!(agent = %t.agent_id, swap = %echo(&swap.id), note = %echo(&t.note), "swap resolved");
             }
             ledger.apply_trade(swap, traded)?;
         }
@@ -56,10 +58,9 @@ pub(super) fn waiting(ledger: &Ledger) -> impl Iterator<Item = (String, String)>
 /// One listing of the schedule's swaps, applied: every decided one that
 /// concerns the run is resolved, agents whose swap is gone are released,
 /// and every agent with a pending one is deferred.
-pub(super) fn apply_swaps(ledger: &mut Ledger, swaps: &[Swap]) -> Result<(), Halt> {
-    for swap in decided(swaps, ledger) {
-        resolve(ledger, swap)?;
-    }
+pub(super) fn apply_swaps(ledger: &mut Ledger, swaps: &[Swap], tz: Tz) -> Result<(), Halt> {
+    let decided: Vec<Swap> = decided(swaps, ledger).into_iter().cloned().collect();
+    resolve_all(ledger, &decided, tz)?;
     release_gone(ledger, swaps)?;
     let mut pending: HashMap<&str, &str> = HashMap::new();
     for s in swaps.iter().filter(|s| s.status == SwapStatus::Pending) {
@@ -71,12 +72,48 @@ pub(super) fn apply_swaps(ledger: &mut Ledger, swaps: &[Swap]) -> Result<(), Hal
         .flat_map(|k| ledger.ids(k))
         .filter_map(|agent| {
             let swap_id = pending.get(agent.as_str())?.to_string();
-            tracing::info!(%agent, swap = %echo(&swap_id), "deferred: pending shift swap");
+            tracing::debug!(%agent, swap = %echo(&swap_id), "deferred: pending shift swap");
             Some((agent, Event::Held { swap_id }))
         })
         .collect();
+    log_deferred(&held);
     ledger.apply(held)?;
     Ok(())
+}
+
+/// Resolves `swaps`, decided, in order; one line says how many, each
+/// agent's trade is at DEBUG and in the report.
+fn resolve_all(ledger: &mut Ledger, swaps: &[Swap], tz: Tz) -> Result<(), LedgerError> {
+    for swap in swaps {
+        resolve(ledger, swap, tz)?;
+    }
+    if !swaps.is_empty() {
+        tracing::info!(
+            swaps = swaps.len(),
+            "shift swaps decided: their agents are written as decided"
+        );
+    }
+    Ok(())
+}
+
+/// One line for the agents a listing deferred, with their count and their
+/// swaps': a line per agent (debug) would fill a terminal at the start of
+/// a large run.
+fn log_deferred(held: &[(String, Event)]) {
+    let swaps: BTreeSet<&str> = held
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Held { swap_id } => Some(swap_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    if !held.is_empty() {
+        tracing::info!(
+            agents = held.len(),
+            swaps = swaps.len(),
+            "agents deferred: pending shift swap"
+        );
+    }
 }
 
 /// Agents waiting on a swap the platform no longer lists are released:
@@ -94,7 +131,11 @@ pub(super) fn release_gone(ledger: &mut Ledger, swaps: &[Swap]) -> Result<(), Ha
 /// concerns agents waiting on a swap: a decision of which every one of the
 /// run's agents is deferred, a swap gone. Agents being written are left to
 /// the listing after the writes.
-pub(super) fn apply_swaps_while_writing(ledger: &mut Ledger, swaps: &[Swap]) -> Result<(), Halt> {
+pub(super) fn apply_swaps_while_writing(
+    ledger: &mut Ledger,
+    swaps: &[Swap],
+    tz: Tz,
+) -> Result<(), Halt> {
     let waiting_agents: BTreeSet<String> = waiting(ledger).map(|(agent, _)| agent).collect();
     let only_waiting = |s: &&Swap| {
         [&s.requester.agent_id, &s.recipient.agent_id]
@@ -107,9 +148,7 @@ pub(super) fn apply_swaps_while_writing(ledger: &mut Ledger, swaps: &[Swap]) -> 
         .filter(only_waiting)
         .cloned()
         .collect();
-    for swap in &settled {
-        resolve(ledger, swap)?;
-    }
+    resolve_all(ledger, &settled, tz)?;
     release_gone(ledger, swaps)
 }
 
@@ -136,12 +175,22 @@ pub(super) fn decided<'s>(swaps: &'s [Swap], ledger: &Ledger) -> Vec<&'s Swap> {
     decided
 }
 
+/// Gives up the agents still waiting at `deadline`: one ERROR with their
+/// count (the report lists them under the cause, with the fix), each
+/// agent at DEBUG.
 pub(super) fn give_up(ledger: &mut Ledger, deadline: DateTime<Utc>) -> Result<(), LedgerError> {
     let events: Vec<(String, Event)> = waiting(ledger)
         .map(|(agent, swap)| {
-            tracing::error!(%agent, %swap, %deadline, "unpublished: swap still pending at the deferral deadline");
+            tracing::debug!(%agent, swap = %echo(&swap), %deadline, "unpublished: swap still pending at the deferral deadline");
             (agent, Event::DeadlinePassed { deadline })
         })
         .collect();
+    if !events.is_empty() {
+        tracing::error!(
+            agents = events.len(),
+            %deadline,
+            "unpublished: swaps still pending at the deferral deadline; the report lists the agents"
+        );
+    }
     ledger.apply(events)
 }

@@ -18,8 +18,9 @@ use futures::future::BoxFuture;
 use tokio_postgres::{Client, Row, Transaction};
 
 use super::rows::{
-    carried_json, operation_state_columns, published_rows, resumable_outcomes, shifts_json,
-    state_columns, RawAgent, RawOperation, AGENT_COLUMNS, OPERATION_COLUMNS, UNFINISHED_OPERATIONS,
+    carried_json, operation_state_columns, published_rows, published_weeks, resumable_outcomes,
+    shifts_json, state_columns, RawAgent, RawOperation, AGENT_COLUMNS, OPERATION_COLUMNS,
+    PUBLISHED_WEEKS, UNFINISHED_OPERATIONS,
 };
 use super::*;
 use crate::config::PostgresSettings;
@@ -308,7 +309,7 @@ struct OwnedRun {
 impl OwnedRun {
     fn of(run: &NewRun<'_>) -> Self {
         OwnedRun {
-            target: run.target.to_owned(),
+            target: run.target.to_string(),
             week_start: run.week_start,
             schedule_id: run.schedule_id.to_owned(),
             source: run.source.to_owned(),

@@ -4,8 +4,12 @@
 use super::*;
 
 impl Store for PostgresStore {
-    fn open_run(&self, target: &str, week: NaiveDate) -> Result<Option<OpenRun>, StoreError> {
-        let target = target.to_owned();
+    fn open_run(
+        &self,
+        target: &TargetName,
+        week: NaiveDate,
+    ) -> Result<Option<OpenRun>, StoreError> {
+        let target = target.to_string();
         let found = self.with(move |c| {
             Box::pin(async move {
                 let query = format!(
@@ -115,6 +119,21 @@ impl Store for PostgresStore {
             })
         })?;
         published_rows(rows.iter().map(|r| (r.get(0), r.get(1)))).map_err(|m| self.corrupt(m))
+    }
+
+    fn published_weeks(
+        &self,
+        schedule_id: &str,
+    ) -> Result<BTreeMap<String, AgentWeek>, StoreError> {
+        let schedule = schedule_id.to_owned();
+        let rows = self.with(move |c| {
+            Box::pin(async move {
+                let query = format!("{PUBLISHED_WEEKS} WHERE p.schedule_id = $1");
+                c.query(&query, &[&schedule]).await
+            })
+        })?;
+        let rows = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2)));
+        published_weeks(rows).map_err(|m| self.corrupt(m))
     }
 
     fn finish_run(

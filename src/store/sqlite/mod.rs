@@ -16,8 +16,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Row};
 
 use super::rows::{
-    carried_json, operation_state_columns, published_rows, resumable_outcomes, shifts_json,
-    state_columns, RawAgent, RawOperation, AGENT_COLUMNS, OPERATION_COLUMNS, UNFINISHED_OPERATIONS,
+    carried_json, operation_state_columns, published_rows, published_weeks, resumable_outcomes,
+    shifts_json, state_columns, RawAgent, RawOperation, AGENT_COLUMNS, OPERATION_COLUMNS,
+    PUBLISHED_WEEKS, UNFINISHED_OPERATIONS,
 };
 use super::*;
 
@@ -290,7 +291,7 @@ impl SqliteStore {
             "INSERT INTO runs (target, week_start, schedule_id, source, source_hash, started_at, outcome, summary)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
-                run.target,
+                run.target.as_str(),
                 run.week_start.format("%Y-%m-%d").to_string(),
                 run.schedule_id,
                 run.source,
@@ -305,7 +306,11 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
-    fn open_run(&self, target: &str, week: NaiveDate) -> Result<Option<OpenRun>, StoreError> {
+    fn open_run(
+        &self,
+        target: &TargetName,
+        week: NaiveDate,
+    ) -> Result<Option<OpenRun>, StoreError> {
         let raw = self.with(|c| {
             c.query_row(
                 &format!(
@@ -313,7 +318,7 @@ impl Store for SqliteStore {
                      AND outcome IN ({}) ORDER BY id DESC LIMIT 1",
                     resumable_outcomes()
                 ),
-                params![target, week.format("%Y-%m-%d").to_string()],
+                params![target.as_str(), week.format("%Y-%m-%d").to_string()],
                 raw_run,
             )
             .optional()
@@ -415,6 +420,20 @@ impl Store for SqliteStore {
             rows.collect::<rusqlite::Result<Vec<_>>>()
         })?;
         published_rows(rows).map_err(|m| self.corrupt(m))
+    }
+
+    fn published_weeks(
+        &self,
+        schedule_id: &str,
+    ) -> Result<BTreeMap<String, AgentWeek>, StoreError> {
+        let rows = self.with(|c| {
+            let mut q = c.prepare(&format!("{PUBLISHED_WEEKS} WHERE p.schedule_id = ?1"))?;
+            let rows = q.query_map(params![schedule_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        published_weeks(rows).map_err(|m| self.corrupt(m))
     }
 
     fn finish_run(

@@ -54,7 +54,10 @@ fn a_database_of_the_first_release_is_migrated_and_resumes() {
         .unwrap();
     let store = SqliteStore::open(&path).unwrap();
     let monday = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
-    let open = store.open_run("chicago", monday).unwrap().unwrap();
+    let open = store
+        .open_run(&"chicago".parse().unwrap(), monday)
+        .unwrap()
+        .unwrap();
     let by_id: BTreeMap<_, _> = open
         .agents
         .iter()
@@ -90,7 +93,7 @@ fn a_swap_applied_twice_is_named_not_a_raw_constraint() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
     let run = NewRun {
-        target: "chicago",
+        target: &"chicago".parse().unwrap(),
         week_start: NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
         schedule_id: "s-1",
         source: "in.csv",
@@ -175,7 +178,10 @@ fn a_database_of_version_1_gains_the_operations_journal_and_resumes() {
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
     let monday = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
-    let open = store.open_run("chicago", monday).unwrap().unwrap();
+    let open = store
+        .open_run(&"chicago".parse().unwrap(), monday)
+        .unwrap()
+        .unwrap();
     assert_eq!(open.agents.len(), 4);
     let operation = Operation {
         schedule_id: "s-1".into(),
@@ -193,4 +199,50 @@ fn a_database_of_version_1_gains_the_operations_journal_and_resumes() {
         store.unfinished_operations("s-1").unwrap(),
         vec![(id, operation)]
     );
+}
+
+/// The week last published to a schedule, per agent: a later run's
+/// publication replaces an earlier one; a week planned and not published,
+/// or published to another schedule, is not it.
+#[test]
+fn the_weeks_last_published_to_a_schedule_are_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
+    let chicago = "chicago".parse().unwrap();
+    let run = |schedule_id| NewRun {
+        target: &chicago,
+        week_start: NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+        schedule_id,
+        source: "in.csv",
+        source_hash: "h",
+        started_at: "2026-11-26T12:00:00Z".parse().unwrap(),
+    };
+    let row = |agent: &str, week, state| AgentRow {
+        agent_id: agent.into(),
+        week,
+        state,
+        was_deferred: false,
+        trade: None,
+    };
+    let first = store.create_run(&run("s-1"), &[]).unwrap();
+    let published = [
+        row("a-1", week(8), AgentState::Published),
+        row("a-2", week(9), AgentState::Published),
+    ];
+    store.save_agents(first, "s-1", &published).unwrap();
+    let second = store.create_run(&run("s-1"), &[]).unwrap();
+    let later = [
+        row("a-1", week(10), AgentState::Published),
+        row("a-2", week(11), AgentState::Planned),
+    ];
+    store.save_agents(second, "s-1", &later).unwrap();
+    let other = store.create_run(&run("s-2"), &[]).unwrap();
+    let elsewhere = [row("a-3", week(12), AgentState::Published)];
+    store.save_agents(other, "s-2", &elsewhere).unwrap();
+
+    let weeks = store.published_weeks("s-1").unwrap();
+    assert_eq!(weeks.keys().collect::<Vec<_>>(), ["a-1", "a-2"]);
+    assert_eq!(weeks["a-1"], week(10));
+    assert_eq!(weeks["a-2"], week(9));
+    assert!(store.published_weeks("s-9").unwrap().is_empty());
 }

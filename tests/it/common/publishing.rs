@@ -62,6 +62,18 @@ pub async fn sample_setup(spec: &SampleSpec) -> (SimHandle, TestConfig) {
     (sim, cfg)
 }
 
+/// 300 agents against a simulator that allows 100 calls a second and does
+/// not announce it: the writes span several windows, each ending in a
+/// burst of 429s.
+pub async fn rate_limited_setup() -> (SimHandle, TestConfig) {
+    let (sim, cfg) = sample_setup(&spec(300, 0, Duration::from_secs(1))).await;
+    sim.reconfigure(|live| {
+        live.rate_limits.default.limit = 100;
+        live.server.advertise_rate_limits = false;
+    });
+    (sim, cfg)
+}
+
 /// What a finished process said.
 pub struct Finished {
     pub code: Option<i32>,

@@ -25,7 +25,7 @@ impl Running {
         let run_now = targets
             .iter()
             .map(|t| RunNow {
-                target: t.to_string(),
+                target: t.parse().expect("a target name"),
                 week: Some(week),
             })
             .collect();

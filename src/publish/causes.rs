@@ -1,5 +1,6 @@
 //! Why agents were left unpublished, and what fixes it, said once per
-//! cause: the page lists the agents under it, each with its own message.
+//! cause: the status page and the run's report list the agents under it,
+//! each with its own message.
 
 use crate::publish::lifecycle::UnpublishedKind;
 
