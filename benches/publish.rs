@@ -152,11 +152,11 @@ scopes = ["wfm:schedule:read", "wfm:schedule:write", "wfm:admin", "org:read"]
 
 /// The standard testbed, tuned as the benchmark's client is: its rate,
 /// bursts, workers and retries.
-fn write_config(base: &str, client_rate: f64, csv: &str) -> Testbed {
+fn write_config(base: &str, client_rate: f64, write_rate: f64, csv: &str) -> Testbed {
     let bed = Testbed::standard(base, "bench", "bench-secret").unwrap();
     bed.write_week("chicago", week(), csv).unwrap();
     // Calls a second, whole numbers: the rates above are.
-    let publish_rate = PUBLISH_RATE * client_rate / WRITE_RATE;
+    let publish_rate = PUBLISH_RATE * client_rate / write_rate;
     let workers = WORKERS.get().copied().unwrap_or(256);
     bed.change(|c| {
         c.rate_limits.default.requests(client_rate as i64);
@@ -183,11 +183,11 @@ async fn spawn(s: Scenario) -> SimHandle {
 /// calls overlaps the wait for the bucket, and the writes of a window fit
 /// in the part of it the lock leaves (a window's budget is spent in a
 /// fraction of it at these latencies and 256 workers).
-fn floor(agents: usize) -> f64 {
+fn floor(agents: usize, write_rate: f64) -> f64 {
     let n = agents as f64;
     let publishes = (n / BATCH).ceil();
-    let bucket = n.min(BATCH) / WRITE_RATE + (publishes - 1.0) / PUBLISH_RATE;
-    (n / WRITE_RATE).max(bucket) + PUBLISH_SECS
+    let bucket = n.min(BATCH) / write_rate + (publishes - 1.0) / PUBLISH_RATE;
+    (n / write_rate).max(bucket) + PUBLISH_SECS
 }
 
 struct Row {
@@ -207,6 +207,8 @@ struct Row {
     /// to the limit, as the platform counted.
     headroom: (Option<TimeDelta>, Option<TimeDelta>),
     gate_holds: u64,
+    /// The writes a second the platform accepts: what the floor counts.
+    write_rate: f64,
 }
 
 /// How the publisher is run: under a profiler or not.
@@ -241,11 +243,32 @@ async fn publication(
     tweak: impl FnOnce(&mut Scenario),
     client_rate: f64,
 ) -> Row {
+    publication_at(
+        runner,
+        name,
+        agents,
+        latency,
+        tweak,
+        (client_rate, WRITE_RATE),
+    )
+    .await
+}
+
+/// [`publication`] against a platform accepting `write_rate` writes a
+/// second, the client at `client_rate`: the rows where the writes bind.
+async fn publication_at(
+    runner: &Runner,
+    name: &str,
+    agents: usize,
+    latency: u64,
+    tweak: impl FnOnce(&mut Scenario),
+    (client_rate, write_rate): (f64, f64),
+) -> Row {
     let spec = spec(agents);
     let (mut s, csv) = scenario(&spec, latency);
     tweak(&mut s);
     let sim = spawn(s).await;
-    let bed = write_config(&sim.base_url(), client_rate, &csv);
+    let bed = write_config(&sim.base_url(), client_rate, write_rate, &csv);
     drop(csv);
     let m = runner.publish(bed.dir(), &[]).await;
     let record = sim.record();
@@ -273,7 +296,7 @@ async fn publication(
     let phases = span("PUT").zip(span("POST"));
     let window = TimeDelta::seconds(1);
     let headroom = (
-        sim::headroom(&record.counted.default, WRITE_RATE as usize, window),
+        sim::headroom(&record.counted.default, write_rate as usize, window),
         sim::headroom(&record.counted.publish, PUBLISH_RATE as usize, window),
     );
     let published = record.published.len();
@@ -291,6 +314,7 @@ async fn publication(
         locked_409: record.count_status(409),
         retries: m.report["client"]["retries"].as_u64().unwrap_or(0),
         gate_holds: m.report["client"]["gate_holds"].as_u64().unwrap_or(0),
+        write_rate,
         m,
         settled,
         phases,
@@ -323,7 +347,7 @@ async fn dry_run(runner: &Runner, agents: usize) -> (usize, u64, Measured) {
     let spec = spec(agents);
     let (s, csv) = scenario(&spec, 0);
     let sim = spawn(s).await;
-    let bed = write_config(&sim.base_url(), CLIENT_RATE, &csv);
+    let bed = write_config(&sim.base_url(), CLIENT_RATE, WRITE_RATE, &csv);
     let size = csv.len() as u64;
     drop(csv);
     let m = runner.publish(bed.dir(), &["--dry-run"]).await;
@@ -411,6 +435,7 @@ async fn naive(agents: usize, latency: u64) -> Row {
         phases: None,
         headroom: (None, None),
         gate_holds: 0,
+        write_rate: WRITE_RATE,
         m: Measured::wall_only(started),
     }
 }
@@ -420,7 +445,7 @@ async fn idle(secs: u64) -> (i64, Duration) {
     let spec = spec(10);
     let (s, csv) = scenario(&spec, 0);
     let sim = spawn(s).await;
-    let bed = write_config(&sim.base_url(), CLIENT_RATE, &csv);
+    let bed = write_config(&sim.base_url(), CLIENT_RATE, WRITE_RATE, &csv);
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
         .args(["--log-format", "json", "run", "--config", "config.toml"])
         .current_dir(bed.dir())
@@ -461,7 +486,7 @@ fn render(rows: &[Row]) -> String {
         "| scenario | agents | latency | wall (s) | floor (s) | efficiency | writes (s) | publishes (s) | requests | 429s | masked 403s | refused | 409s | retries | holds | last 429 after (s) | headroom (ms) | peak RSS (MB) | CPU (s) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
-        let fl = floor(r.agents);
+        let fl = floor(r.agents, r.write_rate);
         let wall = r.m.wall.as_secs_f64();
         let secs =
             |d: Option<Duration>| d.map_or("-".to_owned(), |d| format!("{:.1}", d.as_secs_f64()));
@@ -576,6 +601,7 @@ async fn rows(args: &Args, runner: &Runner) -> Vec<Row> {
         let tweak = |s: &mut Scenario| s.server.advertise_rate_limits = false;
         rows.push(publication(runner, name, n, latency, tweak, twice).await);
     }
+    rows.extend(slow_platform_rows(args, runner, n, latency).await);
     let small = args.agents.iter().copied().min().unwrap_or(2000);
     let name = "5% injected 503s";
     if wanted(name) {
@@ -589,6 +615,39 @@ async fn rows(args: &Args, runner: &Runner) -> Vec<Row> {
     if wanted("naive") {
         eprintln!("naive …");
         rows.push(naive(args.naive_agents.min(small), latency).await);
+    }
+    rows
+}
+
+/// Platforms whose write limit binds, and that say little of it (issue
+/// 28): a fixed window anchored at the first call after the last one
+/// expired, its reset in whole seconds rounded up, the client at exactly
+/// its limit; and a limit not advertised at all, in the same windows, the
+/// client at twice it. At 1,000 writes a second the publish bucket binds
+/// (500 agents a second), so the other rows never reach the write limit:
+/// the unadvertised row there shows 0.97 whatever the pace does.
+async fn slow_platform_rows(args: &Args, runner: &Runner, n: usize, latency: u64) -> Vec<Row> {
+    let wanted = |name: &str| args.only.as_deref().is_none_or(|o| name.contains(o));
+    let mut rows = Vec::new();
+    let (resets, resets_rate) = (
+        "whole-second resets, windows anchored at the first call (250/s), client at the limit",
+        250.0,
+    );
+    if wanted(resets) {
+        eprintln!("{resets} …");
+        let tweak = |s: &mut Scenario| s.rate_limits.default.limit = resets_rate as u32;
+        let rates = (resets_rate, resets_rate);
+        rows.push(publication_at(runner, resets, n, latency, tweak, rates).await);
+    }
+    let (hidden, hidden_rate) = ("limit not advertised (200/s), client at twice it", 200.0);
+    if wanted(hidden) {
+        eprintln!("{hidden} …");
+        let tweak = |s: &mut Scenario| {
+            s.rate_limits.default.limit = hidden_rate as u32;
+            s.server.advertise_rate_limits = false;
+        };
+        let rates = (hidden_rate * 2.0, hidden_rate);
+        rows.push(publication_at(runner, hidden, n, latency, tweak, rates).await);
     }
     rows
 }

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use axum::body::Bytes;
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
@@ -100,10 +101,16 @@ pub trait Dialect: Send + Sync {
 
 /// One call's progress through its retries.
 struct Attempt {
-    started: chrono::DateTime<chrono::Utc>,
+    started: DateTime<Utc>,
     delays: retry::Delays,
     count: u32,
     fresh_token_tried: bool,
+}
+
+/// What the answer to one attempt meant, and when the attempt left.
+struct Answered {
+    classified: Classified,
+    left_at: DateTime<Utc>,
 }
 
 enum Step {
@@ -151,10 +158,15 @@ impl PlatformClient {
                     LockRole::Publish(schedule) => Some(self.publish_locks().publishing(schedule)),
                     _ => None,
                 };
-                let (classified, answer) = self.exchange(dialect, call, &token, ticket).await;
+                let (classified, answer, left_at) =
+                    self.exchange(dialect, call, &token, ticket).await;
                 drop(publishing);
+                let answered = Answered {
+                    classified,
+                    left_at,
+                };
                 let step = self
-                    .next_step(dialect, call, &mut attempt, classified, &token, elapsed)
+                    .next_step(dialect, call, &mut attempt, answered, &token, elapsed)
                     .await;
                 match (step, answer) {
                     (Step::Done, Some(answer)) => return Ok(answer),
@@ -218,15 +230,15 @@ impl PlatformClient {
         }
     }
 
-    /// One request and its answer, classified by the dialect; the answer's
-    /// rate-limit headers update the buckets on the way.
+    /// One request and its answer, classified by the dialect, and when it
+    /// left; the answer's rate-limit headers update the buckets on the way.
     async fn exchange<D: Dialect>(
         &self,
         dialect: &D,
         call: &Call<D::Subject>,
         token: &AccessToken,
         ticket: Ticket,
-    ) -> (Classified, Option<(StatusCode, Bytes)>) {
+    ) -> (Classified, Option<(StatusCode, Bytes)>, DateTime<Utc>) {
         let throttle = self.throttle();
         self.count(|s| &s.requests);
         let mut request = self
@@ -253,7 +265,7 @@ impl PlatformClient {
                 metrics::counter!("wfm_api_requests_total", "endpoint" => call.label, "status" => "no_answer")
                     .increment(1);
                 throttle.unanswered(bucket);
-                return (self.unanswered(&call.url, &e), None);
+                return (self.unanswered(&call.url, &e), None, sent_at);
             }
         };
         let status = response.status();
@@ -274,14 +286,14 @@ impl PlatformClient {
         }
         let bytes = match body::read_capped(response, self.transport().max_answer).await {
             Ok(bytes) => bytes,
-            Err(BodyError::Transport(e)) => return (unanswered(&e), None),
+            Err(BodyError::Transport(e)) => return (unanswered(&e), None, sent_at),
             Err(too_large) => {
                 let message = too_large.describe("platform.max_answer_bytes");
                 let error = PlatformError::Malformed {
                     endpoint: call.endpoint.clone(),
                     message,
                 };
-                return (Classified::Failed(error), None);
+                return (Classified::Failed(error), None, sent_at);
             }
         };
         let classified = dialect.classify(&call.endpoint, status, &headers, &bytes);
@@ -297,7 +309,7 @@ impl PlatformClient {
             }
             _ => {}
         }
-        (classified, Some((status, bytes)))
+        (classified, Some((status, bytes)), sent_at)
     }
 
     /// What an answer means for the call: done, try again (after waiting
@@ -307,11 +319,19 @@ impl PlatformClient {
         dialect: &D,
         call: &Call<D::Subject>,
         attempt: &mut Attempt,
-        classified: Classified,
+        answered: Answered,
         token: &AccessToken,
         elapsed: Duration,
     ) -> Step {
         let endpoint = &call.endpoint;
+        let Answered {
+            classified,
+            left_at,
+        } = answered;
+        if matches!(classified, Classified::Success | Classified::Locked { .. }) {
+            // Counted by the platform's limit all the same.
+            self.throttle().accepted(call.refused_in(), left_at);
+        }
         let too_long =
             |wait| retry::too_long(endpoint.clone(), self.transport().retry, elapsed, wait);
         match classified {
@@ -337,7 +357,7 @@ impl PlatformClient {
                     return Step::Fail(too_long(wait));
                 }
                 if !hinted {
-                    self.throttle().slow_down(call.refused_in());
+                    self.throttle().slow_down(call.refused_in(), left_at);
                 }
                 Step::Again
             }

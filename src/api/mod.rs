@@ -10,6 +10,7 @@ pub(crate) mod classify;
 pub mod client;
 pub mod error;
 pub mod oauth_wire;
+mod pace;
 pub(crate) mod publish_lock;
 pub(crate) mod retry;
 pub mod scopes;

@@ -3,8 +3,8 @@
 //! platform sends its rate-limit headers; a governor limiter at the
 //! configured rate, a ceiling for platforms that advertise nothing; a gate
 //! that every worker of the client waits at when the platform says "wait";
-//! and a pacer that slows the bucket down when the platform refuses calls
-//! without saying its limit.
+//! and a pace (`pace.rs`) that slows the bucket down to what the platform
+//! accepts when it refuses calls without saying its limit.
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +16,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use super::budget::{Budget, Slot};
 use super::classify::Advertised;
+use super::pace::Pace;
 use crate::clock::{delta, SharedClock};
 use crate::config::{RateLimit, RateLimits};
 
@@ -38,61 +39,13 @@ impl Bucket {
     }
 }
 
-/// Spacing learned from unadvertised 429s. Each refusal widens the spacing
-/// by half and remembers the spacing that was refused; the spacing then
-/// narrows by 10% a second, but never below 5% wider than the last refused
-/// one, so the rate settles just under the platform's real limit instead of
-/// climbing back to the configured rate and bouncing off the limit again.
-/// The memory fades after [`Pace::FORGET_AFTER`] without a refusal, so a
-/// limit the platform raised is used again.
-#[derive(Debug, Default)]
-struct Pace {
-    /// The spacing right after the last widening, and when that was.
-    widened: Option<(Duration, DateTime<Utc>)>,
-    /// The spacing the platform last refused.
-    refused: Option<Duration>,
-    next: Option<DateTime<Utc>>,
-}
-
-impl Pace {
-    const FORGET_AFTER: TimeDelta = TimeDelta::minutes(10);
-
-    fn interval(&self, configured: Duration, now: DateTime<Utc>) -> Option<Duration> {
-        let (base, at) = self.widened?;
-        if now - at > Self::FORGET_AFTER {
-            return None;
-        }
-        let secs = (now - at).num_milliseconds().max(0) as f64 / 1000.0;
-        let floor = self.refused.map_or(configured, |r| r.mul_f64(1.05));
-        let current = base.mul_f64(0.9f64.powf(secs)).max(floor);
-        (current > configured).then_some(current)
-    }
-
-    /// A refusal at `now`, unless one was already taken into account within
-    /// the last second (the 429s of calls in flight at a widening say
-    /// nothing new). Returns the new spacing.
-    fn refused_at(&mut self, configured: Duration, now: DateTime<Utc>) -> Option<Duration> {
-        if self
-            .widened
-            .is_some_and(|(_, at)| now < at + TimeDelta::seconds(1))
-        {
-            return None;
-        }
-        let current = self.interval(configured, now).unwrap_or(configured);
-        let wider = (current * 3 / 2).min(Duration::from_secs(60));
-        self.refused = Some(current);
-        self.widened = Some((wider, now));
-        Some(wider)
-    }
-}
-
 struct Lane {
     limiter: DefaultDirectRateLimiter,
-    /// The configured spacing between calls.
-    interval: Duration,
     /// Closed until this time.
     gate: Mutex<Option<DateTime<Utc>>>,
     pace: Mutex<Pace>,
+    /// Calls wait for the pace one at a time (see `pace.rs`).
+    pace_turn: tokio::sync::Mutex<()>,
     budget: Budget,
 }
 
@@ -104,9 +57,9 @@ impl Lane {
             .allow_burst(NonZeroU32::new(rate.burst).unwrap_or(NonZeroU32::MIN));
         Lane {
             limiter: RateLimiter::direct(quota),
-            interval,
             gate: Mutex::new(None),
-            pace: Mutex::new(Pace::default()),
+            pace: Mutex::new(Pace::new(rate.requests, rate.per)),
+            pace_turn: tokio::sync::Mutex::new(()),
             budget: Budget::default(),
         }
     }
@@ -118,6 +71,15 @@ impl Lane {
 pub struct Ticket {
     bucket: Bucket,
     slot: Slot,
+    paced: Option<Paced>,
+}
+
+/// The time a call claimed from its bucket's pace, and the one claimed
+/// before it, to give back if the call does not go.
+#[derive(Debug, Clone, Copy)]
+struct Paced {
+    claimed: DateTime<Utc>,
+    before: Option<DateTime<Utc>>,
 }
 
 impl Ticket {
@@ -173,16 +135,21 @@ impl Throttle {
         // The configured rate is a ceiling for platforms that advertise
         // nothing; measured at exactly an advertised 1,000/s, the
         // governor's 1 ms steps lost a third of the rate to timer rounding.
+        let mut paced = None;
         if !lane.budget.advertised() {
             lane.limiter.until_ready().await;
-            self.wait_pace(lane).await;
+            paced = self.wait_pace(lane).await;
         }
         // The gate may have closed while this call queued.
         self.wait_gate(lane).await;
         // Last, so that the budget logs the call as close as it can to
         // when it leaves.
         let slot = lane.budget.acquire(&self.clock).await;
-        Ticket { bucket, slot }
+        Ticket {
+            bucket,
+            slot,
+            paced,
+        }
     }
 
     /// When a call from `bucket` would next go, if the platform advertises
@@ -202,13 +169,20 @@ impl Throttle {
     /// The call of `ticket` will not leave after all: its place in the
     /// budget goes to another.
     pub fn unused(&self, ticket: Ticket) {
-        self.lane(ticket.bucket).budget.unused(ticket.slot);
+        let lane = self.lane(ticket.bucket);
+        lane.budget.give_back(ticket.slot);
+        if let Some(Paced { claimed, before }) = ticket.paced {
+            let mut pace = lane.pace.lock().expect("throttle pace");
+            pace.give_back(claimed, before);
+        }
     }
 
     /// The call of `ticket` leaves now, its request built.
     pub fn leaves(&self, ticket: Ticket) -> Departure {
         let now = self.clock.now();
-        self.lane(ticket.bucket).budget.left(ticket.slot, now);
+        self.lane(ticket.bucket)
+            .budget
+            .call_left_at(ticket.slot, now);
         Departure {
             bucket: ticket.bucket,
             slot: ticket.slot,
@@ -235,18 +209,26 @@ impl Throttle {
         }
     }
 
-    async fn wait_pace(&self, lane: &Lane) {
-        let slot = {
-            let mut pace = lane.pace.lock().expect("throttle pace");
-            let now = self.clock.now();
-            let Some(interval) = pace.interval(lane.interval, now) else {
-                return;
+    /// Waits for the pace of a bucket the platform refused calls of
+    /// without saying its limit, one call at a time; the time claimed.
+    async fn wait_pace(&self, lane: &Lane) -> Option<Paced> {
+        let _turn = lane.pace_turn.lock().await;
+        loop {
+            // Not while the gate is closed: times claimed during a hold
+            // would all go at once when it opens, and overrun the window
+            // after it (a refusal every second and a half, each cutting
+            // the rate further).
+            self.wait_gate(lane).await;
+            let (claim, before) = {
+                let mut pace = lane.pace.lock().expect("throttle pace");
+                let before = pace.last();
+                (pace.claim(self.clock.now()), before)
             };
-            let slot = pace.next.filter(|n| *n > now).unwrap_or(now);
-            pace.next = Some(slot + delta(interval));
-            slot
-        };
-        self.wait_until(slot).await;
+            match claim {
+                Ok(claimed) => return claimed.map(|claimed| Paced { claimed, before }),
+                Err(until) => self.wait_until(until).await,
+            }
+        }
     }
 
     /// Closes `bucket`'s gate for `wait`: the platform asked every caller to hold.
@@ -306,17 +288,29 @@ impl Throttle {
         self.lane(bucket).budget.unanswered();
     }
 
-    /// A 429 that said nothing of the limit: space `bucket`'s calls out more.
-    pub fn slow_down(&self, bucket: Bucket) {
+    /// A 429 that said nothing of the limit, to a call that left at
+    /// `left_at`: `bucket`'s pace is cut to what the platform accepted.
+    pub fn slow_down(&self, bucket: Bucket, left_at: DateTime<Utc>) {
         let lane = self.lane(bucket);
         let mut pace = lane.pace.lock().expect("throttle pace");
-        let Some(wider) = pace.refused_at(lane.interval, self.clock.now()) else {
+        let Some(rate) = pace.refused(left_at, self.clock.now()) else {
             return;
         };
         tracing::info!(
-            interval_ms = super::client::millis(wider),
-            "the platform's limit is lower than configured: slowing down"
+            calls_per_sec = (rate * 10.0).round() / 10.0,
+            "the platform's limit is lower than configured: slowing down to what it accepted, then probing back up"
         );
+    }
+
+    /// The platform accepted a call from `bucket` that left at `left_at`:
+    /// what the pace measures a refusal against.
+    pub fn accepted(&self, bucket: Bucket, left_at: DateTime<Utc>) {
+        let lane = self.lane(bucket);
+        if lane.budget.advertised() {
+            return;
+        }
+        let mut pace = lane.pace.lock().expect("throttle pace");
+        pace.accepted(left_at, self.clock.now());
     }
 
     /// How many times a gate was closed.
@@ -331,27 +325,6 @@ mod tests {
 
     fn at(ms: i64) -> DateTime<Utc> {
         DateTime::<Utc>::UNIX_EPOCH + TimeDelta::milliseconds(ms)
-    }
-
-    fn micros(d: Option<Duration>) -> Option<u128> {
-        d.map(|d| d.as_nanos().div_ceil(1000))
-    }
-
-    #[test]
-    fn the_spacing_settles_just_over_the_last_refused_one() {
-        let configured = Duration::from_micros(500);
-        let mut pace = Pace::default();
-        assert_eq!(pace.interval(configured, at(0)), None);
-        assert_eq!(micros(pace.refused_at(configured, at(0))), Some(750));
-        // Refusals of calls already in flight are not counted twice.
-        assert_eq!(pace.refused_at(configured, at(500)), None);
-        // A second later it has narrowed by 10%, and is refused again there.
-        assert_eq!(micros(pace.interval(configured, at(1_000))), Some(675));
-        assert_eq!(micros(pace.refused_at(configured, at(1_000))), Some(1013));
-        // It narrows, but never below 5% over the spacing last refused.
-        assert_eq!(micros(pace.interval(configured, at(60_000))), Some(709));
-        // Ten quiet minutes later, the configured rate is tried again.
-        assert_eq!(pace.interval(configured, at(1_000 + 10 * 60_000 + 1)), None);
     }
 
     #[test]
