@@ -218,6 +218,18 @@ struct PublishArgs {
     quiet: bool,
 }
 
+/// How a run shows its progress: a bar for a person at a terminal, log
+/// lines elsewhere, nothing when quiet.
+fn progress_view(quiet: bool, format: LogFormat) -> ProgressView {
+    if quiet {
+        ProgressView::Quiet
+    } else if format == LogFormat::Pretty && std::io::stderr().is_terminal() {
+        ProgressView::Bar
+    } else {
+        ProgressView::Log
+    }
+}
+
 async fn publish(
     config: &Path,
     target: &str,
@@ -246,13 +258,7 @@ async fn publish(
     if let Some(passed) = crate::preflight::cutoff_passed(target, week, clock.now()) {
         eprintln!("wfm-publisher: warning: {passed}");
     }
-    let progress = if how.quiet {
-        ProgressView::Quiet
-    } else if format == LogFormat::Pretty && std::io::stderr().is_terminal() {
-        ProgressView::Bar
-    } else {
-        ProgressView::Log
-    };
+    let progress = progress_view(how.quiet, format);
     // Ctrl-C or SIGTERM: finish what was sent, keep the rest for the next run.
     let cancel = cancelled_by_shutdown_signal(|| {
         tracing::warn!("stopping: requests already sent finish, the rest resumes at the next run")
