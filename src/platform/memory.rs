@@ -38,6 +38,9 @@ pub struct Memory {
     pub published_already: bool,
     /// The schedule's swaps, in every state: a test decides them.
     pub swaps: Vec<Swap>,
+    /// Set: every pending swap is decided so when the first publish
+    /// arrives, as a platform's reviewer may decide while a run writes.
+    pub decided_at_first_publish: Option<SwapStatus>,
     /// Agents the platform does not know: their writes are refused.
     pub unknown: BTreeSet<String>,
     /// Each agent's week as last written.
@@ -52,6 +55,7 @@ impl Memory {
             publishing,
             published_already: false,
             swaps: Vec::new(),
+            decided_at_first_publish: None,
             unknown: BTreeSet::new(),
             written: BTreeMap::new(),
             published: BTreeSet::new(),
@@ -188,6 +192,13 @@ impl RunWriter for MemoryWriter {
                         batch.published.push(agent);
                     }
                 }
+            }
+            if let Some(status) = m.decided_at_first_publish.take() {
+                let pending = m
+                    .swaps
+                    .iter_mut()
+                    .filter(|s| s.status == SwapStatus::Pending);
+                pending.for_each(|s| s.status = status);
             }
             batch
         });

@@ -28,6 +28,11 @@ impl Engine {
             return Ok(Outcome::Running);
         };
         let poll_interval = poll_interval(ctx);
+        // Whether swaps were listed at or after the deadline. Past a cut-off
+        // that passed before the run began, the only listing is the one
+        // before the writes, and a swap decided while they went would be
+        // blamed: one more listing first.
+        let mut listed_past_deadline = false;
         loop {
             ledger.skip_unchanged(published)?;
             self.write_and_publish(ctx, writer, ledger, &mut unknown, poll_interval)
@@ -40,9 +45,14 @@ impl Engine {
                 break;
             }
             let now = self.parts.clock.now();
-            if now >= deadline {
+            if now >= deadline && listed_past_deadline {
                 give_up(ledger, deadline)?;
                 break;
+            }
+            if now >= deadline {
+                listed_past_deadline = true;
+                self.poll_swaps(ctx, ledger).await?;
+                continue;
             }
             let wait = (deadline - now)
                 .to_std()
@@ -55,6 +65,7 @@ impl Engine {
                 _ = cancel.cancelled() => return Ok(Outcome::Running),
             }
             self.poll_swaps(ctx, ledger).await?;
+            listed_past_deadline = self.parts.clock.now() >= deadline;
         }
         Ok(if ledger.count(StateKind::Unpublished) > 0 {
             Outcome::Partial

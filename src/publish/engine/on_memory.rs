@@ -38,9 +38,14 @@ struct Setup {
 /// The standard configuration (its platform never called) and a week of
 /// `agents` agents, each working Monday 09:00–17:00.
 fn setup(agents: usize) -> Setup {
+    let now = Utc::now();
+    setup_at(agents, now, week_ahead(now))
+}
+
+/// As [`setup`], with the clock at `now` and the week of `week`.
+fn setup_at(agents: usize, now: chrono::DateTime<Utc>, week: NaiveDate) -> Setup {
     let bed = Testbed::standard("http://127.0.0.1:9", "memory", "unused").unwrap();
-    let clock = Arc::new(ManualClock::new(Utc::now()));
-    let week = week_ahead(clock.now());
+    let clock = Arc::new(ManualClock::new(now));
     let mut csv = String::from("agent_id,date,start,end,activity\n");
     for n in 0..agents {
         csv.push_str(&format!("a-{n},{week},09:00,17:00,phone\n"));
@@ -184,6 +189,25 @@ async fn a_swap_pending_at_the_deadline_leaves_its_agents_unpublished() {
     assert_eq!(published.len(), 2);
     let text = report.render();
     assert!(text.contains("a-0"), "{text}");
+}
+
+/// Issue 29 item 11: a week whose swap cut-off passed before the run
+/// began. A swap pending at the run's listing and denied while the run
+/// writes was blamed in the report; one more listing before giving up
+/// finds it decided, and its agents are published.
+#[tokio::test]
+async fn past_the_cut_off_a_swap_decided_during_the_writes_is_not_blamed() {
+    let week = week_ahead(Utc::now());
+    let start = crate::week::starts_at(week, chrono_tz::America::Chicago);
+    let s = setup_at(3, start - TimeDelta::hours(1), week);
+    let mut memory = Memory::new(Publishing::Incremental { batch: 500 });
+    memory.swaps = vec![swap("sw-3", "a-0", "a-1", SwapStatus::Pending)];
+    memory.decided_at_first_publish = Some(SwapStatus::Denied);
+    let platform = MemoryPlatform::new(memory);
+    let report = run_to_end(engine(&s, &platform), &s, Duration::from_secs(1)).await;
+    let text = report.render();
+    assert_eq!(report.outcome, Some(Outcome::Success), "{text}");
+    assert_eq!(platform.with(|m| m.published.len()), 3, "{text}");
 }
 
 /// A dry run's plan is against what the platform holds: a-0 as planned
