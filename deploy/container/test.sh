@@ -55,7 +55,7 @@ chown -R 65532:65532 "$work/state"
 [ "$(podman image inspect --format '{{index .Config.ExposedPorts "9464/tcp"}}' "$tag")" != "<no value>" ] || {
   echo "$tag does not EXPOSE 9464" >&2; exit 1
 }
-podman image inspect --format '{{.Config.Env}}' "$tag" | grep -q 'WFM_PUBLISHER__ADMIN__LISTEN=0.0.0.0:9464' || {
+podman image inspect --format '{{.Config.Env}}' "$tag" | grep 'WFM_PUBLISHER__ADMIN__LISTEN=0.0.0.0:9464' >/dev/null || {
   echo "$tag does not listen on every interface" >&2; exit 1
 }
 
@@ -75,7 +75,7 @@ for _ in $(seq 100); do
 done
 podman exec "$name" /usr/bin/wfm-publisher health
 podman healthcheck run "$name" || { podman logs "$name" | tail -20; echo "the image's HEALTHCHECK failed" >&2; exit 1; }
-ss -ltnH "sport = :$admin_port" | awk '{ print $4 }' | grep -qx "0.0.0.0:$admin_port" || {
+ss -ltnH "sport = :$admin_port" | awk '{ print $4 }' | grep -x "0.0.0.0:$admin_port" >/dev/null || {
   ss -ltn; echo "the admin endpoint does not listen on every interface" >&2; exit 1
 }
 echo "container healthy (its HEALTHCHECK, from the configuration), admin endpoint on 0.0.0.0:$admin_port"
@@ -88,5 +88,5 @@ echo "sample week published from the container"
 podman stop --time 30 "$name" >/dev/null
 code="$(podman inspect --format '{{.State.ExitCode}}' "$name")"
 [ "$code" = 0 ] || { podman logs "$name" | tail -20; echo "exit code $code after SIGTERM" >&2; exit 1; }
-podman logs "$name" 2>&1 | grep -q '"stopped"' || { echo "no clean stop in the log" >&2; exit 1; }
+podman logs "$name" 2>&1 | grep '"stopped"' >/dev/null || { echo "no clean stop in the log" >&2; exit 1; }
 echo "stopped cleanly on SIGTERM (exit 0)"

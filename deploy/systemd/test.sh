@@ -114,7 +114,7 @@ wait_for() {
   done
   fail "$what (waited ${seconds}s)"
 }
-journal_has() { in_container journalctl -u wfm-publisher -o cat --no-pager | grep -qF "$1"; }
+journal_has() { in_container journalctl -u wfm-publisher -o cat --no-pager | grep -F "$1" >/dev/null; }
 journal_count() { in_container journalctl -u wfm-publisher -o cat --no-pager | grep -cF "$1" || true; }
 
 # Without --privileged every sandboxed unit fails with 226/NAMESPACE; without
@@ -123,7 +123,7 @@ podman run -d --name "$name" --runtime runc \
   --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --network host \
   --privileged --systemd=always "$image" \
   /bin/sh -c 'mount --make-rshared / && exec /sbin/init' >/dev/null
-booted() { in_container systemctl is-system-running --wait | grep -qxE 'running|degraded'; }
+booted() { in_container systemctl is-system-running --wait | grep -xE 'running|degraded' >/dev/null; }
 wait_for 60 "systemd did not boot" booted
 echo "systemd $(in_container systemctl --version | sed -n '1s/systemd \([0-9]*\).*/\1/p') booted"
 
@@ -169,9 +169,9 @@ sed 's/^/  install: /' "$work/install.log" | grep -v 'Reading database\|^  insta
 # What the package brought: its user, its conffile, the man page, the
 # completion, and every document the unit names.
 in_container getent passwd wfm-publisher >/dev/null || fail "the package made no wfm-publisher user"
-in_container dpkg-query -W -f='${Conffiles}' wfm-publisher | grep -q ' /etc/wfm-publisher/config.toml ' ||
+in_container dpkg-query -W -f='${Conffiles}' wfm-publisher | grep ' /etc/wfm-publisher/config.toml ' >/dev/null ||
   fail "/etc/wfm-publisher/config.toml is not the package's conffile"
-in_container sh -c 'MANPAGER=cat man wfm-publisher 2>/dev/null' | grep -q 'EXIT STATUS' ||
+in_container sh -c 'MANPAGER=cat man wfm-publisher 2>/dev/null' | grep 'EXIT STATUS' >/dev/null ||
   fail "man wfm-publisher does not open the package's page"
 in_container sh -c 'man -w wfm-publisher-publish' >/dev/null || fail "no man page for wfm-publisher publish"
 for doc in $(prop wfm-publisher Documentation); do
@@ -234,7 +234,7 @@ done
 info_priority="$(in_container journalctl _SYSTEMD_UNIT=wfm-publisher.service -o json --no-pager |
   python3 -c 'import json,sys; print(sorted({json.loads(l)["PRIORITY"] for l in sys.stdin if "wfm-publisher running" in json.loads(l).get("MESSAGE", "")}))')"
 [ "$info_priority" = "['6']" ] || fail "the start-up line's priority: $info_priority, not ['6'] (info)"
-! own_lines -p warning | grep -q ' INFO ' || fail "journalctl -p warning shows INFO lines"
+! own_lines -p warning | grep ' INFO ' >/dev/null || fail "journalctl -p warning shows INFO lines"
 echo "journal: text lines (running, reloaded, stopped) with their priorities"
 
 # The example configuration as the package ships it: the unit starts,
@@ -266,7 +266,7 @@ sed -e 's|^\[platform\]$|&\nclient_secret_file = "/etc/wfm-publisher/client_secr
 podman cp "$work/files.toml" "$name:/src/files.toml"
 warned="$(starts_with /src/files.toml)"
 for key in platform.client_secret_file admin.token_file; do
-  grep -F "$key: cannot read" <<<"$warned" | grep -F "Permission denied" | grep -qF "using the systemd credential" ||
+  grep -F "$key: cannot read" <<<"$warned" | grep -F "Permission denied" | grep -F "using the systemd credential" >/dev/null ||
     fail "no warning that $key was unreadable and its credential used, in: $warned"
 done
 echo "unreadable secret files: the credentials used, with a warning each:"
