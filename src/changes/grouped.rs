@@ -191,7 +191,8 @@ impl PlanChanges {
     /// "Mon 30 Nov 08:00–16:00" in the target's zone; the end's date too
     /// when it is another day.
     fn span_text(&self, s: &Shift) -> String {
-        let (start, end) = (local(s.start, self.time_zone), local(s.end, self.time_zone));
+        let tz = self.time_zone;
+        let (start, end) = (s.start.with_timezone(&tz), s.end.with_timezone(&tz));
         let end_format = match start.date_naive() == end.date_naive() {
             true => "%H:%M",
             false => "%a %d %b %H:%M",
@@ -202,10 +203,6 @@ impl PlanChanges {
             end.format(end_format)
         )
     }
-}
-
-fn local(at: DateTime<Utc>, tz: Tz) -> DateTime<Tz> {
-    at.with_timezone(&tz)
 }
 
 fn title(kind: ChangeKind) -> &'static str {

@@ -78,19 +78,41 @@ impl Stat {
         // after its closing one, from field 3 (state) on.
         let fields: Vec<&str> = text.rsplit_once(')')?.1.split_whitespace().collect();
         let field = |n: usize| fields.get(n - 3)?.parse::<f64>().ok();
-        // SAFETY: sysconf reads a system constant; no memory is involved.
-        let (ticks, page) = unsafe {
-            (
-                libc::sysconf(libc::_SC_CLK_TCK) as f64,
-                libc::sysconf(libc::_SC_PAGESIZE) as f64,
-            )
-        };
-        let boot = boot_time();
+        let Constants { ticks, page, boot } = *Constants::get();
         Some(Stat {
             cpu_seconds: (field(14)? + field(15)?) / ticks,
             virtual_bytes: field(23)?,
             resident_bytes: field(24)? * page,
             start_time_seconds: boot.zip(field(22)).map(|(b, t)| b + t / ticks),
+        })
+    }
+}
+
+/// What does not change while the process runs, read at the first scrape
+/// rather than at each: /proc/stat grows with the machine's cores.
+#[derive(Clone, Copy)]
+struct Constants {
+    ticks: f64,
+    page: f64,
+    boot: Option<f64>,
+}
+
+impl Constants {
+    fn get() -> &'static Constants {
+        static CONSTANTS: std::sync::OnceLock<Constants> = std::sync::OnceLock::new();
+        CONSTANTS.get_or_init(|| {
+            // SAFETY: sysconf reads a system constant; no memory is involved.
+            let (ticks, page) = unsafe {
+                (
+                    libc::sysconf(libc::_SC_CLK_TCK) as f64,
+                    libc::sysconf(libc::_SC_PAGESIZE) as f64,
+                )
+            };
+            Constants {
+                ticks,
+                page,
+                boot: boot_time(),
+            }
         })
     }
 }
