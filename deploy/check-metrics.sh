@@ -2,9 +2,10 @@
 # Starts the daemon against the simulator, fetches a live /metrics before
 # any run, and checks it with `promtool check metrics` (Debian's prometheus
 # package, installed when missing and root): every metric has HELP and TYPE,
-# names and units follow Prometheus' conventions. Then every wfm_ metric
-# the Grafana dashboards (deploy/grafana/) and the alerting rules
-# (deploy/prometheus/alerts.yml) name must be in it: a renamed metric
+# names and units follow Prometheus' conventions. Then it publishes a week
+# (histograms have no series before their first sample) and every wfm_
+# metric the Grafana dashboards (deploy/grafana/) and the alerting rules
+# (deploy/prometheus/alerts.yml) name must be in /metrics: a renamed metric
 # would leave a panel empty and an alert silent.
 #
 #   deploy/check-metrics.sh [BINARY]
@@ -47,10 +48,17 @@ done
 promtool check metrics < "$work/metrics"
 echo "promtool check metrics: $(grep -c '^# HELP' "$work/metrics") metrics, no problems"
 
+sim_week_csv "$work/inbox/$sim_week.csv"
+outcome="$(sim_publish "$admin_port" metrics-check-token)" ||
+  { cat "$work/daemon.log"; echo "the week was not published: $outcome" >&2; exit 1; }
+curl -fsS "http://127.0.0.1:$admin_port/metrics" > "$work/metrics"
+promtool check metrics < "$work/metrics"
+
 used="$(grep -ohE '\bwfm_[a-z0-9_]+' "$here"/grafana/*.json "$here/prometheus/alerts.yml" | sort -u)"
 missing=0
 for name in $used; do
-  if ! grep -qE "^$name(\{| )" "$work/metrics"; then
+  # A sample, or a family's TYPE (a histogram's samples are NAME_bucket…).
+  if ! grep -qE "^($name(\{| )|# TYPE $name )" "$work/metrics"; then
     echo "deploy/grafana or deploy/prometheus uses $name, which /metrics does not have" >&2
     missing=1
   fi
