@@ -460,8 +460,8 @@ fn status(config: &Path, json: bool) -> anyhow::Result<ExitCode> {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
-    let store = match crate::store::open_existing(&settings.store)? {
-        Some(store) => store,
+    let observed = match crate::store::observe(&settings.store)? {
+        Some(observed) => observed,
         None => {
             let missing = crate::store::StoreError::Missing {
                 path: settings.store.path.display().to_string(),
@@ -469,14 +469,11 @@ fn status(config: &Path, json: bool) -> anyhow::Result<ExitCode> {
             return Ok(refused(&missing));
         }
     };
-    let publisher = match &settings.store.postgres {
-        Some(_) => crate::status::Publisher::Unknown,
-        None => match crate::store::holder_of(&settings.store.path)? {
-            Some(holder) => crate::status::Publisher::Holder(holder),
-            None => crate::status::Publisher::Nobody,
-        },
+    let publisher = match observed.holder {
+        Some(holder) => crate::status::Publisher::Holder(holder),
+        None => crate::status::Publisher::Nobody,
     };
-    let status = crate::status::read(store.as_ref(), &publisher)?;
+    let status = crate::status::read(observed.store.as_ref(), &publisher)?;
     print_report(json, &status, crate::status::Status::render)?;
     Ok(ExitCode::SUCCESS)
 }

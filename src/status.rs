@@ -15,10 +15,11 @@ use crate::store::{Outcome, PendingDeferral, RunRecord, Store, StoreError};
 /// whether one really runs is the run lock's to say.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Publisher {
-    /// Not known here (a PostgreSQL store: the lease says, the daemon's
-    /// `/status` has it).
+    /// Not known here: the daemon's own `/status`, which says itself
+    /// which of its targets run.
     Unknown,
-    /// Nobody holds the run lock: nothing runs.
+    /// Nobody holds the run lock (SQLite's file lock, PostgreSQL's
+    /// lease): nothing runs.
     Nobody,
     /// The holder of the run lock, as it named itself.
     Holder(String),

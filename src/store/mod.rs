@@ -7,6 +7,7 @@
 //! them publish (`store.url`).
 
 mod lock;
+mod observe;
 mod postgres;
 mod rows;
 mod sqlite;
@@ -23,6 +24,7 @@ use crate::platform::journal::{EntryId, Operation, OperationState};
 use crate::publish::lifecycle::AgentState;
 
 pub use lock::{holder_of, lock_path, LockError, StoreLock};
+pub use observe::{observe, ObserveError, Observed};
 pub use postgres::{Leadership, Lease, PostgresStore, Role};
 pub use sqlite::SqliteStore;
 

@@ -554,3 +554,52 @@ async fn a_leader_cut_off_from_its_database_stays_responsive_and_stops_sending()
     // At most the batch in flight at the cut (500 agents) again.
     assert!(again <= 500, "{again} agents published again");
 }
+
+/// `status` on `cfg`'s store: its exit code and what it printed.
+async fn status_of(cfg: &TestConfig) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
+        .args(["status", "--config"])
+        .arg(&cfg.path)
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    (
+        out.status.code(),
+        text + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// Issue 29 item 10 on PostgreSQL: the store keeps a run `--no-wait` left
+/// open as `running` (resumable); the lease is the run lock there, and once
+/// `publish` gave it back nobody holds it, so `status` says the run waits
+/// for its swaps. While someone holds the lease, the run is running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_on_postgresql_says_a_run_nobody_holds_the_lease_for_is_not_running() {
+    let pg = PgCluster::start();
+    let url = pg.url();
+    let (_sim, cfg) = sample_setup(&spec(20, 2, Duration::from_secs(3600))).await;
+    cfg.change(|c| {
+        c.store.url(&url);
+    });
+    let out = publish_to_the_end(&cfg, &["--no-wait"]).await;
+    assert_eq!(out.code, Some(3), "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("4 still deferred"), "{}", out.stdout);
+
+    let (code, text) = status_of(&cfg).await;
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("4 pending deferrals"), "{text}");
+    assert!(text.contains(" waiting "), "{text}");
+    assert!(!text.contains("running"), "{text}");
+
+    // Another process's unexpired lease: a run may be under way.
+    query(
+        &url,
+        "UPDATE leader SET holder = 'elsewhere:1:abcd', expires_at = now() + interval '1 minute'",
+    )
+    .await;
+    let (code, text) = status_of(&cfg).await;
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains(" running "), "{text}");
+}

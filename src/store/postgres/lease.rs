@@ -105,6 +105,10 @@ pub enum Role {
     },
 }
 
+/// The holder of the unexpired lease, if any.
+pub(super) const CURRENT_HOLDER: &str =
+    "SELECT holder FROM leader WHERE name = $1 AND expires_at > now()";
+
 /// Elects or renews, on the database clock. The fence stays while the same
 /// holder renews an unexpired lease, and grows at every other change.
 const ELECT: &str = "
@@ -208,10 +212,7 @@ impl Lease {
     pub async fn current_holder(&mut self) -> Result<Option<String>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt(
-                "SELECT holder FROM leader WHERE name = $1 AND expires_at > now()",
-                &[&LEASE],
-            )
+            .query_opt(CURRENT_HOLDER, &[&LEASE])
             .await
             .map_err(|e| self.connector.error(&e))?;
         Ok(row.map(|r| r.get(0)))

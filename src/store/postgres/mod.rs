@@ -104,6 +104,18 @@ impl PostgresStore {
         &self.leadership
     }
 
+    /// Who holds the publishing lease now, by the database's clock, if
+    /// anyone: with this store the lease is the run lock, so `status` tells
+    /// a run under way from one a stop left open by it.
+    pub fn lease_holder(&self) -> Result<Option<String>, StoreError> {
+        self.with(|c| {
+            Box::pin(async move {
+                let row = c.query_opt(lease::CURRENT_HOLDER, &[&lease::LEASE]).await?;
+                Ok(row.map(|r| r.get(0)))
+            })
+        })
+    }
+
     /// Runs `f` on the connection, (re)connecting first when it is gone,
     /// e.g. after the database restarted. The caller's thread waits, but
     /// off the runtime's workers (`super::blocking`), so the rest of the
