@@ -342,7 +342,7 @@ impl BarProgress {
     const EVERY: Duration = Duration::from_millis(200);
 
     fn new(shared: Shared) -> Arc<Self> {
-        let bar = ProgressBar::new(0);
+        let bar = ProgressBar::with_draw_target(Some(0), super::bar_terminal::stderr());
         bar.set_style(
             ProgressStyle::with_template(
                 "{spinner} {prefix:17} [{elapsed_precise}] {bar:30} {percent:>3}% · about {eta} left\n  {msg}",

@@ -72,27 +72,129 @@ fn plain(raw: &[u8]) -> String {
     out
 }
 
+/// The terminal's screen once everything it received is drawn, scrolled
+/// back lines included: what a person sees at the end, where [`plain`]
+/// keeps every frame ever drawn. The escapes the binary's output uses are
+/// followed (cursor up, down, to a column, erase in line and below);
+/// others are dropped. Lines wrap at the pty's 200 columns.
+fn final_screen(raw: &[u8]) -> Vec<String> {
+    const WIDTH: usize = 200;
+    let text = String::from_utf8_lossy(raw);
+    let mut rows: Vec<Vec<char>> = vec![Vec::new()];
+    let (mut row, mut col) = (0usize, 0usize);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' if chars.next_if_eq(&'[').is_some() => {
+                let mut params = String::new();
+                let mut last = ' ';
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        last = c;
+                        break;
+                    }
+                    params.push(c);
+                }
+                let n = params.parse::<usize>().unwrap_or(0);
+                let line = &mut rows[row];
+                match last {
+                    'A' => row = row.saturating_sub(n.max(1)),
+                    'B' => row += n.max(1),
+                    'C' => col = (col + n.max(1)).min(WIDTH - 1),
+                    'D' => col = col.saturating_sub(n.max(1)),
+                    'G' => col = n.max(1) - 1,
+                    'K' if n == 0 => line.truncate(col),
+                    'K' if n == 1 => line.iter_mut().take(col + 1).for_each(|c| *c = ' '),
+                    'K' => line.clear(),
+                    'J' => {
+                        line.truncate(col);
+                        rows.truncate(row + 1);
+                    }
+                    _ => {}
+                }
+            }
+            // Another escape: its one byte after it dropped.
+            '\u{1b}' => {
+                chars.next();
+            }
+            '\r' => col = 0,
+            '\n' => row += 1,
+            '\u{8}' => col = col.saturating_sub(1),
+            c if c.is_control() => {}
+            c => {
+                if col == WIDTH {
+                    (row, col) = (row + 1, 0);
+                }
+                if rows.len() <= row {
+                    rows.resize(row + 1, Vec::new());
+                }
+                let line = &mut rows[row];
+                if line.len() <= col {
+                    line.resize(col + 1, ' ');
+                }
+                line[col] = c;
+                col += 1;
+            }
+        }
+        if rows.len() <= row {
+            rows.resize(row + 1, Vec::new());
+        }
+    }
+    let mut lines: Vec<String> = rows
+        .iter()
+        .map(|l| l.iter().collect::<String>().trim_end().to_owned())
+        .collect();
+    while lines.last().is_some_and(String::is_empty) {
+        lines.pop();
+    }
+    lines
+}
+
 /// `publish` run to its end on a pseudo-terminal: its exit code and what
 /// the terminal showed.
 fn publish_on_a_terminal(cfg: &TestConfig) -> (Option<i32>, String) {
-    publish_on_a_terminal_until(cfg, |_, _| {})
+    let (code, raw) = on_a_terminal(publish_command(cfg), |_, _| {});
+    (code, plain(&raw))
 }
 
-/// The same, with `meanwhile` given the process's id and what the terminal
-/// showed so far (it returns at once if it has nothing to do then; it is
-/// called again until the process ends).
-fn publish_on_a_terminal_until(
-    cfg: &TestConfig,
-    mut meanwhile: impl FnMut(u32, &str),
-) -> (Option<i32>, String) {
+/// `publish` of the test week on `cfg`, as a person would type it.
+fn publish_command(cfg: &TestConfig) -> std::process::Command {
     let config = cfg.variant("terminal.toml", |c| {
         c.workers.concurrency(8);
     });
-    let (mut master, slave) = open_pty();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"))
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"));
+    command
         .args(["publish", "--target", "chicago", "--config"])
         .arg(&config)
-        .args(["--week", &week().to_string()])
+        .args(["--week", &week().to_string()]);
+    command
+}
+
+/// `command` run to its end on a pseudo-terminal that is its controlling
+/// terminal, as a person's is: its exit code and every byte the terminal
+/// received. `meanwhile` is given the keyboard (what it writes is typed:
+/// `\x03` is Ctrl-C, which the terminal echoes and turns into SIGINT) and
+/// what the terminal showed so far; it returns at once if it has nothing
+/// to do then, and is called again until the process ends.
+fn on_a_terminal(
+    mut command: std::process::Command,
+    mut meanwhile: impl FnMut(&mut std::fs::File, &str),
+) -> (Option<i32>, Vec<u8>) {
+    use std::os::unix::process::CommandExt;
+    let (mut master, slave) = open_pty();
+    let mut keyboard = master.try_clone().unwrap();
+    // SAFETY: async-signal-safe calls between fork and exec: a session of
+    // its own, with the terminal (its stdin by then) as the controlling
+    // one, so Ctrl-C typed there reaches it as SIGINT.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command
         .env("TERM", "xterm-256color")
         .env_remove("RUST_LOG")
         .env_remove("NO_COLOR")
@@ -101,8 +203,10 @@ fn publish_on_a_terminal_until(
         .stderr(Stdio::from(slave))
         .spawn()
         .unwrap();
-    // The test's copies of the slave end are gone: once the binary exits,
-    // reading the master end ends (EIO) instead of blocking.
+    // The test's copies of the slave end (the command keeps them) are gone:
+    // once the binary exits, reading the master end ends (EIO) instead of
+    // blocking.
+    drop(command);
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let reader = std::thread::spawn({
         let seen = seen.clone();
@@ -121,13 +225,14 @@ fn publish_on_a_terminal_until(
             break status;
         }
         let so_far = plain(&seen.lock().unwrap());
-        meanwhile(child.id(), &so_far);
+        meanwhile(&mut keyboard, &so_far);
         std::thread::sleep(Duration::from_millis(50));
     };
+    drop(keyboard);
     reader.join().unwrap();
     let seen = std::mem::take(&mut *seen.lock().unwrap());
     assert!(!seen.is_empty(), "the terminal showed nothing");
-    (status.code(), plain(&seen))
+    (status.code(), seen)
 }
 
 /// Every (written, published) pair the bar's status line showed, in order.
@@ -324,29 +429,31 @@ async fn the_bar_never_goes_back() {
     );
 }
 
-/// Issue 29 item 8: Ctrl-C mid-run. The report says the run stopped and
-/// is resumable, counts what was written and what was not sent instead
-/// of calling every agent not reached unpublished, gives the one command
-/// that resumes it, and no bar is drawn under it.
+/// Issue 29 item 8: Ctrl-C mid-run, typed on the terminal. The report
+/// says the run stopped and is resumable, counts what was written and what
+/// was not sent instead of calling every agent not reached unpublished,
+/// gives the one command that resumes it; and once it is over, no line of
+/// the bar stays on the screen, above the report or under it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_reports_how_far_the_run_got_and_the_command_that_resumes_it() {
     let spec = spec(1500, 0, Duration::from_secs(1));
     let (sim, cfg) = sample_setup(&spec).await;
     // Slow enough to be stopped midway.
     sim.reconfigure(|live| live.rate_limits.default.limit = 150);
-    let mut sent = false;
-    let (code, screen) = tokio::task::spawn_blocking(move || {
-        publish_on_a_terminal_until(&cfg, |pid, so_far| {
+    let mut typed = false;
+    let (code, raw) = tokio::task::spawn_blocking(move || {
+        on_a_terminal(publish_command(&cfg), |keyboard, so_far| {
             let writing = frames(so_far).iter().any(|&(w, _)| w >= 100);
-            if writing && !sent {
-                sent = true;
-                // SAFETY: a signal to the child this test started.
-                unsafe { libc::kill(pid as i32, libc::SIGINT) };
+            if writing && !typed {
+                typed = true;
+                use std::io::Write;
+                keyboard.write_all(b"\x03").unwrap();
             }
         })
     })
     .await
     .unwrap();
+    let screen = plain(&raw);
     assert_ne!(code, Some(0), "{screen}");
     let at = screen
         .find("target chicago, week")
@@ -369,9 +476,20 @@ async fn ctrl_c_reports_how_far_the_run_got_and_the_command_that_resumes_it() {
     );
     let lines = report.lines().filter(|l| !l.trim().is_empty()).count();
     assert!(lines < 8, "{report}");
+    let shown = final_screen(&raw);
+    let bars: Vec<&String> = shown
+        .iter()
+        .filter(|l| !bar_positions(l).is_empty() || !frames(l).is_empty())
+        .collect();
     assert!(
-        bar_positions(report).is_empty(),
-        "a bar line under the report: {report}"
+        bars.is_empty(),
+        "a line of the bar stays on the screen: {bars:?}\n{}",
+        shown.join("\n")
+    );
+    assert!(
+        shown.iter().any(|l| l.starts_with("target chicago, week")),
+        "the report is on the screen: {}",
+        shown.join("\n")
     );
 }
 
