@@ -8,8 +8,11 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::publishing::{publish_to_the_end, rate_limited_setup, sample_setup, spec, week};
-use common::TestConfig;
+use common::publishing::{
+    publish_to_the_end, rate_limited_setup, sample_setup, scenario_for, spec, week, write_source,
+};
+use common::{ms, secs, spawn_sim, TestConfig};
+use wfm_publisher::sample::SampleSpec;
 
 /// A pseudo-terminal pair: the master end the test reads, and the slave
 /// end the binary gets as its stdin, stdout and stderr.
@@ -493,21 +496,31 @@ async fn ctrl_c_reports_how_far_the_run_got_and_the_command_that_resumes_it() {
     );
 }
 
+/// `spec`'s week published on a terminal, its swaps listed every 300 ms,
+/// with `deadline` as the deferral deadline when given.
+async fn swaps_on_a_terminal(
+    spec: SampleSpec,
+    deadline: Option<Duration>,
+) -> (Option<i32>, String) {
+    let (_sim, cfg) = sample_setup(&spec).await;
+    cfg.change(|c| {
+        let deferral = &mut c.target("chicago").deferral;
+        deferral.poll_interval(ms(300));
+        if let Some(deadline) = deadline {
+            deferral.deadline(deadline);
+        }
+    });
+    tokio::task::spawn_blocking(move || publish_on_a_terminal(&cfg))
+        .await
+        .unwrap()
+}
+
 /// Issue 29 item 1: on a terminal, the agents a run defers at its start
 /// are one line with their count, not a line each, and no line names the
 /// code's module.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_terminal_deferrals_are_one_line_with_a_count_and_no_module_paths() {
-    let spec = spec(300, 10, Duration::from_secs(1));
-    let (_sim, cfg) = sample_setup(&spec).await;
-    cfg.change(|c| {
-        c.target("chicago")
-            .deferral
-            .poll_interval(Duration::from_millis(300));
-    });
-    let (code, screen) = tokio::task::spawn_blocking(move || publish_on_a_terminal(&cfg))
-        .await
-        .unwrap();
+    let (code, screen) = swaps_on_a_terminal(spec(300, 10, Duration::from_secs(1)), None).await;
     assert_eq!(code, Some(0), "{screen}");
     let deferred: Vec<&str> = screen
         .lines()
@@ -524,4 +537,156 @@ async fn on_a_terminal_deferrals_are_one_line_with_a_count_and_no_module_paths()
         !screen.contains("wfm_publisher::"),
         "a module path on the terminal:\n{screen}"
     );
+}
+
+/// The agent ids (`a-12`) on a line, each once.
+fn agents_named(line: &str) -> Vec<&str> {
+    let mut named: Vec<&str> = line
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .filter(|w| {
+            w.strip_prefix("a-")
+                .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+        })
+        .collect();
+    named.dedup();
+    named
+}
+
+/// Issue 29 item 2: sixty agents given up at the deferral deadline, their
+/// swaps still pending, were an ERROR line each and then a report line
+/// each, the fix said every time. Now the cause is said once with its fix,
+/// and no agent is named twice on the terminal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_unpublished_for_one_cause_are_the_cause_and_its_fix_once() {
+    // 30 swaps of two agents each, pending for an hour; a cut-off 30 days
+    // before the week starts, passed for any test week: the swaps are
+    // listed once more and their agents given up.
+    let spec = spec(300, 30, Duration::from_secs(3600));
+    let (code, screen) = swaps_on_a_terminal(spec, Some(secs(30 * 86_400))).await;
+    assert_ne!(code, Some(0), "{screen}");
+    assert!(screen.contains("60 unpublished"), "{screen}");
+    // Frames of the bar are not on the screen for good: lines written above it.
+    let lines: Vec<&str> = screen
+        .lines()
+        .filter(|l| frames(l).is_empty() && bar_positions(l).is_empty())
+        .collect();
+    let naming: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| !agents_named(l).is_empty())
+        .collect();
+    let mut seen = std::collections::BTreeMap::<&str, usize>::new();
+    for agent in naming.iter().flat_map(|l| agents_named(l)) {
+        *seen.entry(agent).or_default() += 1;
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "agents named twice: {twice:?}\n{screen}");
+    assert!(
+        naming.len() <= 30,
+        "{} lines name agents:\n{screen}",
+        naming.len()
+    );
+    let fix = "fix: Their shift trade was still pending";
+    let fixes = lines.iter().filter(|l| l.contains(fix)).count();
+    assert_eq!(fixes, 1, "the fix said once:\n{screen}");
+    let headings = lines.iter().filter(|l| l.contains("UNPUBLISHED")).count();
+    assert_eq!(headings, 1, "one line for the cause:\n{screen}");
+}
+
+/// Issue 29 item 6: the wait's next poll in the target's local time with
+/// its zone (it was UTC, unsaid), and a trade's note across midnight with
+/// both dates. Issue 29 item 9: the report says how long the run took and
+/// how fast it published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn times_on_the_terminal_are_the_targets_with_its_zone() {
+    use chrono::{NaiveTime, TimeDelta, TimeZone};
+    use wfm_publisher::sim::scenario::{Swap, SwapSide};
+    use wfm_publisher::sim::{Shift, SwapStatus};
+    let chicago = chrono_tz::America::Chicago;
+    let spec = spec(20, 0, Duration::from_secs(1));
+    let (mut scenario, mut csv) = scenario_for(&spec);
+    // a-1 works Saturday night, 22:00 to Sunday 06:00, and gives it away.
+    let saturday = week() + TimeDelta::days(5);
+    csv.push_str(&format!("a-1,{saturday},22:00,06:00,phone\n"));
+    let local = |day: chrono::NaiveDate, h: u32| {
+        let at = day.and_time(NaiveTime::from_hms_opt(h, 0, 0).unwrap());
+        chicago.from_local_datetime(&at).unwrap().to_utc()
+    };
+    let sunday = saturday + TimeDelta::days(1);
+    scenario.swaps.push(Swap {
+        id: "night".into(),
+        schedule_id: spec.schedule_id.clone(),
+        requester: SwapSide {
+            agent_id: "a-1".into(),
+            shift: Some(Shift {
+                start_time: local(saturday, 22),
+                end_time: local(sunday, 6),
+                activity: None,
+            }),
+        },
+        recipient: SwapSide {
+            agent_id: "a-2".into(),
+            shift: None,
+        },
+        status: SwapStatus::Pending,
+        resolve_after: Some(Duration::from_secs(3)),
+        resolution: Some(SwapStatus::Approved),
+    });
+    let sim = spawn_sim(scenario).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    write_source(&cfg, &csv);
+    cfg.change(|c| {
+        c.target("chicago").deferral.poll_interval(ms(300));
+    });
+    let (code, screen) = tokio::task::spawn_blocking(move || publish_on_a_terminal(&cfg))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{screen}");
+
+    let now = chrono::Utc::now().with_timezone(&chicago);
+    let zone = now.format("%Z").to_string();
+    let polls: Vec<&str> = screen
+        .match_indices("next poll at ")
+        .map(|(at, _)| &screen[at + "next poll at ".len()..])
+        .collect();
+    assert!(!polls.is_empty(), "the wait for the swap shown: {screen}");
+    for poll in polls {
+        let (time, rest) = poll.split_once(' ').unwrap();
+        assert!(rest.starts_with(&zone), "the zone named: {poll:.40}");
+        let time = NaiveTime::parse_from_str(time, "%H:%M:%S").unwrap();
+        let off = (time - now.time()).num_seconds().abs();
+        // Local, not UTC (5 or 6 hours off); a poll at midnight aside.
+        assert!(!(120..=86_280).contains(&off), "{time} is not {now}");
+    }
+    let night = format!("{saturday} 22:00 – {sunday} 06:00 {zone}");
+    let note =
+        format!("deferred, then published: a-2: swap \"night\" approved: took {night} from a-1");
+    assert!(screen.contains(&note), "{note}\n{screen}");
+
+    let took = screen
+        .lines()
+        .find(|l| l.starts_with("  took "))
+        .unwrap_or_else(|| panic!("no elapsed time: {screen}"));
+    assert!(took.contains("agents published a second"), "{took}");
+}
+
+/// Issue 29 item 9: `dev` printed each report twice, the daemon's log
+/// lines then stdout. Each report is on the terminal once, with its time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_shows_each_report_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut dev = std::process::Command::new(env!("CARGO_BIN_EXE_wfm-publisher"));
+    dev.args(["dev", "--agents", "40", "--dir"]).arg(dir.path());
+    let (code, raw) = tokio::task::spawn_blocking(move || on_a_terminal(dev, |_, _| {}))
+        .await
+        .unwrap();
+    let screen = plain(&raw);
+    assert_eq!(code, Some(0), "{screen}");
+    for target in ["chicago", "new_york"] {
+        let heading = format!("target {target}, week ");
+        let reports = screen.lines().filter(|l| l.contains(&heading)).count();
+        assert_eq!(reports, 1, "one report of {target}:\n{screen}");
+    }
+    let took = screen.lines().filter(|l| l.starts_with("  took ")).count();
+    assert_eq!(took, 2, "each report's time, once:\n{screen}");
 }
