@@ -658,7 +658,9 @@ async fn times_on_the_terminal_are_the_targets_with_its_zone() {
         // Local, not UTC (5 or 6 hours off); a poll at midnight aside.
         assert!(!(120..=86_280).contains(&off), "{time} is not {now}");
     }
-    let night = format!("{saturday} 22:00 – {sunday} 06:00 {zone}");
+    // The span's zone is its end's (a DST change may lie between).
+    let end = local(sunday, 6).with_timezone(&chicago).format("%Z");
+    let night = format!("{saturday} 22:00 – {sunday} 06:00 {end}");
     let note =
         format!("deferred, then published: a-2: swap \"night\" approved: took {night} from a-1");
     assert!(screen.contains(&note), "{note}\n{screen}");
