@@ -106,6 +106,13 @@ fn timing(out: &mut String, r: &Report) {
     if elapsed.as_secs() == 0 {
         line = "  took under a second".to_owned();
     }
+    if r.published_earlier > 0 {
+        let _ = write!(
+            line,
+            " since it resumed ({} published before)",
+            r.published_earlier
+        );
+    }
     if let Some(rate) = r.rate() {
         let _ = write!(line, ", {rate:.1} agents published a second");
     }

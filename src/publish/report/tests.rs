@@ -174,6 +174,31 @@ fn the_report_says_how_long_the_run_took_and_how_fast() {
     assert_eq!(json["elapsed_secs"], 133.5);
 }
 
+/// A resumed run's rate counts what this attempt published in its own
+/// time: 498 agents published by the attempt a Ctrl-C stopped were shown
+/// as 62.8 a second for a resumption that published 2 in 8 s.
+#[test]
+fn a_resumed_run_is_timed_on_what_it_published_itself() {
+    let mut r = report(2000);
+    r.outcome = Some(Outcome::Success);
+    r.published = 1990;
+    r.deferred_then_published.push(AgentNote {
+        agent: "a-1".into(),
+        note: "its swap resolved".into(),
+    });
+    r.published_earlier = 991;
+    r.started_at = Some("2026-12-07T04:00:00Z".parse().unwrap());
+    r.finished_at = Some("2026-12-07T04:01:40Z".parse().unwrap());
+    let text = r.render();
+    assert!(
+        text.contains("  took 1m 40s since it resumed (991 published before), 10.0 agents published a second\n"),
+        "{text}"
+    );
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["agents_per_second"], 10.0);
+    assert_eq!(json["published_earlier"], 991);
+}
+
 #[test]
 fn a_dry_run_has_no_outcome_and_publishes_nothing() {
     let mut r = report(10);
