@@ -199,6 +199,40 @@ fn a_resumed_run_is_timed_on_what_it_published_itself() {
     assert_eq!(json["published_earlier"], 991);
 }
 
+/// A swap denied, expired or canceled did the same to both its agents:
+/// one line, not the same line twice; an approved one says what each gave
+/// and took.
+#[test]
+fn a_swap_that_did_the_same_to_both_agents_is_one_line() {
+    let mut r = report(4);
+    r.outcome = Some(Outcome::Success);
+    for (agent, note) in [
+        ("a-1", "swap \"sw-1\" approved: gave Mon to a-2"),
+        ("a-101", "swap \"sw-2\" denied: original week published"),
+        ("a-102", "swap \"sw-2\" denied: original week published"),
+        ("a-2", "swap \"sw-1\" approved: took Mon from a-1"),
+    ] {
+        r.deferred_then_published.push(AgentNote {
+            agent: agent.into(),
+            note: note.into(),
+        });
+    }
+    let text = r.render();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("deferred, then published:"))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "  deferred, then published: a-1: swap \"sw-1\" approved: gave Mon to a-2",
+            "  deferred, then published: a-101, a-102: swap \"sw-2\" denied: original week published",
+            "  deferred, then published: a-2: swap \"sw-1\" approved: took Mon from a-1",
+        ],
+        "{text}"
+    );
+}
+
 #[test]
 fn a_dry_run_has_no_outcome_and_publishes_nothing() {
     let mut r = report(10);
