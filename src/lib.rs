@@ -23,6 +23,7 @@ pub mod plan;
 pub mod platform;
 mod preflight;
 pub mod publish;
+mod quiet_ctrl_c;
 /// The sample week, generated with the simulators it is served by.
 pub use wfm_sim::sample;
 mod secret;

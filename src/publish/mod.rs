@@ -1,7 +1,6 @@
 //! The publication engine: a target's week from its source file to the
 //! platform, with shift-swap deferral and durable state.
 
-mod bar_terminal;
 pub mod causes;
 mod engine;
 mod journal;

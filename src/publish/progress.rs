@@ -14,6 +14,7 @@ use tracing::Instrument;
 use crate::api::throttle::Bucket;
 use crate::api::trouble::{Activity, ClientWait};
 use crate::clock::SharedClock;
+use crate::quiet_ctrl_c::QuietCtrlC;
 
 /// How runs show their progress; each run gets its own [`Progress`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -336,13 +337,15 @@ struct BarProgress {
     bar: ProgressBar,
     /// The furthest the bar went: it never goes back.
     furthest: Mutex<u64>,
+    /// While the bar is drawn, Ctrl-C echoes nothing that would move it.
+    quiet: Mutex<Option<QuietCtrlC>>,
 }
 
 impl BarProgress {
     const EVERY: Duration = Duration::from_millis(200);
 
     fn new(shared: Shared) -> Arc<Self> {
-        let bar = ProgressBar::with_draw_target(Some(0), super::bar_terminal::stderr());
+        let bar = ProgressBar::new(0);
         bar.set_style(
             ProgressStyle::with_template(
                 "{spinner} {prefix:17} [{elapsed_precise}] {bar:30} {percent:>3}% · about {eta} left\n  {msg}",
@@ -355,6 +358,7 @@ impl BarProgress {
             shared,
             bar,
             furthest: Mutex::new(0),
+            quiet: Mutex::new(Some(QuietCtrlC::new())),
         })
     }
 
@@ -389,6 +393,7 @@ impl Progress for BarProgress {
     fn finish(&self) {
         crate::telemetry::show_bar(None);
         self.bar.finish_and_clear();
+        self.quiet.lock().expect("echo setting").take();
     }
 }
 

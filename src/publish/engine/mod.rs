@@ -201,6 +201,7 @@ impl Engine {
         let listing = list_swaps_ahead(&ctx);
         // The ledger takes the plan's weeks over, rather than a copy.
         let (mut ledger, run) = self.open_ledger(&ctx, plan)?;
+        report.published_earlier = ledger.count(StateKind::Published);
         let published = self
             .parts
             .store

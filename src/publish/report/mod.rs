@@ -131,6 +131,9 @@ pub struct Report {
     pub to_publish: usize,
     /// Already published with the same content by an earlier run: not sent again.
     pub unchanged: usize,
+    /// A resumed run: agents an earlier attempt of it had already published
+    /// (counted in `published` and `deferred_then_published`, not in its rate).
+    pub published_earlier: usize,
     /// A stopped run: written to the platform, not yet published.
     pub written: usize,
     /// A stopped run: nothing sent for them yet.
@@ -233,11 +236,14 @@ impl Report {
         (end - start).to_std().ok()
     }
 
-    /// Agents published by this run (waiting for a swap or not) per
-    /// second of the run; None before it ended or when it took no time.
+    /// Agents published by this attempt (waiting for a swap or not) per
+    /// second of it; None before it ended or when it took no time. A
+    /// resumed run's earlier attempts published theirs in time not counted
+    /// here.
     pub fn rate(&self) -> Option<f64> {
         let secs = self.elapsed()?.as_secs_f64();
-        let sent = self.published + self.deferred_then_published.len();
+        let sent = (self.published + self.deferred_then_published.len())
+            .saturating_sub(self.published_earlier);
         (secs >= 1.0 && sent > 0).then(|| sent as f64 / secs)
     }
 
@@ -270,7 +276,7 @@ impl Report {
 /// are added, never renamed: scripts read this.
 impl Serialize for Report {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("Report", 33)?;
+        let mut s = serializer.serialize_struct("Report", 34)?;
         s.serialize_field("target", &self.target)?;
         s.serialize_field("week_start", &self.week_start)?;
         s.serialize_field("schedule_id", &self.schedule_id)?;
@@ -305,6 +311,7 @@ impl Serialize for Report {
         s.serialize_field("started_at", &self.started_at)?;
         s.serialize_field("finished_at", &self.finished_at)?;
         s.serialize_field("elapsed_secs", &self.elapsed().map(|d| d.as_secs_f64()))?;
+        s.serialize_field("published_earlier", &self.published_earlier)?;
         s.serialize_field("agents_per_second", &self.rate())?;
         s.end()
     }

@@ -48,17 +48,7 @@ pub(super) fn render(r: &Report) -> String {
     counts(&mut out, r);
     timing(&mut out, r);
     r.changes.iter().for_each(|c| c.render(&mut out));
-    for AgentNote { agent: a, note } in r.deferred_then_published.iter() {
-        push_line(
-            &mut out,
-            &format!("  deferred, then published: {a}: {note}"),
-        );
-    }
-    more(
-        &mut out,
-        r.deferred_then_published.more(),
-        "deferred, then published",
-    );
+    deferred_then_published(&mut out, r);
     still_deferred(&mut out, r);
     unpublished(&mut out, r);
     again(&mut out, r);
@@ -106,10 +96,42 @@ fn timing(out: &mut String, r: &Report) {
     if elapsed.as_secs() == 0 {
         line = "  took under a second".to_owned();
     }
+    if r.published_earlier > 0 {
+        let _ = write!(
+            line,
+            " since it resumed ({} published before)",
+            r.published_earlier
+        );
+    }
     if let Some(rate) = r.rate() {
         let _ = write!(line, ", {rate:.1} agents published a second");
     }
     push_line(out, &line);
+}
+
+/// What each decided swap did, one line for the agents it did the same to
+/// (both of a denied swap: the note names the swap, so equal notes are one
+/// swap's).
+fn deferred_then_published(out: &mut String, r: &Report) {
+    let mut notes: Vec<(&str, Vec<&str>)> = Vec::new();
+    for AgentNote { agent, note } in r.deferred_then_published.iter() {
+        match notes.iter_mut().find(|(n, _)| n == note) {
+            Some((_, agents)) => agents.push(agent.as_str()),
+            None => notes.push((note, vec![agent.as_str()])),
+        }
+    }
+    for (note, agents) in notes {
+        let agents = agents.join(", ");
+        push_line(
+            out,
+            &format!("  deferred, then published: {agents}: {note}"),
+        );
+    }
+    more(
+        out,
+        r.deferred_then_published.more(),
+        "deferred, then published",
+    );
 }
 
 /// The agents still waiting, packed after one line that says for what.

@@ -174,6 +174,65 @@ fn the_report_says_how_long_the_run_took_and_how_fast() {
     assert_eq!(json["elapsed_secs"], 133.5);
 }
 
+/// A resumed run's rate counts what this attempt published in its own
+/// time: 498 agents published by the attempt a Ctrl-C stopped were shown
+/// as 62.8 a second for a resumption that published 2 in 8 s.
+#[test]
+fn a_resumed_run_is_timed_on_what_it_published_itself() {
+    let mut r = report(2000);
+    r.outcome = Some(Outcome::Success);
+    r.published = 1990;
+    r.deferred_then_published.push(AgentNote {
+        agent: "a-1".into(),
+        note: "its swap resolved".into(),
+    });
+    r.published_earlier = 991;
+    r.started_at = Some("2026-12-07T04:00:00Z".parse().unwrap());
+    r.finished_at = Some("2026-12-07T04:01:40Z".parse().unwrap());
+    let text = r.render();
+    assert!(
+        text.contains("  took 1m 40s since it resumed (991 published before), 10.0 agents published a second\n"),
+        "{text}"
+    );
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["agents_per_second"], 10.0);
+    assert_eq!(json["published_earlier"], 991);
+}
+
+/// A swap denied, expired or canceled did the same to both its agents:
+/// one line, not the same line twice; an approved one says what each gave
+/// and took.
+#[test]
+fn a_swap_that_did_the_same_to_both_agents_is_one_line() {
+    let mut r = report(4);
+    r.outcome = Some(Outcome::Success);
+    for (agent, note) in [
+        ("a-1", "swap \"sw-1\" approved: gave Mon to a-2"),
+        ("a-101", "swap \"sw-2\" denied: original week published"),
+        ("a-102", "swap \"sw-2\" denied: original week published"),
+        ("a-2", "swap \"sw-1\" approved: took Mon from a-1"),
+    ] {
+        r.deferred_then_published.push(AgentNote {
+            agent: agent.into(),
+            note: note.into(),
+        });
+    }
+    let text = r.render();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("deferred, then published:"))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "  deferred, then published: a-1: swap \"sw-1\" approved: gave Mon to a-2",
+            "  deferred, then published: a-101, a-102: swap \"sw-2\" denied: original week published",
+            "  deferred, then published: a-2: swap \"sw-1\" approved: took Mon from a-1",
+        ],
+        "{text}"
+    );
+}
+
 #[test]
 fn a_dry_run_has_no_outcome_and_publishes_nothing() {
     let mut r = report(10);
