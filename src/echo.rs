@@ -67,7 +67,7 @@ pub fn echo_message(text: &str) -> String {
 /// nothing quoted or cut. The last guard of printed reports; each part
 /// from outside still goes through [`echo`] where it is put in.
 pub fn one_line(text: &str) -> Cow<'_, str> {
-    let forging = |c: char| c.is_control() || crate::plan::is_invisible_format(c);
+    let forging = |c: char| c.is_control() || crate::domain::plan::is_invisible_format(c);
     if !text.chars().any(forging) {
         return Cow::Borrowed(text);
     }

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::capped::Capped;
+use crate::domain::lifecycle::StateKind;
 use crate::echo::{echo, push_line};
-use crate::publish::lifecycle::StateKind;
 use crate::store::{Outcome, PendingDeferral, RunRecord, Store, StoreError};
 
 /// Whether a process publishes from the store now, as far as the reader

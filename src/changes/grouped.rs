@@ -13,8 +13,8 @@ use serde::{Serialize, Serializer};
 
 use super::{diff, ChangeKind, ShiftChange};
 use crate::capped::Capped;
+use crate::domain::plan::Shift;
 use crate::echo::{echo, push_line};
-use crate::plan::Shift;
 
 /// Agents the text shows of each kind; the rest are counted.
 pub const TEXT_SHOWN: usize = 20;

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::plan::ContentHash;
+use crate::domain::plan::ContentHash;
 
 /// An entry of the journal, as the store numbers it.
 pub type EntryId = i64;

@@ -19,8 +19,8 @@ use crate::api::stats::StatsSnapshot;
 use crate::api::trouble::Activity;
 use crate::api::PlatformError;
 use crate::config::TargetSettings;
-use crate::plan::{AgentWeek, Swap, SwapStatus};
-use crate::publish::lifecycle::{Unpublished, UnpublishedKind};
+use crate::domain::lifecycle::{Unpublished, UnpublishedKind};
+use crate::domain::plan::{AgentWeek, Swap, SwapStatus};
 use crate::source::WeekPlan;
 
 /// What the engine sent, in order.

@@ -22,10 +22,10 @@ use crate::api::trouble::Activity;
 use crate::api::{PlatformClient, PlatformError};
 use crate::clock::SharedClock;
 use crate::config::{PlatformKind, Settings, TargetSettings};
+use crate::domain::lifecycle::Unpublished;
+use crate::domain::plan::{AgentWeek, Swap};
 use crate::domain::{AgentId, ScheduleId, SwapId};
-use crate::plan::{AgentWeek, Swap};
 use crate::preflight::Refusal;
-use crate::publish::lifecycle::Unpublished;
 use crate::publish::KeyedLocks;
 use crate::source::WeekPlan;
 

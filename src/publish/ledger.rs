@@ -6,10 +6,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use super::lifecycle::{self, AgentState, Event, IllegalTransition, StateKind, Unpublished};
 use super::progress::{Counts, Phase, Progress};
 use super::trade::Traded;
-use crate::plan::{AgentWeek, ContentHash, Swap};
+use crate::domain::lifecycle::{
+    self, AgentState, Event, IllegalTransition, StateKind, Unpublished,
+};
+use crate::domain::plan::{AgentWeek, ContentHash, Swap};
 use crate::store::{AgentRow, AppliedSwap, RunId, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]

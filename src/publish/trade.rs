@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use chrono_tz::Tz;
 
+use crate::domain::plan::{AgentWeek, Shift, Span, Swap, SwapStatus};
 use crate::echo::echo;
-use crate::plan::{AgentWeek, Shift, Span, Swap, SwapStatus};
 
 /// One agent's week after a decided swap, with a note for the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,7 +194,7 @@ fn note(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::SwapParty;
+    use crate::domain::plan::SwapParty;
 
     fn resolve(plan: &BTreeMap<String, AgentWeek>, swap: &Swap) -> Resolution {
         super::resolve(plan, swap, chrono_tz::UTC)

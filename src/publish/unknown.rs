@@ -5,11 +5,11 @@
 //! [`SHARE_PERCENT`]% and at least [`AT_LEAST`] of its answered writes said
 //! "unknown agent".
 
+use crate::domain::lifecycle::UnpublishedKind;
 use crate::domain::{ScheduleId, TargetName};
 use crate::echo::echo;
 use crate::platform::WriteOutcome;
 use crate::preflight::Refusal;
-use crate::publish::lifecycle::UnpublishedKind;
 
 /// Unknown agents below this count never stop a run.
 pub const AT_LEAST: usize = 20;
@@ -61,7 +61,7 @@ impl UnknownAgents {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::publish::lifecycle::Unpublished;
+    use crate::domain::lifecycle::Unpublished;
 
     fn unknown() -> WriteOutcome {
         WriteOutcome::Refused(Unpublished::new(UnpublishedKind::UnknownAgent, "404"))

@@ -17,8 +17,8 @@ use chrono_tz::Tz;
 use sha2::{Digest, Sha256};
 
 use crate::config::{DstPolicy, SourceFormat, TargetSettings};
+use crate::domain::plan::AgentWeek;
 use crate::domain::TargetName;
-use crate::plan::AgentWeek;
 use validate::WeekBuilder;
 
 pub use local_time::to_utc;

@@ -10,9 +10,9 @@ use chrono_tz::Tz;
 use super::local_time::to_utc;
 use super::{Row, SourceLines};
 use crate::config::DstPolicy;
+use crate::domain::plan::{AgentWeek, Shift};
 use crate::domain::TargetName;
 use crate::echo::echo;
-use crate::plan::{AgentWeek, Shift};
 
 type Problems = Vec<(Option<usize>, String)>;
 
@@ -45,7 +45,11 @@ fn shift(
             "{at}activity {} is longer than the {MAX_ACTIVITY_CHARS} characters an activity may have",
             echo(row.activity)
         ));
-    } else if row.activity.chars().any(crate::plan::is_invisible_format) {
+    } else if row
+        .activity
+        .chars()
+        .any(crate::domain::plan::is_invisible_format)
+    {
         problems.push(format!(
             "{at}activity {} contains an invisible formatting character",
             echo(row.activity)
@@ -155,7 +159,7 @@ impl<'a> WeekBuilder<'a> {
     }
 
     fn check_id(&mut self, agent: &str, line: Option<usize>) {
-        if let Some(problem) = crate::plan::path_id_problem(agent) {
+        if let Some(problem) = crate::domain::plan::path_id_problem(agent) {
             if self.refused.insert(agent.to_owned()) {
                 self.problems.push((line, format!("agent {problem}")));
             }

@@ -17,10 +17,10 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
+use crate::domain::lifecycle::AgentState;
+use crate::domain::plan::{AgentWeek, ContentHash, SwapStatus};
 use crate::domain::TargetName;
-use crate::plan::{AgentWeek, ContentHash, SwapStatus};
 use crate::platform::journal::{EntryId, Operation, OperationState};
-use crate::publish::lifecycle::AgentState;
 
 pub use lock::{holder_of, lock_path, LockError, StoreLock};
 pub use postgres::{Leadership, Lease, PostgresStore, Role};

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::{AgentRow, Outcome};
-use crate::plan::{AgentWeek, ContentHash, Shift};
+use crate::domain::lifecycle::{AgentState, Unpublished};
+use crate::domain::plan::{AgentWeek, ContentHash, Shift};
 use crate::platform::journal::{CarriedWeek, EntryId, Operation, OperationEnd, OperationState};
-use crate::publish::lifecycle::{AgentState, Unpublished};
 
 /// An agent's row read as text, turned into typed values afterwards so
 /// that a bad value is reported as such rather than as a SQL error.

@@ -9,10 +9,10 @@ use std::time::Duration;
 use chrono::{NaiveDate, Utc};
 use common::postgres::PgCluster;
 use wfm_publisher::config::PostgresSettings;
+use wfm_publisher::domain::lifecycle::AgentState;
+use wfm_publisher::domain::plan::{AgentWeek, Shift, SwapStatus};
 use wfm_publisher::domain::TargetName;
-use wfm_publisher::plan::{AgentWeek, Shift, SwapStatus};
 use wfm_publisher::platform::journal::{CarriedWeek, Operation, OperationEnd, OperationState};
-use wfm_publisher::publish::lifecycle::AgentState;
 use wfm_publisher::store::{
     AgentRow, AppliedSwap, Lease, NewRun, Outcome, PostgresStore, Role, SqliteStore, Store,
     StoreError,

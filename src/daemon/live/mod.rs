@@ -16,8 +16,8 @@ pub use timeline::{Event, Second, Timeline};
 pub use watched::watch;
 
 use crate::clock::SharedClock;
+use crate::domain::plan::Swap;
 use crate::domain::TargetName;
-use crate::plan::Swap;
 
 /// A trade as the platform last listed it.
 #[derive(Debug, Clone, PartialEq, Eq)]

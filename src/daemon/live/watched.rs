@@ -15,7 +15,7 @@ use crate::api::stats::StatsSnapshot;
 use crate::api::trouble::Activity;
 use crate::api::PlatformError;
 use crate::config::TargetSettings;
-use crate::plan::Swap;
+use crate::domain::plan::Swap;
 use crate::platform::journal::Journal;
 use crate::platform::{
     HeldWeeks, Outgoing, Platform, PlatformRun, PublishBatch, Publishing, RunRefused, RunWriter,

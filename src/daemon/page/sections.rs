@@ -8,7 +8,7 @@ use super::chart;
 use super::fixes;
 use super::text::{esc, left, local_seconds, span, time};
 use super::view::{Page, TargetView};
-use crate::plan::Swap;
+use crate::domain::plan::Swap;
 
 /// Seconds of the timeline the page's table lists: the latest ones with
 /// something in them.

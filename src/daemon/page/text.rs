@@ -26,7 +26,7 @@ impl fmt::Display for Esc<'_> {
                 '>' => f.write_str("&gt;")?,
                 '"' => f.write_str("&quot;")?,
                 '\'' => f.write_str("&#39;")?,
-                c if c.is_control() || crate::plan::is_invisible_format(c) => {
+                c if c.is_control() || crate::domain::plan::is_invisible_format(c) => {
                     write!(f, "\\u{{{:x}}}", c as u32)?
                 }
                 c => f.write_char(c)?,

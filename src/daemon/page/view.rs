@@ -10,8 +10,8 @@ use chrono_tz::Tz;
 use super::super::live::{Second, SeenSwap};
 use super::super::{Adoption, Daemon, Retry, RunPhase};
 use crate::config::TargetSettings;
+use crate::domain::lifecycle::{AgentState, StateKind, UnpublishedKind};
 use crate::domain::TargetName;
-use crate::publish::lifecycle::{AgentState, StateKind, UnpublishedKind};
 use crate::publish::Counts;
 use crate::store::{AgentRow, PendingDeferral, RunRecord, Store, StoreError};
 

@@ -12,7 +12,7 @@ use super::wire::TokenInfo;
 use super::{access, trades, GenesysCloud};
 use crate::api::{Access, PlatformError};
 use crate::config::TargetSettings;
-use crate::plan::Swap;
+use crate::domain::plan::Swap;
 use crate::preflight::Refusal;
 use crate::source::WeekPlan;
 

@@ -16,7 +16,7 @@ use super::setup::{Facts, WFM};
 use super::wire::{DownloadedTrades, Trade, TradeJob, TradeSide};
 use crate::api::PlatformError;
 use crate::clock::SharedClock;
-use crate::plan::{Span, Swap, SwapParty, SwapStatus};
+use crate::domain::plan::{Span, Swap, SwapParty, SwapStatus};
 
 const POLL: Duration = Duration::from_secs(2);
 const POLLS: u32 = 60;

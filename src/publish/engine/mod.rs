@@ -23,7 +23,6 @@ use swaps::{apply_swaps, apply_swaps_while_writing, give_up};
 
 use super::journal::RunJournal;
 use super::ledger::{DryRun, Ledger, LedgerError, StoreSink};
-use super::lifecycle::{AgentState, Event, StateKind};
 use super::locks::{KeyedLocks, LockKey};
 use super::progress::{Phase, ProgressView};
 use super::report::{AgentNote, Report, UnpublishedAgent};
@@ -32,8 +31,9 @@ use crate::api::stats::StatsSnapshot;
 use crate::api::PlatformError;
 use crate::clock::SharedClock;
 use crate::config::TargetSettings;
+use crate::domain::lifecycle::{AgentState, Event, StateKind};
+use crate::domain::plan::{ContentHash, Swap};
 use crate::domain::AgentId;
-use crate::plan::{ContentHash, Swap};
 use crate::platform::{
     Outgoing, Platform, PlatformRun, PublishBatch, Publishing, RunRefused, RunWriter, Schedule,
     WriteOutcome,
@@ -517,6 +517,6 @@ fn summarise(ledger: &Ledger, report: &mut Report) {
 /// When deferred agents are given up on: `deferral.deadline` before the
 /// week's first local midnight.
 pub fn deferral_deadline(target: &TargetSettings, week: NaiveDate) -> DateTime<Utc> {
-    crate::week::starts_at(week, target.time_zone)
+    crate::domain::week::starts_at(week, target.time_zone)
         - TimeDelta::from_std(target.deferral.deadline).unwrap_or(TimeDelta::zero())
 }

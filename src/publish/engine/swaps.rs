@@ -8,10 +8,10 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::Halt;
+use crate::domain::lifecycle::{AgentState, Event, StateKind, Unpublished, UnpublishedKind};
+use crate::domain::plan::{Swap, SwapStatus};
 use crate::echo::echo;
-use crate::plan::{Swap, SwapStatus};
 use crate::publish::ledger::{Ledger, LedgerError};
-use crate::publish::lifecycle::{AgentState, Event, StateKind, Unpublished, UnpublishedKind};
 use crate::publish::trade::{self, Resolution};
 
 /// Applies a decided swap to the ledger: the weeks it gives its agents, or

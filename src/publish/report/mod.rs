@@ -10,11 +10,11 @@ use chrono_tz::Tz;
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
-use super::lifecycle::UnpublishedKind;
 use crate::api::stats::StatsSnapshot;
 use crate::capped::Capped;
 use crate::changes::grouped::PlanChanges;
 use crate::config::TargetSettings;
+use crate::domain::lifecycle::UnpublishedKind;
 use crate::domain::AgentId;
 use crate::preflight::RefusalKind;
 use crate::source::wait::Waited;

@@ -1,5 +1,5 @@
 use super::*;
-use crate::publish::lifecycle::Unpublished;
+use crate::domain::lifecycle::Unpublished;
 
 fn chicago() -> Tz {
     "America/Chicago".parse().unwrap()

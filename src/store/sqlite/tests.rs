@@ -1,8 +1,8 @@
 //! The SQLite store: migrations from earlier releases, errors named, file modes.
 use super::schema::{MIGRATE_0_TO_1, SCHEMA_VERSION};
 use super::*;
-use crate::plan::Shift;
-use crate::publish::lifecycle::UnpublishedKind;
+use crate::domain::lifecycle::UnpublishedKind;
+use crate::domain::plan::Shift;
 
 fn week(h: u32) -> AgentWeek {
     AgentWeek::new(vec![Shift {
