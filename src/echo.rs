@@ -14,8 +14,8 @@ pub const MAX_CHARS: usize = 80;
 
 /// `text`, quoted and escaped as Rust's `{:?}` does (`\n`, `\u{1b}`, `\"`),
 /// cut after [`MAX_CHARS`] characters: `"phone"`, `"a\nb"`, `"aaaa…"`.
-pub fn echo(text: &str) -> Echo<'_> {
-    Echo(text)
+pub fn echo<T: AsRef<str> + ?Sized>(text: &T) -> Echo<'_> {
+    Echo(text.as_ref())
 }
 
 /// See [`echo`]; formats without allocating the whole input.

@@ -137,7 +137,7 @@ impl Status {
             ));
             for d in self.pending_deferrals.iter() {
                 // The swap's id is the platform's: echoed, as everywhere.
-                let swap = d.swap_id.as_deref().map(echo);
+                let swap = d.swap_id.as_ref().map(echo);
                 let swap = swap.map_or("(unknown)".to_owned(), |s| s.to_string());
                 push_line(
                     &mut out,
@@ -233,8 +233,8 @@ mod tests {
                 run_id: 7,
                 target: "chicago".into(),
                 week_start: "2026-12-14".parse().unwrap(),
-                agent_id: format!("a-{n}"),
-                swap_id: Some(format!("sw-{n}")),
+                agent_id: format!("a-{n}").into(),
+                swap_id: Some(format!("sw-{n}").into()),
             })
             .collect();
         let status = Status {

@@ -8,6 +8,8 @@ use std::fmt;
 use chrono::{DateTime, SecondsFormat, Utc};
 use sha2::{Digest, Sha256};
 
+use super::{AgentId, SwapId};
+
 /// Why `id` cannot name a schedule or an agent, if it cannot: it becomes a
 /// path segment of the platform's URLs, where `.` and `..` are resolved
 /// away (`PUT …/schedule/agent/..` is `PUT …/schedule`) and a slash adds a
@@ -217,14 +219,14 @@ impl SwapStatus {
 /// One side of a swap: the agent and the shift it gives, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SwapParty {
-    pub agent_id: String,
+    pub agent_id: AgentId,
     pub shift: Option<Span>,
 }
 
 /// A shift swap as the publisher reasons about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Swap {
-    pub id: String,
+    pub id: SwapId,
     pub status: SwapStatus,
     pub requester: SwapParty,
     pub recipient: SwapParty,
@@ -232,8 +234,8 @@ pub struct Swap {
 }
 
 impl Swap {
-    pub fn involves(&self, agent_id: &str) -> bool {
-        self.requester.agent_id == agent_id || self.recipient.agent_id == agent_id
+    pub fn involves(&self, agent_id: &AgentId) -> bool {
+        self.requester.agent_id == *agent_id || self.recipient.agent_id == *agent_id
     }
 }
 

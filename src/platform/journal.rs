@@ -23,6 +23,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::domain::plan::ContentHash;
+use crate::domain::AgentId;
 
 /// An entry of the journal, as the store numbers it.
 pub type EntryId = i64;
@@ -30,7 +31,7 @@ pub type EntryId = i64;
 /// One agent's week an operation carries, by its source id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CarriedWeek {
-    pub agent_id: String,
+    pub agent_id: AgentId,
     pub hash: ContentHash,
 }
 

@@ -12,6 +12,7 @@ use crate::domain::lifecycle::{
     self, AgentState, Event, IllegalTransition, StateKind, Unpublished,
 };
 use crate::domain::plan::{AgentWeek, ContentHash, Swap};
+use crate::domain::{AgentId, SwapId};
 use crate::store::{AgentRow, AppliedSwap, RunId, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +79,7 @@ pub struct Ledger {
     agents: Vec<AgentRow>,
     /// Where each state's agents are in `agents`.
     by_state: BTreeMap<StateKind, BTreeSet<usize>>,
-    applied: BTreeSet<String>,
+    applied: BTreeSet<SwapId>,
     /// Agents this run found already published with the same content.
     unchanged: usize,
     progress: Arc<dyn Progress>,
@@ -89,7 +90,7 @@ impl Ledger {
         sink: Box<dyn Sink>,
         schedule_id: &str,
         mut rows: Vec<AgentRow>,
-        applied: impl IntoIterator<Item = String>,
+        applied: impl IntoIterator<Item = SwapId>,
         progress: Arc<dyn Progress>,
     ) -> Self {
         rows.sort_unstable_by(|a, b| a.agent_id.cmp(&b.agent_id));
@@ -111,7 +112,7 @@ impl Ledger {
     }
 
     /// The rows of a run that starts: every agent planned.
-    pub fn planned(plan: BTreeMap<String, AgentWeek>) -> Vec<AgentRow> {
+    pub fn planned(plan: BTreeMap<AgentId, AgentWeek>) -> Vec<AgentRow> {
         plan.into_iter()
             .map(|(agent_id, week)| AgentRow {
                 agent_id,
@@ -123,10 +124,8 @@ impl Ledger {
             .collect()
     }
 
-    fn index(&self, agent: &str) -> Option<usize> {
-        self.agents
-            .binary_search_by(|r| r.agent_id.as_str().cmp(agent))
-            .ok()
+    fn index(&self, agent: &AgentId) -> Option<usize> {
+        self.agents.binary_search_by(|r| r.agent_id.cmp(agent)).ok()
     }
 
     pub fn agent_count(&self) -> usize {
@@ -138,14 +137,14 @@ impl Ledger {
     }
 
     /// The agents in `kind`, in id order.
-    pub fn ids(&self, kind: StateKind) -> Vec<String> {
+    pub fn ids(&self, kind: StateKind) -> Vec<AgentId> {
         self.by_state
             .get(&kind)
             .map(|s| s.iter().map(|&i| self.agents[i].agent_id.clone()).collect())
             .unwrap_or_default()
     }
 
-    pub fn get(&self, agent: &str) -> Option<&AgentRow> {
+    pub fn get(&self, agent: &AgentId) -> Option<&AgentRow> {
         self.index(agent).map(|i| &self.agents[i])
     }
 
@@ -153,7 +152,7 @@ impl Ledger {
         self.agents.iter()
     }
 
-    pub fn is_applied(&self, swap_id: &str) -> bool {
+    pub fn is_applied(&self, swap_id: &SwapId) -> bool {
         self.applied.contains(swap_id)
     }
 
@@ -185,7 +184,7 @@ impl Ledger {
 
     /// Applies `events` and saves the agents they moved in one sink call.
     /// Either every event applies or none does.
-    pub fn apply(&mut self, events: Vec<(String, Event)>) -> Result<(), LedgerError> {
+    pub fn apply(&mut self, events: Vec<(AgentId, Event)>) -> Result<(), LedgerError> {
         let rows = self.next_rows(&events, |_| None)?;
         self.sink.save(&self.schedule_id, &rows)?;
         self.commit(rows);
@@ -195,9 +194,9 @@ impl Ledger {
     /// Planned agents whose week is what an earlier run published.
     pub fn skip_unchanged(
         &mut self,
-        published: &BTreeMap<String, ContentHash>,
+        published: &BTreeMap<AgentId, ContentHash>,
     ) -> Result<(), LedgerError> {
-        let same: Vec<(String, Event)> = self
+        let same: Vec<(AgentId, Event)> = self
             .ids(StateKind::Planned)
             .into_iter()
             .filter(|a| self.get(a).map(|r| r.week.hash()) == published.get(a))
@@ -212,11 +211,11 @@ impl Ledger {
 
     /// Records a decided swap with the weeks it gave its agents, once.
     pub fn apply_trade(&mut self, swap: &Swap, traded: Vec<Traded>) -> Result<(), LedgerError> {
-        let weeks: BTreeMap<String, Traded> = traded
+        let weeks: BTreeMap<AgentId, Traded> = traded
             .into_iter()
             .map(|t| (t.agent_id.clone(), t))
             .collect();
-        let events: Vec<(String, Event)> = weeks
+        let events: Vec<(AgentId, Event)> = weeks
             .values()
             .filter_map(|t| {
                 let changed = self.get(&t.agent_id)?.week.hash() != t.week.hash();
@@ -230,7 +229,7 @@ impl Ledger {
     /// Records a decided swap that contradicts the plan: its agents are
     /// left unpublished with `why`.
     pub fn refuse_trade(&mut self, swap: &Swap, why: Unpublished) -> Result<(), LedgerError> {
-        let events: Vec<(String, Event)> = [&swap.requester.agent_id, &swap.recipient.agent_id]
+        let events: Vec<(AgentId, Event)> = [&swap.requester.agent_id, &swap.recipient.agent_id]
             .into_iter()
             .filter(|a| self.get(a).is_some())
             .map(|a| (a.clone(), Event::Refused(why.clone())))
@@ -253,8 +252,8 @@ impl Ledger {
     /// The rows `events` lead to, without changing anything yet.
     fn next_rows<'t>(
         &self,
-        events: &[(String, Event)],
-        traded: impl Fn(&str) -> Option<&'t Traded>,
+        events: &[(AgentId, Event)],
+        traded: impl Fn(&AgentId) -> Option<&'t Traded>,
     ) -> Result<Vec<AgentRow>, LedgerError> {
         let mut rows = Vec::with_capacity(events.len());
         for (agent, event) in events {

@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::domain::lifecycle::AgentState;
 use crate::domain::plan::{AgentWeek, ContentHash, SwapStatus};
-use crate::domain::TargetName;
+use crate::domain::{AgentId, SwapId, TargetName};
 use crate::platform::journal::{EntryId, Operation, OperationState};
 
 pub use lock::{holder_of, lock_path, LockError, StoreLock};
@@ -49,7 +49,7 @@ pub enum StoreError {
     SwapAlreadyApplied {
         store: String,
         run: RunId,
-        swap_id: String,
+        swap_id: SwapId,
     },
 }
 
@@ -172,7 +172,7 @@ pub struct RunRecord {
 /// holds, so that a resumed run is the run that stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentRow {
-    pub agent_id: String,
+    pub agent_id: AgentId,
     pub week: AgentWeek,
     pub state: AgentState,
     /// Whether the agent waited for a swap at any point of the run.
@@ -198,13 +198,13 @@ pub struct OpenRun {
     pub agents: Vec<AgentRow>,
     /// Swaps whose decision this run already applied: a trade applied
     /// twice would undo itself.
-    pub applied_swaps: Vec<String>,
+    pub applied_swaps: Vec<SwapId>,
 }
 
 /// A decided swap, recorded together with what it did to its agents.
 #[derive(Debug, Clone)]
 pub struct AppliedSwap<'a> {
-    pub swap_id: &'a str,
+    pub swap_id: &'a SwapId,
     pub resolution: SwapStatus,
 }
 
@@ -213,8 +213,8 @@ pub struct PendingDeferral {
     pub run_id: RunId,
     pub target: String,
     pub week_start: NaiveDate,
-    pub agent_id: String,
-    pub swap_id: Option<String>,
+    pub agent_id: AgentId,
+    pub swap_id: Option<SwapId>,
 }
 
 pub trait Store: Send + Sync {
@@ -252,12 +252,14 @@ pub trait Store: Send + Sync {
     fn published_hashes(
         &self,
         schedule_id: &str,
-    ) -> Result<BTreeMap<String, ContentHash>, StoreError>;
+    ) -> Result<BTreeMap<AgentId, ContentHash>, StoreError>;
 
     /// agent id → the week last published, for one schedule: what a dry
     /// run compares its plan with where the platform cannot be read.
-    fn published_weeks(&self, schedule_id: &str)
-        -> Result<BTreeMap<String, AgentWeek>, StoreError>;
+    fn published_weeks(
+        &self,
+        schedule_id: &str,
+    ) -> Result<BTreeMap<AgentId, AgentWeek>, StoreError>;
 
     fn finish_run(
         &self,

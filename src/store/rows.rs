@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use super::{AgentRow, Outcome};
 use crate::domain::lifecycle::{AgentState, Unpublished};
 use crate::domain::plan::{AgentWeek, ContentHash, Shift};
+use crate::domain::{AgentId, SwapId};
 use crate::platform::journal::{CarriedWeek, EntryId, Operation, OperationEnd, OperationState};
 
 /// An agent's row read as text, turned into typed values afterwards so
@@ -68,13 +69,13 @@ pub(super) fn state_columns(state: &AgentState) -> StateColumns<'_> {
             status,
             reason: None,
             reason_kind: None,
-            swap_id: Some(swap_id),
+            swap_id: Some(swap_id.as_str()),
         },
         AgentState::Unpublished(u) => StateColumns {
             status,
             reason: Some(u.detail.as_str()),
             reason_kind: Some(u.kind.as_str()),
-            swap_id: u.swap_id.as_deref(),
+            swap_id: u.swap_id.as_ref().map(SwapId::as_str),
         },
         _ => StateColumns {
             status,
@@ -95,7 +96,7 @@ impl RawAgent {
             "written" => AgentState::Written,
             "published" => AgentState::Published,
             "deferred" => AgentState::Deferred {
-                swap_id: self.swap_id.unwrap_or_default(),
+                swap_id: self.swap_id.unwrap_or_default().into(),
             },
             "unpublished" => {
                 let kind = self
@@ -104,14 +105,14 @@ impl RawAgent {
                     .and_then(|kind| kind.parse().ok())
                     .ok_or_else(|| format!("agent {id}: reason kind {:?}", self.reason_kind))?;
                 AgentState::Unpublished(Unpublished {
-                    swap_id: self.swap_id,
+                    swap_id: self.swap_id.map(SwapId::from),
                     ..Unpublished::new(kind, self.reason.unwrap_or_default())
                 })
             }
             other => return Err(format!("agent {id}: status {other:?}")),
         };
         Ok(AgentRow {
-            agent_id: self.agent_id,
+            agent_id: self.agent_id.into(),
             week,
             state,
             was_deferred: self.was_deferred,
@@ -148,11 +149,12 @@ pub(super) const PUBLISHED_WEEKS: &str = "SELECT a.agent_id, a.shifts, a.content
 
 pub(super) fn published_weeks(
     rows: impl IntoIterator<Item = (String, String, String)>,
-) -> Result<BTreeMap<String, AgentWeek>, String> {
+) -> Result<BTreeMap<AgentId, AgentWeek>, String> {
     let mut weeks = BTreeMap::new();
     for (agent, shifts, hash) in rows {
-        if let std::collections::btree_map::Entry::Vacant(slot) = weeks.entry(agent) {
-            let week = stored_week(slot.key(), &shifts, &hash)?;
+        if let std::collections::btree_map::Entry::Vacant(slot) = weeks.entry(AgentId::from(agent))
+        {
+            let week = stored_week(slot.key().as_str(), &shifts, &hash)?;
             slot.insert(week);
         }
     }
@@ -185,11 +187,11 @@ pub(super) struct RawOperation {
 /// is wrong with the first whose hash is not one.
 pub(super) fn published_rows(
     rows: impl IntoIterator<Item = (String, String)>,
-) -> Result<BTreeMap<String, ContentHash>, String> {
+) -> Result<BTreeMap<AgentId, ContentHash>, String> {
     rows.into_iter()
         .map(|(agent, hex)| {
             let hash = stored_hash(&format!("published agent {agent}"), &hex)?;
-            Ok((agent, hash))
+            Ok((AgentId::from(agent), hash))
         })
         .collect()
 }
@@ -218,7 +220,7 @@ pub(super) fn carried_json(agents: &[CarriedWeek]) -> String {
     let stored: Vec<StoredCarried> = agents
         .iter()
         .map(|a| StoredCarried {
-            agent: a.agent_id.clone(),
+            agent: a.agent_id.to_string(),
             hash: a.hash.hex(),
         })
         .collect();
@@ -266,7 +268,7 @@ impl RawOperation {
                 .map(|c| {
                     let hash = stored_hash(&format!("operation {id}: agent {}", c.agent), &c.hash)?;
                     Ok(CarriedWeek {
-                        agent_id: c.agent,
+                        agent_id: c.agent.into(),
                         hash,
                     })
                 })

@@ -96,10 +96,10 @@ fn contract(reopen: &dyn Fn() -> Box<dyn Store>) {
     assert_eq!(weeks["a-2"], week(14));
     let pending = store.pending_deferrals().unwrap();
     assert_eq!(pending.len(), 1);
-    assert_eq!(pending[0].swap_id.as_deref(), Some("sw-1"));
+    assert_eq!(pending[0].swap_id, Some("sw-1".into()));
 
     let swap = AppliedSwap {
-        swap_id: "sw-1",
+        swap_id: &"sw-1".into(),
         resolution: SwapStatus::Approved,
     };
     let traded = [row("a-1", week(10), AgentState::Planned)];
@@ -113,7 +113,7 @@ fn contract(reopen: &dyn Fn() -> Box<dyn Store>) {
         .open_run(&"chicago".parse().unwrap(), monday())
         .unwrap()
         .unwrap();
-    assert_eq!(open.applied_swaps, vec!["sw-1".to_owned()]);
+    assert_eq!(open.applied_swaps, ["sw-1"]);
     assert_eq!(open.agents[0].week, week(10));
 
     store

@@ -11,8 +11,8 @@ use chrono_tz::Tz;
 /// values. Control characters (an ANSI escape, a newline in an id) and
 /// invisible formatting characters (a right-to-left override would make an
 /// id read as another) are shown as `\u{1b}`, never passed on.
-pub fn esc(text: &str) -> Esc<'_> {
-    Esc(text)
+pub fn esc<T: AsRef<str> + ?Sized>(text: &T) -> Esc<'_> {
+    Esc(text.as_ref())
 }
 
 pub struct Esc<'a>(&'a str);

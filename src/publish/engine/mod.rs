@@ -33,7 +33,7 @@ use crate::clock::SharedClock;
 use crate::config::TargetSettings;
 use crate::domain::lifecycle::{AgentState, Event, StateKind};
 use crate::domain::plan::{ContentHash, Swap};
-use crate::domain::AgentId;
+use crate::domain::{AgentId, SwapId};
 use crate::platform::{
     Outgoing, Platform, PlatformRun, PublishBatch, Publishing, RunRefused, RunWriter, Schedule,
     WriteOutcome,
@@ -361,7 +361,7 @@ impl Engine {
         drop(lines);
         let store = &self.parts.store;
         let schedule_id = ctx.schedule.id.as_str();
-        let start = |rows: Vec<AgentRow>, applied: Vec<String>, sink| {
+        let start = |rows: Vec<AgentRow>, applied: Vec<SwapId>, sink| {
             let platform = ctx.platform.clone();
             let activity = Arc::new(move || platform.activity());
             let progress =
@@ -480,7 +480,7 @@ fn list_swaps_ahead(ctx: &RunContext<'_>) -> SwapsAhead {
 fn summarise(ledger: &Ledger, report: &mut Report) {
     report.agents = ledger.agent_count();
     for row in ledger.rows() {
-        let id = AgentId::from(row.agent_id.as_str());
+        let id = row.agent_id.clone();
         match &row.state {
             AgentState::Published if row.was_deferred => {
                 report.deferred_then_published.push(AgentNote {
@@ -501,7 +501,7 @@ fn summarise(ledger: &Ledger, report: &mut Report) {
             // The swap's id, as the platform gave it: echoed where shown.
             AgentState::Deferred { swap_id } => report.still_deferred.push(AgentNote {
                 agent: id,
-                note: swap_id.clone(),
+                note: swap_id.to_string(),
             }),
             AgentState::Planned | AgentState::Written if report.dry_run => report.to_publish += 1,
             // A stopped run's agents are not unpublished: the run that

@@ -76,11 +76,11 @@ fn options(week: NaiveDate) -> RunOptions {
 
 fn swap(id: &str, a: &str, b: &str, status: SwapStatus) -> Swap {
     let party = |agent: &str| SwapParty {
-        agent_id: agent.to_owned(),
+        agent_id: agent.into(),
         shift: None,
     };
     Swap {
-        id: id.to_owned(),
+        id: id.into(),
         status,
         requester: party(a),
         recipient: party(b),

@@ -15,7 +15,7 @@ use crate::capped::Capped;
 use crate::changes::grouped::PlanChanges;
 use crate::config::TargetSettings;
 use crate::domain::lifecycle::UnpublishedKind;
-use crate::domain::AgentId;
+use crate::domain::{AgentId, SwapId};
 use crate::preflight::RefusalKind;
 use crate::source::wait::Waited;
 use crate::store::Outcome;
@@ -36,7 +36,7 @@ pub struct UnpublishedAgent {
     pub reason: String,
     /// The swap the reason is about, when it is about one.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub swap_id: Option<String>,
+    pub swap_id: Option<SwapId>,
 }
 
 /// How a run ended, as the report says it: the store's outcome, told apart

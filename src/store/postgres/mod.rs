@@ -249,7 +249,7 @@ impl Columns {
         let mut c = Columns::default();
         for a in last.values() {
             let state = state_columns(&a.state);
-            c.ids.push(a.agent_id.clone());
+            c.ids.push(a.agent_id.to_string());
             c.shifts.push(shifts_json(&a.week));
             c.hashes.push(a.week.hash().hex());
             c.status.push(state.status.to_owned());
@@ -259,7 +259,7 @@ impl Columns {
             c.trades.push(a.trade.clone());
             c.deferred.push(a.was_deferred);
             if a.state == AgentState::Published {
-                c.published_ids.push(a.agent_id.clone());
+                c.published_ids.push(a.agent_id.to_string());
                 c.published_hashes.push(a.week.hash().hex());
             }
         }

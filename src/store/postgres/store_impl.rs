@@ -37,7 +37,10 @@ impl Store for PostgresStore {
         Ok(Some(OpenRun {
             run: self.run_record(&run)?,
             agents: self.agent_rows(&agents)?,
-            applied_swaps: swaps.iter().map(|r| r.get(0)).collect(),
+            applied_swaps: swaps
+                .iter()
+                .map(|r| SwapId::from(r.get::<_, String>(0)))
+                .collect(),
         }))
     }
 
@@ -77,8 +80,8 @@ impl Store for PostgresStore {
         agents: &[AgentRow],
     ) -> Result<(), StoreError> {
         let (schedule, rows) = (schedule_id.to_owned(), Columns::of(agents));
-        let (swap_id, resolution) = (swap.swap_id.to_owned(), swap.resolution.as_str());
-        let id = swap_id.clone();
+        let (swap_id, resolution) = (swap.swap_id.clone(), swap.resolution.as_str());
+        let id = swap_id.as_str().to_owned();
         let saved = self.write(move |tx| {
             Box::pin(async move {
                 let inserted = tx
@@ -107,7 +110,7 @@ impl Store for PostgresStore {
     fn published_hashes(
         &self,
         schedule_id: &str,
-    ) -> Result<BTreeMap<String, ContentHash>, StoreError> {
+    ) -> Result<BTreeMap<AgentId, ContentHash>, StoreError> {
         let schedule = schedule_id.to_owned();
         let rows = self.with(move |c| {
             Box::pin(async move {
@@ -124,7 +127,7 @@ impl Store for PostgresStore {
     fn published_weeks(
         &self,
         schedule_id: &str,
-    ) -> Result<BTreeMap<String, AgentWeek>, StoreError> {
+    ) -> Result<BTreeMap<AgentId, AgentWeek>, StoreError> {
         let schedule = schedule_id.to_owned();
         let rows = self.with(move |c| {
             Box::pin(async move {
@@ -192,8 +195,8 @@ impl Store for PostgresStore {
                 run_id: r.get(0),
                 target: r.get(1),
                 week_start: r.get(2),
-                agent_id: r.get(3),
-                swap_id: r.get(4),
+                agent_id: AgentId::from(r.get::<_, String>(3)),
+                swap_id: r.get::<_, Option<String>>(4).map(SwapId::from),
             })
             .collect())
     }

@@ -264,7 +264,7 @@ impl SqliteStore {
             let state = state_columns(&a.state);
             upsert.execute(params![
                 run,
-                a.agent_id,
+                a.agent_id.as_str(),
                 shifts_json(&a.week),
                 a.week.hash().hex(),
                 state.status,
@@ -275,7 +275,11 @@ impl SqliteStore {
                 a.was_deferred
             ])?;
             if a.state == AgentState::Published {
-                published.execute(params![schedule_id, a.agent_id, a.week.hash().hex()])?;
+                published.execute(params![
+                    schedule_id,
+                    a.agent_id.as_str(),
+                    a.week.hash().hex()
+                ])?;
             }
         }
         Ok(())
@@ -328,7 +332,7 @@ impl Store for SqliteStore {
         let agents = self.agents(run.id)?;
         let applied_swaps = self.with(|c| {
             let mut q = c.prepare("SELECT swap_id FROM applied_swaps WHERE run_id = ?1")?;
-            let rows = q.query_map(params![run.id], |r| r.get(0))?;
+            let rows = q.query_map(params![run.id], |r| r.get::<_, String>(0).map(SwapId::from))?;
             rows.collect()
         })?;
         Ok(Some(OpenRun {
@@ -385,7 +389,7 @@ impl Store for SqliteStore {
             let tx = c.transaction()?;
             let inserted = tx.execute(
                 "INSERT INTO applied_swaps (run_id, swap_id, resolution) VALUES (?1, ?2, ?3)",
-                params![run, swap.swap_id, swap.resolution.as_str()],
+                params![run, swap.swap_id.as_str(), swap.resolution.as_str()],
             );
             match inserted {
                 // The one constraint this insert can break: the swap is there.
@@ -404,7 +408,7 @@ impl Store for SqliteStore {
             false => Err(StoreError::SwapAlreadyApplied {
                 store: self.path.clone(),
                 run,
-                swap_id: swap.swap_id.to_owned(),
+                swap_id: swap.swap_id.clone(),
             }),
         }
     }
@@ -412,7 +416,7 @@ impl Store for SqliteStore {
     fn published_hashes(
         &self,
         schedule_id: &str,
-    ) -> Result<BTreeMap<String, ContentHash>, StoreError> {
+    ) -> Result<BTreeMap<AgentId, ContentHash>, StoreError> {
         let rows = self.with(|c| {
             let mut q =
                 c.prepare("SELECT agent_id, content_hash FROM published WHERE schedule_id = ?1")?;
@@ -425,7 +429,7 @@ impl Store for SqliteStore {
     fn published_weeks(
         &self,
         schedule_id: &str,
-    ) -> Result<BTreeMap<String, AgentWeek>, StoreError> {
+    ) -> Result<BTreeMap<AgentId, AgentWeek>, StoreError> {
         let rows = self.with(|c| {
             let mut q = c.prepare(&format!("{PUBLISHED_WEEKS} WHERE p.schedule_id = ?1"))?;
             let rows = q.query_map(params![schedule_id], |r| {
@@ -503,8 +507,8 @@ impl Store for SqliteStore {
                     target,
                     week_start: NaiveDate::parse_from_str(&week, "%Y-%m-%d")
                         .map_err(|e| self.corrupt(format!("run {run_id}: week_start: {e}")))?,
-                    agent_id,
-                    swap_id,
+                    agent_id: AgentId::from(agent_id),
+                    swap_id: swap_id.map(SwapId::from),
                 })
             })
             .collect()

@@ -102,7 +102,7 @@ fn a_swap_applied_twice_is_named_not_a_raw_constraint() {
     };
     let id = store.create_run(&run, &[]).unwrap();
     let swap = AppliedSwap {
-        swap_id: "sw-1",
+        swap_id: &"sw-1".into(),
         resolution: SwapStatus::Approved,
     };
     store.save_trade(id, "s-1", &swap, &[]).unwrap();
