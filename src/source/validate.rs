@@ -10,7 +10,7 @@ use chrono_tz::Tz;
 use super::local_time::to_utc;
 use super::{Row, SourceLines};
 use crate::config::DstPolicy;
-use crate::domain::plan::{AgentWeek, Shift};
+use crate::domain::plan::{is_invisible_format, AgentWeek, Shift};
 use crate::domain::{AgentId, TargetName};
 use crate::echo::echo;
 
@@ -45,11 +45,7 @@ fn shift(
             "{at}activity {} is longer than the {MAX_ACTIVITY_CHARS} characters an activity may have",
             echo(row.activity)
         ));
-    } else if row
-        .activity
-        .chars()
-        .any(crate::domain::plan::is_invisible_format)
-    {
+    } else if row.activity.chars().any(is_invisible_format) {
         problems.push(format!(
             "{at}activity {} contains an invisible formatting character",
             echo(row.activity)
