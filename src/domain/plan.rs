@@ -204,17 +204,13 @@ pub enum SwapStatus {
     Canceled,
 }
 
-impl SwapStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SwapStatus::Pending => "pending",
-            SwapStatus::Approved => "approved",
-            SwapStatus::Denied => "denied",
-            SwapStatus::Expired => "expired",
-            SwapStatus::Canceled => "canceled",
-        }
-    }
-}
+text_enum!(SwapStatus {
+    Pending => "pending",
+    Approved => "approved",
+    Denied => "denied",
+    Expired => "expired",
+    Canceled => "canceled",
+});
 
 /// One side of a swap: the agent and the shift it gives, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,8 +19,8 @@ use tokio_postgres::{Client, Row, Transaction};
 
 use super::rows::{
     carried_json, operation_state_columns, published_rows, published_weeks, resumable_outcomes,
-    shifts_json, state_columns, RawAgent, RawOperation, AGENT_COLUMNS, OPERATION_COLUMNS,
-    PUBLISHED_WEEKS, UNFINISHED_OPERATIONS,
+    shifts_json, state_columns, unfinished_states, RawAgent, RawOperation, AGENT_COLUMNS,
+    OPERATION_COLUMNS, PUBLISHED_WEEKS,
 };
 use super::*;
 use crate::config::PostgresSettings;

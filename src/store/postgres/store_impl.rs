@@ -263,7 +263,8 @@ impl Store for PostgresStore {
             Box::pin(async move {
                 let query = format!(
                     "SELECT {OPERATION_COLUMNS} FROM operations
-                     WHERE schedule_id = $1 AND state IN ({UNFINISHED_OPERATIONS}) ORDER BY id"
+                     WHERE schedule_id = $1 AND state IN ({}) ORDER BY id",
+                    unfinished_states()
                 );
                 c.query(&query, &[&schedule]).await
             })

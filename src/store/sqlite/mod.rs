@@ -17,8 +17,8 @@ use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Row}
 
 use super::rows::{
     carried_json, operation_state_columns, published_rows, published_weeks, resumable_outcomes,
-    shifts_json, state_columns, RawAgent, RawOperation, AGENT_COLUMNS, OPERATION_COLUMNS,
-    PUBLISHED_WEEKS, UNFINISHED_OPERATIONS,
+    shifts_json, state_columns, unfinished_states, RawAgent, RawOperation, AGENT_COLUMNS,
+    OPERATION_COLUMNS, PUBLISHED_WEEKS,
 };
 use super::*;
 
@@ -562,7 +562,8 @@ impl Store for SqliteStore {
         let raws = self.with(|c| {
             let mut q = c.prepare(&format!(
                 "SELECT {OPERATION_COLUMNS} FROM operations
-                 WHERE schedule_id = ?1 AND state IN ({UNFINISHED_OPERATIONS}) ORDER BY id"
+                 WHERE schedule_id = ?1 AND state IN ({}) ORDER BY id",
+                unfinished_states()
             ))?;
             let rows = q.query_map(params![schedule_id], raw_operation)?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
