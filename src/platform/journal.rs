@@ -23,7 +23,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::domain::plan::ContentHash;
-use crate::domain::AgentId;
+use crate::domain::{AgentId, ScheduleId};
 
 /// An entry of the journal, as the store numbers it.
 pub type EntryId = i64;
@@ -38,7 +38,7 @@ pub struct CarriedWeek {
 /// One update of a platform schedule and how far it got.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Operation {
-    pub schedule_id: String,
+    pub schedule_id: ScheduleId,
     /// The upload key the platform issued for the update's body.
     pub upload_key: String,
     pub issued_at: DateTime<Utc>,
@@ -130,7 +130,10 @@ pub trait Journal: Send + Sync {
 
     /// The operations on `schedule_id` not ended yet, by any run, oldest
     /// first.
-    fn unfinished(&self, schedule_id: &str) -> Result<Vec<(EntryId, Operation)>, JournalError>;
+    fn unfinished(
+        &self,
+        schedule_id: &ScheduleId,
+    ) -> Result<Vec<(EntryId, Operation)>, JournalError>;
 }
 
 /// An operation being journaled: its entry, and every move recorded before

@@ -12,7 +12,7 @@ use crate::domain::lifecycle::{
     self, AgentState, Event, IllegalTransition, StateKind, Unpublished,
 };
 use crate::domain::plan::{AgentWeek, ContentHash, Swap};
-use crate::domain::{AgentId, SwapId};
+use crate::domain::{AgentId, ScheduleId, SwapId};
 use crate::store::{AgentRow, AppliedSwap, RunId, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -27,10 +27,10 @@ pub enum LedgerError {
 
 /// Where a ledger's changes go.
 pub trait Sink: Send + Sync {
-    fn save(&self, schedule_id: &str, rows: &[AgentRow]) -> Result<(), StoreError>;
+    fn save(&self, schedule_id: &ScheduleId, rows: &[AgentRow]) -> Result<(), StoreError>;
     fn save_trade(
         &self,
-        schedule_id: &str,
+        schedule_id: &ScheduleId,
         swap: &AppliedSwap<'_>,
         rows: &[AgentRow],
     ) -> Result<(), StoreError>;
@@ -43,13 +43,13 @@ pub struct StoreSink {
 }
 
 impl Sink for StoreSink {
-    fn save(&self, schedule_id: &str, rows: &[AgentRow]) -> Result<(), StoreError> {
+    fn save(&self, schedule_id: &ScheduleId, rows: &[AgentRow]) -> Result<(), StoreError> {
         self.store.save_agents(self.run, schedule_id, rows)
     }
 
     fn save_trade(
         &self,
-        schedule_id: &str,
+        schedule_id: &ScheduleId,
         swap: &AppliedSwap<'_>,
         rows: &[AgentRow],
     ) -> Result<(), StoreError> {
@@ -61,18 +61,23 @@ impl Sink for StoreSink {
 pub struct DryRun;
 
 impl Sink for DryRun {
-    fn save(&self, _: &str, _: &[AgentRow]) -> Result<(), StoreError> {
+    fn save(&self, _: &ScheduleId, _: &[AgentRow]) -> Result<(), StoreError> {
         Ok(())
     }
 
-    fn save_trade(&self, _: &str, _: &AppliedSwap<'_>, _: &[AgentRow]) -> Result<(), StoreError> {
+    fn save_trade(
+        &self,
+        _: &ScheduleId,
+        _: &AppliedSwap<'_>,
+        _: &[AgentRow],
+    ) -> Result<(), StoreError> {
         Ok(())
     }
 }
 
 pub struct Ledger {
     sink: Box<dyn Sink>,
-    schedule_id: String,
+    schedule_id: ScheduleId,
     /// Every agent's row, sorted by agent id and found by binary search:
     /// at 50,000 agents, a map keyed by a copy of each id, and a copy of
     /// every row while the map was built, were a fifth of the run's memory.
@@ -88,7 +93,7 @@ pub struct Ledger {
 impl Ledger {
     pub fn new(
         sink: Box<dyn Sink>,
-        schedule_id: &str,
+        schedule_id: &ScheduleId,
         mut rows: Vec<AgentRow>,
         applied: impl IntoIterator<Item = SwapId>,
         progress: Arc<dyn Progress>,
@@ -100,7 +105,7 @@ impl Ledger {
         }
         let ledger = Ledger {
             sink,
-            schedule_id: schedule_id.to_owned(),
+            schedule_id: schedule_id.clone(),
             agents: rows,
             by_state,
             applied: applied.into_iter().collect(),

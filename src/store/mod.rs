@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::domain::lifecycle::AgentState;
 use crate::domain::plan::{AgentWeek, ContentHash, SwapStatus};
-use crate::domain::{AgentId, SwapId, TargetName};
+use crate::domain::{AgentId, ScheduleId, SwapId, TargetName};
 use crate::platform::journal::{EntryId, Operation, OperationState};
 
 pub use lock::{holder_of, lock_path, LockError, StoreLock};
@@ -158,7 +158,7 @@ pub struct RunRecord {
     pub id: RunId,
     pub target: String,
     pub week_start: NaiveDate,
-    pub schedule_id: String,
+    pub schedule_id: ScheduleId,
     pub source: String,
     pub source_hash: String,
     pub started_at: DateTime<Utc>,
@@ -185,7 +185,7 @@ pub struct AgentRow {
 pub struct NewRun<'a> {
     pub target: &'a TargetName,
     pub week_start: NaiveDate,
-    pub schedule_id: &'a str,
+    pub schedule_id: &'a ScheduleId,
     pub source: &'a str,
     pub source_hash: &'a str,
     pub started_at: DateTime<Utc>,
@@ -234,7 +234,7 @@ pub trait Store: Send + Sync {
     fn save_agents(
         &self,
         run: RunId,
-        schedule_id: &str,
+        schedule_id: &ScheduleId,
         agents: &[AgentRow],
     ) -> Result<(), StoreError>;
 
@@ -243,7 +243,7 @@ pub trait Store: Send + Sync {
     fn save_trade(
         &self,
         run: RunId,
-        schedule_id: &str,
+        schedule_id: &ScheduleId,
         swap: &AppliedSwap<'_>,
         agents: &[AgentRow],
     ) -> Result<(), StoreError>;
@@ -251,14 +251,14 @@ pub trait Store: Send + Sync {
     /// agent id → content hash last published, for one schedule.
     fn published_hashes(
         &self,
-        schedule_id: &str,
+        schedule_id: &ScheduleId,
     ) -> Result<BTreeMap<AgentId, ContentHash>, StoreError>;
 
     /// agent id → the week last published, for one schedule: what a dry
     /// run compares its plan with where the platform cannot be read.
     fn published_weeks(
         &self,
-        schedule_id: &str,
+        schedule_id: &ScheduleId,
     ) -> Result<BTreeMap<AgentId, AgentWeek>, StoreError>;
 
     fn finish_run(
@@ -293,6 +293,6 @@ pub trait Store: Send + Sync {
     /// run, oldest first.
     fn unfinished_operations(
         &self,
-        schedule_id: &str,
+        schedule_id: &ScheduleId,
     ) -> Result<Vec<(EntryId, Operation)>, StoreError>;
 }

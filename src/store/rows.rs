@@ -300,7 +300,7 @@ impl RawOperation {
             (StoredState::Abandoned, _) => OperationState::Ended(OperationEnd::Abandoned),
         };
         let operation = Operation {
-            schedule_id: self.schedule_id,
+            schedule_id: self.schedule_id.into(),
             upload_key: self.upload_key,
             issued_at: self.issued_at,
             schedule_version: u64::try_from(self.schedule_version)

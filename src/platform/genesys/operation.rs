@@ -89,7 +89,7 @@ impl Updater<'_> {
             )
             .await?;
         let operation = Operation {
-            schedule_id: self.facts.schedule_id.to_string(),
+            schedule_id: self.facts.schedule_id.clone(),
             upload_key: url.upload_key.clone(),
             issued_at: self.clock.now(),
             schedule_version: upload.metadata.version,

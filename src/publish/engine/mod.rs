@@ -33,7 +33,7 @@ use crate::clock::SharedClock;
 use crate::config::TargetSettings;
 use crate::domain::lifecycle::{AgentState, Event, StateKind};
 use crate::domain::plan::{ContentHash, Swap};
-use crate::domain::{AgentId, SwapId};
+use crate::domain::{AgentId, ScheduleId, SwapId};
 use crate::platform::{
     Outgoing, Platform, PlatformRun, PublishBatch, Publishing, RunRefused, RunWriter, Schedule,
     WriteOutcome,
@@ -182,7 +182,7 @@ impl Engine {
         };
         let schedule = platform.schedule().clone();
         // The platform may have found or created the schedule.
-        report.schedule_id = schedule.id.to_string();
+        report.schedule_id = schedule.id.clone();
         if schedule.published && !options.adopt && self.unrecorded(target, &plan, &schedule)? {
             let refusal = Refusal::Unrecorded {
                 schedule_id: schedule.id,
@@ -201,10 +201,7 @@ impl Engine {
         let listing = list_swaps_ahead(&ctx);
         // The ledger takes the plan's weeks over, rather than a copy.
         let (mut ledger, run) = self.open_ledger(&ctx, plan)?;
-        let published = self
-            .parts
-            .store
-            .published_hashes(ctx.schedule.id.as_str())?;
+        let published = self.parts.store.published_hashes(&ctx.schedule.id)?;
         let driven = match self.writer(&ctx, run).await {
             Ok(writer) => {
                 let writer = writer.as_deref();
@@ -246,7 +243,7 @@ impl Engine {
         // A run that failed before it planned anything knows nothing either.
         let open = store.open_run(&target.name, plan.week_start)?;
         Ok(open.is_none_or(|o| o.agents.is_empty())
-            && store.published_hashes(schedule.id.as_str())?.is_empty())
+            && store.published_hashes(&schedule.id)?.is_empty())
     }
 
     /// Records `target`'s week as refused without reading its source file:
@@ -328,7 +325,7 @@ impl Engine {
         &self,
         target: &'a TargetSettings,
         options: RunOptions,
-        schedule_id: &'a str,
+        schedule_id: &'a ScheduleId,
         source: &'a str,
         source_hash: &'a str,
     ) -> NewRun<'a> {
@@ -360,7 +357,7 @@ impl Engine {
         } = plan;
         drop(lines);
         let store = &self.parts.store;
-        let schedule_id = ctx.schedule.id.as_str();
+        let schedule_id = &ctx.schedule.id;
         let start = |rows: Vec<AgentRow>, applied: Vec<SwapId>, sink| {
             let platform = ctx.platform.clone();
             let activity = Arc::new(move || platform.activity());

@@ -192,7 +192,7 @@ impl PostgresStore {
             id,
             target: r.get(1),
             week_start: r.get(2),
-            schedule_id: r.get(3),
+            schedule_id: ScheduleId::from(r.get::<_, String>(3)),
             source: r.get(4),
             source_hash: r.get(5),
             started_at: r.get(6),
@@ -311,7 +311,7 @@ impl OwnedRun {
         OwnedRun {
             target: run.target.to_string(),
             week_start: run.week_start,
-            schedule_id: run.schedule_id.to_owned(),
+            schedule_id: run.schedule_id.to_string(),
             source: run.source.to_owned(),
             source_hash: run.source_hash.to_owned(),
             started_at: run.started_at,

@@ -65,21 +65,21 @@ impl Store for PostgresStore {
     fn save_agents(
         &self,
         run: RunId,
-        schedule_id: &str,
+        schedule_id: &ScheduleId,
         agents: &[AgentRow],
     ) -> Result<(), StoreError> {
-        let (schedule, rows) = (schedule_id.to_owned(), Columns::of(agents));
+        let (schedule, rows) = (schedule_id.to_string(), Columns::of(agents));
         self.write(move |tx| Box::pin(async move { rows.save(tx, run, &schedule).await }))
     }
 
     fn save_trade(
         &self,
         run: RunId,
-        schedule_id: &str,
+        schedule_id: &ScheduleId,
         swap: &AppliedSwap<'_>,
         agents: &[AgentRow],
     ) -> Result<(), StoreError> {
-        let (schedule, rows) = (schedule_id.to_owned(), Columns::of(agents));
+        let (schedule, rows) = (schedule_id.to_string(), Columns::of(agents));
         let (swap_id, resolution) = (swap.swap_id.clone(), swap.resolution.as_str());
         let id = swap_id.as_str().to_owned();
         let saved = self.write(move |tx| {
@@ -109,9 +109,9 @@ impl Store for PostgresStore {
 
     fn published_hashes(
         &self,
-        schedule_id: &str,
+        schedule_id: &ScheduleId,
     ) -> Result<BTreeMap<AgentId, ContentHash>, StoreError> {
-        let schedule = schedule_id.to_owned();
+        let schedule = schedule_id.to_string();
         let rows = self.with(move |c| {
             Box::pin(async move {
                 c.query(
@@ -126,9 +126,9 @@ impl Store for PostgresStore {
 
     fn published_weeks(
         &self,
-        schedule_id: &str,
+        schedule_id: &ScheduleId,
     ) -> Result<BTreeMap<AgentId, AgentWeek>, StoreError> {
-        let schedule = schedule_id.to_owned();
+        let schedule = schedule_id.to_string();
         let rows = self.with(move |c| {
             Box::pin(async move {
                 let query = format!("{PUBLISHED_WEEKS} WHERE p.schedule_id = $1");
@@ -216,7 +216,7 @@ impl Store for PostgresStore {
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
                         &[
                             &run,
-                            &op.schedule_id,
+                            &op.schedule_id.as_str(),
                             &op.upload_key,
                             &op.issued_at,
                             &version,
@@ -256,9 +256,9 @@ impl Store for PostgresStore {
 
     fn unfinished_operations(
         &self,
-        schedule_id: &str,
+        schedule_id: &ScheduleId,
     ) -> Result<Vec<(EntryId, Operation)>, StoreError> {
-        let schedule = schedule_id.to_owned();
+        let schedule = schedule_id.to_string();
         let rows = self.with(move |c| {
             Box::pin(async move {
                 let query = format!(

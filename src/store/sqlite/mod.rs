@@ -233,7 +233,7 @@ impl SqliteStore {
                 .parse()
                 .map_err(|e| self.corrupt(format!("run {}: outcome: {e}", raw.id)))?,
             target: raw.target,
-            schedule_id: raw.schedule_id,
+            schedule_id: raw.schedule_id.into(),
             source: raw.source,
             source_hash: raw.source_hash,
             summary: raw.summary,
@@ -244,7 +244,7 @@ impl SqliteStore {
     fn save_rows(
         tx: &rusqlite::Transaction<'_>,
         run: RunId,
-        schedule_id: &str,
+        schedule_id: &ScheduleId,
         agents: &[AgentRow],
     ) -> rusqlite::Result<()> {
         let mut upsert = tx.prepare_cached(
@@ -276,7 +276,7 @@ impl SqliteStore {
             ])?;
             if a.state == AgentState::Published {
                 published.execute(params![
-                    schedule_id,
+                    schedule_id.as_str(),
                     a.agent_id.as_str(),
                     a.week.hash().hex()
                 ])?;
@@ -297,7 +297,7 @@ impl SqliteStore {
             params![
                 run.target.as_str(),
                 run.week_start.format("%Y-%m-%d").to_string(),
-                run.schedule_id,
+                run.schedule_id.as_str(),
                 run.source,
                 run.source_hash,
                 time(run.started_at),
@@ -368,7 +368,7 @@ impl Store for SqliteStore {
     fn save_agents(
         &self,
         run: RunId,
-        schedule_id: &str,
+        schedule_id: &ScheduleId,
         agents: &[AgentRow],
     ) -> Result<(), StoreError> {
         self.with(|c| {
@@ -381,7 +381,7 @@ impl Store for SqliteStore {
     fn save_trade(
         &self,
         run: RunId,
-        schedule_id: &str,
+        schedule_id: &ScheduleId,
         swap: &AppliedSwap<'_>,
         agents: &[AgentRow],
     ) -> Result<(), StoreError> {
@@ -415,12 +415,14 @@ impl Store for SqliteStore {
 
     fn published_hashes(
         &self,
-        schedule_id: &str,
+        schedule_id: &ScheduleId,
     ) -> Result<BTreeMap<AgentId, ContentHash>, StoreError> {
         let rows = self.with(|c| {
             let mut q =
                 c.prepare("SELECT agent_id, content_hash FROM published WHERE schedule_id = ?1")?;
-            let rows = q.query_map(params![schedule_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let rows = q.query_map(params![schedule_id.as_str()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
         })?;
         published_rows(rows).map_err(|m| self.corrupt(m))
@@ -428,11 +430,11 @@ impl Store for SqliteStore {
 
     fn published_weeks(
         &self,
-        schedule_id: &str,
+        schedule_id: &ScheduleId,
     ) -> Result<BTreeMap<AgentId, AgentWeek>, StoreError> {
         let rows = self.with(|c| {
             let mut q = c.prepare(&format!("{PUBLISHED_WEEKS} WHERE p.schedule_id = ?1"))?;
-            let rows = q.query_map(params![schedule_id], |r| {
+            let rows = q.query_map(params![schedule_id.as_str()], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
@@ -523,7 +525,7 @@ impl Store for SqliteStore {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     run,
-                    operation.schedule_id,
+                    operation.schedule_id.as_str(),
                     operation.upload_key,
                     time(operation.issued_at),
                     operation.schedule_version as i64,
@@ -557,7 +559,7 @@ impl Store for SqliteStore {
 
     fn unfinished_operations(
         &self,
-        schedule_id: &str,
+        schedule_id: &ScheduleId,
     ) -> Result<Vec<(EntryId, Operation)>, StoreError> {
         let raws = self.with(|c| {
             let mut q = c.prepare(&format!(
@@ -565,7 +567,7 @@ impl Store for SqliteStore {
                  WHERE schedule_id = ?1 AND state IN ({}) ORDER BY id",
                 unfinished_states()
             ))?;
-            let rows = q.query_map(params![schedule_id], raw_operation)?;
+            let rows = q.query_map(params![schedule_id.as_str()], raw_operation)?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
         })?;
         raws.into_iter()
