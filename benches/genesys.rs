@@ -79,7 +79,7 @@ fn target_file(name: &str) -> std::path::PathBuf {
 
 /// The week after the coming one: its deferral deadline is always ahead.
 fn week() -> NaiveDate {
-    wfm_publisher::week::upcoming_week_start(
+    wfm_publisher::domain::week::upcoming_week_start(
         Utc::now() + TimeDelta::days(7),
         "America/Chicago".parse().unwrap(),
         chrono::Weekday::Mon,

@@ -98,7 +98,7 @@ fn args() -> Args {
 }
 
 fn week() -> NaiveDate {
-    wfm_publisher::week::upcoming_week_start(
+    wfm_publisher::domain::week::upcoming_week_start(
         Utc::now() + chrono::TimeDelta::days(7),
         "America/Chicago".parse().unwrap(),
         chrono::Weekday::Mon,

@@ -113,11 +113,11 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
         } => {
             let now = crate::clock::system().now();
             let coming = |tz, start_day| {
-                crate::week::first_week_with_cutoff_ahead(
+                crate::domain::week::first_week_with_cutoff_ahead(
                     now,
                     tz,
                     start_day,
-                    crate::week::COMING_WEEK_CUTOFF,
+                    crate::domain::week::COMING_WEEK_CUTOFF,
                 )
             };
             let dating = match (week, as_written) {
@@ -251,7 +251,11 @@ async fn publish(
     };
     let clock = crate::clock::system();
     let week = how.week.unwrap_or_else(|| {
-        crate::week::upcoming_week_start(clock.now(), target.time_zone, target.week_start_day)
+        crate::domain::week::upcoming_week_start(
+            clock.now(),
+            target.time_zone,
+            target.week_start_day,
+        )
     });
     // Before anything is sent, so that a partial week is expected, not a
     // surprise in the report. Even when quiet: it is no log line.

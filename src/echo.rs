@@ -14,8 +14,8 @@ pub const MAX_CHARS: usize = 80;
 
 /// `text`, quoted and escaped as Rust's `{:?}` does (`\n`, `\u{1b}`, `\"`),
 /// cut after [`MAX_CHARS`] characters: `"phone"`, `"a\nb"`, `"aaaa…"`.
-pub fn echo(text: &str) -> Echo<'_> {
-    Echo(text)
+pub fn echo<T: AsRef<str> + ?Sized>(text: &T) -> Echo<'_> {
+    Echo(text.as_ref())
 }
 
 /// See [`echo`]; formats without allocating the whole input.
@@ -67,7 +67,7 @@ pub fn echo_message(text: &str) -> String {
 /// nothing quoted or cut. The last guard of printed reports; each part
 /// from outside still goes through [`echo`] where it is put in.
 pub fn one_line(text: &str) -> Cow<'_, str> {
-    let forging = |c: char| c.is_control() || crate::plan::is_invisible_format(c);
+    let forging = |c: char| c.is_control() || crate::domain::plan::is_invisible_format(c);
     if !text.chars().any(forging) {
         return Cow::Borrowed(text);
     }

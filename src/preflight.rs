@@ -284,7 +284,7 @@ pub fn cutoff_passed(
         week,
         at,
         time_zone: target.time_zone,
-        next: crate::week::first_week_with_cutoff_ahead(
+        next: crate::domain::week::first_week_with_cutoff_ahead(
             now,
             target.time_zone,
             target.week_start_day,

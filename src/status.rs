@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::capped::Capped;
+use crate::domain::lifecycle::StateKind;
 use crate::echo::{echo, push_line};
-use crate::publish::lifecycle::StateKind;
 use crate::store::{Outcome, PendingDeferral, RunRecord, Store, StoreError};
 
 /// Whether a process publishes from the store now, as far as the reader
@@ -138,7 +138,7 @@ impl Status {
             ));
             for d in self.pending_deferrals.iter() {
                 // The swap's id is the platform's: echoed, as everywhere.
-                let swap = d.swap_id.as_deref().map(echo);
+                let swap = d.swap_id.as_ref().map(echo);
                 let swap = swap.map_or("(unknown)".to_owned(), |s| s.to_string());
                 push_line(
                     &mut out,
@@ -234,8 +234,8 @@ mod tests {
                 run_id: 7,
                 target: "chicago".into(),
                 week_start: "2026-12-14".parse().unwrap(),
-                agent_id: format!("a-{n}"),
-                swap_id: Some(format!("sw-{n}")),
+                agent_id: format!("a-{n}").into(),
+                swap_id: Some(format!("sw-{n}").into()),
             })
             .collect();
         let status = Status {

@@ -2,12 +2,13 @@
 //! with what to fix. Secrets never enter these messages.
 
 use super::scopes::Operation;
+use crate::domain::{AgentId, SwapId};
 use crate::echo::echo;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingAgent {
-    pub agent_id: String,
-    pub swap_id: String,
+    pub agent_id: AgentId,
+    pub swap_id: SwapId,
 }
 
 /// Where the OAuth client's role holds a permission, as Genesys Cloud

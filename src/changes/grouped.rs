@@ -13,8 +13,9 @@ use serde::{Serialize, Serializer};
 
 use super::{diff, ChangeKind, ShiftChange};
 use crate::capped::Capped;
+use crate::domain::plan::Shift;
+use crate::domain::{AgentId, SwapId};
 use crate::echo::{echo, push_line};
-use crate::plan::Shift;
 
 /// Agents the text shows of each kind; the rest are counted.
 pub const TEXT_SHOWN: usize = 20;
@@ -33,7 +34,7 @@ pub enum Basis {
 /// One agent's changes of one kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentChanges {
-    pub agent_id: String,
+    pub agent_id: AgentId,
     pub changes: Vec<ShiftChange>,
 }
 
@@ -41,8 +42,8 @@ pub struct AgentChanges {
 /// shift changes its week carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Deferred {
-    pub agent_id: String,
-    pub swap_id: String,
+    pub agent_id: AgentId,
+    pub swap_id: SwapId,
     pub changes: usize,
 }
 
@@ -79,7 +80,7 @@ impl PlanChanges {
     }
 
     /// An agent the run would write: its planned week against `held`.
-    pub fn agent(&mut self, agent_id: &str, planned: &[Shift], held: &[Shift]) {
+    pub fn agent(&mut self, agent_id: &AgentId, planned: &[Shift], held: &[Shift]) {
         let changes = diff(planned, held);
         if changes.is_empty() {
             self.unchanged += 1;
@@ -91,7 +92,7 @@ impl PlanChanges {
                 changes.iter().filter(|c| c.kind == kind).cloned().collect();
             if !of_kind.is_empty() {
                 self.groups.entry(kind).or_default().push(AgentChanges {
-                    agent_id: agent_id.to_owned(),
+                    agent_id: agent_id.clone(),
                     changes: of_kind,
                 });
             }
@@ -99,12 +100,18 @@ impl PlanChanges {
     }
 
     /// An agent a pending swap holds: shown as deferred, whatever its week.
-    pub fn deferred(&mut self, agent_id: &str, swap_id: &str, planned: &[Shift], held: &[Shift]) {
+    pub fn deferred(
+        &mut self,
+        agent_id: &AgentId,
+        swap_id: &SwapId,
+        planned: &[Shift],
+        held: &[Shift],
+    ) {
         let changes = diff(planned, held).len();
         self.deferred_changing += usize::from(changes > 0);
         self.deferred.push(Deferred {
-            agent_id: agent_id.to_owned(),
-            swap_id: swap_id.to_owned(),
+            agent_id: agent_id.clone(),
+            swap_id: swap_id.clone(),
             changes,
         });
     }
@@ -317,17 +324,22 @@ mod tests {
         let mon = shift("2026-11-30T14:00:00Z", 8, "phone");
         let tue = shift("2026-12-01T14:00:00Z", 8, "phone");
         plan.agent(
-            "a-same",
+            &"a-same".into(),
             std::slice::from_ref(&mon),
             std::slice::from_ref(&mon),
         );
-        plan.agent("a-new", std::slice::from_ref(&mon), &[]);
+        plan.agent(&"a-new".into(), std::slice::from_ref(&mon), &[]);
         plan.agent(
-            "a-both",
+            &"a-both".into(),
             &[mon.clone(), tue.clone()],
             &[shift("2026-12-01T15:00:00Z", 8, "phone")],
         );
-        plan.deferred("a-held", "sw-1", std::slice::from_ref(&tue), &[]);
+        plan.deferred(
+            &"a-held".into(),
+            &"sw-1".into(),
+            std::slice::from_ref(&tue),
+            &[],
+        );
         assert_eq!((plan.changed, plan.unchanged), (2, 1));
         let ids = |k| {
             plan.group(k)
@@ -361,13 +373,13 @@ mod tests {
         let mut plan = PlanChanges::new(Basis::LastPublished, chicago());
         let mon = shift("2026-11-30T14:00:00Z", 8, "phone");
         plan.agent(
-            "a-1",
+            &"a-1".into(),
             std::slice::from_ref(&mon),
             std::slice::from_ref(&mon),
         );
         plan.deferred(
-            "a-2",
-            "sw-1",
+            &"a-2".into(),
+            &"sw-1".into(),
             std::slice::from_ref(&mon),
             std::slice::from_ref(&mon),
         );
@@ -381,7 +393,7 @@ mod tests {
         let mut plan = PlanChanges::new(Basis::Platform, chicago());
         let mon = shift("2026-11-30T14:00:00Z", 8, "phone\nforged");
         for i in 0..TEXT_SHOWN + 3 {
-            plan.agent(&format!("a-{i:02}"), std::slice::from_ref(&mon), &[]);
+            plan.agent(&format!("a-{i:02}").into(), std::slice::from_ref(&mon), &[]);
         }
         let mut out = String::new();
         plan.render(&mut out);

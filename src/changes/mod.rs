@@ -9,7 +9,7 @@ pub mod grouped;
 use chrono::TimeDelta;
 use serde::Serialize;
 
-use crate::plan::Shift;
+use crate::domain::plan::Shift;
 
 /// How far a shift may move and still be shown as moved rather than as
 /// one shift removed and another added: a shift moved to another day of

@@ -247,7 +247,7 @@ pub(crate) fn schedule_id(s: &str) -> Result<String, String> {
     let s = non_empty(s)?;
     placeholders(&s)?;
     let sample = s.replace(WEEK_START_PLACEHOLDER, "2026-11-30");
-    match crate::plan::path_id_problem(&sample) {
+    match crate::domain::plan::path_id_problem(&sample) {
         Some(problem) => Err(problem),
         None => Ok(s),
     }

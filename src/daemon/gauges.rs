@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use metrics::{describe_gauge, gauge, Unit};
 
 use super::Daemon;
-use crate::publish::lifecycle::{AgentState, UnpublishedKind};
+use crate::domain::lifecycle::{AgentState, UnpublishedKind};
 use crate::store::{Outcome, RunRecord, StoreError};
 
 /// Runs read to find each target's latest run and last success: the

@@ -379,7 +379,7 @@ impl Runs {
 
 /// The week a run started now is about.
 fn week_for(clock: &SharedClock, target: &TargetSettings) -> NaiveDate {
-    crate::week::upcoming_week_start(clock.now(), target.time_zone, target.week_start_day)
+    crate::domain::week::upcoming_week_start(clock.now(), target.time_zone, target.week_start_day)
 }
 
 /// (target, week) of every run left open by a crash, a restart or a run

@@ -152,7 +152,7 @@ fn open_week(bed: &Testbed, target: &str, clock: &SharedClock) -> anyhow::Result
         .get(target)
         .with_context(|| format!("the dev configuration has no target {target}"))?;
     let cutoff = TimeDelta::from_std(target.deferral.deadline)? + DEADLINE_MARGIN;
-    let week = crate::week::first_week_with_cutoff_ahead(
+    let week = crate::domain::week::first_week_with_cutoff_ahead(
         clock.now(),
         target.time_zone,
         target.week_start_day,

@@ -13,7 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::{within, Host, Rows, Verdict};
 use crate::api::{Access, PlatformClient};
 use crate::config::{AgentIds, Settings, TargetSettings};
-use crate::plan::SwapStatus;
+use crate::domain::plan::SwapStatus;
 use crate::platform::{GenesysCloud, Unit};
 use crate::preflight::Refusal;
 use crate::publish::KeyedLocks;

@@ -18,7 +18,7 @@ pub(super) fn week_of(
     now: DateTime<Utc>,
 ) -> NaiveDate {
     week.unwrap_or_else(|| {
-        crate::week::upcoming_week_start(now, target.time_zone, target.week_start_day)
+        crate::domain::week::upcoming_week_start(now, target.time_zone, target.week_start_day)
     })
 }
 

@@ -62,7 +62,7 @@ macro_rules! text_id {
 
 /// Ids with no rule of their own: whatever the source file or the
 /// platform calls the thing. (An agent id read from a source file is
-/// checked by [`crate::plan::path_id_problem`] with its line, among the
+/// checked by [`crate::domain::plan::path_id_problem`] with its line, among the
 /// file's other problems, before it becomes an `AgentId`.)
 macro_rules! free_id {
     ($(#[$doc:meta])* $name:ident) => {

@@ -4,5 +4,8 @@
 //! knows a wire format, a store or a platform.
 
 mod ids;
+pub mod lifecycle;
+pub mod plan;
+pub mod week;
 
 pub use ids::{AgentId, BusinessUnitId, InvalidTargetName, ScheduleId, SwapId, TargetName};

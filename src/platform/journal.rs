@@ -22,7 +22,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::plan::ContentHash;
+use crate::domain::plan::ContentHash;
+use crate::domain::{AgentId, ScheduleId};
 
 /// An entry of the journal, as the store numbers it.
 pub type EntryId = i64;
@@ -30,14 +31,14 @@ pub type EntryId = i64;
 /// One agent's week an operation carries, by its source id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CarriedWeek {
-    pub agent_id: String,
+    pub agent_id: AgentId,
     pub hash: ContentHash,
 }
 
 /// One update of a platform schedule and how far it got.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Operation {
-    pub schedule_id: String,
+    pub schedule_id: ScheduleId,
     /// The upload key the platform issued for the update's body.
     pub upload_key: String,
     pub issued_at: DateTime<Utc>,
@@ -129,7 +130,10 @@ pub trait Journal: Send + Sync {
 
     /// The operations on `schedule_id` not ended yet, by any run, oldest
     /// first.
-    fn unfinished(&self, schedule_id: &str) -> Result<Vec<(EntryId, Operation)>, JournalError>;
+    fn unfinished(
+        &self,
+        schedule_id: &ScheduleId,
+    ) -> Result<Vec<(EntryId, Operation)>, JournalError>;
 }
 
 /// An operation being journaled: its entry, and every move recorded before

@@ -19,15 +19,16 @@ use crate::api::stats::StatsSnapshot;
 use crate::api::trouble::Activity;
 use crate::api::PlatformError;
 use crate::config::TargetSettings;
-use crate::plan::{AgentWeek, Swap, SwapStatus};
-use crate::publish::lifecycle::{Unpublished, UnpublishedKind};
+use crate::domain::lifecycle::{Unpublished, UnpublishedKind};
+use crate::domain::plan::{AgentWeek, Swap, SwapStatus};
+use crate::domain::{AgentId, SwapId};
 use crate::source::WeekPlan;
 
 /// What the engine sent, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sent {
-    Write(String),
-    Publish(Vec<String>),
+    Write(AgentId),
+    Publish(Vec<AgentId>),
 }
 
 /// The platform's state, as a test sets it up and reads it back.
@@ -42,10 +43,10 @@ pub struct Memory {
     /// arrives, as a platform's reviewer may decide while a run writes.
     pub decided_at_first_publish: Option<SwapStatus>,
     /// Agents the platform does not know: their writes are refused.
-    pub unknown: BTreeSet<String>,
+    pub unknown: BTreeSet<AgentId>,
     /// Each agent's week as last written.
-    pub written: BTreeMap<String, AgentWeek>,
-    pub published: BTreeSet<String>,
+    pub written: BTreeMap<AgentId, AgentWeek>,
+    pub published: BTreeSet<AgentId>,
     pub sent: Vec<Sent>,
 }
 
@@ -64,7 +65,7 @@ impl Memory {
     }
 
     /// The pending swap that holds `agent`, if one does.
-    fn holding(&self, agent: &str) -> Option<String> {
+    fn holding(&self, agent: &AgentId) -> Option<SwapId> {
         let pending = self
             .swaps
             .iter()
@@ -136,7 +137,7 @@ impl PlatformRun for MemoryRun {
         Box::pin(async move { Ok(swaps) })
     }
 
-    fn held_weeks(&self, agents: Vec<String>) -> BoxFuture<'_, Result<HeldWeeks, PlatformError>> {
+    fn held_weeks(&self, agents: Vec<AgentId>) -> BoxFuture<'_, Result<HeldWeeks, PlatformError>> {
         let written = self.platform.with(|m| {
             agents
                 .into_iter()
@@ -166,7 +167,7 @@ impl RunWriter for MemoryWriter {
         &self,
         weeks: Vec<Outgoing>,
         _cancel: CancellationToken,
-    ) -> BoxStream<'_, Result<(String, WriteOutcome), PlatformError>> {
+    ) -> BoxStream<'_, Result<(AgentId, WriteOutcome), PlatformError>> {
         let outcomes: Vec<_> = self
             .0
             .with(|m| weeks.into_iter().map(|w| Ok(write_one(m, w))).collect());
@@ -175,7 +176,7 @@ impl RunWriter for MemoryWriter {
 
     fn publish(
         &self,
-        agents: Vec<String>,
+        agents: Vec<AgentId>,
         _cancel: CancellationToken,
     ) -> BoxStream<'_, Result<PublishBatch, PlatformError>> {
         let batch = self.0.with(|m| {
@@ -183,10 +184,7 @@ impl RunWriter for MemoryWriter {
             let mut batch = PublishBatch::default();
             for agent in agents {
                 match m.holding(&agent) {
-                    Some(swap) => batch.held.push(HeldAgent {
-                        agent: agent.into(),
-                        swap: swap.into(),
-                    }),
+                    Some(swap) => batch.held.push(HeldAgent { agent, swap }),
                     None => {
                         m.published.insert(agent.clone());
                         batch.published.push(agent);
@@ -206,7 +204,7 @@ impl RunWriter for MemoryWriter {
     }
 }
 
-fn write_one(m: &mut Memory, w: Outgoing) -> (String, WriteOutcome) {
+fn write_one(m: &mut Memory, w: Outgoing) -> (AgentId, WriteOutcome) {
     m.sent.push(Sent::Write(w.agent_id.clone()));
     if m.unknown.contains(&w.agent_id) {
         let why = Unpublished::new(UnpublishedKind::UnknownAgent, "404 in memory");

@@ -22,10 +22,10 @@ use crate::api::trouble::Activity;
 use crate::api::{PlatformClient, PlatformError};
 use crate::clock::SharedClock;
 use crate::config::{PlatformKind, Settings, TargetSettings};
+use crate::domain::lifecycle::Unpublished;
+use crate::domain::plan::{AgentWeek, Swap};
 use crate::domain::{AgentId, ScheduleId, SwapId};
-use crate::plan::{AgentWeek, Swap};
 use crate::preflight::Refusal;
-use crate::publish::lifecycle::Unpublished;
 use crate::publish::KeyedLocks;
 use crate::source::WeekPlan;
 
@@ -78,7 +78,7 @@ pub enum WriteOutcome {
     Written,
     /// A pending swap holds the agent.
     Held {
-        swap_id: String,
+        swap_id: SwapId,
     },
     /// The platform refused this agent (and only this agent).
     Refused(Unpublished),
@@ -87,10 +87,10 @@ pub enum WriteOutcome {
 /// What one publish call decided, agent by agent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PublishBatch {
-    pub published: Vec<String>,
+    pub published: Vec<AgentId>,
     /// Agents a pending swap holds.
     pub held: Vec<HeldAgent>,
-    pub refused: Vec<(String, Unpublished)>,
+    pub refused: Vec<(AgentId, Unpublished)>,
 }
 
 /// An agent a pending swap holds back from publication.
@@ -115,7 +115,7 @@ pub enum Publishing {
 /// One agent's week to write.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
-    pub agent_id: String,
+    pub agent_id: AgentId,
     pub week: AgentWeek,
 }
 
@@ -124,7 +124,7 @@ pub struct Outgoing {
 pub enum HeldWeeks {
     /// Read from the platform: each agent it holds a schedule for, with
     /// its week there; an agent absent holds no shift.
-    Read(std::collections::BTreeMap<String, AgentWeek>),
+    Read(std::collections::BTreeMap<AgentId, AgentWeek>),
     /// The platform's contract has no read of an agent's shifts (the
     /// simple contract: a `PUT` per agent, and no `GET`).
     Unreadable,
@@ -185,7 +185,7 @@ pub trait PlatformRun: Send + Sync {
 
     /// What the platform holds now of `agents`' weeks in the run's
     /// schedule: read only, for a dry run's plan of what would change.
-    fn held_weeks(&self, agents: Vec<String>) -> BoxFuture<'_, Result<HeldWeeks, PlatformError>>;
+    fn held_weeks(&self, agents: Vec<AgentId>) -> BoxFuture<'_, Result<HeldWeeks, PlatformError>>;
 
     /// The run's writes and publishes, recorded in `journal`: first, what
     /// a stopped process left in flight on the schedule is settled
@@ -208,13 +208,13 @@ pub trait RunWriter: Send + Sync {
         &self,
         weeks: Vec<Outgoing>,
         cancel: CancellationToken,
-    ) -> BoxStream<'_, Result<(String, WriteOutcome), PlatformError>>;
+    ) -> BoxStream<'_, Result<(AgentId, WriteOutcome), PlatformError>>;
 
     /// Publishes written agents; yields one batch of decisions per call
     /// the platform answered. Starts nothing new once `cancel` is cancelled.
     fn publish(
         &self,
-        agents: Vec<String>,
+        agents: Vec<AgentId>,
         cancel: CancellationToken,
     ) -> BoxStream<'_, Result<PublishBatch, PlatformError>>;
 }

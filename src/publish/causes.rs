@@ -2,7 +2,7 @@
 //! cause: the status page and the run's report list the agents under it,
 //! each with its own message.
 
-use crate::publish::lifecycle::UnpublishedKind;
+use crate::domain::lifecycle::UnpublishedKind;
 
 /// The cause, as a heading.
 pub fn cause(kind: UnpublishedKind) -> &'static str {

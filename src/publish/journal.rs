@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::ScheduleId;
 use crate::platform::journal::{EntryId, Journal, JournalError, Operation, OperationState};
 use crate::store::{RunId, Store, StoreError};
 
@@ -35,7 +36,10 @@ impl Journal for RunJournal {
             .map_err(refused)
     }
 
-    fn unfinished(&self, schedule_id: &str) -> Result<Vec<(EntryId, Operation)>, JournalError> {
+    fn unfinished(
+        &self,
+        schedule_id: &ScheduleId,
+    ) -> Result<Vec<(EntryId, Operation)>, JournalError> {
         self.store
             .unfinished_operations(schedule_id)
             .map_err(refused)

@@ -6,10 +6,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use super::lifecycle::{self, AgentState, Event, IllegalTransition, StateKind, Unpublished};
 use super::progress::{Counts, Phase, Progress};
 use super::trade::Traded;
-use crate::plan::{AgentWeek, ContentHash, Swap};
+use crate::domain::lifecycle::{
+    self, AgentState, Event, IllegalTransition, StateKind, Unpublished,
+};
+use crate::domain::plan::{AgentWeek, ContentHash, Swap};
+use crate::domain::{AgentId, ScheduleId, SwapId};
 use crate::store::{AgentRow, AppliedSwap, RunId, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -24,10 +27,10 @@ pub enum LedgerError {
 
 /// Where a ledger's changes go.
 pub trait Sink: Send + Sync {
-    fn save(&self, schedule_id: &str, rows: &[AgentRow]) -> Result<(), StoreError>;
+    fn save(&self, schedule_id: &ScheduleId, rows: &[AgentRow]) -> Result<(), StoreError>;
     fn save_trade(
         &self,
-        schedule_id: &str,
+        schedule_id: &ScheduleId,
         swap: &AppliedSwap<'_>,
         rows: &[AgentRow],
     ) -> Result<(), StoreError>;
@@ -40,13 +43,13 @@ pub struct StoreSink {
 }
 
 impl Sink for StoreSink {
-    fn save(&self, schedule_id: &str, rows: &[AgentRow]) -> Result<(), StoreError> {
+    fn save(&self, schedule_id: &ScheduleId, rows: &[AgentRow]) -> Result<(), StoreError> {
         self.store.save_agents(self.run, schedule_id, rows)
     }
 
     fn save_trade(
         &self,
-        schedule_id: &str,
+        schedule_id: &ScheduleId,
         swap: &AppliedSwap<'_>,
         rows: &[AgentRow],
     ) -> Result<(), StoreError> {
@@ -58,25 +61,30 @@ impl Sink for StoreSink {
 pub struct DryRun;
 
 impl Sink for DryRun {
-    fn save(&self, _: &str, _: &[AgentRow]) -> Result<(), StoreError> {
+    fn save(&self, _: &ScheduleId, _: &[AgentRow]) -> Result<(), StoreError> {
         Ok(())
     }
 
-    fn save_trade(&self, _: &str, _: &AppliedSwap<'_>, _: &[AgentRow]) -> Result<(), StoreError> {
+    fn save_trade(
+        &self,
+        _: &ScheduleId,
+        _: &AppliedSwap<'_>,
+        _: &[AgentRow],
+    ) -> Result<(), StoreError> {
         Ok(())
     }
 }
 
 pub struct Ledger {
     sink: Box<dyn Sink>,
-    schedule_id: String,
+    schedule_id: ScheduleId,
     /// Every agent's row, sorted by agent id and found by binary search:
     /// at 50,000 agents, a map keyed by a copy of each id, and a copy of
     /// every row while the map was built, were a fifth of the run's memory.
     agents: Vec<AgentRow>,
     /// Where each state's agents are in `agents`.
     by_state: BTreeMap<StateKind, BTreeSet<usize>>,
-    applied: BTreeSet<String>,
+    applied: BTreeSet<SwapId>,
     /// Agents this run found already published with the same content.
     unchanged: usize,
     progress: Arc<dyn Progress>,
@@ -85,9 +93,9 @@ pub struct Ledger {
 impl Ledger {
     pub fn new(
         sink: Box<dyn Sink>,
-        schedule_id: &str,
+        schedule_id: &ScheduleId,
         mut rows: Vec<AgentRow>,
-        applied: impl IntoIterator<Item = String>,
+        applied: impl IntoIterator<Item = SwapId>,
         progress: Arc<dyn Progress>,
     ) -> Self {
         rows.sort_unstable_by(|a, b| a.agent_id.cmp(&b.agent_id));
@@ -97,7 +105,7 @@ impl Ledger {
         }
         let ledger = Ledger {
             sink,
-            schedule_id: schedule_id.to_owned(),
+            schedule_id: schedule_id.clone(),
             agents: rows,
             by_state,
             applied: applied.into_iter().collect(),
@@ -109,7 +117,7 @@ impl Ledger {
     }
 
     /// The rows of a run that starts: every agent planned.
-    pub fn planned(plan: BTreeMap<String, AgentWeek>) -> Vec<AgentRow> {
+    pub fn planned(plan: BTreeMap<AgentId, AgentWeek>) -> Vec<AgentRow> {
         plan.into_iter()
             .map(|(agent_id, week)| AgentRow {
                 agent_id,
@@ -121,10 +129,8 @@ impl Ledger {
             .collect()
     }
 
-    fn index(&self, agent: &str) -> Option<usize> {
-        self.agents
-            .binary_search_by(|r| r.agent_id.as_str().cmp(agent))
-            .ok()
+    fn index(&self, agent: &AgentId) -> Option<usize> {
+        self.agents.binary_search_by(|r| r.agent_id.cmp(agent)).ok()
     }
 
     pub fn agent_count(&self) -> usize {
@@ -136,14 +142,14 @@ impl Ledger {
     }
 
     /// The agents in `kind`, in id order.
-    pub fn ids(&self, kind: StateKind) -> Vec<String> {
+    pub fn ids(&self, kind: StateKind) -> Vec<AgentId> {
         self.by_state
             .get(&kind)
             .map(|s| s.iter().map(|&i| self.agents[i].agent_id.clone()).collect())
             .unwrap_or_default()
     }
 
-    pub fn get(&self, agent: &str) -> Option<&AgentRow> {
+    pub fn get(&self, agent: &AgentId) -> Option<&AgentRow> {
         self.index(agent).map(|i| &self.agents[i])
     }
 
@@ -151,7 +157,7 @@ impl Ledger {
         self.agents.iter()
     }
 
-    pub fn is_applied(&self, swap_id: &str) -> bool {
+    pub fn is_applied(&self, swap_id: &SwapId) -> bool {
         self.applied.contains(swap_id)
     }
 
@@ -183,7 +189,7 @@ impl Ledger {
 
     /// Applies `events` and saves the agents they moved in one sink call.
     /// Either every event applies or none does.
-    pub fn apply(&mut self, events: Vec<(String, Event)>) -> Result<(), LedgerError> {
+    pub fn apply(&mut self, events: Vec<(AgentId, Event)>) -> Result<(), LedgerError> {
         let rows = self.next_rows(&events, |_| None)?;
         self.sink.save(&self.schedule_id, &rows)?;
         self.commit(rows);
@@ -193,9 +199,9 @@ impl Ledger {
     /// Planned agents whose week is what an earlier run published.
     pub fn skip_unchanged(
         &mut self,
-        published: &BTreeMap<String, ContentHash>,
+        published: &BTreeMap<AgentId, ContentHash>,
     ) -> Result<(), LedgerError> {
-        let same: Vec<(String, Event)> = self
+        let same: Vec<(AgentId, Event)> = self
             .ids(StateKind::Planned)
             .into_iter()
             .filter(|a| self.get(a).map(|r| r.week.hash()) == published.get(a))
@@ -210,11 +216,11 @@ impl Ledger {
 
     /// Records a decided swap with the weeks it gave its agents, once.
     pub fn apply_trade(&mut self, swap: &Swap, traded: Vec<Traded>) -> Result<(), LedgerError> {
-        let weeks: BTreeMap<String, Traded> = traded
+        let weeks: BTreeMap<AgentId, Traded> = traded
             .into_iter()
             .map(|t| (t.agent_id.clone(), t))
             .collect();
-        let events: Vec<(String, Event)> = weeks
+        let events: Vec<(AgentId, Event)> = weeks
             .values()
             .filter_map(|t| {
                 let changed = self.get(&t.agent_id)?.week.hash() != t.week.hash();
@@ -228,7 +234,7 @@ impl Ledger {
     /// Records a decided swap that contradicts the plan: its agents are
     /// left unpublished with `why`.
     pub fn refuse_trade(&mut self, swap: &Swap, why: Unpublished) -> Result<(), LedgerError> {
-        let events: Vec<(String, Event)> = [&swap.requester.agent_id, &swap.recipient.agent_id]
+        let events: Vec<(AgentId, Event)> = [&swap.requester.agent_id, &swap.recipient.agent_id]
             .into_iter()
             .filter(|a| self.get(a).is_some())
             .map(|a| (a.clone(), Event::Refused(why.clone())))
@@ -251,8 +257,8 @@ impl Ledger {
     /// The rows `events` lead to, without changing anything yet.
     fn next_rows<'t>(
         &self,
-        events: &[(String, Event)],
-        traded: impl Fn(&str) -> Option<&'t Traded>,
+        events: &[(AgentId, Event)],
+        traded: impl Fn(&AgentId) -> Option<&'t Traded>,
     ) -> Result<Vec<AgentRow>, LedgerError> {
         let mut rows = Vec::with_capacity(events.len());
         for (agent, event) in events {

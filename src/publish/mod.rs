@@ -5,7 +5,6 @@ pub mod causes;
 mod engine;
 mod journal;
 mod ledger;
-pub mod lifecycle;
 mod locks;
 mod progress;
 mod report;

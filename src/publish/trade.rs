@@ -9,13 +9,14 @@ use std::collections::BTreeMap;
 
 use chrono_tz::Tz;
 
+use crate::domain::plan::{AgentWeek, Shift, Span, Swap, SwapStatus};
+use crate::domain::AgentId;
 use crate::echo::echo;
-use crate::plan::{AgentWeek, Shift, Span, Swap, SwapStatus};
 
 /// One agent's week after a decided swap, with a note for the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Traded {
-    pub agent_id: String,
+    pub agent_id: AgentId,
     pub week: AgentWeek,
     pub note: String,
 }
@@ -28,7 +29,7 @@ pub enum Resolution {
     Mismatch(String),
 }
 
-type Weeks = BTreeMap<String, Vec<Shift>>;
+type Weeks = BTreeMap<AgentId, Vec<Shift>>;
 
 fn overlaps(week: &[Shift]) -> bool {
     week.windows(2).any(|w| w[1].start < w[0].end)
@@ -36,7 +37,7 @@ fn overlaps(week: &[Shift]) -> bool {
 
 /// Takes `given` out of `agent`'s week, keeping the plan's copy (with its
 /// activity), or says why it cannot.
-fn take(weeks: &mut Weeks, agent: &str, given: &Span, swap: &Swap) -> Result<Shift, String> {
+fn take(weeks: &mut Weeks, agent: &AgentId, given: &Span, swap: &Swap) -> Result<Shift, String> {
     let week = weeks
         .get_mut(agent)
         .ok_or_else(|| not_in_file(swap, agent))?;
@@ -50,7 +51,7 @@ fn take(weeks: &mut Weeks, agent: &str, given: &Span, swap: &Swap) -> Result<Shi
 }
 
 /// `agent` comes from the platform's swap, not from the file: echoed.
-fn not_in_file(swap: &Swap, agent: &str) -> String {
+fn not_in_file(swap: &Swap, agent: &AgentId) -> String {
     let agent = echo(agent);
     format!(
         "swap {} was approved but {agent} is not in this week's source file: publish the trade by hand or add {agent} to the file",
@@ -61,7 +62,7 @@ fn not_in_file(swap: &Swap, agent: &str) -> String {
 /// Whether the source file already shows the trade: the given shift on the
 /// recipient, the returned one (if any) on the requester.
 fn already_traded(weeks: &Weeks, swap: &Swap, given: &Span) -> bool {
-    let has = |agent: &str, span: &Span| {
+    let has = |agent: &AgentId, span: &Span| {
         weeks
             .get(agent)
             .is_some_and(|w| w.iter().any(|s| s.span() == *span))
@@ -77,7 +78,7 @@ fn already_traded(weeks: &Weeks, swap: &Swap, given: &Span) -> bool {
             .is_none_or(|back| has(requester, back) && !has(recipient, back))
 }
 
-fn apply(weeks: Weeks, note: impl Fn(&str) -> String) -> Resolution {
+fn apply(weeks: Weeks, note: impl Fn(&AgentId) -> String) -> Resolution {
     Resolution::Apply(
         weeks
             .into_iter()
@@ -92,7 +93,7 @@ fn apply(weeks: Weeks, note: impl Fn(&str) -> String) -> Resolution {
 
 /// What `swap`, resolved, means for the weeks in `plan`; the notes say
 /// the shifts in `tz`, the target's zone.
-pub fn resolve(plan: &BTreeMap<String, AgentWeek>, swap: &Swap, tz: Tz) -> Resolution {
+pub fn resolve(plan: &BTreeMap<AgentId, AgentWeek>, swap: &Swap, tz: Tz) -> Resolution {
     let weeks: Weeks = [&swap.requester.agent_id, &swap.recipient.agent_id]
         .into_iter()
         .filter_map(|a| plan.get(a).map(|w| (a.clone(), w.shifts().to_vec())))
@@ -122,7 +123,7 @@ pub fn resolve(plan: &BTreeMap<String, AgentWeek>, swap: &Swap, tz: Tz) -> Resol
         Ok((weeks, moved, returned)) => {
             let requester = swap.requester.agent_id.clone();
             apply(weeks, |agent| {
-                note(swap, agent == requester, &moved, returned.as_ref(), tz)
+                note(swap, *agent == requester, &moved, returned.as_ref(), tz)
             })
         }
         Err(why) => Resolution::Mismatch(why),
@@ -194,9 +195,9 @@ fn note(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::SwapParty;
+    use crate::domain::plan::SwapParty;
 
-    fn resolve(plan: &BTreeMap<String, AgentWeek>, swap: &Swap) -> Resolution {
+    fn resolve(plan: &BTreeMap<AgentId, AgentWeek>, swap: &Swap) -> Resolution {
         super::resolve(plan, swap, chrono_tz::UTC)
     }
 
@@ -206,8 +207,8 @@ mod tests {
     fn a_notes_shifts_are_local_and_keep_the_date_across_midnight() {
         let late = shift(20, 0);
         let plan = BTreeMap::from([
-            ("a-1".to_owned(), AgentWeek::new(vec![shift(15, 14)])),
-            ("a-2".to_owned(), AgentWeek::new(vec![late.clone()])),
+            ("a-1".into(), AgentWeek::new(vec![shift(15, 14)])),
+            ("a-2".into(), AgentWeek::new(vec![late.clone()])),
         ]);
         let chicago: Tz = "America/Chicago".parse().unwrap();
         let sw = swap(SwapStatus::Approved, shift(15, 14), Some(late));
@@ -247,20 +248,20 @@ mod tests {
         }
     }
 
-    fn plan() -> BTreeMap<String, AgentWeek> {
+    fn plan() -> BTreeMap<AgentId, AgentWeek> {
         BTreeMap::from([
             (
-                "a-1".to_owned(),
+                "a-1".into(),
                 AgentWeek::new(vec![shift(1, 14), shift(2, 14)]),
             ),
             (
-                "a-2".to_owned(),
+                "a-2".into(),
                 AgentWeek::new(vec![shift(3, 18), shift(5, 18)]),
             ),
         ])
     }
 
-    fn weeks(r: Resolution) -> BTreeMap<String, AgentWeek> {
+    fn weeks(r: Resolution) -> BTreeMap<AgentId, AgentWeek> {
         match r {
             Resolution::Apply(v) => v.into_iter().map(|t| (t.agent_id, t.week)).collect(),
             Resolution::Mismatch(m) => panic!("{m}"),

@@ -5,11 +5,11 @@
 //! [`SHARE_PERCENT`]% and at least [`AT_LEAST`] of its answered writes said
 //! "unknown agent".
 
-use crate::domain::{ScheduleId, TargetName};
+use crate::domain::lifecycle::UnpublishedKind;
+use crate::domain::{AgentId, ScheduleId, TargetName};
 use crate::echo::echo;
 use crate::platform::WriteOutcome;
 use crate::preflight::Refusal;
-use crate::publish::lifecycle::UnpublishedKind;
 
 /// Unknown agents below this count never stop a run.
 pub const AT_LEAST: usize = 20;
@@ -30,7 +30,7 @@ impl UnknownAgents {
     /// Counts `agent`'s write answer; the refusal once the run must stop.
     pub fn record(
         &mut self,
-        agent: &str,
+        agent: &AgentId,
         outcome: &WriteOutcome,
         target: &TargetName,
         schedule_id: &ScheduleId,
@@ -61,7 +61,7 @@ impl UnknownAgents {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::publish::lifecycle::Unpublished;
+    use crate::domain::lifecycle::Unpublished;
 
     fn unknown() -> WriteOutcome {
         WriteOutcome::Refused(Unpublished::new(UnpublishedKind::UnknownAgent, "404"))
@@ -73,7 +73,7 @@ mod tests {
         for i in 0..19 {
             assert!(count
                 .record(
-                    &format!("x-{i}"),
+                    &format!("x-{i}").into(),
                     &unknown(),
                     &"t".parse().unwrap(),
                     &"s".into()
@@ -81,7 +81,12 @@ mod tests {
                 .is_none());
         }
         let refusal = count
-            .record("x-19", &unknown(), &"t".parse().unwrap(), &"s".into())
+            .record(
+                &"x-19".into(),
+                &unknown(),
+                &"t".parse().unwrap(),
+                &"s".into(),
+            )
             .expect("stops");
         let text = refusal.to_string();
         assert!(text.contains("20 of the 20"), "{text}");
@@ -100,7 +105,7 @@ mod tests {
             };
             assert!(
                 count
-                    .record("a", &outcome, &"t".parse().unwrap(), &"s".into())
+                    .record(&"a".into(), &outcome, &"t".parse().unwrap(), &"s".into())
                     .is_none(),
                 "at {i}"
             );
@@ -108,7 +113,7 @@ mod tests {
         let refused = WriteOutcome::Refused(Unpublished::new(UnpublishedKind::Refused, "400"));
         for _ in 0..100 {
             assert!(count
-                .record("a", &refused, &"t".parse().unwrap(), &"s".into())
+                .record(&"a".into(), &refused, &"t".parse().unwrap(), &"s".into())
                 .is_none());
         }
     }

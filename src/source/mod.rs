@@ -17,8 +17,8 @@ use chrono_tz::Tz;
 use sha2::{Digest, Sha256};
 
 use crate::config::{DstPolicy, SourceFormat, TargetSettings};
-use crate::domain::TargetName;
-use crate::plan::AgentWeek;
+use crate::domain::plan::AgentWeek;
+use crate::domain::{AgentId, TargetName};
 use validate::WeekBuilder;
 
 pub use local_time::to_utc;
@@ -30,7 +30,7 @@ pub struct WeekPlan {
     /// Hex SHA-256 of the file's bytes.
     pub source_hash: String,
     /// Every agent's whole week.
-    pub agents: BTreeMap<String, AgentWeek>,
+    pub agents: BTreeMap<AgentId, AgentWeek>,
     /// Where each agent and each activity first appears, for a platform
     /// that refuses one of them to say `FILE:LINE`.
     pub lines: SourceLines,
@@ -38,7 +38,7 @@ pub struct WeekPlan {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SourceLines {
-    pub agents: BTreeMap<String, Option<usize>>,
+    pub agents: BTreeMap<AgentId, Option<usize>>,
     pub activities: BTreeMap<String, Option<usize>>,
 }
 

@@ -10,9 +10,9 @@ use chrono_tz::Tz;
 use super::local_time::to_utc;
 use super::{Row, SourceLines};
 use crate::config::DstPolicy;
-use crate::domain::TargetName;
+use crate::domain::plan::{is_invisible_format, AgentWeek, Shift};
+use crate::domain::{AgentId, TargetName};
 use crate::echo::echo;
-use crate::plan::{AgentWeek, Shift};
 
 type Problems = Vec<(Option<usize>, String)>;
 
@@ -45,7 +45,7 @@ fn shift(
             "{at}activity {} is longer than the {MAX_ACTIVITY_CHARS} characters an activity may have",
             echo(row.activity)
         ));
-    } else if row.activity.chars().any(crate::plan::is_invisible_format) {
+    } else if row.activity.chars().any(is_invisible_format) {
         problems.push(format!(
             "{at}activity {} contains an invisible formatting character",
             echo(row.activity)
@@ -117,9 +117,9 @@ pub(super) struct WeekBuilder<'a> {
     /// is reported, the rows being unreliable.
     unreadable: Problems,
     problems: Problems,
-    weeks: BTreeMap<String, Vec<(Shift, Option<usize>)>>,
+    weeks: BTreeMap<AgentId, Vec<(Shift, Option<usize>)>>,
     /// The agents a JSON file lists, with their line.
-    declared: BTreeMap<String, Option<usize>>,
+    declared: BTreeMap<AgentId, Option<usize>>,
     /// Each unusable id once, at its first place (a JSON agent and its shifts).
     refused: BTreeSet<String>,
     lines: SourceLines,
@@ -155,7 +155,7 @@ impl<'a> WeekBuilder<'a> {
     }
 
     fn check_id(&mut self, agent: &str, line: Option<usize>) {
-        if let Some(problem) = crate::plan::path_id_problem(agent) {
+        if let Some(problem) = crate::domain::plan::path_id_problem(agent) {
             if self.refused.insert(agent.to_owned()) {
                 self.problems.push((line, format!("agent {problem}")));
             }
@@ -167,15 +167,15 @@ impl<'a> WeekBuilder<'a> {
         self.check_id(agent, line);
         if agent.is_empty() {
             self.problems.push((line, "agentId is empty".into()));
-        } else if let Some(first) = self.declared.insert(agent.to_owned(), line) {
+        } else if let Some(first) = self.declared.insert(agent.into(), line) {
             let first = first.map_or("above".to_owned(), |l| format!("on line {l}"));
             self.problems.push((
                 line,
                 format!("agent {} is listed twice (first {first})", echo(agent)),
             ));
         }
-        self.lines.agents.entry(agent.to_owned()).or_insert(line);
-        self.weeks.entry(agent.to_owned()).or_default();
+        self.lines.agents.entry(agent.into()).or_insert(line);
+        self.weeks.entry(agent.into()).or_default();
     }
 
     fn activity(&mut self, name: &str) -> Arc<str> {
@@ -191,7 +191,7 @@ impl<'a> WeekBuilder<'a> {
     pub(super) fn row(&mut self, row: &Row<'_>) {
         self.check_id(row.agent, row.line);
         if !self.lines.agents.contains_key(row.agent) {
-            self.lines.agents.insert(row.agent.to_owned(), row.line);
+            self.lines.agents.insert(row.agent.into(), row.line);
         }
         if !self.lines.activities.contains_key(row.activity) {
             self.lines
@@ -210,7 +210,7 @@ impl<'a> WeekBuilder<'a> {
             Ok(s) => match self.weeks.get_mut(row.agent) {
                 Some(week) => week.push((s, row.line)),
                 None => {
-                    self.weeks.insert(row.agent.to_owned(), vec![(s, row.line)]);
+                    self.weeks.insert(row.agent.into(), vec![(s, row.line)]);
                 }
             },
             Err(ps) => self.problems.extend(ps.into_iter().map(|p| (row.line, p))),
@@ -218,7 +218,9 @@ impl<'a> WeekBuilder<'a> {
     }
 
     /// Every agent's week, or every problem, by line.
-    pub(super) fn finish(mut self) -> Result<(BTreeMap<String, AgentWeek>, SourceLines), Problems> {
+    pub(super) fn finish(
+        mut self,
+    ) -> Result<(BTreeMap<AgentId, AgentWeek>, SourceLines), Problems> {
         if !self.unreadable.is_empty() {
             return Err(self.unreadable);
         }
@@ -248,7 +250,12 @@ impl<'a> WeekBuilder<'a> {
 }
 
 /// Sorts an agent's shifts and reports each that overlaps the one before.
-fn overlaps(agent: &str, shifts: &mut [(Shift, Option<usize>)], tz: Tz, problems: &mut Problems) {
+fn overlaps(
+    agent: &AgentId,
+    shifts: &mut [(Shift, Option<usize>)],
+    tz: Tz,
+    problems: &mut Problems,
+) {
     shifts.sort_by_key(|(s, _)| s.start);
     for pair in shifts.windows(2) {
         let ((a, a_line), (b, b_line)) = (&pair[0], &pair[1]);

@@ -18,10 +18,10 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::domain::TargetName;
-use crate::plan::{AgentWeek, ContentHash, SwapStatus};
+use crate::domain::lifecycle::AgentState;
+use crate::domain::plan::{AgentWeek, ContentHash, SwapStatus};
+use crate::domain::{AgentId, ScheduleId, SwapId, TargetName};
 use crate::platform::journal::{EntryId, Operation, OperationState};
-use crate::publish::lifecycle::AgentState;
 
 pub use lock::{holder_of, lock_path, LockError, StoreLock};
 pub use observe::{observe, ObserveError, Observed};
@@ -51,7 +51,7 @@ pub enum StoreError {
     SwapAlreadyApplied {
         store: String,
         run: RunId,
-        swap_id: String,
+        swap_id: SwapId,
     },
 }
 
@@ -160,7 +160,7 @@ pub struct RunRecord {
     pub id: RunId,
     pub target: String,
     pub week_start: NaiveDate,
-    pub schedule_id: String,
+    pub schedule_id: ScheduleId,
     pub source: String,
     pub source_hash: String,
     pub started_at: DateTime<Utc>,
@@ -174,7 +174,7 @@ pub struct RunRecord {
 /// holds, so that a resumed run is the run that stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentRow {
-    pub agent_id: String,
+    pub agent_id: AgentId,
     pub week: AgentWeek,
     pub state: AgentState,
     /// Whether the agent waited for a swap at any point of the run.
@@ -187,7 +187,7 @@ pub struct AgentRow {
 pub struct NewRun<'a> {
     pub target: &'a TargetName,
     pub week_start: NaiveDate,
-    pub schedule_id: &'a str,
+    pub schedule_id: &'a ScheduleId,
     pub source: &'a str,
     pub source_hash: &'a str,
     pub started_at: DateTime<Utc>,
@@ -200,13 +200,13 @@ pub struct OpenRun {
     pub agents: Vec<AgentRow>,
     /// Swaps whose decision this run already applied: a trade applied
     /// twice would undo itself.
-    pub applied_swaps: Vec<String>,
+    pub applied_swaps: Vec<SwapId>,
 }
 
 /// A decided swap, recorded together with what it did to its agents.
 #[derive(Debug, Clone)]
 pub struct AppliedSwap<'a> {
-    pub swap_id: &'a str,
+    pub swap_id: &'a SwapId,
     pub resolution: SwapStatus,
 }
 
@@ -215,8 +215,8 @@ pub struct PendingDeferral {
     pub run_id: RunId,
     pub target: String,
     pub week_start: NaiveDate,
-    pub agent_id: String,
-    pub swap_id: Option<String>,
+    pub agent_id: AgentId,
+    pub swap_id: Option<SwapId>,
 }
 
 pub trait Store: Send + Sync {
@@ -236,7 +236,7 @@ pub trait Store: Send + Sync {
     fn save_agents(
         &self,
         run: RunId,
-        schedule_id: &str,
+        schedule_id: &ScheduleId,
         agents: &[AgentRow],
     ) -> Result<(), StoreError>;
 
@@ -245,7 +245,7 @@ pub trait Store: Send + Sync {
     fn save_trade(
         &self,
         run: RunId,
-        schedule_id: &str,
+        schedule_id: &ScheduleId,
         swap: &AppliedSwap<'_>,
         agents: &[AgentRow],
     ) -> Result<(), StoreError>;
@@ -253,13 +253,15 @@ pub trait Store: Send + Sync {
     /// agent id → content hash last published, for one schedule.
     fn published_hashes(
         &self,
-        schedule_id: &str,
-    ) -> Result<BTreeMap<String, ContentHash>, StoreError>;
+        schedule_id: &ScheduleId,
+    ) -> Result<BTreeMap<AgentId, ContentHash>, StoreError>;
 
     /// agent id → the week last published, for one schedule: what a dry
     /// run compares its plan with where the platform cannot be read.
-    fn published_weeks(&self, schedule_id: &str)
-        -> Result<BTreeMap<String, AgentWeek>, StoreError>;
+    fn published_weeks(
+        &self,
+        schedule_id: &ScheduleId,
+    ) -> Result<BTreeMap<AgentId, AgentWeek>, StoreError>;
 
     fn finish_run(
         &self,
@@ -293,6 +295,6 @@ pub trait Store: Send + Sync {
     /// run, oldest first.
     fn unfinished_operations(
         &self,
-        schedule_id: &str,
+        schedule_id: &ScheduleId,
     ) -> Result<Vec<(EntryId, Operation)>, StoreError>;
 }

@@ -188,7 +188,7 @@ async fn each_403_cause_gets_its_own_diagnosis() {
     // Another organization's client.
     let other = client(&TestConfig::new(&base, "other-org"), clock::system());
     let err = other
-        .write_agent(&schedule_id(), "a-5", &monday())
+        .write_agent(&schedule_id(), &"a-5".into(), &monday())
         .await
         .unwrap_err();
     let text = err.to_string();
@@ -205,7 +205,7 @@ async fn each_403_cause_gets_its_own_diagnosis() {
     let publisher = client(&TestConfig::new(&base, "publisher"), clock::system());
     assert_eq!(
         publisher
-            .write_agent(&schedule_id(), "a-1", &monday())
+            .write_agent(&schedule_id(), &"a-1".into(), &monday())
             .await
             .unwrap(),
         WriteOutcome::Deferred {
@@ -228,7 +228,7 @@ async fn each_403_cause_gets_its_own_diagnosis() {
     // Everything in order and still refused: permanent, with the correlationId.
     sim.reconfigure(|p| p.faults.forbid_paths = vec!["/agent/a-9".into()]);
     let err = publisher
-        .write_agent(&schedule_id(), "a-9", &monday())
+        .write_agent(&schedule_id(), &"a-9".into(), &monday())
         .await
         .unwrap_err();
     let text = err.to_string();
@@ -386,12 +386,12 @@ async fn locked_schedules_are_waited_out() {
     let sim = spawn_sim(scenario).await;
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
     let c = client(&cfg, clock::system());
-    c.write_agent(&schedule_id(), "a-5", &monday())
+    c.write_agent(&schedule_id(), &"a-5".into(), &monday())
         .await
         .unwrap();
     c.publish(&schedule_id(), &["a-5".into()]).await.unwrap();
     // Locked for a second after the publish: the write waits, then lands.
-    c.write_agent(&schedule_id(), "a-6", &monday())
+    c.write_agent(&schedule_id(), &"a-6".into(), &monday())
         .await
         .unwrap();
     assert!(sim.record().count_status(409) >= 1);
@@ -422,7 +422,7 @@ async fn reads_follow_every_page_and_bad_answers_are_located() {
     let err = c
         .write_agent(
             &schedule_id(),
-            "a-6",
+            &"a-6".into(),
             &[Shift {
                 start_time: "2026-11-30T22:00:00Z".parse().unwrap(),
                 end_time: "2026-11-30T14:00:00Z".parse().unwrap(),

@@ -708,7 +708,7 @@ async fn an_update_in_flight_at_kill_9_is_followed_after_the_restart_not_uploade
 fn unfinished(bed: &Testbed) -> Vec<(i64, wfm_publisher::platform::journal::Operation)> {
     use wfm_publisher::store::{SqliteStore, Store};
     let store = SqliteStore::open(&bed.dir().join("state.db")).unwrap();
-    store.unfinished_operations("sched-w48").unwrap()
+    store.unfinished_operations(&"sched-w48".into()).unwrap()
 }
 
 /// The next run, to its success; what the platform saw.

@@ -18,7 +18,7 @@ use wfm_publisher::sim::SimHandle;
 
 /// The week a daemon started now publishes (its catch-up run's week).
 fn upcoming_week() -> NaiveDate {
-    wfm_publisher::week::upcoming_week_start(
+    wfm_publisher::domain::week::upcoming_week_start(
         Utc::now(),
         "America/Chicago".parse().unwrap(),
         chrono::Weekday::Mon,

@@ -174,7 +174,7 @@ proptest! {
         match (expected(&list, week, tz), parsed) {
             (Some(want), Ok(plan)) => {
                 let got: BTreeMap<_, _> = plan.agents.iter().map(|(a, w)| {
-                    (a.clone(), w.shifts().iter().map(|s| (s.start, s.end)).collect::<Vec<_>>())
+                    (a.to_string(), w.shifts().iter().map(|s| (s.start, s.end)).collect::<Vec<_>>())
                 }).collect();
                 prop_assert_eq!(got, want);
                 let from_json = parse_week(&json(&list, week), Path::new("w.json"), SourceFormat::Json, week, tz, STRICT, &target("t")).unwrap();

@@ -328,7 +328,7 @@ async fn deferred_agents_past_the_deadline_are_reported_unpublished() {
 async fn the_one_shot_publish_refuses_a_missing_source_at_once_unless_told_to_wait() {
     use tokio::io::AsyncBufReadExt;
     // A week whose deferral deadline is days ahead on the real clock.
-    let week = wfm_publisher::week::upcoming_week_start(
+    let week = wfm_publisher::domain::week::upcoming_week_start(
         Utc::now() + chrono::TimeDelta::days(7),
         "America/Chicago".parse().unwrap(),
         chrono::Weekday::Mon,

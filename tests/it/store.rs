@@ -9,10 +9,10 @@ use std::time::Duration;
 use chrono::{NaiveDate, Utc};
 use common::postgres::PgCluster;
 use wfm_publisher::config::PostgresSettings;
-use wfm_publisher::domain::TargetName;
-use wfm_publisher::plan::{AgentWeek, Shift, SwapStatus};
+use wfm_publisher::domain::lifecycle::AgentState;
+use wfm_publisher::domain::plan::{AgentWeek, Shift, SwapStatus};
+use wfm_publisher::domain::{ScheduleId, TargetName};
 use wfm_publisher::platform::journal::{CarriedWeek, Operation, OperationEnd, OperationState};
-use wfm_publisher::publish::lifecycle::AgentState;
 use wfm_publisher::store::{
     AgentRow, AppliedSwap, Lease, NewRun, Outcome, PostgresStore, Role, SqliteStore, Store,
     StoreError,
@@ -44,11 +44,14 @@ fn monday() -> NaiveDate {
 static CHICAGO: std::sync::LazyLock<TargetName> =
     std::sync::LazyLock::new(|| "chicago".parse().unwrap());
 
+/// The schedule every run here writes.
+static SCHEDULE: std::sync::LazyLock<ScheduleId> = std::sync::LazyLock::new(|| "s-1".into());
+
 fn new_run() -> NewRun<'static> {
     NewRun {
         target: &CHICAGO,
         week_start: monday(),
-        schedule_id: "s-1",
+        schedule_id: &SCHEDULE,
         source: "in.csv",
         source_hash: "h",
         started_at: Utc::now(),
@@ -72,7 +75,7 @@ fn contract(reopen: &dyn Fn() -> Box<dyn Store>) {
             row("a-1", week(8), deferred.clone()),
             row("a-2", week(14), AgentState::Published),
         ];
-        store.save_agents(run, "s-1", &saved).unwrap();
+        store.save_agents(run, &"s-1".into(), &saved).unwrap();
         run
     };
     let store = reopen();
@@ -87,24 +90,28 @@ fn contract(reopen: &dyn Fn() -> Box<dyn Store>) {
     assert_eq!(open.agents[1].state, AgentState::Published);
     assert_eq!(open.agents[1].week, week(14));
     assert_eq!(
-        store.published_hashes("s-1").unwrap()["a-2"],
+        store.published_hashes(&"s-1".into()).unwrap()["a-2"],
         *week(14).hash()
     );
     // A dry run's plan on the simple contract compares with these.
-    let weeks = store.published_weeks("s-1").unwrap();
+    let weeks = store.published_weeks(&"s-1".into()).unwrap();
     assert_eq!(weeks.keys().collect::<Vec<_>>(), ["a-2"]);
     assert_eq!(weeks["a-2"], week(14));
     let pending = store.pending_deferrals().unwrap();
     assert_eq!(pending.len(), 1);
-    assert_eq!(pending[0].swap_id.as_deref(), Some("sw-1"));
+    assert_eq!(pending[0].swap_id, Some("sw-1".into()));
 
     let swap = AppliedSwap {
-        swap_id: "sw-1",
+        swap_id: &"sw-1".into(),
         resolution: SwapStatus::Approved,
     };
     let traded = [row("a-1", week(10), AgentState::Planned)];
-    store.save_trade(run, "s-1", &swap, &traded).unwrap();
-    let twice = store.save_trade(run, "s-1", &swap, &traded).unwrap_err();
+    store
+        .save_trade(run, &"s-1".into(), &swap, &traded)
+        .unwrap();
+    let twice = store
+        .save_trade(run, &"s-1".into(), &swap, &traded)
+        .unwrap_err();
     assert!(
         matches!(twice, StoreError::SwapAlreadyApplied { .. }),
         "a trade applies once, said in words: {twice}"
@@ -113,7 +120,7 @@ fn contract(reopen: &dyn Fn() -> Box<dyn Store>) {
         .open_run(&"chicago".parse().unwrap(), monday())
         .unwrap()
         .unwrap();
-    assert_eq!(open.applied_swaps, vec!["sw-1".to_owned()]);
+    assert_eq!(open.applied_swaps, ["sw-1"]);
     assert_eq!(open.agents[0].week, week(10));
 
     store
@@ -131,7 +138,7 @@ fn contract(reopen: &dyn Fn() -> Box<dyn Store>) {
     assert_eq!(store.agents(run).unwrap().len(), 2);
     journal(&*store, run);
     // What an operation went through survives a restart.
-    let open = reopen().unfinished_operations("s-1").unwrap();
+    let open = reopen().unfinished_operations(&"s-1".into()).unwrap();
     assert_eq!(open.len(), 1);
     assert_eq!(
         open[0].1.state,
@@ -158,12 +165,15 @@ fn journal(store: &dyn Store, run: i64) {
     };
     let first = store.begin_operation(run, &operation("key-1")).unwrap();
     let second = store.begin_operation(run, &operation("key-2")).unwrap();
-    let open = store.unfinished_operations("s-1").unwrap();
+    let open = store.unfinished_operations(&"s-1".into()).unwrap();
     assert_eq!(
         open,
         vec![(first, operation("key-1")), (second, operation("key-2"))]
     );
-    assert!(store.unfinished_operations("s-2").unwrap().is_empty());
+    assert!(store
+        .unfinished_operations(&"s-2".into())
+        .unwrap()
+        .is_empty());
     let ended = OperationState::Ended(OperationEnd::Abandoned);
     store
         .save_operation_state(first, &ended, Utc::now())
@@ -177,7 +187,7 @@ fn journal(store: &dyn Store, run: i64) {
     store
         .save_operation_state(second, &submitted, Utc::now())
         .unwrap();
-    let open = store.unfinished_operations("s-1").unwrap();
+    let open = store.unfinished_operations(&"s-1".into()).unwrap();
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].0, second);
     assert_eq!(open[0].1.state, submitted);
@@ -252,7 +262,11 @@ fn one_leader_at_a_time_and_a_former_leader_cannot_write() {
     );
     let run = first.create_run(&new_run(), &[]).unwrap();
     assert!(matches!(
-        second.save_agents(run, "s-1", &[row("a-1", week(8), AgentState::Published)]),
+        second.save_agents(
+            run,
+            &"s-1".into(),
+            &[row("a-1", week(8), AgentState::Published)]
+        ),
         Err(StoreError::Fenced { fence: None, .. })
     ));
     // Renewing keeps the term.
@@ -275,12 +289,16 @@ fn one_leader_at_a_time_and_a_former_leader_cannot_write() {
     // The first still believes it leads (its own clock has not run out),
     // yet the database refuses its write: the token changed.
     assert!(first.leadership().is_leader());
-    let late = first.save_agents(run, "s-1", &[row("a-1", week(8), AgentState::Published)]);
+    let late = first.save_agents(
+        run,
+        &"s-1".into(),
+        &[row("a-1", week(8), AgentState::Published)],
+    );
     assert!(
         matches!(late, Err(StoreError::Fenced { fence: Some(1), .. })),
         "{late:?}"
     );
-    assert!(second.published_hashes("s-1").unwrap().is_empty());
+    assert!(second.published_hashes(&"s-1".into()).unwrap().is_empty());
     // Its next round finds the lease taken and steps down.
     assert!(matches!(
         runtime.block_on(first_lease.round()).unwrap(),
@@ -288,7 +306,11 @@ fn one_leader_at_a_time_and_a_former_leader_cannot_write() {
     ));
     assert!(!first.leadership().is_leader());
     second
-        .save_agents(run, "s-1", &[row("a-1", week(8), AgentState::Published)])
+        .save_agents(
+            run,
+            &"s-1".into(),
+            &[row("a-1", week(8), AgentState::Published)],
+        )
         .unwrap();
     // A clean stop hands over at once, with a new token.
     runtime.block_on(second_lease.release()).unwrap();
@@ -296,7 +318,7 @@ fn one_leader_at_a_time_and_a_former_leader_cannot_write() {
         runtime.block_on(first_lease.round()).unwrap(),
         Role::Leader { fence: 3 }
     );
-    let hashes: BTreeMap<_, _> = first.published_hashes("s-1").unwrap();
+    let hashes: BTreeMap<_, _> = first.published_hashes(&"s-1".into()).unwrap();
     assert_eq!(hashes.len(), 1);
 }
 

@@ -6,7 +6,8 @@
 
 use std::collections::VecDeque;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
+use wfm_clock::delta;
 
 use super::scenario::{Bucket, WindowKind};
 
@@ -32,10 +33,6 @@ pub enum Counter {
 pub(super) fn secs_until(now: DateTime<Utc>, then: DateTime<Utc>) -> u64 {
     let ms = (then - now).num_milliseconds().max(0) as u64;
     ms.div_ceil(1000).max(1)
-}
-
-pub(super) fn delta(d: std::time::Duration) -> TimeDelta {
-    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
 }
 
 impl Counter {
@@ -118,7 +115,7 @@ mod tests {
     use std::time::Duration;
 
     fn at(ms: i64) -> DateTime<Utc> {
-        DateTime::<Utc>::UNIX_EPOCH + TimeDelta::milliseconds(ms)
+        DateTime::<Utc>::UNIX_EPOCH + chrono::TimeDelta::milliseconds(ms)
     }
 
     fn bucket(kind: WindowKind) -> Bucket {

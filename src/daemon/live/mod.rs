@@ -16,8 +16,8 @@ pub use timeline::{Event, Second, Timeline};
 pub use watched::watch;
 
 use crate::clock::SharedClock;
-use crate::domain::TargetName;
-use crate::plan::Swap;
+use crate::domain::plan::Swap;
+use crate::domain::{SwapId, TargetName};
 
 /// A trade as the platform last listed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +32,7 @@ pub struct SeenSwap {
 pub struct RunWatch {
     pub started: DateTime<Utc>,
     timeline: Mutex<Timeline>,
-    swaps: Mutex<BTreeMap<String, SeenSwap>>,
+    swaps: Mutex<BTreeMap<SwapId, SeenSwap>>,
 }
 
 impl RunWatch {
@@ -72,7 +72,7 @@ impl RunWatch {
         timeline.seconds()
     }
 
-    pub fn swap(&self, id: &str) -> Option<SeenSwap> {
+    pub fn swap(&self, id: &SwapId) -> Option<SeenSwap> {
         self.swaps.lock().expect("swaps seen").get(id).cloned()
     }
 }

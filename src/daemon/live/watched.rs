@@ -15,7 +15,8 @@ use crate::api::stats::StatsSnapshot;
 use crate::api::trouble::Activity;
 use crate::api::PlatformError;
 use crate::config::TargetSettings;
-use crate::plan::Swap;
+use crate::domain::plan::Swap;
+use crate::domain::AgentId;
 use crate::platform::journal::Journal;
 use crate::platform::{
     HeldWeeks, Outgoing, Platform, PlatformRun, PublishBatch, Publishing, RunRefused, RunWriter,
@@ -146,7 +147,7 @@ impl PlatformRun for WatchedRun {
         })
     }
 
-    fn held_weeks(&self, agents: Vec<String>) -> BoxFuture<'_, Result<HeldWeeks, PlatformError>> {
+    fn held_weeks(&self, agents: Vec<AgentId>) -> BoxFuture<'_, Result<HeldWeeks, PlatformError>> {
         self.inner.held_weeks(agents)
     }
 
@@ -176,7 +177,7 @@ impl RunWriter for WatchedWriter {
         &self,
         weeks: Vec<Outgoing>,
         cancel: CancellationToken,
-    ) -> BoxStream<'_, Result<(String, WriteOutcome), PlatformError>> {
+    ) -> BoxStream<'_, Result<(AgentId, WriteOutcome), PlatformError>> {
         let (run, live) = (self.run.sampler.run.clone(), self.run.sampler.live.clone());
         self.inner
             .write(weeks, cancel)
@@ -190,7 +191,7 @@ impl RunWriter for WatchedWriter {
 
     fn publish(
         &self,
-        agents: Vec<String>,
+        agents: Vec<AgentId>,
         cancel: CancellationToken,
     ) -> BoxStream<'_, Result<PublishBatch, PlatformError>> {
         let (run, live) = (self.run.sampler.run.clone(), self.run.sampler.live.clone());

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::{run_body, source_body, SourceEvent};
 use crate::capped::Capped;
-use crate::publish::lifecycle::UnpublishedKind;
+use crate::domain::lifecycle::UnpublishedKind;
 use crate::publish::{Report, UnpublishedAgent};
 use crate::source::wait::Waited;
 use crate::store::Outcome;

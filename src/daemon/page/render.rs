@@ -10,7 +10,7 @@ use super::sections;
 use super::text::{esc, left, local_seconds, time};
 use super::view::{Doing, Page, TargetView};
 use super::{SCRIPT, STYLE};
-use crate::publish::lifecycle::StateKind;
+use crate::domain::lifecycle::StateKind;
 
 /// Seconds between two refreshes of the page by its script.
 pub const REFRESH_SECONDS: u32 = 3;

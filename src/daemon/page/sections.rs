@@ -8,7 +8,8 @@ use super::chart;
 use super::fixes;
 use super::text::{esc, left, local_seconds, span, time};
 use super::view::{Page, TargetView};
-use crate::plan::Swap;
+use crate::domain::plan::Swap;
+use crate::domain::{AgentId, SwapId};
 
 /// Seconds of the timeline the page's table lists: the latest ones with
 /// something in them.
@@ -32,7 +33,7 @@ pub fn deferred(page: &Page, t: &TargetView, id: &str) -> String {
     };
     let mut rows = String::new();
     for agent in &t.deferred {
-        let trade_id = agent.swap_id.as_deref().unwrap_or("(unknown)");
+        let trade_id = agent.swap_id.as_ref().map_or("(unknown)", SwapId::as_str);
         let (state, other, seen) = match &agent.trade {
             Some(seen) => (
                 seen.swap.status.as_str().to_owned(),
@@ -68,8 +69,8 @@ pub fn deferred(page: &Page, t: &TargetView, id: &str) -> String {
 }
 
 /// The trade's party that is not `agent`.
-fn other_agent<'a>(swap: &'a Swap, agent: &str) -> &'a str {
-    if swap.requester.agent_id == agent {
+fn other_agent<'a>(swap: &'a Swap, agent: &AgentId) -> &'a AgentId {
+    if swap.requester.agent_id == *agent {
         &swap.recipient.agent_id
     } else {
         &swap.requester.agent_id
@@ -97,15 +98,20 @@ pub fn unpublished(page: &Page, t: &TargetView, id: &str) -> String {
             group.agents.len(),
             fixes::fix(group.kind),
         );
-        for (agent, _) in &group.agents {
-            let _ = write!(out, "<li><code>{}</code></li>", esc(agent));
+        for a in &group.agents {
+            let _ = write!(out, "<li><code>{}</code></li>", esc(&a.agent));
         }
         let _ = write!(
             out,
             "</ul><details id=\"{gid}-messages\"><summary>Each agent's message</summary><ul>"
         );
-        for (agent, detail) in &group.agents {
-            let _ = write!(out, "<li><code>{}</code>: {}</li>", esc(agent), esc(detail));
+        for a in &group.agents {
+            let _ = write!(
+                out,
+                "<li><code>{}</code>: {}</li>",
+                esc(&a.agent),
+                esc(&a.note)
+            );
         }
         out.push_str("</ul></details></div>");
     }

@@ -11,8 +11,8 @@ use chrono_tz::Tz;
 /// values. Control characters (an ANSI escape, a newline in an id) and
 /// invisible formatting characters (a right-to-left override would make an
 /// id read as another) are shown as `\u{1b}`, never passed on.
-pub fn esc(text: &str) -> Esc<'_> {
-    Esc(text)
+pub fn esc<T: AsRef<str> + ?Sized>(text: &T) -> Esc<'_> {
+    Esc(text.as_ref())
 }
 
 pub struct Esc<'a>(&'a str);
@@ -26,7 +26,7 @@ impl fmt::Display for Esc<'_> {
                 '>' => f.write_str("&gt;")?,
                 '"' => f.write_str("&quot;")?,
                 '\'' => f.write_str("&#39;")?,
-                c if c.is_control() || crate::plan::is_invisible_format(c) => {
+                c if c.is_control() || crate::domain::plan::is_invisible_format(c) => {
                     write!(f, "\\u{{{:x}}}", c as u32)?
                 }
                 c => f.write_char(c)?,

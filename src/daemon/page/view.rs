@@ -10,9 +10,9 @@ use chrono_tz::Tz;
 use super::super::live::{Second, SeenSwap};
 use super::super::{Adoption, Daemon, Retry, RunPhase};
 use crate::config::TargetSettings;
-use crate::domain::TargetName;
-use crate::publish::lifecycle::{AgentState, StateKind, UnpublishedKind};
-use crate::publish::Counts;
+use crate::domain::lifecycle::{AgentState, StateKind, UnpublishedKind};
+use crate::domain::{AgentId, SwapId, TargetName};
+use crate::publish::{AgentNote, Counts};
 use crate::store::{AgentRow, PendingDeferral, RunRecord, Store, StoreError};
 
 /// Runs the page lists per target.
@@ -74,15 +74,15 @@ pub enum Doing {
 /// An agent held back by a pending trade, with the trade as last listed
 /// by this process (`None`: not listed since the daemon started).
 pub struct DeferredAgent {
-    pub agent_id: String,
-    pub swap_id: Option<String>,
+    pub agent_id: AgentId,
+    pub swap_id: Option<SwapId>,
     pub trade: Option<SeenSwap>,
 }
 
 /// Agents left unpublished for one cause, each with its own message.
 pub struct UnpublishedGroup {
     pub kind: UnpublishedKind,
-    pub agents: Vec<(String, String)>,
+    pub agents: Vec<AgentNote>,
 }
 
 /// The current run's seconds (or the last run's, once it ended).
@@ -144,7 +144,7 @@ fn target_view(
                 swap_id: d.swap_id.clone(),
                 trade: d
                     .swap_id
-                    .as_deref()
+                    .as_ref()
                     .and_then(|id| live.as_ref().and_then(|l| l.swap(id))),
             })
             .collect()
@@ -186,11 +186,14 @@ pub fn count_states(rows: &[AgentRow]) -> BTreeMap<StateKind, usize> {
 
 /// The unpublished agents by cause, causes in their order of declaration.
 fn unpublished(rows: &[AgentRow]) -> Vec<UnpublishedGroup> {
-    let mut groups: BTreeMap<UnpublishedKind, Vec<(String, String)>> = BTreeMap::new();
+    let mut groups: BTreeMap<UnpublishedKind, Vec<AgentNote>> = BTreeMap::new();
     for row in rows {
         if let AgentState::Unpublished(why) = &row.state {
             let agents = groups.entry(why.kind).or_default();
-            agents.push((row.agent_id.clone(), why.detail.clone()));
+            agents.push(AgentNote {
+                agent: row.agent_id.clone(),
+                note: why.detail.clone(),
+            });
         }
     }
     groups

@@ -12,7 +12,8 @@ use super::wire::TokenInfo;
 use super::{access, trades, GenesysCloud};
 use crate::api::{Access, PlatformError};
 use crate::config::TargetSettings;
-use crate::plan::Swap;
+use crate::domain::plan::Swap;
+use crate::domain::AgentId;
 use crate::preflight::Refusal;
 use crate::source::WeekPlan;
 
@@ -97,7 +98,7 @@ impl GenesysCloud {
         &self,
         target: &TargetSettings,
         plan: &WeekPlan,
-    ) -> Result<BTreeMap<String, String>, Refusal> {
+    ) -> Result<BTreeMap<AgentId, String>, Refusal> {
         let g = setup::genesys(target)?;
         setup::users(&self.http, g, plan).await
     }
@@ -107,7 +108,7 @@ impl GenesysCloud {
         &self,
         unit: &Unit,
         week: NaiveDate,
-        users: BTreeMap<String, String>,
+        users: BTreeMap<AgentId, String>,
     ) -> Result<Vec<Swap>, PlatformError> {
         let mus = setup::management_units(&self.http, unit).await?;
         let facts = Facts::new(

@@ -58,8 +58,9 @@ use crate::api::stats::StatsSnapshot;
 use crate::api::{PlatformClient, PlatformError};
 use crate::clock::SharedClock;
 use crate::config::{Settings, TargetSettings};
+use crate::domain::plan::{Swap, SwapStatus};
+use crate::domain::{AgentId, SwapId};
 use crate::echo::echo;
-use crate::plan::{Swap, SwapStatus};
 use crate::publish::{KeyedLocks, LockKey};
 use crate::source::WeekPlan;
 use http::GenesysHttp;
@@ -104,7 +105,7 @@ struct GenesysRun {
     facts: Facts,
     schedule: Schedule,
     /// Trades already approved when the run last listed them.
-    approved: Mutex<BTreeSet<String>>,
+    approved: Mutex<BTreeSet<SwapId>>,
     /// The run's last trade listing and when it was taken, for the write
     /// that follows a poll at once; none before the first.
     listing: Mutex<Option<Listing>>,
@@ -181,7 +182,7 @@ impl GenesysRun {
         &self,
         weeks: &[Outgoing],
         fresh: bool,
-    ) -> Result<BTreeMap<String, String>, PlatformError> {
+    ) -> Result<BTreeMap<AgentId, SwapId>, PlatformError> {
         let seen = self.approved.lock().expect("approved trades").clone();
         let trades = match self.recent_listing().filter(|_| !fresh) {
             Some(trades) => trades,
@@ -218,16 +219,6 @@ impl GenesysRun {
         (age < LISTING_REUSE).then(|| trades.clone())
     }
 
-    /// The Genesys user id of a source file's agent, as preparation
-    /// resolved it (the agent's own id when it was not resolved).
-    fn user_of(&self, agent: &str) -> String {
-        let users = &self.facts.users;
-        users
-            .get(agent)
-            .cloned()
-            .unwrap_or_else(|| agent.to_owned())
-    }
-
     /// The agents of `weeks` whose week differs from what the platform
     /// holds now, as an update with the weeks it carries, or None when
     /// every one is as planned.
@@ -237,13 +228,12 @@ impl GenesysRun {
         version: u64,
     ) -> Result<Option<(Upload, Vec<CarriedWeek>)>, PlatformError> {
         let facts = &self.facts;
-        let user = |agent: &str| self.user_of(agent);
-        let users: Vec<String> = weeks.iter().map(|w| user(&w.agent_id)).collect();
+        let users: Vec<String> = weeks.iter().map(|w| facts.user_of(&w.agent_id)).collect();
         let current = weeks::read(&self.http, &self.clock, facts, &users).await?;
         let (agent_schedules, carried): (Vec<_>, Vec<_>) = weeks
             .iter()
             .filter_map(|w| {
-                let id = user(&w.agent_id);
+                let id = facts.user_of(&w.agent_id);
                 let held = current.get(&id);
                 let same = held.is_some_and(|c| weeks::week_of(c, facts).hash() == w.week.hash());
                 let carried = CarriedWeek {
@@ -277,7 +267,7 @@ impl GenesysWriter {
     async fn write_all(
         &self,
         weeks: Vec<Outgoing>,
-    ) -> Result<Vec<(String, WriteOutcome)>, PlatformError> {
+    ) -> Result<Vec<(AgentId, WriteOutcome)>, PlatformError> {
         let run = &self.run;
         let updater = self.updater();
         let _unit = run.unit_lock().await;
@@ -310,7 +300,7 @@ impl GenesysWriter {
     }
 
     /// Sets the schedule's `published` flag, once.
-    async fn publish_all(&self, agents: Vec<String>) -> Result<PublishBatch, PlatformError> {
+    async fn publish_all(&self, agents: Vec<AgentId>) -> Result<PublishBatch, PlatformError> {
         let run = &self.run;
         let updater = self.updater();
         let _unit = run.unit_lock().await;
@@ -344,7 +334,10 @@ impl GenesysWriter {
 }
 
 /// Each agent of a completed update: written, or held by its trade.
-fn outcomes(weeks: Vec<Outgoing>, held: &BTreeMap<String, String>) -> Vec<(String, WriteOutcome)> {
+fn outcomes(
+    weeks: Vec<Outgoing>,
+    held: &BTreeMap<AgentId, SwapId>,
+) -> Vec<(AgentId, WriteOutcome)> {
     weeks
         .into_iter()
         .map(|w| match held.get(&w.agent_id) {
@@ -441,10 +434,10 @@ impl PlatformRun for GenesysRun {
     }
 
     /// The agents' schedules as the update's fresh read gets them.
-    fn held_weeks(&self, agents: Vec<String>) -> BoxFuture<'_, Result<HeldWeeks, PlatformError>> {
+    fn held_weeks(&self, agents: Vec<AgentId>) -> BoxFuture<'_, Result<HeldWeeks, PlatformError>> {
         Box::pin(async move {
             let facts = &self.facts;
-            let users: Vec<String> = agents.iter().map(|a| self.user_of(a)).collect();
+            let users: Vec<String> = agents.iter().map(|a| facts.user_of(a)).collect();
             let current = weeks::read(&self.http, &self.clock, facts, &users).await?;
             let held = agents
                 .into_iter()
@@ -486,7 +479,7 @@ impl RunWriter for GenesysWriter {
         &self,
         weeks: Vec<Outgoing>,
         _cancel: CancellationToken,
-    ) -> BoxStream<'_, Result<(String, WriteOutcome), PlatformError>> {
+    ) -> BoxStream<'_, Result<(AgentId, WriteOutcome), PlatformError>> {
         // One update for every agent: nothing to leave unstarted on a stop;
         // the token's cancellable clock ends its waits.
         once_all(self.write_all(weeks))
@@ -494,7 +487,7 @@ impl RunWriter for GenesysWriter {
 
     fn publish(
         &self,
-        agents: Vec<String>,
+        agents: Vec<AgentId>,
         _cancel: CancellationToken,
     ) -> BoxStream<'_, Result<PublishBatch, PlatformError>> {
         once_all(async move { Ok(vec![self.publish_all(agents).await?]) })

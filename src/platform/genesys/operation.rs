@@ -89,7 +89,7 @@ impl Updater<'_> {
             )
             .await?;
         let operation = Operation {
-            schedule_id: self.facts.schedule_id.to_string(),
+            schedule_id: self.facts.schedule_id.clone(),
             upload_key: url.upload_key.clone(),
             issued_at: self.clock.now(),
             schedule_version: upload.metadata.version,
@@ -222,21 +222,18 @@ pub async fn look(u: &Updater<'_>, op: &Operation) -> Result<Look, PlatformError
         .http
         .json(Method::GET, &u.facts.schedule_path(), None::<&()>)
         .await?;
-    let user = |agent: &str| {
-        u.facts
-            .users
-            .get(agent)
-            .cloned()
-            .unwrap_or_else(|| agent.to_owned())
-    };
-    let users: Vec<String> = op.agents.iter().map(|a| user(&a.agent_id)).collect();
+    let users: Vec<String> = op
+        .agents
+        .iter()
+        .map(|a| u.facts.user_of(&a.agent_id))
+        .collect();
     let held = if users.is_empty() {
         Default::default()
     } else {
         weeks::read(u.http, u.clock, u.facts, &users).await?
     };
     let carried = op.agents.iter().all(|a| {
-        held.get(&user(&a.agent_id))
+        held.get(&u.facts.user_of(&a.agent_id))
             .is_some_and(|c| weeks::week_of(c, u.facts).hash() == &a.hash)
     });
     Ok(if carried && (!op.sets_published || meta.published) {

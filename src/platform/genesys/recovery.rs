@@ -30,7 +30,7 @@ pub const KEY_REUSE: Duration = Duration::from_secs(5 * 60);
 
 /// Settles every unfinished operation of the run's schedule, oldest first.
 pub async fn settle(u: &Updater<'_>) -> Result<(), PlatformError> {
-    for (id, operation) in u.journal.unfinished(u.facts.schedule_id.as_str())? {
+    for (id, operation) in u.journal.unfinished(&u.facts.schedule_id)? {
         tracing::info!(entry = id, upload_key = %echo(&operation.upload_key), state = ?operation.state, "an update left in flight by a stopped run: settling it");
         let mut op = Tracked::resumed(u.journal.clone(), id, operation);
         settle_one(u, &mut op).await?;

@@ -17,7 +17,7 @@ use super::wire::{
 };
 use crate::api::{Access, PermissionGap, PlatformError};
 use crate::config::{AgentIds, GenesysTarget, TargetSettings};
-use crate::domain::{BusinessUnitId, ScheduleId};
+use crate::domain::{AgentId, BusinessUnitId, ScheduleId};
 use crate::echo::{echo, echo_message};
 use crate::preflight::{Mismatch, Refusal};
 use crate::source::{SourceError, SourceProblem, WeekPlan};
@@ -35,8 +35,8 @@ pub struct Facts {
     pub published: bool,
     pub management_units: Vec<String>,
     /// Source agent id → Genesys user id, and back.
-    pub users: BTreeMap<String, String>,
-    pub agents: BTreeMap<String, String>,
+    pub users: BTreeMap<AgentId, String>,
+    pub agents: BTreeMap<String, AgentId>,
     /// Source activity → activity code id, and code id → source activity.
     pub codes: BTreeMap<String, String>,
     pub activities: BTreeMap<String, String>,
@@ -53,6 +53,15 @@ impl Facts {
             "{WFM}/businessunits/{}/weeks/{}/schedules/{}",
             self.business_unit, self.week, self.schedule_id
         )
+    }
+
+    /// The Genesys user id of a source file's agent, as preparation
+    /// resolved it (the agent's own id when it was not resolved).
+    pub fn user_of(&self, agent: &AgentId) -> String {
+        self.users
+            .get(agent)
+            .cloned()
+            .unwrap_or_else(|| agent.to_string())
     }
 }
 
@@ -143,7 +152,7 @@ impl Facts {
         week: NaiveDate,
         (schedule_id, published): (String, bool),
         management_units: Vec<String>,
-        users: BTreeMap<String, String>,
+        users: BTreeMap<AgentId, String>,
         codes: BTreeMap<String, String>,
     ) -> Facts {
         Facts {
@@ -346,11 +355,15 @@ pub async fn users(
     http: &GenesysHttp,
     g: &GenesysTarget,
     plan: &WeekPlan,
-) -> Result<BTreeMap<String, String>, Refusal> {
+) -> Result<BTreeMap<AgentId, String>, Refusal> {
     if g.agent_ids == AgentIds::UserId {
-        return Ok(plan.agents.keys().map(|a| (a.clone(), a.clone())).collect());
+        return Ok(plan
+            .agents
+            .keys()
+            .map(|a| (a.clone(), a.to_string()))
+            .collect());
     }
-    let emails: Vec<&String> = plan.agents.keys().collect();
+    let emails: Vec<&AgentId> = plan.agents.keys().collect();
     let mut found = BTreeMap::new();
     for chunk in emails.chunks(100) {
         let query = json!({
@@ -362,7 +375,9 @@ pub async fn users(
             .await?;
         for hit in hits.results {
             if let Some(email) = hit.email {
-                let agent = chunk.iter().find(|e| e.eq_ignore_ascii_case(&email));
+                let agent = chunk
+                    .iter()
+                    .find(|e| e.as_str().eq_ignore_ascii_case(&email));
                 if let Some(agent) = agent {
                     found.insert((*agent).clone(), hit.id);
                 }

@@ -16,7 +16,8 @@ use super::setup::{Facts, WFM};
 use super::wire::{DownloadedTrades, Trade, TradeJob, TradeSide};
 use crate::api::PlatformError;
 use crate::clock::SharedClock;
-use crate::plan::{Span, Swap, SwapParty, SwapStatus};
+use crate::domain::plan::{Span, Swap, SwapParty, SwapStatus};
+use crate::domain::AgentId;
 
 const POLL: Duration = Duration::from_secs(2);
 const POLLS: u32 = 60;
@@ -100,7 +101,7 @@ fn party(side: &TradeSide, facts: &Facts) -> SwapParty {
             .agents
             .get(&side.user.id)
             .cloned()
-            .unwrap_or_else(|| side.user.id.clone()),
+            .unwrap_or_else(|| AgentId::from(side.user.id.as_str())),
         shift: side.shift.as_ref().map(|s| Span {
             start: s.start_date,
             end: s.end_date,
@@ -112,7 +113,7 @@ fn swap(trade: &Trade, facts: &Facts) -> Option<Swap> {
     let status = status(&trade.state)?;
     let receiving = trade.receiving.as_ref()?;
     Some(Swap {
-        id: trade.id.clone(),
+        id: trade.id.as_str().into(),
         status,
         requester: party(&trade.initiating, facts),
         recipient: party(receiving, facts),

@@ -19,7 +19,7 @@ use super::wire::{
 };
 use crate::api::PlatformError;
 use crate::clock::SharedClock;
-use crate::plan::{AgentWeek, Shift};
+use crate::domain::plan::{AgentWeek, Shift};
 
 /// A query answered `Processing` is asked again this often, this many times.
 const REQUERY: Duration = Duration::from_secs(2);

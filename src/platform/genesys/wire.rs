@@ -385,8 +385,9 @@ pub struct TradeShift {
 }
 
 /// `ErrorBody`, as far as an error line needs it. Deliberately its own
-/// type beside the simple contract's (`api::model::ErrorBody`): the two
-/// platforms' bodies differ (`messageWithParams`, `contextId`).
+/// type beside the simple contract's
+/// (`platform::simple::model::ErrorBody`): the two platforms' bodies
+/// differ (`messageWithParams`, `contextId`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorBody {

@@ -20,25 +20,26 @@ use crate::api::scopes::{self, Operation};
 use crate::api::throttle::Bucket;
 use crate::api::token::AccessToken;
 use crate::api::{PendingAgent, PlatformClient, PlatformError};
+use crate::domain::{AgentId, SwapId};
 
 /// What a call is about, so that a 403 can be explained.
 #[derive(Debug, Clone)]
 pub struct Subject {
     op: Operation,
     schedule_id: Option<String>,
-    agents: Vec<String>,
+    agents: Vec<AgentId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteOutcome {
     Written { version: u64 },
-    Deferred { swap_id: String },
+    Deferred { swap_id: SwapId },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PublishOutcome {
     Published {
-        agent_ids: Vec<String>,
+        agent_ids: Vec<AgentId>,
         version: u64,
     },
     Deferred {
@@ -195,10 +196,10 @@ impl SimpleApi {
     pub async fn write_agent(
         &self,
         schedule_id: &str,
-        agent_id: &str,
+        agent_id: &AgentId,
         shifts: &[Shift],
     ) -> Result<WriteOutcome, PlatformError> {
-        let segments = ["wfm", "schedule", "agent", agent_id];
+        let segments = ["wfm", "schedule", "agent", agent_id.as_str()];
         let mut call = self.call(Operation::WriteAgent, Method::PUT, &segments);
         call.body = Some(to_body(&AgentWeek {
             schedule_id,
@@ -208,7 +209,7 @@ impl SimpleApi {
         call.subject = Some(Subject {
             op: Operation::WriteAgent,
             schedule_id: Some(schedule_id.to_owned()),
-            agents: vec![agent_id.to_owned()],
+            agents: vec![agent_id.clone()],
         });
         match self.json::<WriteResult>(&call).await {
             Ok(r) => Ok(WriteOutcome::Written { version: r.version }),
@@ -227,7 +228,7 @@ impl SimpleApi {
     pub async fn publish(
         &self,
         schedule_id: &str,
-        agent_ids: &[String],
+        agent_ids: &[AgentId],
     ) -> Result<PublishOutcome, PlatformError> {
         let segments = ["wfm", "schedule", "publish"];
         let mut call = self.call(Operation::Publish, Method::POST, &segments);
@@ -244,7 +245,11 @@ impl SimpleApi {
         });
         match self.json::<PublishResult>(&call).await {
             Ok(r) => Ok(PublishOutcome::Published {
-                agent_ids: r.published_agent_ids,
+                agent_ids: r
+                    .published_agent_ids
+                    .into_iter()
+                    .map(AgentId::from)
+                    .collect(),
                 version: r.version,
             }),
             Err(PlatformError::PendingSwap { pending }) => Ok(PublishOutcome::Deferred { pending }),
@@ -357,7 +362,7 @@ impl SimpleApi {
 
     /// The agents of `agents` a pending swap of the schedule holds, as far
     /// as the swaps can be read.
-    async fn held_by_swaps(&self, schedule_id: &str, agents: &[String]) -> Vec<PendingAgent> {
+    async fn held_by_swaps(&self, schedule_id: &str, agents: &[AgentId]) -> Vec<PendingAgent> {
         let pending = self.swaps_with(schedule_id, Some(SwapStatus::Pending), false);
         let Ok(pending) = pending.await else {
             return Vec::new();
@@ -365,10 +370,10 @@ impl SimpleApi {
         agents
             .iter()
             .filter_map(|a| {
-                let swap = pending.iter().find(|s| s.involves(a))?;
+                let swap = pending.iter().find(|s| s.involves(a.as_str()))?;
                 Some(PendingAgent {
                     agent_id: a.clone(),
-                    swap_id: swap.id.clone(),
+                    swap_id: SwapId::from(swap.id.as_str()),
                 })
             })
             .collect()

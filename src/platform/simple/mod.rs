@@ -28,10 +28,10 @@ use crate::api::stats::StatsSnapshot;
 use crate::api::trouble::Activity;
 use crate::api::{PlatformClient, PlatformError};
 use crate::config::TargetSettings;
-use crate::domain::ScheduleId;
-use crate::plan::{AgentWeek, Span, Swap, SwapParty, SwapStatus};
+use crate::domain::lifecycle::{Unpublished, UnpublishedKind};
+use crate::domain::plan::{AgentWeek, Span, Swap, SwapParty, SwapStatus};
+use crate::domain::{AgentId, ScheduleId};
 use crate::preflight::{self, Refusal, ScheduleFacts, ScheduleState};
-use crate::publish::lifecycle::{Unpublished, UnpublishedKind};
 use crate::publish::{KeyedLocks, LockKey};
 use crate::source::WeekPlan;
 use api::PublishOutcome;
@@ -113,7 +113,7 @@ impl SimpleContract {
 }
 
 impl SimpleRun {
-    async fn publish_chunk(&self, mut batch: Vec<String>) -> Result<PublishBatch, PlatformError> {
+    async fn publish_chunk(&self, mut batch: Vec<AgentId>) -> Result<PublishBatch, PlatformError> {
         let schedule_id = &self.schedule.id;
         // Never two publishes of one schedule at once, even from two targets.
         let _schedule = {
@@ -126,7 +126,7 @@ impl SimpleRun {
         while !batch.is_empty() {
             match self.api.publish(schedule_id.as_str(), &batch).await {
                 Ok(PublishOutcome::Published { agent_ids, .. }) => {
-                    let confirmed: BTreeSet<&String> = agent_ids.iter().collect();
+                    let confirmed: BTreeSet<&AgentId> = agent_ids.iter().collect();
                     for agent in batch.drain(..) {
                         if confirmed.contains(&agent) {
                             out.published.push(agent);
@@ -136,10 +136,10 @@ impl SimpleRun {
                     }
                 }
                 Ok(PublishOutcome::Deferred { pending }) => {
-                    batch.retain(|a| !pending.iter().any(|p| &p.agent_id == a));
+                    batch.retain(|a| !pending.iter().any(|p| p.agent_id == *a));
                     out.held.extend(pending.into_iter().map(|p| HeldAgent {
-                        agent: p.agent_id.into(),
-                        swap: p.swap_id.into(),
+                        agent: p.agent_id,
+                        swap: p.swap_id,
                     }));
                 }
                 Err(e) if e.is_run_level() => return Err(e),
@@ -207,7 +207,7 @@ impl PlatformRun for SimpleRun {
     }
 
     /// The contract has a `PUT` of an agent's week and no `GET` of it.
-    fn held_weeks(&self, _agents: Vec<String>) -> BoxFuture<'_, Result<HeldWeeks, PlatformError>> {
+    fn held_weeks(&self, _agents: Vec<AgentId>) -> BoxFuture<'_, Result<HeldWeeks, PlatformError>> {
         Box::pin(async { Ok(HeldWeeks::Unreadable) })
     }
 
@@ -233,7 +233,7 @@ impl RunWriter for SimpleWriter {
         &self,
         weeks: Vec<Outgoing>,
         cancel: CancellationToken,
-    ) -> BoxStream<'_, Result<(String, WriteOutcome), PlatformError>> {
+    ) -> BoxStream<'_, Result<(AgentId, WriteOutcome), PlatformError>> {
         let run = &self.0;
         let schedule_id: Arc<str> = run.schedule.id.as_str().into();
         futures::stream::iter(weeks)
@@ -266,10 +266,10 @@ impl RunWriter for SimpleWriter {
 
     fn publish(
         &self,
-        agents: Vec<String>,
+        agents: Vec<AgentId>,
         cancel: CancellationToken,
     ) -> BoxStream<'_, Result<PublishBatch, PlatformError>> {
-        let chunks: Vec<Vec<String>> = agents.chunks(PUBLISH_BATCH).map(|c| c.to_vec()).collect();
+        let chunks: Vec<Vec<AgentId>> = agents.chunks(PUBLISH_BATCH).map(|c| c.to_vec()).collect();
         futures::stream::iter(chunks)
             .take_while(move |_| std::future::ready(!cancel.is_cancelled()))
             .then(move |chunk| self.0.publish_chunk(chunk))
@@ -312,14 +312,14 @@ fn wire_shifts(week: &AgentWeek) -> Vec<model::Shift> {
 
 fn domain_swap(s: model::Swap) -> Swap {
     let party = |p: model::SwapParty| SwapParty {
-        agent_id: p.agent_id,
+        agent_id: p.agent_id.into(),
         shift: p.shift.map(|s| Span {
             start: s.start_time,
             end: s.end_time,
         }),
     };
     Swap {
-        id: s.id,
+        id: s.id.into(),
         status: match s.status {
             model::SwapStatus::Pending => SwapStatus::Pending,
             model::SwapStatus::Approved => SwapStatus::Approved,

@@ -63,17 +63,13 @@ pub enum SwapStatus {
     Canceled,
 }
 
-impl SwapStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SwapStatus::Pending => "pending",
-            SwapStatus::Approved => "approved",
-            SwapStatus::Denied => "denied",
-            SwapStatus::Expired => "expired",
-            SwapStatus::Canceled => "canceled",
-        }
-    }
-}
+text_enum!(SwapStatus {
+    Pending => "pending",
+    Approved => "approved",
+    Denied => "denied",
+    Expired => "expired",
+    Canceled => "canceled",
+});
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

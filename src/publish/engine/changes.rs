@@ -31,7 +31,7 @@ impl Engine {
         let (basis, held) = match ctx.platform.held_weeks(ids).await {
             Ok(HeldWeeks::Read(weeks)) => (Basis::Platform, weeks),
             Ok(HeldWeeks::Unreadable) => {
-                let weeks = self.parts.store.published_weeks(ctx.schedule.id.as_str())?;
+                let weeks = self.parts.store.published_weeks(&ctx.schedule.id)?;
                 (Basis::LastPublished, weeks)
             }
             Err(PlatformError::Cancelled) => return Ok(Outcome::Running),

@@ -9,7 +9,7 @@ impl Engine {
         &self,
         ctx: &RunContext<'_>,
         ledger: &mut Ledger,
-        published: &BTreeMap<String, ContentHash>,
+        published: &BTreeMap<AgentId, ContentHash>,
         listing: SwapsAhead,
         writer: Option<&dyn RunWriter>,
     ) -> Result<Outcome, Halt> {
@@ -98,7 +98,7 @@ impl Engine {
     ) -> Result<(), Halt> {
         let cancel = &self.parts.cancel;
         let todo = planned(ledger);
-        let mut sent: BTreeSet<String> = todo.iter().map(|o| o.agent_id.clone()).collect();
+        let mut sent: BTreeSet<AgentId> = todo.iter().map(|o| o.agent_id.clone()).collect();
         let mut writes = (!todo.is_empty()).then(|| {
             ledger.phase(Phase::Writing);
             writer.write(todo, cancel.clone())
@@ -176,7 +176,7 @@ fn planned(ledger: &Ledger) -> Vec<Outgoing> {
 /// first answers are then a fair sample of the week, so that the share of
 /// unknown agents among them (`unknown.rs`) is the whole file's, not that
 /// of ids that sort first (new hires with a prefix of their own, say).
-fn spread(agent_id: &str) -> (u64, &str) {
+fn spread(agent_id: &AgentId) -> (u64, &AgentId) {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     agent_id.hash(&mut h);
@@ -185,7 +185,7 @@ fn spread(agent_id: &str) -> (u64, &str) {
 
 /// The agents the next publish takes, if it is time for one: a full batch
 /// while writes go on, whatever is written once they are over.
-fn next_publish(ledger: &Ledger, publishing: Publishing, writing: bool) -> Option<Vec<String>> {
+fn next_publish(ledger: &Ledger, publishing: Publishing, writing: bool) -> Option<Vec<AgentId>> {
     let written = ledger.count(StateKind::Written);
     match publishing {
         _ if written == 0 => None,
@@ -209,7 +209,10 @@ async fn next_of<S: futures::Stream + Unpin>(stream: &mut Option<S>) -> Option<S
     }
 }
 
-fn record_write(ledger: &mut Ledger, (agent, outcome): (String, WriteOutcome)) -> Result<(), Halt> {
+fn record_write(
+    ledger: &mut Ledger,
+    (agent, outcome): (AgentId, WriteOutcome),
+) -> Result<(), Halt> {
     let event = match outcome {
         WriteOutcome::Written => Event::Written,
         WriteOutcome::Held { swap_id } => Event::Held { swap_id },
@@ -230,14 +233,12 @@ fn record_publish(ledger: &mut Ledger, batch: PublishBatch) -> Result<(), Halt> 
         .published
         .into_iter()
         .map(|a| (a, Event::Published))
-        .chain(batch.held.into_iter().map(|h| {
-            (
-                h.agent.into_string(),
-                Event::Held {
-                    swap_id: h.swap.into_string(),
-                },
-            )
-        }))
+        .chain(
+            batch
+                .held
+                .into_iter()
+                .map(|h| (h.agent, Event::Held { swap_id: h.swap })),
+        )
         .chain(
             batch
                 .refused
@@ -264,17 +265,18 @@ fn poll_interval(ctx: &RunContext<'_>) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::spread;
+    use crate::domain::AgentId;
 
     #[test]
     fn writes_go_in_an_order_spread_over_the_ids() {
         // 25 ids that sort first among 1,000: written first, they would
         // be 25 unknown agents in a row and stop the run.
-        let mut ids: Vec<String> = (0..25).map(|i| format!("aaa-{i:02}")).collect();
-        ids.extend((0..975).map(|i| format!("emp-{i:04}")));
+        let mut ids: Vec<AgentId> = (0..25).map(|i| format!("aaa-{i:02}").into()).collect();
+        ids.extend((0..975).map(|i| format!("emp-{i:04}").into()));
         ids.sort_by(|a, b| spread(a).cmp(&spread(b)));
         let early = ids[..200]
             .iter()
-            .filter(|id| id.starts_with("aaa-"))
+            .filter(|id| id.as_str().starts_with("aaa-"))
             .count();
         assert!(
             early < 20,

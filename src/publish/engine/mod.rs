@@ -23,7 +23,6 @@ use swaps::{apply_swaps, apply_swaps_while_writing, give_up};
 
 use super::journal::RunJournal;
 use super::ledger::{DryRun, Ledger, LedgerError, StoreSink};
-use super::lifecycle::{AgentState, Event, StateKind};
 use super::locks::{KeyedLocks, LockKey};
 use super::progress::{Phase, ProgressView};
 use super::report::{AgentNote, Report, UnpublishedAgent};
@@ -32,8 +31,9 @@ use crate::api::stats::StatsSnapshot;
 use crate::api::PlatformError;
 use crate::clock::SharedClock;
 use crate::config::TargetSettings;
-use crate::domain::AgentId;
-use crate::plan::{ContentHash, Swap};
+use crate::domain::lifecycle::{AgentState, Event, StateKind};
+use crate::domain::plan::{ContentHash, Swap};
+use crate::domain::{AgentId, ScheduleId, SwapId};
 use crate::platform::{
     Outgoing, Platform, PlatformRun, PublishBatch, Publishing, RunRefused, RunWriter, Schedule,
     WriteOutcome,
@@ -182,7 +182,7 @@ impl Engine {
         };
         let schedule = platform.schedule().clone();
         // The platform may have found or created the schedule.
-        report.schedule_id = schedule.id.to_string();
+        report.schedule_id = schedule.id.clone();
         if schedule.published && !options.adopt && self.unrecorded(target, &plan, &schedule)? {
             let refusal = Refusal::Unrecorded {
                 schedule_id: schedule.id,
@@ -202,10 +202,7 @@ impl Engine {
         // The ledger takes the plan's weeks over, rather than a copy.
         let (mut ledger, run) = self.open_ledger(&ctx, plan)?;
         report.published_earlier = ledger.count(StateKind::Published);
-        let published = self
-            .parts
-            .store
-            .published_hashes(ctx.schedule.id.as_str())?;
+        let published = self.parts.store.published_hashes(&ctx.schedule.id)?;
         let driven = match self.writer(&ctx, run).await {
             Ok(writer) => {
                 let writer = writer.as_deref();
@@ -247,7 +244,7 @@ impl Engine {
         // A run that failed before it planned anything knows nothing either.
         let open = store.open_run(&target.name, plan.week_start)?;
         Ok(open.is_none_or(|o| o.agents.is_empty())
-            && store.published_hashes(schedule.id.as_str())?.is_empty())
+            && store.published_hashes(&schedule.id)?.is_empty())
     }
 
     /// Records `target`'s week as refused without reading its source file:
@@ -329,7 +326,7 @@ impl Engine {
         &self,
         target: &'a TargetSettings,
         options: RunOptions,
-        schedule_id: &'a str,
+        schedule_id: &'a ScheduleId,
         source: &'a str,
         source_hash: &'a str,
     ) -> NewRun<'a> {
@@ -361,8 +358,8 @@ impl Engine {
         } = plan;
         drop(lines);
         let store = &self.parts.store;
-        let schedule_id = ctx.schedule.id.as_str();
-        let start = |rows: Vec<AgentRow>, applied: Vec<String>, sink| {
+        let schedule_id = &ctx.schedule.id;
+        let start = |rows: Vec<AgentRow>, applied: Vec<SwapId>, sink| {
             let platform = ctx.platform.clone();
             let activity = Arc::new(move || platform.activity());
             let progress =
@@ -481,7 +478,7 @@ fn list_swaps_ahead(ctx: &RunContext<'_>) -> SwapsAhead {
 fn summarise(ledger: &Ledger, report: &mut Report) {
     report.agents = ledger.agent_count();
     for row in ledger.rows() {
-        let id = AgentId::from(row.agent_id.as_str());
+        let id = row.agent_id.clone();
         match &row.state {
             AgentState::Published if row.was_deferred => {
                 report.deferred_then_published.push(AgentNote {
@@ -502,7 +499,7 @@ fn summarise(ledger: &Ledger, report: &mut Report) {
             // The swap's id, as the platform gave it: echoed where shown.
             AgentState::Deferred { swap_id } => report.still_deferred.push(AgentNote {
                 agent: id,
-                note: swap_id.clone(),
+                note: swap_id.to_string(),
             }),
             AgentState::Planned | AgentState::Written if report.dry_run => report.to_publish += 1,
             // A stopped run's agents are not unpublished: the run that
@@ -518,6 +515,6 @@ fn summarise(ledger: &Ledger, report: &mut Report) {
 /// When deferred agents are given up on: `deferral.deadline` before the
 /// week's first local midnight.
 pub fn deferral_deadline(target: &TargetSettings, week: NaiveDate) -> DateTime<Utc> {
-    crate::week::starts_at(week, target.time_zone)
+    crate::domain::week::starts_at(week, target.time_zone)
         - TimeDelta::from_std(target.deferral.deadline).unwrap_or(TimeDelta::zero())
 }

@@ -11,7 +11,7 @@ use chrono::{NaiveDate, TimeDelta, Utc, Weekday};
 use super::{Engine, RunOptions};
 use crate::clock::{Clock, ManualClock, SharedClock};
 use crate::config::Settings;
-use crate::plan::{Swap, SwapParty, SwapStatus};
+use crate::domain::plan::{Swap, SwapParty, SwapStatus};
 use crate::platform::memory::{Memory, MemoryPlatform, Sent};
 use crate::platform::Publishing;
 use crate::publish::report::Report;
@@ -20,11 +20,11 @@ use crate::testbed::{self, Testbed};
 
 /// A week whose deferral deadline is ahead of `now`, for the clock's day.
 fn week_ahead(now: chrono::DateTime<Utc>) -> NaiveDate {
-    crate::week::first_week_with_cutoff_ahead(
+    crate::domain::week::first_week_with_cutoff_ahead(
         now,
         chrono_tz::America::Chicago,
         Weekday::Mon,
-        crate::week::COMING_WEEK_CUTOFF,
+        crate::domain::week::COMING_WEEK_CUTOFF,
     )
 }
 
@@ -76,11 +76,11 @@ fn options(week: NaiveDate) -> RunOptions {
 
 fn swap(id: &str, a: &str, b: &str, status: SwapStatus) -> Swap {
     let party = |agent: &str| SwapParty {
-        agent_id: agent.to_owned(),
+        agent_id: agent.into(),
         shift: None,
     };
     Swap {
-        id: id.to_owned(),
+        id: id.into(),
         status,
         requester: party(a),
         recipient: party(b),
@@ -198,7 +198,7 @@ async fn a_swap_pending_at_the_deadline_leaves_its_agents_unpublished() {
 #[tokio::test]
 async fn past_the_cut_off_a_swap_decided_during_the_writes_is_not_blamed() {
     let week = week_ahead(Utc::now());
-    let start = crate::week::starts_at(week, chrono_tz::America::Chicago);
+    let start = crate::domain::week::starts_at(week, chrono_tz::America::Chicago);
     let s = setup_at(3, start - TimeDelta::hours(1), week);
     let mut memory = Memory::new(Publishing::Incremental { batch: 500 });
     memory.swaps = vec![swap("sw-3", "a-0", "a-1", SwapStatus::Pending)];
@@ -216,7 +216,7 @@ async fn past_the_cut_off_a_swap_decided_during_the_writes_is_not_blamed() {
 #[tokio::test]
 async fn a_dry_run_plans_against_what_the_platform_holds() {
     use crate::changes::ChangeKind;
-    use crate::plan::{AgentWeek, Shift};
+    use crate::domain::plan::{AgentWeek, Shift};
     let s = setup(4);
     let at = |hour| {
         let local = s.week.and_hms_opt(hour, 0, 0).unwrap();

@@ -8,10 +8,11 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::Halt;
+use crate::domain::lifecycle::{AgentState, Event, StateKind, Unpublished, UnpublishedKind};
+use crate::domain::plan::{Swap, SwapStatus};
+use crate::domain::{AgentId, SwapId};
 use crate::echo::echo;
-use crate::plan::{Swap, SwapStatus};
 use crate::publish::ledger::{Ledger, LedgerError};
-use crate::publish::lifecycle::{AgentState, Event, StateKind, Unpublished, UnpublishedKind};
 use crate::publish::trade::{self, Resolution};
 
 /// Applies a decided swap to the ledger: the weeks it gives its agents, or
@@ -45,7 +46,7 @@ pub(super) fn resolve(ledger: &mut Ledger, swap: &Swap, tz: Tz) -> Result<(), Le
 }
 
 /// Agents waiting for a swap, with the swap's id.
-pub(super) fn waiting(ledger: &Ledger) -> impl Iterator<Item = (String, String)> + '_ {
+pub(super) fn waiting(ledger: &Ledger) -> impl Iterator<Item = (AgentId, SwapId)> + '_ {
     ledger
         .ids(StateKind::Deferred)
         .into_iter()
@@ -62,16 +63,16 @@ pub(super) fn apply_swaps(ledger: &mut Ledger, swaps: &[Swap], tz: Tz) -> Result
     let decided: Vec<Swap> = decided(swaps, ledger).into_iter().cloned().collect();
     resolve_all(ledger, &decided, tz)?;
     release_gone(ledger, swaps)?;
-    let mut pending: HashMap<&str, &str> = HashMap::new();
+    let mut pending: HashMap<&AgentId, &SwapId> = HashMap::new();
     for s in swaps.iter().filter(|s| s.status == SwapStatus::Pending) {
         pending.entry(&s.requester.agent_id).or_insert(&s.id);
         pending.entry(&s.recipient.agent_id).or_insert(&s.id);
     }
-    let held: Vec<(String, Event)> = [StateKind::Planned, StateKind::Written]
+    let held: Vec<(AgentId, Event)> = [StateKind::Planned, StateKind::Written]
         .into_iter()
         .flat_map(|k| ledger.ids(k))
         .filter_map(|agent| {
-            let swap_id = pending.get(agent.as_str())?.to_string();
+            let swap_id = (*pending.get(&agent)?).clone();
             tracing::debug!(%agent, swap = %echo(&swap_id), "deferred: pending shift swap");
             Some((agent, Event::Held { swap_id }))
         })
@@ -99,11 +100,11 @@ fn resolve_all(ledger: &mut Ledger, swaps: &[Swap], tz: Tz) -> Result<(), Ledger
 /// One line for the agents a listing deferred, with their count and their
 /// swaps': a line per agent (debug) would fill a terminal at the start of
 /// a large run.
-fn log_deferred(held: &[(String, Event)]) {
-    let swaps: BTreeSet<&str> = held
+fn log_deferred(held: &[(AgentId, Event)]) {
+    let swaps: BTreeSet<&SwapId> = held
         .iter()
         .filter_map(|(_, e)| match e {
-            Event::Held { swap_id } => Some(swap_id.as_str()),
+            Event::Held { swap_id } => Some(swap_id),
             _ => None,
         })
         .collect();
@@ -119,9 +120,9 @@ fn log_deferred(held: &[(String, Event)]) {
 /// Agents waiting on a swap the platform no longer lists are released:
 /// like a cancellation, the original week stands.
 pub(super) fn release_gone(ledger: &mut Ledger, swaps: &[Swap]) -> Result<(), Halt> {
-    let listed: BTreeSet<&str> = swaps.iter().map(|s| s.id.as_str()).collect();
-    let released: Vec<(String, Event)> = waiting(ledger)
-        .filter(|(_, swap)| !listed.contains(swap.as_str()))
+    let listed: BTreeSet<&SwapId> = swaps.iter().map(|s| &s.id).collect();
+    let released: Vec<(AgentId, Event)> = waiting(ledger)
+        .filter(|(_, swap)| !listed.contains(swap))
         .map(|(agent, _)| (agent, Event::Released))
         .collect();
     Ok(ledger.apply(released)?)
@@ -136,7 +137,7 @@ pub(super) fn apply_swaps_while_writing(
     swaps: &[Swap],
     tz: Tz,
 ) -> Result<(), Halt> {
-    let waiting_agents: BTreeSet<String> = waiting(ledger).map(|(agent, _)| agent).collect();
+    let waiting_agents: BTreeSet<AgentId> = waiting(ledger).map(|(agent, _)| agent).collect();
     let only_waiting = |s: &&Swap| {
         [&s.requester.agent_id, &s.recipient.agent_id]
             .into_iter()
@@ -158,7 +159,7 @@ pub(super) fn apply_swaps_while_writing(
 /// this run saw it pending. Other decisions only matter to the agents
 /// waiting on them.
 pub(super) fn decided<'s>(swaps: &'s [Swap], ledger: &Ledger) -> Vec<&'s Swap> {
-    let waited_on: BTreeSet<String> = waiting(ledger).map(|(_, swap)| swap).collect();
+    let waited_on: BTreeSet<SwapId> = waiting(ledger).map(|(_, swap)| swap).collect();
     let mut decided: Vec<&Swap> = swaps
         .iter()
         .filter(|s| !ledger.is_applied(&s.id))
@@ -179,7 +180,7 @@ pub(super) fn decided<'s>(swaps: &'s [Swap], ledger: &Ledger) -> Vec<&'s Swap> {
 /// count (the report lists them under the cause, with the fix), each
 /// agent at DEBUG.
 pub(super) fn give_up(ledger: &mut Ledger, deadline: DateTime<Utc>) -> Result<(), LedgerError> {
-    let events: Vec<(String, Event)> = waiting(ledger)
+    let events: Vec<(AgentId, Event)> = waiting(ledger)
         .map(|(agent, swap)| {
             tracing::debug!(%agent, swap = %echo(&swap), %deadline, "unpublished: swap still pending at the deferral deadline");
             (agent, Event::DeadlinePassed { deadline })

@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
+use crate::domain::lifecycle::UnpublishedKind;
 use crate::publish::causes::{cause, fix};
-use crate::publish::lifecycle::UnpublishedKind;
 
 /// One cause, how many agents it left unpublished, and what fixes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -10,12 +10,12 @@ use chrono_tz::Tz;
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
-use super::lifecycle::UnpublishedKind;
 use crate::api::stats::StatsSnapshot;
 use crate::capped::Capped;
 use crate::changes::grouped::PlanChanges;
 use crate::config::TargetSettings;
-use crate::domain::AgentId;
+use crate::domain::lifecycle::UnpublishedKind;
+use crate::domain::{AgentId, ScheduleId, SwapId};
 use crate::preflight::RefusalKind;
 use crate::source::wait::Waited;
 use crate::store::Outcome;
@@ -36,7 +36,7 @@ pub struct UnpublishedAgent {
     pub reason: String,
     /// The swap the reason is about, when it is about one.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub swap_id: Option<String>,
+    pub swap_id: Option<SwapId>,
 }
 
 /// How a run ended, as the report says it: the store's outcome, told apart
@@ -118,7 +118,7 @@ impl Serialize for AgentNote {
 pub struct Report {
     pub target: String,
     pub week_start: Option<NaiveDate>,
-    pub schedule_id: String,
+    pub schedule_id: ScheduleId,
     pub dry_run: bool,
     /// The store's outcome of the run; None for a dry run (nothing recorded).
     pub outcome: Option<Outcome>,
@@ -172,7 +172,7 @@ impl Report {
         Report {
             target: target.name.to_string(),
             week_start: Some(week),
-            schedule_id: target.schedule_id_for(week),
+            schedule_id: target.schedule_id_for(week).into(),
             dry_run,
             time_zone: Some(target.time_zone),
             deferral_deadline: Some(super::deferral_deadline(target, week)),

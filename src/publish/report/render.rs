@@ -7,9 +7,9 @@ use std::fmt::Write as _;
 
 use super::{AgentNote, Report, RunEnd, UnpublishedAgent};
 use crate::capped::more_line;
+use crate::domain::lifecycle::UnpublishedKind;
 use crate::echo::{echo, push_line};
 use crate::publish::causes::{cause, fix};
-use crate::publish::lifecycle::UnpublishedKind;
 
 /// Where packed lists of agents wrap: a 100-column terminal, or a 160 one
 /// split in two, shows each line whole.

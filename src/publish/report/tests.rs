@@ -1,5 +1,5 @@
 use super::*;
-use crate::publish::lifecycle::Unpublished;
+use crate::domain::lifecycle::Unpublished;
 
 fn chicago() -> Tz {
     "America/Chicago".parse().unwrap()
@@ -60,7 +60,7 @@ fn unpublished_agents_are_grouped_by_cause_with_the_fix_said_once() {
     r.outcome = Some(Outcome::Partial);
     let deadline: DateTime<Utc> = "2026-12-13T00:00:00Z".parse().unwrap();
     for n in 0..60 {
-        let why = Unpublished::deadline_passed(&format!("sw-{n:02}"), deadline);
+        let why = Unpublished::deadline_passed(&format!("sw-{n:02}").into(), deadline);
         r.push_unpublished(UnpublishedAgent {
             agent_id: format!("a-{n:04}").into(),
             kind: Some(why.kind),

@@ -19,8 +19,8 @@ use tokio_postgres::{Client, Row, Transaction};
 
 use super::rows::{
     carried_json, operation_state_columns, published_rows, published_weeks, resumable_outcomes,
-    shifts_json, state_columns, RawAgent, RawOperation, AGENT_COLUMNS, OPERATION_COLUMNS,
-    PUBLISHED_WEEKS, UNFINISHED_OPERATIONS,
+    shifts_json, state_columns, unfinished_states, RawAgent, RawOperation, AGENT_COLUMNS,
+    OPERATION_COLUMNS, PUBLISHED_WEEKS,
 };
 use super::*;
 use crate::config::PostgresSettings;
@@ -204,7 +204,7 @@ impl PostgresStore {
             id,
             target: r.get(1),
             week_start: r.get(2),
-            schedule_id: r.get(3),
+            schedule_id: ScheduleId::from(r.get::<_, String>(3)),
             source: r.get(4),
             source_hash: r.get(5),
             started_at: r.get(6),
@@ -261,7 +261,7 @@ impl Columns {
         let mut c = Columns::default();
         for a in last.values() {
             let state = state_columns(&a.state);
-            c.ids.push(a.agent_id.clone());
+            c.ids.push(a.agent_id.to_string());
             c.shifts.push(shifts_json(&a.week));
             c.hashes.push(a.week.hash().hex());
             c.status.push(state.status.to_owned());
@@ -271,7 +271,7 @@ impl Columns {
             c.trades.push(a.trade.clone());
             c.deferred.push(a.was_deferred);
             if a.state == AgentState::Published {
-                c.published_ids.push(a.agent_id.clone());
+                c.published_ids.push(a.agent_id.to_string());
                 c.published_hashes.push(a.week.hash().hex());
             }
         }
@@ -323,7 +323,7 @@ impl OwnedRun {
         OwnedRun {
             target: run.target.to_string(),
             week_start: run.week_start,
-            schedule_id: run.schedule_id.to_owned(),
+            schedule_id: run.schedule_id.to_string(),
             source: run.source.to_owned(),
             source_hash: run.source_hash.to_owned(),
             started_at: run.started_at,

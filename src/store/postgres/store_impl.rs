@@ -37,7 +37,10 @@ impl Store for PostgresStore {
         Ok(Some(OpenRun {
             run: self.run_record(&run)?,
             agents: self.agent_rows(&agents)?,
-            applied_swaps: swaps.iter().map(|r| r.get(0)).collect(),
+            applied_swaps: swaps
+                .iter()
+                .map(|r| SwapId::from(r.get::<_, String>(0)))
+                .collect(),
         }))
     }
 
@@ -62,23 +65,23 @@ impl Store for PostgresStore {
     fn save_agents(
         &self,
         run: RunId,
-        schedule_id: &str,
+        schedule_id: &ScheduleId,
         agents: &[AgentRow],
     ) -> Result<(), StoreError> {
-        let (schedule, rows) = (schedule_id.to_owned(), Columns::of(agents));
+        let (schedule, rows) = (schedule_id.to_string(), Columns::of(agents));
         self.write(move |tx| Box::pin(async move { rows.save(tx, run, &schedule).await }))
     }
 
     fn save_trade(
         &self,
         run: RunId,
-        schedule_id: &str,
+        schedule_id: &ScheduleId,
         swap: &AppliedSwap<'_>,
         agents: &[AgentRow],
     ) -> Result<(), StoreError> {
-        let (schedule, rows) = (schedule_id.to_owned(), Columns::of(agents));
-        let (swap_id, resolution) = (swap.swap_id.to_owned(), swap.resolution.as_str());
-        let id = swap_id.clone();
+        let (schedule, rows) = (schedule_id.to_string(), Columns::of(agents));
+        let (swap_id, resolution) = (swap.swap_id.clone(), swap.resolution.as_str());
+        let id = swap_id.as_str().to_owned();
         let saved = self.write(move |tx| {
             Box::pin(async move {
                 let inserted = tx
@@ -106,9 +109,9 @@ impl Store for PostgresStore {
 
     fn published_hashes(
         &self,
-        schedule_id: &str,
-    ) -> Result<BTreeMap<String, ContentHash>, StoreError> {
-        let schedule = schedule_id.to_owned();
+        schedule_id: &ScheduleId,
+    ) -> Result<BTreeMap<AgentId, ContentHash>, StoreError> {
+        let schedule = schedule_id.to_string();
         let rows = self.with(move |c| {
             Box::pin(async move {
                 c.query(
@@ -123,9 +126,9 @@ impl Store for PostgresStore {
 
     fn published_weeks(
         &self,
-        schedule_id: &str,
-    ) -> Result<BTreeMap<String, AgentWeek>, StoreError> {
-        let schedule = schedule_id.to_owned();
+        schedule_id: &ScheduleId,
+    ) -> Result<BTreeMap<AgentId, AgentWeek>, StoreError> {
+        let schedule = schedule_id.to_string();
         let rows = self.with(move |c| {
             Box::pin(async move {
                 let query = format!("{PUBLISHED_WEEKS} WHERE p.schedule_id = $1");
@@ -192,8 +195,8 @@ impl Store for PostgresStore {
                 run_id: r.get(0),
                 target: r.get(1),
                 week_start: r.get(2),
-                agent_id: r.get(3),
-                swap_id: r.get(4),
+                agent_id: AgentId::from(r.get::<_, String>(3)),
+                swap_id: r.get::<_, Option<String>>(4).map(SwapId::from),
             })
             .collect())
     }
@@ -213,7 +216,7 @@ impl Store for PostgresStore {
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
                         &[
                             &run,
-                            &op.schedule_id,
+                            &op.schedule_id.as_str(),
                             &op.upload_key,
                             &op.issued_at,
                             &version,
@@ -253,14 +256,15 @@ impl Store for PostgresStore {
 
     fn unfinished_operations(
         &self,
-        schedule_id: &str,
+        schedule_id: &ScheduleId,
     ) -> Result<Vec<(EntryId, Operation)>, StoreError> {
-        let schedule = schedule_id.to_owned();
+        let schedule = schedule_id.to_string();
         let rows = self.with(move |c| {
             Box::pin(async move {
                 let query = format!(
                     "SELECT {OPERATION_COLUMNS} FROM operations
-                     WHERE schedule_id = $1 AND state IN ({UNFINISHED_OPERATIONS}) ORDER BY id"
+                     WHERE schedule_id = $1 AND state IN ({}) ORDER BY id",
+                    unfinished_states()
                 );
                 c.query(&query, &[&schedule]).await
             })

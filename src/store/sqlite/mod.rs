@@ -17,8 +17,8 @@ use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Row}
 
 use super::rows::{
     carried_json, operation_state_columns, published_rows, published_weeks, resumable_outcomes,
-    shifts_json, state_columns, RawAgent, RawOperation, AGENT_COLUMNS, OPERATION_COLUMNS,
-    PUBLISHED_WEEKS, UNFINISHED_OPERATIONS,
+    shifts_json, state_columns, unfinished_states, RawAgent, RawOperation, AGENT_COLUMNS,
+    OPERATION_COLUMNS, PUBLISHED_WEEKS,
 };
 use super::*;
 
@@ -233,7 +233,7 @@ impl SqliteStore {
                 .parse()
                 .map_err(|e| self.corrupt(format!("run {}: outcome: {e}", raw.id)))?,
             target: raw.target,
-            schedule_id: raw.schedule_id,
+            schedule_id: raw.schedule_id.into(),
             source: raw.source,
             source_hash: raw.source_hash,
             summary: raw.summary,
@@ -244,7 +244,7 @@ impl SqliteStore {
     fn save_rows(
         tx: &rusqlite::Transaction<'_>,
         run: RunId,
-        schedule_id: &str,
+        schedule_id: &ScheduleId,
         agents: &[AgentRow],
     ) -> rusqlite::Result<()> {
         let mut upsert = tx.prepare_cached(
@@ -264,7 +264,7 @@ impl SqliteStore {
             let state = state_columns(&a.state);
             upsert.execute(params![
                 run,
-                a.agent_id,
+                a.agent_id.as_str(),
                 shifts_json(&a.week),
                 a.week.hash().hex(),
                 state.status,
@@ -275,7 +275,11 @@ impl SqliteStore {
                 a.was_deferred
             ])?;
             if a.state == AgentState::Published {
-                published.execute(params![schedule_id, a.agent_id, a.week.hash().hex()])?;
+                published.execute(params![
+                    schedule_id.as_str(),
+                    a.agent_id.as_str(),
+                    a.week.hash().hex()
+                ])?;
             }
         }
         Ok(())
@@ -293,7 +297,7 @@ impl SqliteStore {
             params![
                 run.target.as_str(),
                 run.week_start.format("%Y-%m-%d").to_string(),
-                run.schedule_id,
+                run.schedule_id.as_str(),
                 run.source,
                 run.source_hash,
                 time(run.started_at),
@@ -328,7 +332,7 @@ impl Store for SqliteStore {
         let agents = self.agents(run.id)?;
         let applied_swaps = self.with(|c| {
             let mut q = c.prepare("SELECT swap_id FROM applied_swaps WHERE run_id = ?1")?;
-            let rows = q.query_map(params![run.id], |r| r.get(0))?;
+            let rows = q.query_map(params![run.id], |r| r.get::<_, String>(0).map(SwapId::from))?;
             rows.collect()
         })?;
         Ok(Some(OpenRun {
@@ -364,7 +368,7 @@ impl Store for SqliteStore {
     fn save_agents(
         &self,
         run: RunId,
-        schedule_id: &str,
+        schedule_id: &ScheduleId,
         agents: &[AgentRow],
     ) -> Result<(), StoreError> {
         self.with(|c| {
@@ -377,7 +381,7 @@ impl Store for SqliteStore {
     fn save_trade(
         &self,
         run: RunId,
-        schedule_id: &str,
+        schedule_id: &ScheduleId,
         swap: &AppliedSwap<'_>,
         agents: &[AgentRow],
     ) -> Result<(), StoreError> {
@@ -385,7 +389,7 @@ impl Store for SqliteStore {
             let tx = c.transaction()?;
             let inserted = tx.execute(
                 "INSERT INTO applied_swaps (run_id, swap_id, resolution) VALUES (?1, ?2, ?3)",
-                params![run, swap.swap_id, swap.resolution.as_str()],
+                params![run, swap.swap_id.as_str(), swap.resolution.as_str()],
             );
             match inserted {
                 // The one constraint this insert can break: the swap is there.
@@ -404,19 +408,21 @@ impl Store for SqliteStore {
             false => Err(StoreError::SwapAlreadyApplied {
                 store: self.path.clone(),
                 run,
-                swap_id: swap.swap_id.to_owned(),
+                swap_id: swap.swap_id.clone(),
             }),
         }
     }
 
     fn published_hashes(
         &self,
-        schedule_id: &str,
-    ) -> Result<BTreeMap<String, ContentHash>, StoreError> {
+        schedule_id: &ScheduleId,
+    ) -> Result<BTreeMap<AgentId, ContentHash>, StoreError> {
         let rows = self.with(|c| {
             let mut q =
                 c.prepare("SELECT agent_id, content_hash FROM published WHERE schedule_id = ?1")?;
-            let rows = q.query_map(params![schedule_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let rows = q.query_map(params![schedule_id.as_str()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
         })?;
         published_rows(rows).map_err(|m| self.corrupt(m))
@@ -424,11 +430,11 @@ impl Store for SqliteStore {
 
     fn published_weeks(
         &self,
-        schedule_id: &str,
-    ) -> Result<BTreeMap<String, AgentWeek>, StoreError> {
+        schedule_id: &ScheduleId,
+    ) -> Result<BTreeMap<AgentId, AgentWeek>, StoreError> {
         let rows = self.with(|c| {
             let mut q = c.prepare(&format!("{PUBLISHED_WEEKS} WHERE p.schedule_id = ?1"))?;
-            let rows = q.query_map(params![schedule_id], |r| {
+            let rows = q.query_map(params![schedule_id.as_str()], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
@@ -503,8 +509,8 @@ impl Store for SqliteStore {
                     target,
                     week_start: NaiveDate::parse_from_str(&week, "%Y-%m-%d")
                         .map_err(|e| self.corrupt(format!("run {run_id}: week_start: {e}")))?,
-                    agent_id,
-                    swap_id,
+                    agent_id: AgentId::from(agent_id),
+                    swap_id: swap_id.map(SwapId::from),
                 })
             })
             .collect()
@@ -519,7 +525,7 @@ impl Store for SqliteStore {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     run,
-                    operation.schedule_id,
+                    operation.schedule_id.as_str(),
                     operation.upload_key,
                     time(operation.issued_at),
                     operation.schedule_version as i64,
@@ -553,14 +559,15 @@ impl Store for SqliteStore {
 
     fn unfinished_operations(
         &self,
-        schedule_id: &str,
+        schedule_id: &ScheduleId,
     ) -> Result<Vec<(EntryId, Operation)>, StoreError> {
         let raws = self.with(|c| {
             let mut q = c.prepare(&format!(
                 "SELECT {OPERATION_COLUMNS} FROM operations
-                 WHERE schedule_id = ?1 AND state IN ({UNFINISHED_OPERATIONS}) ORDER BY id"
+                 WHERE schedule_id = ?1 AND state IN ({}) ORDER BY id",
+                unfinished_states()
             ))?;
-            let rows = q.query_map(params![schedule_id], raw_operation)?;
+            let rows = q.query_map(params![schedule_id.as_str()], raw_operation)?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
         })?;
         raws.into_iter()

@@ -1,8 +1,8 @@
 //! The SQLite store: migrations from earlier releases, errors named, file modes.
 use super::schema::{MIGRATE_0_TO_1, SCHEMA_VERSION};
 use super::*;
-use crate::plan::Shift;
-use crate::publish::lifecycle::UnpublishedKind;
+use crate::domain::lifecycle::UnpublishedKind;
+use crate::domain::plan::Shift;
 
 fn week(h: u32) -> AgentWeek {
     AgentWeek::new(vec![Shift {
@@ -81,7 +81,10 @@ fn a_database_of_the_first_release_is_migrated_and_resumes() {
             swap_id: "sw-4".into()
         }
     );
-    assert_eq!(store.published_hashes("s-1").unwrap()["a-1"].hex(), hash8);
+    assert_eq!(
+        store.published_hashes(&"s-1".into()).unwrap()["a-1"].hex(),
+        hash8
+    );
     drop(store);
     // Opening again does not migrate twice.
     let store = SqliteStore::open(&path).unwrap();
@@ -95,18 +98,18 @@ fn a_swap_applied_twice_is_named_not_a_raw_constraint() {
     let run = NewRun {
         target: &"chicago".parse().unwrap(),
         week_start: NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
-        schedule_id: "s-1",
+        schedule_id: &"s-1".into(),
         source: "in.csv",
         source_hash: "h",
         started_at: "2026-11-26T12:00:00Z".parse().unwrap(),
     };
     let id = store.create_run(&run, &[]).unwrap();
     let swap = AppliedSwap {
-        swap_id: "sw-1",
+        swap_id: &"sw-1".into(),
         resolution: SwapStatus::Approved,
     };
-    store.save_trade(id, "s-1", &swap, &[]).unwrap();
-    let twice = store.save_trade(id, "s-1", &swap, &[]).unwrap_err();
+    store.save_trade(id, &"s-1".into(), &swap, &[]).unwrap();
+    let twice = store.save_trade(id, &"s-1".into(), &swap, &[]).unwrap_err();
     let message = twice.to_string();
     assert!(
         matches!(twice, StoreError::SwapAlreadyApplied { .. }),
@@ -153,7 +156,10 @@ fn a_stored_hash_that_is_not_hex_is_named_as_corrupt() {
             )
         })
         .unwrap();
-    let err = store.published_hashes("s-1").unwrap_err().to_string();
+    let err = store
+        .published_hashes(&"s-1".into())
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains(
             "corrupt row: published agent a-1: content hash \"not a hash\" is not 64 hex digits"
@@ -196,7 +202,7 @@ fn a_database_of_version_1_gains_the_operations_journal_and_resumes() {
     drop(store);
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(
-        store.unfinished_operations("s-1").unwrap(),
+        store.unfinished_operations(&"s-1".into()).unwrap(),
         vec![(id, operation)]
     );
 }
@@ -209,6 +215,7 @@ fn the_weeks_last_published_to_a_schedule_are_read_back() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
     let chicago = "chicago".parse().unwrap();
+    let (s1, s2): (ScheduleId, ScheduleId) = ("s-1".into(), "s-2".into());
     let run = |schedule_id| NewRun {
         target: &chicago,
         week_start: NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
@@ -224,25 +231,25 @@ fn the_weeks_last_published_to_a_schedule_are_read_back() {
         was_deferred: false,
         trade: None,
     };
-    let first = store.create_run(&run("s-1"), &[]).unwrap();
+    let first = store.create_run(&run(&s1), &[]).unwrap();
     let published = [
         row("a-1", week(8), AgentState::Published),
         row("a-2", week(9), AgentState::Published),
     ];
-    store.save_agents(first, "s-1", &published).unwrap();
-    let second = store.create_run(&run("s-1"), &[]).unwrap();
+    store.save_agents(first, &"s-1".into(), &published).unwrap();
+    let second = store.create_run(&run(&s1), &[]).unwrap();
     let later = [
         row("a-1", week(10), AgentState::Published),
         row("a-2", week(11), AgentState::Planned),
     ];
-    store.save_agents(second, "s-1", &later).unwrap();
-    let other = store.create_run(&run("s-2"), &[]).unwrap();
+    store.save_agents(second, &"s-1".into(), &later).unwrap();
+    let other = store.create_run(&run(&s2), &[]).unwrap();
     let elsewhere = [row("a-3", week(12), AgentState::Published)];
-    store.save_agents(other, "s-2", &elsewhere).unwrap();
+    store.save_agents(other, &"s-2".into(), &elsewhere).unwrap();
 
-    let weeks = store.published_weeks("s-1").unwrap();
+    let weeks = store.published_weeks(&"s-1".into()).unwrap();
     assert_eq!(weeks.keys().collect::<Vec<_>>(), ["a-1", "a-2"]);
     assert_eq!(weeks["a-1"], week(10));
     assert_eq!(weeks["a-2"], week(9));
-    assert!(store.published_weeks("s-9").unwrap().is_empty());
+    assert!(store.published_weeks(&"s-9".into()).unwrap().is_empty());
 }

@@ -33,11 +33,11 @@ pub use wfm_publisher::testbed::ConfigFile;
 pub fn week() -> NaiveDate {
     static WEEK: OnceLock<NaiveDate> = OnceLock::new();
     *WEEK.get_or_init(|| {
-        wfm_publisher::week::first_week_with_cutoff_ahead(
+        wfm_publisher::domain::week::first_week_with_cutoff_ahead(
             clock::system().now(),
             chrono_tz::America::Chicago,
             Weekday::Mon,
-            wfm_publisher::week::COMING_WEEK_CUTOFF,
+            wfm_publisher::domain::week::COMING_WEEK_CUTOFF,
         )
     })
 }

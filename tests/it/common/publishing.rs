@@ -217,7 +217,7 @@ pub async fn publish_output(
 /// The week after the coming one: its deferral deadline is always ahead of
 /// the real clock that a publisher process runs on.
 pub fn future_week() -> NaiveDate {
-    wfm_publisher::week::upcoming_week_start(
+    wfm_publisher::domain::week::upcoming_week_start(
         chrono::Utc::now() + chrono::TimeDelta::days(7),
         "America/Chicago".parse().unwrap(),
         chrono::Weekday::Mon,

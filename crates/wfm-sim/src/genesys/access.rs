@@ -7,8 +7,10 @@ use serde_json::{json, Value};
 
 use super::errors::{GError, LimitName, TOKEN_LIMIT};
 use super::scenario::Client;
-use super::state::{delta, secs_until, State};
+use super::state::State;
+use crate::limits::secs_until;
 use crate::scenario::Bucket;
+use wfm_clock::delta;
 
 #[derive(Debug, Clone)]
 pub struct Token {

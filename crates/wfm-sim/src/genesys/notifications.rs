@@ -13,7 +13,8 @@ use super::errors::GError;
 use super::scenario::NotificationSocket;
 use super::schedules::SCHEDULE_VIEW;
 use super::silent::Silent;
-use super::state::{delta, State};
+use super::state::State;
+use wfm_clock::delta;
 
 /// Events a slow socket may fall behind by before it loses some.
 const BACKLOG: usize = 1024;

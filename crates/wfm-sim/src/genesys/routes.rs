@@ -20,8 +20,9 @@ use serde_json::Value;
 
 use super::access::{Caller, RateInfo};
 use super::errors::GError;
-use super::state::{secs_until, State};
+use super::state::State;
 use super::Shared;
+use crate::limits::secs_until;
 
 type Ctx = Axum<Arc<Shared>>;
 type Q = Query<HashMap<String, String>>;
@@ -406,7 +407,7 @@ fn decorate(shared: &Shared, response: &mut Response, rate: Option<RateInfo>, co
         RateInfo {
             allowed: bucket.limit,
             count: 0,
-            reset_secs: secs_until(now, now + super::state::delta(bucket.window)),
+            reset_secs: secs_until(now, now + wfm_clock::delta(bucket.window)),
         }
     });
     set(response, "inin-ratelimit-allowed", info.allowed.to_string());

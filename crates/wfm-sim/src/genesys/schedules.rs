@@ -11,7 +11,8 @@ use super::access::Caller;
 use super::errors::GError;
 use super::model::{agent_json, Schedule};
 use super::scenario::BusinessUnit;
-use super::state::{delta, PendingQuery, State};
+use super::state::{PendingQuery, State};
+use wfm_clock::delta;
 
 pub const SCHEDULE_VIEW: [&str; 2] = ["wfm:schedule:view", "wfm:publishedSchedule:view"];
 const SCHEDULE_ADD: [&str; 1] = ["wfm:schedule:add"];

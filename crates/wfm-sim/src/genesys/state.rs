@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::access::{Token, Window};
@@ -46,16 +46,6 @@ pub struct State {
     pub record: Record,
     pub rng: fastrand::Rng,
     next_id: u64,
-}
-
-pub fn delta(d: std::time::Duration) -> TimeDelta {
-    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
-}
-
-/// Whole seconds from `now` to `then`, at least one.
-pub fn secs_until(now: DateTime<Utc>, then: DateTime<Utc>) -> u64 {
-    let ms = (then - now).num_milliseconds().max(0) as u64;
-    ms.div_ceil(1000).max(1)
 }
 
 impl State {

@@ -13,7 +13,8 @@ use super::errors::{GError, TRADE_JOB_LIMIT};
 use super::model::{self, Schedule};
 use super::record::{TradeFailure, TradeMove};
 use super::scenario::{self, Scenario, TradeState};
-use super::state::{delta, State};
+use super::state::State;
+use wfm_clock::delta;
 
 pub const TRADE_VIEW: [&str; 2] = ["wfm:shiftTradeRequest:view", "wfm:shiftTradeRequest:edit"];
 

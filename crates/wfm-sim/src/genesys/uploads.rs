@@ -15,8 +15,9 @@ use sha2::{Digest, Sha256};
 use super::access::Caller;
 use super::errors::GError;
 use super::record::UploadEntry;
-use super::state::{delta, State};
+use super::state::State;
 use super::update::UploadSchema;
+use wfm_clock::delta;
 
 /// The headers every upload URL requires, as S3-style signed headers.
 pub const UPLOAD_HEADERS: [(&str, &str); 3] = [

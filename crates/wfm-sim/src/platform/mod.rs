@@ -11,10 +11,11 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{json, Value};
 
-use super::limits::{delta, secs_until, Counter};
+use super::limits::{secs_until, Counter};
 use super::record::{ExpiredUse, ForbiddenCause, PublishEvent, Record, SwapViolation};
 use super::scenario::{self, Scenario};
 use super::wire::{Shift, SwapEntity, SwapParty, SwapStatus};
+use wfm_clock::delta;
 
 pub const KNOWN_SCOPES: [&str; 4] = [
     "wfm:schedule:read",

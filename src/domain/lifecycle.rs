@@ -21,6 +21,8 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
+use super::{AgentId, SwapId};
+
 /// Why an agent's week was left unpublished. The report, the webhook and
 /// `/status` match on this, never on the wording.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -57,7 +59,7 @@ pub struct Unpublished {
     /// The swap the reason is about, when it is about one: the report lists
     /// the agents of a cause with their swaps, the fix said once
     /// ([`crate::publish::causes`]).
-    pub swap_id: Option<String>,
+    pub swap_id: Option<SwapId>,
 }
 
 impl Unpublished {
@@ -71,10 +73,10 @@ impl Unpublished {
 
     /// The agent's own part of the reason: which swap, and when the
     /// deadline was. What to do about it is the cause's, said once.
-    pub fn deadline_passed(swap_id: &str, deadline: DateTime<Utc>) -> Self {
+    pub fn deadline_passed(swap_id: &SwapId, deadline: DateTime<Utc>) -> Self {
         let echoed = crate::echo::echo(swap_id);
         Unpublished {
-            swap_id: Some(swap_id.to_owned()),
+            swap_id: Some(swap_id.clone()),
             ..Unpublished::new(
                 UnpublishedKind::DeadlinePassed,
                 format!("swap {echoed} still pending at the deferral deadline {deadline}"),
@@ -104,7 +106,7 @@ pub enum AgentState {
     Written,
     /// Waiting for a pending shift swap to be decided.
     Deferred {
-        swap_id: String,
+        swap_id: SwapId,
     },
     Published,
     Unpublished(Unpublished),
@@ -160,7 +162,7 @@ pub enum Event {
     /// The platform accepted the week.
     Written,
     /// A pending swap holds the agent.
-    Held { swap_id: String },
+    Held { swap_id: SwapId },
     /// The platform published the week.
     Published,
     /// The swap the agent waited for is gone without a decision that
@@ -178,14 +180,14 @@ pub enum Event {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("agent {agent}: event {event:?} cannot happen in state {state:?}")]
 pub struct IllegalTransition {
-    pub agent: String,
+    pub agent: AgentId,
     pub state: AgentState,
     pub event: Event,
 }
 
 /// The one transition function.
 pub fn transition(
-    agent: &str,
+    agent: &AgentId,
     state: &AgentState,
     event: &Event,
 ) -> Result<AgentState, Box<IllegalTransition>> {
@@ -220,7 +222,7 @@ pub fn transition(
         }
         _ => {
             return Err(Box::new(IllegalTransition {
-                agent: agent.to_owned(),
+                agent: agent.clone(),
                 state: state.clone(),
                 event: event.clone(),
             }))
@@ -247,20 +249,20 @@ mod tests {
 
     #[test]
     fn the_ordinary_path_and_the_deferred_one() {
-        let s = transition("a", &AgentState::Planned, &Event::Written).unwrap();
+        let s = transition(&"a".into(), &AgentState::Planned, &Event::Written).unwrap();
         assert_eq!(s, AgentState::Written);
         assert_eq!(
-            transition("a", &s, &Event::Published).unwrap(),
+            transition(&"a".into(), &s, &Event::Published).unwrap(),
             AgentState::Published
         );
-        let d = transition("a", &AgentState::Written, &held()).unwrap();
+        let d = transition(&"a".into(), &AgentState::Written, &held()).unwrap();
         assert_eq!(d, deferred());
         assert_eq!(
-            transition("a", &d, &Event::Replanned { changed: false }).unwrap(),
+            transition(&"a".into(), &d, &Event::Replanned { changed: false }).unwrap(),
             AgentState::Planned
         );
         assert_eq!(
-            transition("a", &d, &Event::Released).unwrap(),
+            transition(&"a".into(), &d, &Event::Released).unwrap(),
             AgentState::Planned
         );
     }
@@ -270,11 +272,11 @@ mod tests {
         let same = Event::Replanned { changed: false };
         let changed = Event::Replanned { changed: true };
         assert_eq!(
-            transition("a", &AgentState::Published, &same).unwrap(),
+            transition(&"a".into(), &AgentState::Published, &same).unwrap(),
             AgentState::Published
         );
         assert_eq!(
-            transition("a", &AgentState::Published, &changed).unwrap(),
+            transition(&"a".into(), &AgentState::Published, &changed).unwrap(),
             AgentState::Planned
         );
     }
@@ -282,7 +284,12 @@ mod tests {
     #[test]
     fn the_deadline_leaves_a_waiting_agent_unpublished_with_its_kind() {
         let deadline = "2026-11-29T06:00:00Z".parse().unwrap();
-        let s = transition("a", &deferred(), &Event::DeadlinePassed { deadline }).unwrap();
+        let s = transition(
+            &"a".into(),
+            &deferred(),
+            &Event::DeadlinePassed { deadline },
+        )
+        .unwrap();
         match s {
             AgentState::Unpublished(u) => {
                 assert_eq!(u.kind, UnpublishedKind::DeadlinePassed);
@@ -311,7 +318,7 @@ mod tests {
             ),
         ] {
             assert!(
-                transition("a", &state, &event).is_err(),
+                transition(&"a".into(), &state, &event).is_err(),
                 "{state:?} {event:?}"
             );
         }

@@ -8,6 +8,8 @@ use std::fmt;
 use chrono::{DateTime, SecondsFormat, Utc};
 use sha2::{Digest, Sha256};
 
+use super::{AgentId, SwapId};
+
 /// Why `id` cannot name a schedule or an agent, if it cannot: it becomes a
 /// path segment of the platform's URLs, where `.` and `..` are resolved
 /// away (`PUT …/schedule/agent/..` is `PUT …/schedule`) and a slash adds a
@@ -190,8 +192,8 @@ fn content_hash(shifts: &[Shift]) -> ContentHash {
 
 /// How a platform says a shift swap stands. Platforms with more states
 /// (Genesys Cloud's trades) map theirs onto these. The simple contract's
-/// wire type (`api::model::SwapStatus`) has the same names on purpose: it
-/// is the wire, this is the domain (see the note there).
+/// wire type (`platform::simple::model::SwapStatus`) has the same names on
+/// purpose: it is the wire, this is the domain (see the note there).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SwapStatus {
     /// Awaiting a decision: both agents wait.
@@ -202,29 +204,25 @@ pub enum SwapStatus {
     Canceled,
 }
 
-impl SwapStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SwapStatus::Pending => "pending",
-            SwapStatus::Approved => "approved",
-            SwapStatus::Denied => "denied",
-            SwapStatus::Expired => "expired",
-            SwapStatus::Canceled => "canceled",
-        }
-    }
-}
+text_enum!(SwapStatus {
+    Pending => "pending",
+    Approved => "approved",
+    Denied => "denied",
+    Expired => "expired",
+    Canceled => "canceled",
+});
 
 /// One side of a swap: the agent and the shift it gives, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SwapParty {
-    pub agent_id: String,
+    pub agent_id: AgentId,
     pub shift: Option<Span>,
 }
 
 /// A shift swap as the publisher reasons about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Swap {
-    pub id: String,
+    pub id: SwapId,
     pub status: SwapStatus,
     pub requester: SwapParty,
     pub recipient: SwapParty,
@@ -232,8 +230,8 @@ pub struct Swap {
 }
 
 impl Swap {
-    pub fn involves(&self, agent_id: &str) -> bool {
-        self.requester.agent_id == agent_id || self.recipient.agent_id == agent_id
+    pub fn involves(&self, agent_id: &AgentId) -> bool {
+        self.requester.agent_id == *agent_id || self.recipient.agent_id == *agent_id
     }
 }
 
