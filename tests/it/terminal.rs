@@ -75,77 +75,20 @@ fn plain(raw: &[u8]) -> String {
     out
 }
 
-/// The terminal's screen once everything it received is drawn, scrolled
-/// back lines included: what a person sees at the end, where [`plain`]
-/// keeps every frame ever drawn. The escapes the binary's output uses are
-/// followed (cursor up, down, to a column, erase in line and below);
-/// others are dropped. Lines wrap at the pty's 200 columns.
+/// The terminal's screen once everything it received is drawn: what a
+/// person sees at the end, where [`plain`] keeps every frame ever drawn.
+/// A terminal emulator (vt100) follows the cursor as a real one does; it is
+/// tall enough that nothing the run prints scrolls off, as wide as the pty.
 fn final_screen(raw: &[u8]) -> Vec<String> {
-    const WIDTH: usize = 200;
-    let text = String::from_utf8_lossy(raw);
-    let mut rows: Vec<Vec<char>> = vec![Vec::new()];
-    let (mut row, mut col) = (0usize, 0usize);
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\u{1b}' if chars.next_if_eq(&'[').is_some() => {
-                let mut params = String::new();
-                let mut last = ' ';
-                for c in chars.by_ref() {
-                    if ('@'..='~').contains(&c) {
-                        last = c;
-                        break;
-                    }
-                    params.push(c);
-                }
-                let n = params.parse::<usize>().unwrap_or(0);
-                let line = &mut rows[row];
-                match last {
-                    'A' => row = row.saturating_sub(n.max(1)),
-                    'B' => row += n.max(1),
-                    'C' => col = (col + n.max(1)).min(WIDTH - 1),
-                    'D' => col = col.saturating_sub(n.max(1)),
-                    'G' => col = n.max(1) - 1,
-                    'K' if n == 0 => line.truncate(col),
-                    'K' if n == 1 => line.iter_mut().take(col + 1).for_each(|c| *c = ' '),
-                    'K' => line.clear(),
-                    'J' => {
-                        line.truncate(col);
-                        rows.truncate(row + 1);
-                    }
-                    _ => {}
-                }
-            }
-            // Another escape: its one byte after it dropped.
-            '\u{1b}' => {
-                chars.next();
-            }
-            '\r' => col = 0,
-            '\n' => row += 1,
-            '\u{8}' => col = col.saturating_sub(1),
-            c if c.is_control() => {}
-            c => {
-                if col == WIDTH {
-                    (row, col) = (row + 1, 0);
-                }
-                if rows.len() <= row {
-                    rows.resize(row + 1, Vec::new());
-                }
-                let line = &mut rows[row];
-                if line.len() <= col {
-                    line.resize(col + 1, ' ');
-                }
-                line[col] = c;
-                col += 1;
-            }
-        }
-        if rows.len() <= row {
-            rows.resize(row + 1, Vec::new());
-        }
-    }
-    let mut lines: Vec<String> = rows
-        .iter()
-        .map(|l| l.iter().collect::<String>().trim_end().to_owned())
+    const ROWS: u16 = 1000;
+    const COLS: u16 = 200;
+    let size = |n| std::num::NonZeroU16::new(n).expect("a size");
+    let mut terminal = vt100::Parser::new(size(ROWS), size(COLS), 0);
+    terminal.process(raw);
+    let mut lines: Vec<String> = terminal
+        .screen()
+        .rows(0, COLS)
+        .map(|l| l.trim_end().to_owned())
         .collect();
     while lines.last().is_some_and(String::is_empty) {
         lines.pop();
