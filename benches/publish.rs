@@ -119,6 +119,9 @@ fn spec(agents: usize) -> SampleSpec {
     }
 }
 
+/// The bench's own platform: like the dev mode's (src/dev/mod.rs) and the
+/// deployment tests' (deploy/simulated-platform.sh) in shape, on purpose
+/// not shared with them: its limits and timings are what it measures.
 fn scenario(spec: &SampleSpec, latency_ms: u64) -> (Scenario, String) {
     let mut s = Scenario::parse(
         r#"

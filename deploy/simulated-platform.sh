@@ -17,7 +17,9 @@ free_port() {
 }
 
 # sim_scenario FILE: one organization, one OAuth client with every scope,
-# the Chicago schedule of $sim_week with three agents.
+# the Chicago schedule of $sim_week with three agents. Shaped like the dev
+# mode's scenario (src/dev/mod.rs) on purpose, not taken from it: these
+# tests check the shipped artefacts with nothing but a shell.
 sim_scenario() {
   cat > "$1" <<TOML
 [[organizations]]

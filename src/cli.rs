@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use chrono::NaiveDate;
 use clap::Parser;
 
 use crate::config::Settings;
@@ -23,6 +22,7 @@ mod manual;
 mod stdout;
 
 pub use crate::exit;
+use args::PublishArgs;
 pub use args::{Cli, Command};
 
 pub const DEFAULT_CONFIG: &str = "/etc/wfm-publisher/config.toml";
@@ -136,27 +136,8 @@ async fn run(command: Command, format: LogFormat) -> anyhow::Result<ExitCode> {
         Command::Publish {
             config,
             target,
-            week,
-            dry_run,
-            detailed_exitcode,
-            no_wait,
-            wait_for_source,
-            adopt,
-            json,
-            quiet,
-        } => {
-            let how = PublishArgs {
-                week,
-                dry_run,
-                detailed_exitcode,
-                no_wait,
-                wait_for_source,
-                adopt,
-                json,
-                quiet,
-            };
-            publish(&config.config, &target, how, format).await
-        }
+            how,
+        } => publish(&config.config, &target, how, format).await,
         Command::Run { config } => daemon(config.config, format).await,
         Command::Dev {
             agents,
@@ -203,19 +184,6 @@ async fn sim(scenario: &Path, how: SimArgs<'_>, format: LogFormat) -> anyhow::Re
     signalled.await;
     handle.shutdown().await?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// How `publish` was asked to run.
-struct PublishArgs {
-    week: Option<NaiveDate>,
-    dry_run: bool,
-    /// With `dry_run`: the exit code says whether there are changes.
-    detailed_exitcode: bool,
-    no_wait: bool,
-    wait_for_source: bool,
-    adopt: bool,
-    json: bool,
-    quiet: bool,
 }
 
 /// How a run shows its progress: a bar for a person at a terminal, log

@@ -74,6 +74,8 @@ pub enum Diagnosis {
 }
 
 /// How one platform's answers read, and how its refusals are explained.
+/// Each platform's dialect (platform/simple/api.rs, platform/genesys/http.rs)
+/// repeats these signatures; the bodies are what differ.
 pub trait Dialect: Send + Sync {
     /// What a call carries for [`Dialect::explain`].
     type Subject: Send + Sync;

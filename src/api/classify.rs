@@ -154,18 +154,21 @@ pub fn is_refused(error: &reqwest::Error) -> bool {
     false
 }
 
+/// Headers from name and value pairs, for the tests of what is read from
+/// an answer's headers.
+#[cfg(test)]
+pub(crate) fn test_headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in pairs {
+        h.insert(*k, reqwest::header::HeaderValue::from_str(v).unwrap());
+    }
+    h
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.insert(*k, HeaderValue::from_str(v).unwrap());
-        }
-        h
-    }
+    use crate::api::classify::test_headers as headers;
 
     /// Issue 27 item 2: absurd waits are clamped where they are read; an
     /// allowance of 0 advertises nothing.

@@ -54,6 +54,40 @@ pub struct ConfigFile {
     pub config: PathBuf,
 }
 
+/// How `publish` is asked to run.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The week's first day (default: the target's coming week).
+    #[arg(long, value_name = "DATE")]
+    pub week: Option<NaiveDate>,
+    /// Print the plan and its problems; send nothing, record nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: exit 0 when publishing would change nothing on
+    /// the platform, 4 when it would change something (like
+    /// `terraform plan -detailed-exitcode`; 2 stays "refused").
+    #[arg(long, requires = "dry_run")]
+    pub detailed_exitcode: bool,
+    /// Do not wait for pending swaps: leave them to the next run or the daemon.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// A missing source file is waited for (targets.NAME.source_wait)
+    /// instead of refused at once.
+    #[arg(long)]
+    pub wait_for_source: bool,
+    /// Take over a week the platform shows published but the store has
+    /// no record of (a new or emptied store): approved shift trades are
+    /// listed and applied before anything is written.
+    #[arg(long)]
+    pub adopt: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Show only the final report: no progress, no log lines.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
 /// How `check` is asked to run.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -115,35 +149,8 @@ pub enum Command {
         /// The target to publish: a [targets.NAME] table of the configuration.
         #[arg(long, value_name = "NAME")]
         target: String,
-        /// The week's first day (default: the target's coming week).
-        #[arg(long, value_name = "DATE")]
-        week: Option<NaiveDate>,
-        /// Print the plan and its problems; send nothing, record nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// With --dry-run: exit 0 when publishing would change nothing on
-        /// the platform, 4 when it would change something (like
-        /// `terraform plan -detailed-exitcode`; 2 stays "refused").
-        #[arg(long, requires = "dry_run")]
-        detailed_exitcode: bool,
-        /// Do not wait for pending swaps: leave them to the next run or the daemon.
-        #[arg(long)]
-        no_wait: bool,
-        /// A missing source file is waited for (targets.NAME.source_wait)
-        /// instead of refused at once.
-        #[arg(long)]
-        wait_for_source: bool,
-        /// Take over a week the platform shows published but the store has
-        /// no record of (a new or emptied store): approved shift trades are
-        /// listed and applied before anything is written.
-        #[arg(long)]
-        adopt: bool,
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
-        /// Show only the final report: no progress, no log lines.
-        #[arg(long, short)]
-        quiet: bool,
+        #[command(flatten)]
+        how: PublishArgs,
     },
     /// The daemon: each target's weekly job on its cron, in its time zone,
     /// with the admin endpoint. SIGHUP reloads, SIGTERM stops cleanly.

@@ -200,7 +200,9 @@ fn source(agents: usize, week: NaiveDate) -> String {
     csv
 }
 
-/// Runs the Genesys Cloud dev mode in `dir`.
+/// Runs the Genesys Cloud dev mode in `dir`. The same parameters as
+/// dev::run (the simple platform's) on purpose: the dev command calls
+/// either; their scenarios, configurations and summaries differ.
 pub async fn run(
     dir: &Path,
     agents: usize,

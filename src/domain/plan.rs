@@ -192,8 +192,9 @@ fn content_hash(shifts: &[Shift]) -> ContentHash {
 
 /// How a platform says a shift swap stands. Platforms with more states
 /// (Genesys Cloud's trades) map theirs onto these. The simple contract's
-/// wire type (`platform::simple::model::SwapStatus`) has the same names on
-/// purpose: it is the wire, this is the domain (see the note there).
+/// wire type (`platform::simple::model::SwapStatus`) and the simulator's
+/// (wfm-sim's `wire::SwapStatus`) have the same names on purpose: they are
+/// the wire, this is the domain (see the note there).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SwapStatus {
     /// Awaiting a decision: both agents wait.

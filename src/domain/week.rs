@@ -54,25 +54,22 @@ mod tests {
         let tz: Tz = "America/Chicago".parse().unwrap();
         let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
         let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
-        // Tuesday 2026-11-24 → Monday 2026-11-30.
-        assert_eq!(
-            upcoming_week_start(at("2026-11-24T12:00:00Z"), tz, Weekday::Mon),
-            d("2026-11-30")
-        );
-        // Monday 03:00 UTC is still Sunday evening in Chicago.
-        assert_eq!(
-            upcoming_week_start(at("2026-11-30T03:00:00Z"), tz, Weekday::Mon),
-            d("2026-11-30")
-        );
-        // On a Monday, the next Monday.
-        assert_eq!(
-            upcoming_week_start(at("2026-11-30T15:00:00Z"), tz, Weekday::Mon),
-            d("2026-12-07")
-        );
-        assert_eq!(
-            upcoming_week_start(at("2026-11-24T12:00:00Z"), tz, Weekday::Sun),
-            d("2026-11-29")
-        );
+        let cases = [
+            // Tuesday 2026-11-24 → Monday 2026-11-30.
+            ("2026-11-24T12:00:00Z", Weekday::Mon, "2026-11-30"),
+            // Monday 03:00 UTC is still Sunday evening in Chicago.
+            ("2026-11-30T03:00:00Z", Weekday::Mon, "2026-11-30"),
+            // On a Monday, the next Monday.
+            ("2026-11-30T15:00:00Z", Weekday::Mon, "2026-12-07"),
+            ("2026-11-24T12:00:00Z", Weekday::Sun, "2026-11-29"),
+        ];
+        for (now, start_day, week) in cases {
+            assert_eq!(
+                upcoming_week_start(at(now), tz, start_day),
+                d(week),
+                "at {now}, weeks from {start_day}"
+            );
+        }
     }
 
     #[test]

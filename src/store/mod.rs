@@ -219,6 +219,9 @@ pub struct PendingDeferral {
     pub swap_id: Option<SwapId>,
 }
 
+/// What the publisher keeps between runs. SQLite (store/sqlite) and
+/// PostgreSQL (store/postgres/store_impl.rs) each implement it separately,
+/// repeating its signatures: their SQL, fencing and connections differ.
 pub trait Store: Send + Sync {
     /// The unfinished run of `target` for `week`, with its agents.
     fn open_run(&self, target: &TargetName, week: NaiveDate)

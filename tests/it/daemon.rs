@@ -8,28 +8,27 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use common::running::Running;
 use common::*;
 use tokio_util::sync::CancellationToken;
 use wfm_publisher::clock::{Clock, ManualClock, SharedClock};
-use wfm_publisher::daemon::{self, AtStart, Daemon, DaemonOptions, RunNow};
+use wfm_publisher::daemon::{self, AtStart, DaemonOptions, RunNow};
 use wfm_publisher::sample::{self, SampleSpec};
 use wfm_publisher::sim::{Scenario, SimHandle};
 use wfm_publisher::store::{Outcome, RunRecord, SqliteStore, Store};
 use wfm_publisher::testbed::TargetSection;
 
-struct Running {
-    daemon: Arc<Daemon>,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<Result<Vec<wfm_publisher::publish::Report>, daemon::DaemonError>>,
+/// What these tests ask of the shared `Running` beyond starting and
+/// stopping it: the runs its store recorded.
+trait Recorded {
+    /// Waits until the first run recorded has `outcome`.
+    async fn first_run_ends(&self, what: &str, outcome: Outcome);
+    fn runs(&self) -> Vec<RunRecord>;
+    /// Whether the latest run recorded ended with `outcome`.
+    fn latest_is(&self, outcome: Outcome) -> bool;
 }
 
-impl Running {
-    async fn stop(self) -> Vec<wfm_publisher::publish::Report> {
-        self.shutdown.cancel();
-        self.task.await.unwrap().unwrap()
-    }
-
-    /// Waits until the first run recorded has `outcome`.
+impl Recorded for Running {
     async fn first_run_ends(&self, what: &str, outcome: Outcome) {
         eventually(what, || {
             self.runs().first().is_some_and(|r| r.outcome == outcome)
@@ -41,19 +40,12 @@ impl Running {
         self.daemon.store.recent_runs(100).unwrap()
     }
 
-    /// Whether the latest run recorded ended with `outcome`.
     fn latest_is(&self, outcome: Outcome) -> bool {
         self.runs().first().is_some_and(|r| r.outcome == outcome)
-    }
-
-    fn admin(&self) -> String {
-        format!("http://{}", self.daemon.admin_addr().unwrap())
     }
 }
 
 async fn start(cfg: &TestConfig, clock: SharedClock, run_now: &[&str]) -> Running {
-    let shutdown = CancellationToken::new();
-    let (tx, rx) = tokio::sync::oneshot::channel();
     let runs = run_now
         .iter()
         .map(|s| RunNow {
@@ -61,23 +53,11 @@ async fn start(cfg: &TestConfig, clock: SharedClock, run_now: &[&str]) -> Runnin
             week: None,
         })
         .collect();
-    let options = DaemonOptions {
-        config: cfg.path.clone(),
-        clock,
-        shutdown: shutdown.clone(),
-        reload_on_sighup: false,
-        at_start: Some(AtStart {
-            runs,
-            ..AtStart::default()
-        }),
+    let at_start = AtStart {
+        runs,
+        ..AtStart::default()
     };
-    let task = tokio::spawn(daemon::run_observed(options, tx));
-    let daemon = rx.await.expect("the daemon starts");
-    Running {
-        daemon,
-        shutdown,
-        task,
-    }
+    Running::launch(&cfg.path, clock, at_start).await
 }
 
 /// Waits (in real time, briefly) until `check` holds.
@@ -132,6 +112,28 @@ async fn small_week_setup() -> (SimHandle, TestConfig) {
     let cfg = TestConfig::new(&sim.base_url(), "publisher");
     with_week(&cfg, "2026-11-30", SMALL_WEEK);
     (sim, cfg)
+}
+
+/// A daemon against a fresh instant simulator, notifying `hook`, whose
+/// week of 2026-11-30 is `csv`, once its first run (asked for at once) has
+/// ended with `outcome`.
+async fn notifying_run(
+    hook: &str,
+    csv: &str,
+    clock: &ManualClock,
+    outcome: Outcome,
+) -> (SimHandle, Running) {
+    let sim = spawn_sim(instant_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    cfg.change(|c| {
+        c.notify.webhook_url(hook).timeout(secs(2));
+    });
+    with_week(&cfg, "2026-11-30", csv);
+    let running = start(&cfg, Arc::new(clock.clone()), &["chicago"]).await;
+    running
+        .first_run_ends(&format!("the run to end {outcome:?}"), outcome)
+        .await;
+    (sim, running)
 }
 
 /// a-1 and a-2 are the agents of the small scenario's swap sw-1.
@@ -405,27 +407,15 @@ async fn readiness_follows_the_token() {
     let http = reqwest::Client::new();
     let good = TestConfig::new(&sim.base_url(), "publisher");
     let running = start(&good, Arc::new(ManualClock::new(Utc::now())), &[]).await;
-    let ready = http
-        .get(format!("{}/readyz", running.admin()))
-        .send()
-        .await
-        .unwrap();
+    let ready = admin_get(&http, &running, "readyz").await;
     assert_eq!(ready.status(), 200);
-    let health = http
-        .get(format!("{}/healthz", running.admin()))
-        .send()
-        .await
-        .unwrap();
+    let health = admin_get(&http, &running, "healthz").await;
     assert_eq!(health.status(), 200);
     running.stop().await;
 
     let bad = TestConfig::with_secret(&sim.base_url(), "publisher", "wrong-secret");
     let running = start(&bad, Arc::new(ManualClock::new(Utc::now())), &[]).await;
-    let ready = http
-        .get(format!("{}/readyz", running.admin()))
-        .send()
-        .await
-        .unwrap();
+    let ready = admin_get(&http, &running, "readyz").await;
     assert_eq!(ready.status(), 503);
     let body: serde_json::Value = ready.json().await.unwrap();
     assert!(
@@ -515,11 +505,8 @@ async fn metrics_parse_as_prometheus_exposition_and_status_reports_targets() {
     .await;
     running.first_run_ends("the run", Outcome::Success).await;
     let http = reqwest::Client::new();
-    let text = http
-        .get(format!("{}/metrics", running.admin()))
-        .send()
+    let text = admin_get(&http, &running, "metrics")
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -573,14 +560,7 @@ async fn metrics_parse_as_prometheus_exposition_and_status_reports_targets() {
         .unwrap();
     assert_eq!(next.labels.get("target"), Some("chicago"));
 
-    let status: serde_json::Value = http
-        .get(format!("{}/status", running.admin()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = get_json(format!("{}/status", running.admin())).await;
     assert_eq!(status["targets"][0]["name"], "chicago");
     assert_eq!(status["targets"][0]["last_run"]["outcome"], "success");
     assert_eq!(status["targets"][0]["next_run"], "2026-11-26T12:00:00Z");
@@ -598,20 +578,13 @@ async fn a_partial_run_notifies_the_webhook_and_a_dead_webhook_changes_nothing()
         format!("http://{}/hook", l.local_addr().unwrap())
     };
     for url in [hook, dead] {
-        let sim = spawn_sim(instant_scenario()).await;
-        let cfg = TestConfig::new(&sim.base_url(), "publisher");
-        cfg.change(|c| {
-            c.notify.webhook_url(&url).timeout(secs(2));
-        });
-        with_week(
-            &cfg,
-            "2026-11-30",
+        let (sim, running) = notifying_run(
+            &url,
             "agent_id,date,start,end,activity\na-1,2026-11-30,08:00,16:00,phone\na-5,2026-11-30,08:00,16:00,phone\n",
-        );
-        let running = start(&cfg, Arc::new(clock.clone()), &["chicago"]).await;
-        running
-            .first_run_ends("the run to end partial", Outcome::Partial)
-            .await;
+            &clock,
+            Outcome::Partial,
+        )
+        .await;
         tokio::time::sleep(Duration::from_millis(200)).await;
         running.stop().await;
         assert_eq!(sim.record().published.len(), 1, "a-5 published, a-1 not");
@@ -633,11 +606,7 @@ async fn readiness_probes_reuse_a_recent_failure() {
     let bad = TestConfig::with_secret(&sim.base_url(), "publisher", "wrong-secret");
     let running = start(&bad, Arc::new(ManualClock::new(Utc::now())), &[]).await;
     for _ in 0..100 {
-        let ready = http
-            .get(format!("{}/readyz", running.admin()))
-            .send()
-            .await
-            .unwrap();
+        let ready = admin_get(&http, &running, "readyz").await;
         assert_eq!(ready.status(), 503);
     }
     assert_eq!(sim.record().token_requests, 1);
@@ -675,6 +644,14 @@ async fn advance_until(clock: &ManualClock, what: &str, mut check: impl FnMut() 
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     panic!("the clock moved 2000s without {what}");
+}
+
+/// The answer of the admin endpoint's `path` (`readyz`, `metrics`, …).
+async fn admin_get(http: &reqwest::Client, running: &Running, path: &str) -> reqwest::Response {
+    http.get(format!("{}/{path}", running.admin()))
+        .send()
+        .await
+        .unwrap()
 }
 
 async fn get_json(url: String) -> serde_json::Value {
@@ -1151,20 +1128,11 @@ async fn many_problems_reach_the_webhook_and_status_as_fifty_and_a_count() {
     const ROWS: usize = 20_000;
     let clock = ManualClock::new(at("2026-11-26T12:00:00Z"));
     let (hook, received) = webhook_receiver().await;
-    let sim = spawn_sim(instant_scenario()).await;
-    let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    cfg.change(|c| {
-        c.notify.webhook_url(&hook).timeout(secs(2));
-    });
     let mut csv = String::from("agent_id,date,start,end,activity\n");
     for i in 0..ROWS {
         csv.push_str(&format!("a-{i},2026-12-01,8am,16:00,phone\n"));
     }
-    with_week(&cfg, "2026-11-30", &csv);
-    let running = start(&cfg, Arc::new(clock.clone()), &["chicago"]).await;
-    running
-        .first_run_ends("the run to be refused", Outcome::Refused)
-        .await;
+    let (_sim, running) = notifying_run(&hook, &csv, &clock, Outcome::Refused).await;
     // The recorder is the process's, shared by this file's daemons: this
     // run at least (none was ever counted before).
     assert!(
@@ -1321,20 +1289,13 @@ async fn a_webhook_that_redirects_is_not_followed() {
     let hook = format!("http://{}/hook?key=s3cret", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let clock = ManualClock::new(at("2026-11-26T12:00:00Z"));
-    let sim = spawn_sim(instant_scenario()).await;
-    let cfg = TestConfig::new(&sim.base_url(), "publisher");
-    cfg.change(|c| {
-        c.notify.webhook_url(&hook).timeout(secs(2));
-    });
-    with_week(
-        &cfg,
-        "2026-11-30",
+    let (_sim, running) = notifying_run(
+        &hook,
         "agent_id,date,start,end,activity\na-1,2026-12-01,8am,16:00,phone\n",
-    );
-    let running = start(&cfg, Arc::new(clock.clone()), &["chicago"]).await;
-    running
-        .first_run_ends("the run to be refused", Outcome::Refused)
-        .await;
+        &clock,
+        Outcome::Refused,
+    )
+    .await;
     eventually("the webhook to be called", || {
         hits.load(std::sync::atomic::Ordering::SeqCst) > 0
     })

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{NaiveDate, TimeZone, Utc};
-use common::{ms, secs};
+use common::{assert_success, ms, secs};
 use wfm_publisher::clock::{ScaledClock, SharedClock};
 use wfm_publisher::config::AgentIds;
 use wfm_publisher::publish::{Report, RunOptions};
@@ -120,13 +120,15 @@ fn held(sim: &GenesysHandle, user: &str) -> Vec<(String, i64)> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_week_with_trades_in_every_state_is_published_and_no_matched_agent_is_written() {
-    // Ten times real time, and the trades that move do so a minute in:
-    // the first run (a few simulated seconds) has written its week before
-    // t-swap is matched, so no write of it can land on a Matched trade.
+/// Ten times real time, and the scenario (as `change` leaves it) with its
+/// trades moving 40 s later: a simulator of it, and the week written for
+/// `publisher`.
+async fn trades_moving_late(
+    change: impl FnOnce(&mut Scenario),
+) -> (SharedClock, GenesysHandle, Testbed) {
     let clock = clock_at(10.0);
     let mut scenario = scenario();
+    change(&mut scenario);
     for t in scenario.trades.iter_mut() {
         for step in t.timeline.iter_mut() {
             step.after += Duration::from_secs(40);
@@ -135,6 +137,15 @@ async fn a_week_with_trades_in_every_state_is_published_and_no_matched_agent_is_
     let sim = spawn(scenario, clock.clone()).await;
     let bed = config(&sim.base_url(), "publisher");
     bed.write_week("chicago", week(), SOURCE).unwrap();
+    (clock, sim, bed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_week_with_trades_in_every_state_is_published_and_no_matched_agent_is_written() {
+    // Ten times real time, and the trades that move do so a minute in:
+    // the first run (a few simulated seconds) has written its week before
+    // t-swap is matched, so no write of it can land on a Matched trade.
+    let (clock, sim, bed) = trades_moving_late(|_| {}).await;
 
     // Matched trades hold cho and dev (t-matched), fin and eve (t-denied).
     let first = run(&bed, clock.clone(), false).await;
@@ -195,17 +206,7 @@ async fn a_week_with_trades_in_every_state_is_published_and_no_matched_agent_is_
 /// hold their agents as inline ones do.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trades_served_at_a_download_url_hold_their_agents() {
-    let clock = clock_at(10.0);
-    let mut scenario = scenario();
-    scenario.server.inline_trade_limit = 0;
-    for t in scenario.trades.iter_mut() {
-        for step in t.timeline.iter_mut() {
-            step.after += Duration::from_secs(40);
-        }
-    }
-    let sim = spawn(scenario, clock.clone()).await;
-    let bed = config(&sim.base_url(), "publisher");
-    bed.write_week("chicago", week(), SOURCE).unwrap();
+    let (clock, sim, bed) = trades_moving_late(|s| s.server.inline_trade_limit = 0).await;
     let first = run(&bed, clock, false).await;
     assert!(first.still_deferred.len() >= 4, "{}", first.render());
     let record = sim.record();
@@ -253,12 +254,7 @@ async fn trade_listings_keep_to_the_trade_jobs_budget() {
         c.target("chicago").deferral.poll_interval(ms(300));
     })
     .await;
-    assert_eq!(
-        report.outcome,
-        Some(Outcome::Success),
-        "{}",
-        report.render()
-    );
+    assert_success(&report);
     let record = sim.record();
     let jobs: Vec<u16> = record
         .requests
@@ -345,9 +341,14 @@ async fn a_published_schedule_the_store_does_not_know_is_refused_unless_adopted(
 }
 
 /// A run as `client` of the week without trades (every agent is written,
-/// so a missing right shows): its outcome and its problems.
-async fn refused_as(client: &str) -> (Option<Outcome>, String) {
-    refused_on(client, |_| {}).await
+/// so a missing right shows) is refused, and its problems say each of
+/// `said`.
+async fn refused_saying(client: &str, said: &[&str]) {
+    let (outcome, problems) = refused_on(client, |_| {}).await;
+    assert_eq!(outcome, Some(Outcome::Refused), "{problems}");
+    for phrase in said {
+        assert!(problems.contains(phrase), "{phrase:?} not in {problems}");
+    }
 }
 
 /// The same, on the scenario as `change` leaves it.
@@ -369,25 +370,24 @@ async fn refused_on(client: &str, change: impl FnOnce(&mut Scenario)) -> (Option
     (report.outcome, problems)
 }
 
+/// What a grant in the wrong division is explained as.
+const EDIT_IN_EMEA: &str = "wfm:schedule:edit is held in division EMEA, the business unit is in division North America: add division North America to the role's grant";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_permission_is_named_in_one_line() {
-    let (outcome, problems) = refused_as("no-edit").await;
-    assert_eq!(outcome, Some(Outcome::Refused), "{problems}");
-    assert!(
-        problems.contains("lacks wfm:schedule:edit in every division")
-            && problems.contains("granted in division North America"),
-        "{problems}"
-    );
+    refused_saying(
+        "no-edit",
+        &[
+            "lacks wfm:schedule:edit in every division",
+            "granted in division North America",
+        ],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_permission_held_in_another_division_says_which_division_to_add() {
-    let (outcome, problems) = refused_as("edit-in-emea").await;
-    assert_eq!(outcome, Some(Outcome::Refused), "{problems}");
-    assert!(
-        problems.contains("wfm:schedule:edit is held in division EMEA, the business unit is in division North America: add division North America to the role's grant"),
-        "{problems}"
-    );
+    refused_saying("edit-in-emea", &[EDIT_IN_EMEA]).await;
 }
 
 /// Issue 25 item 3: the bodies observed name the permission only in the
@@ -455,33 +455,28 @@ async fn without_the_grants_conditions_a_held_permission_still_points_at_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_business_unit_not_authorized_says_where_each_permission_is_held() {
-    let (outcome, problems) = refused_as("wrong-div").await;
-    assert_eq!(outcome, Some(Outcome::Refused), "{problems}");
-    assert!(
-        problems.contains("business unit Chicago Support is listed authorized: false"),
-        "{problems}"
-    );
-    assert!(
-        problems.contains("wfm:schedule:edit is held in division EMEA, the business unit is in division North America: add division North America to the role's grant"),
-        "{problems}"
-    );
-    assert!(
-        problems.contains("lacks wfm:shiftTradeRequest:view in every division"),
-        "{problems}"
-    );
+    refused_saying(
+        "wrong-div",
+        &[
+            "business unit Chicago Support is listed authorized: false",
+            EDIT_IN_EMEA,
+            "lacks wfm:shiftTradeRequest:view in every division",
+        ],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_team_scoped_edit_permission_says_the_publisher_names_no_teams() {
-    let (outcome, problems) = refused_as("team-editor").await;
-    assert_eq!(outcome, Some(Outcome::Refused), "{problems}");
-    assert!(
-        problems
-            .contains("wfm:schedule:edit is held in division North America only under a condition")
-            && problems.contains("names no teamIds")
-            && problems.contains("remove the condition"),
-        "{problems}"
-    );
+    refused_saying(
+        "team-editor",
+        &[
+            "wfm:schedule:edit is held in division North America only under a condition",
+            "names no teamIds",
+            "remove the condition",
+        ],
+    )
+    .await;
 }
 
 /// The binary's `command` on `bed` for the week: exit code, stdout, stderr.
@@ -714,12 +709,7 @@ fn unfinished(bed: &Testbed) -> Vec<(i64, wfm_publisher::platform::journal::Oper
 /// The next run, to its success; what the platform saw.
 async fn resumed(sim: &GenesysHandle, bed: &Testbed, clock: SharedClock) -> Record {
     let report = run(bed, clock, true).await;
-    assert_eq!(
-        report.outcome,
-        Some(Outcome::Success),
-        "{}",
-        report.render()
-    );
+    assert_success(&report);
     sim.record()
 }
 
@@ -740,12 +730,7 @@ async fn an_update_another_editor_made_fail_is_not_counted_as_written() {
     let bed = config(&sim.base_url(), "publisher");
     bed.write_week("chicago", week(), SOURCE).unwrap();
     let report = run(&bed, clock, true).await;
-    assert_eq!(
-        report.outcome,
-        Some(Outcome::Success),
-        "{}",
-        report.render()
-    );
+    assert_success(&report);
     // Reported written: held by the platform.
     assert_eq!(
         held(&sim, "u-eve"),

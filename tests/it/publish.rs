@@ -40,12 +40,7 @@ async fn two_thousand_agents_with_thirty_swaps_resolving_over_a_minute() {
         .run(&settings.targets["chicago"], to_the_end(week()))
         .await
         .unwrap();
-    assert_eq!(
-        report.outcome,
-        Some(Outcome::Success),
-        "{}",
-        report.render()
-    );
+    assert_success(&report);
     assert_eq!(
         report.deferred_then_published.len(),
         60,
@@ -189,35 +184,43 @@ async fn weeks_with_the_dst_changes_of_chicago_publish_the_right_instants() {
 async fn invalid_files_are_refused_with_file_and_line_and_nothing_is_sent() {
     let header = "agent_id,date,start,end,activity\n";
     let (monday, next_wednesday) = (week(), day(9));
+    // A file: the header, then a-1's phone shifts, each `date,start,end`.
+    let file = |shifts: &[String]| {
+        let rows: String = shifts.iter().map(|s| format!("a-1,{s},phone\n")).collect();
+        format!("{header}{rows}")
+    };
     let cases = [
         (
-            &*format!("agent_id,date,start,end,activity,mood\na-1,{monday},08:00,16:00,phone,ok\n"),
+            format!("agent_id,date,start,end,activity,mood\na-1,{monday},08:00,16:00,phone,ok\n"),
             ":1:",
             "mood",
         ),
         (
-            &*format!("{header}a-1,{monday},8 o'clock,16:00,phone\n"),
+            file(&[format!("{monday},8 o'clock,16:00")]),
             ":2:",
             "8 o'clock",
         ),
         (
-            &*format!("{header}a-1,{monday},08:00,16:00,phone\na-1,{monday},12:00,20:00,phone\n"),
+            file(&[
+                format!("{monday},08:00,16:00"),
+                format!("{monday},12:00,20:00"),
+            ]),
             ":3:",
             "overlap",
         ),
         (
-            &*format!("{header}a-1,{next_wednesday},08:00,16:00,phone\n"),
+            file(&[format!("{next_wednesday},08:00,16:00")]),
             ":2:",
             "week",
         ),
         (
-            &*format!("{header}a-1,2026-11-31,08:00,16:00,phone\n"),
+            file(&["2026-11-31,08:00,16:00".into()]),
             ":2:",
             "2026-11-31",
         ),
-        (header, "", "no"),
+        (header.to_owned(), "", "no"),
     ];
-    for (text, line, what) in cases {
+    for (text, line, what) in &cases {
         let sim = spawn_sim(small_scenario()).await;
         let cfg = TestConfig::new(&sim.base_url(), "publisher");
         write_source(&cfg, text);
@@ -618,12 +621,7 @@ async fn a_retry_that_fails_before_planning_does_not_hide_the_run_it_retries() {
     );
     outage(false);
     let resumed = run(&up).await;
-    assert_eq!(
-        resumed.outcome,
-        Some(Outcome::Success),
-        "{}",
-        resumed.render()
-    );
+    assert_success(&resumed);
     let before = sim.record().requests.len();
     let again = run(&up).await;
     assert_eq!(again.outcome, Some(Outcome::Success), "{}", again.render());
@@ -674,12 +672,7 @@ async fn a_swap_decided_while_writing_has_its_agents_written_meanwhile() {
         .run(&settings.targets["chicago"], to_the_end(week()))
         .await
         .unwrap();
-    assert_eq!(
-        report.outcome,
-        Some(Outcome::Success),
-        "{}",
-        report.render()
-    );
+    assert_success(&report);
     let record = sim.record();
     let puts: Vec<&str> = record
         .requests

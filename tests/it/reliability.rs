@@ -227,12 +227,7 @@ async fn publish_through(
         .run(&settings.targets["chicago"], to_the_end(week))
         .await
         .unwrap();
-    assert_eq!(
-        report.outcome,
-        Some(Outcome::Success),
-        "{}",
-        report.render()
-    );
+    assert_success(&report);
     assert_published_exactly(&sim, &faulty.spec);
     let record = sim.record();
     assert!(record.expired_token_uses.is_empty());
@@ -330,12 +325,7 @@ async fn rate_limits_masked_as_403() {
         .await
         .unwrap();
     neighbour.abort();
-    assert_eq!(
-        report.outcome,
-        Some(Outcome::Success),
-        "{}",
-        report.render()
-    );
+    assert_success(&report);
     assert_published_exactly(&sim, &spec);
     assert!(report.client.masked_rate_limited > 0, "{}", report.render());
     assert_eq!(report.client.rate_limited, 0);
@@ -400,12 +390,7 @@ async fn two_targets_sharing_one_schedule_never_publish_at_once() {
         engine.run(&settings.targets["west"], options)
     );
     for report in [a.unwrap(), b.unwrap()] {
-        assert_eq!(
-            report.outcome,
-            Some(Outcome::Success),
-            "{}",
-            report.render()
-        );
+        assert_success(&report);
     }
     let record = sim.record();
     assert_eq!(record.published.len(), 1200);

@@ -52,23 +52,31 @@ fn after<'a>(lines: &'a [String], prefix: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no line {prefix:?} in {lines:?}"))
 }
 
+/// The week the sim said it serves.
+fn served_week(lines: &[String]) -> String {
+    let served = after(lines, "serving the week of ");
+    served.split(' ').next().unwrap_or(served).to_owned()
+}
+
+/// Some printed line starts with `prefix` and contains `part`.
+#[track_caller]
+fn assert_printed(lines: &[String], prefix: &str, part: &str) {
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(prefix) && l.contains(part)),
+        "{lines:?}"
+    );
+}
+
 #[tokio::test]
 async fn the_2000_agent_scenario_publishes_with_the_shipped_configuration() {
     let dir = tempfile::tempdir().unwrap();
     let inbox = dir.path().join("inbox");
     let (_sim, printed) = sim_writing("config/sim-2000.toml", 1, &inbox).await;
     let base = after(&printed, "listening on ").to_owned();
-    let week = after(&printed, "serving the week of ")
-        .split(' ')
-        .next()
-        .unwrap()
-        .to_owned();
-    assert!(
-        printed
-            .iter()
-            .any(|l| l.starts_with("client publisher: ") && l.contains("wfm:admin")),
-        "{printed:?}"
-    );
+    let week = served_week(&printed);
+    assert_printed(&printed, "client publisher: ", "wfm:admin");
     let schedule =
         format!("schedule chicago-{week}: week of {week}, America/Chicago, 2000 agents, 30 swaps");
     assert!(printed.contains(&schedule), "{printed:?}");
@@ -113,17 +121,8 @@ async fn the_2000_agent_scenario_publishes_with_the_shipped_configuration() {
 async fn a_genesys_scenario_writes_its_agents_shifts() {
     let dir = tempfile::tempdir().unwrap();
     let (_sim, printed) = sim_writing("config/sim-genesys.toml", 2, dir.path()).await;
-    let week = after(&printed, "serving the week of ")
-        .split(' ')
-        .next()
-        .unwrap()
-        .to_owned();
-    assert!(
-        printed
-            .iter()
-            .any(|l| l.starts_with("schedule sched-w48: ") && l.contains("6 agents")),
-        "{printed:?}"
-    );
+    let week = served_week(&printed);
+    assert_printed(&printed, "schedule sched-w48: ", "6 agents");
     let csv = std::fs::read_to_string(dir.path().join("sched-w48.csv")).unwrap();
     assert!(
         csv.starts_with("agent_id,date,start,end,activity\n"),

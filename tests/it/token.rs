@@ -325,6 +325,27 @@ async fn probes_reuse_a_recent_token_or_failure() {
     assert_eq!(good.requests(), 1);
 }
 
+/// Once `tried` holds, the stop: `call`, waiting between retries, ends at
+/// once, cancelled.
+async fn stopped_after_a_try<T: std::fmt::Debug>(
+    call: tokio::task::JoinHandle<Result<T, PlatformError>>,
+    tried: impl Fn() -> bool,
+    cancel: &CancellationToken,
+) {
+    while !tried() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    cancel.cancel();
+    let answer = tokio::time::timeout(Duration::from_secs(30), call)
+        .await
+        .expect("the stop ends the wait between retries")
+        .unwrap();
+    assert!(
+        matches!(answer, Err(PlatformError::Cancelled)),
+        "{answer:?}"
+    );
+}
+
 /// Item 8: a stop ends a token fetch that waits between retries at once,
 /// and no attempt starts after it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -338,18 +359,7 @@ async fn a_stop_ends_token_retries_at_once() {
         let tokens = c.tokens().clone();
         async move { tokens.token().await }
     });
-    while server.requests() == 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    cancel.cancel();
-    let answer = tokio::time::timeout(Duration::from_secs(30), waiting)
-        .await
-        .expect("the stop ends the wait between retries")
-        .unwrap();
-    assert!(
-        matches!(answer, Err(PlatformError::Cancelled)),
-        "{answer:?}"
-    );
+    stopped_after_a_try(waiting, || server.requests() > 0, &cancel).await;
     // Nothing starts after the stop, not even when the clock moves on.
     let err = c.tokens().token().await.unwrap_err();
     assert!(matches!(err, PlatformError::Cancelled), "{err}");
@@ -374,18 +384,7 @@ async fn a_stop_ends_api_retries_at_once() {
         let c = c.clone();
         async move { wfm_publisher::platform::SimpleApi::new(c).templates().await }
     });
-    while sim.record().count_status(503) == 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    cancel.cancel();
-    let answer = tokio::time::timeout(Duration::from_secs(30), call)
-        .await
-        .expect("the stop ends the wait between retries")
-        .unwrap();
-    assert!(
-        matches!(answer, Err(PlatformError::Cancelled)),
-        "{answer:?}"
-    );
+    stopped_after_a_try(call, || sim.record().count_status(503) > 0, &cancel).await;
     assert_eq!(sim.record().count_status(503), 1);
 }
 

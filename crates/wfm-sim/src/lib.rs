@@ -6,6 +6,7 @@
 //! publisher, and a change to the publisher does not rebuild them.
 
 pub mod genesys;
+mod in_flight;
 mod limits;
 mod platform;
 mod record;
@@ -18,7 +19,6 @@ pub mod sources;
 mod wire;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc, Weekday};
@@ -42,8 +42,7 @@ pub use wire::{Shift, SwapStatus};
 pub(crate) struct Shared {
     platform: Mutex<Platform>,
     clock: SharedClock,
-    in_flight: AtomicUsize,
-    peak: AtomicUsize,
+    in_flight: crate::in_flight::InFlight,
 }
 
 impl Shared {
@@ -274,8 +273,7 @@ fn serve_simple(
     let shared = Arc::new(Shared {
         platform: Mutex::new(Platform::new(scenario, started)),
         clock,
-        in_flight: AtomicUsize::new(0),
-        peak: AtomicUsize::new(0),
+        in_flight: Default::default(),
     });
     let serving = Serving::start(listener, routes::router(shared.clone()))?;
     Ok(SimHandle {
@@ -331,7 +329,7 @@ impl SimHandle {
     /// A snapshot of everything the platform recorded so far.
     pub fn record(&self) -> Record {
         let mut record = self.with_platform(|p| p.record.clone());
-        record.peak_concurrency = self.shared.peak.load(Ordering::SeqCst);
+        record.peak_concurrency = self.shared.in_flight.peak();
         record
     }
 

@@ -3,7 +3,6 @@
 //! request record).
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -19,6 +18,7 @@ use super::platform::{ApiError, BucketKind, Caller, Platform, RateInfo};
 use super::record::{ForbiddenCause, RequestEntry};
 use super::scenario::Drawn;
 use super::Shared;
+use crate::in_flight::shown_path;
 
 /// What a handler learned about the call, for the request record.
 #[derive(Debug, Clone, Default)]
@@ -48,13 +48,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
 
 async fn gateway(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
     let method = request.method().to_string();
-    let path = request
-        .uri()
-        .path_and_query()
-        .map(|p| p.to_string())
-        .unwrap_or_default();
-    let in_flight = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-    shared.peak.fetch_max(in_flight, Ordering::SeqCst);
+    let path = shown_path(&request);
+    let _counted = shared.in_flight.enter();
 
     let Drawn {
         latency,
@@ -82,7 +77,6 @@ async fn gateway(State(shared): State<Arc<Shared>>, request: Request, next: Next
     };
 
     record(&shared, method, path, &response);
-    shared.in_flight.fetch_sub(1, Ordering::SeqCst);
     response
 }
 

@@ -2,6 +2,8 @@
 //! The tests beside this file fail when a key the loader reads is missing
 //! here, when one here is not read, and when a default here is not the
 //! loader's.
+//!
+//! A table: its entries are alike in shape on purpose, one per key.
 
 use super::Default::{Derived, Required, Unset, Value};
 use super::Kind::*;

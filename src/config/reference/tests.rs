@@ -8,6 +8,9 @@ use crate::config::loader::layered_tree;
 use crate::config::reader::{Reader, Table};
 use crate::config::{sections, Settings};
 
+// Minimal configurations of each platform. tests/it/config_errors.rs has
+// its own on purpose: a unit test here cannot share the integration
+// tests' fixtures, and each set is shaped for what its tests break.
 const SIMPLE: &str = r#"
 [platform]
 auth_base_url = "https://login.example.com"

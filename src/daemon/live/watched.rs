@@ -2,6 +2,10 @@
 //! unchanged, and what a run's calls return (agents written, published,
 //! the trades listed) and its client's counters (429s, lock waits) are
 //! noted in the run's [`RunWatch`], from `begin_run` on.
+//!
+//! Its `Platform` and `PlatformRun` methods have the signatures of every
+//! platform's (platform/simple, platform/genesys): the trait's, repeated
+//! because each implementation is its own.
 
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;

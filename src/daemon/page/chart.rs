@@ -3,6 +3,8 @@
 //! dash pattern, so the chart reads without colour too; its title and
 //! description say the totals for screen readers, and the page has the
 //! numbers as a table besides.
+//!
+//! `SERIES` is a table: its entries are alike in shape on purpose.
 
 use std::fmt::Write;
 

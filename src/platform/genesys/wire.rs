@@ -2,6 +2,10 @@
 //! as in the Platform API's models (genesys-cloud/CONTRACT.md §4–§7). Kept
 //! apart from the simulator's own types so that a shared mistake cannot
 //! hide in both.
+//!
+//! Deliberately like platform/simple/model.rs in places (listings with a
+//! cursor, optional names, write results): each platform's wire model
+//! follows its own contract, and sharing types would couple the two.
 
 use std::collections::BTreeMap;
 

@@ -158,6 +158,8 @@ fn refused(e: &PlatformError) -> Unpublished {
     Unpublished::new(UnpublishedKind::Refused, e.to_string())
 }
 
+// The signatures are the trait's, as in platform/genesys's and
+// daemon/live/watched.rs's implementations; what each one does differs.
 impl Platform for SimpleContract {
     fn ready(&self) -> BoxFuture<'_, Result<(), PlatformError>> {
         Box::pin(async move { self.api.client().tokens().probe().await.map(|_| ()) })

@@ -1,5 +1,10 @@
 //! `Store` for PostgreSQL: reads on the shared connection, writes through
 //! the fenced transaction of [`PostgresStore::write`].
+//!
+//! Deliberately parallel to the SQLite store's `impl Store` (store/sqlite):
+//! the same trait's methods, implemented separately because the SQL, the
+//! fencing and the connection handling differ; the shared row-to-domain
+//! conversions are in store/rows.rs.
 
 use super::*;
 

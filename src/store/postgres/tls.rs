@@ -29,22 +29,27 @@ pub fn configure(tls: &PostgresTls) -> Result<(DriverMode, rustls::ClientConfig)
         SslMode::Prefer => DriverMode::Prefer,
         _ => DriverMode::Require,
     };
-    let config = if !tls.verifies_chain() {
+    let lenient = |chain| {
+        let verifier = Lenient {
+            provider: provider.clone(),
+            chain,
+        };
         builder
+            .clone()
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(Unverified(provider)))
+            .with_custom_certificate_verifier(Arc::new(verifier))
             .with_no_client_auth()
+    };
+    let config = if !tls.verifies_chain() {
+        lenient(None)
     } else {
         let roots = Arc::new(roots(tls)?);
-        let chain = WebPkiServerVerifier::builder_with_provider(roots, provider)
+        let chain = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
             .build()
             .map_err(|e| format!("sslrootcert: {e}"))?;
         match tls.mode {
             SslMode::VerifyFull => builder.with_webpki_verifier(chain).with_no_client_auth(),
-            _ => builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(ChainOnly(chain)))
-                .with_no_client_auth(),
+            _ => lenient(Some(chain)),
         }
     };
     Ok((driver, config))
@@ -72,30 +77,46 @@ fn roots(tls: &PostgresTls) -> Result<RootCertStore, String> {
     Ok(store)
 }
 
-/// libpq's `prefer` and plain `require`: encrypted, not authenticated.
-/// The handshake's signatures are still checked.
+/// libpq's checks short of `verify-full`. Without `chain` (`prefer` and a
+/// plain `require`): encrypted, not authenticated. With it (`verify-ca`):
+/// the chain to a trusted root, whatever host name the certificate is for.
+/// The handshake's signatures are checked either way, with the provider's
+/// algorithms (those the chain's verifier was built with).
 #[derive(Debug)]
-struct Unverified(Arc<CryptoProvider>);
+struct Lenient {
+    provider: Arc<CryptoProvider>,
+    chain: Option<Arc<WebPkiServerVerifier>>,
+}
 
-impl ServerCertVerifier for Unverified {
+impl ServerCertVerifier for Lenient {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
     ) -> Result<ServerCertVerified, Error> {
-        Ok(ServerCertVerified::assertion())
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+            Err(Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
     }
 
+    // The two versions' checks are separate methods of the trait, alike
+    // but for the rustls function each calls.
     fn verify_tls12_signature(
         &self,
         message: &[u8],
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        let algorithms = &self.0.signature_verification_algorithms;
+        let algorithms = &self.provider.signature_verification_algorithms;
         rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms)
     }
 
@@ -105,59 +126,13 @@ impl ServerCertVerifier for Unverified {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        let algorithms = &self.0.signature_verification_algorithms;
+        let algorithms = &self.provider.signature_verification_algorithms;
         rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// libpq's `verify-ca`: the chain to a trusted root, whatever host name
-/// the certificate is for.
-#[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for ChainOnly {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-        {
-            Err(Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }

@@ -351,3 +351,14 @@ pub fn utc_on(date: NaiveDate, hour: u32, minute: u32) -> String {
         .with_timezone(&chrono::Utc)
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
+
+/// The run ended in success; when it did not, its rendered report says why.
+#[track_caller]
+pub fn assert_success(report: &wfm_publisher::publish::Report) {
+    assert_eq!(
+        report.outcome,
+        Some(wfm_publisher::store::Outcome::Success),
+        "{}",
+        report.render()
+    );
+}

@@ -1,12 +1,12 @@
-//! The daemon started in-process on the wall clock, as `wfm-publisher run`
-//! would, with runs of given weeks started at once.
+//! The daemon started in-process, as `wfm-publisher run` would, on the wall
+//! clock with runs of given weeks started at once, or on a clock a test moves.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
 use tokio_util::sync::CancellationToken;
-use wfm_publisher::clock;
+use wfm_publisher::clock::{self, SharedClock};
 use wfm_publisher::daemon::{self, AtStart, Daemon, DaemonError, DaemonOptions, RunNow};
 use wfm_publisher::publish::Report;
 
@@ -20,25 +20,31 @@ impl Running {
     /// The daemon of `config`, running each of `targets` for `week` at
     /// once; `adopt`: taking over a week the platform shows published.
     pub async fn start(config: &Path, targets: &[&str], week: NaiveDate, adopt: bool) -> Running {
-        let shutdown = CancellationToken::new();
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let run_now = targets
+        let runs = targets
             .iter()
             .map(|t| RunNow {
                 target: t.parse().expect("a target name"),
                 week: Some(week),
             })
             .collect();
+        let at_start = AtStart {
+            runs,
+            adopt,
+            exit_when_done: false,
+        };
+        Running::launch(config, clock::system(), at_start).await
+    }
+
+    /// The daemon of `config` on `clock`, doing `at_start` first.
+    pub async fn launch(config: &Path, clock: SharedClock, at_start: AtStart) -> Running {
+        let shutdown = CancellationToken::new();
+        let (tx, rx) = tokio::sync::oneshot::channel();
         let options = DaemonOptions {
             config: config.to_path_buf(),
-            clock: clock::system(),
+            clock,
             shutdown: shutdown.clone(),
             reload_on_sighup: false,
-            at_start: Some(AtStart {
-                runs: run_now,
-                adopt,
-                exit_when_done: false,
-            }),
+            at_start: Some(at_start),
         };
         let task = tokio::spawn(daemon::run_observed(options, tx));
         let daemon = rx.await.expect("the daemon starts");

@@ -101,7 +101,6 @@ mod update;
 mod uploads;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
@@ -121,8 +120,7 @@ pub const KIND: &str = "genesys-cloud";
 pub(crate) struct Shared {
     state: Mutex<State>,
     clock: SharedClock,
-    in_flight: AtomicUsize,
-    peak: AtomicUsize,
+    in_flight: crate::in_flight::InFlight,
 }
 
 impl Shared {
@@ -160,8 +158,7 @@ pub fn serve(
     let shared = Arc::new(Shared {
         state: Mutex::new(State::new(scenario, started, format!("http://{addr}"))),
         clock,
-        in_flight: AtomicUsize::new(0),
-        peak: AtomicUsize::new(0),
+        in_flight: Default::default(),
     });
     let serving = crate::Serving::start(listener, routes::router(shared.clone()))?;
     Ok(GenesysHandle {
@@ -183,7 +180,7 @@ impl GenesysHandle {
         let mut st = self.shared.lock();
         st.advance_trades(now);
         let mut record = st.snapshot();
-        record.peak_concurrency = self.shared.peak.load(Ordering::SeqCst);
+        record.peak_concurrency = self.shared.in_flight.peak();
         record
     }
 

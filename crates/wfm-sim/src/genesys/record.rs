@@ -1,5 +1,9 @@
 //! What the simulated Genesys organization saw and holds, for tests to
 //! check an adapter against.
+//!
+//! Deliberately like ../record.rs (the simple platform's record) without
+//! sharing it: each simulator records what its own contract makes worth
+//! checking (here error codes, there the cause of a 403).
 
 use std::collections::BTreeMap;
 

@@ -4,7 +4,6 @@
 //! request record).
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -22,6 +21,7 @@ use super::access::{Caller, RateInfo};
 use super::errors::GError;
 use super::state::State;
 use super::Shared;
+use crate::in_flight::shown_path;
 use crate::limits::secs_until;
 
 type Ctx = Axum<Arc<Shared>>;
@@ -328,13 +328,8 @@ async fn gateway(Axum(shared): Ctx, mut request: Request, next: Next) -> Respons
     let correlation = uuid::Uuid::new_v4().to_string();
     let method = request.method().to_string();
     let path = request.uri().path().to_owned();
-    let shown = request
-        .uri()
-        .path_and_query()
-        .map(|p| p.to_string())
-        .unwrap_or_default();
-    let in_flight = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-    shared.peak.fetch_max(in_flight, Ordering::SeqCst);
+    let shown = shown_path(&request);
+    let _counted = shared.in_flight.enter();
     let drawn = {
         let mut st = shared.lock();
         let faults = st.scenario.faults.clone();
@@ -380,7 +375,6 @@ async fn gateway(Axum(shared): Ctx, mut request: Request, next: Next) -> Respons
         correlation_id: correlation,
     });
     drop(st);
-    shared.in_flight.fetch_sub(1, Ordering::SeqCst);
     response
 }
 

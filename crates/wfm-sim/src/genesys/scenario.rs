@@ -3,6 +3,10 @@
 //! OAuth clients with their grants, schedules, and shift trades with their
 //! timelines. Strict like the simple scenario: unknown keys and dangling
 //! references are errors naming their place.
+//!
+//! Deliberately shaped like ../scenario.rs (the simple platform's) without
+//! sharing its types: each simulator models its own platform's contract,
+//! and one changes without the other.
 
 use std::collections::HashSet;
 use std::time::Duration;

@@ -77,7 +77,9 @@ impl State {
         hex::encode(h.finalize())
     }
 
-    /// `POST …/schedules/{sid}/update/uploadurl`.
+    /// `POST …/schedules/{sid}/update/uploadurl`. Its parameters are every
+    /// schedule handler's with a body (see schedules.rs): the caller, the
+    /// path's ids, the body and the time.
     pub fn upload_url(
         &mut self,
         caller: &Caller,
