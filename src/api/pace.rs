@@ -1,16 +1,23 @@
 //! The pace of a bucket whose platform refuses calls without saying its
 //! limit (a 429 with no `Retry-After` and no rate-limit headers).
 //!
-//! A refusal cuts the rate to what the platform was seen to accept over the
-//! last period of the configured rate (`per`), less [`CUT_BELOW`]; from
-//! there the rate climbs back by [`CLIMB_PER_SEC`] of itself a second, until
-//! the next refusal or the configured rate. So the rate settles just under
+//! The first refusal cuts the rate to what the platform was seen to accept
+//! over the last period of the configured rate (`per`), less [`CUT_BELOW`];
+//! a later one, to the rate that just went past the limit, less as much.
+//! From there the rate climbs back by [`CLIMB_PER_SEC`] of itself a second,
+//! until the next refusal or the configured rate. So the rate settles just under
 //! the platform's real limit and keeps probing for it: a limit the platform
 //! raises is found again, and a cut that went too deep (refusals of calls
 //! that left at an older, faster pace) is made good. Before, each refusal
 //! widened the spacing by half and never narrowed it past the last refused
 //! one: refusals of calls queued at the old pace widened it again and
 //! again, and a client at twice a hidden 50/s settled at 10–15/s.
+//!
+//! Each refusal also says how long the bucket holds: until the window
+//! that refused has likely turned over, not the second a 429 without a
+//! hint is otherwise given (see [`Pace::refused`]). Once cut, the rate
+//! allows a span's worth of calls within any span, not one an interval, so
+//! calls held back for a while are made up (see `allowance`).
 //!
 //! Calls take their turn one at a time and claim a time only when it has
 //! come, so a call that finds it cannot go after all (a publish locked its
