@@ -20,13 +20,13 @@ fn a_refusal_cuts_to_the_accepted_rate_and_the_rate_climbs_back() {
         .refused(at(1_000), at(1_000), Duration::ZERO)
         .cut
         .unwrap();
-    assert!((cut - 48.0).abs() < 1e-9, "{cut}");
+    assert!((cut - 49.0).abs() < 1e-9, "{cut}");
     // Refusals of calls that left before the cut say nothing new.
     assert_eq!(pace.refused(at(990), at(1_020), Duration::ZERO).cut, None);
     assert_eq!(pace.refused(at(1_900), at(1_920), Duration::ZERO).cut, None);
-    // 20 s later it is back at the limit, probing it.
+    // Back at the limit 10 s later; 20 s later past it, probing it.
     let later = pace.rate(at(21_000)).unwrap();
-    assert!((later - 48.0 * 1.04).abs() < 1e-6, "{later}");
+    assert!((later - 49.0 * 1.04).abs() < 1e-6, "{later}");
     // And in time back at the configured rate.
     assert_eq!(pace.rate(at(1_000 + 600_000)), None);
 }
@@ -36,16 +36,16 @@ fn a_call_that_does_not_go_gives_its_time_back() {
     let mut pace = Pace::new(100, Duration::from_secs(1));
     pace.refused(at(0), at(0), Duration::ZERO);
     // Nothing accepted: half the configured rate, less the margin.
-    assert_eq!(pace.rate(at(0)), Some(48.0));
+    assert_eq!(pace.rate(at(0)), Some(49.0));
     let no_margin = Duration::ZERO;
     let first = pace.claim(at(0), no_margin).unwrap();
-    for i in 1..48 {
+    for i in 1..49 {
         pace.claim(at(i), no_margin).unwrap();
     }
-    // 48 within the span: the 49th waits until the first is a span old.
-    assert_eq!(pace.claim(at(48), no_margin), Err(at(1_000)));
+    // 49 within the span: the 50th waits until the first is a span old.
+    assert_eq!(pace.claim(at(49), no_margin), Err(at(1_000)));
     pace.give_back(first);
-    assert_eq!(pace.claim(at(48), no_margin), Ok(at(48)));
+    assert_eq!(pace.claim(at(49), no_margin), Ok(at(49)));
 }
 
 #[test]
@@ -53,13 +53,13 @@ fn calls_not_sent_for_a_while_are_made_up_within_the_span() {
     let mut pace = Pace::new(100, Duration::from_secs(1));
     pace.refused(at(0), at(0), Duration::ZERO);
     let margin = Duration::from_millis(8);
-    // One call every 20.8 ms for 300 ms, then nothing (a publish holds
-    // the writes): at 700 ms the 33 calls the span has room for go at
+    // One call every 20.4 ms for 300 ms, then nothing (a publish holds
+    // the writes): at 700 ms the 34 calls the span has room for go at
     // once, and the next when the first is a span and the margin old.
     for i in 0..15 {
         pace.claim(at(i * 21), margin).unwrap();
     }
-    for _ in 0..33 {
+    for _ in 0..34 {
         assert_eq!(pace.claim(at(700), margin), Ok(at(700)));
     }
     assert_eq!(pace.claim(at(700), margin), Err(at(1_008)));
@@ -67,20 +67,20 @@ fn calls_not_sent_for_a_while_are_made_up_within_the_span() {
 
 #[test]
 fn a_span_of_fewer_than_two_calls_spaces_them_evenly() {
-    // One publish a second, cut to 0.96: one every 1.04 s.
+    // One publish a second, cut to 0.98: one every 1.02 s.
     let mut pace = Pace::new(2, Duration::from_secs(2));
     pace.accepted(at(0), at(20));
     pace.accepted(at(1_000), at(1_020));
     let refusal = pace.refused(at(1_500), at(1_520), Duration::ZERO);
-    assert_eq!(refusal.cut, Some(0.96));
+    assert_eq!(refusal.cut, Some(0.98));
     assert_eq!(pace.claim(at(2_000), Duration::ZERO), Ok(at(2_000)));
     let next = pace.claim(at(2_001), Duration::ZERO).unwrap_err();
-    // (1 ÷ 0.96 s is 1,041.7 ms; the rate has climbed a little since.)
-    assert!(next > at(3_040) && next < at(3_042), "{next}");
+    // (1 ÷ 0.98 s is 1,020.4 ms; the rate has climbed a little since.)
+    assert!(next > at(3_019) && next < at(3_021), "{next}");
     // Cut to less than one call a span, a refusal holds at most a span.
     let mut slow = Pace::new(2, Duration::from_secs(2));
     let refusal = slow.refused(at(0), at(20), Duration::ZERO);
-    assert_eq!((refusal.cut, refusal.until), (Some(0.48), at(2_020)));
+    assert_eq!((refusal.cut, refusal.until), (Some(0.49), at(2_020)));
 }
 
 #[test]
@@ -93,14 +93,14 @@ fn a_refusal_at_the_end_of_a_window_holds_for_about_one_interval() {
     }
     let margin = Duration::from_millis(8);
     let refusal = pace.refused(at(1_000), at(1_020), margin);
-    assert_eq!(refusal.cut, Some(192.0));
+    assert_eq!(refusal.cut, Some(196.0));
     // The oldest call of the second before it left at 5: the window turns
     // over a second after it, and the next call may go one interval
-    // (1 ÷ 192 s) after the answer. Before, every call waited the second a
+    // (1 ÷ 196 s) after the answer. Before, every call waited the second a
     // 429 without a hint is given.
     assert_eq!(
         refusal.until,
-        at(1_020) + delta(Duration::from_secs(1) / 192)
+        at(1_020) + delta(Duration::from_secs_f64(1.0 / 196.0))
     );
 }
 
