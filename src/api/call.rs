@@ -354,12 +354,19 @@ impl PlatformClient {
                 masked,
                 hinted,
             } => {
-                self.rate_limited(call.refused_in(), endpoint, wait, masked);
+                let bucket = call.refused_in();
+                // Without a hint, the pace is cut and, where the platform
+                // advertises nothing, the bucket holds only until the
+                // window that refused has likely turned over, not for the
+                // default wait.
+                let wait = if hinted {
+                    wait
+                } else {
+                    self.throttle().slow_down(bucket, left_at).unwrap_or(wait)
+                };
+                self.rate_limited(bucket, endpoint, wait, masked);
                 if retry::beyond_budget(self.transport().retry, elapsed, wait) {
                     return Step::Fail(too_long(wait));
-                }
-                if !hinted {
-                    self.throttle().slow_down(call.refused_in(), left_at);
                 }
                 Step::Again
             }

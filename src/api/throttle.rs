@@ -71,15 +71,9 @@ impl Lane {
 pub struct Ticket {
     bucket: Bucket,
     slot: Slot,
-    paced: Option<Paced>,
-}
-
-/// The time a call claimed from its bucket's pace, and the one claimed
-/// before it, to give back if the call does not go.
-#[derive(Debug, Clone, Copy)]
-struct Paced {
-    claimed: DateTime<Utc>,
-    before: Option<DateTime<Utc>>,
+    /// The time the call claimed from its bucket's pace, to give back if
+    /// it does not go.
+    paced: Option<DateTime<Utc>>,
 }
 
 impl Ticket {
@@ -137,8 +131,15 @@ impl Throttle {
         // governor's 1 ms steps lost a third of the rate to timer rounding.
         let mut paced = None;
         if !lane.budget.advertised() {
-            lane.limiter.until_ready().await;
-            paced = self.wait_pace(lane).await;
+            // Once the platform refused calls without saying its limit, the
+            // pace (what it accepted, a span's calls at a time) governs
+            // alone, as an advertised budget does: spaced at the configured
+            // rate, the calls a publish held back for 0.7 s could not be
+            // made up within the span (0.81 of the floor at a hidden 200/s).
+            if !self.cut(lane) {
+                lane.limiter.until_ready().await;
+            }
+            paced = Some(self.wait_pace(lane).await);
         }
         // The gate may have closed while this call queued.
         self.wait_gate(lane).await;
@@ -171,9 +172,8 @@ impl Throttle {
     pub fn unused(&self, ticket: Ticket) {
         let lane = self.lane(ticket.bucket);
         lane.budget.give_back(ticket.slot);
-        if let Some(Paced { claimed, before }) = ticket.paced {
-            let mut pace = lane.pace.lock().expect("throttle pace");
-            pace.give_back(claimed, before);
+        if let Some(claimed) = ticket.paced {
+            lane.pace.lock().expect("throttle pace").give_back(claimed);
         }
     }
 
@@ -209,9 +209,16 @@ impl Throttle {
         }
     }
 
+    /// Whether the platform refused calls of `lane` without saying its
+    /// limit, and its pace is under the configured rate.
+    fn cut(&self, lane: &Lane) -> bool {
+        let pace = lane.pace.lock().expect("throttle pace");
+        pace.rate(self.clock.now()).is_some()
+    }
+
     /// Waits for the pace of a bucket the platform refused calls of
     /// without saying its limit, one call at a time; the time claimed.
-    async fn wait_pace(&self, lane: &Lane) -> Option<Paced> {
+    async fn wait_pace(&self, lane: &Lane) -> DateTime<Utc> {
         let _turn = lane.pace_turn.lock().await;
         loop {
             // Not while the gate is closed: times claimed during a hold
@@ -219,13 +226,14 @@ impl Throttle {
             // after it (a refusal every second and a half, each cutting
             // the rate further).
             self.wait_gate(lane).await;
-            let (claim, before) = {
-                let mut pace = lane.pace.lock().expect("throttle pace");
-                let before = pace.last();
-                (pace.claim(self.clock.now()), before)
-            };
+            let margin = lane.budget.jitter();
+            let claim = lane
+                .pace
+                .lock()
+                .expect("throttle pace")
+                .claim(self.clock.now(), margin);
             match claim {
-                Ok(claimed) => return claimed.map(|claimed| Paced { claimed, before }),
+                Ok(claimed) => return claimed,
                 Err(until) => self.wait_until(until).await,
             }
         }
@@ -290,16 +298,29 @@ impl Throttle {
 
     /// A 429 that said nothing of the limit, to a call that left at
     /// `left_at`: `bucket`'s pace is cut to what the platform accepted.
-    pub fn slow_down(&self, bucket: Bucket, left_at: DateTime<Utc>) {
+    /// Returns how long the bucket holds, where the platform does not
+    /// advertise its budget (until the refusing window has likely turned
+    /// over: see [`Pace::refused`]); `None` where it does, and the
+    /// answer's own wait stands.
+    pub fn slow_down(&self, bucket: Bucket, left_at: DateTime<Utc>) -> Option<Duration> {
         let lane = self.lane(bucket);
-        let mut pace = lane.pace.lock().expect("throttle pace");
-        let Some(rate) = pace.refused(left_at, self.clock.now()) else {
-            return;
-        };
-        tracing::info!(
-            calls_per_sec = (rate * 10.0).round() / 10.0,
-            "the platform's limit is lower than configured: slowing down to what it accepted, then probing back up"
-        );
+        let now = self.clock.now();
+        let margin = lane.budget.jitter();
+        let refusal = lane
+            .pace
+            .lock()
+            .expect("throttle pace")
+            .refused(left_at, now, margin);
+        if let Some(rate) = refusal.cut {
+            tracing::info!(
+                calls_per_sec = (rate * 10.0).round() / 10.0,
+                "the platform's limit is lower than configured: slowing down to what it accepted, then probing back up"
+            );
+        }
+        if lane.budget.advertised() {
+            return None;
+        }
+        Some((refusal.until - now).to_std().unwrap_or_default())
     }
 
     /// The platform accepted a call from `bucket` that left at `left_at`:

@@ -355,6 +355,53 @@ async fn a_masked_403_rate_limit_holds_every_worker() {
     rate_limited_workers(true).await;
 }
 
+/// A 429 that says nothing (no `Retry-After`, no rate-limit headers) from
+/// a platform that advertises nothing, near the end of its window: the
+/// client holds only until the window has turned over, a second after the
+/// oldest call it counted, not for the second such a 429 is otherwise
+/// given (every call of the client stopped a second at each refusal).
+#[tokio::test]
+async fn a_429_without_a_hint_holds_until_the_window_turns_over() {
+    let mut scenario = small_scenario();
+    scenario.server.advertise_rate_limits = false;
+    scenario.rate_limits.default.limit = 10;
+    scenario.rate_limits.default.window = Duration::from_secs(1);
+    scenario.rate_limits.default.kind = wfm_publisher::sim::WindowKind::Fixed;
+    let sim = spawn_sim(scenario).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    // 12 a second, one after another: the 11th call, at about 830 ms, is
+    // refused.
+    let c = client_with(&cfg, clock::system(), |c| {
+        c.rate_limits.default.requests(12);
+    });
+    c.client().tokens().token().await.unwrap();
+    for _ in 0..12 {
+        c.templates().await.expect("every call lands in the end");
+    }
+    let record = sim.record();
+    let calls: Vec<_> = record
+        .requests
+        .iter()
+        .filter(|r| r.path.starts_with("/api/"))
+        .collect();
+    let refused = calls
+        .iter()
+        .position(|r| r.status == 429)
+        .expect("the test must hit the limit");
+    assert!(calls[refused].retry_after.is_none());
+    let (first, refusal, next) = (calls[0].at, calls[refused].at, calls[refused + 1].at);
+    // The window ends a second after its first call.
+    assert!(
+        next >= first + chrono::TimeDelta::seconds(1),
+        "{first} {next}"
+    );
+    assert!(
+        next - refusal < chrono::TimeDelta::milliseconds(500),
+        "the next call went {} after the refusal",
+        next - refusal
+    );
+}
+
 #[tokio::test]
 async fn transient_failures_are_retried_within_a_budget() {
     let sim = spawn_sim(small_scenario()).await;
