@@ -48,7 +48,7 @@ done
 promtool check metrics < "$work/metrics"
 echo "promtool check metrics: $(grep -c '^# HELP' "$work/metrics") metrics, no problems"
 
-sim_week_csv "$work/inbox/$sim_week.csv"
+sim_week_csv "$work/inbox"
 outcome="$(sim_publish "$admin_port" metrics-check-token)" ||
   { cat "$work/daemon.log"; echo "the week was not published: $outcome" >&2; exit 1; }
 curl -fsS "http://127.0.0.1:$admin_port/metrics" > "$work/metrics"

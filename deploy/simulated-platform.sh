@@ -6,8 +6,12 @@
 #
 # Needs: date (GNU), python3, curl.
 
-# The week the daemon will publish: the coming Monday in Chicago.
+# The weeks the daemon may publish: the coming Monday in Chicago, and the
+# one after it. The daemon picks its week when a run is triggered, a minute
+# or two after this line: a test that straddles Sunday midnight in Chicago
+# finds the next week's schedule and file there too.
 sim_week="$(TZ=America/Chicago date -d 'next monday' +%F)"
+sim_weeks="$sim_week $(date -d "$sim_week + 7 days" +%F)"
 # The OAuth client's secret in the scenario.
 sim_secret="publisher-secret"
 
@@ -17,7 +21,7 @@ free_port() {
 }
 
 # sim_scenario FILE: one organization, one OAuth client with every scope,
-# the Chicago schedule of $sim_week with three agents. Shaped like the dev
+# a Chicago schedule of three agents for each of $sim_weeks. Shaped like the dev
 # mode's scenario (src/dev/mod.rs) on purpose, not taken from it: these
 # tests check the shipped artefacts with nothing but a shell.
 sim_scenario() {
@@ -31,15 +35,20 @@ client_id = "publisher"
 client_secret = "$sim_secret"
 org_id = "org-acme"
 scopes = ["wfm:schedule:read", "wfm:schedule:write", "wfm:admin", "org:read"]
+TOML
+  local week
+  for week in $sim_weeks; do
+    cat >> "$1" <<TOML
 
 [[schedules]]
-id = "chicago-$sim_week"
+id = "chicago-$week"
 org_id = "org-acme"
-week_start = "$sim_week"
+week_start = "$week"
 time_zone = "America/Chicago"
 agent_prefix = "a-"
 agent_count = 3
 TOML
+  done
 }
 
 # sim_start BINARY DIR: serves DIR/scenario.toml on a free loopback port in
@@ -55,16 +64,19 @@ sim_start() {
   [ -n "$sim_base" ] || { cat "$dir/sim.log"; echo "the simulator did not start" >&2; return 1; }
 }
 
-# sim_week_csv FILE: the three agents' shifts of $sim_week, one past midnight.
+# sim_week_csv DIR: for each of $sim_weeks, DIR/WEEK.csv with the three
+# agents' shifts of that week, one past midnight.
 sim_week_csv() {
-  local sat
-  sat="$(TZ=America/Chicago date -d "$sim_week + 5 days" +%F)"
-  {
-    echo "agent_id,date,start,end,activity"
-    echo "a-1,$sim_week,08:00,16:00,phone"
-    echo "a-2,$sim_week,12:00,20:00,email"
-    echo "a-3,$sat,22:00,06:00,phone"
-  } > "$1"
+  local week sat
+  for week in $sim_weeks; do
+    sat="$(date -d "$week + 5 days" +%F)"
+    {
+      echo "agent_id,date,start,end,activity"
+      echo "a-1,$week,08:00,16:00,phone"
+      echo "a-2,$week,12:00,20:00,email"
+      echo "a-3,$sat,22:00,06:00,phone"
+    } > "$1/$week.csv"
+  done
 }
 
 # sim_config FILE BASE_URL ADMIN_PORT INBOX_DIR [SECRETS_DIR]: the daemon's

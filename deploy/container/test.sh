@@ -36,7 +36,7 @@ trap cleanup EXIT
 
 mkdir -p "$work/etc" "$work/state/inbox/chicago"
 sim_scenario "$work/scenario.toml"
-sim_week_csv "$work/state/inbox/chicago/$sim_week.csv"
+sim_week_csv "$work/state/inbox/chicago"
 
 sim_start "$bin" "$work"
 base="$sim_base"

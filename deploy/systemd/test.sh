@@ -139,7 +139,7 @@ sim_scenario "$src/scenario.toml"
 sim_config "$src/config.toml" "http://127.0.0.1:$sim_port" "$admin_port" /srv/wfm/inbox/chicago
 printf '#!/bin/sh\ncp /src/config.toml "$1"\n' > "$src/edit-config"
 chmod 755 "$src/edit-config"
-sim_week_csv "$src/srv/wfm/inbox/chicago/$sim_week.csv"
+sim_week_csv "$src/srv/wfm/inbox/chicago"
 chmod -R a+rX "$src"
 sed -n '/<!-- install: deploy\/systemd\/test.sh runs this block -->/,/^```$/p' "$repo/docs/DEPLOYMENT.md" |
   sed '1,2d;$d' | sed "s/'the-client-secret'/'$sim_secret'/" > "$src/install.sh"
