@@ -44,8 +44,7 @@ impl Drop for QuietCtrlC {
 /// Only that flag is touched: the rest may have been changed meanwhile.
 fn set_echoctl(on: bool) -> bool {
     let stderr = std::io::stderr();
-    let foreground = tcgetpgrp(&stderr).is_ok_and(|group| group == getpgrp());
-    if !stderr.is_terminal() || !foreground {
+    if !stderr.is_terminal() || tcgetpgrp(&stderr).ok() != Some(getpgrp()) {
         return false;
     }
     let Ok(mut modes) = tcgetattr(&stderr) else {

@@ -53,10 +53,6 @@ pub struct ScheduleInfo {
 // `sim::wire::SwapStatus`: this one is the client's wire type, that one the
 // publisher's own (Genesys Cloud's six trade states map onto it), and the
 // simulator's is written apart so that a shared mistake cannot hide in both.
-// Deliberately the same values as domain::plan::SwapStatus and the
-// simulator's wire::SwapStatus: this one is the contract's wire form,
-// the domain's is the publisher's own (domain types are not wire types),
-// and the simulator keeps its own so a shared mistake cannot hide in both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SwapStatus {
