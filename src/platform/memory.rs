@@ -44,6 +44,9 @@ pub struct Memory {
     pub decided_at_first_publish: Option<SwapStatus>,
     /// Agents the platform does not know: their writes are refused.
     pub unknown: BTreeSet<AgentId>,
+    /// Set: every publish fails, as one does once the client's retries
+    /// against a platform that is down are spent.
+    pub publishes_fail: bool,
     /// Each agent's week as last written.
     pub written: BTreeMap<AgentId, AgentWeek>,
     pub published: BTreeSet<AgentId>,
@@ -58,6 +61,7 @@ impl Memory {
             swaps: Vec::new(),
             decided_at_first_publish: None,
             unknown: BTreeSet::new(),
+            publishes_fail: false,
             written: BTreeMap::new(),
             published: BTreeSet::new(),
             sent: Vec::new(),
@@ -179,6 +183,15 @@ impl RunWriter for MemoryWriter {
         agents: Vec<AgentId>,
         _cancel: CancellationToken,
     ) -> BoxStream<'_, Result<PublishBatch, PlatformError>> {
+        if self.0.with(|m| m.publishes_fail) {
+            let down = PlatformError::Unavailable {
+                endpoint: "publish (in memory)".into(),
+                attempts: 1,
+                elapsed_secs: 0,
+                reason: "publishes_fail".into(),
+            };
+            return stream::iter(vec![Err(down)]).boxed();
+        }
         let batch = self.0.with(|m| {
             m.sent.push(Sent::Publish(agents.clone()));
             let mut batch = PublishBatch::default();

@@ -1421,25 +1421,37 @@ async fn a_neighbour_holding_admin_connections_does_not_starve_the_probes() {
         connects.load(std::sync::atomic::Ordering::SeqCst) >= 24
     })
     .await;
-    // Probes as the kubelet sends them: a new connection each, and a
-    // timeout (far below the 10 s they waited before).
+    // Probes as the kubelet sends them: a new connection each, asking the
+    // server to close it (its prober disables keep-alive, which sends
+    // `Connection: close`), a timeout (far below the 10 s they waited
+    // before), and a pause between them (its period is a second or more;
+    // here a quarter). Sent back to back without the header, a probe's
+    // connection was closed only when the client hung up, and on a loaded
+    // machine the two before it could still hold the address's share (2)
+    // when it came. One probe in five failed so once in CI; what it got
+    // was not kept then, and is said now.
     let probe = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap();
-    let mut answered = 0;
+    let mut answers = Vec::new();
     for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
         let answer = probe
             .get(format!("{}/healthz", running.admin()))
+            .header(reqwest::header::CONNECTION, "close")
             .send()
             .await;
-        answered += answer.is_ok_and(|a| a.status() == 200) as usize;
+        answers.push(match answer {
+            Ok(a) => a.status().to_string(),
+            Err(e) => format!("{e:?}"),
+        });
     }
     stop.cancel();
-    assert_eq!(
-        answered, 5,
-        "probes answered 200 while the neighbour held on"
+    assert!(
+        answers.iter().all(|a| a.starts_with("200")),
+        "probes answered while the neighbour held on: {answers:?}"
     );
     running.stop().await;
 }

@@ -2,6 +2,9 @@
 //! listing swaps meanwhile, waiting out the deferred agents until their
 //! swaps are decided or the deadline passes.
 
+use futures::stream::BoxStream;
+use futures::FutureExt;
+
 use super::*;
 
 impl Engine {
@@ -87,7 +90,8 @@ impl Engine {
     /// One publish at a time; each agent's state is recorded before
     /// anything that depends on it is sent. Swaps are listed every `poll`
     /// meanwhile: agents a decision releases are written at once, beside
-    /// the writes under way.
+    /// the writes under way. A run that halts still records what the
+    /// platform had answered by then ([`InFlight::keep_answered`]).
     async fn write_and_publish(
         &self,
         ctx: &RunContext<'_>,
@@ -96,48 +100,69 @@ impl Engine {
         unknown: &mut UnknownAgents,
         poll: Duration,
     ) -> Result<(), Halt> {
+        let mut air = InFlight {
+            writes: None,
+            publishes: None,
+            stop: self.parts.cancel.child_token(),
+        };
+        let sent = self
+            .send_and_record(ctx, writer, ledger, unknown, poll, &mut air)
+            .await;
+        if sent.is_err() {
+            air.keep_answered(ledger);
+        }
+        sent
+    }
+
+    async fn send_and_record<'w>(
+        &self,
+        ctx: &RunContext<'_>,
+        writer: &'w dyn RunWriter,
+        ledger: &mut Ledger,
+        unknown: &mut UnknownAgents,
+        poll: Duration,
+        air: &mut InFlight<'w>,
+    ) -> Result<(), Halt> {
         let cancel = &self.parts.cancel;
         let todo = planned(ledger);
         let mut sent: BTreeSet<AgentId> = todo.iter().map(|o| o.agent_id.clone()).collect();
-        let mut writes = (!todo.is_empty()).then(|| {
+        if !todo.is_empty() {
             ledger.phase(Phase::Writing);
-            writer.write(todo, cancel.clone())
-        });
-        let mut publishes = None;
+            air.writes = Some(writer.write(todo, air.stop.clone()));
+        }
         let mut tick = self.parts.clock.sleep(poll);
         loop {
-            if publishes.is_none() && !cancel.is_cancelled() {
-                let writing = writes.is_some();
+            if air.publishes.is_none() && !cancel.is_cancelled() {
+                let writing = air.writes.is_some();
                 if let Some(agents) = next_publish(ledger, writer.publishing(), writing) {
                     if !writing {
                         ledger.phase(Phase::Publishing);
                     }
-                    publishes = Some(writer.publish(agents, cancel.clone()));
+                    air.publishes = Some(writer.publish(agents, air.stop.clone()));
                 }
             }
-            if writes.is_none() && publishes.is_none() {
+            if air.writes.is_none() && air.publishes.is_none() {
                 return Ok(());
             }
-            let polling = writes.is_some()
+            let polling = air.writes.is_some()
                 && ctx.options.wait
                 && !cancel.is_cancelled()
                 && ledger.count(StateKind::Deferred) > 0;
             tokio::select! {
-                w = next_of(&mut writes), if writes.is_some() => match w {
+                w = next_of(&mut air.writes), if air.writes.is_some() => match w {
                     Some(w) => {
                         let (agent, outcome) = w?;
                         let stop = unknown.record(&agent, &outcome, &ctx.target.name, &ctx.schedule.id);
                         record_write(ledger, (agent, outcome))?;
-                        // Dropping the streams stops what is still in the air.
                         if let Some(refusal) = stop {
                             return Err(Halt::Refused(refusal));
                         }
                     }
-                    None => writes = None,
+                    None => air.writes = None,
                 },
-                p = next_of(&mut publishes), if publishes.is_some() => match p {
+                p = next_of(&mut air.publishes), if air.publishes.is_some() => match p {
                     Some(batch) => record_publish(ledger, batch?)?,
-                    None => publishes = None,
+                    None => air.publishes = None,
                 },
                 _ = &mut tick, if polling => {
                     tick = self.parts.clock.sleep(poll);
@@ -148,13 +173,58 @@ impl Engine {
                         .filter(|o| sent.insert(o.agent_id.clone()))
                         .collect();
                     if !released.is_empty() {
-                        let more = writer.write(released, cancel.clone());
-                        writes = writes.map(|w| futures::stream::select(w, more).boxed());
+                        let more = writer.write(released, air.stop.clone());
+                        air.writes = air.writes.take().map(|w| futures::stream::select(w, more).boxed());
                     }
                 }
             }
         }
     }
+}
+
+type Answers<'w, T> = BoxStream<'w, Result<T, PlatformError>>;
+
+/// A run's calls under way: its writes, its publish, and the token that
+/// stops them being sent.
+struct InFlight<'w> {
+    writes: Option<Answers<'w, (AgentId, WriteOutcome)>>,
+    publishes: Option<Answers<'w, PublishBatch>>,
+    stop: CancellationToken,
+}
+
+impl InFlight<'_> {
+    /// A run halts at the first failure it meets, while other calls are
+    /// still under way and some are answered already, their answers not
+    /// yet taken: those are recorded, so the run that retries the week
+    /// does not send them again. Nothing more is sent, and nothing is
+    /// waited for: a call still in the air is dropped (a write sent again
+    /// later replaces the week with the same one).
+    fn keep_answered(&mut self, ledger: &mut Ledger) {
+        self.stop.cancel();
+        let kept = answered(&mut self.writes)
+            .into_iter()
+            .try_for_each(|write| record_write(ledger, write))
+            .and_then(|()| {
+                answered(&mut self.publishes)
+                    .into_iter()
+                    .try_for_each(|batch| record_publish(ledger, batch))
+            });
+        if let Err(e) = kept {
+            tracing::warn!(error = %e, "answers the platform gave before the run halted could not be recorded");
+        }
+    }
+}
+
+/// What a stream has ready now, without waiting; failures are left out
+/// (the run has halted on one already).
+fn answered<T>(stream: &mut Option<Answers<'_, T>>) -> Vec<T> {
+    let mut ready = Vec::new();
+    if let Some(stream) = stream {
+        while let Some(Some(answer)) = stream.next().now_or_never() {
+            ready.extend(answer.ok());
+        }
+    }
+    ready
 }
 
 /// The planned agents' weeks, to write, in an order spread over the ids
@@ -212,7 +282,7 @@ async fn next_of<S: futures::Stream + Unpin>(stream: &mut Option<S>) -> Option<S
 fn record_write(
     ledger: &mut Ledger,
     (agent, outcome): (AgentId, WriteOutcome),
-) -> Result<(), Halt> {
+) -> Result<(), LedgerError> {
     let event = match outcome {
         WriteOutcome::Written => Event::Written,
         WriteOutcome::Held { swap_id } => Event::Held { swap_id },
@@ -227,7 +297,7 @@ fn record_write(
     Ok(())
 }
 
-fn record_publish(ledger: &mut Ledger, batch: PublishBatch) -> Result<(), Halt> {
+fn record_publish(ledger: &mut Ledger, batch: PublishBatch) -> Result<(), LedgerError> {
     metrics::counter!("wfm_agents_published_total").increment(batch.published.len() as u64);
     let events = batch
         .published

@@ -127,6 +127,41 @@ async fn incremental_publishes_follow_their_writes() {
     assert_eq!(platform.with(|m| m.published.len()), 7);
 }
 
+/// A run halted by a failing publish keeps what the platform had already
+/// answered: the writes done when the publish failed are recorded, and
+/// the run that retries the week writes none of them again. The memory
+/// platform answers every write of a stream at once, so all forty are
+/// done when the first publish (of three) fails; before, each answer the
+/// engine had not yet taken when the failure came was dropped (the
+/// engine takes either at random, so nearly every time some were).
+#[tokio::test]
+async fn a_halted_run_keeps_the_writes_the_platform_answered() {
+    let s = setup(40);
+    let mut memory = Memory::new(Publishing::Incremental { batch: 3 });
+    memory.publishes_fail = true;
+    let platform = MemoryPlatform::new(memory);
+    let failed = run_to_end(engine(&s, &platform), &s, Duration::from_secs(1)).await;
+    assert_eq!(failed.outcome, Some(Outcome::Failed), "{}", failed.render());
+    assert_eq!(
+        (failed.written, failed.not_reached),
+        (40, 0),
+        "{}",
+        failed.render()
+    );
+    platform.with(|m| m.publishes_fail = false);
+    let retried = run_to_end(engine(&s, &platform), &s, Duration::from_secs(1)).await;
+    assert_eq!(
+        retried.outcome,
+        Some(Outcome::Success),
+        "{}",
+        retried.render()
+    );
+    let sent = platform.with(|m| m.sent.clone());
+    let writes = sent.iter().filter(|e| matches!(e, Sent::Write(_))).count();
+    assert_eq!(writes, 40, "written again after the halt: {sent:?}");
+    assert_eq!(platform.with(|m| m.published.len()), 40);
+}
+
 /// A whole-schedule publish (Genesys Cloud) goes once, after every write.
 #[tokio::test]
 async fn a_whole_schedule_publish_goes_once_after_every_write() {
