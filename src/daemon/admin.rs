@@ -193,19 +193,8 @@ async fn status(State(daemon): State<Arc<Daemon>>, headers: HeaderMap) -> Respon
 }
 
 async fn metrics(State(daemon): State<Arc<Daemon>>) -> Response {
-    if let Ok(pending) = daemon.store.pending_deferrals() {
-        metrics::gauge!("wfm_pending_deferrals").set(pending.len() as f64);
-    }
-    super::late::export_metrics(&daemon);
-    if let Err(e) = super::gauges::export(&daemon) {
-        tracing::warn!(error = %e, "metrics: the store cannot be read; its gauges keep their last values");
-    }
-    let now = daemon.clock.now();
-    for (target, at) in daemon.next_runs() {
-        let secs = (at - now).num_milliseconds().max(0) as f64 / 1000.0;
-        metrics::gauge!("wfm_seconds_until_next_run", "target" => target).set(secs);
-    }
     let mut text = prometheus().render();
+    text.push_str(&super::gauges::render(&daemon));
     text.push_str(&super::process_metrics::render());
     ([("content-type", "text/plain; version=0.0.4")], text).into_response()
 }

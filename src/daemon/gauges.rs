@@ -1,14 +1,20 @@
-//! Gauges read from the store at each scrape, for the dashboard and the
-//! alerts: each target's latest week by agent state and by the reason its
-//! unpublished agents were left, its deferral deadline, when it last
-//! published successfully, and whether this process is the one that
-//! publishes.
+//! The gauges of this daemon's state, read at each scrape: each target's
+//! latest week by agent state and by the reason its unpublished agents were
+//! left, its deferral deadline, when it last published successfully, the
+//! agents waiting on swaps, the wait for a source file, the next run, and
+//! whether this process is the one that publishes.
+//!
+//! Each scrape sets them in a recorder of its own and renders it beside
+//! the process' counters: a target a reload removed is gone from the next
+//! scrape instead of repeating its last values for good (its alerts with
+//! it), and two daemons in one process (the tests) each say their own.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use chrono::{DateTime, Utc};
 use metrics::{describe_gauge, gauge, Unit};
+use metrics_exporter_prometheus::PrometheusBuilder;
 
 use super::Daemon;
 use crate::domain::lifecycle::{AgentState, UnpublishedKind};
@@ -29,9 +35,86 @@ const REASONS: [UnpublishedKind; 5] = [
 /// When this process started: the age a target without any run counts from.
 static STARTED: OnceLock<DateTime<Utc>> = OnceLock::new();
 
-/// Describes the gauges; `now` is the process' start.
+/// Notes the process' start: the age a target without any run counts from.
 pub(super) fn register(now: DateTime<Utc>) {
     let _ = STARTED.set(now);
+}
+
+/// The store's gauges as last read: a scrape the store cannot answer
+/// repeats them (with a warning) rather than dropping the series.
+#[derive(Default)]
+pub(super) struct LastRead(Mutex<String>);
+
+/// Every gauge of this daemon's state, in the exposition format.
+pub(super) fn render(daemon: &Daemon) -> String {
+    let mut text = scraped(|| {
+        describe_live();
+        live(daemon)
+    })
+    .0;
+    let (stored, read) = scraped(|| {
+        describe_stored();
+        stored(daemon)
+    });
+    let mut last = daemon.stored_gauges.0.lock().expect("stored gauges");
+    match read {
+        Ok(()) => *last = stored,
+        Err(e) => tracing::warn!(
+            error = %e,
+            "metrics: the store cannot be read; its gauges keep their last values"
+        ),
+    }
+    text.push_str(&last);
+    text
+}
+
+/// What `set` records, rendered by a recorder of its own, and its result.
+fn scraped<T>(set: impl FnOnce() -> T) -> (String, T) {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let out = metrics::with_local_recorder(&recorder, set);
+    (handle.render(), out)
+}
+
+fn describe_live() {
+    describe_gauge!(
+        "wfm_seconds_until_next_run",
+        Unit::Seconds,
+        "Seconds until each target's next scheduled run."
+    );
+    describe_gauge!(
+        "wfm_waiting_for_source",
+        "1 while a target's run waits for its week's source file, else 0."
+    );
+    describe_gauge!(
+        "wfm_source_deadline_timestamp_seconds",
+        Unit::Seconds,
+        "When a target's wait for its source file ends (Unix time), 0 when not waiting."
+    );
+    describe_gauge!(
+        "wfm_leader",
+        "1 while this process publishes (always with SQLite; with PostgreSQL while it holds the lease), else 0."
+    );
+}
+
+/// The gauges of what the daemon is doing now: never stale.
+fn live(daemon: &Daemon) {
+    gauge!("wfm_leader").set(if daemon.is_leader() { 1.0 } else { 0.0 });
+    super::late::export_metrics(daemon);
+    let now = daemon.clock.now();
+    let next = daemon.next_runs();
+    // The configured targets only: a reload may have removed one the main
+    // loop has not planned without yet.
+    for target in daemon.settings().targets.keys() {
+        if let Some(at) = next.get(target) {
+            let secs = (*at - now).num_milliseconds().max(0) as f64 / 1000.0;
+            gauge!("wfm_seconds_until_next_run", "target" => target.clone()).set(secs);
+        }
+    }
+}
+
+fn describe_stored() {
+    describe_gauge!("wfm_pending_deferrals", "Agents waiting on a shift swap.");
     describe_gauge!(
         "wfm_agents",
         "Agents of each target's latest run, by state (planned, written, deferred, published, unpublished)."
@@ -50,15 +133,11 @@ pub(super) fn register(now: DateTime<Utc>) {
         Unit::Seconds,
         "When each target's last successful run ended (Unix time); until it has one, when its first run started, or before any when this process started."
     );
-    describe_gauge!(
-        "wfm_leader",
-        "1 while this process publishes (always with SQLite; with PostgreSQL while it holds the lease), else 0."
-    );
 }
 
-/// Sets every gauge, for every configured target.
-pub(super) fn export(daemon: &Daemon) -> Result<(), StoreError> {
-    gauge!("wfm_leader").set(if daemon.is_leader() { 1.0 } else { 0.0 });
+/// The gauges read from the store, for every configured target.
+fn stored(daemon: &Daemon) -> Result<(), StoreError> {
+    gauge!("wfm_pending_deferrals").set(daemon.store.pending_deferrals()?.len() as f64);
     let mut runs: BTreeMap<String, Vec<RunRecord>> = BTreeMap::new();
     for run in daemon.store.recent_runs(RUNS_READ)? {
         runs.entry(run.target.clone()).or_default().push(run);

@@ -82,8 +82,9 @@ pub fn with_buckets(builder: PrometheusBuilder) -> PrometheusBuilder {
 
 /// Describes every metric and creates its series at zero: the unlabelled
 /// ones, runs per target and outcome, API requests per endpoint and the
-/// statuses above, and each target's next-run gauge. Idempotent, so a
-/// reload that adds a target calls it again.
+/// statuses above. Idempotent, so a reload that adds a target calls it
+/// again. The gauges of the daemon's state are set at each scrape
+/// (gauges.rs).
 pub fn register(settings: &Settings) {
     describe_gauge!(
         "wfm_publisher_build_info",
@@ -110,21 +111,6 @@ pub fn register(settings: &Settings) {
         "wfm_api_requests_total",
         "Platform API requests, by endpoint and HTTP status (no_answer: none came)."
     );
-    describe_gauge!("wfm_pending_deferrals", "Agents waiting on a shift swap.");
-    describe_gauge!(
-        "wfm_seconds_until_next_run",
-        Unit::Seconds,
-        "Seconds until each target's next scheduled run."
-    );
-    describe_gauge!(
-        "wfm_waiting_for_source",
-        "1 while a target's run waits for its week's source file, else 0."
-    );
-    describe_gauge!(
-        "wfm_source_deadline_timestamp_seconds",
-        Unit::Seconds,
-        "When a target's wait for its source file ends (Unix time), 0 when not waiting."
-    );
     describe_gauge!(
         "wfm_token_consecutive_failures",
         "Token requests of an OAuth client that failed in a row since the last success."
@@ -145,12 +131,6 @@ pub fn register(settings: &Settings) {
             metrics::counter!("wfm_api_requests_total", "endpoint" => op.label(), "status" => status)
                 .increment(0);
         }
-    }
-    metrics::gauge!("wfm_pending_deferrals").increment(0.0);
-    for target in settings.targets.keys() {
-        metrics::gauge!("wfm_waiting_for_source", "target" => target.clone()).increment(0.0);
-        metrics::gauge!("wfm_source_deadline_timestamp_seconds", "target" => target.clone())
-            .increment(0.0);
     }
     metrics::gauge!("wfm_token_consecutive_failures", "client_id" => settings.platform.client_id.clone())
         .increment(0.0);

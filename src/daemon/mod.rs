@@ -148,6 +148,7 @@ pub struct Daemon {
     admin_addr: Mutex<Option<std::net::SocketAddr>>,
     /// The webhook's queue, shared by runs and the waits for late files.
     notifier: notify::Notifier,
+    stored_gauges: gauges::LastRead,
 }
 
 /// The daemon, its triggers, and the store's run lock (SQLite).
@@ -238,6 +239,7 @@ impl Daemon {
             live,
             admin_addr: Mutex::new(None),
             notifier: notify::Notifier::start(),
+            stored_gauges: gauges::LastRead::default(),
         };
         Ok((Arc::new(daemon), trigger_rx, lock))
     }

@@ -4,6 +4,7 @@
 //! publishes, and the waits for a schedule locked by a publish.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::common::running::Running;
 use crate::common::*;
@@ -157,5 +158,50 @@ async fn the_store_gauges_follow_each_targets_runs() {
     assert!(unpublished.values().all(|n| *n == 0.0), "{unpublished:?}");
     let agents = chicago_by(&running, "wfm_agents", "state").await;
     assert_eq!((agents["published"], agents["unpublished"]), (2.0, 0.0));
+    running.stop().await;
+}
+
+/// A target a reload removes is gone from the next scrape: its gauges are
+/// not repeated with their last values for good (and its alerts with
+/// them). Its counters stay: they are the process' history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_a_reload_removes_leaves_the_scrape() {
+    use wfm_publisher::testbed::TargetSection;
+    let sim = spawn_sim(small_scenario()).await;
+    let cfg = TestConfig::new(&sim.base_url(), "publisher");
+    cfg.change(|c| {
+        c.targets
+            .insert("boston".into(), TargetSection::chicago("boston"));
+    });
+    // A Wednesday: no cron time comes while the test looks.
+    let clock = wfm_publisher::clock::ManualClock::new("2026-11-25T12:00:00Z".parse().unwrap());
+    let running = Running::launch(&cfg.path, Arc::new(clock), Default::default()).await;
+    let boston = |all: BTreeMap<String, f64>| -> Vec<String> {
+        all.into_keys()
+            .filter(|k| k.contains("target=boston"))
+            .collect()
+    };
+    let gauges = [
+        "wfm_agents",
+        "wfm_last_success_timestamp_seconds",
+        "wfm_waiting_for_source",
+        "wfm_seconds_until_next_run",
+    ];
+    for gauge in gauges {
+        assert!(
+            !boston(samples(&running, gauge).await).is_empty(),
+            "{gauge}"
+        );
+    }
+    cfg.change(|c| {
+        c.targets.remove("boston");
+    });
+    running.daemon.reload().unwrap();
+    for gauge in gauges {
+        let left = boston(samples(&running, gauge).await);
+        assert!(left.is_empty(), "{gauge} still says {left:?}");
+    }
+    let runs = boston(samples(&running, "wfm_runs_total").await);
+    assert!(!runs.is_empty(), "the counters stay");
     running.stop().await;
 }
