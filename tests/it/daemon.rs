@@ -1176,6 +1176,9 @@ async fn a_run_failed_by_an_outage_is_retried_with_backoff_and_shown_in_status()
     // Thursday 04:00 in Chicago; the job is at 06:00 (12:00Z).
     let clock = ManualClock::new(at("2026-11-26T10:00:00Z"));
     let running = start(&cfg, Arc::new(clock.clone()), &[]).await;
+    // Counters are the process' (the tests' daemons share it): compared
+    // with what they said before.
+    let retries_before = chicago_value(&running, "wfm_run_retries_total").await;
     assert!(running.daemon.trigger("chicago", "test"));
     running
         .first_run_ends("the run to fail", Outcome::Failed)
@@ -1198,7 +1201,8 @@ async fn a_run_failed_by_an_outage_is_retried_with_backoff_and_shown_in_status()
         retry["until"], "2026-11-26T12:00:00Z",
         "the next run comes first"
     );
-    assert_eq!(chicago_value(&running, "wfm_run_retries_total").await, 0.0);
+    let retries = chicago_value(&running, "wfm_run_retries_total").await;
+    assert_eq!(retries - retries_before, 0.0);
 
     // The outage ends; the retry comes when due.
     sim.reconfigure(|live| live.faults.error_rate = 0.0);
@@ -1212,7 +1216,8 @@ async fn a_run_failed_by_an_outage_is_retried_with_backoff_and_shown_in_status()
     })
     .await;
     assert_eq!(sim.record().published.len(), 2);
-    assert_eq!(chicago_value(&running, "wfm_run_retries_total").await, 1.0);
+    let retries = chicago_value(&running, "wfm_run_retries_total").await;
+    assert_eq!(retries - retries_before, 1.0);
     let status = get_json(format!("{}/status", running.admin())).await;
     assert!(status["targets"][0]["retry"].is_null(), "{status}");
     running.stop().await;
