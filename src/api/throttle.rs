@@ -191,12 +191,7 @@ impl Throttle {
     }
 
     async fn wait_until(&self, until: DateTime<Utc>) {
-        let now = self.clock.now();
-        if until > now {
-            self.clock
-                .sleep((until - now).to_std().unwrap_or_default())
-                .await;
-        }
+        self.clock.sleep_until(until).await;
     }
 
     async fn wait_gate(&self, lane: &Lane) {

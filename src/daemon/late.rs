@@ -132,7 +132,7 @@ async fn wait_for(
     let waiting = wait::until_ready(watch, clock, &work);
     tokio::pin!(waiting);
     let late = match watch.late_at.filter(|_| !*told_late) {
-        Some(at) => clock.sleep((at - clock.now()).to_std().unwrap_or_default()),
+        Some(at) => clock.sleep_until(at),
         None => Box::pin(std::future::pending()),
     };
     tokio::select! {

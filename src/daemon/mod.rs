@@ -540,7 +540,7 @@ async fn main_loop(
         let clock = runs.daemon.clock.clone();
         let retry_at = runs.next_retry();
         let sleep = match fires.values().map(|f| f.at).chain(retry_at).min() {
-            Some(at) => clock.sleep((at - clock.now()).to_std().unwrap_or_default()),
+            Some(at) => clock.sleep_until(at),
             None => Box::pin(std::future::pending()),
         };
         tokio::select! {

@@ -15,6 +15,13 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now(&self) -> DateTime<Utc>;
     /// Waits for `d` of this clock's time.
     fn sleep(&self, d: Duration) -> futures::future::BoxFuture<'static, ()>;
+    /// Waits until this clock reads `at` (at once if it does already).
+    /// Not `sleep(at - now())`: a clock that jumps between the two reads
+    /// (a test's manual clock moved by another task) would end that sleep
+    /// a whole jump late.
+    fn sleep_until(&self, at: DateTime<Utc>) -> futures::future::BoxFuture<'static, ()> {
+        self.sleep((at - self.now()).to_std().unwrap_or_default())
+    }
 }
 
 pub type SharedClock = Arc<dyn Clock>;
@@ -95,9 +102,12 @@ impl Clock for ManualClock {
     }
 
     fn sleep(&self, d: Duration) -> futures::future::BoxFuture<'static, ()> {
+        let deadline = self.now() + chrono::Duration::from_std(d).unwrap_or(chrono::TimeDelta::MAX);
+        self.sleep_until(deadline)
+    }
+
+    fn sleep_until(&self, deadline: DateTime<Utc>) -> futures::future::BoxFuture<'static, ()> {
         let mut rx = self.now.subscribe();
-        let deadline =
-            *rx.borrow() + chrono::Duration::from_std(d).unwrap_or(chrono::TimeDelta::MAX);
         Box::pin(async move {
             while *rx.borrow_and_update() < deadline {
                 if rx.changed().await.is_err() {
@@ -129,7 +139,19 @@ impl Clock for CancellableClock {
     }
 
     fn sleep(&self, d: Duration) -> futures::future::BoxFuture<'static, ()> {
-        let sleep = self.clock.sleep(d);
+        self.cancellable(self.clock.sleep(d))
+    }
+
+    fn sleep_until(&self, at: DateTime<Utc>) -> futures::future::BoxFuture<'static, ()> {
+        self.cancellable(self.clock.sleep_until(at))
+    }
+}
+
+impl CancellableClock {
+    fn cancellable(
+        &self,
+        sleep: futures::future::BoxFuture<'static, ()>,
+    ) -> futures::future::BoxFuture<'static, ()> {
         let cancel = self.cancel.clone();
         Box::pin(async move {
             tokio::select! {
@@ -148,4 +170,36 @@ pub fn system() -> SharedClock {
 /// date (a platform's absurd `Retry-After`) is "never", not an overflow.
 pub fn delta(d: Duration) -> chrono::TimeDelta {
     chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::FutureExt;
+
+    use super::*;
+
+    /// The daemon's cron loop read the time, then slept for the span left;
+    /// a test moving the manual clock between the two reads pushed the
+    /// sleep's end a whole step late, and the cron time was missed (a
+    /// test timed out "waiting for the scheduler to take the step").
+    #[test]
+    fn a_sleep_until_an_instant_ends_there_whatever_moved_before_it_began() {
+        let start: DateTime<Utc> = "2026-03-07T00:00:00Z".parse().unwrap();
+        let clock = ManualClock::new(start);
+        let at = start + chrono::TimeDelta::minutes(30);
+        let step = Duration::from_secs(15 * 60);
+        // Another task moves the clock after the sleeper read it.
+        clock.advance(step);
+        let mut until = clock.sleep_until(at);
+        let mut span = clock.sleep((at - start).to_std().unwrap());
+        assert!((&mut until).now_or_never().is_none(), "not yet");
+        clock.advance(step);
+        assert!(until.now_or_never().is_some(), "ends at its instant");
+        assert!(
+            (&mut span).now_or_never().is_none(),
+            "a span from the old reading ends a step late"
+        );
+        let cancellable = CancellableClock::new(Arc::new(clock.clone()), Default::default());
+        assert!(cancellable.sleep_until(at).now_or_never().is_some());
+    }
 }
