@@ -75,6 +75,9 @@ struct ScheduleLock {
     hold: Hold,
     /// When the last write probing the lock left.
     probed: Option<DateTime<Utc>>,
+    /// When a write last tried midway between the bounds: until its answer
+    /// moves them, the others wait for the clear bound.
+    tried: Option<DateTime<Utc>>,
     /// When this client's next publish of it is due to leave: writes that
     /// could still be on their way then wait for it (and its hold).
     due: Option<DateTime<Utc>>,
@@ -93,16 +96,22 @@ impl ScheduleLock {
         };
         // Later by the jitter: a write that went through early on a slow
         // way there makes the clear bound look earlier than it is.
-        let at = answered + delta(self.hold.next_try()) + delta(jitter) - delta(round_trip);
-        if at > now {
-            Writable::At(at)
-        } else if self.hold.clear.is_some() {
-            Writable::Now
-        } else {
-            match self.probed.map(|p| p + delta(PROBE_STEP)) {
+        let after = |hold: Duration| answered + delta(hold) + delta(jitter) - delta(round_trip);
+        let next_try = self.hold.next_try();
+        let at = after(next_try);
+        match self.hold.clear {
+            _ if at > now => Writable::At(at),
+            Some(clear) if next_try == clear || after(clear) <= now => Writable::Now,
+            // Midway between the bounds one write tries; the others wait
+            // for the clear bound or its answer. All trying at once, a
+            // second's calls (at a hidden 200/s, sent together) met the
+            // lock 151 at a time.
+            Some(clear) if self.tried == Some(at) => Writable::At(after(clear)),
+            Some(_) => Writable::Try(at),
+            None => match self.probed.map(|p| p + delta(PROBE_STEP)) {
                 Some(next) if next > now => Writable::At(next),
                 _ => Writable::Probe,
-            }
+            },
         }
     }
 }
@@ -116,6 +125,9 @@ enum Writable {
     AfterPublish,
     /// Now, as the probe of its step: nothing says yet when the lock ends.
     Probe,
+    /// Now, as the one write trying the lock midway between its bounds at
+    /// the time given.
+    Try(DateTime<Utc>),
 }
 
 #[derive(Debug)]
@@ -168,8 +180,10 @@ impl PublishLocks {
         let now = self.clock.now();
         self.with(schedule, |s| {
             let writable = s.writable(now, round_trip, jitter);
-            if writable == Writable::Probe {
-                s.probed = Some(now);
+            match writable {
+                Writable::Probe => s.probed = Some(now),
+                Writable::Try(at) => s.tried = Some(at),
+                _ => {}
             }
             writable
         })
@@ -197,11 +211,14 @@ impl PublishLocks {
             changed.as_mut().enable();
             match self.writable(schedule, round_trip, jitter) {
                 Writable::Now => return false,
-                Writable::Probe => return true,
+                Writable::Probe | Writable::Try(_) => return true,
                 Writable::AfterPublish => changed.await,
                 Writable::At(at) => {
-                    let wait = (at - self.clock.now()).to_std().unwrap_or_default();
-                    self.clock.sleep(wait).await;
+                    // Or sooner, when a write's answer moves the bounds.
+                    tokio::select! {
+                        _ = self.clock.sleep_until(at) => {}
+                        _ = changed => {}
+                    }
                 }
             }
         }
@@ -274,6 +291,7 @@ impl PublishLocks {
                 s.hold.went_through(offset);
             }
         });
+        self.changed.notify_waiters();
     }
 }
 
@@ -284,6 +302,18 @@ mod tests {
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
+    }
+
+    /// Locks on a manual clock, and the clock's start.
+    fn at_start() -> (
+        DateTime<Utc>,
+        std::sync::Arc<crate::clock::ManualClock>,
+        PublishLocks,
+    ) {
+        let t0: DateTime<Utc> = "2026-11-30T00:00:00Z".parse().unwrap();
+        let clock = std::sync::Arc::new(crate::clock::ManualClock::new(t0));
+        let locks = PublishLocks::new(clock.clone());
+        (t0, clock, locks)
     }
 
     #[test]
@@ -320,9 +350,7 @@ mod tests {
 
     #[tokio::test]
     async fn writes_wait_while_a_publish_is_in_flight_and_for_the_hold_after_it() {
-        let t0: DateTime<Utc> = "2026-11-30T00:00:00Z".parse().unwrap();
-        let clock = std::sync::Arc::new(crate::clock::ManualClock::new(t0));
-        let locks = PublishLocks::new(clock.clone());
+        let (t0, clock, locks) = at_start();
         let rtt = ms(40);
         assert_eq!(locks.writable("s", rtt, ms(10)), Writable::Now);
         let publishing = locks.publishing("s");
@@ -359,15 +387,53 @@ mod tests {
         // A write that got its turn from the budget meanwhile is not clear
         // to go until then either.
         assert!(!locks.clear("s", rtt, ms(10)));
+        // There, one write tries; the others wait for the clear bound,
+        // or for the try's answer.
         clock.advance(ms(511));
+        assert!(!locks.clear("s", rtt, ms(10)));
+        let midway = step + TimeDelta::milliseconds(540 - 40 + 10);
+        assert_eq!(locks.writable("s", rtt, ms(10)), Writable::Try(midway));
+        let clear = step + TimeDelta::milliseconds(1040 - 40 + 10);
+        assert_eq!(locks.writable("s", rtt, ms(10)), Writable::At(clear));
+        // Its answer, a round trip later: through.
+        clock.advance(rtt);
+        locks.observe_write("s", midway, rtt, false);
         assert!(locks.clear("s", rtt, ms(10)));
     }
 
     #[tokio::test]
+    async fn a_try_that_meets_the_lock_leaves_the_others_waiting_for_the_clear_bound() {
+        let (t0, clock, locks) = at_start();
+        let (rtt, jitter) = (ms(40), ms(10));
+        locks.with("s", |s| {
+            s.hold.met_lock(ms(40));
+            s.hold.went_through(ms(1040));
+        });
+        let publishing = locks.publishing("s");
+        locks.published("s");
+        drop(publishing);
+        clock.advance(ms(511));
+        let midway = t0 + TimeDelta::milliseconds(540 - 40 + 10);
+        assert_eq!(locks.writable("s", rtt, jitter), Writable::Try(midway));
+        let clear = t0 + TimeDelta::milliseconds(1040 - 40 + 10);
+        assert_eq!(locks.writable("s", rtt, jitter), Writable::At(clear));
+        // Met by the lock: a write tries midway between the new bounds
+        // (551 and 1,040 ms), the others still wait for the clear bound.
+        locks.observe_write("s", midway, rtt, true);
+        let bounds = locks.with("s", |s| s.hold);
+        assert_eq!((bounds.locked, bounds.clear), (ms(550), Some(ms(1040))));
+        let next = t0 + delta(ms(795)) - TimeDelta::milliseconds(40 - 10);
+        assert_eq!(locks.writable("s", rtt, jitter), Writable::At(next));
+        clock.advance(ms(795 - 40 + 10 - 511));
+        assert_eq!(locks.writable("s", rtt, jitter), Writable::Try(next));
+        assert_eq!(locks.writable("s", rtt, jitter), Writable::At(clear));
+        clock.advance(ms(1040 - 795));
+        assert!(locks.clear("s", rtt, jitter));
+    }
+
+    #[tokio::test]
     async fn writes_stop_just_before_a_publish_is_due_to_leave() {
-        let t0: DateTime<Utc> = "2026-11-30T00:00:00Z".parse().unwrap();
-        let clock = std::sync::Arc::new(crate::clock::ManualClock::new(t0));
-        let locks = PublishLocks::new(clock.clone());
+        let (t0, clock, locks) = at_start();
         let (rtt, jitter) = (ms(40), ms(10));
         let due = locks.due("s", t0 + TimeDelta::milliseconds(500));
         // Well before it, writes go; other schedules are not held.

@@ -55,14 +55,45 @@ fn calls_not_sent_for_a_while_are_made_up_within_the_span() {
     let margin = Duration::from_millis(8);
     // One call every 20.4 ms for 300 ms, then nothing (a publish holds
     // the writes): at 700 ms the 34 calls the span has room for go at
-    // once, and the next when the first is a span and the margin old.
+    // once. The next waits until those are a span and the margin old: the
+    // first 15 free their places with them, not one by one before them.
     for i in 0..15 {
         pace.claim(at(i * 21), margin).unwrap();
     }
     for _ in 0..34 {
         assert_eq!(pace.claim(at(700), margin), Ok(at(700)));
     }
-    assert_eq!(pace.claim(at(700), margin), Err(at(1_008)));
+    assert_eq!(pace.claim(at(700), margin), Err(at(1_708)));
+}
+
+#[test]
+fn two_bursts_a_quarter_of_a_span_apart_become_one() {
+    let mut pace = Pace::new(100, Duration::from_secs(1));
+    pace.refused(at(0), at(0), Duration::ZERO);
+    let margin = Duration::from_millis(8);
+    // 49 calls a span: 15 at once, 34 a quarter of a second later.
+    for _ in 0..15 {
+        pace.claim(at(0), margin).unwrap();
+    }
+    for _ in 0..34 {
+        pace.claim(at(250), margin).unwrap();
+    }
+    // The first 15 places free at 1,008 ms; taken then, the next publish
+    // sent after them would lock the schedule when the other 34 are due.
+    assert_eq!(pace.claim(at(1_008), margin), Err(at(1_258)));
+    for _ in 0..49 {
+        assert_eq!(pace.claim(at(1_258), margin), Ok(at(1_258)));
+    }
+    // Bursts more than half a span apart stay apart.
+    let mut pace = Pace::new(100, Duration::from_secs(1));
+    pace.refused(at(0), at(0), Duration::ZERO);
+    for _ in 0..15 {
+        pace.claim(at(0), margin).unwrap();
+    }
+    for _ in 0..34 {
+        pace.claim(at(600), margin).unwrap();
+    }
+    assert_eq!(pace.claim(at(900), margin), Err(at(1_008)));
 }
 
 #[test]
