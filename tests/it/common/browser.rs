@@ -57,17 +57,7 @@ impl Browser {
     pub async fn start() -> Browser {
         let chromium = installed("chromium", "chromium");
         let chromedriver = installed("chromedriver", "chromium-driver");
-        // A process group of its own, with the Chromium it starts: a test
-        // that fails before `close` still ends them all (Drop).
-        let mut driver = Command::new(chromedriver)
-            .process_group(0)
-            .args(["--port=0", "--allowed-origins=", "--log-level=WARNING"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        let port = driver_port(&mut driver);
+        let (driver, port) = start_driver(&chromedriver);
         let profile = tempfile::tempdir().unwrap();
         let mut args: Vec<String> = FLAGS.iter().map(|f| f.to_string()).collect();
         args.push(format!("--user-data-dir={}", profile.path().display()));
@@ -183,9 +173,39 @@ impl Drop for Browser {
     }
 }
 
+/// chromedriver on a port of its choosing, and the port. Started again if
+/// it exits without one: with `--port=0` it picks a port and exits when
+/// that port is not free on both IPv4 and IPv6 ("IPv6 port not available.
+/// Exiting..."), as the other tests' sockets may make it; once in CI it
+/// exited so ("did not say its port: Disconnected").
+fn start_driver(chromedriver: &str) -> (Child, u16) {
+    let mut last = None;
+    for _ in 0..3 {
+        // A process group of its own, with the Chromium it starts: a test
+        // that fails before `close` still ends them all (Drop).
+        let mut driver = Command::new(chromedriver)
+            .process_group(0)
+            .args(["--port=0", "--allowed-origins=", "--log-level=WARNING"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        match driver_port(&mut driver) {
+            Ok(port) => return (driver, port),
+            Err(e) => {
+                let _ = driver.kill();
+                let _ = driver.wait();
+                last = Some(e);
+            }
+        }
+    }
+    panic!("chromedriver did not say its port, three times: {last:?}")
+}
+
 /// The port chromedriver says it picked. Its output is read to the end on
 /// a thread of its own: a closed pipe would stop it at its next line.
-fn driver_port(driver: &mut Child) -> u16 {
+fn driver_port(driver: &mut Child) -> Result<u16, String> {
     let out = driver.stdout.take().expect("chromedriver's stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -196,8 +216,8 @@ fn driver_port(driver: &mut Child) -> u16 {
         }
     });
     match rx.recv_timeout(super::PATIENCE) {
-        Ok(Ok(port)) => port,
-        other => panic!("chromedriver did not say its port: {other:?}"),
+        Ok(Ok(port)) => Ok(port),
+        other => Err(format!("{other:?}")),
     }
 }
 
