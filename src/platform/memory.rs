@@ -47,6 +47,9 @@ pub struct Memory {
     /// Set: every publish fails, as one does once the client's retries
     /// against a platform that is down are spent.
     pub publishes_fail: bool,
+    /// Each write's answer comes this long (real time) after the one
+    /// before: done on the platform when sent, answered later.
+    pub answer_after: Option<std::time::Duration>,
     /// Each agent's week as last written.
     pub written: BTreeMap<AgentId, AgentWeek>,
     pub published: BTreeSet<AgentId>,
@@ -62,6 +65,7 @@ impl Memory {
             decided_at_first_publish: None,
             unknown: BTreeSet::new(),
             publishes_fail: false,
+            answer_after: None,
             written: BTreeMap::new(),
             published: BTreeSet::new(),
             sent: Vec::new(),
@@ -172,10 +176,19 @@ impl RunWriter for MemoryWriter {
         weeks: Vec<Outgoing>,
         _cancel: CancellationToken,
     ) -> BoxStream<'_, Result<(AgentId, WriteOutcome), PlatformError>> {
-        let outcomes: Vec<_> = self
-            .0
-            .with(|m| weeks.into_iter().map(|w| Ok(write_one(m, w))).collect());
-        stream::iter(outcomes).boxed()
+        let (outcomes, after): (Vec<_>, _) = self.0.with(|m| {
+            let done = weeks.into_iter().map(|w| Ok(write_one(m, w))).collect();
+            (done, m.answer_after)
+        });
+        match after {
+            None => stream::iter(outcomes).boxed(),
+            Some(after) => stream::iter(outcomes)
+                .then(move |answer| async move {
+                    tokio::time::sleep(after).await;
+                    answer
+                })
+                .boxed(),
+        }
     }
 
     fn publish(

@@ -3,7 +3,6 @@
 //! swaps are decided or the deadline passes.
 
 use futures::stream::BoxStream;
-use futures::FutureExt;
 
 use super::*;
 
@@ -91,7 +90,7 @@ impl Engine {
     /// anything that depends on it is sent. Swaps are listed every `poll`
     /// meanwhile: agents a decision releases are written at once, beside
     /// the writes under way. A run that halts still records what the
-    /// platform had answered by then ([`InFlight::keep_answered`]).
+    /// platform had answered by then ([`InFlight::settle`]).
     async fn write_and_publish(
         &self,
         ctx: &RunContext<'_>,
@@ -109,7 +108,7 @@ impl Engine {
             .send_and_record(ctx, writer, ledger, unknown, poll, &mut air)
             .await;
         if sent.is_err() {
-            air.keep_answered(ledger);
+            air.settle(ledger).await;
         }
         sent
     }
@@ -192,39 +191,49 @@ struct InFlight<'w> {
     stop: CancellationToken,
 }
 
+/// How long a run that halts waits for the answers to the calls it had
+/// sent: they are on their way, or in retries the halt does not stop.
+const SETTLE: Duration = Duration::from_secs(2);
+
+/// An answer to one of the calls in the air.
+enum Answer {
+    Write(Result<(AgentId, WriteOutcome), PlatformError>),
+    Publish(Result<PublishBatch, PlatformError>),
+}
+
 impl InFlight<'_> {
     /// A run halts at the first failure it meets, while other calls are
     /// still under way and some are answered already, their answers not
-    /// yet taken: those are recorded, so the run that retries the week
-    /// does not send them again. Nothing more is sent, and nothing is
-    /// waited for: a call still in the air is dropped (a write sent again
-    /// later replaces the week with the same one).
-    fn keep_answered(&mut self, ledger: &mut Ledger) {
+    /// yet taken: those are recorded, and those on their way are waited
+    /// for ([`SETTLE`] at most), so that the run that retries the week
+    /// does not send them again. Nothing more is sent. Taking only the
+    /// answers already in, a loaded machine's run lost those its tasks had
+    /// not yet read (14 agents written twice, once in CI); a call still
+    /// in the air after the wait is dropped (a write sent again replaces
+    /// the week with the same one).
+    async fn settle(&mut self, ledger: &mut Ledger) {
         self.stop.cancel();
-        let kept = answered(&mut self.writes)
-            .into_iter()
-            .try_for_each(|write| record_write(ledger, write))
-            .and_then(|()| {
-                answered(&mut self.publishes)
-                    .into_iter()
-                    .try_for_each(|batch| record_publish(ledger, batch))
-            });
-        if let Err(e) = kept {
+        let writes = self.writes.take().map(|w| w.map(Answer::Write).boxed());
+        let publishes = self
+            .publishes
+            .take()
+            .map(|p| p.map(Answer::Publish).boxed());
+        let mut answers = futures::stream::select_all(writes.into_iter().chain(publishes));
+        let recorded = tokio::time::timeout(SETTLE, async {
+            while let Some(answer) = answers.next().await {
+                match answer {
+                    Answer::Write(Ok(write)) => record_write(ledger, write)?,
+                    Answer::Publish(Ok(batch)) => record_publish(ledger, batch)?,
+                    Answer::Write(Err(_)) | Answer::Publish(Err(_)) => {}
+                }
+            }
+            Ok::<(), LedgerError>(())
+        })
+        .await;
+        if let Ok(Err(e)) = recorded {
             tracing::warn!(error = %e, "answers the platform gave before the run halted could not be recorded");
         }
     }
-}
-
-/// What a stream has ready now, without waiting; failures are left out
-/// (the run has halted on one already).
-fn answered<T>(stream: &mut Option<Answers<'_, T>>) -> Vec<T> {
-    let mut ready = Vec::new();
-    if let Some(stream) = stream {
-        while let Some(Some(answer)) = stream.next().now_or_never() {
-            ready.extend(answer.ok());
-        }
-    }
-    ready
 }
 
 /// The planned agents' weeks, to write, in an order spread over the ids
