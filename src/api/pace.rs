@@ -128,13 +128,14 @@ impl Pace {
         now: DateTime<Utc>,
         margin: Duration,
     ) -> Result<DateTime<Utc>, DateTime<Utc>> {
-        let (calls, within) = self.allowance(self.rate(now).unwrap_or(self.configured));
+        let rate = self.rate(now);
+        let (calls, within) = self.allowance(rate.unwrap_or(self.configured));
         let within = within + delta(margin);
         let merging = calls >= 2;
         while !self.claims.is_empty() && self.frees(0, merging) + within <= now {
             self.claims.pop_front();
         }
-        if self.rate(now).is_some() && self.claims.len() >= calls {
+        if rate.is_some() && self.claims.len() >= calls {
             return Err(self.frees(self.claims.len() - calls, merging) + within);
         }
         self.claims.push_back(now);

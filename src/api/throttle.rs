@@ -190,15 +190,11 @@ impl Throttle {
         }
     }
 
-    async fn wait_until(&self, until: DateTime<Utc>) {
-        self.clock.sleep_until(until).await;
-    }
-
     async fn wait_gate(&self, lane: &Lane) {
         loop {
             let until = *lane.gate.lock().expect("throttle gate");
             match until {
-                Some(u) if u > self.clock.now() => self.wait_until(u).await,
+                Some(u) if u > self.clock.now() => self.clock.sleep_until(u).await,
                 _ => return,
             }
         }
@@ -229,7 +225,7 @@ impl Throttle {
                 .claim(self.clock.now(), margin);
             match claim {
                 Ok(claimed) => return claimed,
-                Err(until) => self.wait_until(until).await,
+                Err(until) => self.clock.sleep_until(until).await,
             }
         }
     }

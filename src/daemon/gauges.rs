@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use metrics::{describe_gauge, gauge, Unit};
 use metrics_exporter_prometheus::PrometheusBuilder;
 
-use super::Daemon;
+use super::{Daemon, RunPhase};
 use crate::domain::lifecycle::{AgentState, UnpublishedKind};
 use crate::store::{Outcome, RunRecord, StoreError};
 
@@ -97,15 +97,24 @@ fn describe_live() {
     );
 }
 
-/// The gauges of what the daemon is doing now: never stale.
+/// The gauges of what the daemon is doing now, never stale: whether it
+/// publishes, and each target's wait for its source file (0/1, and the
+/// deadline in Unix seconds, 0 when not waiting) and next run.
 fn live(daemon: &Daemon) {
     gauge!("wfm_leader").set(if daemon.is_leader() { 1.0 } else { 0.0 });
-    super::late::export_metrics(daemon);
     let now = daemon.clock.now();
     let next = daemon.next_runs();
     // The configured targets only: a reload may have removed one the main
     // loop has not planned without yet.
     for target in daemon.settings().targets.keys() {
+        let deadline = match daemon.phase(target) {
+            Some(RunPhase::WaitingForSource { deadline, .. }) => Some(deadline),
+            _ => None,
+        };
+        let waiting = if deadline.is_some() { 1.0 } else { 0.0 };
+        gauge!("wfm_waiting_for_source", "target" => target.clone()).set(waiting);
+        let until = deadline.map_or(0.0, |d| d.timestamp() as f64);
+        gauge!("wfm_source_deadline_timestamp_seconds", "target" => target.clone()).set(until);
         if let Some(at) = next.get(target) {
             let secs = (*at - now).num_milliseconds().max(0) as f64 / 1000.0;
             gauge!("wfm_seconds_until_next_run", "target" => target.clone()).set(secs);

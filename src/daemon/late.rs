@@ -173,18 +173,3 @@ fn gave_up(
     report.source_wait = Some(Waited::new(watch, None));
     Ok(report)
 }
-
-/// Sets the per-target gauges: waiting for source (0/1) and, while
-/// waiting, the deadline (Unix seconds; 0 otherwise).
-pub(super) fn export_metrics(daemon: &Daemon) {
-    for name in daemon.settings().targets.keys() {
-        let deadline = match daemon.phase(name) {
-            Some(RunPhase::WaitingForSource { deadline, .. }) => Some(deadline),
-            _ => None,
-        };
-        let waiting = if deadline.is_some() { 1.0 } else { 0.0 };
-        metrics::gauge!("wfm_waiting_for_source", "target" => name.clone()).set(waiting);
-        let at = deadline.map_or(0.0, |d| d.timestamp() as f64);
-        metrics::gauge!("wfm_source_deadline_timestamp_seconds", "target" => name.clone()).set(at);
-    }
-}

@@ -102,8 +102,7 @@ impl Clock for ManualClock {
     }
 
     fn sleep(&self, d: Duration) -> futures::future::BoxFuture<'static, ()> {
-        let deadline = self.now() + chrono::Duration::from_std(d).unwrap_or(chrono::TimeDelta::MAX);
-        self.sleep_until(deadline)
+        self.sleep_until(self.now() + delta(d))
     }
 
     fn sleep_until(&self, deadline: DateTime<Utc>) -> futures::future::BoxFuture<'static, ()> {

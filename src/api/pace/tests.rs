@@ -8,6 +8,26 @@ fn at(ms: i64) -> DateTime<Utc> {
     DateTime::<Utc>::UNIX_EPOCH + TimeDelta::milliseconds(ms)
 }
 
+/// Configured at 100 a second and refused at once, nothing accepted: cut
+/// to half that, less the margin, 49 calls a span.
+fn cut_to_49() -> Pace {
+    let mut pace = Pace::new(100, Duration::from_secs(1));
+    pace.refused(at(0), at(0), Duration::ZERO);
+    pace
+}
+
+/// [`cut_to_49`] with a span's 49 calls claimed: 15 at 0 ms, 34 at `then`.
+fn two_bursts(then: i64, margin: Duration) -> Pace {
+    let mut pace = cut_to_49();
+    for _ in 0..15 {
+        pace.claim(at(0), margin).unwrap();
+    }
+    for _ in 0..34 {
+        pace.claim(at(then), margin).unwrap();
+    }
+    pace
+}
+
 #[test]
 fn a_refusal_cuts_to_the_accepted_rate_and_the_rate_climbs_back() {
     // Configured at 100 a second; the platform accepts 50.
@@ -33,8 +53,7 @@ fn a_refusal_cuts_to_the_accepted_rate_and_the_rate_climbs_back() {
 
 #[test]
 fn a_call_that_does_not_go_gives_its_time_back() {
-    let mut pace = Pace::new(100, Duration::from_secs(1));
-    pace.refused(at(0), at(0), Duration::ZERO);
+    let mut pace = cut_to_49();
     // Nothing accepted: half the configured rate, less the margin.
     assert_eq!(pace.rate(at(0)), Some(49.0));
     let no_margin = Duration::ZERO;
@@ -50,8 +69,7 @@ fn a_call_that_does_not_go_gives_its_time_back() {
 
 #[test]
 fn calls_not_sent_for_a_while_are_made_up_within_the_span() {
-    let mut pace = Pace::new(100, Duration::from_secs(1));
-    pace.refused(at(0), at(0), Duration::ZERO);
+    let mut pace = cut_to_49();
     let margin = Duration::from_millis(8);
     // One call every 20.4 ms for 300 ms, then nothing (a publish holds
     // the writes): at 700 ms the 34 calls the span has room for go at
@@ -68,16 +86,9 @@ fn calls_not_sent_for_a_while_are_made_up_within_the_span() {
 
 #[test]
 fn two_bursts_a_quarter_of_a_span_apart_become_one() {
-    let mut pace = Pace::new(100, Duration::from_secs(1));
-    pace.refused(at(0), at(0), Duration::ZERO);
     let margin = Duration::from_millis(8);
     // 49 calls a span: 15 at once, 34 a quarter of a second later.
-    for _ in 0..15 {
-        pace.claim(at(0), margin).unwrap();
-    }
-    for _ in 0..34 {
-        pace.claim(at(250), margin).unwrap();
-    }
+    let mut pace = two_bursts(250, margin);
     // The first 15 places free at 1,008 ms; taken then, the next publish
     // sent after them would lock the schedule when the other 34 are due.
     assert_eq!(pace.claim(at(1_008), margin), Err(at(1_258)));
@@ -85,14 +96,7 @@ fn two_bursts_a_quarter_of_a_span_apart_become_one() {
         assert_eq!(pace.claim(at(1_258), margin), Ok(at(1_258)));
     }
     // Bursts more than half a span apart stay apart.
-    let mut pace = Pace::new(100, Duration::from_secs(1));
-    pace.refused(at(0), at(0), Duration::ZERO);
-    for _ in 0..15 {
-        pace.claim(at(0), margin).unwrap();
-    }
-    for _ in 0..34 {
-        pace.claim(at(600), margin).unwrap();
-    }
+    let mut pace = two_bursts(600, margin);
     assert_eq!(pace.claim(at(900), margin), Err(at(1_008)));
 }
 
